@@ -1,0 +1,40 @@
+// Every error the collector answers with has a stable machine code and a sentence for people:
+// { "error": "invalid_json", "message": "..." }.
+
+export class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+/** Fastify's own error codes for body problems, renamed to ours. */
+const fastifyCodes: Record<string, string> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'empty_body',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'body_too_large',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_content_length',
+};
+
+export interface ErrorBody {
+  error: string;
+  message: string;
+  [detail: string]: unknown;
+}
+
+/** Maps any thrown error to a status and a JSON body; unknown errors become a plain 500. */
+export function toErrorReply(error: unknown): { statusCode: number; body: ErrorBody } {
+  if (error instanceof HttpError) {
+    return { statusCode: error.statusCode, body: { error: error.code, message: error.message, ...error.details } };
+  }
+  const e = error as { statusCode?: number; code?: string; message?: string };
+  const statusCode = typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 600 ? e.statusCode : 500;
+  if (statusCode >= 500) return { statusCode, body: { error: 'internal', message: 'the collector failed to handle this request' } };
+  const code = (e.code && fastifyCodes[e.code]) ?? 'bad_request';
+  return { statusCode, body: { error: code, message: e.message ?? 'bad request' } };
+}

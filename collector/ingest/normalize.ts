@@ -1,0 +1,117 @@
+// Turns a validated event into an `events` row: every column present, with the exact type
+// (ClickHouse 18.16 fills omitted JSON fields with zeros and refuses nulls).
+import { randomUUID } from 'node:crypto';
+import { isObject, type IncomingEvent } from './event';
+
+/** One row of the `events` table, column for column (see sql/migrations/001_events.sql). */
+export interface EventRow {
+  message_id: string;
+  source: string;
+  type: string;
+  event: string;
+  name: string;
+  anonymous_id: string;
+  user_id: string;
+  group_id: string;
+  previous_id: string;
+  session_id: string;
+  timestamp: string;
+  timestamp_ms: number;
+  original_timestamp: string;
+  sent_at: string;
+  received_at: string;
+  properties: string;
+  traits: string;
+  context: string;
+  page_url: string;
+  page_path: string;
+  page_referrer: string;
+  page_title: string;
+  campaign_source: string;
+  campaign_medium: string;
+  campaign_name: string;
+  consent: string;
+  ip: string;
+  user_agent: string;
+  library_name: string;
+  library_version: string;
+  locale: string;
+  timezone: string;
+}
+
+/** What the request, not the event, tells us. */
+export interface RequestFacts {
+  source: string;
+  receivedAt: number;
+  sentAt: string | undefined;
+  ip: string;
+  userAgent: string;
+  /** Top-level batch context, merged under each event's own context. */
+  context: Record<string, unknown>;
+}
+
+/** 'YYYY-MM-DD hh:mm:ss' in UTC: the DateTime text both ClickHouse versions parse. */
+export function toDateTimeText(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
+}
+
+/** Segment's skew correction: timestamp = receivedAt − (sentAt − originalTimestamp). */
+export function correctedTime(original: number, sentAt: number | undefined, receivedAt: number): number {
+  if (sentAt === undefined) return original;
+  return receivedAt - (sentAt - original);
+}
+
+function text(value: unknown): string {
+  return typeof value === 'string' ? value : typeof value === 'number' ? String(value) : '';
+}
+
+function section(context: Record<string, unknown>, key: string): Record<string, unknown> {
+  const value = context[key];
+  return isObject(value) ? value : {};
+}
+
+export function toEventRow(event: IncomingEvent, facts: RequestFacts): EventRow {
+  const context = { ...facts.context, ...event.context };
+  const page = section(context, 'page');
+  const campaign = section(context, 'campaign');
+  const library = section(context, 'library');
+  const consent = section(context, 'consent');
+  const sentAt = facts.sentAt ? Date.parse(facts.sentAt) : undefined;
+  const original = event.timestamp ? Date.parse(event.timestamp) : (sentAt ?? facts.receivedAt);
+  const corrected = correctedTime(original, sentAt, facts.receivedAt);
+  const properties = event.properties;
+  return {
+    message_id: event.messageId ?? randomUUID(),
+    source: facts.source,
+    type: event.type,
+    event: event.event,
+    name: event.name,
+    anonymous_id: event.anonymousId,
+    user_id: event.userId,
+    group_id: event.groupId,
+    previous_id: event.previousId,
+    session_id: text(context.sessionId),
+    timestamp: toDateTimeText(corrected),
+    timestamp_ms: corrected,
+    original_timestamp: toDateTimeText(original),
+    sent_at: toDateTimeText(sentAt ?? facts.receivedAt),
+    received_at: toDateTimeText(facts.receivedAt),
+    properties: JSON.stringify(properties),
+    traits: JSON.stringify(event.traits),
+    context: JSON.stringify(context),
+    page_url: text(page.url ?? properties.url),
+    page_path: text(page.path ?? properties.path),
+    page_referrer: text(page.referrer ?? properties.referrer),
+    page_title: text(page.title ?? properties.title),
+    campaign_source: text(campaign.source),
+    campaign_medium: text(campaign.medium),
+    campaign_name: text(campaign.name),
+    consent: JSON.stringify(consent),
+    ip: facts.ip,
+    user_agent: text(context.userAgent) || facts.userAgent,
+    library_name: text(library.name),
+    library_version: text(library.version),
+    locale: text(context.locale),
+    timezone: text(context.timezone),
+  };
+}

@@ -1,0 +1,30 @@
+// The one place that creates ClickHouse clients. Settings follow the 18.16-compatible allow-list.
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+
+export type { ClickHouseClient };
+
+/** A client bound to `database` (omit it for server-level DDL such as CREATE DATABASE). */
+export function createWarehouseClient(url: string, database?: string): ClickHouseClient {
+  return createClient({
+    url,
+    username: 'default',
+    password: '',
+    ...(database ? { database } : {}),
+    request_timeout: 60_000,
+    max_open_connections: 10,
+    keep_alive: { enabled: true },
+    clickhouse_settings: {},
+  });
+}
+
+/** ClickHouse's numeric error code from a client error (18.16 errors carry no `.code`). */
+export function clickhouseErrorCode(error: unknown): string | undefined {
+  const message = error instanceof Error ? error.message : String(error);
+  return /Code: (\d+)/.exec(message)?.[1];
+}
+
+/** Database names we create are plain identifiers; refuse anything else rather than quote it. */
+export function assertIdentifier(name: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`not a plain identifier: ${JSON.stringify(name)}`);
+  return name;
+}

@@ -1,0 +1,30 @@
+// `npm start`: ClickHouse, migrations, SDK build, then the collector with the demo shop.
+import { startCollector } from '../collector/main';
+import { loadConfig } from '../collector/config';
+import { buildSdk } from './build';
+import { ensureClickHouse } from './clickhouse/server';
+
+try {
+  const clickhouse = await ensureClickHouse();
+  buildSdk();
+  const config = loadConfig({
+    TAGFLOW_CONFIG: 'examples/shop/tagflow.config.json',
+    TAGFLOW_DEMO: '1',
+    ...process.env,
+    CLICKHOUSE_URL: clickhouse.url,
+  });
+  const { app } = await startCollector(config, { logger: { level: 'warn' } });
+  const base = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${(app.server.address() as { port: number }).port}`;
+  console.log(`
+  Tagflow is running.
+    Demo shop:   ${base}/
+    Collector:   ${base}/v1/batch
+    Health:      ${base}/healthz
+    ClickHouse:  ${clickhouse.url} (database ${config.clickhouse.database})
+  Stop with Ctrl-C. The project-local ClickHouse keeps running; stop it with npm run clickhouse:stop.
+`);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void app.close().then(() => process.exit(0)));
+} catch (error) {
+  console.error(`[tagflow] ${(error as Error).message}`);
+  process.exit(1);
+}

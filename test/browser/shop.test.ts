@@ -1,0 +1,42 @@
+// The walking skeleton end to end: real Chromium opens the demo shop, the paste-in snippet loads the
+// IIFE build, and the page view (then a click) lands in ClickHouse through the real collector.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchBrowser, type TestBrowser } from '../support/browser';
+import { waitUntil } from '../support/clickhouse';
+import { startTestCollector, type TestCollector } from '../support/collector';
+
+let collector: TestCollector;
+let browser: TestBrowser;
+beforeAll(async () => {
+  collector = await startTestCollector();
+  browser = await launchBrowser();
+});
+afterAll(async () => {
+  await browser?.close();
+  await collector?.close();
+});
+
+interface Row {
+  type: string;
+  event: string;
+  page_path: string;
+  page_title: string;
+  anonymous_id: string;
+  library_name: string;
+}
+
+describe('demo shop in Chromium', () => {
+  it('sends a page view on load and a track event on click, both stored in ClickHouse', async () => {
+    const page = await browser.context.newPage();
+    await page.goto(`${collector.url}/`);
+    const rows = () => collector.db.rows<Row>('SELECT type, event, page_path, page_title, anonymous_id, library_name FROM events ORDER BY timestamp_ms');
+    const [view] = await waitUntil(rows, (r) => r.length >= 1);
+    expect(view).toMatchObject({ type: 'page', page_path: '/', page_title: 'Tagflow demo shop', library_name: 'tagflow' });
+    expect(view?.anonymous_id).toMatch(/^[0-9a-f-]{36}$/);
+
+    await page.click('#add-to-cart');
+    const all = await waitUntil(rows, (r) => r.length >= 2);
+    expect(all.map((r) => r.type)).toEqual(['page', 'track']);
+    expect(all[1]).toMatchObject({ event: 'Product Added', anonymous_id: view?.anonymous_id });
+  });
+});
