@@ -1,6 +1,8 @@
 // `npm test`: the same bootstrap as `npm start` (ClickHouse is ensured by the vitest global setup),
 // plus Chromium for the browser tests, then the whole suite.
 import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { buildSdk } from './build';
 import { ensureChromium } from './chromium';
 
@@ -11,5 +13,15 @@ try {
   console.error(`[tagflow] ${(error as Error).message}`);
   process.exit(1);
 }
-const result = spawnSync('npx', ['vitest', 'run', ...process.argv.slice(2)], { stdio: 'inherit' });
+const report = join('.data', 'test-results.json');
+mkdirSync('.data', { recursive: true });
+rmSync(report, { force: true });
+const result = spawnSync('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)], {
+  stdio: 'inherit',
+});
+// One plain closing line that CI and people can read whatever the runner prints above it.
+if (existsSync(report)) {
+  const totals = JSON.parse(readFileSync(report, 'utf8')) as { numPassedTests: number; numFailedTests: number; numPendingTests: number };
+  console.log(`\ntests: ${totals.numPassedTests} passed, ${totals.numFailedTests} failed, ${totals.numPendingTests} skipped`);
+}
 process.exit(result.status ?? 1);
