@@ -2,6 +2,7 @@
 // then passed down. No other module reads process.env.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { checkContainer, type Container } from './ingest/container';
 import { isObject } from './ingest/event';
 
 /** A site or app that sends events, identified by its write key. */
@@ -13,6 +14,8 @@ export interface SourceConfig {
   allowedOrigins: string[];
   /** Keep the full client IP instead of its /24 (IPv4) or /48 (IPv6) network. Off by default. */
   keepFullIp: boolean;
+  /** The tag container served at GET /v1/container/:writeKey (validated at load). */
+  container?: Container;
 }
 
 export interface CollectorConfig {
@@ -39,7 +42,10 @@ function parseSource(raw: unknown, index: number): SourceConfig {
     throw new ConfigError(`${where}.allowedOrigins must be an array of origins`);
   }
   if (typeof keepFullIp !== 'boolean') throw new ConfigError(`${where}.keepFullIp must be true or false`);
-  return { id, writeKey, allowedOrigins, keepFullIp };
+  if (raw.container === undefined) return { id, writeKey, allowedOrigins, keepFullIp };
+  const container = checkContainer(raw.container);
+  if (!container.ok) throw new ConfigError(`${where}.container: ${container.problems.join('; ')}`);
+  return { id, writeKey, allowedOrigins, keepFullIp, container: container.container };
 }
 
 /** Builds the config from an optional JSON file (TAGFLOW_CONFIG) and environment overrides. */

@@ -3,6 +3,7 @@ import cors from '@fastify/cors';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { CollectorConfig } from './config';
 import { HttpError, toErrorReply } from './errors';
+import { containerRoutes } from './routes/container';
 import { demoRoutes } from './routes/demo';
 import { healthRoutes } from './routes/health';
 import { trackingRoutes } from './routes/tracking';
@@ -54,6 +55,7 @@ export async function buildServer(config: CollectorConfig, warehouse: Warehouse,
 
   healthRoutes(app, warehouse);
   trackingRoutes(app, config, warehouse);
+  containerRoutes(app, config);
   if (config.serveDemo) await demoRoutes(app, config);
   return app;
 }

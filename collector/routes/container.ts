@@ -1,0 +1,22 @@
+// GET /v1/container/:writeKey — the tag container of a source, with ETag revalidation (304). The
+// containers were validated when the config was loaded.
+import type { FastifyInstance } from 'fastify';
+import type { CollectorConfig } from '../config';
+import { HttpError } from '../errors';
+import { containerBody, etagMatches } from '../ingest/container';
+
+export function containerRoutes(app: FastifyInstance, config: CollectorConfig): void {
+  const served = new Map(config.sources.filter((s) => s.container).map((s) => [s.writeKey, { sourceId: s.id, ...containerBody(s.container!) }]));
+  const known = new Set(config.sources.map((s) => s.writeKey));
+
+  app.get<{ Params: { writeKey: string } }>('/v1/container/:writeKey', async (request, reply) => {
+    const { writeKey } = request.params;
+    if (!known.has(writeKey)) throw new HttpError(404, 'unknown_write_key', 'this write key belongs to no configured source');
+    const container = served.get(writeKey);
+    if (!container) throw new HttpError(404, 'no_container', `source ${config.sources.find((s) => s.writeKey === writeKey)?.id} has no tag container configured`);
+    // no-cache: browsers may keep it but must revalidate, so a changed container applies on the next page.
+    void reply.header('ETag', container.etag).header('Cache-Control', 'no-cache');
+    if (etagMatches(request.headers['if-none-match'], container.etag)) return reply.code(304).send();
+    return reply.type('application/json; charset=utf-8').send(container.body);
+  });
+}

@@ -1,0 +1,160 @@
+// The consent manager. Until analytics is granted, events either wait in this plugin's memory (never in
+// IndexedDB, never on the wire) or go out cookieless, as configured; after a denial nothing that
+// identifies the visitor leaves the browser. Every event carries the state in context.consent.
+// Held events are replayed through `api.enqueue` with the state at release time, so the collector's
+// server-side consent policy sees the grant, not the undecided default they were recorded under.
+import type { PluginApi, TagflowPlugin } from '../../core/plugin';
+import type { TagflowEvent } from '../../core/types';
+import { uuid } from '../../core/uuid';
+import { watchDataLayer } from '../datalayer';
+import { consentModeSignal } from './gcm';
+import { defaultPurposes, type Preferences } from './purposes';
+import { defaultTcfMapping, purposesFromTcf, type TcData, type TcfMapping } from './tcf';
+
+export type { Preferences } from './purposes';
+
+export interface ConsentOptions {
+  /** Purposes the visitor can choose (default necessary, analytics, marketing, personalization). */
+  purposes?: string[];
+  /** State before the visitor decides (default: only `necessary` granted). */
+  defaults?: Preferences;
+  /**
+   * Before analytics is granted (and after it is denied): `hold` keeps events in memory and sends
+   * nothing (default); `cookieless` sends them without identifiers (a per-page id, no user id or traits).
+   */
+  mode?: 'hold' | 'cookieless';
+  /** How TCF v2.2 purposes map onto ours, or false to ignore a CMP's `__tcfapi`. */
+  tcf?: TcfMapping | false;
+  /** Name of the dataLayer to read Google Consent Mode v2 signals from, or false to ignore them. */
+  consentMode?: string | false;
+  /** Most events held in memory before a decision (older ones are dropped first; default 500). */
+  maxHeld?: number;
+}
+
+export interface ConsentPlugin extends TagflowPlugin {
+  /** The purposes the visitor can choose. */
+  readonly purposes: string[];
+  /** The current state (a copy). */
+  get(): Preferences;
+  /** Whether the visitor (or a CMP, or Consent Mode `update`) has decided. */
+  decided(): boolean;
+  /** Records a decision: persists it, emits `Consent Updated` with the whole state, applies it. */
+  set(choices: Preferences): void;
+  /** True when every purpose given is granted. */
+  granted(purposes: string[]): boolean;
+  /** Calls `listener` after every change of the state; returns a function that unsubscribes. */
+  onChange(listener: (state: Preferences) => void): () => void;
+}
+
+const storageKey = 'tf_consent';
+
+function loadChoice(): Preferences | undefined {
+  try {
+    const saved = JSON.parse(localStorage.getItem(storageKey) ?? 'null') as { categoryPreferences?: Preferences } | null;
+    return saved?.categoryPreferences;
+  } catch {
+    return undefined;
+  }
+}
+
+/** An event stripped of everything that identifies the visitor; identify/alias/group are dropped. */
+export function cookieless(event: TagflowEvent, pageId: string): TagflowEvent | null {
+  if (event.type !== 'track' && event.type !== 'page') return null;
+  const { userId: _user, traits: _traits, ...rest } = event;
+  const { sessionId: _session, ...context } = event.context;
+  return { ...rest, anonymousId: pageId, context: context as TagflowEvent['context'] };
+}
+
+/** The consent plugin: `const consent = consentPlugin({ mode: 'hold' }); tagflow.use(consent)`. */
+export function consentPlugin(options: ConsentOptions = {}): ConsentPlugin {
+  const purposes = options.purposes ?? defaultPurposes;
+  const saved = loadChoice();
+  let decided = saved !== undefined;
+  let state: Preferences = {};
+  for (const purpose of purposes) state[purpose] = purpose === 'necessary' || (saved ?? options.defaults ?? {})[purpose] === true;
+  const held: TagflowEvent[] = [];
+  const listeners = new Set<(state: Preferences) => void>();
+  const pageId = uuid();
+  const cookielessMode = options.mode === 'cookieless';
+  let api: PluginApi | undefined;
+
+  const snapshot = () => ({ ...state });
+  const apply = () => {
+    listeners.forEach((listener) => listener(snapshot()));
+    if (!api) return;
+    api.setContext('consent', { categoryPreferences: snapshot() });
+    const analytics = state.analytics === true;
+    api.setPolicy({ persist: analytics, send: analytics || cookielessMode });
+    if (analytics) {
+      for (const event of held.splice(0)) {
+        event.context.consent = { categoryPreferences: snapshot() };
+        api.enqueue(event);
+      }
+    } else if (decided) {
+      held.length = 0;
+      void api.clearQueue();
+    }
+  };
+  const update = (choices: Preferences, decision: boolean) => {
+    const before = JSON.stringify(state);
+    for (const purpose of purposes) if (purpose !== 'necessary' && typeof choices[purpose] === 'boolean') state[purpose] = choices[purpose];
+    const changed = JSON.stringify(state) !== before || (decision && !decided);
+    if (decision) decided = true;
+    return changed;
+  };
+
+  const plugin: ConsentPlugin = {
+    name: 'consent',
+    purposes,
+    get: snapshot,
+    decided: () => decided,
+    granted: (wanted) => wanted.every((purpose) => state[purpose] === true),
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    set(choices) {
+      if (!update(choices, true)) return;
+      try {
+        localStorage.setItem(storageKey, JSON.stringify({ categoryPreferences: state }));
+      } catch {
+        // storage blocked: the choice holds for this page
+      }
+      apply();
+      api?.tagflow.track('Consent Updated', { categoryPreferences: snapshot() });
+    },
+    setup(a) {
+      api = a;
+      apply();
+      const stops: (() => void)[] = [];
+      const tcfapi = (window as unknown as { __tcfapi?: (...args: unknown[]) => void }).__tcfapi;
+      if (options.tcf !== false && typeof tcfapi === 'function') {
+        tcfapi('addEventListener', 2, (data: TcData, success: boolean) => {
+          const choices = success ? purposesFromTcf(data, options.tcf || defaultTcfMapping) : undefined;
+          if (choices) plugin.set(choices);
+        });
+      }
+      if (options.consentMode !== false) {
+        stops.push(
+          watchDataLayer(options.consentMode ?? 'dataLayer', (entry) => {
+            const signal = consentModeSignal(entry);
+            if (signal?.command === 'update') plugin.set(signal.preferences);
+            else if (signal && !decided && update(signal.preferences, false)) apply();
+          }),
+        );
+      }
+      return () => stops.forEach((stop) => stop());
+    },
+    beforeQueue(event) {
+      if (state.analytics) return event;
+      if (cookielessMode) return cookieless(event, pageId);
+      if (!decided) {
+        held.push(event);
+        if (held.length > (options.maxHeld ?? 500)) held.shift();
+        api?.log('consent: holding', event.type, event.event ?? '', 'until analytics is granted');
+      }
+      return null;
+    },
+  };
+  return plugin;
+}

@@ -1,0 +1,30 @@
+// Pure mapping of Google Consent Mode v2 signals (`gtag('consent', 'default' | 'update', {...})`, which
+// gtag pushes onto dataLayer as an `arguments` object) onto purposes.
+import type { Preferences } from './purposes';
+
+/** A Consent Mode command found in a dataLayer entry. */
+export interface ConsentModeSignal {
+  command: 'default' | 'update';
+  preferences: Preferences;
+}
+
+/** Which Consent Mode signals each purpose needs (all that are present must be granted). */
+const signals: Record<string, string[]> = {
+  analytics: ['analytics_storage'],
+  marketing: ['ad_storage', 'ad_user_data', 'ad_personalization'],
+  personalization: ['personalization_storage'],
+};
+
+/** The Consent Mode command in a dataLayer entry, or undefined when the entry is something else. */
+export function consentModeSignal(entry: unknown): ConsentModeSignal | undefined {
+  if (typeof entry !== 'object' || entry === null || typeof (entry as { length?: unknown }).length !== 'number') return undefined;
+  const [name, command, values] = Array.from(entry as ArrayLike<unknown>);
+  if (name !== 'consent' || (command !== 'default' && command !== 'update') || typeof values !== 'object' || values === null) return undefined;
+  const given = values as Record<string, unknown>;
+  const preferences: Preferences = {};
+  for (const [purpose, needed] of Object.entries(signals)) {
+    const present = needed.filter((signal) => given[signal] !== undefined);
+    if (present.length > 0) preferences[purpose] = present.every((signal) => given[signal] === 'granted');
+  }
+  return { command, preferences };
+}

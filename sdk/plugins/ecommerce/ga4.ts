@@ -1,0 +1,88 @@
+// Pure mapping of GA4 e-commerce dataLayer pushes onto Segment Ecommerce v2 events, so a shop that
+// already feeds Google Tag Manager needs no new code.
+import type { Properties } from '../../core/types';
+import type { Product } from './types';
+
+/** One Segment event made from a push. */
+export interface MappedEvent {
+  event: string;
+  properties: Properties;
+}
+
+/** Events made from a push, or why a GA4 e-commerce push could not be read. */
+export type Ga4Mapping = { events: MappedEvent[] } | { error: string };
+
+const names: Record<string, string> = {
+  view_item: 'Product Viewed',
+  view_item_list: 'Product List Viewed',
+  add_to_cart: 'Product Added',
+  remove_from_cart: 'Product Removed',
+  view_cart: 'Cart Viewed',
+  begin_checkout: 'Checkout Started',
+  add_payment_info: 'Payment Info Entered',
+  purchase: 'Order Completed',
+  refund: 'Order Refunded',
+};
+
+type Bag = Record<string, unknown>;
+const isBag = (v: unknown): v is Bag => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Copies the fields of `from` named in `fields` ([to, from] pairs) that have the expected type. */
+function pick(from: Bag, fields: [string, string][], type: 'string' | 'number'): Properties {
+  const out: Properties = {};
+  for (const [to, key] of fields) {
+    const value = from[key];
+    if (typeof value === type) out[to] = value;
+    else if (type === 'string' && typeof value === 'number') out[to] = String(value);
+  }
+  return out;
+}
+
+function product(item: Bag, currency: unknown): Product {
+  const p = {
+    ...pick(item, [['product_id', 'item_id'], ['sku', 'item_id'], ['name', 'item_name'], ['brand', 'item_brand'], ['category', 'item_category'], ['variant', 'item_variant'], ['coupon', 'coupon']], 'string'),
+    ...pick(item, [['price', 'price'], ['quantity', 'quantity'], ['position', 'index']], 'number'),
+  } as Product;
+  if (typeof currency === 'string') p.currency = currency;
+  return p;
+}
+
+/**
+ * Maps one dataLayer entry. Returns undefined for entries that are not GA4 e-commerce events (they
+ * are none of our business), `{ error }` for an e-commerce event of the wrong shape.
+ */
+export function fromGa4(entry: unknown): Ga4Mapping | undefined {
+  if (!isBag(entry) || typeof entry.event !== 'string') return undefined;
+  const name = names[entry.event];
+  if (!name) return undefined;
+  const ecommerce = entry.ecommerce;
+  if (!isBag(ecommerce)) return { error: `${entry.event}: ecommerce must be an object` };
+  const { items = [], currency } = ecommerce;
+  if (!Array.isArray(items) || !items.every(isBag)) return { error: `${entry.event}: ecommerce.items must be an array of objects` };
+  for (const key of ['value', 'tax', 'shipping']) {
+    if (ecommerce[key] !== undefined && typeof ecommerce[key] !== 'number') return { error: `${entry.event}: ecommerce.${key} must be a number` };
+  }
+  const products = items.map((item) => product(item, currency));
+  const perItem = entry.event === 'view_item' || entry.event === 'add_to_cart' || entry.event === 'remove_from_cart';
+  if (perItem) {
+    if (products.length === 0) return { error: `${entry.event}: ecommerce.items is empty` };
+    return { events: products.map((p) => ({ event: name, properties: p as Properties })) };
+  }
+  const order: Properties = {
+    ...pick(ecommerce, [['order_id', 'transaction_id'], ['coupon', 'coupon'], ['currency', 'currency'], ['affiliation', 'affiliation'], ['payment_method', 'payment_type'], ['list_id', 'item_list_id'], ['category', 'item_list_name']], 'string'),
+    ...pick(ecommerce, [['tax', 'tax'], ['shipping', 'shipping']], 'number'),
+    products,
+  };
+  const value = ecommerce.value as number | undefined;
+  if (entry.event === 'purchase' || entry.event === 'refund') {
+    if (order.order_id === undefined) return { error: `${entry.event}: ecommerce.transaction_id is required` };
+    if (value !== undefined) {
+      // GA4's value excludes tax and shipping, which is what Segment calls revenue.
+      order.revenue = value;
+      order.total = value + ((order.tax as number | undefined) ?? 0) + ((order.shipping as number | undefined) ?? 0);
+    }
+  } else if (value !== undefined) {
+    order.value = value;
+  }
+  return { events: [{ event: name, properties: order }] };
+}

@@ -1,0 +1,84 @@
+// Automatic page views: one on load and one per SPA navigation (pushState, replaceState to a new URL,
+// popstate; hash changes when enabled), never two in a row for one URL. Campaign parameters are kept
+// for the session and put in every event's context.campaign.
+import type { TagflowPlugin } from '../core/plugin';
+import type { TagflowEvent } from '../core/types';
+
+export interface PagePluginOptions {
+  /** Count a change of the URL's #hash as a navigation (default false). */
+  hash?: boolean;
+}
+
+const campaignParams = ['utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content', 'gclid', 'yclid', 'fbclid'];
+const campaignKey = 'tf_campaign';
+
+/** Campaign data of a query string in Segment's `context.campaign` shape (utm_campaign → name). */
+export function campaignFrom(search: string): Record<string, string> | undefined {
+  const params = new URLSearchParams(search);
+  let campaign: Record<string, string> | undefined;
+  for (const param of campaignParams) {
+    const value = params.get(param);
+    if (value) (campaign ??= {})[param === 'utm_campaign' ? 'name' : param.replace('utm_', '')] = value;
+  }
+  return campaign;
+}
+
+/** The session's campaign: the current URL's when it has one (saved for the session), else the saved one. */
+function sessionCampaign(): Record<string, string> | undefined {
+  const current = campaignFrom(location.search);
+  try {
+    if (current) sessionStorage.setItem(campaignKey, JSON.stringify(current));
+    else return JSON.parse(sessionStorage.getItem(campaignKey) ?? 'null') ?? undefined;
+  } catch {
+    // storage blocked: the campaign is kept for this page only
+  }
+  return current;
+}
+
+/** The page plugin: `tagflow.use(pagePlugin())`. */
+export function pagePlugin(options: PagePluginOptions = {}): TagflowPlugin {
+  let last: string | undefined;
+  let referrer = document.referrer;
+  const key = (url: string) => (options.hash ? url : url.split('#')[0]!);
+  return {
+    name: 'page',
+    setup(api) {
+      const updateCampaign = () => {
+        const campaign = sessionCampaign();
+        if (campaign) api.setContext('campaign', campaign);
+      };
+      const view = () => {
+        if (key(location.href) === last) return;
+        updateCampaign();
+        api.tagflow.page();
+      };
+      const restore: (() => void)[] = [];
+      for (const method of ['pushState', 'replaceState'] as const) {
+        const original = history[method];
+        history[method] = function (this: History, ...args: Parameters<History['pushState']>) {
+          original.apply(this, args);
+          view();
+        };
+        restore.push(() => (history[method] = original));
+      }
+      const events = options.hash ? ['popstate', 'hashchange'] : ['popstate'];
+      for (const type of events) addEventListener(type, view);
+      view();
+      return () => {
+        restore.forEach((undo) => undo());
+        for (const type of events) removeEventListener(type, view);
+      };
+    },
+    beforeQueue(event: TagflowEvent) {
+      if (event.type !== 'page') return event;
+      const page = event.context.page;
+      const url = key(page?.url ?? location.href);
+      if (url === last) return null; // e.g. the snippet's own page() after ours
+      last = url;
+      if (page) page.referrer = referrer;
+      event.properties = { url, path: page?.path, search: page?.search, title: page?.title, referrer, ...event.properties };
+      referrer = url;
+      return event;
+    },
+  };
+}

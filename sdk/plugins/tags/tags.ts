@@ -1,0 +1,175 @@
+// The tag manager plugin: loads a container (inline or from the collector with ETag revalidation),
+// fires a tag when one of its triggers matches and its consent purposes are granted, holds it until
+// consent arrives when the container says so. Faulty parts of a container are ignored with a debug
+// message; one tag's failure never stops another.
+import type { PluginApi, TagflowPlugin } from '../../core/plugin';
+import { watchDataLayer } from '../datalayer';
+import { readContainer, type Container, type Tag } from './container';
+import { render, triggerMatches, variableValue, type TriggerInput } from './evaluate';
+
+export type { Container, Tag, Trigger, Variable } from './container';
+
+/** What the tag manager needs from a consent manager (the consent plugin is one). */
+export interface ConsentSource {
+  granted(purposes: string[]): boolean;
+  onChange(listener: () => void): unknown;
+}
+
+export interface TagsOptions {
+  /** The container itself; when absent it is fetched from `url`. */
+  container?: unknown;
+  /** Where to fetch the container, e.g. `https://collect.example.com/v1/container/WRITE_KEY`. */
+  url?: string;
+  /** CSP nonce given to injected scripts. */
+  nonce?: string;
+  /** Consent manager whose purposes tags need; without one every purpose counts as granted. */
+  consent?: ConsentSource;
+  /** The dataLayer that dataLayer triggers and variables read (default dataLayer). */
+  dataLayer?: string;
+}
+
+export interface TagsPlugin extends TagflowPlugin {
+  /** The container in use (its valid part), once loaded. */
+  container(): Container | undefined;
+}
+
+const maxEarly = 50;
+
+/** The tag manager: `tagflow.use(tagsPlugin({ url, consent }))`. */
+export function tagsPlugin(options: TagsOptions = {}): TagsPlugin {
+  let container: Container | undefined;
+  let api: PluginApi | undefined;
+  const early: TriggerInput[] = [];
+  let held: [Tag, TriggerInput][] = [];
+  const seen = new Set<string>();
+  let firing = false;
+  const layerName = options.dataLayer ?? 'dataLayer';
+  const w = window as unknown as Record<string, unknown>;
+  const log = (...args: unknown[]) => api?.log('tags:', ...args);
+
+  const fire = (tag: Tag, input: TriggerInput) => {
+    const lookup = (name: string) => {
+      const variable = container?.variables.find((v) => v.name === name);
+      return variable ? variableValue(variable, input, w[layerName] as unknown[]) : undefined;
+    };
+    try {
+      if (tag.type === 'script' || tag.type === 'pixel') {
+        const src = render(tag.src, lookup, true) as string;
+        if (!/^(https?:)?\/\//.test(src)) throw new Error(`src ${src} is not an http(s) URL`);
+        if (tag.type === 'pixel') new Image().src = src;
+        else {
+          const script = document.createElement('script');
+          script.async = true;
+          script.src = src;
+          if (options.nonce) script.nonce = options.nonce;
+          document.head.appendChild(script);
+        }
+      } else if (tag.type === 'dataLayer') {
+        // Our own push must not trigger tags again (a container could otherwise loop).
+        firing = true;
+        ((w[tag.name ?? 'dataLayer'] ??= []) as unknown[]).push(render(tag.data, lookup));
+      } else {
+        const path = tag.name!.split('.');
+        const owner = path.slice(0, -1).reduce<unknown>((o, key) => (o as Record<string, unknown> | undefined)?.[key], window) as Record<string, unknown> | undefined;
+        const fn = owner?.[path[path.length - 1]!];
+        if (typeof fn !== 'function') throw new Error(`${tag.name} is not a function on this page`);
+        (fn as (...a: unknown[]) => unknown).apply(owner, render(tag.args ?? [], lookup) as unknown[]);
+      }
+      log('fired', tag.id);
+    } catch (error) {
+      log('tag', tag.id, 'failed:', error instanceof Error ? error.message : error);
+    }
+    firing = false;
+  };
+
+  const allowed = (tag: Tag) => !tag.purposes?.length || !options.consent || options.consent.granted(tag.purposes);
+
+  const handle = (input: TriggerInput) => {
+    if (!container) {
+      if (early.length < maxEarly) early.push(input);
+      return;
+    }
+    for (const tag of container.tags) {
+      const matched = tag.triggers.some((id) => {
+        const trigger = container!.triggers.find((t) => t.id === id);
+        try {
+          return trigger !== undefined && triggerMatches(trigger, input);
+        } catch (error) {
+          log('trigger', id, 'failed:', error);
+          return false;
+        }
+      });
+      if (!matched) continue;
+      if (allowed(tag)) fire(tag, input);
+      else if (tag.waitForConsent) held.push([tag, input]);
+      else log('tag', tag.id, 'not fired: needs consent for', tag.purposes?.join(', '));
+    }
+  };
+
+  const load = (raw: unknown) => {
+    const read = readContainer(raw);
+    for (const problem of read.problems) log('container:', problem, '(ignored)');
+    read.container.triggers = read.container.triggers.filter((trigger) => {
+      try {
+        if (trigger.selector) document.querySelector(trigger.selector);
+        return true;
+      } catch {
+        log(`container: trigger ${trigger.id} selector ${JSON.stringify(trigger.selector)} does not parse (ignored)`);
+        return false;
+      }
+    });
+    container = read.container;
+    early.splice(0).forEach(handle);
+  };
+
+  return {
+    name: 'tags',
+    container: () => container,
+    setup(a) {
+      api = a;
+      if (options.container !== undefined) load(options.container);
+      else if (options.url) {
+        // no-cache: the browser revalidates with If-None-Match and the collector answers 304 when unchanged.
+        fetch(options.url, { credentials: 'omit', cache: 'no-cache' })
+          .then((response) => (response.ok ? response.json() : Promise.reject(new Error(`HTTP ${response.status}`))))
+          .then(load, (error: unknown) => {
+            log('container not loaded:', error instanceof Error ? error.message : error);
+            load({ version: 'none' });
+          });
+      } else log('no container given (options.container or options.url)');
+      const onDom = (event: Event) => {
+        if (event.target instanceof Element) handle({ type: event.type === 'submit' ? 'submit' : 'click', element: event.target });
+      };
+      addEventListener('click', onDom, true);
+      addEventListener('submit', onDom, true);
+      const stop = watchDataLayer(layerName, (entry) => {
+        if (!firing && typeof entry === 'object' && entry !== null && typeof (entry as { event?: unknown }).event === 'string') {
+          handle({ type: 'dataLayer', data: entry as Record<string, unknown> });
+        }
+      });
+      options.consent?.onChange(() => {
+        const waiting = held;
+        held = [];
+        for (const [tag, input] of waiting) {
+          if (allowed(tag)) fire(tag, input);
+          else held.push([tag, input]);
+        }
+      });
+      return () => {
+        removeEventListener('click', onDom, true);
+        removeEventListener('submit', onDom, true);
+        stop();
+      };
+    },
+    beforeQueue(event) {
+      // Seen here (not in afterQueue) so tags also see events a consent plugin holds; a held event
+      // that comes back through enqueue is recognised by its messageId.
+      if ((event.type === 'page' || event.type === 'track') && !seen.has(event.messageId)) {
+        if (seen.size > 1000) seen.clear();
+        seen.add(event.messageId);
+        handle({ type: event.type, event });
+      }
+      return event;
+    },
+  };
+}

@@ -1,0 +1,66 @@
+// Entry of the full browser build (dist/browser/tagflow.full.min.js): the core plus every plugin and
+// web-vitals. The snippet's settings choose and configure the plugins:
+//   { writeKey, endpoint, src, debug?,
+//     consent?: ConsentOptions & { banner?: BannerOptions | true },  // no consent manager unless given
+//     tags?: { container?, url?, nonce? } | true,                    // no tag manager unless given
+//     page?: PagePluginOptions | false, cart?: false, dataLayer?: string | false, vitals?: false, feedback?: false }
+// The plugins' APIs hang on the instance: tagflow.consent, tagflow.cart, tagflow.feedback, tagflow.tags.
+import { createTagflow } from '../core/create';
+import type { Tagflow } from '../core/types';
+import { cartPlugin } from '../plugins/cart';
+import { showConsentBanner, type BannerOptions } from '../plugins/consent/banner';
+import { consentPlugin, type ConsentOptions } from '../plugins/consent/consent';
+import { dataLayerBridge } from '../plugins/datalayer-bridge';
+import { feedbackPlugin } from '../plugins/feedback';
+import { pagePlugin, type PagePluginOptions } from '../plugins/page';
+import { tagsPlugin, type TagsOptions } from '../plugins/tags/tags';
+import { vitalsPlugin } from '../plugins/vitals';
+import type { SnippetQueue } from './queue';
+
+/** The snippet settings the full build understands, on top of the core's. */
+export interface FullBuildSettings {
+  consent?: ConsentOptions & { banner?: BannerOptions | true };
+  tags?: Pick<TagsOptions, 'container' | 'url' | 'nonce' | 'dataLayer'> | true;
+  page?: PagePluginOptions | false;
+  cart?: false;
+  dataLayer?: string | false;
+  vitals?: false;
+  feedback?: false;
+}
+
+const w = window as Window & { tagflow?: SnippetQueue | Tagflow };
+const stub = w.tagflow;
+if (Array.isArray(stub) && stub.config) {
+  try {
+    const config = stub.config as SnippetQueue['config'] & FullBuildSettings;
+    const tagflow = createTagflow(config);
+    const extra: Record<string, unknown> = {};
+    const consent = config.consent ? consentPlugin(config.consent) : undefined;
+    if (config.tags) {
+      const tags = config.tags === true ? {} : config.tags;
+      const url = tags.url ?? `${config.endpoint.replace(/\/+$/, '')}/v1/container/${encodeURIComponent(config.writeKey)}`;
+      // Before consent, so tags see events that consent holds back (page views for tags that need no consent).
+      tagflow.use((extra.tags = tagsPlugin({ ...tags, url, consent })));
+    }
+    if (consent) tagflow.use((extra.consent = consent));
+    if (config.page !== false) tagflow.use(pagePlugin(config.page || {}));
+    if (config.cart !== false) tagflow.use((extra.cart = cartPlugin()));
+    if (config.dataLayer !== false) tagflow.use(dataLayerBridge({ name: config.dataLayer || 'dataLayer' }));
+    if (config.vitals !== false) tagflow.use(vitalsPlugin());
+    if (config.feedback !== false) tagflow.use((extra.feedback = feedbackPlugin()));
+    Object.assign(tagflow, extra);
+    w.tagflow = tagflow;
+    for (const [method, ...args] of stub.slice()) {
+      const fn = (tagflow as unknown as Record<string, unknown>)[method];
+      if (typeof fn === 'function') fn(...args);
+    }
+    const banner = config.consent?.banner;
+    if (consent && banner) {
+      const show = () => showConsentBanner(consent, banner === true ? {} : banner);
+      if (document.body) show();
+      else addEventListener('DOMContentLoaded', show);
+    }
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : error);
+  }
+}
