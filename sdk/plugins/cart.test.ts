@@ -1,0 +1,61 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { createPluginHost } from '../../test/support/plugin-host';
+import { cartPlugin, nextSnapshot } from './cart';
+
+beforeEach(() => localStorage.clear());
+
+describe('cart snapshot', () => {
+  it('adds, merges, removes and clears on Order Completed', () => {
+    let cart = { cart_id: 'c1', products: [] };
+    cart = nextSnapshot(cart, 'Product Added', { product_id: 'a', price: 5, cart_id: 'c1' });
+    cart = nextSnapshot(cart, 'Product Added', { product_id: 'a', quantity: 2 });
+    cart = nextSnapshot(cart, 'Product Added', { product_id: 'b', quantity: 1 });
+    cart = nextSnapshot(cart, 'Product Removed', { product_id: 'b' });
+    expect(cart).toEqual({ cart_id: 'c1', products: [{ product_id: 'a', price: 5, quantity: 3 }] });
+    const after = nextSnapshot(cart, 'Order Completed', { order_id: 'o' });
+    expect(after.products).toEqual([]);
+    expect(after.cart_id).not.toBe('c1');
+  });
+});
+
+describe('cart plugin', () => {
+  it('has a typed helper per Ecommerce v2 event', () => {
+    const host = createPluginHost();
+    const cart = cartPlugin();
+    host.use(cart);
+    cart.productViewed({ product_id: 'a' });
+    cart.productListViewed({ products: [] });
+    cart.productAdded({ product_id: 'a', price: 5 });
+    cart.productRemoved({ product_id: 'a' });
+    cart.cartViewed({});
+    cart.checkoutStarted({ revenue: 5 });
+    cart.checkoutStepCompleted({ step: 1 });
+    cart.paymentInfoEntered({ payment_method: 'card' });
+    cart.couponApplied({ coupon_id: 'X' });
+    cart.orderCompleted({ order_id: 'o-1', revenue: 5 });
+    cart.orderRefunded({ order_id: 'o-1' });
+    cart.track('Product Viewed', { sku: 'z' });
+    expect(host.names()).toEqual([
+      'Product Viewed', 'Product List Viewed', 'Product Added', 'Product Removed', 'Cart Viewed', 'Checkout Started',
+      'Checkout Step Completed', 'Payment Info Entered', 'Coupon Applied', 'Order Completed', 'Order Refunded', 'Product Viewed',
+    ]);
+  });
+
+  it('ties cart events with one cart_id, persists the snapshot across pages and fills Cart Viewed', () => {
+    const first = createPluginHost();
+    const cart = cartPlugin();
+    first.use(cart);
+    first.tagflow.track('Product Added', { product_id: 'a', price: 5 }); // e.g. from the GA4 bridge
+    const cartId = first.queued[0]?.properties?.cart_id;
+    expect(cartId).toEqual(cart.snapshot().cart_id);
+
+    const next = createPluginHost(); // another page
+    const again = cartPlugin();
+    next.use(again);
+    again.cartViewed({});
+    expect(next.queued[0]?.properties).toEqual({ cart_id: cartId, products: [{ product_id: 'a', price: 5, quantity: 1 }] });
+    again.orderCompleted({ order_id: 'o-1' });
+    expect(next.queued[1]?.properties?.cart_id).toBe(cartId);
+    expect(again.snapshot().products).toEqual([]);
+  });
+});

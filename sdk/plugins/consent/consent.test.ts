@@ -1,0 +1,116 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createPluginHost } from '../../../test/support/plugin-host';
+import { consentPlugin } from './consent';
+
+type W = Window & { __tcfapi?: unknown; dataLayer?: unknown[] };
+
+beforeEach(() => localStorage.clear());
+afterEach(() => {
+  delete (window as W).__tcfapi;
+  delete (window as W).dataLayer;
+});
+
+describe('consent plugin, hold mode (default)', () => {
+  it('holds events in its memory with nothing persisted or sent, then releases them with the granted state', () => {
+    const host = createPluginHost();
+    const consent = consentPlugin();
+    host.use(consent);
+    expect(host.policy).toEqual({ persist: false, send: false });
+    expect(host.context.consent).toEqual({ categoryPreferences: { necessary: true, analytics: false, marketing: false, personalization: false } });
+    host.tagflow.page();
+    host.tagflow.track('Product Added', { sku: 'a' });
+    expect(host.queued).toEqual([]);
+
+    consent.set({ analytics: true });
+    expect(host.policy).toEqual({ persist: true, send: true });
+    expect(host.names()).toEqual(['page', 'Product Added', 'Consent Updated']);
+    const granted = { necessary: true, analytics: true, marketing: false, personalization: false };
+    for (const event of host.queued) expect(event.context.consent).toEqual({ categoryPreferences: granted });
+    expect(host.queued[0]?.messageId).toBe('m-1'); // the held event itself, not a copy with a new id
+    expect(host.queued[2]?.properties).toEqual({ categoryPreferences: granted });
+    expect(JSON.parse(localStorage.getItem('tf_consent') ?? '{}')).toEqual({ categoryPreferences: granted });
+  });
+
+  it('after a denial drops held and later events, clears the core queue and sends nothing', () => {
+    const host = createPluginHost();
+    const consent = consentPlugin();
+    host.use(consent);
+    host.tagflow.track('Before');
+    consent.set({ analytics: false, marketing: false });
+    host.tagflow.track('After');
+    expect(host.queued).toEqual([]);
+    expect(host.clearQueueCalls).toBeGreaterThan(0);
+    expect(host.policy).toEqual({ persist: false, send: false });
+    consent.set({ analytics: true });
+    expect(host.names()).toEqual(['Consent Updated']);
+  });
+
+  it('remembers the choice across page loads and does not re-emit an unchanged decision', () => {
+    consentPlugin().set({ analytics: true, marketing: true });
+    const host = createPluginHost();
+    const consent = consentPlugin();
+    host.use(consent);
+    expect(consent.decided()).toBe(true);
+    expect(consent.granted(['analytics', 'marketing'])).toBe(true);
+    expect(consent.granted(['personalization'])).toBe(false);
+    consent.set({ analytics: true });
+    expect(host.queued).toEqual([]);
+  });
+
+  it('never lets necessary be denied and calls listeners on change', () => {
+    const host = createPluginHost();
+    const consent = consentPlugin({ defaults: { analytics: true } });
+    const seen: unknown[] = [];
+    consent.onChange((state) => seen.push(state));
+    host.use(consent);
+    consent.set({ necessary: false, marketing: true });
+    expect(consent.get()).toEqual({ necessary: true, analytics: true, marketing: true, personalization: false });
+    expect(seen.at(-1)).toEqual(consent.get());
+  });
+});
+
+describe('consent plugin, cookieless mode', () => {
+  it('sends track and page events without identifiers before analytics is granted; drops identify', () => {
+    const host = createPluginHost();
+    const consent = consentPlugin({ mode: 'cookieless' });
+    host.use(consent);
+    expect(host.policy).toEqual({ persist: false, send: true });
+    host.context.sessionId = 's-1';
+    host.tagflow.identify('user-1', { email: 'a@example.com' });
+    host.tagflow.track('Viewed');
+    expect(host.names()).toEqual(['Viewed']);
+    const [event] = host.queued;
+    expect(event?.anonymousId).not.toBe('anon-1');
+    expect(event && 'userId' in event).toBe(false);
+    expect(event?.context.sessionId).toBeUndefined();
+  });
+});
+
+describe('consent from the page', () => {
+  it('maps a TCF CMP answer', () => {
+    const listeners: ((data: unknown, ok: boolean) => void)[] = [];
+    (window as W).__tcfapi = (command: string, _v: number, callback: (data: unknown, ok: boolean) => void) => {
+      if (command === 'addEventListener') listeners.push(callback);
+    };
+    const host = createPluginHost();
+    const consent = consentPlugin();
+    host.use(consent);
+    listeners[0]?.({ gdprApplies: true, eventStatus: 'cmpuishown' }, true);
+    expect(consent.decided()).toBe(false);
+    listeners[0]?.({ gdprApplies: true, eventStatus: 'useractioncomplete', purpose: { consents: { 1: true, 8: true, 9: true } } }, true);
+    expect(consent.get()).toEqual({ necessary: true, analytics: true, marketing: false, personalization: false });
+    expect(host.names()).toEqual(['Consent Updated']);
+  });
+
+  it('reads Consent Mode defaults (not a decision) and updates (a decision) from dataLayer', () => {
+    (window as W).dataLayer = [['consent', 'default', { analytics_storage: 'denied', ad_storage: 'denied' }]];
+    const host = createPluginHost();
+    const consent = consentPlugin({ defaults: { marketing: true } });
+    host.use(consent);
+    expect(consent.get().marketing).toBe(false);
+    expect(consent.decided()).toBe(false);
+    (window as W).dataLayer?.push(['consent', 'update', { analytics_storage: 'granted' }]);
+    expect(consent.decided()).toBe(true);
+    expect(consent.get().analytics).toBe(true);
+  });
+});

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { fromGa4 } from './ga4';
+
+const items = [
+  { item_id: 'shoe-1', item_name: 'Trail shoes', item_brand: 'Acme', item_category: 'Shoes', item_variant: '42', price: 89, quantity: 2, index: 0 },
+  { item_id: 7, item_name: 'Socks', price: 5, quantity: 1 },
+];
+
+describe('GA4 dataLayer → Segment Ecommerce v2', () => {
+  it('maps purchase onto Order Completed with revenue, total and products', () => {
+    const mapped = fromGa4({ event: 'purchase', ecommerce: { transaction_id: 'T-1', value: 183, tax: 10, shipping: 5, currency: 'EUR', coupon: 'SUMMER', items } });
+    expect(mapped).toEqual({
+      events: [
+        {
+          event: 'Order Completed',
+          properties: {
+            order_id: 'T-1', revenue: 183, total: 198, tax: 10, shipping: 5, currency: 'EUR', coupon: 'SUMMER',
+            products: [
+              { product_id: 'shoe-1', sku: 'shoe-1', name: 'Trail shoes', brand: 'Acme', category: 'Shoes', variant: '42', price: 89, quantity: 2, position: 0, currency: 'EUR' },
+              { product_id: '7', sku: '7', name: 'Socks', price: 5, quantity: 1, currency: 'EUR' },
+            ],
+          },
+        },
+      ],
+    });
+  });
+
+  it('makes one Product Added per item of add_to_cart, with the product fields at the top level', () => {
+    const mapped = fromGa4({ event: 'add_to_cart', ecommerce: { currency: 'EUR', value: 183, items } });
+    expect(mapped && 'events' in mapped && mapped.events.map((e) => [e.event, e.properties.product_id, e.properties.quantity])).toEqual([
+      ['Product Added', 'shoe-1', 2],
+      ['Product Added', '7', 1],
+    ]);
+  });
+
+  it.each([
+    ['view_item', 'Product Viewed'],
+    ['view_item_list', 'Product List Viewed'],
+    ['remove_from_cart', 'Product Removed'],
+    ['view_cart', 'Cart Viewed'],
+    ['begin_checkout', 'Checkout Started'],
+    ['add_payment_info', 'Payment Info Entered'],
+    ['refund', 'Order Refunded'],
+  ])('maps %s onto %s', (ga4, segment) => {
+    const mapped = fromGa4({ event: ga4, ecommerce: { transaction_id: 'T-1', items: [items[0]] } });
+    expect(mapped && 'events' in mapped && mapped.events[0]?.event).toBe(segment);
+  });
+
+  it('leaves pushes that are not GA4 e-commerce events alone', () => {
+    expect(fromGa4({ event: 'gtm.js' })).toBeUndefined();
+    expect(fromGa4({ ecommerce: null })).toBeUndefined();
+    expect(fromGa4(['consent', 'update', {}])).toBeUndefined();
+    expect(fromGa4('purchase')).toBeUndefined();
+  });
+
+  it.each([
+    [{ event: 'purchase', ecommerce: 'T-1' }, 'purchase: ecommerce must be an object'],
+    [{ event: 'purchase', ecommerce: { transaction_id: 'T', items: 'shoe' } }, 'purchase: ecommerce.items must be an array of objects'],
+    [{ event: 'purchase', ecommerce: { items: [] } }, 'purchase: ecommerce.transaction_id is required'],
+    [{ event: 'purchase', ecommerce: { transaction_id: 'T', value: '12' } }, 'purchase: ecommerce.value must be a number'],
+    [{ event: 'add_to_cart', ecommerce: { items: [] } }, 'add_to_cart: ecommerce.items is empty'],
+  ])('names the problem of a push of the wrong shape, case %#', (push, error) => {
+    expect(fromGa4(push)).toEqual({ error });
+  });
+});

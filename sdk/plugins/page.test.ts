@@ -1,0 +1,58 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createPluginHost } from '../../test/support/plugin-host';
+import { campaignFrom, pagePlugin } from './page';
+
+let undo: (() => void) | undefined;
+beforeEach(() => {
+  sessionStorage.clear();
+  history.replaceState(null, '', '/start?utm_source=news&utm_medium=email&utm_campaign=spring&gclid=g-1');
+});
+afterEach(() => undo?.());
+
+function start(options = {}) {
+  const host = createPluginHost();
+  const plugin = pagePlugin(options);
+  const setup = plugin.setup;
+  plugin.setup = (api) => {
+    const result = setup?.(api);
+    undo = typeof result === 'function' ? result : undefined;
+    return result;
+  };
+  host.use(plugin);
+  return host;
+}
+
+describe('campaignFrom', () => {
+  it('reads utm parameters and click ids in Segment campaign shape', () => {
+    expect(campaignFrom('?utm_source=a&utm_campaign=b&utm_term=c&fbclid=f&yclid=y&other=1')).toEqual({ source: 'a', name: 'b', term: 'c', fbclid: 'f', yclid: 'y' });
+    expect(campaignFrom('?q=1')).toBeUndefined();
+  });
+});
+
+describe('page plugin', () => {
+  it('sends a page view on load and one per new URL, none twice for one URL', () => {
+    const host = start();
+    history.pushState(null, '', '/a');
+    history.pushState(null, '', '/b');
+    history.replaceState(null, '', '/b');
+    history.pushState(null, '', '/b#section');
+    host.tagflow.page(); // e.g. the snippet's page() after the plugin's own
+    history.pushState(null, '', '/c?x=1');
+    expect(host.queued.map((e) => e.properties?.path)).toEqual(['/start', '/a', '/b', '/c']);
+    expect(host.queued[3]?.properties).toMatchObject({ url: `${location.origin}/c?x=1`, search: '?x=1', referrer: `${location.origin}/b` });
+  });
+
+  it('keeps the campaign for the session, across navigations', () => {
+    const host = start();
+    history.pushState(null, '', '/next');
+    const campaign = { source: 'news', medium: 'email', name: 'spring', gclid: 'g-1' };
+    expect(host.context.campaign).toEqual(campaign);
+    expect(JSON.parse(sessionStorage.getItem('tf_campaign') ?? '{}')).toEqual(campaign);
+  });
+
+  it('counts hash changes only when asked', () => {
+    const host = start({ hash: true });
+    history.pushState(null, '', '/start#two');
+    expect(host.queued).toHaveLength(2);
+  });
+});

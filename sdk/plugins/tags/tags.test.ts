@@ -1,0 +1,149 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createPluginHost } from '../../../test/support/plugin-host';
+import { render } from './evaluate';
+import { tagsPlugin, type TagsOptions } from './tags';
+
+type W = Window & { dataLayer?: unknown[]; fired?: unknown[][]; notAFunction?: number };
+let undo: (() => void) | undefined;
+
+beforeEach(() => {
+  document.body.innerHTML = '<button id="buy"><span>Buy</span></button><button id="other">Other</button><form id="f"></form>';
+  document.head.innerHTML = '';
+  history.replaceState(null, '', '/checkout/pay?ref=mail');
+  (window as W).fired = [];
+  (window as W & { record?: unknown }).record = (...args: unknown[]) => (window as W).fired?.push(args);
+});
+afterEach(() => {
+  undo?.();
+  delete (window as W).dataLayer;
+});
+
+function start(options: TagsOptions) {
+  const host = createPluginHost();
+  const plugin = tagsPlugin(options);
+  const setup = plugin.setup!;
+  plugin.setup = (api) => {
+    const result = setup(api);
+    undo = typeof result === 'function' ? result : undefined;
+    return result;
+  };
+  host.use(plugin);
+  return host;
+}
+
+const container = {
+  version: '1',
+  triggers: [
+    { id: 'checkout', type: 'page', path: { startsWith: '/checkout' } },
+    { id: 'home', type: 'page', path: { equals: '/' } },
+    { id: 'buy', type: 'click', selector: '#buy' },
+    { id: 'send', type: 'submit', selector: 'form#f' },
+    { id: 'order', type: 'track', event: 'Order Completed', properties: { currency: 'EUR' } },
+    { id: 'lead', type: 'dataLayer', event: 'lead' },
+    { id: 'broken', type: 'click', selector: 'div[' },
+    { id: 'odd', type: 'hover' },
+  ],
+  variables: [
+    { name: 'revenue', type: 'property', key: 'revenue' },
+    { name: 'ref', type: 'url', key: 'ref' },
+    { name: 'lead_value', type: 'dataLayer', key: 'value' },
+    { name: 'site', type: 'constant', value: 'shop' },
+  ],
+  tags: [
+    { id: 'on-checkout', type: 'global', name: 'record', args: ['checkout', '{{ref}}', '{{site}}'], triggers: ['checkout'] },
+    { id: 'on-home', type: 'global', name: 'record', args: ['home'], triggers: ['home'] },
+    { id: 'ads', type: 'dataLayer', data: { event: 'ads_conversion', value: '{{revenue}}' }, triggers: ['order'], purposes: ['marketing'], waitForConsent: true },
+    { id: 'ads-nowait', type: 'global', name: 'record', args: ['nowait'], triggers: ['order'], purposes: ['marketing'] },
+    { id: 'click', type: 'global', name: 'record', args: ['click'], triggers: ['buy'] },
+    { id: 'submit', type: 'global', name: 'record', args: ['submit'], triggers: ['send'] },
+    { id: 'lead', type: 'global', name: 'record', args: ['lead', '{{lead_value}}'], triggers: ['lead'] },
+    { id: 'script', type: 'script', src: 'https://cdn.example.com/t.js?r={{ref}}&s=a b', triggers: ['checkout'] },
+    { id: 'broken-click', type: 'global', name: 'record', args: ['broken'], triggers: ['broken'] },
+    { id: 'missing-fn', type: 'global', name: 'notAFunction', triggers: ['checkout'] },
+  ],
+};
+
+function fakeConsent(granted: string[]) {
+  const listeners: (() => void)[] = [];
+  return {
+    grant(purpose: string) {
+      granted.push(purpose);
+      listeners.forEach((l) => l());
+    },
+    granted: (wanted: string[]) => wanted.every((p) => granted.includes(p)),
+    onChange: (l: () => void) => listeners.push(l),
+  };
+}
+
+const fired = () => (window as W).fired;
+
+describe('tags plugin', () => {
+  it('fires page, click, submit and dataLayer triggers with variables; ignores bad parts with debug messages', () => {
+    const host = start({ container, nonce: 'n0nce' });
+    host.tagflow.page();
+    document.querySelector('#buy span')!.dispatchEvent(new MouseEvent('click', { bubbles: true }));
+    document.querySelector('#other')!.dispatchEvent(new MouseEvent('click', { bubbles: true }));
+    document.querySelector('form')!.dispatchEvent(new Event('submit', { bubbles: true, cancelable: true }));
+    (window as W).dataLayer!.push({ value: 42 }, { event: 'lead' });
+    expect(fired()).toEqual([['checkout', 'mail', 'shop'], ['click'], ['submit'], ['lead', 42]]);
+    const script = document.head.querySelector('script');
+    expect(script?.src).toBe('https://cdn.example.com/t.js?r=mail&s=a%20b');
+    expect(script?.nonce).toBe('n0nce');
+    expect(host.logs).toContain('tags: container: triggers[7].type must be one of page, track, click, submit, dataLayer (ignored)');
+    expect(host.logs).toContain('tags: container: trigger broken selector "div[" does not parse (ignored)');
+    expect(host.logs).toContain('tags: tag missing-fn failed: notAFunction is not a function on this page');
+  });
+
+  it('holds a tag that needs marketing until it is granted, when the container says so', () => {
+    const consent = fakeConsent(['analytics']);
+    const host = start({ container, consent });
+    host.tagflow.track('Order Completed', { currency: 'EUR', revenue: 120 });
+    host.tagflow.track('Order Completed', { currency: 'USD', revenue: 1 });
+    expect([...(window as W).dataLayer!]).toEqual([]);
+    expect(host.logs).toContain('tags: tag ads-nowait not fired: needs consent for marketing');
+    consent.grant('marketing');
+    expect([...(window as W).dataLayer!]).toEqual([{ event: 'ads_conversion', value: 120 }]);
+    consent.grant('other');
+    expect((window as W).dataLayer).toHaveLength(1);
+  });
+
+  it('sees each event once, also when a consent plugin replays it', () => {
+    const host = start({ container });
+    host.tagflow.page();
+    const [view] = host.queued;
+    const plugin = tagsPlugin({ container });
+    plugin.beforeQueue!(view!);
+    expect(fired()?.filter((f) => f[0] === 'checkout')).toHaveLength(1);
+    expect(host.queued).toHaveLength(1);
+  });
+
+  it('evaluates events that came before the container', async () => {
+    let answer: (r: Response) => void = () => undefined;
+    const originalFetch = globalThis.fetch;
+    globalThis.fetch = () => new Promise<Response>((r) => (answer = r));
+    try {
+      const host = start({ url: 'https://collect.example.com/v1/container/k' });
+      host.tagflow.page();
+      expect(fired()).toEqual([]);
+      answer(new Response(JSON.stringify(container), { status: 200 }));
+      await vi.waitFor(() => expect(fired()?.[0]).toEqual(['checkout', 'mail', 'shop']));
+    } finally {
+      globalThis.fetch = originalFetch;
+    }
+  });
+
+  it('ignores a malformed container with a debug message, and the page goes on', () => {
+    const host = start({ container: ['not', 'a', 'container'] });
+    host.tagflow.page();
+    expect(host.queued).toHaveLength(1);
+    expect(host.logs).toEqual(['tags: container: the container must be a JSON object (ignored)']);
+  });
+});
+
+describe('render', () => {
+  it('keeps whole-placeholder values typed and encodes inside URLs only when asked', () => {
+    const lookup = (name: string) => ({ n: 5, s: 'a&b', o: { x: 1 } })[name];
+    expect(render({ a: '{{n}}', b: ['x {{s}}', '{{o}}'], c: 3 }, lookup)).toEqual({ a: 5, b: ['x a&b', { x: 1 }], c: 3 });
+    expect(render('https://x/?q={{s}}&m={{missing}}', lookup, true)).toBe('https://x/?q=a%26b&m=');
+  });
+});
