@@ -2,18 +2,21 @@
 //  1. dist/sdk/      npm package: ESM, one file per module, .d.ts, dependencies external (tree-shakable)
 //  2. dist/browser/tagflow.min.js   the minified IIFE the snippet loads, dependencies bundled
 //  3. dist/browser/snippet.min.js   the paste-in stub, minified
+//  4. dist/browser/tagflow.full.min.js   the IIFE with every plugin and web-vitals
 import nodeResolve from '@rollup/plugin-node-resolve';
 import terser from '@rollup/plugin-terser';
 import typescript from '@rollup/plugin-typescript';
 import pkg from './package.json' with { type: 'json' };
 
 const external = Object.keys(pkg.dependencies ?? {});
+// Every package subpath (tagflow/plugins/page, …) is an entry of the npm build: ./dist/sdk/X.js ← sdk/X.ts.
+const npmEntries = Object.values(pkg.exports).flatMap((e) => (e.import ? [e.import.replace('./dist/sdk/', 'sdk/').replace(/\.js$/, '.ts')] : []));
 const browserTs = () => typescript({ tsconfig: './tsconfig.browser.json' });
-const minify = () => terser({ ecma: 2019, compress: { passes: 2, pure_getters: true }, mangle: true, format: { comments: false } });
+const minify = () => terser({ ecma: 2020, compress: { passes: 2, pure_getters: true }, mangle: true, format: { comments: false } });
 
 export default [
   {
-    input: 'sdk/index.ts',
+    input: npmEntries,
     external: (id) => external.some((dep) => id === dep || id.startsWith(`${dep}/`)),
     output: { dir: 'dist/sdk', format: 'es', preserveModules: true, preserveModulesRoot: 'sdk', sourcemap: false },
     plugins: [typescript({ tsconfig: './tsconfig.sdk.json' })],
@@ -21,6 +24,11 @@ export default [
   {
     input: 'sdk/snippet/iife.ts',
     output: { file: 'dist/browser/tagflow.min.js', format: 'iife', sourcemap: false },
+    plugins: [nodeResolve({ browser: true }), browserTs(), minify()],
+  },
+  {
+    input: 'sdk/snippet/iife-full.ts',
+    output: { file: 'dist/browser/tagflow.full.min.js', format: 'iife', sourcemap: false },
     plugins: [nodeResolve({ browser: true }), browserTs(), minify()],
   },
   {

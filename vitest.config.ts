@@ -20,7 +20,7 @@ export default defineConfig({
           environmentOptions: { happyDOM: { settings: { disableJavaScriptFileLoading: true, handleDisabledFileLoadingAsSuccess: true } } },
         },
       },
-      { extends: true, test: { name: 'node', include: ['collector/**/*.test.ts', 'scripts/**/*.test.ts'], environment: 'node' } },
+      { extends: true, test: { name: 'node', include: ['collector/**/*.test.ts', 'scripts/**/*.test.ts', 'test/build/**/*.test.ts'], environment: 'node' } },
       { extends: true, test: { name: 'browser', include: ['test/browser/**/*.test.ts'], environment: 'node', testTimeout: 60_000 } },
     ],
   },
