@@ -16,6 +16,8 @@ export interface SnippetSettings {
   endpoint: string;
   /** Where the full SDK script is served from. */
   src: string;
+  /** Plugin settings the full build reads (consent, tags, …; see sdk/snippet/iife-full.ts). */
+  [setting: string]: unknown;
 }
 
 /** The paste-in snippet for these settings: the built stub with its config filled in. */
@@ -33,7 +35,8 @@ export async function demoRoutes(app: FastifyInstance, config: CollectorConfig):
   await app.register(fastifyStatic, { root: browserBuildDir, prefix: '/sdk/', decorateReply: false });
   const page = (file: string) => async (request: { protocol: string; host: string }, reply: { type(t: string): { send(b: string): unknown } }) => {
     const origin = `${request.protocol}://${request.host}`;
-    const snippet = renderSnippet({ writeKey: source.writeKey, endpoint: origin, src: `${origin}/sdk/tagflow.min.js` });
+    // The full build, so the shop shows every plugin: a consent banner (cookieless until answered) and tags.
+    const snippet = renderSnippet({ writeKey: source.writeKey, endpoint: origin, src: `${origin}/sdk/tagflow.full.min.js`, consent: { mode: 'cookieless', banner: true }, tags: true });
     const html = readFileSync(join(shopDir, file), 'utf8').replace('<!-- tagflow-snippet -->', `<script>${snippet}</script>`);
     return reply.type('text/html; charset=utf-8').send(html);
   };

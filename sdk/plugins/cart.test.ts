@@ -1,12 +1,12 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createPluginHost } from '../../test/support/plugin-host';
-import { cartPlugin, nextSnapshot } from './cart';
+import { cartPlugin, nextSnapshot, type CartSnapshot } from './cart';
 
 beforeEach(() => localStorage.clear());
 
 describe('cart snapshot', () => {
   it('adds, merges, removes and clears on Order Completed', () => {
-    let cart = { cart_id: 'c1', products: [] };
+    let cart: CartSnapshot = { cart_id: 'c1', products: [] };
     cart = nextSnapshot(cart, 'Product Added', { product_id: 'a', price: 5, cart_id: 'c1' });
     cart = nextSnapshot(cart, 'Product Added', { product_id: 'a', quantity: 2 });
     cart = nextSnapshot(cart, 'Product Added', { product_id: 'b', quantity: 1 });
