@@ -1,0 +1,117 @@
+// The consent plugin in real Chromium: before a decision nothing touches the network or IndexedDB,
+// granting releases the held events to ClickHouse, a denial keeps everything in the browser, and a
+// TCF CMP's answer is read.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchBrowser, type TestBrowser } from '../support/browser';
+import { waitUntil } from '../support/clickhouse';
+import { startTestCollector, type TestCollector } from '../support/collector';
+import { indexedDbRecords, openTestPage } from '../support/test-page';
+
+let collector: TestCollector;
+let browser: TestBrowser;
+beforeAll(async () => {
+  collector = await startTestCollector();
+  browser = await launchBrowser();
+});
+afterAll(async () => {
+  await browser?.close();
+  await collector?.close();
+});
+
+interface Row {
+  type: string;
+  event: string;
+  page_path: string;
+  anonymous_id: string;
+  consent: string;
+  properties: string;
+}
+const rows = (where: string) => () => collector.db.rows<Row>(`SELECT type, event, page_path, anonymous_id, consent, properties FROM events WHERE ${where} ORDER BY timestamp_ms`);
+
+type TagflowWindow = Window & { tagflow: { track(e: string, p?: object): void; flush(): Promise<void>; consent: { set(c: Record<string, boolean>): void; get(): Record<string, boolean> } } };
+
+/** Forgets every earlier test's choice, identity and queue: cookies, storage and IndexedDB of the origin. */
+async function freshContext() {
+  await browser.context.clearCookies();
+  const page = await browser.context.newPage();
+  await page.goto(`${collector.url}/healthz`);
+  await page.evaluate(async () => {
+    localStorage.clear();
+    sessionStorage.clear();
+    for (const { name } of await indexedDB.databases()) if (name) indexedDB.deleteDatabase(name);
+  });
+  await page.close();
+}
+
+describe('consent in Chromium (hold mode)', () => {
+  it('holds events before a decision (no request, nothing in IndexedDB); granting from the banner by keyboard lets them flow', async () => {
+    await freshContext();
+    const { page, apiRequests } = await openTestPage(browser.context, collector, { path: '/test/hold', settings: { consent: { mode: 'hold', banner: true } } });
+    await page.evaluate(async () => {
+      const { tagflow } = window as unknown as TagflowWindow;
+      tagflow.track('Held One', { n: 1 });
+      tagflow.track('Held Two', { n: 2 });
+      await tagflow.flush(); // would send now if anything were allowed to go
+    });
+    expect(apiRequests).toEqual([]);
+    expect(await indexedDbRecords(page)).toBe(0);
+    expect(await rows("page_path = '/test/hold'")()).toEqual([]);
+
+    // The banner has focus on "Accept all": Enter is all a keyboard user needs.
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Accept all');
+    await page.keyboard.press('Enter');
+    const stored = await waitUntil(rows("page_path = '/test/hold'"), (r) => r.length >= 4);
+    expect(stored.map((r) => r.event || r.type)).toEqual(['page', 'Held One', 'Held Two', 'Consent Updated']);
+    expect(new Set(stored.map((r) => r.anonymous_id)).size).toBe(1);
+    for (const row of stored) expect(JSON.parse(row.consent)).toMatchObject({ categoryPreferences: { analytics: true, marketing: true } });
+    expect(await page.locator('[role=dialog]').count()).toBe(0);
+    await page.close();
+  });
+
+  it('after a denial sends nothing and stores nothing, also after a reload', async () => {
+    await freshContext();
+    const { page, apiRequests } = await openTestPage(browser.context, collector, { path: '/test/deny', settings: { consent: { mode: 'hold', banner: true } } });
+    await page.getByRole('button', { name: 'Reject all' }).click();
+    await page.evaluate(async () => {
+      const { tagflow } = window as unknown as TagflowWindow;
+      tagflow.track('After Denial');
+      await tagflow.flush();
+    });
+    await page.reload();
+    await page.waitForFunction(() => !Array.isArray((window as unknown as { tagflow?: unknown }).tagflow));
+    const state = await page.evaluate(async () => {
+      const { tagflow } = window as unknown as TagflowWindow;
+      tagflow.track('After Reload');
+      await tagflow.flush();
+      return tagflow.consent.get();
+    });
+    expect(state).toMatchObject({ analytics: false, marketing: false });
+    expect(await page.locator('[role=dialog]').count()).toBe(0); // the choice is remembered
+    expect(apiRequests).toEqual([]);
+    expect(await indexedDbRecords(page)).toBe(0);
+    expect(await rows("page_path = '/test/deny'")()).toEqual([]);
+    await page.close();
+  });
+});
+
+describe('consent from a TCF v2.2 CMP in Chromium', () => {
+  it("maps the CMP's answer onto purposes, and events flow with it", async () => {
+    await freshContext();
+    // A CMP stub as IAB specifies it: __tcfapi exists before the SDK, answers addEventListener.
+    const tcfStub = `<script>
+      window.__tcfapi = function (command, version, callback) {
+        if (command === 'addEventListener') setTimeout(function () {
+          callback({ gdprApplies: true, eventStatus: 'tcloaded', listenerId: 1, purpose: { consents: { 1: true, 8: true, 9: true, 2: false } } }, true);
+        });
+      };
+    </script>`;
+    const { page } = await openTestPage(browser.context, collector, { path: '/test/tcf', head: tcfStub, settings: { consent: { mode: 'hold' } } });
+    const [updated] = await waitUntil(rows("page_path = '/test/tcf' AND event = 'Consent Updated'"), (r) => r.length === 1);
+    const expected = { necessary: true, analytics: true, marketing: false, personalization: false };
+    expect(JSON.parse(updated!.properties)).toEqual({ categoryPreferences: expected });
+    const view = await waitUntil(rows("page_path = '/test/tcf' AND type = 'page'"), (r) => r.length === 1);
+    expect(JSON.parse(view[0]!.consent)).toEqual({ categoryPreferences: expected });
+    expect(await page.evaluate(() => (window as unknown as TagflowWindow).tagflow.consent.get())).toEqual(expected);
+    await page.close();
+  });
+});

@@ -1,0 +1,88 @@
+// Page views for a single-page app, Web Vitals at page hide and survey answers, in real Chromium
+// through the full build, a real collector and ClickHouse.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchBrowser, type TestBrowser } from '../support/browser';
+import { waitUntil } from '../support/clickhouse';
+import { startTestCollector, type TestCollector } from '../support/collector';
+import { openTestPage } from '../support/test-page';
+
+let collector: TestCollector;
+let browser: TestBrowser;
+beforeAll(async () => {
+  collector = await startTestCollector();
+  browser = await launchBrowser();
+});
+afterAll(async () => {
+  await browser?.close();
+  await collector?.close();
+});
+
+interface Row {
+  type: string;
+  event: string;
+  page_path: string;
+  page_referrer: string;
+  properties: string;
+  campaign_source: string;
+}
+const rows = (where: string) => () =>
+  collector.db.rows<Row>(`SELECT type, event, page_path, page_referrer, properties, campaign_source FROM events WHERE ${where} ORDER BY timestamp_ms`);
+
+type TagflowWindow = Window & { tagflow: { track(e: string): void; page(): void; feedback: { nps(s: number, c?: string): boolean; ces(s: number): boolean } } };
+
+describe('page plugin in Chromium', () => {
+  it('gives one page view on load and one per pushState navigation, none twice for one URL', async () => {
+    const { page } = await openTestPage(browser.context, collector, { path: '/test/spa?utm_source=newsletter&utm_campaign=spring' });
+    await page.evaluate(() => {
+      history.pushState(null, '', '/test/a');
+      history.pushState(null, '', '/test/b');
+      history.replaceState(null, '', '/test/b'); // same URL: no page view
+      (window as unknown as TagflowWindow).tagflow.page(); // same URL again
+      history.pushState(null, '', '/test/c');
+      (window as unknown as TagflowWindow).tagflow.track('Marker');
+    });
+    // The marker is tracked after every navigation: once it is stored, every page view before it is too.
+    await waitUntil(rows("event = 'Marker'"), (r) => r.length === 1);
+    const views = await rows("type = 'page'")();
+    expect(views.map((v) => v.page_path)).toEqual(['/test/spa', '/test/a', '/test/b', '/test/c']);
+    expect(views[2]?.page_referrer).toBe(`${collector.url}/test/a`);
+    // The campaign of the landing URL is kept for the session, on every later event.
+    expect(views.map((v) => v.campaign_source)).toEqual(['newsletter', 'newsletter', 'newsletter', 'newsletter']);
+    await page.close();
+  });
+});
+
+describe('vitals plugin in Chromium', () => {
+  it('sends one Web Vitals event when the page is hidden', async () => {
+    const { page } = await openTestPage(browser.context, collector, { path: '/test/vitals' });
+    await page.click('h1'); // an interaction, for INP
+    await page.goto('about:blank'); // navigating away hides the page
+    const [vitals] = await waitUntil(rows("event = 'Web Vitals'"), (r) => r.length >= 1);
+    const properties = JSON.parse(vitals!.properties) as Record<string, unknown>;
+    expect(properties.ttfb).toEqual(expect.any(Number));
+    expect(properties.fcp).toEqual(expect.any(Number));
+    expect(properties.ttfb_rating).toMatch(/^(good|needs-improvement|poor)$/);
+    expect(vitals?.page_path).toBe('/test/vitals');
+    await page.close();
+  });
+});
+
+describe('feedback plugin in Chromium', () => {
+  it('stores survey answers for NPS and refuses out-of-range scores with a debug message', async () => {
+    const { page, console } = await openTestPage(browser.context, collector, { path: '/test/survey' });
+    const accepted = await page.evaluate(() => {
+      const { tagflow } = window as unknown as TagflowWindow;
+      const results = [tagflow.feedback.nps(9, 'fast delivery'), tagflow.feedback.nps(11), tagflow.feedback.ces(0)];
+      tagflow.track('Survey Marker');
+      return results;
+    });
+    expect(accepted).toEqual([true, false, false]);
+    await waitUntil(rows("event = 'Survey Marker'"), (r) => r.length === 1);
+    const answers = await rows("event = 'Survey Responded'")();
+    expect(answers.map((a) => JSON.parse(a.properties) as unknown)).toEqual([
+      expect.objectContaining({ survey_type: 'nps', score: 9, scale_min: 0, scale_max: 10, comment: 'fast delivery', path: '/test/survey' }),
+    ]);
+    expect(console.some((line) => line.includes('nps score must be a whole number from 0 to 10, got 11'))).toBe(true);
+    await page.close();
+  });
+});
