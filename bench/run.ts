@@ -5,6 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSdk } from '../scripts/build';
+import { pluginSizesSection } from './plugin-sizes';
 import { sizesSection } from './sizes';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -23,6 +24,14 @@ const benches: Bench[] = [
     run: async () => {
       buildSdk();
       return sizesSection(root);
+    },
+  },
+  {
+    name: 'plugin-sizes',
+    title: 'SDK plugin sizes',
+    run: async () => {
+      buildSdk();
+      return pluginSizesSection(root);
     },
   },
 ];
