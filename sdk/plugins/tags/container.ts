@@ -63,6 +63,7 @@ export interface Variable {
 }
 
 export interface Container {
+  /** Any label of this version of the container (optional). */
   version: string;
   tags: Tag[];
   triggers: Trigger[];
@@ -83,7 +84,7 @@ const oneOf = (list: readonly string[]) => `must be one of ${list.join(', ')}`;
 function matchProblem(where: string, m: unknown): string | undefined {
   if (m === undefined) return undefined;
   if (!isBag(m) || !Object.keys(m).length || !Object.entries(m).every(([k, v]) => ['equals', 'contains', 'startsWith', 'regex'].includes(k) && typeof v === 'string')) {
-    return `${where} must be an object of equals, contains, startsWith or regex strings`;
+    return `${where} must be an object of equals, contains, startsWith or regex`;
   }
   try {
     if (m.regex !== undefined) new RegExp(m.regex as string);
@@ -107,13 +108,13 @@ function triggerProblem(t: Bag, where: string): string | undefined {
 function tagProblem(t: Bag, where: string, triggerIds: Set<string>): string | undefined {
   if (!isText(t.id)) return `${where}.id must be a non-empty string`;
   if (!tagTypes.includes(t.type as TagType)) return `${where}.type ${oneOf(tagTypes)}`;
-  if (!Array.isArray(t.triggers) || !t.triggers.length) return `${where}.triggers must be a non-empty array of trigger ids`;
+  if (!Array.isArray(t.triggers) || !t.triggers.length) return `${where}.triggers must list trigger ids`;
   const unknown = t.triggers.findIndex((id) => !triggerIds.has(id as string));
   if (unknown >= 0) return `${where}.triggers[${unknown}] names no valid trigger`;
-  if (t.purposes !== undefined && (!Array.isArray(t.purposes) || !t.purposes.every(isText))) return `${where}.purposes must be an array of purpose names`;
+  if (t.purposes !== undefined && (!Array.isArray(t.purposes) || !t.purposes.every(isText))) return `${where}.purposes must be an array of purposes`;
   if ((t.type === 'script' || t.type === 'pixel') && !(isText(t.src) && /^(https?:)?\/\/|^\{\{/.test(t.src))) return `${where}.src must be an http(s) URL`;
   if (t.type === 'dataLayer' && !isBag(t.data)) return `${where}.data must be an object`;
-  if (t.type === 'global' && !(isText(t.name) && /^[\w$]+(\.[\w$]+)*$/.test(t.name))) return `${where}.name must be a dotted path of a global function`;
+  if (t.type === 'global' && !(isText(t.name) && /^[\w$]+(\.[\w$]+)*$/.test(t.name))) return `${where}.name must be the dotted path of a function`;
   if (t.args !== undefined && !Array.isArray(t.args)) return `${where}.args must be an array`;
   return undefined;
 }
@@ -143,8 +144,7 @@ function keep<T>(list: unknown, field: string, problems: string[], check: (item:
 export function readContainer(raw: unknown): ReadContainer {
   const problems: string[] = [];
   if (!isBag(raw)) return { container: { version: '', tags: [], triggers: [], variables: [] }, problems: ['the container must be a JSON object'] };
-  const version = typeof raw.version === 'string' || typeof raw.version === 'number' ? String(raw.version) : '';
-  if (!version) problems.push('version must be a string or number');
+  const version = String(raw.version ?? '');
   const triggers = keep<Trigger>(raw.triggers, 'triggers', problems, triggerProblem);
   const ids = new Set(triggers.map((t) => t.id));
   const variables = keep<Variable>(raw.variables, 'variables', problems, variableProblem);

@@ -28,15 +28,11 @@ export interface TagsOptions {
   dataLayer?: string;
 }
 
-export interface TagsPlugin extends TagflowPlugin {
-  /** The container in use (its valid part), once loaded. */
-  container(): Container | undefined;
-}
 
 const maxEarly = 50;
 
 /** The tag manager: `tagflow.use(tagsPlugin({ url, consent }))`. */
-export function tagsPlugin(options: TagsOptions = {}): TagsPlugin {
+export function tagsPlugin(options: TagsOptions = {}): TagflowPlugin {
   let container: Container | undefined;
   let api: PluginApi | undefined;
   const early: TriggerInput[] = [];
@@ -55,7 +51,7 @@ export function tagsPlugin(options: TagsOptions = {}): TagsPlugin {
     try {
       if (tag.type === 'script' || tag.type === 'pixel') {
         const src = render(tag.src, lookup, true) as string;
-        if (!/^(https?:)?\/\//.test(src)) throw new Error(`src ${src} is not an http(s) URL`);
+        if (!/^(https?:)?\/\//.test(src)) throw new Error(`${src} is not an http(s) URL`);
         if (tag.type === 'pixel') new Image().src = src;
         else {
           const script = document.createElement('script');
@@ -72,7 +68,7 @@ export function tagsPlugin(options: TagsOptions = {}): TagsPlugin {
         const path = tag.name!.split('.');
         const owner = path.slice(0, -1).reduce<unknown>((o, key) => (o as Record<string, unknown> | undefined)?.[key], window) as Record<string, unknown> | undefined;
         const fn = owner?.[path[path.length - 1]!];
-        if (typeof fn !== 'function') throw new Error(`${tag.name} is not a function on this page`);
+        if (typeof fn !== 'function') throw new Error(`${tag.name} is not a function`);
         (fn as (...a: unknown[]) => unknown).apply(owner, render(tag.args ?? [], lookup) as unknown[]);
       }
       log('fired', tag.id);
@@ -90,19 +86,14 @@ export function tagsPlugin(options: TagsOptions = {}): TagsPlugin {
       return;
     }
     for (const tag of container.tags) {
-      const matched = tag.triggers.some((id) => {
-        const trigger = container!.triggers.find((t) => t.id === id);
-        try {
-          return trigger !== undefined && triggerMatches(trigger, input);
-        } catch (error) {
-          log('trigger', id, 'failed:', error);
-          return false;
-        }
-      });
-      if (!matched) continue;
-      if (allowed(tag)) fire(tag, input);
-      else if (tag.waitForConsent) held.push([tag, input]);
-      else log('tag', tag.id, 'not fired: needs consent for', tag.purposes?.join(', '));
+      try {
+        if (!tag.triggers.some((id) => container!.triggers.some((t) => t.id === id && triggerMatches(t, input)))) continue;
+        if (allowed(tag)) fire(tag, input);
+        else if (tag.waitForConsent) held.push([tag, input]);
+        else log('tag', tag.id, 'held back: needs consent for', tag.purposes?.join(', '));
+      } catch (error) {
+        log('tag', tag.id, 'failed:', error); // one tag's problem never stops the others
+      }
     }
   };
 
@@ -124,7 +115,6 @@ export function tagsPlugin(options: TagsOptions = {}): TagsPlugin {
 
   return {
     name: 'tags',
-    container: () => container,
     setup(a) {
       api = a;
       if (options.container !== undefined) load(options.container);
@@ -133,10 +123,10 @@ export function tagsPlugin(options: TagsOptions = {}): TagsPlugin {
         fetch(options.url, { credentials: 'omit', cache: 'no-cache' })
           .then((response) => (response.ok ? response.json() : Promise.reject(new Error(`HTTP ${response.status}`))))
           .then(load, (error: unknown) => {
-            log('container not loaded:', error instanceof Error ? error.message : error);
+            log('container:', error instanceof Error ? error.message : error);
             load({ version: 'none' });
           });
-      } else log('no container given (options.container or options.url)');
+      } else log('no container or url given');
       const onDom = (event: Event) => {
         if (event.target instanceof Element) handle({ type: event.type === 'submit' ? 'submit' : 'click', element: event.target });
       };
