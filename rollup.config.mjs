@@ -2,7 +2,8 @@
 //  1. dist/sdk/      npm package: ESM, one file per module, .d.ts, dependencies external (tree-shakable)
 //  2. dist/browser/tagflow.min.js   the minified IIFE the snippet loads, dependencies bundled
 //  3. dist/browser/snippet.min.js   the paste-in stub, minified
-//  4. dist/browser/tagflow.full.min.js   the IIFE with every plugin and web-vitals
+//  4. dist/browser/tagflow.full.min.js   the IIFE with every plugin and web-vitals, and the consent
+//     banner it loads on demand (tagflow.banner.min.js)
 import nodeResolve from '@rollup/plugin-node-resolve';
 import terser from '@rollup/plugin-terser';
 import typescript from '@rollup/plugin-typescript';
@@ -30,6 +31,11 @@ export default [
     input: 'sdk/snippet/iife-full.ts',
     output: { file: 'dist/browser/tagflow.full.min.js', format: 'iife', sourcemap: false },
     plugins: [nodeResolve({ browser: true }), browserTs(), minify()],
+  },
+  {
+    input: 'sdk/snippet/iife-banner.ts',
+    output: { file: 'dist/browser/tagflow.banner.min.js', format: 'iife', sourcemap: false },
+    plugins: [browserTs(), minify()],
   },
   {
     input: 'sdk/snippet/stub.ts',

@@ -5,10 +5,11 @@
 //     tags?: { container?, url?, nonce? } | true,                    // no tag manager unless given
 //     page?: PagePluginOptions | false, cart?: false, dataLayer?: string | false, vitals?: false, feedback?: false }
 // The plugins' APIs hang on the instance: tagflow.consent, tagflow.cart, tagflow.feedback, tagflow.tags.
+// The banner is a file of its own (tagflow.banner.min.js, next to this one), loaded only when needed.
 import { createTagflow } from '../core/create';
 import type { Tagflow } from '../core/types';
 import { cartPlugin } from '../plugins/cart';
-import { showConsentBanner, type BannerOptions } from '../plugins/consent/banner';
+import type { BannerOptions, showConsentBanner } from '../plugins/consent/banner';
 import { consentPlugin, type ConsentOptions } from '../plugins/consent/consent';
 import { dataLayerBridge } from '../plugins/datalayer-bridge';
 import { feedbackPlugin } from '../plugins/feedback';
@@ -55,10 +56,13 @@ if (Array.isArray(stub) && stub.config) {
       if (typeof fn === 'function') fn(...args);
     }
     const banner = config.consent?.banner;
-    if (consent && banner) {
-      const show = () => showConsentBanner(consent, banner === true ? {} : banner);
-      if (document.body) show();
-      else addEventListener('DOMContentLoaded', show);
+    if (consent && banner && !consent.decided()) {
+      const script = document.createElement('script');
+      script.src = config.src.replace(/[^/]*$/, 'tagflow.banner.min.js');
+      const nonce = config.tags === true ? undefined : config.tags?.nonce;
+      if (nonce) script.nonce = nonce;
+      script.onload = () => (w as { tagflowShowBanner?: typeof showConsentBanner }).tagflowShowBanner?.(consent, banner === true ? {} : banner);
+      document.head.appendChild(script);
     }
   } catch (error) {
     console.error(error instanceof Error ? error.message : error);
