@@ -1,22 +1,12 @@
 // The consent plugin in real Chromium: before a decision nothing touches the network or IndexedDB,
 // granting releases the held events to ClickHouse, a denial keeps everything in the browser, and a
 // TCF CMP's answer is read.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, type TestBrowser } from '../support/browser';
+import { describe, expect, it } from 'vitest';
+import { browserSuite } from '../support/browser-suite';
 import { waitUntil } from '../support/clickhouse';
-import { startTestCollector, type TestCollector } from '../support/collector';
 import { indexedDbRecords, openTestPage } from '../support/test-page';
 
-let collector: TestCollector;
-let browser: TestBrowser;
-beforeAll(async () => {
-  collector = await startTestCollector();
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close();
-  await collector?.close();
-});
+const suite = browserSuite();
 
 interface Row {
   type: string;
@@ -26,15 +16,15 @@ interface Row {
   consent: string;
   properties: string;
 }
-const rows = (where: string) => () => collector.db.rows<Row>(`SELECT type, event, page_path, anonymous_id, consent, properties FROM events WHERE ${where} ORDER BY timestamp_ms`);
+const rows = (where: string) => () => suite.collector.db.rows<Row>(`SELECT type, event, page_path, anonymous_id, consent, properties FROM events WHERE ${where} ORDER BY timestamp_ms`);
 
 type TagflowWindow = Window & { tagflow: { track(e: string, p?: object): void; flush(): Promise<void>; consent: { set(c: Record<string, boolean>): void; get(): Record<string, boolean> } } };
 
 /** Forgets every earlier test's choice, identity and queue: cookies, storage and IndexedDB of the origin. */
 async function freshContext() {
-  await browser.context.clearCookies();
-  const page = await browser.context.newPage();
-  await page.goto(`${collector.url}/healthz`);
+  await suite.browser.context.clearCookies();
+  const page = await suite.browser.context.newPage();
+  await page.goto(`${suite.collector.url}/healthz`);
   await page.evaluate(async () => {
     localStorage.clear();
     sessionStorage.clear();
@@ -46,7 +36,7 @@ async function freshContext() {
 describe('consent in Chromium (hold mode)', () => {
   it('holds events before a decision (no request, nothing in IndexedDB); granting from the banner by keyboard lets them flow', async () => {
     await freshContext();
-    const { page, apiRequests } = await openTestPage(browser.context, collector, { path: '/test/hold', settings: { consent: { mode: 'hold', banner: true } } });
+    const { page, apiRequests } = await openTestPage(suite.browser.context, suite.collector, { path: '/test/hold', settings: { consent: { mode: 'hold', banner: true } } });
     await page.evaluate(async () => {
       const { tagflow } = window as unknown as TagflowWindow;
       tagflow.track('Held One', { n: 1 });
@@ -70,7 +60,7 @@ describe('consent in Chromium (hold mode)', () => {
 
   it('after a denial sends nothing and stores nothing, also after a reload', async () => {
     await freshContext();
-    const { page, apiRequests } = await openTestPage(browser.context, collector, { path: '/test/deny', settings: { consent: { mode: 'hold', banner: true } } });
+    const { page, apiRequests } = await openTestPage(suite.browser.context, suite.collector, { path: '/test/deny', settings: { consent: { mode: 'hold', banner: true } } });
     await page.getByRole('button', { name: 'Reject all' }).click();
     await page.evaluate(async () => {
       const { tagflow } = window as unknown as TagflowWindow;
@@ -105,7 +95,7 @@ describe('consent from a TCF v2.2 CMP in Chromium', () => {
         });
       };
     </script>`;
-    const { page } = await openTestPage(browser.context, collector, { path: '/test/tcf', head: tcfStub, settings: { consent: { mode: 'hold' } } });
+    const { page } = await openTestPage(suite.browser.context, suite.collector, { path: '/test/tcf', head: tcfStub, settings: { consent: { mode: 'hold' } } });
     const [updated] = await waitUntil(rows("page_path = '/test/tcf' AND event = 'Consent Updated'"), (r) => r.length === 1);
     const expected = { necessary: true, analytics: true, marketing: false, personalization: false };
     expect(JSON.parse(updated!.properties)).toEqual({ categoryPreferences: expected });

@@ -1,27 +1,17 @@
 // The GA4 dataLayer bridge and the cart in real Chromium: a shop that only feeds GTM gets Segment
 // e-commerce rows in ClickHouse; a push of the wrong shape is ignored with a debug message.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, type TestBrowser } from '../support/browser';
+import { describe, expect, it } from 'vitest';
+import { browserSuite } from '../support/browser-suite';
 import { waitUntil } from '../support/clickhouse';
-import { startTestCollector, type TestCollector } from '../support/collector';
 import { openTestPage } from '../support/test-page';
 
-let collector: TestCollector;
-let browser: TestBrowser;
-beforeAll(async () => {
-  collector = await startTestCollector();
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close();
-  await collector?.close();
-});
+const suite = browserSuite();
 
-const rows = (where: string) => () => collector.db.rows<{ event: string; properties: string }>(`SELECT event, properties FROM events WHERE ${where} ORDER BY timestamp_ms`);
+const rows = (where: string) => () => suite.collector.db.rows<{ event: string; properties: string }>(`SELECT event, properties FROM events WHERE ${where} ORDER BY timestamp_ms`);
 
 describe('GA4 dataLayer bridge in Chromium', () => {
   it('turns a GA4 purchase push into an Order Completed row with the right revenue and products', async () => {
-    const { page, console } = await openTestPage(browser.context, collector, { path: '/test/shop' });
+    const { page, console } = await openTestPage(suite.browser.context, suite.collector, { path: '/test/shop' });
     await page.evaluate(() => {
       const dataLayer = (window as unknown as { dataLayer: unknown[] }).dataLayer;
       const shoe = { item_id: 'shoe-1', item_name: 'Trail shoes', item_brand: 'Acme', item_category: 'Shoes', price: 89, quantity: 2 };
@@ -37,7 +27,7 @@ describe('GA4 dataLayer bridge in Chromium', () => {
       { product_id: 'sock-1', sku: 'sock-1', name: 'Socks', price: 5, quantity: 1, currency: 'EUR' },
     ]);
     // The revenue is readable in SQL on ClickHouse 18.16 and later.
-    const [sum] = await collector.db.rows<{ revenue: number }>("SELECT sum(visitParamExtractFloat(properties, 'revenue')) AS revenue FROM events WHERE event = 'Order Completed'");
+    const [sum] = await suite.collector.db.rows<{ revenue: number }>("SELECT sum(visitParamExtractFloat(properties, 'revenue')) AS revenue FROM events WHERE event = 'Order Completed'");
     expect(sum?.revenue).toBe(183);
     // The cart ties the add and the order together, so abandoned carts can be found.
     const [added] = await rows("event = 'Product Added'")();

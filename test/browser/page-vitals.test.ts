@@ -1,21 +1,11 @@
 // Page views for a single-page app, Web Vitals at page hide and survey answers, in real Chromium
 // through the full build, a real collector and ClickHouse.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, type TestBrowser } from '../support/browser';
+import { describe, expect, it } from 'vitest';
+import { browserSuite } from '../support/browser-suite';
 import { waitUntil } from '../support/clickhouse';
-import { startTestCollector, type TestCollector } from '../support/collector';
 import { openTestPage } from '../support/test-page';
 
-let collector: TestCollector;
-let browser: TestBrowser;
-beforeAll(async () => {
-  collector = await startTestCollector();
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close();
-  await collector?.close();
-});
+const suite = browserSuite();
 
 interface Row {
   type: string;
@@ -26,13 +16,13 @@ interface Row {
   campaign_source: string;
 }
 const rows = (where: string) => () =>
-  collector.db.rows<Row>(`SELECT type, event, page_path, page_referrer, properties, campaign_source FROM events WHERE ${where} ORDER BY timestamp_ms`);
+  suite.collector.db.rows<Row>(`SELECT type, event, page_path, page_referrer, properties, campaign_source FROM events WHERE ${where} ORDER BY timestamp_ms`);
 
 type TagflowWindow = Window & { tagflow: { track(e: string): void; page(): void; feedback: { nps(s: number, c?: string): boolean; ces(s: number): boolean } } };
 
 describe('page plugin in Chromium', () => {
   it('gives one page view on load and one per pushState navigation, none twice for one URL', async () => {
-    const { page } = await openTestPage(browser.context, collector, { path: '/test/spa?utm_source=newsletter&utm_campaign=spring' });
+    const { page } = await openTestPage(suite.browser.context, suite.collector, { path: '/test/spa?utm_source=newsletter&utm_campaign=spring' });
     await page.evaluate(() => {
       history.pushState(null, '', '/test/a');
       history.pushState(null, '', '/test/b');
@@ -45,7 +35,7 @@ describe('page plugin in Chromium', () => {
     await waitUntil(rows("event = 'Marker'"), (r) => r.length === 1);
     const views = await rows("type = 'page'")();
     expect(views.map((v) => v.page_path)).toEqual(['/test/spa', '/test/a', '/test/b', '/test/c']);
-    expect(views[2]?.page_referrer).toBe(`${collector.url}/test/a`);
+    expect(views[2]?.page_referrer).toBe(`${suite.collector.url}/test/a`);
     // The campaign of the landing URL is kept for the session, on every later event.
     expect(views.map((v) => v.campaign_source)).toEqual(['newsletter', 'newsletter', 'newsletter', 'newsletter']);
     await page.close();
@@ -54,7 +44,7 @@ describe('page plugin in Chromium', () => {
 
 describe('vitals plugin in Chromium', () => {
   it('sends one Web Vitals event when the page is hidden', async () => {
-    const { page } = await openTestPage(browser.context, collector, { path: '/test/vitals' });
+    const { page } = await openTestPage(suite.browser.context, suite.collector, { path: '/test/vitals' });
     await page.click('h1'); // an interaction, for INP
     await page.goto('about:blank'); // navigating away hides the page
     const [vitals] = await waitUntil(rows("event = 'Web Vitals'"), (r) => r.length >= 1);
@@ -69,7 +59,7 @@ describe('vitals plugin in Chromium', () => {
 
 describe('feedback plugin in Chromium', () => {
   it('stores survey answers for NPS and refuses out-of-range scores with a debug message', async () => {
-    const { page, console } = await openTestPage(browser.context, collector, { path: '/test/survey' });
+    const { page, console } = await openTestPage(suite.browser.context, suite.collector, { path: '/test/survey' });
     const accepted = await page.evaluate(() => {
       const { tagflow } = window as unknown as TagflowWindow;
       const results = [tagflow.feedback.nps(9, 'fast delivery'), tagflow.feedback.nps(11), tagflow.feedback.ces(0)];

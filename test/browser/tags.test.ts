@@ -1,10 +1,9 @@
 // The tag manager in real Chromium: the container comes from the collector (with ETag), a tag that
 // needs marketing waits for it, a click trigger fires its tag, injected scripts get the CSP nonce, and
 // bad parts of a container are ignored with a debug message while the rest works.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, type TestBrowser } from '../support/browser';
+import { describe, expect, it } from 'vitest';
+import { browserSuite } from '../support/browser-suite';
 import { waitUntil } from '../support/clickhouse';
-import { startTestCollector, type TestCollector } from '../support/collector';
 import { openTestPage } from '../support/test-page';
 import type { Container } from '../../collector/ingest/container';
 
@@ -21,22 +20,13 @@ const container: Container = {
   ],
 };
 
-let collector: TestCollector;
-let browser: TestBrowser;
-beforeAll(async () => {
-  collector = await startTestCollector({ container });
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close();
-  await collector?.close();
-});
+const suite = browserSuite({ container });
 
 type W = Window & { dataLayer: unknown[]; tagLog: string[]; tagflow: { consent: { set(c: Record<string, boolean>): void } }; scriptNonce?: string };
 
 describe('tag manager in Chromium', () => {
   it('fires a marketing tag only after marketing is granted, and a click trigger fires its tag', async () => {
-    const { page } = await openTestPage(browser.context, collector, {
+    const { page } = await openTestPage(suite.browser.context, suite.collector, {
       path: '/test/tags',
       head: '<script>window.tagLog = [];</script>',
       body: '<button id="buy"><span>Buy</span></button>',
@@ -57,16 +47,16 @@ describe('tag manager in Chromium', () => {
   });
 
   it('gives injected scripts the configured CSP nonce', async () => {
-    await browser.context.route(`${collector.url}/tag.js*`, (route) =>
+    await suite.browser.context.route(`${suite.collector.url}/tag.js*`, (route) =>
       route.fulfill({ status: 200, contentType: 'text/javascript', body: 'window.scriptNonce = document.currentScript.nonce;' }),
     );
     const inline: Container = {
       version: 'inline',
       triggers: [{ id: 'checkout', type: 'page', path: { startsWith: '/test/checkout' } }],
       variables: [],
-      tags: [{ id: 'script', type: 'script', src: `${collector.url}/tag.js?v=1`, triggers: ['checkout'] }],
+      tags: [{ id: 'script', type: 'script', src: `${suite.collector.url}/tag.js?v=1`, triggers: ['checkout'] }],
     };
-    const { page } = await openTestPage(browser.context, collector, { path: '/test/checkout', settings: { tags: { container: inline, nonce: 'n0nce-123' } } });
+    const { page } = await openTestPage(suite.browser.context, suite.collector, { path: '/test/checkout', settings: { tags: { container: inline, nonce: 'n0nce-123' } } });
     await page.waitForFunction(() => (window as unknown as W).scriptNonce !== undefined);
     expect(await page.evaluate(() => (window as unknown as W).scriptNonce)).toBe('n0nce-123');
     await page.close();
@@ -86,7 +76,7 @@ describe('tag manager in Chromium', () => {
         { id: 'on-buy', type: 'global', name: 'tagLog.push', args: ['buy'], triggers: ['buy'] },
       ],
     };
-    const { page, console } = await openTestPage(browser.context, collector, {
+    const { page, console } = await openTestPage(suite.browser.context, suite.collector, {
       path: '/test/bad-container',
       head: '<script>window.tagLog = [];</script>',
       body: '<button id="buy">Buy</button><div>text</div>',
@@ -99,12 +89,12 @@ describe('tag manager in Chromium', () => {
     expect(console.some((l) => l.includes('triggers[0].type must be one of page, track, click, submit, dataLayer (ignored)'))).toBe(true);
     expect(console.some((l) => l.includes('selector "div[" does not parse (ignored)'))).toBe(true);
     // The page and the SDK go on: its page view is stored.
-    await waitUntil(() => collector.db.rows("SELECT 1 FROM events WHERE page_path = '/test/bad-container'"), (r) => r.length === 1);
+    await waitUntil(() => suite.collector.db.rows("SELECT 1 FROM events WHERE page_path = '/test/bad-container'"), (r) => r.length === 1);
     await page.close();
 
-    const { page: other, console: otherConsole } = await openTestPage(browser.context, collector, { path: '/test/not-a-container', settings: { tags: { container: 'tags: none' } } });
+    const { page: other, console: otherConsole } = await openTestPage(suite.browser.context, suite.collector, { path: '/test/not-a-container', settings: { tags: { container: 'tags: none' } } });
     expect(otherConsole.some((l) => l.includes('the container must be a JSON object (ignored)'))).toBe(true);
-    await waitUntil(() => collector.db.rows("SELECT 1 FROM events WHERE page_path = '/test/not-a-container'"), (r) => r.length === 1);
+    await waitUntil(() => suite.collector.db.rows("SELECT 1 FROM events WHERE page_path = '/test/not-a-container'"), (r) => r.length === 1);
     await other.close();
   });
 });

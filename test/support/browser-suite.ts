@@ -1,0 +1,25 @@
+// The usual frame of a browser test file: its own collector (with its own ClickHouse database) and its
+// own Chromium, started before the file's tests and closed after them.
+import { afterAll, beforeAll } from 'vitest';
+import type { SourceConfig } from '../../collector/config';
+import { launchBrowser, type TestBrowser } from './browser';
+import { startTestCollector, type TestCollector } from './collector';
+
+export interface BrowserSuite {
+  collector: TestCollector;
+  browser: TestBrowser;
+}
+
+/** Registers beforeAll/afterAll hooks; the returned object is filled in before the first test runs. */
+export function browserSuite(overrides: Partial<SourceConfig> = {}): BrowserSuite {
+  const suite = {} as BrowserSuite;
+  beforeAll(async () => {
+    suite.collector = await startTestCollector(overrides);
+    suite.browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await suite.browser?.close();
+    await suite.collector?.close();
+  });
+  return suite;
+}
