@@ -9,7 +9,7 @@ import pkg from './package.json' with { type: 'json' };
 
 const external = Object.keys(pkg.dependencies ?? {});
 const browserTs = () => typescript({ tsconfig: './tsconfig.browser.json' });
-const minify = () => terser({ ecma: 2019, compress: { passes: 2, pure_getters: true }, mangle: true, format: { comments: false } });
+const minify = () => terser({ ecma: 2020, compress: { passes: 2, pure_getters: true }, mangle: true, format: { comments: false } });
 
 export default [
   {
@@ -20,7 +20,7 @@ export default [
   },
   {
     input: 'sdk/snippet/iife.ts',
-    output: { file: 'dist/browser/tagflow.min.js', format: 'iife', sourcemap: false },
+    output: { file: 'dist/browser/tagflow.min.js', format: 'iife', sourcemap: false, strict: false },
     plugins: [nodeResolve({ browser: true }), browserTs(), minify()],
   },
   {
