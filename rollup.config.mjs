@@ -24,7 +24,7 @@ export default [
   },
   {
     input: 'sdk/snippet/iife.ts',
-    output: { file: 'dist/browser/tagflow.min.js', format: 'iife', sourcemap: false },
+    output: { file: 'dist/browser/tagflow.min.js', format: 'iife', sourcemap: false, strict: false },
     plugins: [nodeResolve({ browser: true }), browserTs(), minify()],
   },
   {

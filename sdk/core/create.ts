@@ -1,55 +1,127 @@
-// createTagflow: the instance that turns calls into events and sends them in batches.
+// createTagflow: the instance. It turns calls into Segment Spec events, runs the plugins' hooks,
+// refuses what cannot be sent, and hands the rest to the dispatcher. Nothing here throws into the page.
+import { browserContext, staticContext } from './context';
+import { createDispatcher } from './dispatcher';
 import { buildEvent, type EventFields } from './envelope';
-import { loadIdentity, saveUserId } from './identity';
+import { loadIdentity } from './identity';
 import { resolveOptions } from './options';
-import { sendBatch } from './transport';
-import type { EventType, Tagflow, TagflowEvent, TagflowOptions } from './types';
+import type { DeliveryPolicy, PluginApi, TagflowPlugin } from './plugin';
+import { byteLength, safeJson } from './safe-json';
+import type { DropCounts, EventType, Properties, Tagflow, TagflowEvent, TagflowOptions } from './types';
+
+/** The collector's (and Segment's) limit for one event. */
+export const maxEventBytes = 32 * 1024;
 
 /**
  * Creates a Tagflow instance.
- * @throws TagflowOptionsError when the write key is missing or the endpoint is not an http(s) URL.
+ * @throws TagflowOptionsError when the write key is missing, the endpoint is not an http(s) URL or a
+ * numeric option is not a positive number: the one place where the SDK throws.
  */
 export function createTagflow(options: TagflowOptions): Tagflow {
   const settings = resolveOptions(options);
-  const identity = loadIdentity();
-  const waiting: TagflowEvent[] = [];
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const log = (...args: unknown[]) => {
-    if (settings.debug) console.log('[tagflow]', ...args);
-  };
+  const log = (...args: unknown[]) => settings.debug && console.log('[tagflow]', ...args);
+  const policy: DeliveryPolicy = { persist: true, send: true };
+  const dropped: DropCounts = { tooLarge: 0, overCap: 0, rejected: 0 };
+  const identity = loadIdentity(settings.cookieDomain);
+  const dispatcher = createDispatcher({ options: settings, policy, dropped, log });
+  const base = staticContext();
+  const extraContext: Record<string, unknown> = {};
+  const plugins: TagflowPlugin[] = [];
+  let saving = false;
 
-  const flush = async (): Promise<void> => {
-    if (timer) clearTimeout(timer);
-    timer = undefined;
-    const batch = waiting.splice(0, waiting.length);
-    if (batch.length === 0) return;
-    const result = await sendBatch(settings.endpoint, settings.writeKey, batch);
-    log(result.ok ? 'sent' : 'send failed', batch.length, 'events', result.status);
-    if (!result.ok) waiting.unshift(...batch);
-  };
-
-  const enqueue = (type: EventType, fields: EventFields): void => {
+  /** Runs page-facing code: logs instead of throwing. */
+  const guard = <T>(fn: () => T): T | undefined => {
     try {
-      const event = buildEvent(type, fields, identity);
-      waiting.push(event);
-      log('queued', type, event.event ?? event.name ?? '');
-      if (waiting.length >= settings.batchSize) void flush();
-      else timer ??= setTimeout(() => void flush(), settings.flushInterval);
+      return fn();
     } catch (error) {
-      log('could not record', type, error); // never throw into the host page
+      log('error', error);
     }
   };
 
-  return {
-    track: (event, properties) => enqueue('track', { event, properties }),
-    page: (name, properties) => enqueue('page', { name, properties }),
-    identify: (userId, traits) => {
-      if (userId) {
-        identity.userId = userId;
-        saveUserId(userId);
-      }
-      enqueue('identify', { traits });
-    },
-    flush,
+  // Writes happen a microtask later, so a consent plugin added right after createTagflow (or replayed
+  // from the snippet) decides before anything touches the device.
+  const saveSoon = () => {
+    if (saving) return;
+    saving = true;
+    queueMicrotask(() => {
+      saving = false;
+      if (policy.persist) identity.save();
+      void dispatcher.write();
+    });
   };
+
+  const queueEvent = (event: TagflowEvent, from?: TagflowPlugin) => {
+    let current: TagflowEvent | null = event;
+    for (const plugin of plugins) {
+      if (!current || plugin == from || !plugin.beforeQueue) continue;
+      const before: TagflowEvent = current;
+      const next: TagflowEvent | null | undefined = guard(() => plugin.beforeQueue?.(before));
+      if (next !== undefined) current = next; // undefined: the hook threw, the event stays as it was
+    }
+    if (!current) return log('dropped by plugin', event);
+    const queued: TagflowEvent = current;
+    const json = safeJson(queued) ?? '';
+    const bytes = byteLength(json);
+    if (!json || bytes > maxEventBytes) {
+      dropped.tooLarge++;
+      return log('refused: over 32 KB or unserialisable', queued);
+    }
+    dispatcher.push({ t: Date.now(), id: queued.messageId, s: json, b: bytes });
+    saveSoon();
+    log('queued', queued);
+    for (const plugin of plugins) guard(() => plugin.afterQueue?.(queued));
+  };
+
+  const record = (type: EventType, fields: EventFields) =>
+    guard(() => {
+      const now = new Date();
+      queueEvent(buildEvent(type, fields, identity, now, { ...browserContext(base), ...extraContext, sessionId: identity.session(+now) }));
+    });
+
+
+  const instance: Tagflow = {
+    track(event, properties) {
+      if (!event) return log('track needs an event name');
+      record('track', { event, properties });
+    },
+    page: (name, properties) => record('page', { name, properties }),
+    identify(userId, traits) {
+      guard(() => identity.setUser(userId, traits && JSON.parse(safeJson(traits) || '{}')));
+      record('identify', { traits });
+    },
+    alias(userId) {
+      const previousId = identity.userId ?? identity.anonymousId;
+      identity.setUser(userId);
+      record('alias', { previousId });
+    },
+    group(groupId, traits) {
+      record('group', { groupId, traits });
+    },
+    reset() {
+      identity.reset();
+      saveSoon();
+    },
+    flush: () => dispatcher.flush(),
+    use(plugin) {
+      if (plugins.some((p) => p.name == plugin?.name)) return log('plugin in use:', plugin.name);
+      plugins.push(plugin);
+      const api: PluginApi = {
+        tagflow: instance,
+        log,
+        enqueue: (event) => guard(() => queueEvent(event, plugin)),
+        setPolicy(next) {
+          Object.assign(policy, next);
+          log('policy', policy);
+          if (policy.persist) identity.save();
+          void dispatcher.policyChanged();
+        },
+        clearQueue: () => dispatcher.clear(),
+        // An undefined value disappears when the event is made JSON-safe.
+        setContext: (key, value) => (extraContext[key] = value),
+      };
+      guard(() => plugin.setup?.(api));
+    },
+    dropped,
+  };
+  return instance;
 }

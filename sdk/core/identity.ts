@@ -1,40 +1,84 @@
-// The device's anonymous id and the known user id, kept across page loads.
+// Who the device is: the anonymous id (in a first-party cookie and in localStorage, each restoring the
+// other), the known user id and traits, and the session id. Values live in memory; `save` writes them
+// when the delivery policy allows persistence, so a consent plugin can keep the device untouched.
+import type { Properties } from './types';
+import { readCookie, readLocal, writeCookie, writeLocal } from './storage';
 import { uuid } from './uuid';
 
-const anonymousKey = 'tf_aid';
-const userKey = 'tf_uid';
+/** The cookie holding the anonymous id. */
+export const cookieName = 'tf_aid';
+/** The localStorage key holding the identity as JSON ({@link Stored}). */
+export const storageKey = 'tf_id';
 
-function read(key: string): string | undefined {
-  try {
-    return localStorage.getItem(key) ?? undefined;
-  } catch {
-    return undefined; // storage blocked: identity lives for this page only
-  }
+/** A session ends after 30 minutes without events. */
+export const sessionTimeout = 30 * 60_000;
+
+/** A session: its id and the time of its last event (ms). */
+export type Session = [id: string, last: number];
+
+/** The session an event at `now` belongs to: the current one while active, otherwise a new one. */
+export function nextSession(current: Session | undefined, now: number): Session {
+  return current && now - current[1] < sessionTimeout ? [current[0], now] : [uuid(), now];
 }
 
-function write(key: string, value: string): void {
+interface Stored {
+  anonymousId?: string;
+  userId?: string;
+  traits?: Properties;
+  session?: Session;
+}
+
+function readStored(): Stored {
   try {
-    localStorage.setItem(key, value);
+    return JSON.parse(readLocal(storageKey) ?? '{}') ?? {};
   } catch {
-    // storage blocked or full; keep going without persistence
+    return {}; // unreadable: start afresh
   }
 }
 
 export interface Identity {
   anonymousId: string;
   userId?: string;
+  traits: Properties;
+  /** The session id for an event at `now`, renewed after inactivity. */
+  session(now: number): string;
+  /** Sets the user id (when given) and merges traits. */
+  setUser(userId: string | undefined, traits?: Properties): void;
+  /** Forgets the user and traits; new anonymous id and session. */
+  reset(): void;
+  /** Writes the identity to the cookie and localStorage. */
+  save(): void;
 }
 
-export function loadIdentity(): Identity {
-  let anonymousId = read(anonymousKey);
-  if (!anonymousId) {
-    anonymousId = uuid();
-    write(anonymousKey, anonymousId);
-  }
-  const userId = read(userKey);
-  return userId ? { anonymousId, userId } : { anonymousId };
-}
-
-export function saveUserId(userId: string): void {
-  write(userKey, userId);
+export function loadIdentity(cookieDomain?: string): Identity {
+  const stored = readStored();
+  let current = stored.session;
+  const identity: Identity = {
+    // Whichever copy survived restores the other on the next save.
+    anonymousId: readCookie(cookieName) ?? stored.anonymousId ?? uuid(),
+    userId: stored.userId,
+    traits: stored.traits ?? {},
+    session(now) {
+      // Another tab may have kept the session alive while this one was idle.
+      if (!current || now - current[1] >= sessionTimeout) current = readStored().session ?? current;
+      current = nextSession(current, now);
+      return current[0];
+    },
+    setUser(id, more) {
+      if (id) identity.userId = id;
+      identity.traits = { ...identity.traits, ...more };
+    },
+    reset() {
+      identity.anonymousId = uuid();
+      identity.userId = undefined;
+      identity.traits = {};
+      current = undefined;
+    },
+    save() {
+      const { anonymousId, userId, traits } = identity;
+      writeCookie(cookieName, anonymousId, cookieDomain);
+      writeLocal(storageKey, JSON.stringify({ anonymousId, userId, traits, session: current }));
+    },
+  };
+  return identity;
 }

@@ -2,30 +2,32 @@
 // instead of silently losing events in production.
 import type { TagflowOptions } from './types';
 
-/** Options with every default filled in. */
-export type ResolvedOptions = Required<TagflowOptions>;
+/** Options with every default filled in (`cookieDomain` stays optional: no domain means this host). */
+export type ResolvedOptions = Required<Omit<TagflowOptions, 'cookieDomain'>> & Pick<TagflowOptions, 'cookieDomain'>;
 
 /** A wrong option given to createTagflow. */
 export class TagflowOptionsError extends Error {
   readonly code = 'TAGFLOW_OPTIONS';
 }
 
+const defaults = { batchSize: 20, batchBytes: 60_000, flushInterval: 1000, maxQueueEvents: 10_000, maxQueueAge: 7 * 864e5 };
+
 export function resolveOptions(options: TagflowOptions): ResolvedOptions {
-  if (!options || typeof options.writeKey !== 'string' || options.writeKey.trim() === '') {
-    throw new TagflowOptionsError('Tagflow: writeKey is required (find it in the collector configuration)');
-  }
-  let endpoint: URL;
-  try {
-    endpoint = new URL(options.endpoint);
-    if (endpoint.protocol !== 'https:' && endpoint.protocol !== 'http:') throw new Error('protocol');
-  } catch {
-    throw new TagflowOptionsError(`Tagflow: endpoint must be an http(s) URL, got ${JSON.stringify(options.endpoint)}`);
-  }
-  return {
-    writeKey: options.writeKey,
-    endpoint: endpoint.href.replace(/\/+$/, ''),
-    batchSize: options.batchSize ?? 20,
-    flushInterval: options.flushInterval ?? 1000,
-    debug: options.debug ?? false,
+  const fail = (message: string) => {
+    throw new TagflowOptionsError(`Tagflow: ${message}`);
   };
+  if (typeof options?.writeKey !== 'string' || !options.writeKey.trim()) fail('writeKey is required');
+  let endpoint = '';
+  try {
+    endpoint = /^https?:\/\//.test(options.endpoint) ? new URL(options.endpoint).href.replace(/\/+$/, '') : '';
+  } catch {
+    // reported below
+  }
+  if (!endpoint) fail(`endpoint must be an http(s) URL: ${options.endpoint}`);
+  const resolved = { ...defaults, debug: false, ...options, endpoint };
+  for (const key of Object.keys(defaults) as (keyof typeof defaults)[]) {
+    const value = (resolved[key] ??= defaults[key]);
+    if (!(value > 0)) fail(`${key} must be a positive number: ${value}`);
+  }
+  return resolved;
 }

@@ -1,23 +1,43 @@
-// Sends one batch to the collector. text/plain keeps it a "simple" request: no CORS preflight.
-import type { TagflowEvent } from './types';
+// The wire: fetch for normal sends (the answer says what was stored), sendBeacon at page hide.
+// text/plain keeps both "simple" requests: no CORS preflight.
 
-export interface BatchResult {
-  ok: boolean;
+export interface SendResult {
+  /** HTTP status, 0 for a network error. */
   status: number;
+  retryAfter?: string | null;
+  /** Indexes of the batch the collector refused (from its JSON answer). */
+  rejected: number[];
 }
 
-export async function sendBatch(endpoint: string, writeKey: string, batch: TagflowEvent[]): Promise<BatchResult> {
-  const body = JSON.stringify({ batch, writeKey, sentAt: new Date().toISOString() });
+export async function postBatch(url: string, body: string, keepalive: boolean): Promise<SendResult> {
   try {
-    const response = await fetch(`${endpoint}/v1/batch`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'text/plain' },
-      body,
-      keepalive: body.length < 60_000,
-      credentials: 'omit',
-    });
-    return { ok: response.ok, status: response.status };
+    // A string body goes as text/plain;charset=UTF-8.
+    const response = await fetch(url, { method: 'POST', body, keepalive });
+    const answer = (await response.json().catch(() => 0)) as { rejected?: { index: number }[] } | 0;
+    const rejected = ([] as { index: number }[]).concat(answer && answer.rejected || []).map((r) => r?.index);
+    return { status: response.status, retryAfter: response.headers.get('Retry-After'), rejected };
   } catch {
-    return { ok: false, status: 0 };
+    return { status: 0, rejected: [] };
   }
+}
+
+/** Hands a body to the browser to send even after the page is gone; false when it refused (quota). */
+export function beacon(url: string, body: string): boolean {
+  try {
+    return navigator.sendBeacon(url, body); // a string goes as text/plain;charset=UTF-8
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * What to do with a batch after the answer: `retry` (network error, 408, 429, 5xx), `split` (413),
+ * or the events that leave the queue: all of the batch on 2xx; on another 4xx only the events the
+ * collector names (all when it names none). What stays goes out in the next batch, so nothing loops.
+ */
+export function outcomeOf<T>({ status, rejected }: SendResult, batch: T[]): 'retry' | 'split' | T[] {
+  if (status == 413) return 'split';
+  if (!status || status == 408 || status == 429 || status > 499) return 'retry';
+  const named = rejected.map((i) => batch[i]).filter((item): item is T => !!item);
+  return status < 300 || !named.length ? batch : named;
 }

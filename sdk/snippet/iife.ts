@@ -7,20 +7,17 @@ import type { QueuedCall, SnippetQueue } from './queue';
 type Method = keyof Tagflow;
 
 function replay(instance: Tagflow, calls: QueuedCall[]): void {
-  for (const [method, ...args] of calls) {
-    const fn = instance[method as Method] as ((...a: unknown[]) => unknown) | undefined;
-    if (typeof fn === 'function') fn(...args);
-  }
+  for (const [method, ...args] of calls) (instance[method as Method] as ((...a: unknown[]) => unknown) | undefined)?.(...args);
 }
 
 const w = window as Window & { tagflow?: SnippetQueue | Tagflow };
 const stub = w.tagflow;
 if (Array.isArray(stub) && stub.config) {
   try {
-    const instance = createTagflow({ writeKey: stub.config.writeKey, endpoint: stub.config.endpoint });
+    const instance = createTagflow(stub.config); // other options (debug, batchSize, …) may ride along
     w.tagflow = instance;
     replay(instance, stub.slice());
   } catch (error) {
-    console.error(error instanceof Error ? error.message : error);
+    console.error(error);
   }
 }

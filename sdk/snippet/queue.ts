@@ -1,3 +1,5 @@
+import type { TagflowOptions } from '../core/types';
+
 // The shape shared by the stub (which fills it) and the IIFE entry (which replays it).
 
 /** One recorded call: method name, then its arguments. */
@@ -5,5 +7,5 @@ export type QueuedCall = [method: string, ...args: unknown[]];
 
 /** window.tagflow before the SDK has loaded: an array of calls plus the snippet's settings. */
 export interface SnippetQueue extends Array<QueuedCall> {
-  config: { writeKey: string; endpoint: string; src: string };
+  config: TagflowOptions & { src: string };
 }

@@ -1,0 +1,162 @@
+// Delivery: writes queued events to the queue before any network attempt, sends them in batches (one
+// request in flight per tab, one sending tab per site), retries with backoff, pauses offline, and
+// hands what this tab has not seen acknowledged to sendBeacon when the page is hidden. An event
+// leaves the queue only once the collector answered for its batch: delivery is at least once.
+import { retryDelay } from './backoff';
+import { batchBody, takeBatch } from './batch';
+import { withLock } from './lock';
+import type { ResolvedOptions } from './options';
+import type { DeliveryPolicy } from './plugin';
+import { applyCaps, switchableQueue, type QueuedEvent } from './queue';
+import { byteLength } from './safe-json';
+import { beacon, outcomeOf, postBatch } from './transport';
+import type { DropCounts } from './types';
+
+/** What a page may have in flight in requests that outlive it (fetch keepalive, sendBeacon). */
+export const keepaliveBudget = 64_000;
+/** At most this many events in the page-hide beacon (the collector takes 2,500 per request). */
+export const beaconEvents = 500;
+
+export interface Dispatcher {
+  /** Takes a new event: written to the queue on the next `write`, then sent in a batch. */
+  push(item: QueuedEvent): void;
+  /** Writes what was pushed to the queue (IndexedDB, or memory). */
+  write(): Promise<void>;
+  /** Sends everything sendable now; one run at a time per tab. */
+  flush(): Promise<void>;
+  /** Applies a policy change: persistence moves the queue, send resumes delivery. */
+  policyChanged(): Promise<void>;
+  /** Drops everything not sent yet. */
+  clear(): Promise<void>;
+}
+
+export interface DispatcherDeps {
+  options: ResolvedOptions;
+  policy: DeliveryPolicy;
+  dropped: DropCounts;
+  log(...args: unknown[]): void;
+}
+
+export function createDispatcher({ options, policy, dropped, log }: DispatcherDeps): Dispatcher {
+  const url = `${options.endpoint}/v1/batch`;
+  const name = `tagflow-${options.writeKey}`;
+  const queue = switchableQueue(name, log);
+  let pending: QueuedEvent[] = [];
+  /** This tab's events not yet seen acknowledged: what a page-hide beacon carries. */
+  let unsent = new Map<string, QueuedEvent>();
+  let writes: Promise<unknown> = Promise.resolve();
+  let running: Promise<void> | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let attempt = 0;
+  let retryAt = 0;
+
+  const sendable = () => policy.send && navigator.onLine !== false;
+  const serial = (op: () => Promise<unknown>): Promise<void> => (writes = writes.then(op).catch((error) => log('queue', error))) as Promise<void>;
+  const schedule = (delay: number) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      timer = undefined;
+      void flush();
+    }, delay);
+  };
+  const write = () =>
+    serial(() => {
+      const items = pending;
+      pending = [];
+      return queue.add(items);
+    });
+
+  /** Sends batches until the queue is empty or the collector asks to wait. */
+  const sendAll = async () => {
+    const { keep, drop } = applyCaps(await queue.all(), Date.now(), options.maxQueueEvents, options.maxQueueAge);
+    if (drop.length) {
+      dropped.overCap += drop.length;
+      log('over caps, dropped', drop.length);
+      await queue.remove(drop);
+    }
+    const queued = new Set(keep.map((item) => item.id));
+    for (const [id, item] of unsent) if (!queued.has(id) && !pending.includes(item)) unsent.delete(id); // another tab sent it
+    let items = keep;
+    let max = options.batchSize;
+    while (items.length && sendable()) {
+      const batch = takeBatch(items, max, options.batchBytes);
+      const body = batchBody(batch, options.writeKey);
+      const result = await postBatch(url, body, byteLength(body) < keepaliveBudget - 4000);
+      const outcome = outcomeOf(result, batch);
+      if (outcome == 'retry') {
+        const delay = retryDelay(attempt++, result.retryAfter);
+        retryAt = Date.now() + delay;
+        log('retry in', delay, result);
+        return schedule(delay);
+      }
+      attempt = 0;
+      if (outcome == 'split' && batch.length > 1) {
+        max = Math.ceil(batch.length / 2);
+        continue;
+      }
+      const gone = outcome == 'split' ? batch : outcome;
+      const refused = result.status < 300 ? result.rejected.length : gone.length;
+      dropped.rejected += refused;
+      log('sent', batch.length, result);
+      await queue.remove(gone);
+      for (const item of gone) unsent.delete(item.id);
+      items = items.filter((item) => !gone.includes(item));
+    }
+  };
+
+  const run = async () => {
+    await write();
+    if (!sendable()) return; // resumed by policyChanged or the online event
+    if (retryAt > Date.now()) return schedule(retryAt - Date.now());
+    clearTimeout(timer);
+    timer = undefined;
+    // The queue is shared with other tabs only when it is persisted.
+    if (!(await (policy.persist ? withLock(name, sendAll) : sendAll().then(() => true)))) schedule(options.flushInterval);
+  };
+
+  function flush(): Promise<void> {
+    return (running ??= run()
+      .catch((error) => log('send', error))
+      .finally(() => (running = undefined)));
+  }
+
+  /** One beacon with the oldest unacknowledged events of this tab that fit the keepalive budget. */
+  const pageHidden = () => {
+    void write();
+    const batch = takeBatch([...unsent.values()], beaconEvents, keepaliveBudget - 4000);
+    if (batch.length && sendable() && beacon(url, batchBody(batch, options.writeKey))) {
+      log('beacon', batch.length);
+      // Still queued (a beacon has no answer): sent again later unless a batch is acknowledged.
+      for (const item of batch) unsent.delete(item.id);
+    }
+  };
+
+  addEventListener('pagehide', pageHidden);
+  addEventListener('visibilitychange', () => document.visibilityState == 'hidden' && pageHidden());
+  addEventListener('online', () => {
+    retryAt = 0;
+    void flush();
+  });
+  // What an earlier page left in the queue goes out soon.
+  schedule(options.flushInterval);
+
+  return {
+    push(item) {
+      pending.push(item);
+      unsent.set(item.id, item);
+      if (unsent.size >= options.batchSize) void flush();
+      else if (!timer) schedule(options.flushInterval);
+    },
+    write,
+    flush,
+    async policyChanged() {
+      await serial(() => queue.setPersist(policy.persist));
+      void flush();
+    },
+    clear() {
+      pending = [];
+      unsent = new Map();
+      return serial(() => queue.clear());
+    },
+  };
+}

@@ -1,0 +1,112 @@
+// The queue of unsent events: IndexedDB so it survives reloads and restarts and is shared by the tabs
+// of a site; memory where IndexedDB is missing or broken, or while persistence is off.
+/** One queued event: serialised once, when it is queued. */
+export interface QueuedEvent {
+  /** Queued at, ms. IndexedDB keys start with it, so reads come oldest first. */
+  t: number;
+  /** The event's messageId. */
+  id: string;
+  /** The event as JSON. */
+  s: string;
+  /** UTF-8 bytes of `s`. */
+  b: number;
+}
+
+export interface QueueStore {
+  add(items: QueuedEvent[]): Promise<unknown>;
+  /** Every queued event, oldest first. */
+  all(): Promise<QueuedEvent[]>;
+  remove(items: QueuedEvent[]): Promise<unknown>;
+}
+
+export function memoryQueue(): QueueStore {
+  let items: QueuedEvent[] = [];
+  return {
+    add: async (added) => (items = items.concat(added)),
+    all: async () => items.slice(),
+    remove: async (removed) => (items = items.filter((item) => !removed.includes(item))),
+  };
+}
+
+const done = <T>(request: IDBRequest<T> | IDBTransaction) =>
+  new Promise<T>((resolve, reject) => {
+    (request as IDBRequest).onsuccess = (request as IDBTransaction).oncomplete = () => resolve((request as IDBRequest<T>).result);
+    request.onerror = (request as IDBTransaction).onabort = () => reject(request.error);
+  });
+
+/** The queue in the IndexedDB database `name` (one object store, keys [queuedAt, messageId]). */
+export function indexedDbQueue(name: string): QueueStore {
+  let db: Promise<IDBDatabase> | undefined;
+  const open = () => {
+    const request = indexedDB.open(name);
+    request.onupgradeneeded = () => request.result.createObjectStore('q');
+    return done(request);
+  };
+  const store = async (mode?: IDBTransactionMode) => (await (db ??= open())).transaction('q', mode).objectStore('q');
+  const write = async (fill: (store: IDBObjectStore) => unknown) => {
+    const writable = await store('readwrite');
+    fill(writable);
+    return done(writable.transaction);
+  };
+  return {
+    add: (items) => write((store) => items.map((item) => store.put(item, [item.t, item.id]))),
+    all: async () => done((await store()).getAll()),
+    remove: (items) => write((store) => items.map((item) => store.delete([item.t, item.id]))),
+  };
+}
+
+/** Splits the queue into what is kept and what is past the caps: older than `maxAge`, or the oldest beyond `maxEvents`. */
+export function applyCaps(items: QueuedEvent[], now: number, maxEvents: number, maxAge: number): { keep: QueuedEvent[]; drop: QueuedEvent[] } {
+  const keep = items.filter((item) => now - item.t <= maxAge).slice(-maxEvents);
+  const kept = new Set(keep);
+  return { keep, drop: items.filter((item) => !kept.has(item)) };
+}
+
+export interface SwitchableQueue extends QueueStore {
+  /** Empties memory and IndexedDB. */
+  clear(): Promise<unknown>;
+  /** Persistence on: IndexedDB (what waits in memory is moved there); off: memory only. */
+  setPersist(on: boolean): Promise<void>;
+}
+
+/**
+ * IndexedDB while it works and persistence is allowed, memory otherwise. A failing IndexedDB, or one
+ * that never answers (some private modes), switches to memory for good, without throwing.
+ */
+export function switchableQueue(name: string, log: (...args: unknown[]) => void, timeoutMs = 5000): SwitchableQueue {
+  const memory = memoryQueue();
+  let disk: QueueStore | undefined;
+  let persist = true;
+  try {
+    if (indexedDB) disk = indexedDbQueue(name);
+  } catch {
+    // no indexedDB at all, or reading it throws
+  }
+  const run = <T>(op: (store: QueueStore) => Promise<T>): Promise<T> => {
+    const store = persist && disk;
+    return store
+      ? Promise.race([
+          op(store),
+          new Promise<never>((_, reject) => setTimeout(reject, timeoutMs, 'timeout')),
+        ]).catch((error: unknown) => {
+          log('IndexedDB failed, memory queue:', error);
+          disk = undefined;
+          return op(memory);
+        })
+      : op(memory);
+  };
+  return {
+    add: (items) => run((store) => store.add(items)),
+    all: () => run((store) => store.all()),
+    remove: (items) => run((store) => store.remove(items)),
+    clear: () => Promise.all([memory, disk].map(async (store) => store?.remove(await store.all()))),
+    async setPersist(on) {
+      persist = on;
+      const waiting = await memory.all();
+      if (on && disk && waiting.length) {
+        await run((store) => store.add(waiting));
+        if (disk) await memory.remove(waiting);
+      }
+    },
+  };
+}

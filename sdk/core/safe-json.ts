@@ -1,0 +1,31 @@
+// Serialises what a page passes (properties, traits, a plugin's event) without ever throwing: cycles,
+// functions, symbols and DOM nodes are left out, BigInt becomes a string, huge strings are cut.
+
+/** Strings longer than this are cut (an event must stay under 32 KB anyway). */
+export const maxStringLength = 8192;
+
+/** JSON text of `value` made safe; undefined only when even that fails (a throwing getter or toJSON). */
+export function safeJson(value: unknown): string | undefined {
+  const path: unknown[] = []; // the objects from the root to the one being written: a cycle returns into it
+  try {
+    return JSON.stringify(value, function (this: unknown, _key, item: unknown) {
+      if (typeof item == 'bigint') return String(item);
+      if (typeof item == 'string' && item.length > maxStringLength) return `${item.slice(0, maxStringLength)}…`;
+      if (item && typeof item == 'object') {
+        while (path.length && path[path.length - 1] !== this) path.pop();
+        if (path.includes(item) || 'nodeType' in item) return undefined;
+        path.push(item);
+      }
+      return item;
+    });
+  } catch {
+    return undefined;
+  }
+}
+
+const encoder = /* @__PURE__ */ new TextEncoder();
+
+/** UTF-8 size of a string, as it goes on the wire. */
+export function byteLength(text: string): number {
+  return encoder.encode(text).length;
+}
