@@ -38,6 +38,7 @@ function sessionCampaign(): Record<string, string> | undefined {
 /** The page plugin: `tagflow.use(pagePlugin())`. */
 export function pagePlugin(options: PagePluginOptions = {}): TagflowPlugin {
   let last: string | undefined;
+  let lastId: string | undefined;
   let referrer = document.referrer;
   const key = (url: string) => (options.hash ? url : url.split('#')[0]!);
   return {
@@ -47,6 +48,7 @@ export function pagePlugin(options: PagePluginOptions = {}): TagflowPlugin {
         const campaign = sessionCampaign();
         if (campaign) api.setContext('campaign', campaign);
       };
+      updateCampaign();
       const view = () => {
         if (key(location.href) === last) return;
         updateCampaign();
@@ -63,18 +65,21 @@ export function pagePlugin(options: PagePluginOptions = {}): TagflowPlugin {
       }
       const events = options.hash ? ['popstate', 'hashchange'] : ['popstate'];
       for (const type of events) addEventListener(type, view);
-      view();
+      // A microtask later, so plugins added right after this one (consent, tags) see the first view,
+      // and the snippet's own replayed page() counts as it.
+      queueMicrotask(view);
       return () => {
         restore.forEach((undo) => undo());
         for (const type of events) removeEventListener(type, view);
       };
     },
     beforeQueue(event: TagflowEvent) {
-      if (event.type !== 'page') return event;
+      if (event.type !== 'page' || event.messageId === lastId) return event; // a held view coming back
       const page = event.context.page;
       const url = key(page?.url ?? location.href);
       if (url === last) return null; // e.g. the snippet's own page() after ours
       last = url;
+      lastId = event.messageId;
       if (page) page.referrer = referrer;
       event.properties = { url, path: page?.path, search: page?.search, title: page?.title, referrer, ...event.properties };
       referrer = url;

@@ -37,14 +37,15 @@ if (Array.isArray(stub) && stub.config) {
     const tagflow = createTagflow(config);
     const extra: Record<string, unknown> = {};
     const consent = config.consent ? consentPlugin(config.consent) : undefined;
+    // Order matters for beforeQueue: page drops repeated views first; tags come before consent, so they
+    // also see events consent holds back (for tags that need no consent).
+    if (config.page !== false) tagflow.use(pagePlugin(config.page || {}));
     if (config.tags) {
       const tags = config.tags === true ? {} : config.tags;
       const url = tags.url ?? `${config.endpoint.replace(/\/+$/, '')}/v1/container/${encodeURIComponent(config.writeKey)}`;
-      // Before consent, so tags see events that consent holds back (page views for tags that need no consent).
       tagflow.use((extra.tags = tagsPlugin({ ...tags, url, consent })));
     }
     if (consent) tagflow.use((extra.consent = consent));
-    if (config.page !== false) tagflow.use(pagePlugin(config.page || {}));
     if (config.cart !== false) tagflow.use((extra.cart = cartPlugin()));
     if (config.dataLayer !== false) tagflow.use(dataLayerBridge({ name: config.dataLayer || 'dataLayer' }));
     if (config.vitals !== false) tagflow.use(vitalsPlugin());

@@ -48,6 +48,7 @@ describe('consent in Chromium (hold mode)', () => {
     expect(await rows("page_path = '/test/hold'")()).toEqual([]);
 
     // The banner has focus on "Accept all": Enter is all a keyboard user needs.
+    await page.waitForSelector('[role=dialog]'); // the banner is its own file, loaded for undecided visitors
     expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Accept all');
     await page.keyboard.press('Enter');
     const stored = await waitUntil(rows("page_path = '/test/hold'"), (r) => r.length >= 4);

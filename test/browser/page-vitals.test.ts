@@ -47,12 +47,12 @@ describe('vitals plugin in Chromium', () => {
     const { page } = await openTestPage(suite.browser.context, suite.collector, { path: '/test/vitals' });
     await page.click('h1'); // an interaction, for INP
     await page.goto('about:blank'); // navigating away hides the page
-    const [vitals] = await waitUntil(rows("event = 'Web Vitals'"), (r) => r.length >= 1);
+    const [vitals, ...more] = await waitUntil(rows("event = 'Web Vitals' AND page_path = '/test/vitals'"), (r) => r.length >= 1);
     const properties = JSON.parse(vitals!.properties) as Record<string, unknown>;
     expect(properties.ttfb).toEqual(expect.any(Number));
     expect(properties.fcp).toEqual(expect.any(Number));
     expect(properties.ttfb_rating).toMatch(/^(good|needs-improvement|poor)$/);
-    expect(vitals?.page_path).toBe('/test/vitals');
+    expect(more).toEqual([]); // one per page view
     await page.close();
   });
 });
