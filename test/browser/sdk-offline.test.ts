@@ -55,4 +55,25 @@ describe('SDK delivery in Chromium', () => {
     expect(arrived).toEqual({ rows: 50, ids: 50, indexes: 50 });
     await page.close();
   });
+
+  for (const [breakage, script] of [
+    ['missing', `Object.defineProperty(window, 'indexedDB', { configurable: true, get() { return undefined; } });`],
+    ['throwing on open', `indexedDB.open = () => { throw new DOMException('IndexedDB is disabled here', 'InvalidStateError'); };`],
+  ] as const) {
+    it(`sends events while the page lives when IndexedDB is ${breakage}, without an error in the page`, async () => {
+      const { context } = await freshBrowser();
+      await context.addInitScript({ content: script });
+      await installSdk(context, collector.url, { writeKey: collector.source.writeKey, endpoint: collector.url });
+      const page = await context.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (error) => errors.push(error.message));
+      await page.goto(`${collector.url}/sdk-test`);
+      const event = `No IndexedDB (${breakage})`;
+      await trackMany(page, event, 30);
+      const arrived = await waitUntil(counts(event), (c) => c.ids === 30);
+      expect(arrived).toEqual({ rows: 30, ids: 30, indexes: 30 });
+      expect(await page.evaluate(() => typeof (window as unknown as { tagflow: { track?: unknown } }).tagflow.track)).toBe('function');
+      expect(errors).toEqual([]);
+    });
+  }
 });

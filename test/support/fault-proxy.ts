@@ -1,6 +1,8 @@
 // A tiny HTTP proxy for delivery tests, on 127.0.0.1 only: it answers the first N POSTs to /v1/batch
 // with 503 (and Retry-After) and forwards everything else to the real collector, recording the
 // messageIds of every batch the collector acknowledged, so a test can see an event arriving twice.
+// Test pages are served at the proxy's own origin (Chromium refuses requests from a page to another
+// loopback port it does not trust), so the proxy presents the collector's origin when it forwards.
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -48,20 +50,16 @@ export async function startFaultProxy(target: string, { failFirst = 0, retryAfte
       const origin = request.headers.origin;
       if (request.method === 'POST' && request.url === '/v1/batch' && proxy.failed < failFirst) {
         proxy.failed++;
-        response.writeHead(503, {
-          'Content-Type': 'application/json',
-          'Retry-After': retryAfter,
-          'Access-Control-Allow-Origin': origin ?? '*',
-          'Access-Control-Expose-Headers': 'Retry-After',
-        });
+        response.writeHead(503, { 'Content-Type': 'application/json', 'Retry-After': retryAfter });
         response.end(JSON.stringify({ error: 'injected_fault', message: 'the test proxy refuses this batch' }));
         return;
       }
       const headers: Record<string, string> = {};
-      for (const name of ['content-type', 'origin', 'authorization', 'access-control-request-method', 'access-control-request-headers']) {
+      for (const name of ['content-type', 'authorization']) {
         const value = request.headers[name];
         if (typeof value === 'string') headers[name] = value;
       }
+      if (origin) headers.origin = new URL(target).origin;
       const upstream = await fetch(new URL(request.url ?? '/', target), {
         method: request.method,
         headers,
@@ -72,9 +70,8 @@ export async function startFaultProxy(target: string, { failFirst = 0, retryAfte
       if (request.method === 'POST' && upstream.ok) proxy.acknowledged.push(...messageIds(body));
       const out: Record<string, string> = {};
       upstream.headers.forEach((value, name) => {
-        if (name === 'content-type' || name.startsWith('access-control-') || name === 'retry-after') out[name] = value;
+        if (name === 'content-type' || name === 'retry-after') out[name] = value;
       });
-      if (out['access-control-allow-origin']) out['access-control-expose-headers'] = 'Retry-After';
       response.writeHead(upstream.status, out);
       response.end(answer);
     })().catch((error: unknown) => {

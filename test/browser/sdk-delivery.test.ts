@@ -1,0 +1,84 @@
+// Real Chromium, real collector, real ClickHouse: events fired just before a tab closes arrive (the
+// page-hide beacon), a collector answering 503 three times still gets every event exactly once, and
+// two tabs of one site firing together never deliver one messageId twice.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchBrowser, type TestBrowser } from '../support/browser';
+import { waitUntil } from '../support/clickhouse';
+import { startTestCollector, type TestCollector } from '../support/collector';
+import { startFaultProxy, type FaultProxy } from '../support/fault-proxy';
+import { installSdk, openSdkPage, trackMany } from '../support/sdk-page';
+
+let collector: TestCollector;
+const browsers: TestBrowser[] = [];
+const proxies: FaultProxy[] = [];
+beforeAll(async () => {
+  collector = await startTestCollector();
+});
+afterAll(async () => {
+  for (const browser of browsers) await browser.close();
+  for (const proxy of proxies) await proxy.close();
+  await collector?.close();
+});
+
+async function freshBrowser(): Promise<TestBrowser> {
+  const browser = await launchBrowser();
+  browsers.push(browser);
+  return browser;
+}
+
+async function proxy(failFirst: number): Promise<FaultProxy> {
+  const started = await startFaultProxy(collector.url, { failFirst, retryAfter: '1' });
+  proxies.push(started);
+  return started;
+}
+
+interface Counts {
+  rows: number;
+  ids: number;
+}
+
+const counts = (event: string) => async () => {
+  const [row] = await collector.db.rows<Counts>(`SELECT count() AS rows, uniqExact(message_id) AS ids FROM events WHERE event = '${event}'`);
+  return row ?? { rows: 0, ids: 0 };
+};
+
+const duplicates = (ids: string[]) => ids.filter((id, i) => ids.indexOf(id) !== i);
+
+describe('SDK delivery in Chromium', () => {
+  it('delivers events fired just before the tab closes', async () => {
+    const { context } = await freshBrowser();
+    // Nothing would be sent by count or timer before the tab is gone: only the page-hide path can deliver.
+    await installSdk(context, collector.url, { writeKey: collector.source.writeKey, endpoint: collector.url, batchSize: 100, flushInterval: 600_000 });
+    const page = await openSdkPage(context, collector.url);
+    await trackMany(page, 'Fired Before Close', 5);
+    await page.close({ runBeforeUnload: true });
+    const arrived = await waitUntil(counts('Fired Before Close'), (c) => c.ids === 5);
+    expect(arrived.ids).toBe(5);
+  });
+
+  it('retries through three 503 answers (honouring Retry-After) and delivers every event once', async () => {
+    const faulty = await proxy(3);
+    const { context } = await freshBrowser();
+    await installSdk(context, faulty.url, { writeKey: collector.source.writeKey, endpoint: faulty.url });
+    const page = await openSdkPage(context, faulty.url);
+    await trackMany(page, 'Survived 503', 30);
+    const arrived = await waitUntil(counts('Survived 503'), (c) => c.ids === 30, 30_000);
+    expect(faulty.failed).toBe(3);
+    expect(arrived).toEqual({ rows: 30, ids: 30 });
+    expect(faulty.acknowledged).toHaveLength(30);
+    expect(duplicates(faulty.acknowledged)).toEqual([]);
+  });
+
+  it('never sends one messageId twice from two tabs firing together', async () => {
+    const counting = await proxy(0);
+    const { context } = await freshBrowser();
+    await installSdk(context, counting.url, { writeKey: collector.source.writeKey, endpoint: counting.url, batchSize: 10 });
+    const [first, second] = await Promise.all([openSdkPage(context, counting.url), openSdkPage(context, counting.url)]);
+    if (!first || !second) throw new Error('two tabs expected');
+    await Promise.all([trackMany(first, 'Two Tabs', 100, 0), trackMany(second, 'Two Tabs', 100, 100)]);
+    const arrived = await waitUntil(counts('Two Tabs'), (c) => c.ids === 200, 30_000);
+    expect(arrived).toEqual({ rows: 200, ids: 200 });
+    expect(counting.acknowledged).toHaveLength(200);
+    expect(duplicates(counting.acknowledged)).toEqual([]);
+  });
+});
