@@ -76,6 +76,12 @@ export interface ReadContainer {
   problems: string[];
 }
 
+/**
+ * A dotted path of a global function, never one that turns a string into code (eval, Function,
+ * timers, document.write) or reaches an object's internals: no container string is ever run as code.
+ */
+const globalPath = /^(?!.*\b(eval|Function|constructor|prototype|__proto__|set(Timeout|Interval)|write(ln)?|location|execScript)\b)[\w$]+(\.[\w$]+)*$/;
+
 type Bag = Record<string, unknown>;
 const isBag = (v: unknown): v is Bag => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isText = (v: unknown): v is string => typeof v === 'string' && v !== '';
@@ -89,7 +95,7 @@ function matchProblem(where: string, m: unknown): string | undefined {
   try {
     if (m.regex !== undefined) new RegExp(m.regex as string);
   } catch {
-    return `${where}.regex is not a valid regular expression`;
+    return `${where}.regex is not a valid regex`;
   }
   return undefined;
 }
@@ -100,7 +106,7 @@ function triggerProblem(t: Bag, where: string): string | undefined {
   if ((t.type === 'track' || t.type === 'dataLayer') && !isText(t.event)) return `${where}.event must be a non-empty string`;
   if (t.selector !== undefined && !isText(t.selector)) return `${where}.selector must be a non-empty string`;
   if (t.properties !== undefined && (!isBag(t.properties) || !Object.values(t.properties).every((v) => ['string', 'number', 'boolean'].includes(typeof v)))) {
-    return `${where}.properties must map names to strings, numbers or booleans`;
+    return `${where}.properties must hold strings, numbers or booleans`;
   }
   return matchProblem(`${where}.url`, t.url) ?? matchProblem(`${where}.path`, t.path);
 }
@@ -112,10 +118,10 @@ function tagProblem(t: Bag, where: string, triggerIds: Set<string>): string | un
   const unknown = t.triggers.findIndex((id) => !triggerIds.has(id as string));
   if (unknown >= 0) return `${where}.triggers[${unknown}] names no valid trigger`;
   if (t.purposes !== undefined && (!Array.isArray(t.purposes) || !t.purposes.every(isText))) return `${where}.purposes must be an array of purposes`;
-  if ((t.type === 'script' || t.type === 'pixel') && !(isText(t.src) && /^(https?:)?\/\/|^\{\{/.test(t.src))) return `${where}.src must be an http(s) URL`;
+  // A literal http(s) start: placeholders can fill in a path or query, never turn src into javascript: or data:.
+  if ((t.type === 'script' || t.type === 'pixel') && !(isText(t.src) && /^(https?:)?\/\/[^/{]/.test(t.src))) return `${where}.src must be an http(s) URL`;
   if (t.type === 'dataLayer' && !isBag(t.data)) return `${where}.data must be an object`;
-  if (t.type === 'global' && !(isText(t.name) && /^[\w$]+(\.[\w$]+)*$/.test(t.name))) return `${where}.name must be the dotted path of a function`;
-  if (t.args !== undefined && !Array.isArray(t.args)) return `${where}.args must be an array`;
+  if (t.type === 'global' && !(isText(t.name) && globalPath.test(t.name) && (t.args ?? []) instanceof Array)) return `${where}.name must be a function path that runs no code from strings`;
   return undefined;
 }
 

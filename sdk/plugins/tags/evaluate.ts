@@ -16,12 +16,8 @@ export interface TriggerInput {
 
 /** True when `text` meets every condition of `match`. */
 export function matchText(match: TextMatch, text: string): boolean {
-  return (
-    (match.equals === undefined || text === match.equals) &&
-    (match.contains === undefined || text.includes(match.contains)) &&
-    (match.startsWith === undefined || text.startsWith(match.startsWith)) &&
-    (match.regex === undefined || new RegExp(match.regex).test(text))
-  );
+  // A condition not given is met: '' is contained in and starts every text, and an empty regex matches.
+  return (match.equals ?? text) === text && text.includes(match.contains ?? '') && text.startsWith(match.startsWith ?? '') && new RegExp(match.regex ?? '').test(text);
 }
 
 /** The value at a dotted path of an object, e.g. `ecommerce.value`. */
@@ -42,11 +38,8 @@ export function triggerMatches(trigger: Trigger, input: TriggerInput): boolean {
 }
 
 function cookie(name: string): string | undefined {
-  for (const part of document.cookie.split('; ')) {
-    const at = part.indexOf('=');
-    if (part.slice(0, at) === name) return decodeURIComponent(part.slice(at + 1));
-  }
-  return undefined;
+  const pair = document.cookie.split('; ').find((part) => part.startsWith(`${name}=`));
+  return pair && decodeURIComponent(pair.slice(name.length + 1));
 }
 
 /** The value of a variable for this input. dataLayer paths read the latest push that has them. */

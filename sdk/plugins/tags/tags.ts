@@ -50,8 +50,7 @@ export function tagsPlugin(options: TagsOptions = {}): TagflowPlugin {
     };
     try {
       if (tag.type === 'script' || tag.type === 'pixel') {
-        const src = render(tag.src, lookup, true) as string;
-        if (!/^(https?:)?\/\//.test(src)) throw new Error(`${src} is not an http(s) URL`);
+        const src = render(tag.src, lookup, true) as string; // starts with http(s)://host (checked at load)
         if (tag.type === 'pixel') new Image().src = src;
         else {
           const script = document.createElement('script');
@@ -90,7 +89,7 @@ export function tagsPlugin(options: TagsOptions = {}): TagflowPlugin {
         if (!tag.triggers.some((id) => container!.triggers.some((t) => t.id === id && triggerMatches(t, input)))) continue;
         if (allowed(tag)) fire(tag, input);
         else if (tag.waitForConsent) held.push([tag, input]);
-        else log('tag', tag.id, 'held back: needs consent for', tag.purposes?.join(', '));
+        else log('tag', tag.id, 'needs consent for', tag.purposes?.join(', '));
       } catch (error) {
         log('tag', tag.id, 'failed:', error); // one tag's problem never stops the others
       }
@@ -105,7 +104,7 @@ export function tagsPlugin(options: TagsOptions = {}): TagflowPlugin {
         if (trigger.selector) document.querySelector(trigger.selector);
         return true;
       } catch {
-        log(`container: trigger ${trigger.id} selector ${JSON.stringify(trigger.selector)} does not parse (ignored)`);
+        log('container: selector', trigger.selector, 'does not parse (ignored)');
         return false;
       }
     });
@@ -118,15 +117,15 @@ export function tagsPlugin(options: TagsOptions = {}): TagflowPlugin {
     setup(a) {
       api = a;
       if (options.container !== undefined) load(options.container);
-      else if (options.url) {
+      else {
         // no-cache: the browser revalidates with If-None-Match and the collector answers 304 when unchanged.
-        fetch(options.url, { credentials: 'omit', cache: 'no-cache' })
+        (options.url ? fetch(options.url, { credentials: 'omit', cache: 'no-cache' }) : Promise.reject(new Error('no url')))
           .then((response) => (response.ok ? response.json() : Promise.reject(new Error(`HTTP ${response.status}`))))
           .then(load, (error: unknown) => {
             log('container:', error instanceof Error ? error.message : error);
             load({ version: 'none' });
           });
-      } else log('no container or url given');
+      }
       const onDom = (event: Event) => {
         if (event.target instanceof Element) handle({ type: event.type === 'submit' ? 'submit' : 'click', element: event.target });
       };
