@@ -46,6 +46,7 @@ describe('consent in Chromium (hold mode)', () => {
     expect(apiRequests).toEqual([]);
     expect(await indexedDbRecords(page)).toBe(0);
     expect(await rows("page_path = '/test/hold'")()).toEqual([]);
+    expect(await page.evaluate(() => ({ cookie: document.cookie, keys: Object.keys(localStorage) }))).toEqual({ cookie: '', keys: [] });
 
     // The banner has focus on "Accept all": Enter is all a keyboard user needs.
     await page.waitForSelector('[role=dialog]'); // the banner is its own file, loaded for undecided visitors
@@ -81,6 +82,8 @@ describe('consent in Chromium (hold mode)', () => {
     expect(apiRequests).toEqual([]);
     expect(await indexedDbRecords(page)).toBe(0);
     expect(await rows("page_path = '/test/deny'")()).toEqual([]);
+    // No identifier was written either: no cookie, and only the choice itself in localStorage.
+    expect(await page.evaluate(() => ({ cookie: document.cookie, keys: Object.keys(localStorage) }))).toEqual({ cookie: '', keys: ['tf_consent'] });
     await page.close();
   });
 });
