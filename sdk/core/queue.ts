@@ -98,9 +98,10 @@ export function switchableQueue(name: string, log: (...args: unknown[]) => void,
     async setPersist(on) {
       persist = on;
       if (on) {
+        // Moved, not copied: if IndexedDB fails now, `run` puts them back in memory.
         const waiting = await memory.all();
+        await memory.remove(waiting);
         await run('add', waiting);
-        if (disk) await memory.remove(waiting);
       }
     },
   };
