@@ -64,7 +64,7 @@ export function createTagflow(options: TagflowOptions): Tagflow {
     const bytes = byteLength(json);
     if (!json || bytes > maxEventBytes) {
       dropped.tooLarge++;
-      return log('refused: over 32 KB or unserialisable', queued);
+      return log('refused, over 32 KB', queued);
     }
     dispatcher.push({ t: Date.now(), id: queued.messageId, s: json, b: bytes });
     saveSoon();
@@ -81,7 +81,7 @@ export function createTagflow(options: TagflowOptions): Tagflow {
 
   const instance: Tagflow = {
     track(event, properties) {
-      if (!event) return log('track needs an event name');
+      if (!event) return log('track: no event name');
       record('track', { event, properties });
     },
     page: (name, properties) => record('page', { name, properties }),
@@ -111,7 +111,6 @@ export function createTagflow(options: TagflowOptions): Tagflow {
         enqueue: (event) => guard(() => queueEvent(event, plugin)),
         setPolicy(next) {
           Object.assign(policy, next);
-          log('policy', policy);
           if (policy.persist) identity.save();
           void dispatcher.policyChanged();
         },

@@ -9,7 +9,7 @@ import type { ResolvedOptions } from './options';
 import type { DeliveryPolicy } from './plugin';
 import { applyCaps, switchableQueue, type QueuedEvent } from './queue';
 import { byteLength } from './safe-json';
-import { beacon, outcomeOf, postBatch } from './transport';
+import { outcomeOf, postBatch } from './transport';
 import type { DropCounts } from './types';
 
 /** What a page may have in flight in requests that outlive it (fetch keepalive, sendBeacon). */
@@ -50,7 +50,7 @@ export function createDispatcher({ options, policy, dropped, log }: DispatcherDe
   let attempt = 0;
   let retryAt = 0;
 
-  const sendable = () => policy.send && navigator.onLine !== false;
+  const sendable = () => policy.send && navigator.onLine;
   const serial = (op: () => Promise<unknown>): Promise<void> => (writes = writes.then(op).catch((error) => log('queue', error))) as Promise<void>;
   const schedule = (delay: number) => {
     clearTimeout(timer);
@@ -106,8 +106,8 @@ export function createDispatcher({ options, policy, dropped, log }: DispatcherDe
 
   const run = async () => {
     await write();
-    if (!sendable()) return; // resumed by policyChanged or the online event
-    if (retryAt > Date.now()) return schedule(retryAt - Date.now());
+    // Offline or not allowed: resumed by the online event or policyChanged. Backing off: the retry timer runs.
+    if (!sendable() || retryAt > Date.now()) return;
     clearTimeout(timer);
     timer = undefined;
     // The queue is shared with other tabs only when it is persisted.
@@ -124,7 +124,8 @@ export function createDispatcher({ options, policy, dropped, log }: DispatcherDe
   const pageHidden = () => {
     void write();
     const batch = takeBatch([...unsent.values()], beaconEvents, keepaliveBudget - 4000);
-    if (batch.length && sendable() && beacon(url, batchBody(batch, options.writeKey))) {
+    // sendBeacon sends a string as text/plain (no preflight); false when the browser refused it (quota).
+    if (batch.length && sendable() && navigator.sendBeacon(url, batchBody(batch, options.writeKey))) {
       log('beacon', batch.length);
       // Still queued (a beacon has no answer): sent again later unless a batch is acknowledged.
       for (const item of batch) unsent.delete(item.id);
@@ -132,7 +133,7 @@ export function createDispatcher({ options, policy, dropped, log }: DispatcherDe
   };
 
   addEventListener('pagehide', pageHidden);
-  addEventListener('visibilitychange', () => document.visibilityState == 'hidden' && pageHidden());
+  addEventListener('visibilitychange', () => document.hidden && pageHidden());
   addEventListener('online', () => {
     retryAt = 0;
     void flush();

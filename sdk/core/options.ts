@@ -7,7 +7,9 @@ export type ResolvedOptions = Required<Omit<TagflowOptions, 'cookieDomain'>> & P
 
 /** A wrong option given to createTagflow. */
 export class TagflowOptionsError extends Error {
-  readonly code = 'TAGFLOW_OPTIONS';
+  get code(): 'TAGFLOW_OPTIONS' {
+    return 'TAGFLOW_OPTIONS';
+  }
 }
 
 const defaults = { batchSize: 20, batchBytes: 60_000, flushInterval: 1000, maxQueueEvents: 10_000, maxQueueAge: 7 * 864e5 };

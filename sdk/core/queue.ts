@@ -75,37 +75,33 @@ export interface SwitchableQueue extends QueueStore {
  */
 export function switchableQueue(name: string, log: (...args: unknown[]) => void, timeoutMs = 5000): SwitchableQueue {
   const memory = memoryQueue();
-  let disk: QueueStore | undefined;
+  // Opened at first use: a missing or throwing indexedDB fails that first operation, not this call.
+  let disk: QueueStore | undefined = indexedDbQueue(name);
   let persist = true;
-  try {
-    if (indexedDB) disk = indexedDbQueue(name);
-  } catch {
-    // no indexedDB at all, or reading it throws
-  }
-  const run = <T>(op: (store: QueueStore) => Promise<T>): Promise<T> => {
+  const run = <K extends keyof QueueStore>(method: K, items?: QueuedEvent[]): ReturnType<QueueStore[K]> => {
     const store = persist && disk;
-    return store
-      ? Promise.race([
-          op(store),
-          new Promise<never>((_, reject) => setTimeout(reject, timeoutMs, 'timeout')),
-        ]).catch((error: unknown) => {
-          log('IndexedDB failed, memory queue:', error);
-          disk = undefined;
-          return op(memory);
-        })
-      : op(memory);
+    return (
+      store
+        ? Promise.race([store[method](items as QueuedEvent[]), new Promise((_, reject) => setTimeout(reject, timeoutMs, 'timeout'))]).catch((error: unknown) => {
+            log('IndexedDB failed', error);
+            disk = undefined;
+            return memory[method](items as QueuedEvent[]);
+          })
+        : memory[method](items as QueuedEvent[])
+    ) as ReturnType<QueueStore[K]>;
   };
   return {
-    add: (items) => run((store) => store.add(items)),
-    all: () => run((store) => store.all()),
-    remove: (items) => run((store) => store.remove(items)),
+    add: (items) => run('add', items),
+    all: () => run('all'),
+    remove: (items) => run('remove', items),
     clear: () => Promise.all([memory, disk].map(async (store) => store?.remove(await store.all()))),
     async setPersist(on) {
       persist = on;
-      const waiting = await memory.all();
-      if (on && disk && waiting.length) {
-        await run((store) => store.add(waiting));
-        if (disk) await memory.remove(waiting);
+      if (on) {
+        // Moved, not copied: if IndexedDB fails now, `run` puts them back in memory.
+        const waiting = await memory.all();
+        await memory.remove(waiting);
+        await run('add', waiting);
       }
     },
   };

@@ -1,5 +1,5 @@
-// The wire: fetch for normal sends (the answer says what was stored), sendBeacon at page hide.
-// text/plain keeps both "simple" requests: no CORS preflight.
+// The wire for normal sends: fetch, whose answer says what was stored (the page-hide beacon is in
+// the dispatcher). A text/plain body keeps it a "simple" request: no CORS preflight.
 
 export interface SendResult {
   /** HTTP status, 0 for a network error. */
@@ -18,15 +18,6 @@ export async function postBatch(url: string, body: string, keepalive: boolean): 
     return { status: response.status, retryAfter: response.headers.get('Retry-After'), rejected };
   } catch {
     return { status: 0, rejected: [] };
-  }
-}
-
-/** Hands a body to the browser to send even after the page is gone; false when it refused (quota). */
-export function beacon(url: string, body: string): boolean {
-  try {
-    return navigator.sendBeacon(url, body); // a string goes as text/plain;charset=UTF-8
-  } catch {
-    return false;
   }
 }
 

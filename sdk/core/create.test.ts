@@ -1,0 +1,384 @@
+// The instance under happy-dom, with the network replaced by a scripted collector (no IndexedDB here,
+// so the queue is in memory). Real-browser delivery is tested in test/browser/.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createTagflow } from './create';
+import { cookieName, storageKey } from './identity';
+import type { PluginApi, TagflowPlugin } from './plugin';
+import type { Tagflow, TagflowEvent, TagflowOptions } from './types';
+
+interface Sent {
+  batch: TagflowEvent[];
+  sentAt: string;
+  writeKey: string;
+}
+type Reply = (sent: Sent, call: number) => { status: number; body?: unknown; headers?: Record<string, string> };
+
+/** Replaces fetch with a collector that answers as `reply` says and records every body it got. */
+function fakeCollector(reply: Reply = () => ({ status: 200, body: { accepted: 1, rejected: [] } })): Sent[] {
+  const sent: Sent[] = [];
+  vi.stubGlobal(
+    'fetch',
+    vi.fn(async (_url: string, init: { body: string }) => {
+      const body = JSON.parse(init.body) as Sent;
+      sent.push(body);
+      const answer = reply(body, sent.length - 1);
+      return new Response(JSON.stringify(answer.body ?? {}), { status: answer.status, headers: answer.headers });
+    }),
+  );
+  return sent;
+}
+
+let keys = 0;
+/** A new instance with its own write key; the timer never fires during a test, flush() sends. */
+function instance(options: Partial<TagflowOptions> = {}): Tagflow {
+  return createTagflow({ writeKey: `wk-${++keys}`, endpoint: 'https://collect.example.com', flushInterval: 3_600_000, ...options });
+}
+const names = (sent: Sent[]) => sent.flatMap((s) => s.batch.map((e) => e.event ?? e.type));
+
+beforeEach(() => {
+  localStorage.clear();
+  document.cookie = `${cookieName}=;path=/;max-age=0`;
+});
+afterEach(() => {
+  vi.unstubAllGlobals();
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+});
+
+describe('createTagflow', () => {
+  it('sends track, page, identify, alias and group as Segment Spec events with context, session and identity', async () => {
+    const sent = fakeCollector();
+    const tagflow = instance();
+    tagflow.page('Home', { section: 'top' });
+    tagflow.identify('u1', { plan: 'pro' });
+    tagflow.track('Product Added', { sku: 'a' });
+    tagflow.alias('u2');
+    tagflow.group('g1', { seats: 3 });
+    await tagflow.flush();
+    const [page, identify, track, alias, group] = sent.flatMap((s) => s.batch);
+    expect(page).toMatchObject({ type: 'page', name: 'Home', properties: { section: 'top' }, context: { library: { name: 'tagflow' }, page: { path: location.pathname } } });
+    expect(page?.context.sessionId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(identify).toMatchObject({ type: 'identify', userId: 'u1', traits: { plan: 'pro' }, anonymousId: page?.anonymousId });
+    expect(track).toMatchObject({ type: 'track', event: 'Product Added', userId: 'u1', context: { sessionId: page?.context.sessionId } });
+    expect(alias).toMatchObject({ type: 'alias', userId: 'u2', previousId: 'u1' });
+    expect(group).toMatchObject({ type: 'group', groupId: 'g1', traits: { seats: 3 }, userId: 'u2' });
+    expect(sent[0]?.writeKey).toMatch(/^wk-/);
+    expect(Date.parse(sent[0]?.sentAt ?? '')).not.toBeNaN();
+  });
+
+  it('keeps userId and traits across instances (reloads) and reset() starts a new anonymous id', async () => {
+    const sent = fakeCollector();
+    const first = instance();
+    first.identify('u1', { plan: 'pro' });
+    await first.flush();
+    const second = instance();
+    second.track('After Reload');
+    second.reset();
+    second.track('After Reset');
+    await second.flush();
+    const [identify, afterReload, afterReset] = sent.flatMap((s) => s.batch);
+    expect(afterReload).toMatchObject({ userId: 'u1', anonymousId: identify?.anonymousId });
+    expect(afterReset?.userId).toBeUndefined();
+    expect(afterReset?.anonymousId).not.toBe(identify?.anonymousId);
+    await Promise.resolve();
+    expect(JSON.parse(localStorage.getItem(storageKey) ?? '{}')).toMatchObject({ anonymousId: afterReset?.anonymousId, traits: {} });
+  });
+
+  it('batches by count: reaching batchSize sends without waiting for the timer', async () => {
+    const sent = fakeCollector();
+    const tagflow = instance({ batchSize: 3 });
+    tagflow.track('a');
+    tagflow.track('b');
+    await Promise.resolve();
+    expect(sent).toHaveLength(0);
+    tagflow.track('c');
+    await vi.waitFor(() => expect(names(sent)).toEqual(['a', 'b', 'c']));
+  });
+
+  it('batches by time: what waits goes out after flushInterval', async () => {
+    const sent = fakeCollector();
+    const tagflow = instance({ flushInterval: 20 });
+    tagflow.track('timed');
+    await vi.waitFor(() => expect(names(sent)).toEqual(['timed']));
+  });
+
+  it('batches by bytes: no request carries more than batchBytes', async () => {
+    const sent = fakeCollector();
+    const tagflow = instance({ batchBytes: 4000 });
+    for (let i = 0; i < 6; i++) tagflow.track('sized', { pad: 'x'.repeat(1000) });
+    await tagflow.flush();
+    expect(sent.length).toBeGreaterThan(1);
+    for (const body of sent) expect(JSON.stringify(body).length).toBeLessThanOrEqual(4000);
+    expect(names(sent)).toHaveLength(6);
+  });
+
+  it('refuses an event over 32 KB with a debug warning and counts it', async () => {
+    const sent = fakeCollector();
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    const tagflow = instance({ debug: true });
+    const pad = 'x'.repeat(8000);
+    tagflow.track('Too Big', { a: pad, b: pad, c: pad, d: pad, e: pad });
+    tagflow.track('Fine', { huge: 'y'.repeat(100_000) }); // one huge string is cut, not refused
+    await tagflow.flush();
+    expect(tagflow.dropped.tooLarge).toBe(1);
+    expect(names(sent)).toEqual(['Fine']);
+    expect(log).toHaveBeenCalledWith('[tagflow]', 'refused, over 32 KB', expect.objectContaining({ event: 'Too Big' }));
+  });
+
+  it('sends properties that cannot be serialised as-is made safe, never throwing into the page', async () => {
+    const sent = fakeCollector();
+    const tagflow = instance();
+    const cyclic: Record<string, unknown> = { keep: 1 };
+    cyclic.self = cyclic;
+    expect(() => tagflow.track('Odd', { cyclic, fn: () => 1, big: 10n, node: document.body })).not.toThrow();
+    await tagflow.flush();
+    expect(sent[0]?.batch[0]?.properties).toEqual({ cyclic: { keep: 1 }, big: '10' });
+  });
+
+  it('drops the oldest events past maxQueueEvents and counts them', async () => {
+    const sent = fakeCollector();
+    const tagflow = instance({ maxQueueEvents: 3 });
+    tagflow.use({ name: 'hold', setup: (api) => api.setPolicy({ send: false }) });
+    for (const name of ['1', '2', '3', '4', '5']) tagflow.track(name);
+    await tagflow.flush();
+    expect(sent).toHaveLength(0);
+    let api: PluginApi | undefined;
+    tagflow.use({ name: 'release', setup: (given) => void (api = given) });
+    api?.setPolicy({ send: true });
+    await vi.waitFor(() => expect(names(sent)).toEqual(['3', '4', '5']));
+    expect(tagflow.dropped.overCap).toBe(2);
+  });
+
+  it('drops events older than maxQueueAge and counts them', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2026-01-01T00:00:00Z'));
+    const sent = fakeCollector();
+    const tagflow = instance();
+    let api: PluginApi | undefined;
+    tagflow.use({ name: 'hold', setup: (given) => void (api = given) });
+    api?.setPolicy({ send: false });
+    tagflow.track('old');
+    vi.setSystemTime(new Date('2026-01-09T00:00:00Z')); // 8 days later
+    tagflow.track('new');
+    api?.setPolicy({ send: true });
+    await vi.waitFor(() => expect(names(sent)).toEqual(['new']));
+    expect(tagflow.dropped.overCap).toBe(1);
+  });
+});
+
+describe('delivery answers', () => {
+  it('retries a 503 no sooner than its Retry-After, then delivers once', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const sent = fakeCollector((_sent, call) => (call === 0 ? { status: 503, headers: { 'Retry-After': '2' } } : { status: 200, body: { accepted: 2, rejected: [] } }));
+    const tagflow = instance();
+    tagflow.track('a');
+    tagflow.track('b');
+    await tagflow.flush();
+    expect(sent).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1990);
+    await tagflow.flush(); // an explicit flush does not jump the backoff
+    expect(sent).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(20);
+    await vi.waitFor(() => expect(sent).toHaveLength(2));
+    expect(names(sent)).toEqual(['a', 'b', 'a', 'b']);
+    await tagflow.flush();
+    expect(sent).toHaveLength(2); // acknowledged: nothing left
+  });
+
+  it('retries network errors and 429 with growing backoff', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    const statuses = [0, 429, 500, 200];
+    const at: number[] = [];
+    const sent = fakeCollector((_s, call) => {
+      at.push(Date.now());
+      if (statuses[call] === 0) throw new TypeError('Failed to fetch');
+      return { status: statuses[call] ?? 200 };
+    });
+    const tagflow = instance();
+    tagflow.track('flaky');
+    await tagflow.flush();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(sent).toHaveLength(4);
+    // full jitter at 0.5: 500 ms, then 1 s, then 2 s
+    expect(at.slice(1).map((t, i) => t - (at[i] ?? 0))).toEqual([500, 1000, 2000]);
+  });
+
+  it('splits a batch the collector finds too large (413) and delivers every event once', async () => {
+    const sent = fakeCollector((body) => (body.batch.length > 2 ? { status: 413 } : { status: 200, body: { accepted: body.batch.length, rejected: [] } }));
+    const tagflow = instance();
+    for (const name of ['1', '2', '3', '4', '5']) tagflow.track(name);
+    await tagflow.flush();
+    const delivered = sent.filter((s) => s.batch.length <= 2).flatMap((s) => s.batch.map((e) => e.event));
+    expect(delivered).toEqual(['1', '2', '3', '4', '5']);
+  });
+
+  it('drops a single event the collector always finds too large, counted, without looping', async () => {
+    const sent = fakeCollector(() => ({ status: 413 }));
+    const tagflow = instance();
+    tagflow.track('lonely');
+    await tagflow.flush();
+    await tagflow.flush();
+    expect(sent).toHaveLength(1);
+    expect(tagflow.dropped.rejected).toBe(1);
+  });
+
+  it('on a 400 that names invalid events drops only those, counted and logged, and never loops', async () => {
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    const sent = fakeCollector((body, call) =>
+      call === 0 ? { status: 400, body: { error: 'no_valid_events', rejected: [{ index: 1, reason: 'track needs an event name' }] } } : { status: 200, body: { accepted: body.batch.length, rejected: [] } },
+    );
+    const tagflow = instance({ debug: true });
+    for (const name of ['a', 'b', 'c']) tagflow.track(name);
+    await tagflow.flush();
+    expect(sent.map((s) => s.batch.map((e) => e.event))).toEqual([['a', 'b', 'c'], ['a', 'c']]);
+    expect(tagflow.dropped.rejected).toBe(1);
+    expect(log).toHaveBeenCalledWith('[tagflow]', 'sent', 3, expect.objectContaining({ status: 400 }));
+  });
+
+  it('counts events the collector accepted the batch of but refused (200 with rejected)', async () => {
+    fakeCollector(() => ({ status: 200, body: { accepted: 1, rejected: [{ index: 0, reason: 'x' }] } }));
+    const tagflow = instance();
+    tagflow.track('a');
+    tagflow.track('b');
+    await tagflow.flush();
+    expect(tagflow.dropped.rejected).toBe(1);
+  });
+
+  it('drops a batch refused by a 4xx that names nothing (e.g. a wrong write key) instead of retrying forever', async () => {
+    const sent = fakeCollector(() => ({ status: 401, body: { error: 'unknown_write_key' } }));
+    const tagflow = instance();
+    tagflow.track('a');
+    await tagflow.flush();
+    await tagflow.flush();
+    expect(sent).toHaveLength(1);
+    expect(tagflow.dropped.rejected).toBe(1);
+  });
+
+  it('waits while offline and sends on the online event', async () => {
+    const sent = fakeCollector();
+    const onLine = vi.spyOn(navigator, 'onLine', 'get').mockReturnValue(false);
+    const tagflow = instance();
+    tagflow.track('offline');
+    await tagflow.flush();
+    expect(sent).toHaveLength(0);
+    onLine.mockReturnValue(true);
+    window.dispatchEvent(new Event('online'));
+    await vi.waitFor(() => expect(names(sent)).toContain('offline'));
+  });
+
+  it('hands unacknowledged events to sendBeacon when the page is hidden, once, as a text body', async () => {
+    fakeCollector();
+    const beacon = vi.spyOn(navigator, 'sendBeacon').mockImplementation(() => true);
+    const tagflow = instance();
+    tagflow.track('leaving');
+    window.dispatchEvent(new Event('pagehide'));
+    window.dispatchEvent(new Event('pagehide'));
+    const mine = beacon.mock.calls.filter(([, body]) => String(body).includes('"leaving"'));
+    expect(mine).toHaveLength(1);
+    expect(mine[0]?.[0]).toBe('https://collect.example.com/v1/batch');
+    expect(typeof mine[0]?.[1]).toBe('string');
+    void tagflow;
+  });
+});
+
+describe('plugins', () => {
+  it('let beforeQueue change or drop events, and afterQueue see what was queued', async () => {
+    const sent = fakeCollector();
+    const seen: string[] = [];
+    const tagflow = instance();
+    tagflow.use({
+      name: 'enrich',
+      beforeQueue: (event) => (event.event === 'secret' ? null : { ...event, properties: { ...event.properties, enriched: true } }),
+      afterQueue: (event) => void seen.push(String(event.event)),
+    });
+    tagflow.track('secret');
+    tagflow.track('public');
+    await tagflow.flush();
+    expect(names(sent)).toEqual(['public']);
+    expect(sent[0]?.batch[0]?.properties).toEqual({ enriched: true });
+    expect(seen).toEqual(['public']);
+  });
+
+  it('enqueue keeps messageId and timestamp and skips the calling plugin’s own beforeQueue, not the others’', async () => {
+    const sent = fakeCollector();
+    const tagflow = instance();
+    let api: PluginApi | undefined;
+    const own = vi.fn((event: TagflowEvent) => event);
+    tagflow.use({ name: 'emitter', setup: (given) => void (api = given), beforeQueue: own });
+    tagflow.use({ name: 'other', beforeQueue: (event) => ({ ...event, context: { ...event.context, tagged: 'other' } }) });
+    const built: TagflowEvent = { type: 'track', event: 'From Plugin', messageId: 'fixed-id', anonymousId: 'a', timestamp: '2026-01-01T00:00:00.000Z', context: { library: { name: 'x', version: '1' } } };
+    api?.enqueue(built);
+    await tagflow.flush();
+    expect(own).not.toHaveBeenCalled();
+    expect(sent[0]?.batch[0]).toMatchObject({ messageId: 'fixed-id', timestamp: '2026-01-01T00:00:00.000Z', context: { tagged: 'other' } });
+  });
+
+  it('setContext adds a key to every later event and removes it with undefined', async () => {
+    const sent = fakeCollector();
+    const tagflow = instance();
+    let api: PluginApi | undefined;
+    tagflow.use({ name: 'consent-like', setup: (given) => void (api = given) });
+    api?.setContext('consent', { categoryPreferences: { analytics: true } });
+    tagflow.track('with');
+    api?.setContext('consent', undefined);
+    tagflow.track('without');
+    await tagflow.flush();
+    const [withConsent, without] = sent.flatMap((s) => s.batch);
+    expect(withConsent?.context.consent).toEqual({ categoryPreferences: { analytics: true } });
+    expect(without?.context).not.toHaveProperty('consent');
+  });
+
+  it('with persist:false writes nothing to the device, and switching it on writes what waits', async () => {
+    fakeCollector();
+    const tagflow = instance();
+    let api: PluginApi | undefined;
+    tagflow.use({ name: 'consent-like', setup: (given) => (api = given).setPolicy({ persist: false }) });
+    tagflow.identify('u1');
+    tagflow.track('private');
+    await tagflow.flush();
+    expect(localStorage.length).toBe(0);
+    expect(document.cookie).not.toMatch(/tf_aid=[0-9a-f]/);
+    api?.setPolicy({ persist: true });
+    expect(JSON.parse(localStorage.getItem(storageKey) ?? '{}')).toMatchObject({ userId: 'u1' });
+    expect(document.cookie).toMatch(/tf_aid=[0-9a-f-]{36}/);
+  });
+
+  it('with send:false sends nothing until allowed; clearQueue drops what waits', async () => {
+    const sent = fakeCollector();
+    const tagflow = instance();
+    let api: PluginApi | undefined;
+    tagflow.use({ name: 'gate', setup: (given) => (api = given).setPolicy({ send: false }) });
+    tagflow.track('held');
+    await tagflow.flush();
+    expect(sent).toHaveLength(0);
+    await api?.clearQueue();
+    tagflow.track('after clear');
+    api?.setPolicy({ send: true });
+    await vi.waitFor(() => expect(names(sent)).toEqual(['after clear']));
+  });
+
+  it('refuses a second plugin of the same name and survives hooks that throw', async () => {
+    const sent = fakeCollector();
+    const tagflow = instance();
+    const second = vi.fn();
+    const broken: TagflowPlugin = {
+      name: 'broken',
+      setup: () => {
+        throw new Error('setup failed');
+      },
+      beforeQueue: () => {
+        throw new Error('hook failed');
+      },
+      afterQueue: () => {
+        throw new Error('hook failed');
+      },
+    };
+    expect(() => tagflow.use(broken)).not.toThrow();
+    tagflow.use({ name: 'broken', setup: second });
+    expect(second).not.toHaveBeenCalled();
+    expect(() => tagflow.track('still works')).not.toThrow();
+    await tagflow.flush();
+    expect(names(sent)).toEqual(['still works']);
+  });
+});

@@ -1,0 +1,86 @@
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { cookieName, loadIdentity, nextSession, sessionTimeout, storageKey } from './identity';
+
+function clearDevice(): void {
+  localStorage.clear();
+  document.cookie = `${cookieName}=;path=/;max-age=0`;
+}
+const cookieValue = () => document.cookie.match(/(?:^|; )tf_aid=([^;]*)/)?.[1] || undefined;
+const stored = () => JSON.parse(localStorage.getItem(storageKey) ?? '{}') as Record<string, unknown>;
+
+beforeEach(clearDevice);
+
+describe('nextSession', () => {
+  it('keeps the session while events come within 30 minutes, and starts a new one after', () => {
+    const first = nextSession(undefined, 0);
+    const later = nextSession(first, sessionTimeout - 1);
+    expect(later[0]).toBe(first[0]);
+    expect(nextSession(later, 2 * sessionTimeout - 2)[0]).toBe(first[0]); // inactivity counts from the last event
+    expect(nextSession(later, 2 * sessionTimeout)[0]).not.toBe(first[0]);
+  });
+});
+
+describe('loadIdentity', () => {
+  it('creates an anonymous id and writes it to both the cookie and localStorage on save', () => {
+    const identity = loadIdentity();
+    expect(cookieValue()).toBeUndefined(); // nothing written before save
+    identity.save();
+    expect(cookieValue()).toBe(identity.anonymousId);
+    expect(stored().anonymousId).toBe(identity.anonymousId);
+  });
+
+  it('restores localStorage from the cookie, and the cookie from localStorage', () => {
+    document.cookie = `${cookieName}=from-cookie;path=/`;
+    const fromCookie = loadIdentity();
+    expect(fromCookie.anonymousId).toBe('from-cookie');
+    fromCookie.save();
+    expect(stored().anonymousId).toBe('from-cookie');
+
+    document.cookie = `${cookieName}=;path=/;max-age=0`;
+    const fromStorage = loadIdentity();
+    expect(fromStorage.anonymousId).toBe('from-cookie');
+    fromStorage.save();
+    expect(cookieValue()).toBe('from-cookie');
+  });
+
+  it('writes the cookie for a year, SameSite=Lax, on the configured domain', () => {
+    const set = vi.spyOn(document, 'cookie', 'set');
+    loadIdentity('.example.com').save();
+    expect(set.mock.calls[0]?.[0]).toMatch(/^tf_aid=[0-9a-f-]{36};path=\/;max-age=31536000;samesite=lax;domain=\.example\.com$/);
+    set.mockRestore();
+  });
+
+  it('keeps the user id and traits across loads, and reset() forgets them with a new anonymous id', () => {
+    const identity = loadIdentity();
+    identity.setUser('u1', { plan: 'pro' });
+    identity.setUser(undefined, { seats: 3 });
+    identity.save();
+    const reloaded = loadIdentity();
+    expect(reloaded).toMatchObject({ anonymousId: identity.anonymousId, userId: 'u1', traits: { plan: 'pro', seats: 3 } });
+
+    reloaded.reset();
+    reloaded.save();
+    const afterReset = loadIdentity();
+    expect(afterReset.anonymousId).not.toBe(identity.anonymousId);
+    expect(afterReset.userId).toBeUndefined();
+    expect(afterReset.traits).toEqual({});
+    expect(cookieValue()).toBe(afterReset.anonymousId);
+  });
+
+  it('renews the session after 30 minutes of inactivity and keeps it across reloads', () => {
+    const identity = loadIdentity();
+    const first = identity.session(1_000_000);
+    expect(identity.session(1_000_000 + sessionTimeout - 1)).toBe(first);
+    identity.save();
+    expect(loadIdentity().session(1_000_000 + sessionTimeout)).toBe(first); // a reload continues it
+    const renewed = identity.session(1_000_000 + 2 * sessionTimeout);
+    expect(renewed).not.toBe(first);
+  });
+
+  it('starts afresh from unreadable storage', () => {
+    localStorage.setItem(storageKey, '{not json');
+    expect(loadIdentity().anonymousId).toMatch(/^[0-9a-f-]{36}$/);
+    localStorage.setItem(storageKey, 'null');
+    expect(loadIdentity().traits).toEqual({});
+  });
+});

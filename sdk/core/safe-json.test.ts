@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { byteLength, maxStringLength, safeJson } from './safe-json';
+
+const parse = (value: unknown) => JSON.parse(safeJson(value) ?? 'null') as Record<string, unknown>;
+
+describe('safeJson', () => {
+  it('leaves out cycles but keeps an object that is merely shared', () => {
+    const address = { city: 'Berlin' };
+    const cyclic: Record<string, unknown> = { name: 'a', billing: address, shipping: address };
+    cyclic.self = cyclic;
+    cyclic.list = [1, cyclic];
+    expect(parse(cyclic)).toEqual({ name: 'a', billing: { city: 'Berlin' }, shipping: { city: 'Berlin' }, list: [1, null] });
+  });
+
+  it('drops functions, symbols and undefined, and turns BigInt into a string', () => {
+    expect(parse({ f: () => 1, s: Symbol('x'), u: undefined, big: 12345678901234567890n, n: 1 })).toEqual({ big: '12345678901234567890', n: 1 });
+  });
+
+  it('leaves out DOM nodes, wherever they are', () => {
+    const element = document.createElement('button');
+    expect(parse({ target: element, nested: { node: document.body, text: document.createTextNode('x') }, ok: true })).toEqual({ nested: {}, ok: true });
+  });
+
+  it('cuts huge strings', () => {
+    const out = parse({ huge: 'x'.repeat(1_000_000) });
+    expect(out.huge).toHaveLength(maxStringLength + 1);
+    expect(String(out.huge).endsWith('…')).toBe(true);
+  });
+
+  it('uses toJSON (dates) and returns undefined instead of throwing on a hostile getter', () => {
+    expect(parse({ at: new Date('2026-01-01T00:00:00.000Z') })).toEqual({ at: '2026-01-01T00:00:00.000Z' });
+    const hostile = Object.defineProperty({}, 'boom', {
+      enumerable: true,
+      get() {
+        throw new Error('no');
+      },
+    });
+    expect(safeJson({ hostile })).toBeUndefined();
+  });
+});
+
+describe('byteLength', () => {
+  it('counts UTF-8 bytes, not characters', () => {
+    expect(byteLength('abc')).toBe(3);
+    expect(byteLength('€')).toBe(3);
+    expect(byteLength('😀')).toBe(4);
+  });
+});

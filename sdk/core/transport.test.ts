@@ -1,0 +1,44 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { outcomeOf, postBatch, type SendResult } from './transport';
+
+const batch = ['a', 'b', 'c'];
+const result = (status: number, rejected: number[] = []): SendResult => ({ status, rejected });
+
+describe('outcomeOf', () => {
+  it('retries network errors, 408, 429 and 5xx', () => {
+    for (const status of [0, 408, 429, 500, 502, 503]) expect(outcomeOf(result(status), batch)).toBe('retry');
+  });
+
+  it('splits on 413', () => {
+    expect(outcomeOf(result(413), batch)).toBe('split');
+  });
+
+  it('removes the whole batch on 2xx, even with some events refused (they are quarantined server-side)', () => {
+    expect(outcomeOf(result(200, [1]), batch)).toEqual(batch);
+  });
+
+  it('on another 4xx removes only the events the collector names, or all when it names none', () => {
+    expect(outcomeOf(result(400, [1]), batch)).toEqual(['b']);
+    expect(outcomeOf(result(400, [0, 2, 9]), batch)).toEqual(['a', 'c']);
+    expect(outcomeOf(result(400), batch)).toEqual(batch);
+    expect(outcomeOf(result(401), batch)).toEqual(batch);
+  });
+});
+
+describe('postBatch', () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('posts with keepalive and reads the status, Retry-After and the refused indexes', async () => {
+    const fetch = vi.fn(async () => new Response(JSON.stringify({ accepted: 1, rejected: [{ index: 1, reason: 'x' }] }), { status: 200, headers: { 'Retry-After': '3' } }));
+    vi.stubGlobal('fetch', fetch);
+    expect(await postBatch('https://c.example.com/v1/batch', '{}', true)).toEqual({ status: 200, retryAfter: '3', rejected: [1] });
+    expect(fetch).toHaveBeenCalledWith('https://c.example.com/v1/batch', { method: 'POST', body: '{}', keepalive: true });
+  });
+
+  it('turns a network error into status 0 and an unreadable answer into no refusals', async () => {
+    vi.stubGlobal('fetch', vi.fn(async () => Promise.reject(new TypeError('Failed to fetch'))));
+    expect(await postBatch('https://c.example.com/v1/batch', '{}', false)).toEqual({ status: 0, rejected: [] });
+    vi.stubGlobal('fetch', vi.fn(async () => new Response('<html>', { status: 502 })));
+    expect(await postBatch('https://c.example.com/v1/batch', '{}', false)).toMatchObject({ status: 502, rejected: [] });
+  });
+});
