@@ -9,7 +9,8 @@ import { fullBuildBudget, fullBuildFile, pluginBudgets, defaultPluginBudget, plu
 import { sizeOfFile } from '../../bench/sizes';
 
 const root = join(__dirname, '..', '..');
-const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, { import?: string }> };
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, { import?: string }>; dependencies: Record<string, string> };
+const dependencies = Object.keys(pkg.dependencies);
 
 /** Resolves `tagflow` and `tagflow/…` through package.json `exports`, like a bundler resolving the installed package. */
 const packageExports: Plugin = {
@@ -28,7 +29,7 @@ async function bundle(entry: string): Promise<{ modules: string[]; code: string 
   const build = await rollup({
     input: 'entry',
     plugins: [packageExports, { name: 'entry', load: (id) => (id === 'entry' ? entry : null) }],
-    external: (id) => ['idb-keyval', 'web-vitals'].some((dep) => id === dep || id.startsWith(`${dep}/`)),
+    external: (id) => dependencies.some((dep) => id === dep || id.startsWith(`${dep}/`)),
     onwarn: () => undefined,
   });
   const { output } = await build.generate({ format: 'es' });
