@@ -109,3 +109,25 @@ describe('consent from a TCF v2.2 CMP in Chromium', () => {
     await page.close();
   });
 });
+
+describe('consent from Google Consent Mode v2 in Chromium', () => {
+  it('reads gtag consent default and update from dataLayer', async () => {
+    await freshContext();
+    const gtag = `<script>
+      window.dataLayer = window.dataLayer || [];
+      function gtag() { dataLayer.push(arguments); }
+      gtag('consent', 'default', { analytics_storage: 'denied', ad_storage: 'denied', ad_user_data: 'denied', ad_personalization: 'denied' });
+    </script>`;
+    const { page, apiRequests } = await openTestPage(suite.browser.context, suite.collector, { path: '/test/gcm', head: gtag, settings: { consent: { mode: 'hold' } } });
+    await page.evaluate(() => (window as unknown as TagflowWindow).tagflow.flush());
+    expect(apiRequests).toEqual([]);
+    await page.evaluate(() => {
+      const w = window as unknown as { gtag(...a: unknown[]): void };
+      w.gtag('consent', 'update', { analytics_storage: 'granted', ad_storage: 'granted', ad_user_data: 'granted', ad_personalization: 'denied' });
+    });
+    const [updated] = await waitUntil(rows("page_path = '/test/gcm' AND event = 'Consent Updated'"), (r) => r.length === 1);
+    expect(JSON.parse(updated!.properties)).toEqual({ categoryPreferences: { necessary: true, analytics: true, marketing: false, personalization: false } });
+    await waitUntil(rows("page_path = '/test/gcm' AND type = 'page'"), (r) => r.length === 1);
+    await page.close();
+  });
+});
