@@ -135,6 +135,19 @@ describe('createTagflow', () => {
     expect(sent[0]?.batch[0]?.properties).toEqual({ cyclic: { keep: 1 }, big: '10' });
   });
 
+  it('identifies with traits that cannot be serialised without throwing, and persists what can be kept', async () => {
+    const sent = fakeCollector();
+    const tagflow = instance();
+    const traits: Record<string, unknown> = { plan: 'pro', big: 2n };
+    traits.self = traits;
+    const hostile = Object.defineProperty({}, 'boom', { enumerable: true, get: () => { throw new Error('no'); } });
+    expect(() => tagflow.identify('u1', traits)).not.toThrow();
+    expect(() => tagflow.identify('u2', hostile as Record<string, unknown>)).not.toThrow();
+    await tagflow.flush();
+    expect(sent[0]?.batch[0]).toMatchObject({ userId: 'u1', traits: { plan: 'pro', big: '2' } });
+    expect(JSON.parse(localStorage.getItem(storageKey) ?? '{}')).toMatchObject({ userId: 'u2', traits: { plan: 'pro', big: '2' } });
+  });
+
   it('drops the oldest events past maxQueueEvents and counts them', async () => {
     const sent = fakeCollector();
     const tagflow = instance({ maxQueueEvents: 3 });

@@ -61,7 +61,8 @@ export function createTagflow(options: TagflowOptions): Tagflow {
     if (!current) return log('dropped by plugin', event);
     const queued: TagflowEvent = current;
     const json = safeJson(queued) ?? '';
-    const bytes = byteLength(json);
+    // UTF-8 takes 1–3 bytes per UTF-16 unit: encode (slow) only when the limit could be crossed.
+    const bytes = json.length > maxEventBytes / 3 ? byteLength(json) : json.length;
     if (!json || bytes > maxEventBytes) {
       dropped.tooLarge++;
       return log('refused, over 32 KB', queued);
@@ -80,13 +81,11 @@ export function createTagflow(options: TagflowOptions): Tagflow {
 
 
   const instance: Tagflow = {
-    track(event, properties) {
-      if (!event) return log('track: no event name');
-      record('track', { event, properties });
-    },
+    // Missing names and ids are the collector's to refuse: it says why (logged with debug) and keeps them in quarantine.
+    track: (event, properties) => record('track', { event, properties }),
     page: (name, properties) => record('page', { name, properties }),
     identify(userId, traits) {
-      guard(() => identity.setUser(userId, traits && JSON.parse(safeJson(traits) || '{}')));
+      guard(() => identity.setUser(userId, traits)); // traits with a throwing getter must not reach the page
       record('identify', { traits });
     },
     alias(userId) {

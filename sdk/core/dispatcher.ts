@@ -51,7 +51,7 @@ export function createDispatcher({ options, policy, dropped, log }: DispatcherDe
   let retryAt = 0;
 
   const sendable = () => policy.send && navigator.onLine;
-  const serial = (op: () => Promise<unknown>): Promise<void> => (writes = writes.then(op).catch((error) => log('queue', error))) as Promise<void>;
+  const serial = (op: () => Promise<unknown>): Promise<void> => (writes = writes.then(op).catch(log)) as Promise<void>;
   const schedule = (delay: number) => {
     clearTimeout(timer);
     timer = setTimeout(() => {
@@ -116,7 +116,7 @@ export function createDispatcher({ options, policy, dropped, log }: DispatcherDe
 
   function flush(): Promise<void> {
     return (running ??= run()
-      .catch((error) => log('send', error))
+      .catch(log)
       .finally(() => (running = undefined)));
   }
 

@@ -3,6 +3,7 @@
 // when the delivery policy allows persistence, so a consent plugin can keep the device untouched.
 import type { Properties } from './types';
 import { readCookie, readLocal, writeCookie, writeLocal } from './storage';
+import { safeJson } from './safe-json';
 import { uuid } from './uuid';
 
 /** The cookie holding the anonymous id. */
@@ -77,7 +78,8 @@ export function loadIdentity(cookieDomain?: string): Identity {
     save() {
       const { anonymousId, userId, traits } = identity;
       writeCookie(cookieName, anonymousId, cookieDomain);
-      writeLocal(storageKey, JSON.stringify({ anonymousId, userId, traits, session: current }));
+      // Traits are whatever the page passed: serialised safely (cycles, BigInt) so saving never throws.
+      writeLocal(storageKey, safeJson({ anonymousId, userId, traits, session: current }) ?? '{}');
     },
   };
   return identity;
