@@ -1,6 +1,7 @@
 // Automatic page views: one on load and one per SPA navigation (pushState, replaceState to a new URL,
 // popstate; hash changes when enabled), never two in a row for one URL. Campaign parameters are kept
 // for the session and put in every event's context.campaign.
+import { campaignOf } from '../core/context';
 import type { TagflowPlugin } from '../core/plugin';
 import type { TagflowEvent } from '../core/types';
 
@@ -9,16 +10,16 @@ export interface PagePluginOptions {
   hash?: boolean;
 }
 
-const campaignParams = ['utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content', 'gclid', 'yclid', 'fbclid'];
+const clickIds = ['gclid', 'yclid', 'fbclid'];
 const campaignKey = 'tf_campaign';
 
-/** Campaign data of a query string in Segment's `context.campaign` shape (utm_campaign → name). */
+/** Campaign data of a query string in Segment's `context.campaign` shape: the core's utm_* reading plus ad click ids. */
 export function campaignFrom(search: string): Record<string, string> | undefined {
   const params = new URLSearchParams(search);
-  let campaign: Record<string, string> | undefined;
-  for (const param of campaignParams) {
-    const value = params.get(param);
-    if (value) (campaign ??= {})[param === 'utm_campaign' ? 'name' : param.replace('utm_', '')] = value;
+  let campaign = campaignOf(search);
+  for (const id of clickIds) {
+    const value = params.get(id);
+    if (value) (campaign ??= {})[id] = value;
   }
   return campaign;
 }
