@@ -63,6 +63,7 @@ describe('SDK delivery in Chromium', () => {
     const page = await openSdkPage(context, faulty.url);
     await trackMany(page, 'Survived 503', 30);
     const arrived = await waitUntil(counts('Survived 503'), (c) => c.ids === 30, 30_000);
+    await waitUntil(async () => faulty.acknowledged.length, (n) => n >= 30); // the proxy records after the collector answered
     expect(faulty.failed).toBe(3);
     expect(arrived).toEqual({ rows: 30, ids: 30 });
     expect(faulty.acknowledged).toHaveLength(30);
@@ -77,6 +78,7 @@ describe('SDK delivery in Chromium', () => {
     if (!first || !second) throw new Error('two tabs expected');
     await Promise.all([trackMany(first, 'Two Tabs', 100, 0), trackMany(second, 'Two Tabs', 100, 100)]);
     const arrived = await waitUntil(counts('Two Tabs'), (c) => c.ids === 200, 30_000);
+    await waitUntil(async () => counting.acknowledged.length, (n) => n >= 200);
     expect(arrived).toEqual({ rows: 200, ids: 200 });
     expect(counting.acknowledged).toHaveLength(200);
     expect(duplicates(counting.acknowledged)).toEqual([]);
