@@ -93,3 +93,12 @@ describe('plugin sizes (brotli, deterministic)', () => {
     expect(sizeOfFile(join(root, fullBuildFile)).brotli).toBeLessThanOrEqual(fullBuildBudget);
   });
 });
+
+describe('no code from strings', () => {
+  it('the full build and the banner contain no eval, Function constructor or string timers', () => {
+    for (const file of [fullBuildFile, join('dist', 'browser', 'tagflow.banner.min.js')]) {
+      const code = readFileSync(join(root, file), 'utf8');
+      expect(code, file).not.toMatch(/\beval\(|\bFunction\(|setTimeout\(\s*["'`]/);
+    }
+  });
+});
