@@ -145,6 +145,7 @@ export async function peersSection(root: string): Promise<string> {
   }
   const base = rows[0]?.size;
   const ratio = (size: Size) => (base ? `${(size.brotli / base.brotli).toFixed(1)}×` : '–');
+  const smaller = rows.filter((r) => base && r.size && r.peer.pkg && r.size.brotli < base.brotli).map((r) => r.peer.name);
   return [
     'Each bundle does a page view, a track call and an identify (see `bench/peers.ts`), minified with terser; ratio = brotli size ÷ Tagflow’s.',
     '',
@@ -155,6 +156,9 @@ export async function peersSection(root: string): Promise<string> {
         ? `| ${peer.name}${peer.note ? ` (${peer.note})` : ''} | ${version} | ${kb(size.raw)} | ${kb(size.gzip)} | ${kb(size.brotli)} | ${ratio(size)} |`
         : `| ${peer.name} | ${version} | ${problem} | | | |`,
     ),
+    ...(smaller.length
+      ? ['', `Smaller than Tagflow: ${smaller.join(', ')} — page views and custom events only: no identify, no persistent queue, no retries, no offline or page-hide delivery.`]
+      : []),
   ].join('\n');
 }
 

@@ -6,7 +6,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSdk } from '../scripts/build';
 import { pluginSizesSection } from './plugin-sizes';
+import { peersSection } from './peers';
 import { sizesSection } from './sizes';
+import { trackCostSection } from './track-cost';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const resultsFile = join(root, 'bench', 'RESULTS.md');
@@ -32,6 +34,22 @@ const benches: Bench[] = [
     run: async () => {
       buildSdk();
       return pluginSizesSection(root);
+    },
+  },
+  {
+    name: 'peers',
+    title: 'SDK size against its peers (page + track + identify)',
+    run: async () => {
+      buildSdk();
+      return peersSection(root);
+    },
+  },
+  {
+    name: 'track-cost',
+    title: 'Main-thread cost of track() in headless Chromium',
+    run: async () => {
+      buildSdk();
+      return trackCostSection(root);
     },
   },
 ];
