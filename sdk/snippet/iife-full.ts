@@ -37,16 +37,17 @@ if (Array.isArray(stub) && stub.config) {
     const tagflow = createTagflow(config);
     const extra: Record<string, unknown> = {};
     const consent = config.consent ? consentPlugin(config.consent) : undefined;
-    // Order matters for beforeQueue: page drops repeated views first; tags come before consent, so they
-    // also see events consent holds back (for tags that need no consent).
+    // Order matters for beforeQueue: page drops repeated views first; cart adds its cart_id before consent
+    // (which strips it when cookieless); tags come before consent, so they also see events consent holds
+    // back (for tags that need no consent).
     if (config.page !== false) tagflow.use(pagePlugin(config.page || {}));
+    if (config.cart !== false) tagflow.use((extra.cart = cartPlugin()));
     if (config.tags) {
       const tags = config.tags === true ? {} : config.tags;
       const url = tags.url ?? `${config.endpoint.replace(/\/+$/, '')}/v1/container/${encodeURIComponent(config.writeKey)}`;
       tagflow.use((extra.tags = tagsPlugin({ ...tags, url, consent })));
     }
     if (consent) tagflow.use((extra.consent = consent));
-    if (config.cart !== false) tagflow.use((extra.cart = cartPlugin()));
     if (config.dataLayer !== false) tagflow.use(dataLayerBridge({ name: config.dataLayer || 'dataLayer' }));
     if (config.vitals !== false) tagflow.use(vitalsPlugin());
     if (config.feedback !== false) tagflow.use((extra.feedback = feedbackPlugin()));

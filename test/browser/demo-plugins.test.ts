@@ -29,6 +29,8 @@ describe('demo shop plugins in Chromium', () => {
     expect(rows.map((r) => r.event)).toEqual(['Product Added', 'Order Completed', 'Survey Responded']);
     expect(JSON.parse(rows[1]!.properties)).toMatchObject({ revenue: 89, currency: 'EUR', products: [{ product_id: 'shoe-1', price: 89, quantity: 1 }] });
     expect(consoleLines).toContain('[demo tag] Buy now clicked');
+    // Before the visitor answers, the demo sends cookieless: no cart id that would link pages together.
+    expect(rows.map((r) => 'cart_id' in (JSON.parse(r.properties) as object))).toEqual([false, false, false]);
 
     const conversions = () => page.evaluate(() => (window as unknown as { dataLayer: { event?: string }[] }).dataLayer.filter((e) => e.event === 'ads_conversion'));
     expect(await conversions()).toEqual([]); // needs marketing consent

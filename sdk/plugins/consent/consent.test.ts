@@ -77,8 +77,9 @@ describe('consent plugin, cookieless mode', () => {
     expect(host.policy).toEqual({ persist: false, send: true });
     host.context.sessionId = 's-1';
     host.tagflow.identify('user-1', { email: 'a@example.com' });
-    host.tagflow.track('Viewed');
+    host.tagflow.track('Viewed', { cart_id: 'c-1', sku: 'a' });
     expect(host.names()).toEqual(['Viewed']);
+    expect(host.queued[0]?.properties).toEqual({ sku: 'a' });
     const [event] = host.queued;
     expect(event?.anonymousId).not.toBe('anon-1');
     expect(event && 'userId' in event).toBe(false);

@@ -57,12 +57,16 @@ function loadChoice(): Preferences | undefined {
   }
 }
 
-/** An event stripped of everything that identifies the visitor; identify/alias/group are dropped. */
+/**
+ * An event stripped of everything that identifies the visitor across pages (user id, traits, session,
+ * the cart plugin's stored cart_id); identify/alias/group are dropped.
+ */
 export function cookieless(event: TagflowEvent, pageId: string): TagflowEvent | null {
   if (event.type !== 'track' && event.type !== 'page') return null;
   const { userId: _user, traits: _traits, ...rest } = event;
   const { sessionId: _session, ...context } = event.context;
-  return { ...rest, anonymousId: pageId, context: context as TagflowEvent['context'] };
+  const { cart_id: _cart, ...properties } = event.properties ?? {};
+  return { ...rest, anonymousId: pageId, properties, context: context as TagflowEvent['context'] };
 }
 
 /** The consent plugin: `const consent = consentPlugin({ mode: 'hold' }); tagflow.use(consent)`. */
