@@ -1,7 +1,7 @@
 // Delivery: writes queued events to the queue before any network attempt, sends them in batches (one
-// request in flight per tab, one sending tab per site), retries with backoff, pauses offline, and
-// hands what this tab has not seen acknowledged to sendBeacon when the page is hidden. An event
-// leaves the queue only once the collector answered for its batch: delivery is at least once.
+// request in flight per tab, one sending tab per site), retries with backoff, pauses offline, sends at
+// once when the page is hidden and hands what this tab has not seen acknowledged to sendBeacon when it
+// unloads. An event leaves the queue only once the collector answered for its batch: at least once.
 import { retryDelay } from './backoff';
 import { batchBody, takeBatch } from './batch';
 import { withLock } from './lock';
