@@ -57,4 +57,29 @@ describe('SDK delivery in Chromium', () => {
       expect(errors).toEqual([]);
     });
   }
+
+  it('with a plugin setting persist:false writes no cookie, localStorage or IndexedDB, yet delivers; persist:true then writes the identity', async () => {
+    const { context } = await browsers.fresh();
+    await installSdk(context, collector.url, { writeKey: collector.source.writeKey, endpoint: collector.url });
+    // Added in the same task that created the instance, as a consent plugin in the snippet build would be.
+    await context.addInitScript({
+      content: `tagflow.use({ name: 'no-storage', setup(api) { window.policyApi = api; api.setPolicy({ persist: false }); } });`,
+    });
+    const page = await openSdkPage(context, collector.url);
+    await trackMany(page, 'Memory Only', 10);
+    const arrived = await waitUntil(counts('Memory Only'), (c) => c.ids === 10);
+    expect(arrived.ids).toBe(10);
+    const device = () =>
+      page.evaluate(async () => ({
+        cookie: document.cookie,
+        localStorage: Object.keys(localStorage),
+        databases: (await indexedDB.databases()).map((d) => d.name),
+      }));
+    expect(await device()).toEqual({ cookie: '', localStorage: [], databases: [] });
+
+    await page.evaluate(() => (window as unknown as { policyApi: { setPolicy(p: object): void } }).policyApi.setPolicy({ persist: true }));
+    const after = await device();
+    expect(after.cookie).toMatch(/^tf_aid=[0-9a-f-]{36}$/);
+    expect(after.localStorage).toContain('tf_id');
+  });
 });
