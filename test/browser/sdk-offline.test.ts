@@ -1,6 +1,11 @@
-// Real Chromium, real collector, real ClickHouse: events survive being offline and a reload (the
-// IndexedDB queue), and still arrive when IndexedDB is missing (memory queue) while the page lives.
+// Real Chromium, real collector, real ClickHouse: events survive being offline, a reload and a browser
+// restart (the IndexedDB queue), still arrive when IndexedDB is missing (memory queue) while the page
+// lives, and a persist:false policy leaves nothing on the device.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchBrowser } from '../support/browser';
 import { waitUntil } from '../support/clickhouse';
 import { startTestCollector, type TestCollector } from '../support/collector';
 import { browserPool, eventCounts, installSdk, openSdkPage, queuedInIndexedDb, trackMany } from '../support/sdk-page';
@@ -57,6 +62,32 @@ describe('SDK delivery in Chromium', () => {
       expect(errors).toEqual([]);
     });
   }
+
+  it('keeps events queued offline through a browser restart and sends them once it is back', async () => {
+    const profile = mkdtempSync(join(tmpdir(), 'tagflow-restart-'));
+    try {
+      const first = await launchBrowser(profile);
+      await installSdk(first.context, collector.url, { writeKey: collector.source.writeKey, endpoint: collector.url });
+      const page = await openSdkPage(first.context, collector.url);
+      await first.context.setOffline(true);
+      await trackMany(page, 'Across Restart', 10);
+      await waitUntil(() => queuedInIndexedDb(page, collector.source.writeKey), (n) => n === 10);
+      await first.close();
+      expect(await counts('Across Restart')()).toEqual({ rows: 0, ids: 0, indexes: 0 });
+
+      const second = await launchBrowser(profile);
+      try {
+        await installSdk(second.context, collector.url, { writeKey: collector.source.writeKey, endpoint: collector.url });
+        await openSdkPage(second.context, collector.url);
+        const arrived = await waitUntil(counts('Across Restart'), (c) => c.ids === 10);
+        expect(arrived).toEqual({ rows: 10, ids: 10, indexes: 10 });
+      } finally {
+        await second.close();
+      }
+    } finally {
+      rmSync(profile, { recursive: true, force: true });
+    }
+  });
 
   it('with a plugin setting persist:false writes no cookie, localStorage or IndexedDB, yet delivers; persist:true then writes the identity', async () => {
     const { context } = await browsers.fresh();
