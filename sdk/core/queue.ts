@@ -1,5 +1,6 @@
 // The queue of unsent events: IndexedDB so it survives reloads and restarts and is shared by the tabs
 // of a site; memory where IndexedDB is missing or broken, or while persistence is off.
+
 /** One queued event: serialised once, when it is queued. */
 export interface QueuedEvent {
   /** Queued at, ms. IndexedDB keys start with it, so reads come oldest first. */
