@@ -25,7 +25,7 @@ export function staticContext(): EventContext {
 }
 
 /** The full context of an event happening now. */
-export function browserContext(base: EventContext = staticContext()): EventContext {
+export function browserContext(base: EventContext): EventContext {
   const { href: url, pathname: path, search } = location;
   return { ...base, page: { url, path, referrer: document.referrer, title: document.title, search }, campaign: campaignOf(search) };
 }

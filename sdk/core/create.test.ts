@@ -280,8 +280,21 @@ describe('delivery answers', () => {
     await vi.waitFor(() => expect(names(sent)).toContain('offline'));
   });
 
-  it('hands unacknowledged events to sendBeacon when the page is hidden, once, as a text body', async () => {
-    fakeCollector();
+  it('sends what waits with a keepalive fetch when the page becomes hidden', async () => {
+    const sent = fakeCollector();
+    const tagflow = instance();
+    tagflow.track('tab switched');
+    const hidden = vi.spyOn(document, 'hidden', 'get').mockReturnValue(true);
+    // Browsers fire it at the document and it bubbles to window, where the SDK listens.
+    window.dispatchEvent(new Event('visibilitychange'));
+    await vi.waitFor(() => expect(names(sent)).toContain('tab switched'));
+    expect(vi.mocked(fetch).mock.calls.at(-1)?.[1]).toMatchObject({ keepalive: true });
+    hidden.mockRestore();
+    void tagflow;
+  });
+
+  it('hands unacknowledged events to sendBeacon when the page unloads, once, as a text body', async () => {
+    fakeCollector(() => ({ status: 503 })); // nothing acknowledged
     const beacon = vi.spyOn(navigator, 'sendBeacon').mockImplementation(() => true);
     const tagflow = instance();
     tagflow.track('leaving');

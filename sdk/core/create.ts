@@ -7,7 +7,7 @@ import { loadIdentity } from './identity';
 import { resolveOptions } from './options';
 import type { DeliveryPolicy, PluginApi, TagflowPlugin } from './plugin';
 import { byteLength, safeJson } from './safe-json';
-import type { DropCounts, EventType, Properties, Tagflow, TagflowEvent, TagflowOptions } from './types';
+import type { DropCounts, EventType, Tagflow, TagflowEvent, TagflowOptions } from './types';
 
 /** The collector's (and Segment's) limit for one event. */
 export const maxEventBytes = 32 * 1024;
@@ -78,7 +78,6 @@ export function createTagflow(options: TagflowOptions): Tagflow {
       const now = new Date();
       queueEvent(buildEvent(type, fields, identity, now, { ...browserContext(base), ...extraContext, sessionId: identity.session(+now) }));
     });
-
 
   const instance: Tagflow = {
     // Missing names and ids are the collector's to refuse: it says why (logged with debug) and keeps them in quarantine.

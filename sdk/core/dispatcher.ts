@@ -1,7 +1,7 @@
 // Delivery: writes queued events to the queue before any network attempt, sends them in batches (one
-// request in flight per tab, one sending tab per site), retries with backoff, pauses offline, and
-// hands what this tab has not seen acknowledged to sendBeacon when the page is hidden. An event
-// leaves the queue only once the collector answered for its batch: delivery is at least once.
+// request in flight per tab, one sending tab per site), retries with backoff, pauses offline, sends at
+// once when the page is hidden and hands what this tab has not seen acknowledged to sendBeacon when it
+// unloads. An event leaves the queue only once the collector answered for its batch: at least once.
 import { retryDelay } from './backoff';
 import { batchBody, takeBatch } from './batch';
 import { withLock } from './lock';
@@ -46,6 +46,8 @@ export function createDispatcher({ options, policy, dropped, log }: DispatcherDe
   let unsent = new Map<string, QueuedEvent>();
   let writes: Promise<unknown> = Promise.resolve();
   let running: Promise<void> | undefined;
+  /** A flush was asked for while a run was under way: run once more, so what was queued meanwhile goes too. */
+  let again = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let attempt = 0;
   let retryAt = 0;
@@ -115,13 +117,19 @@ export function createDispatcher({ options, policy, dropped, log }: DispatcherDe
   };
 
   function flush(): Promise<void> {
-    return (running ??= run()
+    again = !!running;
+    return (running ??= (async () => {
+      do {
+        again = false;
+        await run();
+      } while (again);
+    })()
       .catch(log)
       .finally(() => (running = undefined)));
   }
 
   /** One beacon with the oldest unacknowledged events of this tab that fit the keepalive budget. */
-  const pageHidden = () => {
+  const unloading = () => {
     void write();
     const batch = takeBatch([...unsent.values()], beaconEvents, keepaliveBudget - 4000);
     // sendBeacon sends a string as text/plain (no preflight); false when the browser refused it (quota).
@@ -132,8 +140,10 @@ export function createDispatcher({ options, policy, dropped, log }: DispatcherDe
     }
   };
 
-  addEventListener('pagehide', pageHidden);
-  addEventListener('visibilitychange', () => document.hidden && pageHidden());
+  // Hidden may mean closed soon (mobile) or just another tab: a keepalive fetch survives the first and,
+  // unlike a beacon, is acknowledged in the second. Unloading: the beacon.
+  addEventListener('visibilitychange', () => document.hidden && flush());
+  addEventListener('pagehide', unloading);
   addEventListener('online', () => {
     retryAt = 0;
     void flush();

@@ -1,5 +1,4 @@
 // Builds one Segment Spec event from a call and the current identity.
-import { browserContext } from './context';
 import type { EventContext, EventType, TagflowEvent } from './types';
 import { uuid } from './uuid';
 
@@ -12,6 +11,6 @@ export interface EventIdentity {
 }
 
 /** The event; fields left undefined (no user id, no name) do not appear in its JSON. */
-export function buildEvent(type: EventType, fields: EventFields, { anonymousId, userId }: EventIdentity, now = new Date(), context: EventContext = browserContext()): TagflowEvent {
+export function buildEvent(type: EventType, fields: EventFields, { anonymousId, userId }: EventIdentity, now: Date, context: EventContext): TagflowEvent {
   return { type, messageId: uuid(), anonymousId, userId, timestamp: now.toISOString(), context, ...fields };
 }

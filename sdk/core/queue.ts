@@ -1,5 +1,6 @@
 // The queue of unsent events: IndexedDB so it survives reloads and restarts and is shared by the tabs
 // of a site; memory where IndexedDB is missing or broken, or while persistence is off.
+
 /** One queued event: serialised once, when it is queued. */
 export interface QueuedEvent {
   /** Queued at, ms. IndexedDB keys start with it, so reads come oldest first. */
@@ -78,8 +79,11 @@ export function switchableQueue(name: string, log: (...args: unknown[]) => void,
   // Opened at first use: a missing or throwing indexedDB fails that first operation, not this call.
   let disk: QueueStore | undefined = indexedDbQueue(name);
   let persist = true;
+  /** IndexedDB was opened by this page (so clearing it creates no database that was not there). */
+  let used = false;
   const run = <K extends keyof QueueStore>(method: K, items?: QueuedEvent[]): ReturnType<QueueStore[K]> => {
     const store = persist && disk;
+    used ||= !!store;
     return (
       store
         ? Promise.race([store[method](items as QueuedEvent[]), new Promise((_, reject) => setTimeout(reject, timeoutMs, 'timeout'))]).catch((error: unknown) => {
@@ -94,7 +98,7 @@ export function switchableQueue(name: string, log: (...args: unknown[]) => void,
     add: (items) => run('add', items),
     all: () => run('all'),
     remove: (items) => run('remove', items),
-    clear: () => Promise.all([memory, disk].map(async (store) => store?.remove(await store.all()))),
+    clear: () => Promise.all([memory, used && disk].map(async (store) => store && store.remove(await store.all()))),
     async setPersist(on) {
       persist = on;
       if (on) {

@@ -18,18 +18,19 @@ export function writeLocal(key: string, value: string): void {
   }
 }
 
+/** Reads a cookie the SDK wrote (its values are ids: nothing to decode). */
 export function readCookie(name: string): string | undefined {
   try {
-    return decodeURIComponent(document.cookie.match(`(?:^|; )${name}=([^;]*)`)?.[1] ?? '') || undefined;
+    return document.cookie.match(`(?:^|; )${name}=([^;]*)`)?.[1] || undefined;
   } catch {
     return undefined;
   }
 }
 
-/** A first-party cookie for a year, SameSite=Lax (Secure on https). */
+/** A first-party cookie for a year, SameSite=Lax (Secure on https); `value` is an id, safe as is. */
 export function writeCookie(name: string, value: string, domain?: string): void {
   try {
-    document.cookie = `${name}=${encodeURIComponent(value)};path=/;max-age=31536000;samesite=lax${domain ? `;domain=${domain}` : ''}${location.protocol == 'https:' ? ';secure' : ''}`;
+    document.cookie = `${name}=${value};path=/;max-age=31536000;samesite=lax${domain ? `;domain=${domain}` : ''}${location.protocol == 'https:' ? ';secure' : ''}`;
   } catch {
     // cookies disabled
   }

@@ -2,29 +2,22 @@
 // page-hide beacon), a collector answering 503 three times still gets every event exactly once, and
 // two tabs of one site firing together never deliver one messageId twice.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, type TestBrowser } from '../support/browser';
 import { waitUntil } from '../support/clickhouse';
 import { startTestCollector, type TestCollector } from '../support/collector';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy';
-import { installSdk, openSdkPage, trackMany } from '../support/sdk-page';
+import { browserPool, eventCounts, installSdk, openSdkPage, trackMany } from '../support/sdk-page';
 
 let collector: TestCollector;
-const browsers: TestBrowser[] = [];
+const browsers = browserPool();
 const proxies: FaultProxy[] = [];
 beforeAll(async () => {
   collector = await startTestCollector();
 });
 afterAll(async () => {
-  for (const browser of browsers) await browser.close();
+  await browsers.closeAll();
   for (const proxy of proxies) await proxy.close();
   await collector?.close();
 });
-
-async function freshBrowser(): Promise<TestBrowser> {
-  const browser = await launchBrowser();
-  browsers.push(browser);
-  return browser;
-}
 
 async function proxy(failFirst: number): Promise<FaultProxy> {
   const started = await startFaultProxy(collector.url, { failFirst, retryAfter: '1' });
@@ -32,21 +25,12 @@ async function proxy(failFirst: number): Promise<FaultProxy> {
   return started;
 }
 
-interface Counts {
-  rows: number;
-  ids: number;
-}
-
-const counts = (event: string) => async () => {
-  const [row] = await collector.db.rows<Counts>(`SELECT count() AS rows, uniqExact(message_id) AS ids FROM events WHERE event = '${event}'`);
-  return row ?? { rows: 0, ids: 0 };
-};
-
+const counts = (event: string) => eventCounts(collector.db, event);
 const duplicates = (ids: string[]) => ids.filter((id, i) => ids.indexOf(id) !== i);
 
 describe('SDK delivery in Chromium', () => {
   it('delivers events fired just before the tab closes', async () => {
-    const { context } = await freshBrowser();
+    const { context } = await browsers.fresh();
     // Nothing would be sent by count or timer before the tab is gone: only the page-hide path can deliver.
     await installSdk(context, collector.url, { writeKey: collector.source.writeKey, endpoint: collector.url, batchSize: 100, flushInterval: 600_000 });
     const page = await openSdkPage(context, collector.url);
@@ -58,28 +42,28 @@ describe('SDK delivery in Chromium', () => {
 
   it('retries through three 503 answers (honouring Retry-After) and delivers every event once', async () => {
     const faulty = await proxy(3);
-    const { context } = await freshBrowser();
+    const { context } = await browsers.fresh();
     await installSdk(context, faulty.url, { writeKey: collector.source.writeKey, endpoint: faulty.url });
     const page = await openSdkPage(context, faulty.url);
     await trackMany(page, 'Survived 503', 30);
     const arrived = await waitUntil(counts('Survived 503'), (c) => c.ids === 30, 30_000);
     await waitUntil(async () => faulty.acknowledged.length, (n) => n >= 30); // the proxy records after the collector answered
     expect(faulty.failed).toBe(3);
-    expect(arrived).toEqual({ rows: 30, ids: 30 });
+    expect(arrived).toEqual({ rows: 30, ids: 30, indexes: 30 });
     expect(faulty.acknowledged).toHaveLength(30);
     expect(duplicates(faulty.acknowledged)).toEqual([]);
   });
 
   it('never sends one messageId twice from two tabs firing together', async () => {
     const counting = await proxy(0);
-    const { context } = await freshBrowser();
+    const { context } = await browsers.fresh();
     await installSdk(context, counting.url, { writeKey: collector.source.writeKey, endpoint: counting.url, batchSize: 10 });
     const [first, second] = await Promise.all([openSdkPage(context, counting.url), openSdkPage(context, counting.url)]);
     if (!first || !second) throw new Error('two tabs expected');
     await Promise.all([trackMany(first, 'Two Tabs', 100, 0), trackMany(second, 'Two Tabs', 100, 100)]);
     const arrived = await waitUntil(counts('Two Tabs'), (c) => c.ids === 200, 30_000);
     await waitUntil(async () => counting.acknowledged.length, (n) => n >= 200);
-    expect(arrived).toEqual({ rows: 200, ids: 200 });
+    expect(arrived).toEqual({ rows: 200, ids: 200, indexes: 200 });
     expect(counting.acknowledged).toHaveLength(200);
     expect(duplicates(counting.acknowledged)).toEqual([]);
   });

@@ -1,44 +1,30 @@
-// Real Chromium, real collector, real ClickHouse: events survive being offline and a reload (the
-// IndexedDB queue), and still arrive when IndexedDB is missing (memory queue) while the page lives.
+// Real Chromium, real collector, real ClickHouse: events survive being offline, a reload and a browser
+// restart (the IndexedDB queue), still arrive when IndexedDB is missing (memory queue) while the page
+// lives, and a persist:false policy leaves nothing on the device.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, type TestBrowser } from '../support/browser';
+import { launchBrowser } from '../support/browser';
 import { waitUntil } from '../support/clickhouse';
 import { startTestCollector, type TestCollector } from '../support/collector';
-import { installSdk, openSdkPage, queuedInIndexedDb, trackMany } from '../support/sdk-page';
+import { browserPool, eventCounts, installSdk, openSdkPage, queuedInIndexedDb, trackMany } from '../support/sdk-page';
 
 let collector: TestCollector;
-const browsers: TestBrowser[] = [];
+const browsers = browserPool();
 beforeAll(async () => {
   collector = await startTestCollector();
 });
 afterAll(async () => {
-  for (const browser of browsers) await browser.close();
+  await browsers.closeAll();
   await collector?.close();
 });
 
-/** A fresh Chromium (own profile, own IndexedDB) per scenario, closed after the file. */
-async function freshBrowser(): Promise<TestBrowser> {
-  const browser = await launchBrowser();
-  browsers.push(browser);
-  return browser;
-}
-
-interface Counts {
-  rows: number;
-  ids: number;
-  indexes: number;
-}
-
-const counts = (event: string) => async () => {
-  const [row] = await collector.db.rows<Counts>(
-    `SELECT count() AS rows, uniqExact(message_id) AS ids, uniqExact(visitParamExtractInt(properties, 'i')) AS indexes FROM events WHERE event = '${event}'`,
-  );
-  return row ?? { rows: 0, ids: 0, indexes: 0 };
-};
+const counts = (event: string) => eventCounts(collector.db, event);
 
 describe('SDK delivery in Chromium', () => {
   it('keeps 50 events fired offline through a reload and sends exactly those 50 once back online', async () => {
-    const { context } = await freshBrowser();
+    const { context } = await browsers.fresh();
     await installSdk(context, collector.url, { writeKey: collector.source.writeKey, endpoint: collector.url });
     const page = await openSdkPage(context, collector.url);
     await context.setOffline(true);
@@ -61,7 +47,7 @@ describe('SDK delivery in Chromium', () => {
     ['throwing on open', `indexedDB.open = () => { throw new DOMException('IndexedDB is disabled here', 'InvalidStateError'); };`],
   ] as const) {
     it(`sends events while the page lives when IndexedDB is ${breakage}, without an error in the page`, async () => {
-      const { context } = await freshBrowser();
+      const { context } = await browsers.fresh();
       await context.addInitScript({ content: script });
       await installSdk(context, collector.url, { writeKey: collector.source.writeKey, endpoint: collector.url });
       const page = await context.newPage();
@@ -76,4 +62,55 @@ describe('SDK delivery in Chromium', () => {
       expect(errors).toEqual([]);
     });
   }
+
+  it('keeps events queued offline through a browser restart and sends them once it is back', async () => {
+    const profile = mkdtempSync(join(tmpdir(), 'tagflow-restart-'));
+    try {
+      const first = await launchBrowser(profile);
+      await installSdk(first.context, collector.url, { writeKey: collector.source.writeKey, endpoint: collector.url });
+      const page = await openSdkPage(first.context, collector.url);
+      await first.context.setOffline(true);
+      await trackMany(page, 'Across Restart', 10);
+      await waitUntil(() => queuedInIndexedDb(page, collector.source.writeKey), (n) => n === 10);
+      await first.close();
+      expect(await counts('Across Restart')()).toEqual({ rows: 0, ids: 0, indexes: 0 });
+
+      const second = await launchBrowser(profile);
+      try {
+        await installSdk(second.context, collector.url, { writeKey: collector.source.writeKey, endpoint: collector.url });
+        await openSdkPage(second.context, collector.url);
+        const arrived = await waitUntil(counts('Across Restart'), (c) => c.ids === 10);
+        expect(arrived).toEqual({ rows: 10, ids: 10, indexes: 10 });
+      } finally {
+        await second.close();
+      }
+    } finally {
+      rmSync(profile, { recursive: true, force: true });
+    }
+  });
+
+  it('with a plugin setting persist:false writes no cookie, localStorage or IndexedDB, yet delivers; persist:true then writes the identity', async () => {
+    const { context } = await browsers.fresh();
+    await installSdk(context, collector.url, { writeKey: collector.source.writeKey, endpoint: collector.url });
+    // Added in the same task that created the instance, as a consent plugin in the snippet build would be.
+    await context.addInitScript({
+      content: `tagflow.use({ name: 'no-storage', setup(api) { window.policyApi = api; api.setPolicy({ persist: false }); } });`,
+    });
+    const page = await openSdkPage(context, collector.url);
+    await trackMany(page, 'Memory Only', 10);
+    const arrived = await waitUntil(counts('Memory Only'), (c) => c.ids === 10);
+    expect(arrived.ids).toBe(10);
+    const device = () =>
+      page.evaluate(async () => ({
+        cookie: document.cookie,
+        localStorage: Object.keys(localStorage),
+        databases: (await indexedDB.databases()).map((d) => d.name),
+      }));
+    expect(await device()).toEqual({ cookie: '', localStorage: [], databases: [] });
+
+    await page.evaluate(() => (window as unknown as { policyApi: { setPolicy(p: object): void } }).policyApi.setPolicy({ persist: true }));
+    const after = await device();
+    expect(after.cookie).toMatch(/^tf_aid=[0-9a-f-]{36}$/);
+    expect(after.localStorage).toContain('tf_id');
+  });
 });

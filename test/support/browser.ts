@@ -21,8 +21,9 @@ export interface TestBrowser {
   close(): Promise<void>;
 }
 
-export async function launchBrowser(): Promise<TestBrowser> {
-  const userDataDir = mkdtempSync(join(tmpdir(), 'tagflow-chromium-'));
+/** Launches Chromium with a fresh profile, or with `profileDir` (kept on close, to test a browser restart). */
+export async function launchBrowser(profileDir?: string): Promise<TestBrowser> {
+  const userDataDir = profileDir ?? mkdtempSync(join(tmpdir(), 'tagflow-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: chromiumPath,
     headless: true,
@@ -32,7 +33,7 @@ export async function launchBrowser(): Promise<TestBrowser> {
     context,
     async close() {
       await context.close();
-      rmSync(userDataDir, { recursive: true, force: true });
+      if (!profileDir) rmSync(userDataDir, { recursive: true, force: true });
     },
   };
 }

@@ -4,6 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
+import { launchBrowser, type TestBrowser } from './browser';
+import type { TestDatabase } from './clickhouse';
 
 const iifePath = join(__dirname, '..', '..', 'dist', 'browser', 'tagflow.min.js');
 
@@ -55,4 +57,36 @@ export async function queuedInIndexedDb(page: Page, writeKey: string): Promise<n
       }),
     `tagflow-${writeKey}`,
   );
+}
+
+/** Fresh Chromiums (own profile and IndexedDB each) for the scenarios of one test file; `closeAll` in afterAll. */
+export function browserPool(): { fresh(): Promise<TestBrowser>; closeAll(): Promise<void> } {
+  const browsers: TestBrowser[] = [];
+  return {
+    async fresh() {
+      const browser = await launchBrowser();
+      browsers.push(browser);
+      return browser;
+    },
+    async closeAll() {
+      for (const browser of browsers.splice(0)) await browser.close();
+    },
+  };
+}
+
+/** Rows, distinct messageIds and distinct `properties.i` of the events named `event` that reached ClickHouse. */
+export interface EventCounts {
+  rows: number;
+  ids: number;
+  indexes: number;
+}
+
+/** A poller (for waitUntil) of {@link EventCounts} in a test database. */
+export function eventCounts(db: TestDatabase, event: string): () => Promise<EventCounts> {
+  return async () => {
+    const [row] = await db.rows<EventCounts>(
+      `SELECT count() AS rows, uniqExact(message_id) AS ids, uniqExact(visitParamExtractInt(properties, 'i')) AS indexes FROM events WHERE event = '${event.replace(/[\\']/g, '\\$&')}'`,
+    );
+    return row ?? { rows: 0, ids: 0, indexes: 0 };
+  };
 }
