@@ -14,6 +14,16 @@ export function vitalsProperties(metrics: Metric[]): Record<string, number | str
   return properties;
 }
 
+/**
+ * Page-hide listeners of the plugin instances. Registered once when this module loads, before any
+ * Tagflow instance exists: listeners of the window run in registration order, so the Web Vitals event is
+ * queued before the core hands its unsent events to the page-hide beacon.
+ */
+const hideListeners = new Set<(event: Event) => void>();
+if (typeof window !== 'undefined') {
+  for (const type of ['visibilitychange', 'pagehide']) addEventListener(type, (event) => hideListeners.forEach((listener) => listener(event)), true);
+}
+
 /** The vitals plugin: `tagflow.use(vitalsPlugin())`. */
 export function vitalsPlugin(): TagflowPlugin {
   return {
@@ -33,13 +43,8 @@ export function vitalsPlugin(): TagflowPlugin {
         api.tagflow.track('Web Vitals', vitalsProperties(metrics));
         void api.tagflow.flush();
       };
-      // Capture on window runs before the core's own page-hide listeners, so this event goes out with them.
-      addEventListener('visibilitychange', send, true);
-      addEventListener('pagehide', send, true);
-      return () => {
-        removeEventListener('visibilitychange', send, true);
-        removeEventListener('pagehide', send, true);
-      };
+      hideListeners.add(send);
+      return () => hideListeners.delete(send);
     },
   };
 }
