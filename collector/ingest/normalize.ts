@@ -2,6 +2,7 @@
 // (ClickHouse 18.16 fills omitted JSON fields with zeros and refuses nulls).
 import { randomUUID } from 'node:crypto';
 import { isObject, type IncomingEvent } from './event';
+import { parseUserAgent } from './user-agent';
 
 /** One row of the `events` table, column for column (see sql/migrations/001_events.sql). */
 export interface EventRow {
@@ -37,6 +38,15 @@ export interface EventRow {
   library_version: string;
   locale: string;
   timezone: string;
+  // Enrichment (migration 002).
+  browser: string;
+  browser_version: string;
+  os: string;
+  os_version: string;
+  device_type: string;
+  device_vendor: string;
+  device_model: string;
+  is_bot: number;
 }
 
 /** What the request, not the event, tells us. */
@@ -48,6 +58,8 @@ export interface RequestFacts {
   userAgent: string;
   /** Top-level batch context, merged under each event's own context. */
   context: Record<string, unknown>;
+  /** Skew correction moves a timestamp by at most this much (unbounded when absent). */
+  maxClockSkewMs?: number;
 }
 
 /** 'YYYY-MM-DD hh:mm:ss' in UTC: the DateTime text both ClickHouse versions parse. */
@@ -55,10 +67,14 @@ export function toDateTimeText(ms: number): string {
   return new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
 }
 
-/** Segment's skew correction: timestamp = receivedAt − (sentAt − originalTimestamp). */
-export function correctedTime(original: number, sentAt: number | undefined, receivedAt: number): number {
+/**
+ * Segment's skew correction: timestamp = receivedAt − (sentAt − originalTimestamp), with the shift
+ * bounded by `maxSkewMs` so a forged or broken sentAt cannot move an event arbitrarily far.
+ */
+export function correctedTime(original: number, sentAt: number | undefined, receivedAt: number, maxSkewMs = Infinity): number {
   if (sentAt === undefined) return original;
-  return receivedAt - (sentAt - original);
+  const shift = Math.max(-maxSkewMs, Math.min(maxSkewMs, receivedAt - sentAt));
+  return original + shift;
 }
 
 function text(value: unknown): string {
@@ -78,7 +94,9 @@ export function toEventRow(event: IncomingEvent, facts: RequestFacts): EventRow 
   const consent = section(context, 'consent');
   const sentAt = facts.sentAt ? Date.parse(facts.sentAt) : undefined;
   const original = event.timestamp ? Date.parse(event.timestamp) : (sentAt ?? facts.receivedAt);
-  const corrected = correctedTime(original, sentAt, facts.receivedAt);
+  const corrected = correctedTime(original, sentAt, facts.receivedAt, facts.maxClockSkewMs);
+  const userAgent = text(context.userAgent) || facts.userAgent;
+  const agent = parseUserAgent(userAgent);
   const properties = event.properties;
   return {
     message_id: event.messageId ?? randomUUID(),
@@ -108,10 +126,18 @@ export function toEventRow(event: IncomingEvent, facts: RequestFacts): EventRow 
     campaign_name: text(campaign.name),
     consent: JSON.stringify(consent),
     ip: facts.ip,
-    user_agent: text(context.userAgent) || facts.userAgent,
+    user_agent: userAgent,
     library_name: text(library.name),
     library_version: text(library.version),
     locale: text(context.locale),
     timezone: text(context.timezone),
+    browser: agent.browser,
+    browser_version: agent.browserVersion,
+    os: agent.os,
+    os_version: agent.osVersion,
+    device_type: agent.deviceType,
+    device_vendor: agent.deviceVendor,
+    device_model: agent.deviceModel,
+    is_bot: agent.bot ? 1 : 0,
   };
 }

@@ -1,5 +1,6 @@
 // POST /v1/batch against a real collector and a real ClickHouse.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitUntil } from '../../test/support/clickhouse';
 import { startTestCollector, type TestCollector } from '../../test/support/collector';
 
 let collector: TestCollector;
@@ -20,8 +21,9 @@ describe('POST /v1/batch', () => {
     const response = await post(JSON.stringify({ batch: [event('m-1', { properties: { price: 9.5 } }), event('m-2')], sentAt: new Date().toISOString() }), auth());
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ accepted: 2, rejected: [] });
-    const rows = await collector.db.rows<{ message_id: string; source: string; properties: string }>(
-      "SELECT message_id, source, properties FROM events WHERE message_id IN ('m-1', 'm-2') ORDER BY message_id",
+    const rows = await waitUntil(
+      () => collector.db.rows<{ message_id: string; source: string; properties: string }>("SELECT message_id, source, properties FROM events WHERE message_id IN ('m-1', 'm-2') ORDER BY message_id"),
+      (r) => r.length === 2,
     );
     expect(rows).toEqual([
       { message_id: 'm-1', source: 'test-source', properties: '{"price":9.5}' },
@@ -32,13 +34,13 @@ describe('POST /v1/batch', () => {
   it('takes the write key from the body and text/plain bodies (as sendBeacon sends them)', async () => {
     const response = await post(JSON.stringify({ batch: [event('m-plain')], writeKey: collector.source.writeKey }), { 'content-type': 'text/plain;charset=UTF-8' });
     expect(response.status).toBe(200);
-    const rows = await collector.db.rows<{ n: number }>("SELECT count() AS n FROM events WHERE message_id = 'm-plain'");
+    const rows = await waitUntil(() => collector.db.rows<{ n: number }>("SELECT count() AS n FROM events WHERE message_id = 'm-plain'"), (r) => r[0]?.n === 1);
     expect(rows[0]?.n).toBe(1);
   });
 
   it('stores the client IP anonymised', async () => {
     await post(JSON.stringify({ batch: [event('m-ip')] }), auth());
-    const rows = await collector.db.rows<{ ip: string }>("SELECT ip FROM events WHERE message_id = 'm-ip'");
+    const rows = await waitUntil(() => collector.db.rows<{ ip: string }>("SELECT ip FROM events WHERE message_id = 'm-ip'"), (r) => r.length === 1);
     expect(rows[0]?.ip).toBe('127.0.0.0');
   });
 
@@ -74,7 +76,7 @@ describe('POST /v1/batch', () => {
         { index: 2, reason: 'event must be a JSON object' },
       ],
     });
-    const quarantined = await collector.db.rows<{ reason: string; raw: string }>('SELECT reason, raw FROM events_quarantine ORDER BY reason');
+    const quarantined = await waitUntil(() => collector.db.rows<{ reason: string; raw: string }>('SELECT reason, raw FROM events_quarantine ORDER BY reason'), (r) => r.length === 2);
     expect(quarantined).toEqual([
       { reason: 'event must be a JSON object', raw: '"junk"' },
       { reason: 'track needs an event name', raw: '{"type":"track","anonymousId":"a","messageId":"m-bad"}' },
