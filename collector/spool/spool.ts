@@ -142,9 +142,16 @@ export class Spool {
     this.queuedBytes += record.length;
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ record, resolve, reject });
-      this.flushing ??= this.flush().finally(() => {
-        this.flushing = undefined;
-      });
+      this.startFlush();
+    });
+  }
+
+  private startFlush(): void {
+    if (this.flushing) return;
+    this.flushing = this.flush().finally(() => {
+      this.flushing = undefined;
+      // An append may have queued after the loop saw an empty queue but before this ran.
+      if (this.queue.length > 0) this.startFlush();
     });
   }
 
@@ -303,7 +310,7 @@ export class Spool {
   /** Waits for queued appends, then closes the active segment. */
   async close(): Promise<void> {
     this.closed = true;
-    await this.flushing;
+    while (this.flushing) await this.flushing;
     this.wake();
     await this.handle.close();
   }
