@@ -62,6 +62,16 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
     }
   }
 
+  function spoolFull(reply: FastifyReply): HttpError {
+    void reply.header('Retry-After', String(spoolFullRetryAfterSeconds));
+    return new HttpError(503, 'spool_full', 'the collector is behind on writing to its warehouse; retry later', { retryable: true });
+  }
+
+  // Refused before the body is read or parsed, so a full spool costs no memory per request.
+  const refuseWhenFull = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!spool.hasRoomFor(Number(request.headers['content-length']) || 0)) throw spoolFull(reply);
+  };
+
   async function ingest(request: FastifyRequest, reply: FastifyReply, read: BatchRead, single: boolean) {
     if (!read.ok) throw new HttpError(400, read.error, read.message);
     const { batch } = read;
@@ -105,8 +115,8 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
       : reply.code(400).send({ error: 'no_valid_events', message: 'every event in the batch was rejected', ...body });
   }
 
-  app.post('/v1/batch', (request, reply) => ingest(request, reply, readBatch(request.body), false));
+  app.post('/v1/batch', { onRequest: refuseWhenFull }, (request, reply) => ingest(request, reply, readBatch(request.body), false));
   for (const type of eventTypes) {
-    app.post(`/v1/${type}`, (request, reply) => ingest(request, reply, readSingle(request.body, type), true));
+    app.post(`/v1/${type}`, { onRequest: refuseWhenFull }, (request, reply) => ingest(request, reply, readSingle(request.body, type), true));
   }
 }

@@ -95,7 +95,8 @@ describe('spool', () => {
     const path = join(dir, segments(dir)[0] as string);
     const bytes = readFileSync(path);
     const recordBytes = bytes.length / 5;
-    bytes[Math.floor(recordBytes * 2 + recordBytes / 2)] ^= 0xff; // flip a bit inside record 2's payload
+    const inRecord2 = Math.floor(recordBytes * 2 + recordBytes / 2);
+    bytes.writeUInt8(bytes.readUInt8(inRecord2) ^ 0xff, inRecord2); // flip the bits of a byte inside record 2's payload
     writeFileSync(path, bytes);
 
     const reports: CorruptReport[] = [];

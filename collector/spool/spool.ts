@@ -132,13 +132,16 @@ export class Spool {
     return total;
   }
 
+  /** True when `bytes` more would stay within the byte cap (a cheap check before reading a request). */
+  hasRoomFor(bytes: number): boolean {
+    return this.depthBytes() + bytes <= this.options.maxBytes && this.queuedBytes + bytes <= this.options.maxQueuedBytes;
+  }
+
   /** Appends one payload; resolves once it is on disk. Throws SpoolFullError at the cap. */
   append(payload: Buffer): Promise<void> {
     if (this.closed) return Promise.reject(new SpoolWriteError('the spool is closed'));
     const record = encodeRecord(payload);
-    if (this.depthBytes() + record.length > this.options.maxBytes || this.queuedBytes + record.length > this.options.maxQueuedBytes) {
-      return Promise.reject(new SpoolFullError('the spool is full'));
-    }
+    if (!this.hasRoomFor(record.length)) return Promise.reject(new SpoolFullError('the spool is full'));
     this.queuedBytes += record.length;
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ record, resolve, reject });

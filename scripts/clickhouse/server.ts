@@ -104,6 +104,8 @@ export interface ClickHouseServer extends ClickHouseHandle {
   httpPort: number;
   tcpPort: number;
   pid: number;
+  /** Kills the server at once (SIGKILL), as a crash or a pulled plug would; resolves once it is gone. */
+  kill(): Promise<void>;
 }
 
 /**
@@ -140,7 +142,12 @@ export async function startClickHouseServer(options: ClickHouseServerOptions): P
     await stopPid(full.pid);
     throw new Error(`ClickHouse did not start; its last log lines:\n${tailLogs(dir)}`);
   }
-  return { ...handle, ...full };
+  const kill = async () => {
+    if (isAlive(full.pid)) process.kill(full.pid, 'SIGKILL');
+    await waitFor(() => !isAlive(full.pid), 30_000, 50);
+    writeFileSync(stateFileIn(dir), '');
+  };
+  return { ...handle, ...full, kill };
 }
 
 function startLocal(): Promise<ClickHouseHandle> {
