@@ -5,6 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSdk } from '../scripts/build';
+import { collectorSection } from './collector';
 import { sizesSection } from './sizes';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -25,6 +26,7 @@ const benches: Bench[] = [
       return sizesSection(root);
     },
   },
+  { name: 'collector', title: 'Collector: end-to-end ingestion into ClickHouse', run: () => collectorSection(root) },
 ];
 
 function machine(): string {

@@ -10,6 +10,7 @@ import { Shipper } from './spool/shipper';
 import { Spool, type CorruptReport } from './spool/spool';
 import { createWarehouseClient } from './warehouse/client';
 import { clickhouseWarehouse } from './warehouse/events';
+import { jsonLinesWriter } from './warehouse/lines';
 import { migrate } from './warehouse/migrate';
 import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
 
@@ -46,7 +47,8 @@ export async function startCollector(config: CollectorConfig, options: { logger?
     );
   }
   await migrate(config.clickhouse.url, config.clickhouse.database);
-  const warehouse = clickhouseWarehouse(createWarehouseClient(config.clickhouse.url, config.clickhouse.database));
+  const client = createWarehouseClient(config.clickhouse.url, config.clickhouse.database);
+  const warehouse = clickhouseWarehouse(client);
   // Tests may leave the spool out: they get a fresh temporary one, removed once it is empty.
   const temporaryDir = config.spool?.dir ? undefined : mkdtempSync(join(tmpdir(), 'tagflow-spool-'));
   let log: FastifyBaseLogger | undefined;
@@ -59,7 +61,7 @@ export async function startCollector(config: CollectorConfig, options: { logger?
   spool = await Spool.open({ ...defaultSpool, ...config.spool, dir: config.spool?.dir ?? (temporaryDir as string), onCorrupt });
   const app = await buildServer(config, warehouse, { ...options, spool, metrics });
   log = app.log;
-  const shipper = new Shipper(spool, warehouse, { ...defaultShipper, ...config.shipper }, metrics, app.log);
+  const shipper = new Shipper(spool, jsonLinesWriter(client), { ...defaultShipper, ...config.shipper }, metrics, app.log);
   shipper.start();
   const openSpool = spool;
   app.addHook('onClose', async () => {

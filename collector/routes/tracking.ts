@@ -90,12 +90,9 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
     );
     if (result.rows.length > 0 || result.quarantine.length > 0) {
       try {
-        await spool.append(encodeSpoolRecord({ events: result.rows, quarantine: result.quarantine }));
+        await Promise.all(encodeSpoolRecord({ events: result.rows, quarantine: result.quarantine }).map((payload) => spool.append(payload)));
       } catch (error) {
-        if (error instanceof SpoolFullError) {
-          void reply.header('Retry-After', String(spoolFullRetryAfterSeconds));
-          throw new HttpError(503, 'spool_full', 'the collector is behind on writing to its warehouse; retry later', { retryable: true });
-        }
+        if (error instanceof SpoolFullError) throw spoolFull(reply);
         request.log.error({ err: error }, 'spool append failed');
         throw new HttpError(503, 'spool_unavailable', 'events could not be stored right now; retry later', { retryable: true });
       }

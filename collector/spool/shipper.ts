@@ -5,29 +5,51 @@
 import type { ShipperConfig } from '../config';
 import type { EventRow } from '../ingest/normalize';
 import type { CollectorMetrics } from '../metrics';
-import type { QuarantineRow, Warehouse } from '../warehouse/events';
+import type { JsonLinesWriter } from '../warehouse/lines';
+import type { QuarantineRow } from '../warehouse/events';
 import type { Position, Spool } from './spool';
 
-/** What one spool record holds: the rows of one accepted request. */
+/** What one request leaves in the spool: its rows, serialised as JSONEachRow lines, per table. */
 export interface SpoolRecord {
   events: EventRow[];
   quarantine: QuarantineRow[];
 }
 
-export function encodeSpoolRecord(record: SpoolRecord): Buffer {
-  return Buffer.from(JSON.stringify(record));
+type Table = 'events' | 'events_quarantine';
+const tableCodes: Record<Table, number> = { events: 0x45, events_quarantine: 0x51 }; // 'E', 'Q'
+
+/** One payload per table with rows: [table code][row count, u32][JSONEachRow text]. */
+export function encodeSpoolRecord(record: SpoolRecord): Buffer[] {
+  const payloads: Buffer[] = [];
+  for (const [table, rows] of [['events', record.events], ['events_quarantine', record.quarantine]] as const) {
+    if (rows.length === 0) continue;
+    let text = '';
+    for (const row of rows) text += `${JSON.stringify(row)}\n`;
+    const header = Buffer.allocUnsafe(5);
+    header.writeUInt8(tableCodes[table], 0);
+    header.writeUInt32BE(rows.length, 1);
+    payloads.push(Buffer.concat([header, Buffer.from(text)]));
+  }
+  return payloads;
 }
 
-function decodeSpoolRecord(payload: Buffer): SpoolRecord {
-  const parsed = JSON.parse(payload.toString('utf8')) as Partial<SpoolRecord>;
-  return { events: parsed.events ?? [], quarantine: parsed.quarantine ?? [] };
+interface Lines {
+  chunks: Buffer[];
+  rows: number;
 }
 
 interface Batch {
-  events: EventRow[];
-  quarantine: QuarantineRow[];
+  events: Lines;
+  quarantine: Lines;
   bytes: number;
   end: Position;
+}
+
+function addPayload(batch: Batch, payload: Buffer): void {
+  const lines = payload.readUInt8(0) === tableCodes.events_quarantine ? batch.quarantine : batch.events;
+  lines.rows += payload.readUInt32BE(1);
+  lines.chunks.push(payload.subarray(5));
+  batch.bytes += payload.length;
 }
 
 interface Logger {
@@ -46,7 +68,7 @@ export class Shipper {
 
   constructor(
     private readonly spool: Spool,
-    private readonly warehouse: Warehouse,
+    private readonly writer: JsonLinesWriter,
     private readonly config: ShipperConfig,
     private readonly metrics: CollectorMetrics,
     private readonly log: Logger,
@@ -72,10 +94,10 @@ export class Shipper {
   private async loop(): Promise<void> {
     for (;;) {
       const batch = await this.nextBatch();
-      if (batch.events.length > 0 || batch.quarantine.length > 0) {
+      if (batch.events.rows > 0 || batch.quarantine.rows > 0) {
         if (!(await this.insert(batch))) return;
       }
-      if (!samePosition(batch.end, this.position) || batch.events.length > 0) {
+      if (!samePosition(batch.end, this.position)) {
         await this.spool.commit(batch.end);
         this.position = batch.end;
       }
@@ -85,20 +107,15 @@ export class Shipper {
 
   /** Gathers records until a limit is reached, or the interval has passed since the first one. */
   private async nextBatch(): Promise<Batch> {
-    const batch: Batch = { events: [], quarantine: [], bytes: 0, end: this.position };
+    const batch: Batch = { events: { chunks: [], rows: 0 }, quarantine: { chunks: [], rows: 0 }, bytes: 0, end: this.position };
     let firstAt: number | undefined;
     for (;;) {
       const read = await this.spool.read(batch.end, this.config.maxBytes - batch.bytes);
-      for (const payload of read.payloads) {
-        const record = decodeSpoolRecord(payload);
-        batch.events.push(...record.events);
-        batch.quarantine.push(...record.quarantine);
-        batch.bytes += payload.length;
-      }
+      for (const payload of read.payloads) addPayload(batch, payload);
       const moved = !samePosition(read.next, batch.end);
       batch.end = read.next;
       firstAt ??= read.payloads.length > 0 ? Date.now() : undefined;
-      if (batch.events.length + batch.quarantine.length >= this.config.maxRows || batch.bytes >= this.config.maxBytes) return batch;
+      if (batch.events.rows + batch.quarantine.rows >= this.config.maxRows || batch.bytes >= this.config.maxBytes) return batch;
       if (moved) continue;
       // Caught up with the writer.
       if (this.stopping) return batch;
@@ -116,22 +133,22 @@ export class Shipper {
   /** Inserts until ClickHouse confirms; false when stopping ran out of time first. */
   private async insert(batch: Batch): Promise<boolean> {
     let delay = 100;
-    let quarantined = batch.quarantine.length === 0;
+    let quarantined = batch.quarantine.rows === 0;
     for (;;) {
       const started = performance.now();
       try {
         if (!quarantined) {
-          await this.warehouse.quarantine(batch.quarantine);
+          await this.writer.insertLines('events_quarantine', batch.quarantine.chunks);
           quarantined = true;
         }
-        await this.warehouse.insertEvents(batch.events);
+        await this.writer.insertLines('events', batch.events.chunks);
         this.metrics.insertSeconds.observe((performance.now() - started) / 1000);
-        this.metrics.batchRows.observe(batch.events.length);
-        this.metrics.inserted.inc(batch.events.length);
+        this.metrics.batchRows.observe(batch.events.rows);
+        this.metrics.inserted.inc(batch.events.rows);
         return true;
       } catch (error) {
         this.metrics.insertFailures.inc();
-        this.log.warn({ err: error, rows: batch.events.length, retryInMs: delay }, 'ClickHouse insert failed; the batch stays in the spool and is retried');
+        this.log.warn({ err: error, rows: batch.events.rows, retryInMs: delay }, 'ClickHouse insert failed; the batch stays in the spool and is retried');
         if (this.stopping && Date.now() + delay > this.deadline) return false;
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, delay);
