@@ -58,7 +58,8 @@ export async function startCollector(config: CollectorConfig, options: { logger?
     metrics.corruptRecords.inc();
     log?.error(report, 'a torn or corrupt spool record was set aside; the records after it are replayed');
   };
-  spool = await Spool.open({ ...defaultSpool, ...config.spool, dir: config.spool?.dir ?? (temporaryDir as string), onCorrupt });
+  const onCommit = (seconds: number) => metrics.spoolCommitSeconds.observe(seconds);
+  spool = await Spool.open({ ...defaultSpool, ...config.spool, dir: config.spool?.dir ?? (temporaryDir as string), onCorrupt, onCommit });
   const app = await buildServer(config, warehouse, { ...options, spool, metrics });
   log = app.log;
   const shipper = new Shipper(spool, jsonLinesWriter(client), { ...defaultShipper, ...config.shipper }, metrics, app.log);

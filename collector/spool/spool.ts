@@ -22,6 +22,8 @@ export interface SpoolOptions {
   maxQueuedBytes?: number;
   /** Told about every torn or corrupt stretch found while reading. */
   onCorrupt?: (report: CorruptReport) => void;
+  /** Told how long each group commit (write + fdatasync) took and how many appends it carried. */
+  onCommit?: (seconds: number, appends: number) => void;
 }
 
 export interface CorruptReport {
@@ -96,7 +98,7 @@ export class Spool {
   private lastWriteFailed = false;
 
   private constructor(
-    private readonly options: Required<Omit<SpoolOptions, 'onCorrupt'>> & Pick<SpoolOptions, 'onCorrupt'>,
+    private readonly options: Required<Omit<SpoolOptions, 'onCorrupt' | 'onCommit'>> & Pick<SpoolOptions, 'onCorrupt' | 'onCommit'>,
     private checkpointAt: Position,
     private active: number,
     private handle: FileHandle,
@@ -164,9 +166,11 @@ export class Spool {
       this.queue = [];
       const buffer = group.length === 1 && group[0] ? group[0].record : Buffer.concat(group.map((w) => w.record));
       const position = this.sizes.get(this.active) ?? 0;
+      const started = performance.now();
       try {
         await writeFully(this.handle, buffer, position);
         await this.handle.datasync();
+        this.options.onCommit?.((performance.now() - started) / 1000, group.length);
         this.sizes.set(this.active, position + buffer.length);
         this.queuedBytes -= buffer.length;
         this.lastWriteFailed = false;
