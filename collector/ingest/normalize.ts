@@ -77,6 +77,16 @@ export function correctedTime(original: number, sentAt: number | undefined, rece
   return original + shift;
 }
 
+const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * The string with lone UTF-16 surrogates (half an emoji, cut by a client) replaced by U+FFFD: JSON.stringify
+ * writes them as `\ud800` escapes, which ClickHouse refuses, failing the whole insert.
+ */
+export function wellFormed(value: string): string {
+  return /[\ud800-\udfff]/.test(value) ? value.replace(loneSurrogate, '\ufffd') : value;
+}
+
 function text(value: unknown): string {
   return typeof value === 'string' ? value : typeof value === 'number' ? String(value) : '';
 }
@@ -87,6 +97,12 @@ function section(context: Record<string, unknown>, key: string): Record<string, 
 }
 
 export function toEventRow(event: IncomingEvent, facts: RequestFacts): EventRow {
+  const row = buildRow(event, facts);
+  for (const [key, value] of Object.entries(row)) if (typeof value === 'string') (row as unknown as Record<string, unknown>)[key] = wellFormed(value);
+  return row;
+}
+
+function buildRow(event: IncomingEvent, facts: RequestFacts): EventRow {
   const context = { ...facts.context, ...event.context };
   const page = section(context, 'page');
   const campaign = section(context, 'campaign');

@@ -3,7 +3,8 @@
 // after ClickHouse has confirmed a batch, so a crash re-sends at most the batch in flight; rows are
 // deduplicated by message_id downstream (ReplacingMergeTree, deduplicating views).
 import type { ShipperConfig } from '../config';
-import type { EventRow } from '../ingest/normalize';
+import { toDateTimeText, type EventRow } from '../ingest/normalize';
+import { clickhouseErrorCode } from '../warehouse/client';
 import type { CollectorMetrics } from '../metrics';
 import type { JsonLinesWriter } from '../warehouse/lines';
 import type { QuarantineRow } from '../warehouse/events';
@@ -64,7 +65,6 @@ export class Shipper {
   private running: Promise<void> | undefined;
   private stopping = false;
   private deadline = Infinity;
-  private wakeBackoff: (() => void) | undefined;
 
   constructor(
     private readonly spool: Spool,
@@ -133,15 +133,24 @@ export class Shipper {
   /** Inserts until ClickHouse confirms; false when stopping ran out of time first. */
   private async insert(batch: Batch): Promise<boolean> {
     let delay = 100;
-    let quarantined = batch.quarantine.rows === 0;
+    const tables: Array<[Table, Lines]> = [
+      ['events_quarantine', batch.quarantine],
+      ['events', batch.events],
+    ];
+    let done = 0; // tables already confirmed, so a retry does not insert them again
     for (;;) {
       const started = performance.now();
       try {
-        if (!quarantined) {
-          await this.writer.insertLines('events_quarantine', batch.quarantine.chunks);
-          quarantined = true;
+        for (; done < tables.length; done++) {
+          const [table, lines] = tables[done] as [Table, Lines];
+          if (lines.rows === 0) continue;
+          try {
+            await this.writer.insertLines(table, lines.chunks);
+          } catch (error) {
+            if (!refusedInput(error)) throw error;
+            await this.isolate(table, lines.chunks.flatMap(splitLines));
+          }
         }
-        await this.writer.insertLines('events', batch.events.chunks);
         this.metrics.insertSeconds.observe((performance.now() - started) / 1000);
         this.metrics.batchRows.observe(batch.events.rows);
         this.metrics.inserted.inc(batch.events.rows);
@@ -150,16 +159,57 @@ export class Shipper {
         this.metrics.insertFailures.inc();
         this.log.warn({ err: error, rows: batch.events.rows, retryInMs: delay }, 'ClickHouse insert failed; the batch stays in the spool and is retried');
         if (this.stopping && Date.now() + delay > this.deadline) return false;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, delay);
-          this.wakeBackoff = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        this.wakeBackoff = undefined;
+        await new Promise((resolve) => setTimeout(resolve, delay));
         delay = Math.min(delay * 2, this.config.maxBackoffMs);
       }
     }
   }
+
+  /**
+   * ClickHouse refused the input: halve it until the refused rows are alone, insert the others, and
+   * quarantine each refused row with ClickHouse's reason, so one bad row cannot stall the spool.
+   */
+  private async isolate(table: Table, lines: Buffer[]): Promise<void> {
+    try {
+      await this.writer.insertLines(table, lines);
+    } catch (error) {
+      if (!refusedInput(error)) throw error;
+      const [line] = lines;
+      if (lines.length === 1 && line) return this.setAside(table, line, error);
+      const half = Math.ceil(lines.length / 2);
+      await this.isolate(table, lines.slice(0, half));
+      await this.isolate(table, lines.slice(half));
+    }
+  }
+
+  private async setAside(table: Table, line: Buffer, error: unknown): Promise<void> {
+    this.metrics.refusedRows.inc({ table });
+    const reason = `ClickHouse refused the row: ${(error instanceof Error ? error.message : String(error)).split('\n')[0]}`;
+    const raw = line.toString('utf8').trimEnd();
+    this.log.error({ table, reason, raw: raw.slice(0, 2000) }, 'a spooled row was refused by ClickHouse and set aside');
+    if (table === 'events_quarantine') return; // logged above: there is nowhere further to put it
+    const source = /"source":"((?:[^"\\]|\\.)*)"/.exec(raw)?.[1] ?? '';
+    const row: QuarantineRow = { received_at: toDateTimeText(Date.now()), source, reason, raw };
+    await this.writer.insertLines('events_quarantine', [Buffer.from(`${JSON.stringify(row)}\n`)]);
+  }
+}
+
+/** ClickHouse's codes for input it cannot parse or store: the rows are at fault, not the server. */
+const refusedInputCodes = new Set(['6', '25', '26', '27', '38', '41', '53', '69', '70', '72', '117', '131']);
+
+function refusedInput(error: unknown): boolean {
+  const code = clickhouseErrorCode(error);
+  return code !== undefined && refusedInputCodes.has(code);
+}
+
+/** The JSONEachRow lines of a chunk, each with its newline. */
+function splitLines(chunk: Buffer): Buffer[] {
+  const lines: Buffer[] = [];
+  for (let start = 0; start < chunk.length; ) {
+    const end = chunk.indexOf(0x0a, start);
+    const stop = end < 0 ? chunk.length : end + 1;
+    lines.push(chunk.subarray(start, stop));
+    start = stop;
+  }
+  return lines;
 }
