@@ -1,6 +1,6 @@
 // The spool on a real file system: appends survive a reopen, the checkpoint decides what replays,
 // torn and corrupt records are set aside while the rest replays, and the byte cap refuses appends.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -32,6 +32,13 @@ async function readAll(spool: Spool, from: Position): Promise<{ values: number[]
 
 const segments = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.seg')).sort();
 
+/** Bytes of data in a segment file: segments are zero-filled ahead, and every record ends with a non-zero byte. */
+function dataLength(bytes: Buffer): number {
+  let end = bytes.length;
+  while (end > 0 && bytes[end - 1] === 0) end -= 1;
+  return end;
+}
+
 describe('spool', () => {
   it('keeps appends across segments and a reopen, and replays only what is after the checkpoint', async () => {
     const dir = freshDir();
@@ -62,7 +69,7 @@ describe('spool', () => {
     const spool = await Spool.open({ dir, maxBytes: 1_000_000, segmentBytes: 500 });
     for (let i = 0; i < 20; i++) await spool.append(payload(i));
     const before = segments(dir).length;
-    expect(spool.depthBytes()).toBe(segments(dir).reduce((sum, f) => sum + statSync(join(dir, f)).size, 0));
+    expect(spool.depthBytes()).toBe(segments(dir).reduce((sum, f) => sum + dataLength(readFileSync(join(dir, f))), 0));
     const { end } = await readAll(spool, spool.checkpoint);
     await spool.commit(end);
     expect(spool.depthBytes()).toBe(0);
@@ -77,13 +84,17 @@ describe('spool', () => {
     await spool.close();
     const [file] = segments(dir);
     const path = join(dir, file as string);
-    truncateSync(path, statSync(path).size - 7); // a crash in the middle of the last write
+    const bytes = readFileSync(path);
+    bytes.fill(0, dataLength(bytes) - 7, dataLength(bytes)); // a crash in the middle of the last write
+    writeFileSync(path, bytes);
 
     const reports: CorruptReport[] = [];
     const reopened = await Spool.open({ dir, maxBytes: 1_000_000, segmentBytes: 1_000_000, onCorrupt: (r) => reports.push(r) });
     expect((await readAll(reopened, reopened.checkpoint)).values).toEqual([0, 1, 2, 3]);
     expect(reports).toHaveLength(1);
     expect(readFileSync(reports[0]?.file as string).length).toBe(reports[0]?.bytes);
+    // The torn record's surviving bytes, not the zeros after them.
+    expect(reports[0]?.bytes).toBeLessThan(200);
     await reopened.close();
   });
 
@@ -94,7 +105,7 @@ describe('spool', () => {
     await spool.close();
     const path = join(dir, segments(dir)[0] as string);
     const bytes = readFileSync(path);
-    const recordBytes = bytes.length / 5;
+    const recordBytes = dataLength(bytes) / 5;
     const inRecord2 = Math.floor(recordBytes * 2 + recordBytes / 2);
     bytes.writeUInt8(bytes.readUInt8(inRecord2) ^ 0xff, inRecord2); // flip the bits of a byte inside record 2's payload
     writeFileSync(path, bytes);
