@@ -1,6 +1,8 @@
 // Fault test: kill -9 the collector process in the middle of a stream of 20,000 events, restart it on the
 // same spool, and finish the stream. Every acknowledged messageId must then be in the deduplicated
 // events exactly once: what was spooled before the kill is replayed, nothing acknowledged is lost.
+// The restarted collector ships nothing until it is stopped (its shipper waits for 1,000,000 rows or
+// ten minutes), so the end also shows SIGTERM shipping everything spooled before it exits.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +37,7 @@ describe('kill -9 during a stream of acknowledged events', () => {
     const port = await freePort();
     // A slow shipper (large batches, 1 s interval) so the kill finds a backlog in the spool.
     const config = { port, database: db.database, sources: [{ id: 'crash', writeKey }], spool: { dir: join(dir, 'spool') }, shipper: { intervalMs: 1000, maxRows: 4000 } };
+    const holdingConfig = { ...config, shipper: { intervalMs: 600_000, maxRows: 1_000_000, maxBytes: 1024 ** 3 } };
     const env = { CLICKHOUSE_URL: db.url };
     let collector: CollectorProcess = await spawnCollector(dir, config, env);
 
@@ -44,6 +47,7 @@ describe('kill -9 during a stream of acknowledged events', () => {
     let restarted: Promise<void> | undefined;
     let unacknowledgedAttempts = 0;
     let backlogAtKill = 0;
+    let storedAtKill = 0;
 
     async function worker(): Promise<void> {
       for (let first = pending.shift(); first !== undefined; first = pending.shift()) {
@@ -67,8 +71,9 @@ describe('kill -9 during a stream of acknowledged events', () => {
             const ackedAtKill = acknowledged.size;
             await collector.stop('SIGKILL');
             const stored = await db.rows<{ n: number }>("SELECT uniqExact(message_id) AS n FROM events WHERE message_id LIKE 'crash-%'");
-            backlogAtKill = ackedAtKill - (stored[0]?.n ?? 0);
-            collector = await spawnCollector(dir, config, env);
+            storedAtKill = stored[0]?.n ?? 0;
+            backlogAtKill = ackedAtKill - storedAtKill;
+            collector = await spawnCollector(dir, holdingConfig, env);
           })();
         }
       }
@@ -81,14 +86,16 @@ describe('kill -9 during a stream of acknowledged events', () => {
     expect(acknowledged.size).toBe(total);
 
     const distinct = () => db.rows<{ n: number }>("SELECT uniqExact(message_id) AS n FROM events WHERE message_id LIKE 'crash-%'");
-    await waitUntil(distinct, (r) => r[0]?.n === total, 60_000);
+    // The second process holds everything: replayed backlog and new events are still only in the spool.
+    expect((await distinct())[0]?.n).toBe(storedAtKill);
+    // A clean stop: SIGTERM ships what is spooled and exits 0.
+    expect(await collector.stop('SIGTERM')).toBe(0);
+    await waitUntil(distinct, (r) => r[0]?.n === total, 30_000);
     // The deduplicated view of the table (FINAL): each acknowledged id exactly once, nothing else.
     const ids = await db.rows<{ message_id: string }>("SELECT message_id FROM events FINAL WHERE message_id LIKE 'crash-%'");
     expect(ids).toHaveLength(total);
     expect(new Set(ids.map((r) => r.message_id))).toEqual(acknowledged);
 
-    // A clean stop after that: SIGTERM ships what is left and exits 0.
-    expect(await collector.stop('SIGTERM')).toBe(0);
     console.info(`crash test: ${backlogAtKill} acknowledged events only in the spool at the kill; ${unacknowledgedAttempts} requests not acknowledged and sent again`);
   }, 180_000);
 });
