@@ -31,6 +31,12 @@ describe('loadConfig', () => {
     expect(config.sources[0]).toMatchObject({ consentPolicy: 'drop', rateLimit: { requestsPerSecond: 5, burst: 10 } });
   });
 
+  it('takes the sources from TAGFLOW_SOURCES when set, so write keys can stay out of files', () => {
+    const config = load({ sources: [source] }, { TAGFLOW_SOURCES: JSON.stringify([{ id: 'env', writeKey: 'env-key-12345' }]) });
+    expect(config.sources.map((s) => s.id)).toEqual(['env']);
+    expect(() => load({ sources: [source] }, { TAGFLOW_SOURCES: '[{' })).toThrow('TAGFLOW_SOURCES must be a JSON array');
+  });
+
   it.each([
     [{ sources: [{ ...source, consentPolicy: 'maybe' }] }, 'sources[0].consentPolicy must be "strip" or "drop"'],
     [{ sources: [{ ...source, rateLimit: { requestsPerSecond: 0, burst: 1 } }] }, 'sources[0].rateLimit must be'],

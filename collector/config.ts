@@ -127,6 +127,15 @@ function parseSource(raw: unknown, index: number): SourceConfig {
   return { id, writeKey, allowedOrigins, keepFullIp, consentPolicy, rateLimit: { requestsPerSecond: rateLimit.requestsPerSecond, burst: rateLimit.burst } };
 }
 
+/** TAGFLOW_SOURCES: the sources as a JSON array, replacing the file's (write keys kept out of files). */
+function sourcesFromEnv(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ConfigError('TAGFLOW_SOURCES must be a JSON array of sources like [{"id": "web", "writeKey": "..."}]');
+  }
+}
+
 function parseSpool(raw: unknown, dirOverride: string | undefined): Partial<SpoolConfig> {
   if (raw !== undefined && !isObject(raw)) throw new ConfigError('spool must be an object');
   const { dir = '.data/spool', ...sizes } = raw ?? {};
@@ -158,7 +167,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       throw new ConfigError(`the config file ${path} is not a JSON object`);
     }
   }
-  const rawSources = file.sources ?? [];
+  const rawSources = env.TAGFLOW_SOURCES ? sourcesFromEnv(env.TAGFLOW_SOURCES) : (file.sources ?? []);
   if (!Array.isArray(rawSources)) throw new ConfigError('sources must be an array');
   const sources = rawSources.map(parseSource);
   const keys = new Set<string>();
