@@ -63,7 +63,7 @@ export function validateEvent(raw: unknown, { eventBytes = 32 * 1024, requireIds
     return { ok: false, code: 'unknown_type', reason: `type must be one of ${eventTypes.join(', ')}` };
   }
   if (nestedDeeperThan(raw, maxDepth)) return { ok: false, code: 'too_deep', reason: `event is nested deeper than ${maxDepth} levels` };
-  const bytes = Buffer.byteLength(JSON.stringify(raw));
+  const bytes = eventBytes === Infinity ? 0 : Buffer.byteLength(JSON.stringify(raw));
   if (bytes > eventBytes) {
     return { ok: false, code: 'event_too_large', reason: `event is ${bytes} bytes; at most ${eventBytes} bytes (${eventBytes / 1024} KB) are allowed` };
   }

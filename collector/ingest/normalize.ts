@@ -64,8 +64,16 @@ export interface RequestFacts {
 
 /** 'YYYY-MM-DD hh:mm:ss' in UTC: the DateTime text both ClickHouse versions parse. */
 export function toDateTimeText(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
+  // Rows of one request share their seconds; formatting a Date is the costly part, so keep the last one.
+  const second = Math.floor(ms / 1000);
+  if (second !== lastSecond) {
+    lastSecond = second;
+    lastText = new Date(second * 1000).toISOString().slice(0, 19).replace('T', ' ');
+  }
+  return lastText;
 }
+let lastSecond = NaN;
+let lastText = '';
 
 /**
  * Segment's skew correction: timestamp = receivedAt − (sentAt − originalTimestamp), with the shift

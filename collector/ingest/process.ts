@@ -61,7 +61,12 @@ export function timestampRefusal(row: EventRow, receivedAt: number, limits: Limi
   return undefined;
 }
 
-export function processBatch(batch: BatchEnvelope, request: RequestContext, limits: LimitsConfig): ProcessedBatch {
+/**
+ * `bodyBytes`, the size of the request body when known, spares the per-event size check when the whole
+ * body is within the event limit (no event in it can be larger).
+ */
+export function processBatch(batch: BatchEnvelope, request: RequestContext, limits: LimitsConfig, bodyBytes = Infinity): ProcessedBatch {
+  const eventBytes = bodyBytes <= limits.eventBytes ? Infinity : limits.eventBytes;
   const sentAtMs = batch.sentAt ? Date.parse(batch.sentAt) : NaN;
   const facts = {
     source: request.source,
@@ -83,7 +88,7 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
     // The batch's top-level context sits under each event's own (Segment's rule).
     const context = { ...batch.context, ...(isObject(raw) && isObject(raw.context) ? raw.context : {}) };
     const denied = analyticsDenied(context);
-    const result = validateEvent(raw, { eventBytes: limits.eventBytes, requireIds: !denied });
+    const result = validateEvent(raw, { eventBytes, requireIds: !denied });
     if (!result.ok) return refuse(index, raw, result);
     const consent = applyConsentPolicy({ ...result.event, context }, context, request.consentPolicy);
     if (!consent.keep) {

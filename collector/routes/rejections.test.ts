@@ -171,3 +171,15 @@ describe('events refused one by one', () => {
     expect(metrics).toMatch(/tagflow_events_rejected_total\{source="test-source",reason="timestamp_in_future"\} 1/);
   });
 });
+
+describe('the event size limit under gzip', () => {
+  it('still refuses an event over 32 KB when the gzip body is small', async () => {
+    const body = new Uint8Array(gzipSync(JSON.stringify({ batch: [track('gz-big', { properties: { blob: 'z'.repeat(40 * 1024) } }), track('gz-small')] })));
+    expect(body.length).toBeLessThan(32 * 1024);
+    const response = await post(collector, body, { 'content-encoding': 'gzip' });
+    expect(response.status).toBe(200);
+    const reply = (await response.json()) as { accepted: number; rejected: Array<{ index: number; reason: string }> };
+    expect(reply.accepted).toBe(1);
+    expect(reply.rejected).toEqual([{ index: 0, reason: expect.stringContaining('at most 32768 bytes') }]);
+  });
+});

@@ -87,6 +87,8 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
         userAgent: request.headers['user-agent'] ?? '',
       },
       limits,
+      // The body's size, when it is known and not gzip (whose inflated size may be far larger).
+      request.headers['content-encoding'] ? Infinity : Number(request.headers['content-length']) || Infinity,
     );
     if (result.rows.length > 0 || result.quarantine.length > 0) {
       try {
