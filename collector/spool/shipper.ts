@@ -93,13 +93,20 @@ export class Shipper {
 
   private async loop(): Promise<void> {
     for (;;) {
-      const batch = await this.nextBatch();
-      if (batch.events.rows > 0 || batch.quarantine.rows > 0) {
-        if (!(await this.insert(batch))) return;
-      }
-      if (!samePosition(batch.end, this.position)) {
-        await this.spool.commit(batch.end);
-        this.position = batch.end;
+      try {
+        const batch = await this.nextBatch();
+        if (batch.events.rows > 0 || batch.quarantine.rows > 0) {
+          if (!(await this.insert(batch))) return;
+        }
+        if (!samePosition(batch.end, this.position)) {
+          await this.spool.commit(batch.end);
+          this.position = batch.end;
+        }
+      } catch (error) {
+        // A spool read or checkpoint write failed (disk trouble): keep the position, try again shortly.
+        this.log.error({ err: error }, 'the shipper could not read the spool or save its checkpoint; retrying');
+        if (this.stopping) return;
+        await new Promise((resolve) => setTimeout(resolve, this.config.maxBackoffMs));
       }
       if (this.stopping && (this.spool.depthBytes() <= 0 || Date.now() > this.deadline)) return;
     }
