@@ -4,6 +4,7 @@
 import autocannon from 'autocannon';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { processBatch } from '../collector/ingest/process';
 import { defaultLimits } from '../collector/config';
@@ -93,6 +94,7 @@ export async function collectorSection(root: string): Promise<string> {
   const dir = mkdtempSync(join(root, 'bench', '.tmp', 'collector-'));
   const admin = createWarehouseClient(clickhouse.url);
   try {
+    const loadBefore = loadavg()[0] ?? 0;
     const ceilingRate = await ceiling(clickhouse.url, ceilingDb);
 
     const port = await freePort();
@@ -131,6 +133,9 @@ export async function collectorSection(root: string): Promise<string> {
         `| non-2xx answers, errors, timeouts | ${throughput.non2xx + steady.non2xx}, ${throughput.errors + steady.errors}, ${throughput.timeouts + steady.timeouts} |`,
         `| collector peak RSS | ${Math.round(peakRss / 2 ** 20)} MB |`,
         `| exit code after SIGTERM | ${String(exitCode)} |`,
+        `| machine load average (1 min) before / after | ${loadBefore.toFixed(1)} / ${(loadavg()[0] ?? 0).toFixed(1)} |`,
+        '',
+        'Acknowledgement latency is bounded below by the spool\'s group commit (write + `fdatasync`), and on a machine whose 2 cores are shared with other work also by scheduling: see `tagflow_spool_commit_duration_seconds` and `tagflow_nodejs_eventloop_lag_seconds` in `/metrics`.',
       ].join('\n');
     } finally {
       clearInterval(sampler);
