@@ -1,18 +1,21 @@
-// The spool's record framing: magic, payload length, CRC-32 of the payload, then the payload.
+// The spool's record framing: magic, payload length, CRC-32 of the payload, the payload, and a newline.
 // The magic lets a reader find the next good record after a torn or corrupt one; the checksum tells
-// a torn write (or a flipped bit) from a good record.
+// a torn write (or a flipped bit) from a good record; the closing newline means a record never ends in
+// a zero byte, so the end of the data in a zero-filled segment is its last non-zero byte.
 import { crc32 } from 'node:zlib';
 
 export const headerBytes = 12;
+const trailer = 0x0a;
 const magic = 0x54_46_52_31; // "TFR1"
 
 /** One payload framed as a record. */
 export function encodeRecord(payload: Buffer): Buffer {
-  const record = Buffer.allocUnsafe(headerBytes + payload.length);
+  const record = Buffer.allocUnsafe(headerBytes + payload.length + 1);
   record.writeUInt32BE(magic, 0);
   record.writeUInt32BE(payload.length, 4);
   record.writeUInt32BE(crc32(payload), 8);
   payload.copy(record, headerBytes);
+  record.writeUInt8(trailer, headerBytes + payload.length);
   return record;
 }
 
@@ -30,10 +33,11 @@ export function decodeRecord(buffer: Buffer, offset: number, maxPayload: number)
   if (buffer.readUInt32BE(offset) !== magic) return { kind: 'corrupt' };
   const length = buffer.readUInt32BE(offset + 4);
   if (length > maxPayload) return { kind: 'corrupt' };
-  if (buffer.length - offset < headerBytes + length) return { kind: 'incomplete', bytes: headerBytes + length };
+  const bytes = headerBytes + length + 1;
+  if (buffer.length - offset < bytes) return { kind: 'incomplete', bytes };
   const payload = buffer.subarray(offset + headerBytes, offset + headerBytes + length);
-  if (crc32(payload) !== buffer.readUInt32BE(offset + 8)) return { kind: 'corrupt' };
-  return { kind: 'record', payload, bytes: headerBytes + length };
+  if (buffer[offset + bytes - 1] !== trailer || crc32(payload) !== buffer.readUInt32BE(offset + 8)) return { kind: 'corrupt' };
+  return { kind: 'record', payload, bytes };
 }
 
 /** The offset of the next intact record after `from`, or undefined when none is left in `buffer`. */

@@ -141,3 +141,18 @@ describe('spool', () => {
     await spool.close();
   });
 });
+
+describe('spool records', () => {
+  it('survive a reopen whatever their bytes, trailing zeros included', async () => {
+    const dir = freshDir();
+    const spool = await Spool.open({ dir, maxBytes: 1_000_000, segmentBytes: 100_000 });
+    // The last one ends in zeros, like the zero-filled rest of its segment.
+    const payloads = [Buffer.from('start'), Buffer.from([1, 2, 0, 0]), Buffer.alloc(10)];
+    for (const payload of payloads) await spool.append(payload);
+    await spool.close();
+    const reopened = await Spool.open({ dir, maxBytes: 1_000_000, segmentBytes: 100_000 });
+    const read = await reopened.read(reopened.checkpoint, 1_000_000);
+    expect(read.payloads).toEqual(payloads);
+    await reopened.close();
+  });
+});
