@@ -90,6 +90,9 @@ describe('requests refused as a whole', () => {
     expect(statuses).toEqual([200, 200, 200, 429]);
     expect(Number(limited?.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     await expectError(limited as Response, 429, 'rate_limited');
+    // The same bucket whether the key comes in the Authorization header or in the body.
+    const bodyKey = await fetch(`${strict.url}/v1/batch`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ batch: [track('rl-body')], writeKey: limitedKey }) });
+    await expectError(bodyKey, 429, 'rate_limited');
   });
 
   it('answers 503 with Retry-After when the spool is over its byte cap', async () => {

@@ -67,16 +67,25 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
     return new HttpError(503, 'spool_full', 'the collector is behind on writing to its warehouse; retry later', { retryable: true });
   }
 
-  // Refused before the body is read or parsed, so a full spool costs no memory per request.
-  const refuseWhenFull = async (request: FastifyRequest, reply: FastifyReply) => {
+  // Requests whose source already paid its rate-limit token before the body was read.
+  const limited = new WeakSet<FastifyRequest>();
+
+  // Refused before the body is read or parsed, so a full spool or a source over its rate limit costs no
+  // memory per request (the rate limit needs the key from the Authorization header for that).
+  const beforeBody = async (request: FastifyRequest, reply: FastifyReply) => {
     if (!spool.hasRoomFor(Number(request.headers['content-length']) || 0)) throw spoolFull(reply);
+    const source = sources.get(writeKeyFromAuthorization(request.headers.authorization) ?? '');
+    if (source) {
+      rateLimit(source, reply);
+      limited.add(request);
+    }
   };
 
   async function ingest(request: FastifyRequest, reply: FastifyReply, read: BatchRead, single: boolean) {
     if (!read.ok) throw new HttpError(400, read.error, read.message);
     const { batch } = read;
     const source = authenticate(request, batch.writeKey, sources);
-    rateLimit(source, reply);
+    if (!limited.has(request)) rateLimit(source, reply);
     const result = processBatch(
       batch,
       {
@@ -114,8 +123,8 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
       : reply.code(400).send({ error: 'no_valid_events', message: 'every event in the batch was rejected', ...body });
   }
 
-  app.post('/v1/batch', { onRequest: refuseWhenFull }, (request, reply) => ingest(request, reply, readBatch(request.body), false));
+  app.post('/v1/batch', { onRequest: beforeBody }, (request, reply) => ingest(request, reply, readBatch(request.body), false));
   for (const type of eventTypes) {
-    app.post(`/v1/${type}`, { onRequest: refuseWhenFull }, (request, reply) => ingest(request, reply, readSingle(request.body, type), true));
+    app.post(`/v1/${type}`, { onRequest: beforeBody }, (request, reply) => ingest(request, reply, readSingle(request.body, type), true));
   }
 }
