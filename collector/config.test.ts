@@ -19,7 +19,8 @@ describe('loadConfig', () => {
     const config = load({ sources: [source] });
     expect(config.sources[0]).toEqual({ ...source, allowedOrigins: [], keepFullIp: false, consentPolicy: 'strip', rateLimit: { requestsPerSecond: 1000, burst: 2000 } });
     expect(config.trustedProxies).toEqual([]);
-    expect(config.spool?.dir).toMatch(/\.data\/spool$/);
+    expect(config.spool?.dir).toMatch(/\.data\/spool\/tagflow$/);
+    expect(load({ sources: [source] }, { CLICKHOUSE_DATABASE: 'other' }).spool?.dir).toMatch(/\.data\/spool\/other$/);
   });
 
   it('reads overrides from the file and the environment', () => {

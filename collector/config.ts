@@ -136,9 +136,10 @@ function sourcesFromEnv(text: string): unknown {
   }
 }
 
-function parseSpool(raw: unknown, dirOverride: string | undefined): Partial<SpoolConfig> {
+/** The spool holds rows for one database, so by default each database gets its own directory. */
+function parseSpool(raw: unknown, dirOverride: string | undefined, database: string): Partial<SpoolConfig> {
   if (raw !== undefined && !isObject(raw)) throw new ConfigError('spool must be an object');
-  const { dir = '.data/spool', ...sizes } = raw ?? {};
+  const { dir = `.data/spool/${database}`, ...sizes } = raw ?? {};
   if (typeof dir !== 'string' || !dir) throw new ConfigError('spool.dir must be a directory path');
   return { ...numbers(sizes, defaultSpool, 'spool'), dir: resolve(dirOverride ?? dir) };
 }
@@ -178,18 +179,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (sources.length === 0) throw new ConfigError('no sources are configured: add at least one {id, writeKey} to "sources" in the file named by TAGFLOW_CONFIG');
   const port = Number(env.PORT ?? file.port ?? 8080);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`PORT must be a port number, not ${env.PORT ?? String(file.port)}`);
+  const database = env.CLICKHOUSE_DATABASE ?? (typeof file.database === 'string' ? file.database : 'tagflow');
   return {
     host: env.HOST ?? (typeof file.host === 'string' ? file.host : '127.0.0.1'),
     port,
     clickhouse: {
       url: env.CLICKHOUSE_URL ?? 'http://127.0.0.1:8123',
-      database: env.CLICKHOUSE_DATABASE ?? (typeof file.database === 'string' ? file.database : 'tagflow'),
+      database,
     },
     sources,
     serveDemo: env.TAGFLOW_DEMO === '1' || file.serveDemo === true,
     trustedProxies: parseProxies(env.TAGFLOW_TRUSTED_PROXIES?.split(',').map((p) => p.trim()).filter(Boolean) ?? file.trustedProxies ?? []),
     limits: numbers(file.limits, defaultLimits, 'limits'),
-    spool: parseSpool(file.spool, env.TAGFLOW_SPOOL_DIR),
+    spool: parseSpool(file.spool, env.TAGFLOW_SPOOL_DIR, database),
     shipper: numbers(file.shipper, defaultShipper, 'shipper'),
   };
 }

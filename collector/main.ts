@@ -59,7 +59,11 @@ export async function startCollector(config: CollectorConfig, options: { logger?
     log?.error(report, 'a torn or corrupt spool record was set aside; the records after it are replayed');
   };
   const onCommit = (seconds: number) => metrics.spoolCommitSeconds.observe(seconds);
-  spool = await Spool.open({ ...defaultSpool, ...config.spool, dir: config.spool?.dir ?? (temporaryDir as string), onCorrupt, onCommit });
+  try {
+    spool = await Spool.open({ ...defaultSpool, ...config.spool, dir: config.spool?.dir ?? (temporaryDir as string), onCorrupt, onCommit });
+  } catch (error) {
+    throw new StartupError(`the spool cannot be opened: ${(error as Error).message}.`);
+  }
   const app = await buildServer(config, warehouse, { ...options, spool, metrics });
   log = app.log;
   const shipper = new Shipper(spool, jsonLinesWriter(client), { ...defaultShipper, ...config.shipper }, metrics, app.log);

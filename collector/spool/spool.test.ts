@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Spool, SpoolFullError, type CorruptReport, type Position } from './spool';
+import { Spool, SpoolFullError, SpoolLockedError, type CorruptReport, type Position } from './spool';
 
 const dirs: string[] = [];
 function freshDir(): string {
@@ -154,5 +154,20 @@ describe('spool records', () => {
     const read = await reopened.read(reopened.checkpoint, 1_000_000);
     expect(read.payloads).toEqual(payloads);
     await reopened.close();
+  });
+});
+
+describe('spool lock', () => {
+  it('refuses a second open while the first is open, and takes over a lock whose process is gone', async () => {
+    const dir = freshDir();
+    const first = await Spool.open({ dir, maxBytes: 1_000_000, segmentBytes: 100_000 });
+    // Another live process holds it (the lock names this test's parent process).
+    writeFileSync(join(dir, 'lock'), String(process.ppid));
+    await expect(Spool.open({ dir, maxBytes: 1_000_000, segmentBytes: 100_000 })).rejects.toBeInstanceOf(SpoolLockedError);
+    await first.close();
+    writeFileSync(join(dir, 'lock'), '999999999'); // a process that does not exist (left by kill -9)
+    const second = await Spool.open({ dir, maxBytes: 1_000_000, segmentBytes: 100_000 });
+    expect(readFileSync(join(dir, 'lock'), 'utf8')).toBe(String(process.pid));
+    await second.close();
   });
 });

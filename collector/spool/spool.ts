@@ -48,6 +48,11 @@ export class SpoolFullError extends Error {
   readonly code = 'SPOOL_FULL';
 }
 
+/** Another running process has the spool directory. */
+export class SpoolLockedError extends Error {
+  readonly code = 'SPOOL_LOCKED';
+}
+
 /** Writing to disk failed: nothing was acknowledged. */
 export class SpoolWriteError extends Error {
   readonly code = 'SPOOL_WRITE_FAILED';
@@ -102,6 +107,34 @@ async function dataEnd(path: string): Promise<number> {
   }
 }
 
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Takes `dir/lock` for this process; a lock left by a process that is gone (kill -9) is taken over. */
+async function lock(dir: string): Promise<void> {
+  const path = join(dir, 'lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(path, String(process.pid), { flag: 'wx' });
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const owner = Number(await readFile(path, 'utf8').catch(() => ''));
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
+        throw new SpoolLockedError(`the spool directory ${dir} is in use by process ${owner}; give each collector its own spool.dir`);
+      }
+      await unlink(path).catch(() => undefined);
+    }
+  }
+  throw new SpoolLockedError(`could not lock the spool directory ${dir}`);
+}
+
 async function writeFully(handle: FileHandle, buffer: Buffer, position: number): Promise<void> {
   let written = 0;
   while (written < buffer.length) {
@@ -143,6 +176,7 @@ export class Spool {
   static async open(options: SpoolOptions): Promise<Spool> {
     const dir = options.dir;
     mkdirSync(join(dir, 'corrupt'), { recursive: true });
+    await lock(dir);
     const files = await readdir(dir);
     for (const file of files) if (file.endsWith('.next')) await unlink(join(dir, file)); // a half-prepared segment
     const numbers = files.map(segmentNumber).filter((n): n is number => n !== undefined).sort((a, b) => a - b);
@@ -376,6 +410,7 @@ export class Spool {
     this.wake();
     await this.handle.close();
     await this.preparing;
+    await unlink(join(this.options.dir, 'lock')).catch(() => undefined);
   }
 }
 
