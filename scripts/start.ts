@@ -6,13 +6,17 @@ import { ensureClickHouse } from './clickhouse/server';
 
 try {
   const clickhouse = await ensureClickHouse();
-  buildSdk();
-  const config = loadConfig({
+  // `--no-build` is for the test of this script, which runs while other tests read dist/.
+  if (!process.argv.includes('--no-build')) buildSdk();
+  const loaded = loadConfig({
     TAGFLOW_CONFIG: 'examples/shop/tagflow.config.json',
     TAGFLOW_DEMO: '1',
     ...process.env,
     CLICKHOUSE_URL: clickhouse.url,
   });
+  // The demo shop is served by the collector itself, so its origin is allowed whatever PORT says.
+  const shopOrigins = [`http://127.0.0.1:${loaded.port}`, `http://localhost:${loaded.port}`];
+  const config = { ...loaded, sources: loaded.sources.map((s, i) => (i === 0 ? { ...s, allowedOrigins: [...s.allowedOrigins, ...shopOrigins] } : s)) };
   const { app } = await startCollector(config, { logger: { level: 'warn' } });
   const base = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${(app.server.address() as { port: number }).port}`;
   console.log(`

@@ -1,0 +1,47 @@
+// `npm start` as a newcomer runs it: it prints the shop URL, and opening the shop in Chromium adds a
+// row to the events table.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { createWarehouseClient } from '../collector/warehouse/client';
+import { launchBrowser, type TestBrowser } from '../test/support/browser';
+import { waitUntil } from '../test/support/clickhouse';
+import { freePort } from './free-port';
+
+let child: ChildProcess | undefined;
+let browser: TestBrowser | undefined;
+const database = `tf_start_${randomBytes(4).toString('hex')}`;
+const client = createWarehouseClient(inject('clickhouseUrl'));
+
+afterAll(async () => {
+  await browser?.close();
+  if (child?.pid) process.kill(-child.pid, 'SIGTERM');
+  await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+  await client.close();
+});
+
+describe('npm start', () => {
+  it('prints the shop URL, and opening the shop adds a row to the events table', async () => {
+    const port = await freePort();
+    let output = '';
+    child = spawn('npx', ['tsx', 'scripts/start.ts', '--no-build'], {
+      env: { ...process.env, PORT: String(port), CLICKHOUSE_URL: inject('clickhouseUrl'), CLICKHOUSE_DATABASE: database },
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const printed = await waitUntil(async () => /Demo shop:\s+(\S+)/.exec(output)?.[1], (url) => url !== undefined, 60_000);
+    expect(printed).toBe(`http://127.0.0.1:${port}/`);
+
+    browser = await launchBrowser();
+    const page = await browser.context.newPage();
+    await page.goto(printed ?? '');
+    const count = async () => {
+      const result = await client.query({ query: `SELECT count() AS n FROM ${database}.events WHERE type = 'page'`, format: 'JSONEachRow' });
+      const [row] = await result.json<{ n: string }>();
+      return Number(row?.n ?? 0);
+    };
+    expect(await waitUntil(count, (n) => n >= 1)).toBe(1);
+  }, 90_000);
+});
