@@ -171,3 +171,20 @@ describe('spool lock', () => {
     await second.close();
   });
 });
+
+describe('spool close', () => {
+  it('leaves only the checkpoint behind once everything is shipped, and reopens from it', async () => {
+    const dir = freshDir();
+    const spool = await Spool.open({ dir, maxBytes: 1_000_000, segmentBytes: 100_000 });
+    await spool.append(payload(1));
+    const { end } = await readAll(spool, spool.checkpoint);
+    await spool.commit(end);
+    await spool.close();
+    expect(readdirSync(dir).sort()).toEqual(['checkpoint.json', 'corrupt']);
+    const reopened = await Spool.open({ dir, maxBytes: 1_000_000, segmentBytes: 100_000 });
+    expect(reopened.depthBytes()).toBe(0);
+    await reopened.append(payload(2));
+    expect((await readAll(reopened, reopened.checkpoint)).values).toEqual([2]);
+    await reopened.close();
+  });
+});

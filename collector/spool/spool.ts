@@ -403,14 +403,20 @@ export class Spool {
     );
   }
 
-  /** Waits for queued appends, then closes the active segment. */
+  /** Waits for queued appends, then closes the active segment (removing it when everything is shipped). */
   async close(): Promise<void> {
     this.closed = true;
     while (this.flushing) await this.flushing;
     this.wake();
     await this.handle.close();
     await this.preparing;
-    await unlink(join(this.options.dir, 'lock')).catch(() => undefined);
+    const dir = this.options.dir;
+    if (this.depthBytes() === 0) {
+      // Everything is in ClickHouse: leave no zero-filled segments behind (the checkpoint stays).
+      await unlink(join(dir, segmentName(this.active))).catch(() => undefined);
+      await unlink(join(dir, `${segmentName(this.active + 1)}.next`)).catch(() => undefined);
+    }
+    await unlink(join(dir, 'lock')).catch(() => undefined);
   }
 }
 
