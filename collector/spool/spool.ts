@@ -8,7 +8,10 @@
 import { mkdirSync } from 'node:fs';
 import { access, constants, open, readdir, readFile, rename, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { lock, unlock } from './lock';
 import { decodeRecord, encodeRecord, headerBytes, nextIntactRecord } from './record';
+
+export { SpoolLockedError } from './lock';
 
 /** A place in the log: a segment number and a byte offset in it. */
 export interface Position {
@@ -46,11 +49,6 @@ export interface ReadResult {
 /** The spool is over its byte cap: answer 503 with Retry-After. */
 export class SpoolFullError extends Error {
   readonly code = 'SPOOL_FULL';
-}
-
-/** Another running process has the spool directory. */
-export class SpoolLockedError extends Error {
-  readonly code = 'SPOOL_LOCKED';
 }
 
 /** Writing to disk failed: nothing was acknowledged. */
@@ -105,34 +103,6 @@ async function dataEnd(path: string): Promise<number> {
   } finally {
     await handle.close();
   }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Takes `dir/lock` for this process; a lock left by a process that is gone (kill -9) is taken over. */
-async function lock(dir: string): Promise<void> {
-  const path = join(dir, 'lock');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      await writeFile(path, String(process.pid), { flag: 'wx' });
-      return;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const owner = Number(await readFile(path, 'utf8').catch(() => ''));
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
-        throw new SpoolLockedError(`the spool directory ${dir} is in use by process ${owner}; give each collector its own spool.dir`);
-      }
-      await unlink(path).catch(() => undefined);
-    }
-  }
-  throw new SpoolLockedError(`could not lock the spool directory ${dir}`);
 }
 
 async function writeFully(handle: FileHandle, buffer: Buffer, position: number): Promise<void> {
@@ -416,7 +386,7 @@ export class Spool {
       await unlink(join(dir, segmentName(this.active))).catch(() => undefined);
       await unlink(join(dir, `${segmentName(this.active + 1)}.next`)).catch(() => undefined);
     }
-    await unlink(join(dir, 'lock')).catch(() => undefined);
+    await unlock(dir);
   }
 }
 

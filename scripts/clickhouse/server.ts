@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isAlive } from '../../collector/spool/lock';
 import { freePort } from '../free-port';
 import { ensureProgram } from '../system-packages';
 
@@ -34,15 +35,6 @@ export async function ping(url: string, timeoutMs = 1000): Promise<boolean> {
   try {
     const response = await fetch(new URL('/ping', url), { signal: AbortSignal.timeout(timeoutMs) });
     return response.ok;
-  } catch {
-    return false;
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
   } catch {
     return false;
   }
