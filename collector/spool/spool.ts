@@ -197,7 +197,8 @@ export class Spool {
 
   private startFlush(): void {
     if (this.flushing) return;
-    this.flushing = this.flush().finally(() => {
+    // setImmediate: appends made by the other requests of this event-loop turn join the same group.
+    this.flushing = new Promise((resolve) => setImmediate(resolve)).then(() => this.flush()).finally(() => {
       this.flushing = undefined;
       // An append may have queued after the loop saw an empty queue but before this ran.
       if (this.queue.length > 0) this.startFlush();
