@@ -116,6 +116,11 @@ export async function collectorSection(root: string): Promise<string> {
       const steady = await load(collector.url, { amount: fixedRateRequests, overallRate: fixedRate }, 'rate');
       await poll(() => count(clickhouse.url, e2eDb), (n) => n >= totalEvents + fixedRateRequests * eventsPerBatch, 120_000);
       clearInterval(sampler);
+      const metrics = await (await fetch(`${collector.url}/metrics`)).text();
+      const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
+      const commits = metric('tagflow_spool_commit_duration_seconds_count');
+      const commitMs = (metric('tagflow_spool_commit_duration_seconds_sum') / commits) * 1000;
+      const perCommit = metric('tagflow_spool_records_total') / commits;
       const exitCode = await collector.stop('SIGTERM');
 
       const ratio = endToEnd / ceilingRate;
@@ -131,6 +136,7 @@ export async function collectorSection(root: string): Promise<string> {
         `| acknowledgement latency p50 / p99 at ${connections} connections | ${throughput.latency.p50} ms / ${throughput.latency.p99} ms |`,
         `| acknowledgement latency p50 / p99 at ${fixedRate.toLocaleString('en')} requests/s | ${steady.latency.p50} ms / ${steady.latency.p99} ms |`,
         `| non-2xx answers, errors, timeouts | ${throughput.non2xx + steady.non2xx}, ${throughput.errors + steady.errors}, ${throughput.timeouts + steady.timeouts} |`,
+        `| spool group commits (write + fdatasync) | ${commits.toLocaleString('en')}, ${perCommit.toFixed(1)} requests each, ${commitMs.toFixed(1)} ms on average |`,
         `| collector peak RSS | ${Math.round(peakRss / 2 ** 20)} MB |`,
         `| exit code after SIGTERM | ${String(exitCode)} |`,
         `| machine load average (1 min) before / after | ${loadBefore.toFixed(1)} / ${(loadavg()[0] ?? 0).toFixed(1)} |`,
