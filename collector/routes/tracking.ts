@@ -73,7 +73,11 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
   // Refused before the body is read or parsed, so a full spool or a source over its rate limit costs no
   // memory per request (the rate limit needs the key from the Authorization header for that).
   const beforeBody = async (request: FastifyRequest, reply: FastifyReply) => {
-    if (!spool.hasRoomFor(Number(request.headers['content-length']) || 0)) throw spoolFull(reply);
+    if (!spool.hasRoomFor(Number(request.headers['content-length']) || 0)) {
+      // Closing the connection spares reading (and buffering) a body that is refused anyway.
+      void reply.header('Connection', 'close');
+      throw spoolFull(reply);
+    }
     const source = sources.get(writeKeyFromAuthorization(request.headers.authorization) ?? '');
     if (source) {
       rateLimit(source, reply);
