@@ -107,6 +107,7 @@ describe('ClickHouse outages', () => {
     expect([...load.statuses.keys()]).toEqual([200]);
     const stored = await waitUntil(() => distinctIds('down30'), (ids) => ids.size >= load.acknowledged.size, 60_000);
     expect(stored).toEqual(load.acknowledged);
+    expect((await fetch(`${collector.url}/readyz`)).status).toBe(200);
     expect(await collector.stop('SIGTERM')).toBe(0);
   }, 150_000);
 
