@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSdk } from '../scripts/build';
 import { peersSection } from './peers';
+import { collectorSection } from './collector';
 import { sizesSection } from './sizes';
 import { trackCostSection } from './track-cost';
 
@@ -43,6 +44,7 @@ const benches: Bench[] = [
       return trackCostSection(root);
     },
   },
+  { name: 'collector', title: 'Collector: end-to-end ingestion into ClickHouse', run: () => collectorSection(root) },
 ];
 
 function machine(): string {
