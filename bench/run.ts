@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { buildSdk } from '../scripts/build';
 import { pluginSizesSection } from './plugin-sizes';
 import { peersSection } from './peers';
+import { collectorSection } from './collector';
 import { sizesSection } from './sizes';
 import { trackCostSection } from './track-cost';
 
@@ -52,6 +53,7 @@ const benches: Bench[] = [
       return trackCostSection(root);
     },
   },
+  { name: 'collector', title: 'Collector: end-to-end ingestion into ClickHouse', run: () => collectorSection(root) },
 ];
 
 function machine(): string {

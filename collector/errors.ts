@@ -28,11 +28,16 @@ export interface ErrorBody {
 }
 
 /** Maps any thrown error to a status and a JSON body; unknown errors become a plain 500. */
-export function toErrorReply(error: unknown): { statusCode: number; body: ErrorBody } {
+export function toErrorReply(error: unknown, requestBytes = 500 * 1024): { statusCode: number; body: ErrorBody } {
   if (error instanceof HttpError) {
     return { statusCode: error.statusCode, body: { error: error.code, message: error.message, ...error.details } };
   }
   const e = error as { statusCode?: number; code?: string; message?: string };
+  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return { statusCode: 413, body: { error: 'body_too_large', message: `the body is larger than ${requestBytes} bytes (${Math.round(requestBytes / 1024)} KB, after gzip is inflated); send fewer events per request` } };
+  }
+  // zlib's codes: a body declared gzip that is not.
+  if (e.code?.startsWith('Z_')) return { statusCode: 400, body: { error: 'invalid_gzip', message: `the body is not valid gzip: ${e.message ?? e.code}` } };
   const statusCode = typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 600 ? e.statusCode : 500;
   if (statusCode >= 500) return { statusCode, body: { error: 'internal', message: 'the collector failed to handle this request' } };
   const code = (e.code && fastifyCodes[e.code]) ?? 'bad_request';

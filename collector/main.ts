@@ -1,11 +1,18 @@
 // Starts the collector: config → ClickHouse reachable → migrations → listen. Failures at start are
 // reported as one sentence saying what to do, not a stack trace.
-import { loadConfig, type CollectorConfig } from './config';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultShipper, defaultSpool, loadConfig, type CollectorConfig } from './config';
+import { createMetrics, type CollectorMetrics } from './metrics';
 import { buildServer } from './server';
+import { Shipper } from './spool/shipper';
+import { Spool, type CorruptReport } from './spool/spool';
 import { createWarehouseClient } from './warehouse/client';
 import { clickhouseWarehouse } from './warehouse/events';
+import { jsonLinesWriter } from './warehouse/lines';
 import { migrate } from './warehouse/migrate';
-import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
 
 /** Thrown when the collector cannot start; its message is meant for the operator as is. */
 export class StartupError extends Error {
@@ -21,26 +28,76 @@ async function reachable(url: string): Promise<boolean> {
   }
 }
 
+/** A listening collector. `app.close()` stops accepting, ships what it can, and closes the spool. */
+export interface RunningCollector {
+  app: FastifyInstance;
+  url: string;
+  spool: Spool;
+  metrics: CollectorMetrics;
+}
+
+/** How long closing waits for the shipper to empty the spool; the rest is replayed at the next start. */
+export const drainTimeoutMs = 10_000;
+
 /** Starts a collector for `config`; resolves once it listens. */
-export async function startCollector(config: CollectorConfig, options: { logger?: FastifyServerOptions['logger'] } = {}): Promise<{ app: FastifyInstance; url: string }> {
+export async function startCollector(config: CollectorConfig, options: { logger?: FastifyServerOptions['logger'] } = {}): Promise<RunningCollector> {
   if (!(await reachable(config.clickhouse.url))) {
     throw new StartupError(
       `ClickHouse is not reachable at ${config.clickhouse.url}: start it (npm start does this for you) or set CLICKHOUSE_URL to a running server.`,
     );
   }
   await migrate(config.clickhouse.url, config.clickhouse.database);
-  const warehouse = clickhouseWarehouse(createWarehouseClient(config.clickhouse.url, config.clickhouse.database));
-  const app = await buildServer(config, warehouse, options);
-  app.addHook('onClose', () => warehouse.close());
+  const client = createWarehouseClient(config.clickhouse.url, config.clickhouse.database);
+  const warehouse = clickhouseWarehouse(client);
+  // Tests may leave the spool out: they get a fresh temporary one, removed once it is empty.
+  const temporaryDir = config.spool?.dir ? undefined : mkdtempSync(join(tmpdir(), 'tagflow-spool-'));
+  let log: FastifyBaseLogger | undefined;
+  let spool: Spool | undefined;
+  const metrics = createMetrics(() => spool?.depthBytes() ?? 0);
+  const onCorrupt = (report: CorruptReport) => {
+    metrics.corruptRecords.inc();
+    log?.error(report, 'a torn or corrupt spool record was set aside; the records after it are replayed');
+  };
+  const onCommit = (seconds: number) => metrics.spoolCommitSeconds.observe(seconds);
+  try {
+    spool = await Spool.open({ ...defaultSpool, ...config.spool, dir: config.spool?.dir ?? (temporaryDir as string), onCorrupt, onCommit });
+  } catch (error) {
+    throw new StartupError(`the spool cannot be opened: ${(error as Error).message}.`);
+  }
+  const app = await buildServer(config, warehouse, { ...options, spool, metrics });
+  log = app.log;
+  const shipper = new Shipper(spool, jsonLinesWriter(client), { ...defaultShipper, ...config.shipper }, metrics, app.log);
+  shipper.start();
+  const openSpool = spool;
+  app.addHook('onClose', async () => {
+    await shipper.stop(drainTimeoutMs);
+    const left = openSpool.depthBytes();
+    await openSpool.close();
+    await warehouse.close();
+    if (left > 0) app.log.warn({ bytes: left }, 'stopped with events still spooled; they are shipped at the next start');
+    else if (temporaryDir) rmSync(temporaryDir, { recursive: true, force: true });
+  });
   const address = await app.listen({ host: config.host, port: config.port });
-  return { app, url: address };
+  return { app, url: address, spool, metrics };
 }
 
 const isEntryPoint = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/'));
 if (isEntryPoint) {
   try {
     const { app } = await startCollector(loadConfig(), { logger: true });
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void app.close().then(() => process.exit(0)));
+    // Stop accepting, ship what can be shipped, close the spool, exit.
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(signal, () => {
+        app.log.info({ signal }, 'stopping');
+        void app.close().then(
+          () => process.exit(0),
+          (error: unknown) => {
+            app.log.error({ err: error }, 'stopping failed');
+            process.exit(1);
+          },
+        );
+      });
+    }
   } catch (error) {
     console.error(`[tagflow] ${(error as Error).message}`);
     process.exit(1);

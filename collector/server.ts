@@ -1,16 +1,27 @@
 // Builds the Fastify app from a config and a warehouse; main.ts (or a test) decides where it listens.
 import cors from '@fastify/cors';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import type { CollectorConfig } from './config';
+import { defaultLimits, type CollectorConfig } from './config';
 import { HttpError, toErrorReply } from './errors';
+import type { CollectorMetrics } from './metrics';
+import { decodeBody } from './routes/body';
 import { containerRoutes } from './routes/container';
 import { demoRoutes } from './routes/demo';
 import { healthRoutes } from './routes/health';
+import { metricsRoutes } from './routes/metrics';
 import { trackingRoutes } from './routes/tracking';
+import type { Spool } from './spool/spool';
 import type { Warehouse } from './warehouse/events';
 
 /** Segment's limit for one request; oversize bodies get a 413 naming it. */
-export const maxBodyBytes = 500 * 1024;
+export const maxBodyBytes = defaultLimits.requestBytes;
+
+/** What the routes need besides the config; main.ts creates them. */
+export interface ServerOptions {
+  logger?: FastifyServerOptions['logger'];
+  spool: Spool;
+  metrics: CollectorMetrics;
+}
 
 function parseJson(body: string): unknown {
   if (body.trim() === '') return undefined;
@@ -21,8 +32,14 @@ function parseJson(body: string): unknown {
   }
 }
 
-export async function buildServer(config: CollectorConfig, warehouse: Warehouse, options: { logger?: FastifyServerOptions['logger'] } = {}): Promise<FastifyInstance> {
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: maxBodyBytes, trustProxy: false });
+export async function buildServer(config: CollectorConfig, warehouse: Warehouse, options: ServerOptions): Promise<FastifyInstance> {
+  const limits = { ...defaultLimits, ...config.limits };
+  const trustProxy = config.trustedProxies && config.trustedProxies.length > 0 ? config.trustedProxies : false;
+  // No log line per request: at thousands of requests a second that is the log; errors are still logged.
+  const app = Fastify({ logger: options.logger ?? false, bodyLimit: limits.requestBytes, trustProxy, disableRequestLogging: true });
+
+  // gzip-encoded bodies are inflated before parsing (the limit applies to the inflated size); slow bodies time out.
+  app.addHook('preParsing', async (request, _reply, payload) => (request.method === 'POST' ? decodeBody(request.headers, payload, limits.bodyTimeoutSeconds) : payload));
 
   // sendBeacon and the SDK post text/plain (no CORS preflight); Segment's libraries post application/json.
   app.removeContentTypeParser(['application/json', 'text/plain']);
@@ -35,9 +52,10 @@ export async function buildServer(config: CollectorConfig, warehouse: Warehouse,
   });
 
   app.setErrorHandler((error, request, reply) => {
-    const { statusCode, body } = toErrorReply(error);
+    const { statusCode, body } = toErrorReply(error, limits.requestBytes);
     if (statusCode >= 500) request.log.error({ err: error }, 'request failed');
-    if (statusCode === 503) void reply.header('Retry-After', '5');
+    options.metrics.refusedRequests.inc({ reason: body.error });
+    if (statusCode === 503 && !reply.hasHeader('Retry-After')) void reply.header('Retry-After', '5');
     return reply.code(statusCode).send(body);
   });
   app.setNotFoundHandler((request, reply) =>
@@ -53,8 +71,9 @@ export async function buildServer(config: CollectorConfig, warehouse: Warehouse,
     maxAge: 86_400,
   });
 
-  healthRoutes(app, warehouse);
-  trackingRoutes(app, config, warehouse);
+  healthRoutes(app, warehouse, options.spool);
+  metricsRoutes(app, options.metrics);
+  trackingRoutes(app, config, options);
   containerRoutes(app, config);
   if (config.serveDemo) await demoRoutes(app, config);
   return app;

@@ -1,8 +1,9 @@
 // Checks one incoming event (Segment Spec shape) and returns it typed, or the reason it is refused.
-// Pure: no I/O, so the rules are easy to read and test.
+// Pure: no I/O. The field rules are JSON Schema (schema.ts); size and depth are checked first so a
+// hostile event never reaches the schema validator or JSON.stringify's recursion.
+import { eventTypes, schemaRefusal, type EventType, type Refusal } from './schema';
 
-export const eventTypes = ['track', 'page', 'screen', 'identify', 'alias', 'group'] as const;
-export type EventType = (typeof eventTypes)[number];
+export { eventTypes, maxIdLength, type EventType, type Refusal } from './schema';
 
 type JsonObject = Record<string, unknown>;
 
@@ -23,78 +24,67 @@ export interface IncomingEvent {
   raw: JsonObject;
 }
 
-export type Validation = { ok: true; event: IncomingEvent } | { ok: false; reason: string };
+export type Validation = { ok: true; event: IncomingEvent } | ({ ok: false } & Refusal);
 
-export const maxIdLength = 100;
+/** Deeper than this is refused: no analytics payload needs it, and it protects recursive code downstream. */
+export const maxDepth = 32;
 
 export function isObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Reads optional fields, remembering the first problem instead of throwing. */
-function fieldReader(raw: JsonObject) {
-  let problem: string | undefined;
-  const string = (key: string): string => {
-    const value = raw[key];
-    if (value === undefined || value === null) return '';
-    if (typeof value === 'number' && Number.isFinite(value)) return String(value);
-    if (typeof value === 'string') return value;
-    problem ??= `${key} must be a string`;
-    return '';
-  };
-  const object = (key: string): JsonObject => {
-    const value = raw[key];
-    if (value === undefined || value === null) return {};
-    if (isObject(value)) return value;
-    problem ??= `${key} must be an object`;
-    return {};
-  };
-  return { string, object, problem: () => problem };
+/** True when `value` nests objects/arrays deeper than `limit` (iterative, so it cannot overflow the stack). */
+export function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [item, depth] = stack.pop() as [unknown, number];
+    if (typeof item !== 'object' || item === null) continue;
+    if (depth > limit) return true;
+    for (const child of Object.values(item)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  }
+  return false;
 }
 
-export function validateEvent(raw: unknown): Validation {
-  if (!isObject(raw)) return { ok: false, reason: 'event must be a JSON object' };
+const asText = (value: unknown): string => (typeof value === 'string' ? value : typeof value === 'number' ? String(value) : '');
+const asObject = (value: unknown): JsonObject => (isObject(value) ? value : {});
+
+export interface ValidationOptions {
+  /** Limit on the event's JSON size; Segment's 32 KB by default. */
+  eventBytes?: number;
+  /** Segment requires anonymousId or userId; events whose consent denies analytics may carry neither. */
+  requireIds?: boolean;
+}
+
+/** Validates one event against its type's schema, the size limit and the id rule. */
+export function validateEvent(raw: unknown, { eventBytes = 32 * 1024, requireIds = true }: ValidationOptions = {}): Validation {
+  if (!isObject(raw)) return { ok: false, code: 'not_an_object', reason: 'event must be a JSON object' };
   const type = raw.type;
   if (typeof type !== 'string' || !(eventTypes as readonly string[]).includes(type)) {
-    return { ok: false, reason: `type must be one of ${eventTypes.join(', ')}` };
+    return { ok: false, code: 'unknown_type', reason: `type must be one of ${eventTypes.join(', ')}` };
   }
-  const read = fieldReader(raw);
-  const s = {
-    messageId: read.string('messageId'),
-    anonymousId: read.string('anonymousId'),
-    userId: read.string('userId'),
-    event: read.string('event'),
-    name: read.string('name'),
-    groupId: read.string('groupId'),
-    previousId: read.string('previousId'),
-    timestamp: read.string('timestamp'),
-  };
-  const o = { properties: read.object('properties'), traits: read.object('traits'), context: read.object('context') };
-  const problem = read.problem();
-  if (problem) return { ok: false, reason: problem };
-  if (!s.anonymousId && !s.userId) return { ok: false, reason: 'anonymousId or userId is required' };
-  for (const key of ['messageId', 'anonymousId', 'userId'] as const) {
-    if (s[key].length > maxIdLength) return { ok: false, reason: `${key} is longer than ${maxIdLength} characters` };
+  if (nestedDeeperThan(raw, maxDepth)) return { ok: false, code: 'too_deep', reason: `event is nested deeper than ${maxDepth} levels` };
+  const bytes = eventBytes === Infinity ? 0 : Buffer.byteLength(JSON.stringify(raw));
+  if (bytes > eventBytes) {
+    return { ok: false, code: 'event_too_large', reason: `event is ${bytes} bytes; at most ${eventBytes} bytes (${eventBytes / 1024} KB) are allowed` };
   }
-  if (type === 'track' && !s.event) return { ok: false, reason: 'track needs an event name' };
-  if (type === 'alias' && !s.userId) return { ok: false, reason: 'alias needs a userId' };
-  if (type === 'group' && !s.groupId) return { ok: false, reason: 'group needs a groupId' };
-  if (s.timestamp && Number.isNaN(Date.parse(s.timestamp))) return { ok: false, reason: 'timestamp is not an ISO-8601 date' };
+  const refusal = schemaRefusal(raw, type as EventType);
+  if (refusal) return { ok: false, ...refusal };
+  if (requireIds && !asText(raw.anonymousId) && !asText(raw.userId)) return { ok: false, code: 'missing_id', reason: 'anonymousId or userId is required' };
   return {
     ok: true,
     event: {
       type: type as EventType,
-      messageId: s.messageId || undefined,
-      anonymousId: s.anonymousId,
-      userId: s.userId,
-      event: s.event,
-      name: s.name,
-      groupId: s.groupId,
-      previousId: s.previousId,
-      timestamp: s.timestamp || undefined,
-      properties: o.properties,
-      traits: o.traits,
-      context: o.context,
+      messageId: asText(raw.messageId) || undefined,
+      anonymousId: asText(raw.anonymousId),
+      userId: asText(raw.userId),
+      event: asText(raw.event),
+      name: asText(raw.name),
+      groupId: asText(raw.groupId),
+      previousId: asText(raw.previousId),
+      timestamp: asText(raw.timestamp) || undefined,
+      properties: asObject(raw.properties),
+      traits: asObject(raw.traits),
+      context: asObject(raw.context),
       raw,
     },
   };

@@ -4,6 +4,9 @@ import { validateEvent } from './event';
 import { anonymizeIp } from './ip';
 import { correctedTime, toEventRow } from './normalize';
 import { writeKeyFromAuthorization } from './write-key';
+import { analyticsDenied, applyConsentPolicy } from './consent';
+import { fullBucket, takeToken } from './rate-limit';
+import { parseUserAgent } from './user-agent';
 
 describe('readBatch', () => {
   it.each([
@@ -86,5 +89,67 @@ describe('writeKeyFromAuthorization', () => {
     expect(writeKeyFromAuthorization(`Basic ${Buffer.from('wk-1:').toString('base64')}`)).toBe('wk-1');
     expect(writeKeyFromAuthorization('Bearer x')).toBeUndefined();
     expect(writeKeyFromAuthorization(undefined)).toBeUndefined();
+  });
+});
+
+describe('bounded skew correction', () => {
+  it('moves a timestamp by at most the bound', () => {
+    const received = Date.parse('2026-01-01T12:00:00Z');
+    const day = 86_400_000;
+    expect(correctedTime(received - 30 * day, received - 30 * day, received, 7 * day)).toBe(received - 23 * day);
+    expect(correctedTime(received, received + 30 * day, received, 7 * day)).toBe(received - 7 * day);
+    expect(correctedTime(received - 5000, received - 1000, received, 7 * day)).toBe(received - 4000);
+  });
+});
+
+describe('rate limit', () => {
+  it('allows a burst, then one request per token, and says how long to wait', () => {
+    const limit = { requestsPerSecond: 2, burst: 3 };
+    const bucket = fullBucket(limit, 0);
+    expect([1, 2, 3].map(() => takeToken(bucket, limit, 0).ok)).toEqual([true, true, true]);
+    expect(takeToken(bucket, limit, 0)).toEqual({ ok: false, retryAfterSeconds: 1 });
+    expect(takeToken(bucket, limit, 500).ok).toBe(true);
+    expect(takeToken(bucket, limit, 500).ok).toBe(false);
+  });
+});
+
+describe('consent policy', () => {
+  const event = () => {
+    const parsed = validateEvent({ type: 'identify', userId: 'u', anonymousId: 'a', traits: { email: 'e' }, context: { ip: '1.1.1.1', page: { path: '/' }, device: { id: 'd', type: 'ios' } } });
+    if (!parsed.ok) throw new Error(parsed.reason);
+    return parsed.event;
+  };
+
+  it.each([
+    [{ consent: { categoryPreferences: { analytics: false } } }, true],
+    [{ consent: { analytics: 'denied' } }, true],
+    [{ consent: { analytics_storage: 'denied' } }, true],
+    [{ consent: { categoryPreferences: { analytics: true, marketing: false } } }, false],
+    [{}, false],
+  ])('reads %j as denying analytics: %s', (context, denied) => {
+    expect(analyticsDenied(context)).toBe(denied);
+  });
+
+  it('strips identifiers or drops, as the policy says', () => {
+    const denied = { consent: { analytics: false } };
+    const stripped = applyConsentPolicy(event(), denied, 'strip');
+    expect(stripped.keep && stripped.event).toMatchObject({ userId: '', anonymousId: '', traits: {}, context: { page: { path: '/' }, device: { type: 'ios' } } });
+    expect(stripped.keep && stripped.event.context).not.toHaveProperty('ip');
+    expect(applyConsentPolicy(event(), denied, 'drop')).toEqual({ keep: false });
+    expect(applyConsentPolicy(event(), {}, 'drop')).toMatchObject({ keep: true, stripped: false });
+  });
+});
+
+describe('user agent', () => {
+  it('parses browser, OS and device and flags crawlers', () => {
+    expect(parseUserAgent('Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1')).toMatchObject({
+      browser: 'Mobile Safari',
+      os: 'iOS',
+      deviceType: 'mobile',
+      deviceVendor: 'Apple',
+      bot: false,
+    });
+    expect(parseUserAgent('Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)').bot).toBe(true);
+    expect(parseUserAgent('')).toMatchObject({ browser: '', deviceType: '', bot: false });
   });
 });

@@ -2,6 +2,7 @@
 // (ClickHouse 18.16 fills omitted JSON fields with zeros and refuses nulls).
 import { randomUUID } from 'node:crypto';
 import { isObject, type IncomingEvent } from './event';
+import { parseUserAgent } from './user-agent';
 
 /** One row of the `events` table, column for column (see sql/migrations/001_events.sql). */
 export interface EventRow {
@@ -37,6 +38,15 @@ export interface EventRow {
   library_version: string;
   locale: string;
   timezone: string;
+  // Enrichment (migration 002).
+  browser: string;
+  browser_version: string;
+  os: string;
+  os_version: string;
+  device_type: string;
+  device_vendor: string;
+  device_model: string;
+  is_bot: number;
 }
 
 /** What the request, not the event, tells us. */
@@ -48,17 +58,41 @@ export interface RequestFacts {
   userAgent: string;
   /** Top-level batch context, merged under each event's own context. */
   context: Record<string, unknown>;
+  /** Skew correction moves a timestamp by at most this much (unbounded when absent). */
+  maxClockSkewMs?: number;
 }
 
 /** 'YYYY-MM-DD hh:mm:ss' in UTC: the DateTime text both ClickHouse versions parse. */
 export function toDateTimeText(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
+  // Rows of one request share their seconds; formatting a Date is the costly part, so keep the last one.
+  const second = Math.floor(ms / 1000);
+  if (second !== lastSecond) {
+    lastSecond = second;
+    lastText = new Date(second * 1000).toISOString().slice(0, 19).replace('T', ' ');
+  }
+  return lastText;
+}
+let lastSecond = NaN;
+let lastText = '';
+
+/**
+ * Segment's skew correction: timestamp = receivedAt − (sentAt − originalTimestamp), with the shift
+ * bounded by `maxSkewMs` so a forged or broken sentAt cannot move an event arbitrarily far.
+ */
+export function correctedTime(original: number, sentAt: number | undefined, receivedAt: number, maxSkewMs = Infinity): number {
+  if (sentAt === undefined) return original;
+  const shift = Math.max(-maxSkewMs, Math.min(maxSkewMs, receivedAt - sentAt));
+  return original + shift;
 }
 
-/** Segment's skew correction: timestamp = receivedAt − (sentAt − originalTimestamp). */
-export function correctedTime(original: number, sentAt: number | undefined, receivedAt: number): number {
-  if (sentAt === undefined) return original;
-  return receivedAt - (sentAt - original);
+const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * The string with lone UTF-16 surrogates (half an emoji, cut by a client) replaced by U+FFFD: JSON.stringify
+ * writes them as `\ud800` escapes, which ClickHouse refuses, failing the whole insert.
+ */
+export function wellFormed(value: string): string {
+  return /[\ud800-\udfff]/.test(value) ? value.replace(loneSurrogate, '\ufffd') : value;
 }
 
 function text(value: unknown): string {
@@ -71,6 +105,12 @@ function section(context: Record<string, unknown>, key: string): Record<string, 
 }
 
 export function toEventRow(event: IncomingEvent, facts: RequestFacts): EventRow {
+  const row = buildRow(event, facts);
+  for (const [key, value] of Object.entries(row)) if (typeof value === 'string') (row as unknown as Record<string, unknown>)[key] = wellFormed(value);
+  return row;
+}
+
+function buildRow(event: IncomingEvent, facts: RequestFacts): EventRow {
   const context = { ...facts.context, ...event.context };
   const page = section(context, 'page');
   const campaign = section(context, 'campaign');
@@ -78,7 +118,9 @@ export function toEventRow(event: IncomingEvent, facts: RequestFacts): EventRow 
   const consent = section(context, 'consent');
   const sentAt = facts.sentAt ? Date.parse(facts.sentAt) : undefined;
   const original = event.timestamp ? Date.parse(event.timestamp) : (sentAt ?? facts.receivedAt);
-  const corrected = correctedTime(original, sentAt, facts.receivedAt);
+  const corrected = correctedTime(original, sentAt, facts.receivedAt, facts.maxClockSkewMs);
+  const userAgent = text(context.userAgent) || facts.userAgent;
+  const agent = parseUserAgent(userAgent);
   const properties = event.properties;
   return {
     message_id: event.messageId ?? randomUUID(),
@@ -108,10 +150,18 @@ export function toEventRow(event: IncomingEvent, facts: RequestFacts): EventRow 
     campaign_name: text(campaign.name),
     consent: JSON.stringify(consent),
     ip: facts.ip,
-    user_agent: text(context.userAgent) || facts.userAgent,
+    user_agent: userAgent,
     library_name: text(library.name),
     library_version: text(library.version),
     locale: text(context.locale),
     timezone: text(context.timezone),
+    browser: agent.browser,
+    browser_version: agent.browserVersion,
+    os: agent.os,
+    os_version: agent.osVersion,
+    device_type: agent.deviceType,
+    device_vendor: agent.deviceVendor,
+    device_model: agent.deviceModel,
+    is_bot: agent.bot ? 1 : 0,
   };
 }

@@ -1,23 +1,29 @@
-// The tracking API: POST /v1/batch. HTTP only; the rules live in ingest/, the writes in warehouse/.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { CollectorConfig, SourceConfig } from '../config';
+// The tracking API: POST /v1/batch and Segment's single-event endpoints (/v1/track, page, screen,
+// identify, alias, group). HTTP only: the rules live in ingest/, durability in spool/.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { defaultLimits, defaultRateLimit, type CollectorConfig, type SourceConfig } from '../config';
 import { HttpError } from '../errors';
-import { readBatch } from '../ingest/batch';
-import { validateEvent } from '../ingest/event';
+import { readBatch, readSingle, type BatchRead } from '../ingest/batch';
+import { eventTypes } from '../ingest/event';
 import { anonymizeIp } from '../ingest/ip';
-import { toDateTimeText, toEventRow, type EventRow } from '../ingest/normalize';
+import { processBatch, type Rejection } from '../ingest/process';
+import { fullBucket, takeToken, type Bucket } from '../ingest/rate-limit';
 import { writeKeyFromAuthorization } from '../ingest/write-key';
-import type { QuarantineRow, Warehouse } from '../warehouse/events';
+import type { CollectorMetrics } from '../metrics';
+import { encodeSpoolRecord } from '../spool/shipper';
+import { SpoolFullError, type Spool } from '../spool/spool';
 
-export interface Rejection {
-  index: number;
-  reason: string;
-}
+export type { Rejection } from '../ingest/process';
 
 export interface BatchReply {
   accepted: number;
   rejected: Rejection[];
+  /** Events the source's consent policy dropped (present only when some were). */
+  dropped?: number;
 }
+
+/** Seconds a client is asked to wait when the spool is full. */
+export const spoolFullRetryAfterSeconds = 5;
 
 function originAllowed(source: SourceConfig, origin: string | undefined): boolean {
   return origin === undefined || source.allowedOrigins.includes('*') || source.allowedOrigins.includes(origin);
@@ -34,46 +40,95 @@ function authenticate(request: FastifyRequest, bodyKey: string | undefined, sour
   return source;
 }
 
-export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, warehouse: Warehouse): void {
-  const sources = new Map(config.sources.map((source) => [source.writeKey, source]));
+export interface TrackingDependencies {
+  spool: Spool;
+  metrics: CollectorMetrics;
+}
 
-  app.post('/v1/batch', async (request, reply) => {
-    const read = readBatch(request.body);
+export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { spool, metrics }: TrackingDependencies): void {
+  const sources = new Map(config.sources.map((source) => [source.writeKey, source]));
+  const limits = { ...defaultLimits, ...config.limits };
+  const buckets = new Map<string, Bucket>();
+
+  function rateLimit(source: SourceConfig, reply: FastifyReply): void {
+    const limit = source.rateLimit ?? defaultRateLimit;
+    const now = Date.now();
+    let bucket = buckets.get(source.id);
+    if (!bucket) buckets.set(source.id, (bucket = fullBucket(limit, now)));
+    const taken = takeToken(bucket, limit, now);
+    if (!taken.ok) {
+      void reply.header('Retry-After', String(taken.retryAfterSeconds));
+      throw new HttpError(429, 'rate_limited', `source ${source.id} sends more than ${limit.requestsPerSecond} requests per second; retry after ${taken.retryAfterSeconds} s`);
+    }
+  }
+
+  function spoolFull(reply: FastifyReply): HttpError {
+    void reply.header('Retry-After', String(spoolFullRetryAfterSeconds));
+    return new HttpError(503, 'spool_full', 'the collector is behind on writing to its warehouse; retry later', { retryable: true });
+  }
+
+  // Requests whose source already paid its rate-limit token before the body was read.
+  const limited = new WeakSet<FastifyRequest>();
+
+  // Refused before the body is read or parsed, so a full spool or a source over its rate limit costs no
+  // memory per request (the rate limit needs the key from the Authorization header for that).
+  const beforeBody = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!spool.hasRoomFor(Number(request.headers['content-length']) || 0)) {
+      // Closing the connection spares reading (and buffering) a body that is refused anyway.
+      void reply.header('Connection', 'close');
+      throw spoolFull(reply);
+    }
+    const source = sources.get(writeKeyFromAuthorization(request.headers.authorization) ?? '');
+    if (source) {
+      rateLimit(source, reply);
+      limited.add(request);
+    }
+  };
+
+  async function ingest(request: FastifyRequest, reply: FastifyReply, read: BatchRead, single: boolean) {
     if (!read.ok) throw new HttpError(400, read.error, read.message);
     const { batch } = read;
     const source = authenticate(request, batch.writeKey, sources);
-
-    const receivedAt = Date.now();
-    const facts = {
-      source: source.id,
-      receivedAt,
-      sentAt: batch.sentAt,
-      ip: source.keepFullIp ? request.ip : anonymizeIp(request.ip),
-      userAgent: request.headers['user-agent'] ?? '',
-      context: batch.context,
-    };
-    const rows: EventRow[] = [];
-    const rejected: Rejection[] = [];
-    const quarantined: QuarantineRow[] = [];
-    batch.events.forEach((raw, index) => {
-      const result = validateEvent(raw);
-      if (result.ok) {
-        rows.push(toEventRow(result.event, facts));
-      } else {
-        rejected.push({ index, reason: result.reason });
-        quarantined.push({ received_at: toDateTimeText(receivedAt), source: source.id, reason: result.reason, raw: JSON.stringify(raw) ?? '' });
+    if (!limited.has(request)) rateLimit(source, reply);
+    const result = processBatch(
+      batch,
+      {
+        source: source.id,
+        consentPolicy: source.consentPolicy ?? 'strip',
+        receivedAt: Date.now(),
+        ip: source.keepFullIp ? request.ip : anonymizeIp(request.ip),
+        userAgent: request.headers['user-agent'] ?? '',
+      },
+      limits,
+      // The body's size, when it is known and not gzip (whose inflated size may be far larger).
+      request.headers['content-encoding'] ? Infinity : Number(request.headers['content-length']) || Infinity,
+    );
+    if (result.rows.length > 0 || result.quarantine.length > 0) {
+      try {
+        await Promise.all(encodeSpoolRecord({ events: result.rows, quarantine: result.quarantine }).map((payload) => spool.append(payload)));
+      } catch (error) {
+        if (error instanceof SpoolFullError) throw spoolFull(reply);
+        request.log.error({ err: error }, 'spool append failed');
+        throw new HttpError(503, 'spool_unavailable', 'events could not be stored right now; retry later', { retryable: true });
       }
-    });
-
-    try {
-      await warehouse.quarantine(quarantined);
-      await warehouse.insertEvents(rows);
-    } catch (error) {
-      request.log.error({ err: error }, 'warehouse write failed');
-      // Nothing was acknowledged: the client keeps the batch and retries.
-      throw new HttpError(503, 'warehouse_unavailable', 'events could not be stored right now; retry later', { retryable: true });
+      metrics.spooled.inc();
     }
-    const body: BatchReply = { accepted: rows.length, rejected };
-    return reply.code(rows.length === 0 ? 400 : 200).send(rows.length === 0 ? { error: 'no_valid_events', message: 'every event in the batch was rejected', ...body } : body);
-  });
+    metrics.received.inc({ source: source.id }, batch.events.length);
+    metrics.accepted.inc({ source: source.id }, result.rows.length);
+    for (const code of result.rejectedCodes) metrics.rejected.inc({ source: source.id, reason: code });
+    if (result.stripped > 0) metrics.consent.inc({ source: source.id, action: 'stripped' }, result.stripped);
+    if (result.dropped > 0) metrics.consent.inc({ source: source.id, action: 'dropped' }, result.dropped);
+
+    const body: BatchReply = { accepted: result.rows.length, rejected: result.rejected, ...(result.dropped > 0 ? { dropped: result.dropped } : {}) };
+    if (result.rows.length > 0 || result.dropped > 0) return reply.code(200).send(body);
+    const [first] = result.rejected;
+    return single
+      ? reply.code(400).send({ error: 'invalid_event', message: first?.reason ?? 'the event was rejected', ...body })
+      : reply.code(400).send({ error: 'no_valid_events', message: 'every event in the batch was rejected', ...body });
+  }
+
+  app.post('/v1/batch', { onRequest: beforeBody }, (request, reply) => ingest(request, reply, readBatch(request.body), false));
+  for (const type of eventTypes) {
+    app.post(`/v1/${type}`, { onRequest: beforeBody }, (request, reply) => ingest(request, reply, readSingle(request.body, type), true));
+  }
 }

@@ -4,12 +4,14 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isAlive } from '../../collector/spool/lock';
 import { freePort } from '../free-port';
 import { ensureProgram } from '../system-packages';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const home = join(root, '.data', 'clickhouse');
 const stateFile = join(home, 'server.json');
+const stateFileIn = (dir: string) => join(dir, 'server.json');
 
 export const clickhouseAdvice =
   'Install it with `sudo apt-get install clickhouse-server clickhouse-client` (Debian/Ubuntu), ' +
@@ -38,15 +40,6 @@ export async function ping(url: string, timeoutMs = 1000): Promise<boolean> {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function readState(): ServerState | undefined {
   if (!existsSync(stateFile)) return undefined;
   try {
@@ -65,8 +58,8 @@ async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: numbe
   return check();
 }
 
-function tailLogs(): string {
-  const files = ['clickhouse-server.err.log', 'stdout.log'].map((f) => join(home, 'log', f));
+function tailLogs(dir: string): string {
+  const files = ['clickhouse-server.err.log', 'stdout.log'].map((f) => join(dir, 'log', f));
   return files
     .filter((f) => existsSync(f))
     .map((f) => readFileSync(f, 'utf8').split('\n').slice(-20).join('\n'))
@@ -79,47 +72,78 @@ async function stopPid(pid: number): Promise<void> {
   if (!(await waitFor(() => !isAlive(pid), 30_000, 100))) process.kill(pid, 'SIGKILL');
 }
 
-function localHandle(state: ServerState, startedHere: boolean): ClickHouseHandle {
+function localHandle(state: ServerState, startedHere: boolean, dir = home): ClickHouseHandle {
   return {
     url: `http://127.0.0.1:${state.httpPort}`,
     startedHere,
     stop: async () => {
       await stopPid(state.pid);
-      writeFileSync(stateFile, '');
+      writeFileSync(stateFileIn(dir), '');
     },
   };
 }
 
-async function startLocal(): Promise<ClickHouseHandle> {
+/** Where a ClickHouse server of its own keeps its data, and on which loopback ports it listens. */
+export interface ClickHouseServerOptions {
+  home: string;
+  /** Free ports are picked when omitted; pass the same ports to restart a server where it was. */
+  httpPort?: number;
+  tcpPort?: number;
+}
+
+/** A server started by `startClickHouseServer`: its ports, so it can be started again on them after `stop()`. */
+export interface ClickHouseServer extends ClickHouseHandle {
+  httpPort: number;
+  tcpPort: number;
+  pid: number;
+  /** Kills the server at once (SIGKILL), as a crash or a pulled plug would; resolves once it is gone. */
+  kill(): Promise<void>;
+}
+
+/**
+ * Starts a ClickHouse server with its own home directory and ports (for tests that stop and start a
+ * server, never the shared one). Resolves once it answers /ping; `stop()` stops it by its pid.
+ */
+export async function startClickHouseServer(options: ClickHouseServerOptions): Promise<ClickHouseServer> {
+  const dir = options.home;
   const binary = ensureProgram(['clickhouse-server'], ['clickhouse-server', 'clickhouse-client'], clickhouseAdvice);
-  for (const dir of ['data', 'tmp', 'user_files', 'format_schemas', 'log']) mkdirSync(join(home, dir), { recursive: true });
-  const state: Omit<ServerState, 'pid'> = { httpPort: await freePort(), tcpPort: await freePort() };
+  for (const sub of ['data', 'tmp', 'user_files', 'format_schemas', 'log']) mkdirSync(join(dir, sub), { recursive: true });
+  const state: Omit<ServerState, 'pid'> = { httpPort: options.httpPort ?? (await freePort()), tcpPort: options.tcpPort ?? (await freePort()) };
   const template = readFileSync(join(root, 'scripts', 'clickhouse', 'config.xml.tmpl'), 'utf8');
   writeFileSync(
-    join(home, 'config.xml'),
+    join(dir, 'config.xml'),
     template
-      .replaceAll('@CH_HOME@', home)
+      .replaceAll('@CH_HOME@', dir)
       .replaceAll('@HTTP_PORT@', String(state.httpPort))
       .replaceAll('@TCP_PORT@', String(state.tcpPort)),
   );
-  writeFileSync(join(home, 'users.xml'), readFileSync(join(root, 'scripts', 'clickhouse', 'users.xml')));
+  writeFileSync(join(dir, 'users.xml'), readFileSync(join(root, 'scripts', 'clickhouse', 'users.xml')));
 
-  const out = openSync(join(home, 'log', 'stdout.log'), 'a');
+  const out = openSync(join(dir, 'log', 'stdout.log'), 'a');
   // detached: its own session, so it outlives `npm start` restarts and is stopped only by its pid.
-  const child = spawn(binary, [`--config-file=${join(home, 'config.xml')}`], { detached: true, stdio: ['ignore', out, out], cwd: home });
+  const child = spawn(binary, [`--config-file=${join(dir, 'config.xml')}`], { detached: true, stdio: ['ignore', out, out], cwd: dir });
   closeSync(out);
   child.unref();
   if (!child.pid) throw new Error(`could not start ${binary}`);
   const full: ServerState = { ...state, pid: child.pid };
-  writeFileSync(stateFile, JSON.stringify(full));
+  writeFileSync(stateFileIn(dir), JSON.stringify(full));
 
-  const handle = localHandle(full, true);
+  const handle = localHandle(full, true, dir);
   const up = await waitFor(async () => (await ping(handle.url)) || !isAlive(full.pid), 60_000);
   if (!up || !isAlive(full.pid)) {
     await stopPid(full.pid);
-    throw new Error(`ClickHouse did not start; its last log lines:\n${tailLogs()}`);
+    throw new Error(`ClickHouse did not start; its last log lines:\n${tailLogs(dir)}`);
   }
-  return handle;
+  const kill = async () => {
+    if (isAlive(full.pid)) process.kill(full.pid, 'SIGKILL');
+    await waitFor(() => !isAlive(full.pid), 30_000, 50);
+    writeFileSync(stateFileIn(dir), '');
+  };
+  return { ...handle, ...full, kill };
+}
+
+function startLocal(): Promise<ClickHouseHandle> {
+  return startClickHouseServer({ home });
 }
 
 /** Returns a reachable ClickHouse: CLICKHOUSE_URL, a running project-local server, or a new one. */

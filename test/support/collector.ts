@@ -1,7 +1,7 @@
 // A real collector for tests: its own ClickHouse database, a random port, the demo shop served.
 import type { FastifyInstance } from 'fastify';
 import type { CollectorConfig, SourceConfig } from '../../collector/config';
-import { startCollector } from '../../collector/main';
+import { startCollector, type RunningCollector } from '../../collector/main';
 import { freePort } from '../../scripts/free-port';
 import { createTestDatabase, type TestDatabase } from './clickhouse';
 
@@ -11,10 +11,13 @@ export interface TestCollector {
   config: CollectorConfig;
   db: TestDatabase;
   app: FastifyInstance;
+  spool: RunningCollector['spool'];
+  metrics: RunningCollector['metrics'];
   close(): Promise<void>;
 }
 
-export async function startTestCollector(overrides: Partial<SourceConfig> = {}): Promise<TestCollector> {
+/** `overrides` change the one source; `settings` the rest of the config (the shipper flushes every 50 ms by default). */
+export async function startTestCollector(overrides: Partial<SourceConfig> = {}, settings: Partial<CollectorConfig> = {}): Promise<TestCollector> {
   const db = await createTestDatabase('collector');
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -25,14 +28,18 @@ export async function startTestCollector(overrides: Partial<SourceConfig> = {}):
     clickhouse: { url: db.url, database: db.database },
     sources: [source],
     serveDemo: true,
+    shipper: { intervalMs: 50 },
+    ...settings,
   };
-  const { app } = await startCollector(config);
+  const { app, spool, metrics } = await startCollector(config);
   return {
     url,
     source,
     config,
     db,
     app,
+    spool,
+    metrics,
     async close() {
       await app.close();
       await db.drop();

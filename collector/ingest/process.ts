@@ -1,0 +1,105 @@
+// One request's events through the ingest rules: validate, apply the consent policy, normalise and
+// enrich, check the timestamp bounds. Pure: it returns the rows to spool and the refusals to report.
+import type { ConsentPolicy, LimitsConfig } from '../config';
+import type { QuarantineRow } from '../warehouse/events';
+import type { BatchEnvelope } from './batch';
+import { applyConsentPolicy, analyticsDenied } from './consent';
+import { isObject, validateEvent, type Refusal } from './event';
+import { toDateTimeText, toEventRow, type EventRow } from './normalize';
+
+export interface Rejection {
+  index: number;
+  reason: string;
+}
+
+/** What the request, not its events, tells us. */
+export interface RequestContext {
+  source: string;
+  consentPolicy: ConsentPolicy;
+  receivedAt: number;
+  /** The client IP as it will be stored (already anonymised when the source wants that). */
+  ip: string;
+  userAgent: string;
+}
+
+export interface ProcessedBatch {
+  rows: EventRow[];
+  quarantine: QuarantineRow[];
+  rejected: Rejection[];
+  /** Refusal codes, one per rejected event (for metrics). */
+  rejectedCodes: string[];
+  /** Events dropped by the consent policy `drop`. */
+  dropped: number;
+  /** Events stored without identifiers by the consent policy `strip`. */
+  stripped: number;
+}
+
+const dayMs = 86_400_000;
+// DateTime columns hold 1970..2105; anything outside a generous window is a broken clock, not data.
+const plausible = (ms: number) => ms >= Date.UTC(2000, 0, 1) && ms < Date.UTC(2100, 0, 1);
+
+/** JSON of a refused event for the quarantine; an event too deep to serialise is kept as a note. */
+function rawText(raw: unknown): string {
+  try {
+    return JSON.stringify(raw) ?? 'null';
+  } catch {
+    return JSON.stringify('(not stored: nested too deeply to serialise)');
+  }
+}
+
+/** Checks the skew-corrected time against the limits; undefined when fine. */
+export function timestampRefusal(row: EventRow, receivedAt: number, limits: LimitsConfig): Refusal | undefined {
+  if (!plausible(Date.parse(`${row.original_timestamp}Z`)) || !plausible(row.timestamp_ms)) {
+    return { code: 'invalid_timestamp', reason: 'timestamp is outside the years 2000 to 2099' };
+  }
+  if (row.timestamp_ms > receivedAt + limits.maxFutureSeconds * 1000) {
+    return { code: 'timestamp_in_future', reason: `timestamp is more than ${limits.maxFutureSeconds} seconds in the future` };
+  }
+  if (row.timestamp_ms < receivedAt - limits.maxAgeDays * dayMs) {
+    return { code: 'timestamp_too_old', reason: `timestamp is more than ${limits.maxAgeDays} days in the past` };
+  }
+  return undefined;
+}
+
+/**
+ * `bodyBytes`, the size of the request body when known, spares the per-event size check when the whole
+ * body is within the event limit (no event in it can be larger).
+ */
+export function processBatch(batch: BatchEnvelope, request: RequestContext, limits: LimitsConfig, bodyBytes = Infinity): ProcessedBatch {
+  const eventBytes = bodyBytes <= limits.eventBytes ? Infinity : limits.eventBytes;
+  const sentAtMs = batch.sentAt ? Date.parse(batch.sentAt) : NaN;
+  const facts = {
+    source: request.source,
+    receivedAt: request.receivedAt,
+    sentAt: plausible(sentAtMs) ? batch.sentAt : undefined,
+    ip: request.ip,
+    userAgent: request.userAgent,
+    context: {},
+    maxClockSkewMs: limits.maxClockSkewSeconds * 1000,
+  };
+  const out: ProcessedBatch = { rows: [], quarantine: [], rejected: [], rejectedCodes: [], dropped: 0, stripped: 0 };
+  const refuse = (index: number, raw: unknown, refusal: Refusal) => {
+    out.rejected.push({ index, reason: refusal.reason });
+    out.rejectedCodes.push(refusal.code);
+    out.quarantine.push({ received_at: toDateTimeText(request.receivedAt), source: request.source, reason: refusal.reason, raw: rawText(raw) });
+  };
+
+  batch.events.forEach((raw, index) => {
+    // The batch's top-level context sits under each event's own (Segment's rule).
+    const context = { ...batch.context, ...(isObject(raw) && isObject(raw.context) ? raw.context : {}) };
+    const denied = analyticsDenied(context);
+    const result = validateEvent(raw, { eventBytes, requireIds: !denied });
+    if (!result.ok) return refuse(index, raw, result);
+    const consent = applyConsentPolicy({ ...result.event, context }, context, request.consentPolicy);
+    if (!consent.keep) {
+      out.dropped += 1;
+      return;
+    }
+    if (consent.stripped) out.stripped += 1;
+    const row = toEventRow(consent.event, consent.stripped ? { ...facts, ip: '' } : facts);
+    const late = timestampRefusal(row, request.receivedAt, limits);
+    if (late) return refuse(index, raw, late);
+    out.rows.push(row);
+  });
+  return out;
+}

@@ -1,0 +1,41 @@
+// Before parsing: inflate gzip-encoded bodies and refuse bodies that arrive too slowly.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import { createGunzip, type Gunzip } from 'node:zlib';
+import { HttpError } from '../errors';
+
+type Payload = Readable & { receivedEncodedLength?: number };
+
+/**
+ * Returns the stream Fastify parses: the payload itself, or its gunzipped form (Fastify's body limit then
+ * counts inflated bytes, which stops gzip bombs). A body not complete after `timeoutSeconds` fails with 408.
+ */
+export function decodeBody(headers: IncomingHttpHeaders, payload: Readable, timeoutSeconds: number): Payload {
+  const timer = setTimeout(() => {
+    if (payload.readableEnded) return;
+    // Fastify's body reader listens for 'error' and answers with the error's status; without a reader, just drop it.
+    if (payload.listenerCount('error') > 0) payload.emit('error', new HttpError(408, 'body_timeout', `the body did not arrive within ${timeoutSeconds} s`));
+    else payload.destroy();
+  }, timeoutSeconds * 1000);
+  timer.unref();
+  const clear = () => clearTimeout(timer);
+  payload.once('end', clear);
+  payload.once('close', clear);
+
+  const encoding = headers['content-encoding']?.trim().toLowerCase();
+  if (!encoding || encoding === 'identity') return payload;
+  if (encoding !== 'gzip' && encoding !== 'x-gzip') {
+    clear();
+    throw new HttpError(415, 'unsupported_encoding', `Content-Encoding ${encoding} is not supported; send gzip or no encoding`);
+  }
+  const gunzip: Gunzip & { receivedEncodedLength?: number } = createGunzip();
+  gunzip.receivedEncodedLength = 0;
+  payload.on('data', (chunk: Buffer) => {
+    gunzip.receivedEncodedLength = (gunzip.receivedEncodedLength ?? 0) + chunk.length;
+  });
+  payload.on('error', (error) => gunzip.destroy(error));
+  gunzip.once('end', clear);
+  gunzip.once('close', clear);
+  payload.pipe(gunzip);
+  return gunzip;
+}

@@ -1,0 +1,147 @@
+// What the collector adds to an event and what it takes away, end to end into ClickHouse: parsed user
+// agent and bot flag, bounded skew correction, the client IP (trusted proxies only, anonymised unless the
+// source says otherwise), the consent policies; plus health, readiness and metrics.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SourceConfig } from '../config';
+import { waitUntil } from '../../test/support/clickhouse';
+import { startTestCollector, type TestCollector } from '../../test/support/collector';
+
+const source = (id: string, extra: Partial<SourceConfig> = {}): SourceConfig => ({ id, writeKey: `${id}-write-key`, allowedOrigins: [], keepFullIp: false, ...extra });
+
+let direct: TestCollector;
+let proxied: TestCollector;
+beforeAll(async () => {
+  [direct, proxied] = await Promise.all([
+    startTestCollector({}, { sources: [source('test-source'), source('full-ip', { keepFullIp: true }), source('dropper', { consentPolicy: 'drop' })] }),
+    startTestCollector({}, { sources: [source('test-source', { keepFullIp: true })], trustedProxies: ['127.0.0.1'] }),
+  ]);
+});
+afterAll(() => Promise.all([direct?.close(), proxied?.close()]));
+
+function send(target: TestCollector, key: string, batch: unknown[], extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
+  return fetch(`${target.url}/v1/batch`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${key}:`).toString('base64')}`, ...headers },
+    body: JSON.stringify({ batch, ...extra }),
+  });
+}
+
+async function row<T>(target: TestCollector, columns: string, messageId: string): Promise<T> {
+  const rows = await waitUntil(() => target.db.rows<T>(`SELECT ${columns} FROM events WHERE message_id = '${messageId}'`), (r) => r.length === 1);
+  return rows[0] as T;
+}
+
+const chromeOnAndroid = 'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36';
+const googlebot = 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)';
+
+describe('enrichment', () => {
+  it('parses the user agent into browser, OS and device', async () => {
+    await send(direct, 'test-source-write-key', [{ type: 'page', anonymousId: 'a', messageId: 'ua-1' }], {}, { 'user-agent': chromeOnAndroid });
+    expect(await row(direct, 'browser, os, os_version, device_type, device_vendor, is_bot', 'ua-1')).toEqual({
+      browser: 'Chrome',
+      os: 'Android',
+      os_version: '14',
+      device_type: 'mobile',
+      device_vendor: 'Google',
+      is_bot: 0,
+    });
+  });
+
+  it("prefers the event's context.userAgent and flags known crawlers", async () => {
+    await send(direct, 'test-source-write-key', [{ type: 'page', anonymousId: 'a', messageId: 'ua-bot', context: { userAgent: googlebot } }], {}, { 'user-agent': chromeOnAndroid });
+    expect(await row(direct, 'user_agent, is_bot', 'ua-bot')).toEqual({ user_agent: googlebot, is_bot: 1 });
+  });
+
+  it('corrects client clock skew by sentAt, but by at most the configured bound', async () => {
+    const now = Date.now();
+    const iso = (ms: number) => new Date(ms).toISOString();
+    // A client clock ten minutes fast: the event is moved back by ten minutes.
+    await send(direct, 'test-source-write-key', [{ type: 'page', anonymousId: 'a', messageId: 'skew-small', timestamp: iso(now + 10 * 60_000 - 5000) }], { sentAt: iso(now + 10 * 60_000) });
+    const small = await row<{ timestamp_ms: number }>(direct, 'timestamp_ms', 'skew-small');
+    expect(Math.abs(small.timestamp_ms - (now - 5000))).toBeLessThan(2000);
+    // A sentAt 30 days off (beyond the 7-day bound): the correction stops at 7 days.
+    await send(direct, 'test-source-write-key', [{ type: 'page', anonymousId: 'a', messageId: 'skew-big', timestamp: iso(now - 30 * 86_400_000) }], { sentAt: iso(now - 30 * 86_400_000) });
+    const big = await row<{ timestamp_ms: number }>(direct, 'timestamp_ms', 'skew-big');
+    expect(Math.abs(big.timestamp_ms - (now - 23 * 86_400_000))).toBeLessThan(2000);
+  });
+
+  it('ignores X-Forwarded-For unless the peer is a trusted proxy', async () => {
+    await send(direct, 'full-ip-write-key', [{ type: 'page', anonymousId: 'a', messageId: 'ip-untrusted' }], {}, { 'x-forwarded-for': '203.0.113.77' });
+    expect(await row(direct, 'ip', 'ip-untrusted')).toEqual({ ip: '127.0.0.1' });
+    await send(proxied, 'test-source-write-key', [{ type: 'page', anonymousId: 'a', messageId: 'ip-trusted' }], {}, { 'x-forwarded-for': '203.0.113.77' });
+    expect(await row(proxied, 'ip', 'ip-trusted')).toEqual({ ip: '203.0.113.77' });
+  });
+
+  it('anonymises the IP unless the source keeps it', async () => {
+    await send(direct, 'test-source-write-key', [{ type: 'page', anonymousId: 'a', messageId: 'ip-anon' }]);
+    expect(await row(direct, 'ip', 'ip-anon')).toEqual({ ip: '127.0.0.0' });
+  });
+});
+
+describe('server-side consent', () => {
+  const denied = { consent: { categoryPreferences: { analytics: false, marketing: true } } };
+
+  it('stores events that deny analytics without identifiers under the strip policy (the default)', async () => {
+    const event = { type: 'identify', userId: 'u-1', anonymousId: 'a-1', traits: { email: 'x@y.z' }, messageId: 'consent-strip', context: { ...denied, traits: { email: 'x@y.z' }, ip: '9.9.9.9', sessionId: 's-1', page: { path: '/p' } } };
+    const response = await send(direct, 'full-ip-write-key', [event]);
+    expect(await response.json()).toEqual({ accepted: 1, rejected: [] });
+    const stored = await row<Record<string, string>>(direct, 'anonymous_id, user_id, ip, traits, session_id, context, page_path', 'consent-strip');
+    expect(stored).toMatchObject({ anonymous_id: '', user_id: '', ip: '', traits: '{}', session_id: '', page_path: '/p' });
+    expect(stored.context).not.toMatch(/x@y\.z|9\.9\.9\.9|s-1/);
+  });
+
+  it('takes the denial from the batch context too, and accepts such events without ids', async () => {
+    const response = await send(direct, 'test-source-write-key', [{ type: 'page', messageId: 'consent-batch' }], { context: { consent: { analytics_storage: 'denied' } } });
+    expect(response.status).toBe(200);
+    expect(await row(direct, 'anonymous_id, ip', 'consent-batch')).toEqual({ anonymous_id: '', ip: '' });
+  });
+
+  it('drops them under the drop policy, says so, and counts them', async () => {
+    const response = await send(direct, 'dropper-write-key', [
+      { type: 'track', event: 'E', anonymousId: 'a', messageId: 'consent-dropped', context: denied },
+      { type: 'track', event: 'E', anonymousId: 'a', messageId: 'consent-kept' },
+    ]);
+    expect(await response.json()).toEqual({ accepted: 1, rejected: [], dropped: 1 });
+    await row(direct, 'message_id', 'consent-kept');
+    const dropped = await direct.db.rows<{ n: number }>("SELECT count() AS n FROM events WHERE message_id = 'consent-dropped'");
+    expect(dropped[0]?.n).toBe(0);
+    const metrics = await (await fetch(`${direct.url}/metrics`)).text();
+    expect(metrics).toMatch(/tagflow_events_consent_total\{source="dropper",action="dropped"\} 1/);
+  });
+
+  it('leaves events alone when consent grants analytics or is absent', async () => {
+    await send(direct, 'dropper-write-key', [{ type: 'page', anonymousId: 'a-9', messageId: 'consent-granted', context: { consent: { categoryPreferences: { analytics: true } } } }]);
+    expect(await row(direct, 'anonymous_id', 'consent-granted')).toEqual({ anonymous_id: 'a-9' });
+  });
+});
+
+describe('health, readiness and metrics', () => {
+  it('answers /healthz and /readyz (ClickHouse reachable, spool writable)', async () => {
+    expect(await (await fetch(`${direct.url}/healthz`)).json()).toEqual({ status: 'ok' });
+    const ready = await fetch(`${direct.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: 'ready', clickhouse: true, spool: true });
+  });
+
+  it('exposes received, accepted, spooled, inserted, insert latency, spool depth and batch sizes', async () => {
+    await send(direct, 'test-source-write-key', [{ type: 'page', anonymousId: 'a', messageId: 'metrics-1' }]);
+    await row(direct, 'message_id', 'metrics-1');
+    const response = await fetch(`${direct.url}/metrics`);
+    expect(response.headers.get('content-type')).toContain('text/plain');
+    const text = await waitUntil(
+      async () => (await fetch(`${direct.url}/metrics`)).text(),
+      (t) => /tagflow_events_inserted_total [1-9]/.test(t),
+    );
+    for (const pattern of [
+      /tagflow_events_received_total\{source="test-source"\} [1-9]/,
+      /tagflow_events_accepted_total\{source="test-source"\} [1-9]/,
+      /tagflow_spool_records_total [1-9]/,
+      /tagflow_insert_duration_seconds_count [1-9]/,
+      /tagflow_insert_batch_rows_bucket\{le="10"\} [1-9]/,
+      /tagflow_spool_depth_bytes \d+/,
+      /tagflow_process_resident_memory_bytes \d+/,
+    ]) {
+      expect(text).toMatch(pattern);
+    }
+  });
+});

@@ -1,0 +1,73 @@
+// The shipper against a real ClickHouse: spooled rows land in one insert per batch, the checkpoint
+// follows, and rows ClickHouse refuses are quarantined with its reason instead of stalling the spool.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, waitUntil, type TestDatabase } from '../../test/support/clickhouse';
+import { defaultShipper } from '../config';
+import { validateEvent } from '../ingest/event';
+import { toEventRow, wellFormed, type EventRow } from '../ingest/normalize';
+import { createMetrics } from '../metrics';
+import { jsonLinesWriter } from '../warehouse/lines';
+import { encodeSpoolRecord, Shipper } from './shipper';
+import { Spool } from './spool';
+
+let db: TestDatabase;
+let dir: string;
+beforeAll(async () => {
+  db = await createTestDatabase('shipper');
+  dir = mkdtempSync(join(tmpdir(), 'tagflow-shipper-'));
+});
+afterAll(async () => {
+  await db?.drop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function row(messageId: string): EventRow {
+  const parsed = validateEvent({ type: 'track', event: 'Shipped', anonymousId: 'a', messageId });
+  if (!parsed.ok) throw new Error(parsed.reason);
+  return toEventRow(parsed.event, { source: 'shipper-test', receivedAt: Date.now(), sentAt: undefined, ip: '', userAgent: '', context: {} });
+}
+
+const silent = { warn: () => undefined, error: () => undefined };
+
+describe('shipper', () => {
+  it('inserts spooled rows, quarantines the rows ClickHouse refuses, and moves the checkpoint past both', async () => {
+    const spool = await Spool.open({ dir, maxBytes: 10_000_000, segmentBytes: 1_000_000 });
+    const metrics = createMetrics(() => spool.depthBytes());
+    // Rows the ingest rules would never produce, written straight to the spool: a lone surrogate and a
+    // malformed DateTime, which ClickHouse refuses with codes 25 and 41.
+    const poisoned = [{ ...row('ship-bad-1'), event: 'half an emoji \ud83d' }, { ...row('ship-bad-2'), timestamp: 'not a date' }];
+    const good = Array.from({ length: 50 }, (_, i) => row(`ship-ok-${i}`));
+    const records = [good.slice(0, 20), [poisoned[0] as EventRow, ...good.slice(20, 30)], [poisoned[1] as EventRow], good.slice(30)];
+    for (const events of records) for (const payload of encodeSpoolRecord({ events, quarantine: [] })) await spool.append(payload);
+
+    const client = db.client;
+    const shipper = new Shipper(spool, jsonLinesWriter(client), { ...defaultShipper, intervalMs: 20 }, metrics, silent);
+    shipper.start();
+    await waitUntil(async () => spool.depthBytes(), (bytes) => bytes === 0);
+    await shipper.stop(1000);
+
+    const stored = await db.rows<{ n: number }>("SELECT count() AS n FROM events WHERE message_id LIKE 'ship-ok-%'");
+    expect(stored[0]?.n).toBe(50);
+    const quarantined = await db.rows<{ reason: string; raw: string; source: string }>('SELECT reason, raw, source FROM events_quarantine ORDER BY raw');
+    expect(quarantined).toHaveLength(2);
+    expect(quarantined.map((q) => JSON.parse(q.raw) as { message_id: string }).map((r) => r.message_id)).toEqual(['ship-bad-1', 'ship-bad-2']);
+    expect(quarantined.map((q) => q.reason)).toEqual([expect.stringMatching(/^ClickHouse refused the row: Code: 25/), expect.stringMatching(/^ClickHouse refused the row: Code: \d+, .*timestamp/)]);
+    expect(quarantined.every((q) => q.source === 'shipper-test')).toBe(true);
+    expect(await metrics.registry.getSingleMetricAsString('tagflow_insert_refused_rows_total')).toContain('tagflow_insert_refused_rows_total{table="events"} 2');
+    await spool.close();
+  });
+
+  it('never lets the ingest path produce a lone surrogate', () => {
+    expect(wellFormed('ok \ud83d\ude00')).toBe('ok \ud83d\ude00');
+    expect(wellFormed('cut \ud83d')).toBe('cut \ufffd');
+    expect(wellFormed('\ude00 first')).toBe('\ufffd first');
+    const parsed = validateEvent({ type: 'track', event: 'E \ud83d', anonymousId: 'a', properties: { title: 'x \ud83d' } });
+    if (!parsed.ok) throw new Error(parsed.reason);
+    const stored = toEventRow(parsed.event, { source: 's', receivedAt: Date.now(), sentAt: undefined, ip: '', userAgent: '', context: {} });
+    expect(stored.event).toBe('E \ufffd');
+    expect(stored.page_title).toBe('x \ufffd');
+  });
+});

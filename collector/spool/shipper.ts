@@ -1,0 +1,222 @@
+// Reads the spool from its checkpoint and inserts what it finds into ClickHouse in large batches
+// (by rows, bytes or time), retrying with backoff while ClickHouse is down. The checkpoint moves only
+// after ClickHouse has confirmed a batch, so a crash re-sends at most the batch in flight; rows are
+// deduplicated by message_id downstream (ReplacingMergeTree, deduplicating views).
+import type { ShipperConfig } from '../config';
+import { toDateTimeText, type EventRow } from '../ingest/normalize';
+import { clickhouseErrorCode } from '../warehouse/client';
+import type { CollectorMetrics } from '../metrics';
+import type { JsonLinesWriter } from '../warehouse/lines';
+import type { QuarantineRow } from '../warehouse/events';
+import type { Position, Spool } from './spool';
+
+/** What one request leaves in the spool: its rows, serialised as JSONEachRow lines, per table. */
+export interface SpoolRecord {
+  events: EventRow[];
+  quarantine: QuarantineRow[];
+}
+
+type Table = 'events' | 'events_quarantine';
+const tableCodes: Record<Table, number> = { events: 0x45, events_quarantine: 0x51 }; // 'E', 'Q'
+
+/** One payload per table with rows: [table code][row count, u32][JSONEachRow text]. */
+export function encodeSpoolRecord(record: SpoolRecord): Buffer[] {
+  const payloads: Buffer[] = [];
+  for (const [table, rows] of [['events', record.events], ['events_quarantine', record.quarantine]] as const) {
+    if (rows.length === 0) continue;
+    let text = '';
+    for (const row of rows) text += `${JSON.stringify(row)}\n`;
+    const header = Buffer.allocUnsafe(5);
+    header.writeUInt8(tableCodes[table], 0);
+    header.writeUInt32BE(rows.length, 1);
+    payloads.push(Buffer.concat([header, Buffer.from(text)]));
+  }
+  return payloads;
+}
+
+interface Lines {
+  chunks: Buffer[];
+  rows: number;
+}
+
+interface Batch {
+  events: Lines;
+  quarantine: Lines;
+  bytes: number;
+  end: Position;
+}
+
+function addPayload(batch: Batch, payload: Buffer): void {
+  const lines = payload.readUInt8(0) === tableCodes.events_quarantine ? batch.quarantine : batch.events;
+  lines.rows += payload.readUInt32BE(1);
+  lines.chunks.push(payload.subarray(5));
+  batch.bytes += payload.length;
+}
+
+interface Logger {
+  warn(object: object, message: string): void;
+  error(object: object, message: string): void;
+}
+
+const samePosition = (a: Position, b: Position) => a.segment === b.segment && a.offset === b.offset;
+
+export class Shipper {
+  private position: Position;
+  private running: Promise<void> | undefined;
+  private stopping = false;
+  private deadline = Infinity;
+
+  constructor(
+    private readonly spool: Spool,
+    private readonly writer: JsonLinesWriter,
+    private readonly config: ShipperConfig,
+    private readonly metrics: CollectorMetrics,
+    private readonly log: Logger,
+  ) {
+    this.position = spool.checkpoint;
+  }
+
+  start(): void {
+    this.running ??= this.loop().catch((error: unknown) => this.log.error({ err: error }, 'the shipper stopped'));
+  }
+
+  /**
+   * Ships what is spooled until the spool is empty or `timeoutMs` has passed, then stops. What is not
+   * shipped stays in the spool and is replayed at the next start.
+   */
+  async stop(timeoutMs: number): Promise<void> {
+    this.stopping = true;
+    this.deadline = Date.now() + timeoutMs;
+    this.spool.wakeReaders();
+    await this.running;
+  }
+
+  private async loop(): Promise<void> {
+    for (;;) {
+      try {
+        const batch = await this.nextBatch();
+        if (batch.events.rows > 0 || batch.quarantine.rows > 0) {
+          if (!(await this.insert(batch))) return;
+        }
+        if (!samePosition(batch.end, this.position)) {
+          await this.spool.commit(batch.end);
+          this.position = batch.end;
+        }
+      } catch (error) {
+        // A spool read or checkpoint write failed (disk trouble): keep the position, try again shortly.
+        this.log.error({ err: error }, 'the shipper could not read the spool or save its checkpoint; retrying');
+        if (this.stopping) return;
+        await new Promise((resolve) => setTimeout(resolve, this.config.maxBackoffMs));
+      }
+      if (this.stopping && (this.spool.depthBytes() <= 0 || Date.now() > this.deadline)) return;
+    }
+  }
+
+  /** Gathers records until a limit is reached, or the interval has passed since the first one. */
+  private async nextBatch(): Promise<Batch> {
+    const batch: Batch = { events: { chunks: [], rows: 0 }, quarantine: { chunks: [], rows: 0 }, bytes: 0, end: this.position };
+    let firstAt: number | undefined;
+    for (;;) {
+      const read = await this.spool.read(batch.end, this.config.maxBytes - batch.bytes);
+      for (const payload of read.payloads) addPayload(batch, payload);
+      const moved = !samePosition(read.next, batch.end);
+      batch.end = read.next;
+      firstAt ??= read.payloads.length > 0 ? Date.now() : undefined;
+      if (batch.events.rows + batch.quarantine.rows >= this.config.maxRows || batch.bytes >= this.config.maxBytes) return batch;
+      if (moved) continue;
+      // Caught up with the writer.
+      if (this.stopping) return batch;
+      if (firstAt === undefined) {
+        await this.spool.waitForData(this.config.intervalMs);
+        if (!samePosition(batch.end, this.position)) return batch; // skipped a corrupt stretch: commit past it
+        continue;
+      }
+      const left = firstAt + this.config.intervalMs - Date.now();
+      if (left <= 0) return batch;
+      await this.spool.waitForData(left);
+    }
+  }
+
+  /** Inserts until ClickHouse confirms; false when stopping ran out of time first. */
+  private async insert(batch: Batch): Promise<boolean> {
+    let delay = 100;
+    const tables: Array<[Table, Lines]> = [
+      ['events_quarantine', batch.quarantine],
+      ['events', batch.events],
+    ];
+    let done = 0; // tables already confirmed, so a retry does not insert them again
+    for (;;) {
+      const started = performance.now();
+      try {
+        for (; done < tables.length; done++) {
+          const [table, lines] = tables[done] as [Table, Lines];
+          if (lines.rows === 0) continue;
+          try {
+            await this.writer.insertLines(table, lines.chunks);
+          } catch (error) {
+            if (!refusedInput(error)) throw error;
+            await this.isolate(table, lines.chunks.flatMap(splitLines));
+          }
+        }
+        this.metrics.insertSeconds.observe((performance.now() - started) / 1000);
+        this.metrics.batchRows.observe(batch.events.rows);
+        this.metrics.inserted.inc(batch.events.rows);
+        return true;
+      } catch (error) {
+        this.metrics.insertFailures.inc();
+        this.log.warn({ err: error, rows: batch.events.rows, retryInMs: delay }, 'ClickHouse insert failed; the batch stays in the spool and is retried');
+        if (this.stopping && Date.now() + delay > this.deadline) return false;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 2, this.config.maxBackoffMs);
+      }
+    }
+  }
+
+  /**
+   * ClickHouse refused the input: halve it until the refused rows are alone, insert the others, and
+   * quarantine each refused row with ClickHouse's reason, so one bad row cannot stall the spool.
+   */
+  private async isolate(table: Table, lines: Buffer[]): Promise<void> {
+    try {
+      await this.writer.insertLines(table, lines);
+    } catch (error) {
+      if (!refusedInput(error)) throw error;
+      const [line] = lines;
+      if (lines.length === 1 && line) return this.setAside(table, line, error);
+      const half = Math.ceil(lines.length / 2);
+      await this.isolate(table, lines.slice(0, half));
+      await this.isolate(table, lines.slice(half));
+    }
+  }
+
+  private async setAside(table: Table, line: Buffer, error: unknown): Promise<void> {
+    this.metrics.refusedRows.inc({ table });
+    const reason = `ClickHouse refused the row: ${(error instanceof Error ? error.message : String(error)).split('\n')[0]}`;
+    const raw = line.toString('utf8').trimEnd();
+    this.log.error({ table, reason, raw: raw.slice(0, 2000) }, 'a spooled row was refused by ClickHouse and set aside');
+    if (table === 'events_quarantine') return; // logged above: there is nowhere further to put it
+    const source = /"source":"((?:[^"\\]|\\.)*)"/.exec(raw)?.[1] ?? '';
+    const row: QuarantineRow = { received_at: toDateTimeText(Date.now()), source, reason, raw };
+    await this.writer.insertLines('events_quarantine', [Buffer.from(`${JSON.stringify(row)}\n`)]);
+  }
+}
+
+/** ClickHouse's codes for input it cannot parse or store: the rows are at fault, not the server. */
+const refusedInputCodes = new Set(['6', '25', '26', '27', '38', '41', '53', '69', '70', '72', '117', '131']);
+
+function refusedInput(error: unknown): boolean {
+  const code = clickhouseErrorCode(error);
+  return code !== undefined && refusedInputCodes.has(code);
+}
+
+/** The JSONEachRow lines of a chunk, each with its newline. */
+function splitLines(chunk: Buffer): Buffer[] {
+  const lines: Buffer[] = [];
+  for (let start = 0; start < chunk.length; ) {
+    const end = chunk.indexOf(0x0a, start);
+    const stop = end < 0 ? chunk.length : end + 1;
+    lines.push(chunk.subarray(start, stop));
+    start = stop;
+  }
+  return lines;
+}

@@ -1,0 +1,190 @@
+// The spool on a real file system: appends survive a reopen, the checkpoint decides what replays,
+// torn and corrupt records are set aside while the rest replays, and the byte cap refuses appends.
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Spool, SpoolFullError, SpoolLockedError, type CorruptReport, type Position } from './spool';
+
+const dirs: string[] = [];
+function freshDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tagflow-spool-test-'));
+  dirs.push(dir);
+  return dir;
+}
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+const payload = (i: number) => Buffer.from(JSON.stringify({ i, pad: 'x'.repeat(100) }));
+
+/** Reads everything from `from` to the end, as the shipper would. */
+async function readAll(spool: Spool, from: Position): Promise<{ values: number[]; end: Position }> {
+  const values: number[] = [];
+  let position = from;
+  for (;;) {
+    const read = await spool.read(position, 1000);
+    values.push(...read.payloads.map((p) => (JSON.parse(p.toString()) as { i: number }).i));
+    if (read.next.segment === position.segment && read.next.offset === position.offset) return { values, end: position };
+    position = read.next;
+  }
+}
+
+const segments = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.seg')).sort();
+
+/** Bytes of data in a segment file: segments are zero-filled ahead, and every record ends with a non-zero byte. */
+function dataLength(bytes: Buffer): number {
+  let end = bytes.length;
+  while (end > 0 && bytes[end - 1] === 0) end -= 1;
+  return end;
+}
+
+describe('spool', () => {
+  it('keeps appends across segments and a reopen, and replays only what is after the checkpoint', async () => {
+    const dir = freshDir();
+    const spool = await Spool.open({ dir, maxBytes: 1_000_000, segmentBytes: 1000 });
+    for (let i = 0; i < 30; i++) await spool.append(payload(i));
+    const first = await readAll(spool, spool.checkpoint);
+    expect(first.values).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    expect(segments(dir).length).toBeGreaterThan(2);
+
+    // Confirm the first half, as the shipper does after ClickHouse answered.
+    let half = spool.checkpoint;
+    for (let n = 0; n < 15; ) {
+      const read = await spool.read(half, 1);
+      n += read.payloads.length;
+      half = read.next;
+    }
+    await spool.commit(half);
+    await spool.close();
+
+    const reopened = await Spool.open({ dir, maxBytes: 1_000_000, segmentBytes: 1000 });
+    expect(reopened.checkpoint).toEqual(half);
+    expect((await readAll(reopened, reopened.checkpoint)).values).toEqual(Array.from({ length: 15 }, (_, i) => i + 15));
+    await reopened.close();
+  });
+
+  it('deletes segments the checkpoint has passed and counts only unshipped bytes', async () => {
+    const dir = freshDir();
+    const spool = await Spool.open({ dir, maxBytes: 1_000_000, segmentBytes: 500 });
+    for (let i = 0; i < 20; i++) await spool.append(payload(i));
+    const before = segments(dir).length;
+    expect(spool.depthBytes()).toBe(segments(dir).reduce((sum, f) => sum + dataLength(readFileSync(join(dir, f))), 0));
+    const { end } = await readAll(spool, spool.checkpoint);
+    await spool.commit(end);
+    expect(spool.depthBytes()).toBe(0);
+    expect(segments(dir).length).toBeLessThan(before);
+    await spool.close();
+  });
+
+  it('sets a torn last record aside, reports it, and replays every intact record', async () => {
+    const dir = freshDir();
+    const spool = await Spool.open({ dir, maxBytes: 1_000_000, segmentBytes: 1_000_000 });
+    for (let i = 0; i < 5; i++) await spool.append(payload(i));
+    await spool.close();
+    const [file] = segments(dir);
+    const path = join(dir, file as string);
+    const bytes = readFileSync(path);
+    bytes.fill(0, dataLength(bytes) - 7, dataLength(bytes)); // a crash in the middle of the last write
+    writeFileSync(path, bytes);
+
+    const reports: CorruptReport[] = [];
+    const reopened = await Spool.open({ dir, maxBytes: 1_000_000, segmentBytes: 1_000_000, onCorrupt: (r) => reports.push(r) });
+    expect((await readAll(reopened, reopened.checkpoint)).values).toEqual([0, 1, 2, 3]);
+    expect(reports).toHaveLength(1);
+    expect(readFileSync(reports[0]?.file as string).length).toBe(reports[0]?.bytes);
+    // The torn record's surviving bytes, not the zeros after them.
+    expect(reports[0]?.bytes).toBeLessThan(200);
+    await reopened.close();
+  });
+
+  it('skips a corrupt record in the middle by its checksum and replays the records after it', async () => {
+    const dir = freshDir();
+    const spool = await Spool.open({ dir, maxBytes: 1_000_000, segmentBytes: 1_000_000 });
+    for (let i = 0; i < 5; i++) await spool.append(payload(i));
+    await spool.close();
+    const path = join(dir, segments(dir)[0] as string);
+    const bytes = readFileSync(path);
+    const recordBytes = dataLength(bytes) / 5;
+    const inRecord2 = Math.floor(recordBytes * 2 + recordBytes / 2);
+    bytes.writeUInt8(bytes.readUInt8(inRecord2) ^ 0xff, inRecord2); // flip the bits of a byte inside record 2's payload
+    writeFileSync(path, bytes);
+
+    const reports: CorruptReport[] = [];
+    const reopened = await Spool.open({ dir, maxBytes: 1_000_000, segmentBytes: 1_000_000, onCorrupt: (r) => reports.push(r) });
+    expect((await readAll(reopened, reopened.checkpoint)).values).toEqual([0, 1, 3, 4]);
+    expect(reports.map((r) => r.bytes)).toEqual([recordBytes]);
+    expect(readdirSync(join(dir, 'corrupt'))).toHaveLength(1);
+    await reopened.close();
+  });
+
+  it('refuses appends past its byte cap until the shipper confirms', async () => {
+    const dir = freshDir();
+    const spool = await Spool.open({ dir, maxBytes: 1000, segmentBytes: 100_000 });
+    let accepted = 0;
+    let error: unknown;
+    for (;;) {
+      try {
+        await spool.append(payload(accepted));
+        accepted += 1;
+      } catch (e) {
+        error = e;
+        break;
+      }
+    }
+    expect(error).toBeInstanceOf(SpoolFullError);
+    expect(spool.depthBytes()).toBeLessThanOrEqual(1000);
+    const { end, values } = await readAll(spool, spool.checkpoint);
+    expect(values).toHaveLength(accepted);
+    await spool.commit(end);
+    await expect(spool.append(payload(99))).resolves.toBeUndefined();
+    await spool.close();
+  });
+});
+
+describe('spool records', () => {
+  it('survive a reopen whatever their bytes, trailing zeros included', async () => {
+    const dir = freshDir();
+    const spool = await Spool.open({ dir, maxBytes: 1_000_000, segmentBytes: 100_000 });
+    // The last one ends in zeros, like the zero-filled rest of its segment.
+    const payloads = [Buffer.from('start'), Buffer.from([1, 2, 0, 0]), Buffer.alloc(10)];
+    for (const payload of payloads) await spool.append(payload);
+    await spool.close();
+    const reopened = await Spool.open({ dir, maxBytes: 1_000_000, segmentBytes: 100_000 });
+    const read = await reopened.read(reopened.checkpoint, 1_000_000);
+    expect(read.payloads).toEqual(payloads);
+    await reopened.close();
+  });
+});
+
+describe('spool lock', () => {
+  it('refuses a second open while the first is open, and takes over a lock whose process is gone', async () => {
+    const dir = freshDir();
+    const first = await Spool.open({ dir, maxBytes: 1_000_000, segmentBytes: 100_000 });
+    // Another live process holds it (the lock names this test's parent process).
+    writeFileSync(join(dir, 'lock'), String(process.ppid));
+    await expect(Spool.open({ dir, maxBytes: 1_000_000, segmentBytes: 100_000 })).rejects.toBeInstanceOf(SpoolLockedError);
+    await first.close();
+    writeFileSync(join(dir, 'lock'), '999999999'); // a process that does not exist (left by kill -9)
+    const second = await Spool.open({ dir, maxBytes: 1_000_000, segmentBytes: 100_000 });
+    expect(readFileSync(join(dir, 'lock'), 'utf8')).toBe(String(process.pid));
+    await second.close();
+  });
+});
+
+describe('spool close', () => {
+  it('leaves only the checkpoint behind once everything is shipped, and reopens from it', async () => {
+    const dir = freshDir();
+    const spool = await Spool.open({ dir, maxBytes: 1_000_000, segmentBytes: 100_000 });
+    await spool.append(payload(1));
+    const { end } = await readAll(spool, spool.checkpoint);
+    await spool.commit(end);
+    await spool.close();
+    expect(readdirSync(dir).sort()).toEqual(['checkpoint.json', 'corrupt']);
+    const reopened = await Spool.open({ dir, maxBytes: 1_000_000, segmentBytes: 100_000 });
+    expect(reopened.depthBytes()).toBe(0);
+    await reopened.append(payload(2));
+    expect((await readAll(reopened, reopened.checkpoint)).values).toEqual([2]);
+    await reopened.close();
+  });
+});

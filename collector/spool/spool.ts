@@ -1,0 +1,402 @@
+// The durable on-disk log between the HTTP answer and ClickHouse. Appends are grouped: every append
+// waiting while one write+fdatasync runs goes out in the next write+fdatasync (group commit), and an
+// append resolves only once its bytes are on disk. Segment files roll at a size; a checkpoint file says
+// how far the shipper has been confirmed by ClickHouse; segments wholly before it are deleted.
+// Segments are zero-filled before use: fdatasync of writes into blocks that already exist needs no
+// file-system journal commit, which keeps its latency (the acknowledgement latency) low and steady.
+// Data therefore ends at a segment's last non-zero byte (every record ends with a newline).
+import { mkdirSync } from 'node:fs';
+import { access, constants, open, readdir, readFile, rename, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { lock, unlock } from './lock';
+import { decodeRecord, encodeRecord, headerBytes, nextIntactRecord } from './record';
+
+export { SpoolLockedError } from './lock';
+
+/** A place in the log: a segment number and a byte offset in it. */
+export interface Position {
+  segment: number;
+  offset: number;
+}
+
+export interface SpoolOptions {
+  dir: string;
+  /** Unshipped bytes past which appends are refused (backpressure). */
+  maxBytes: number;
+  segmentBytes: number;
+  /** Bytes waiting in memory for the next group commit; past this appends are refused too. */
+  maxQueuedBytes?: number;
+  /** Told about every torn or corrupt stretch found while reading. */
+  onCorrupt?: (report: CorruptReport) => void;
+  /** Told how long each group commit (write + fdatasync) took and how many appends it carried. */
+  onCommit?: (seconds: number, appends: number) => void;
+}
+
+export interface CorruptReport {
+  segment: number;
+  offset: number;
+  bytes: number;
+  /** Where the bad bytes were copied to. */
+  file: string;
+}
+
+export interface ReadResult {
+  payloads: Buffer[];
+  /** Where the next read starts. */
+  next: Position;
+}
+
+/** The spool is over its byte cap: answer 503 with Retry-After. */
+export class SpoolFullError extends Error {
+  readonly code = 'SPOOL_FULL';
+}
+
+/** Writing to disk failed: nothing was acknowledged. */
+export class SpoolWriteError extends Error {
+  readonly code = 'SPOOL_WRITE_FAILED';
+}
+
+interface Waiting {
+  record: Buffer;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+const maxPayloadBytes = 256 * 1024 * 1024;
+const segmentName = (n: number) => `${String(n).padStart(12, '0')}.seg`;
+const segmentNumber = (file: string) => (/^(\d{12})\.seg$/.exec(file)?.[1] ? Number(file.slice(0, 12)) : undefined);
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Creates `path` as `bytes` zeros on disk (written, not sparse, so later writes change no metadata). */
+async function zeroFilled(path: string, bytes: number): Promise<void> {
+  const handle = await open(path, 'w');
+  try {
+    const chunk = Buffer.alloc(Math.min(bytes, 1024 * 1024));
+    for (let at = 0; at < bytes; at += chunk.length) await handle.write(chunk, 0, Math.min(chunk.length, bytes - at), at);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Where a segment's data ends: after its last non-zero byte (the rest is preallocated zeros). */
+async function dataEnd(path: string): Promise<number> {
+  const handle = await open(path, 'r');
+  try {
+    const { size } = await handle.stat();
+    const chunk = Buffer.allocUnsafe(1024 * 1024);
+    for (let end = size; end > 0; ) {
+      const start = Math.max(0, end - chunk.length);
+      const { bytesRead } = await handle.read(chunk, 0, end - start, start);
+      for (let i = bytesRead - 1; i >= 0; i--) if (chunk[i] !== 0) return start + i + 1;
+      end = start;
+    }
+    return 0;
+  } finally {
+    await handle.close();
+  }
+}
+
+async function writeFully(handle: FileHandle, buffer: Buffer, position: number): Promise<void> {
+  let written = 0;
+  while (written < buffer.length) {
+    const { bytesWritten } = await handle.write(buffer, written, buffer.length - written, position + written);
+    written += bytesWritten;
+  }
+}
+
+async function readAt(handle: FileHandle, position: number, length: number): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(length);
+  let read = 0;
+  while (read < length) {
+    const { bytesRead } = await handle.read(buffer, read, length - read, position + read);
+    if (bytesRead === 0) break;
+    read += bytesRead;
+  }
+  return buffer.subarray(0, read);
+}
+
+export class Spool {
+  private readonly sizes = new Map<number, number>();
+  private queue: Waiting[] = [];
+  private queuedBytes = 0;
+  private flushing: Promise<void> | undefined;
+  private waiters: Array<() => void> = [];
+  private closed = false;
+  private lastWriteFailed = false;
+  /** The next segment, zero-filled in the background while this one fills. */
+  private preparing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly options: Required<Omit<SpoolOptions, 'onCorrupt' | 'onCommit'>> & Pick<SpoolOptions, 'onCorrupt' | 'onCommit'>,
+    private checkpointAt: Position,
+    private active: number,
+    private handle: FileHandle,
+  ) {}
+
+  /** Opens (or creates) the spool in `options.dir`; a new segment is started for this process's appends. */
+  static async open(options: SpoolOptions): Promise<Spool> {
+    const dir = options.dir;
+    mkdirSync(join(dir, 'corrupt'), { recursive: true });
+    await lock(dir);
+    const files = await readdir(dir);
+    for (const file of files) if (file.endsWith('.next')) await unlink(join(dir, file)); // a half-prepared segment
+    const numbers = files.map(segmentNumber).filter((n): n is number => n !== undefined).sort((a, b) => a - b);
+    const sizes = await Promise.all(numbers.map(async (n) => [n, await dataEnd(join(dir, segmentName(n)))] as const));
+    const saved = await readCheckpoint(dir);
+    const first = numbers[0];
+    const checkpoint = saved && (first === undefined || saved.segment >= first) ? saved : { segment: first ?? 1, offset: 0 };
+    const active = Math.max(checkpoint.segment, ...numbers) + (numbers.length > 0 || saved ? 1 : 0);
+    await zeroFilled(join(dir, `${segmentName(active)}.next`), options.segmentBytes);
+    await rename(join(dir, `${segmentName(active)}.next`), join(dir, segmentName(active)));
+    const handle = await open(join(dir, segmentName(active)), 'r+');
+    await fsyncDir(dir);
+    const spool = new Spool({ maxQueuedBytes: 64 * 1024 * 1024, ...options }, checkpoint, active, handle);
+    for (const [n, size] of sizes) if (n >= checkpoint.segment) spool.sizes.set(n, size);
+    spool.sizes.set(active, 0);
+    spool.prepareNext();
+    return spool;
+  }
+
+  /** Where the shipper's confirmed position is. */
+  get checkpoint(): Position {
+    return this.checkpointAt;
+  }
+
+  /** Bytes appended (or waiting to be) and not yet confirmed by the shipper. */
+  depthBytes(): number {
+    let total = this.queuedBytes - (this.sizes.has(this.checkpointAt.segment) ? this.checkpointAt.offset : 0);
+    for (const size of this.sizes.values()) total += size;
+    return total;
+  }
+
+  /** True when `bytes` more would stay within the byte cap (a cheap check before reading a request). */
+  hasRoomFor(bytes: number): boolean {
+    return this.depthBytes() + bytes <= this.options.maxBytes && this.queuedBytes + bytes <= this.options.maxQueuedBytes;
+  }
+
+  /** Appends one payload; resolves once it is on disk. Throws SpoolFullError at the cap. */
+  append(payload: Buffer): Promise<void> {
+    if (this.closed) return Promise.reject(new SpoolWriteError('the spool is closed'));
+    const record = encodeRecord(payload);
+    if (!this.hasRoomFor(record.length)) return Promise.reject(new SpoolFullError('the spool is full'));
+    this.queuedBytes += record.length;
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ record, resolve, reject });
+      this.startFlush();
+    });
+  }
+
+  private startFlush(): void {
+    if (this.flushing) return;
+    // setImmediate: appends made by the other requests of this event-loop turn join the same group.
+    this.flushing = new Promise((resolve) => setImmediate(resolve)).then(() => this.flush()).finally(() => {
+      this.flushing = undefined;
+      // An append may have queued after the loop saw an empty queue but before this ran.
+      if (this.queue.length > 0) this.startFlush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    while (this.queue.length > 0) {
+      const group = this.queue;
+      this.queue = [];
+      const buffer = group.length === 1 && group[0] ? group[0].record : Buffer.concat(group.map((w) => w.record));
+      let position = this.sizes.get(this.active) ?? 0;
+      const started = performance.now();
+      try {
+        if (position > 0 && position + buffer.length > this.options.segmentBytes) {
+          await this.roll();
+          position = 0;
+        }
+        await writeFully(this.handle, buffer, position);
+        await this.handle.datasync();
+        this.options.onCommit?.((performance.now() - started) / 1000, group.length);
+        this.sizes.set(this.active, position + buffer.length);
+        this.queuedBytes -= buffer.length;
+        this.lastWriteFailed = false;
+        for (const waiting of group) waiting.resolve();
+        this.wake();
+        if (position + buffer.length >= this.options.segmentBytes) await this.roll();
+      } catch (error) {
+        this.queuedBytes -= buffer.length;
+        this.lastWriteFailed = true;
+        for (const waiting of group) waiting.reject(new SpoolWriteError(`writing the spool failed: ${(error as Error).message}`));
+        // Whatever part of the group reached the file is skipped later as a corrupt stretch.
+        const size = await dataEnd(join(this.options.dir, segmentName(this.active))).catch(() => position);
+        this.sizes.set(this.active, size);
+        await this.roll().catch(() => undefined);
+      }
+    }
+  }
+
+  private prepareNext(): void {
+    const next = join(this.options.dir, `${segmentName(this.active + 1)}.next`);
+    // A failure here shows up at the roll, which then zero-fills itself.
+    this.preparing = zeroFilled(next, this.options.segmentBytes).catch(() => undefined);
+  }
+
+  private async roll(): Promise<void> {
+    await this.handle.close();
+    await this.preparing;
+    const dir = this.options.dir;
+    const name = segmentName(this.active + 1);
+    await rename(join(dir, `${name}.next`), join(dir, name)).catch(() => zeroFilled(join(dir, name), this.options.segmentBytes));
+    this.active += 1;
+    this.handle = await open(join(dir, name), 'r+');
+    this.sizes.set(this.active, 0);
+    await fsyncDir(dir);
+    this.prepareNext();
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** Resolves when new data is on disk, `wakeReaders()` is called, or after `timeoutMs`. */
+  waitForData(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.waiters.push(done);
+    });
+  }
+
+  wakeReaders(): void {
+    this.wake();
+  }
+
+  /** The next segment after `segment` that exists, if any. */
+  private after(segment: number): number | undefined {
+    let next: number | undefined;
+    for (const n of this.sizes.keys()) if (n > segment && (next === undefined || n < next)) next = n;
+    return next;
+  }
+
+  /**
+   * Reads whole records from `from`, about `maxBytes` of them (at least one when there is one).
+   * Only data already on disk is read. A torn or corrupt stretch is copied to corrupt/, reported,
+   * and skipped: the read goes on at the next intact record.
+   */
+  async read(from: Position, maxBytes: number): Promise<ReadResult> {
+    let position = from;
+    for (;;) {
+      const end = this.sizes.get(position.segment);
+      if (end === undefined || position.offset >= end) {
+        const next = this.after(position.segment);
+        if (next === undefined || position.segment === this.active) return { payloads: [], next: position };
+        position = { segment: next, offset: 0 };
+        continue;
+      }
+      // A handle of its own: the writer may close the active one when it rolls to a new segment.
+      const handle = await open(join(this.options.dir, segmentName(position.segment)), 'r');
+      try {
+        return await this.readRecords(handle, position, end, maxBytes);
+      } finally {
+        await handle.close();
+      }
+    }
+  }
+
+  private async readRecords(handle: FileHandle, from: Position, end: number, maxBytes: number): Promise<ReadResult> {
+    let buffer = await readAt(handle, from.offset, Math.min(end - from.offset, Math.max(maxBytes, headerBytes)));
+    const payloads: Buffer[] = [];
+    let offset = 0;
+    while (offset < buffer.length) {
+      const decoded = decodeRecord(buffer, offset, maxPayloadBytes);
+      if (decoded.kind === 'record') {
+        payloads.push(decoded.payload);
+        offset += decoded.bytes;
+        continue;
+      }
+      if (offset > 0) break;
+      if (decoded.kind === 'incomplete' && from.offset + decoded.bytes <= end) {
+        // The first record is larger than maxBytes: read exactly it.
+        buffer = await readAt(handle, from.offset, decoded.bytes);
+        continue;
+      }
+      return { payloads: [], next: await this.setAside(handle, from, end) };
+    }
+    return { payloads, next: { segment: from.segment, offset: from.offset + offset } };
+  }
+
+  /** Copies the bad stretch starting at `from` to corrupt/ and returns where the next intact record is. */
+  private async setAside(handle: FileHandle, from: Position, end: number): Promise<Position> {
+    const rest = await readAt(handle, from.offset, end - from.offset);
+    const good = nextIntactRecord(rest, 0, maxPayloadBytes) ?? rest.length;
+    const file = join(this.options.dir, 'corrupt', `${segmentName(from.segment)}-${from.offset}.bin`);
+    await writeFile(file, rest.subarray(0, good));
+    this.options.onCorrupt?.({ segment: from.segment, offset: from.offset, bytes: good, file });
+    return { segment: from.segment, offset: from.offset + good };
+  }
+
+  /** Records that everything before `position` is in ClickHouse, durably, and deletes finished segments. */
+  async commit(position: Position): Promise<void> {
+    const dir = this.options.dir;
+    const temporary = join(dir, 'checkpoint.json.tmp');
+    const handle = await open(temporary, 'w');
+    try {
+      await handle.writeFile(JSON.stringify(position));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temporary, join(dir, 'checkpoint.json'));
+    await fsyncDir(dir);
+    this.checkpointAt = position;
+    for (const n of [...this.sizes.keys()]) {
+      if (n < position.segment && n !== this.active) {
+        this.sizes.delete(n);
+        await unlink(join(dir, segmentName(n))).catch(() => undefined);
+      }
+    }
+  }
+
+  /** True when the spool directory can be written and the last write succeeded. */
+  async writable(): Promise<boolean> {
+    if (this.closed || this.lastWriteFailed) return false;
+    return access(this.options.dir, constants.W_OK).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /** Waits for queued appends, then closes the active segment (removing it when everything is shipped). */
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.flushing) await this.flushing;
+    this.wake();
+    await this.handle.close();
+    await this.preparing;
+    const dir = this.options.dir;
+    if (this.depthBytes() === 0) {
+      // Everything is in ClickHouse: leave no zero-filled segments behind (the checkpoint stays).
+      await unlink(join(dir, segmentName(this.active))).catch(() => undefined);
+      await unlink(join(dir, `${segmentName(this.active + 1)}.next`)).catch(() => undefined);
+    }
+    await unlock(dir);
+  }
+}
+
+async function readCheckpoint(dir: string): Promise<Position | undefined> {
+  try {
+    const parsed: unknown = JSON.parse(await readFile(join(dir, 'checkpoint.json'), 'utf8'));
+    const p = parsed as Partial<Position>;
+    return typeof p.segment === 'number' && typeof p.offset === 'number' ? { segment: p.segment, offset: p.offset } : undefined;
+  } catch {
+    return undefined;
+  }
+}
