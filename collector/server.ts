@@ -68,6 +68,8 @@ export async function buildServer(config: CollectorConfig, warehouse: Warehouse,
     origin: (origin, callback) => callback(null, origin === undefined || allowedOrigins.has('*') || allowedOrigins.has(origin)),
     methods: ['GET', 'POST'],
     allowedHeaders: ['Content-Type', 'Authorization', 'Content-Encoding'],
+    // Browsers hide response headers cross-origin unless listed; the SDK honours Retry-After.
+    exposedHeaders: ['Retry-After'],
     maxAge: 86_400,
   });
 
