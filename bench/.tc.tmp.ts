@@ -1,2 +1,0 @@
-import { trackCostSection } from './track-cost';
-console.log(await trackCostSection('/work/wt/sdk-core'));
