@@ -20,10 +20,12 @@ WHERE (identifier, version) IN (SELECT identifier, max(version) FROM identities 
 -- person_events: deduplicated events with the person they belong to. An event's identifier is its
 -- userId, else its anonymousId; a shared device maps to whoever identified on it last before the event.
 -- Identifiers the identity job has not seen yet are a person of their own.
+-- (The event time enters the lambda as an array argument: 18.16 loses columns captured by a lambda when
+-- an outer query prunes columns.)
 DROP TABLE IF EXISTS person_events;
 CREATE VIEW person_events AS
 SELECT
-    if(empty(periods), node, arrayFirst(p -> p.1 <= timestamp, periods).2) AS person_id,
+    if(empty(periods), node, arrayFirst((p, t) -> p.1 <= t, periods, arrayResize([timestamp], length(periods), timestamp)).2) AS person_id,
     message_id, source, type, event, name, anonymous_id, user_id, timestamp, received_at,
     properties, traits, consent, page_path, page_url, page_referrer,
     campaign_source, campaign_medium, campaign_name

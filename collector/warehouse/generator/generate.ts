@@ -168,7 +168,7 @@ export function generateDataset(options: GeneratorOptions = {}): Dataset {
     const sharing = registered && lastRegistered && rnd.chance(0.05) ? lastRegistered : undefined;
     let sharedUsed = false;
 
-    let at = start + rnd.int(0, (days - 20) * 24 * 3600) * second;
+    let at = start + rnd.int(0, (days - 2) * 24 * 3600) * second;
     const sessions = registered ? rnd.int(1, 7) : rnd.int(1, 2);
     for (let s = 0; s < sessions && at < end - day; s++) {
       let device = s === 0 ? (devices[0] as Device) : rnd.pick(devices);
