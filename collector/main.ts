@@ -4,6 +4,7 @@ import { loadConfig, type CollectorConfig } from './config';
 import { buildServer } from './server';
 import { createWarehouseClient } from './warehouse/client';
 import { clickhouseWarehouse } from './warehouse/events';
+import { startWarehouseJobs } from './warehouse/jobs';
 import { migrate } from './warehouse/migrate';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 
@@ -32,6 +33,10 @@ export async function startCollector(config: CollectorConfig, options: { logger?
   const warehouse = clickhouseWarehouse(createWarehouseClient(config.clickhouse.url, config.clickhouse.database));
   const app = await buildServer(config, warehouse, options);
   app.addHook('onClose', () => warehouse.close());
+  if (config.warehouseJobs) {
+    const jobs = startWarehouseJobs(config.clickhouse, config.warehouseJobs, app.log);
+    app.addHook('onClose', () => jobs.stop());
+  }
   const address = await app.listen({ host: config.host, port: config.port });
   return { app, url: address };
 }

@@ -5,6 +5,7 @@ import type { CollectorConfig } from './config';
 import { HttpError, toErrorReply } from './errors';
 import { demoRoutes } from './routes/demo';
 import { healthRoutes } from './routes/health';
+import { queryRoutes } from './routes/query';
 import { trackingRoutes } from './routes/tracking';
 import type { Warehouse } from './warehouse/events';
 
@@ -54,6 +55,7 @@ export async function buildServer(config: CollectorConfig, warehouse: Warehouse,
 
   healthRoutes(app, warehouse);
   trackingRoutes(app, config, warehouse);
+  queryRoutes(app, config);
   if (config.serveDemo) await demoRoutes(app, config);
   return app;
 }
