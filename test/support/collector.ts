@@ -14,7 +14,7 @@ export interface TestCollector {
   close(): Promise<void>;
 }
 
-export async function startTestCollector(overrides: Partial<SourceConfig> = {}): Promise<TestCollector> {
+export async function startTestCollector(overrides: Partial<SourceConfig> = {}, configOverrides: Partial<CollectorConfig> = {}): Promise<TestCollector> {
   const db = await createTestDatabase('collector');
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -25,6 +25,7 @@ export async function startTestCollector(overrides: Partial<SourceConfig> = {}):
     clickhouse: { url: db.url, database: db.database },
     sources: [source],
     serveDemo: true,
+    ...configOverrides,
   };
   const { app } = await startCollector(config);
   return {
