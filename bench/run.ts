@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSdk } from '../scripts/build';
 import { sizesSection } from './sizes';
+import { warehouseSection } from './warehouse';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const resultsFile = join(root, 'bench', 'RESULTS.md');
@@ -24,6 +25,12 @@ const benches: Bench[] = [
       buildSdk();
       return sizesSection(root);
     },
+  },
+  {
+    name: 'warehouse',
+    title: 'Warehouse views, funnel builder and segment materialisation',
+    // BENCH_WAREHOUSE_EVENTS=1000000 runs one size; the default is 1M and 10M events.
+    run: () => warehouseSection((process.env.BENCH_WAREHOUSE_EVENTS ?? '1000000,10000000').split(',').map(Number)),
   },
 ];
 

@@ -11,6 +11,8 @@ export interface GeneratorOptions {
   /** Epoch ms of the end of the period; events happen in the `days` before it. */
   end?: number;
   days?: number;
+  /** Number of the first person: datasets made in chunks (the benchmark) use disjoint ranges. */
+  firstIndex?: number;
 }
 
 /** One HTTP delivery of one event, as the collector would see it. */
@@ -80,11 +82,12 @@ class Builder {
   constructor(
     private readonly rnd: Random,
     readonly end: number,
+    private readonly prefix: string,
   ) {}
 
   /** Emits one event at true time `at`, delivered (maybe late, maybe twice) from `device`'s clock. */
   emit(person: Person, device: Device | undefined, at: number, body: Record<string, unknown>, withUser: boolean, page: string): void {
-    const messageId = `m${(this.counter++).toString(36)}-${this.rnd.hex(6)}`;
+    const messageId = `m${this.prefix}${(this.counter++).toString(36)}-${this.rnd.hex(6)}`;
     const skew = device?.skew ?? 0;
     // Browser events carry the device's consent and page; the shop's backend (refunds) carries neither.
     const context: Record<string, unknown> = device
@@ -130,12 +133,13 @@ export function generateDataset(options: GeneratorOptions = {}): Dataset {
   const end = options.end ?? defaultEnd;
   const days = options.days ?? 120;
   const start = end - days * day;
-  const b = new Builder(rnd, end);
+  const firstIndex = options.firstIndex ?? 0;
+  const b = new Builder(rnd, end, firstIndex === 0 ? '' : `${firstIndex.toString(36)}_`);
   const persons: Person[] = [];
   const sharedDevices = new Map<string, string[]>();
   let lastRegistered: Person | undefined;
 
-  for (let index = 0; index < (options.people ?? 10_000); index++) {
+  for (let index = firstIndex; index < firstIndex + (options.people ?? 10_000); index++) {
     const registered = rnd.chance(0.75);
     const deviceCount = registered ? 1 + Number(rnd.chance(0.5)) + Number(rnd.chance(0.2)) : 1;
     const devices: Device[] = Array.from({ length: deviceCount }, (_, k) => ({
