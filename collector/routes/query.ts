@@ -5,9 +5,10 @@ import type { CollectorConfig } from '../config';
 import { HttpError } from '../errors';
 import { QueryInputError } from '../query/conditions';
 import { exportFormats, segmentCsv, type ExportFormat } from '../query/export';
-import { compileFunnel, parseFunnelQuery } from '../query/funnel';
+import { parseFunnelQuery } from '../query/funnel';
 import { parseSegmentRule } from '../query/segment-rules';
 import { createWarehouseClient } from '../warehouse/client';
+import { funnelCounts } from '../warehouse/funnels';
 import { segmentStore } from '../warehouse/segments';
 
 function sameToken(given: string, expected: string): boolean {
@@ -50,18 +51,13 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig): void
     scope.addHook('onRequest', async (request) => requireAdmin(request, config.adminToken));
 
     scope.post('/v1/query/funnel', async (request) => {
-      let sql: string;
-      let steps: number;
+      let query;
       try {
-        const query = parseFunnelQuery(request.body);
-        sql = compileFunnel(query);
-        steps = query.steps.length;
+        query = parseFunnelQuery(request.body);
       } catch (error) {
         invalid(error, 'invalid_funnel');
       }
-      const result = await client.query({ query: sql, format: 'JSONEachRow', clickhouse_settings: { output_format_json_quote_64bit_integers: 0, wait_end_of_query: 1 } });
-      const [row] = await result.json<Record<string, number>>();
-      const counts = Array.from({ length: steps }, (_, i) => Number(row?.[`step_${i + 1}`] ?? 0));
+      const counts = await funnelCounts(client, query);
       return { steps: counts.map((persons, i) => ({ step: i + 1, persons, conversion: i === 0 || counts[0] === 0 ? (persons > 0 ? 1 : 0) : persons / (counts[0] as number) })) };
     });
 

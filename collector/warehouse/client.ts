@@ -28,3 +28,13 @@ export function assertIdentifier(name: string): string {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`not a plain identifier: ${JSON.stringify(name)}`);
   return name;
 }
+
+/** Rows of a bounded query as objects; 64-bit integers as numbers, errors reported even mid-result. */
+export async function queryRows<T>(client: ClickHouseClient, query: string): Promise<T[]> {
+  const result = await client.query({
+    query,
+    format: 'JSONEachRow',
+    clickhouse_settings: { output_format_json_quote_64bit_integers: 0, wait_end_of_query: 1 },
+  });
+  return result.json<T>();
+}

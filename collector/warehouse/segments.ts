@@ -1,6 +1,6 @@
 // Saved segments and their materialisation into segment_members (SQL compiled by query/).
 import { randomBytes } from 'node:crypto';
-import type { ClickHouseClient } from './client';
+import { queryRows, type ClickHouseClient } from './client';
 import { toDateTimeText } from '../ingest/normalize';
 import { builtinSegments, type BuiltinOptions, type SegmentDefinition } from '../query/builtin-segments';
 import { dt, int, str } from '../query/literal';
@@ -25,14 +25,7 @@ export interface ExportRow {
   phone_digits: string[];
 }
 
-async function rows<T>(client: ClickHouseClient, query: string): Promise<T[]> {
-  const result = await client.query({
-    query,
-    format: 'JSONEachRow',
-    clickhouse_settings: { output_format_json_quote_64bit_integers: 0, wait_end_of_query: 1 },
-  });
-  return result.json<T>();
-}
+const rows = queryRows;
 
 /** Segment store and materialiser over one database. */
 export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOptions = {}) {

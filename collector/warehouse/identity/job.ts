@@ -1,6 +1,6 @@
 // The incremental identity job: new identify/alias events → identity_edges → re-resolution of only the
 // graph components they touch → identities. Safe to run again and after restarts (see docs/analytics.md).
-import type { ClickHouseClient } from '../client';
+import { queryRows, type ClickHouseClient } from '../client';
 import { toDateTimeText } from '../../ingest/normalize';
 import { dt, str, strList } from '../../query/literal';
 import { eventNodes } from './identifiers';
@@ -26,14 +26,7 @@ export interface IdentityJobResult {
   identifiers: number;
 }
 
-async function rows<T>(client: ClickHouseClient, query: string): Promise<T[]> {
-  const result = await client.query({
-    query,
-    format: 'JSONEachRow',
-    clickhouse_settings: { output_format_json_quote_64bit_integers: 0, wait_end_of_query: 1 },
-  });
-  return result.json<T>();
-}
+const rows = queryRows;
 
 // Aliases never reuse a column name: 18.16 substitutes aliases into other expressions of the query.
 interface EventFacts {
