@@ -43,7 +43,7 @@ beforeAll(async () => {
     track('E', "Bob's \\ event", {}, T - 1 * day),
     eventRow({ type: 'identify', userId: 'E', traits: { plan: hostileCategory, age: 20 } }, T - 30 * day),
     track('F', 'Product Added', { category: 'sneakers' }, T - 1 * day),
-    page('F', T - 1 * day),
+    page('F', T - 1 * day + 60_000),
     track('F', 'Order Completed', { revenue: 120, products: [{ category: 'sneakers' }] }, T - 40 * day),
   ]);
 });
