@@ -93,6 +93,8 @@ export async function warehouseSection(sizes: number[]): Promise<string> {
       const [persons] = await (await client.query({ query: 'SELECT uniqExact(person_id) AS n FROM person_events', format: 'JSONEachRow' })).json<{ n: string }>();
       const baseline = await timed(() => discard(client, 'SELECT count() FROM events'));
       const rowsOut: [string, number][] = [];
+      // A second reference: a full scan of the biggest column, no dedup, no identities.
+      rowsOut.push(['scan: `SELECT sum(length(properties)) FROM events`', await timed(() => discard(client, 'SELECT sum(length(properties)) FROM events'), 1)]);
       for (const view of views) rowsOut.push([`view \`${view}\``, await timed(() => discard(client, `SELECT * FROM ${view}`), 1)]);
       rowsOut.push(['funnel builder (4 steps, 1 property filter, 1-day window)', await timed(() => discard(client, funnel), 1)]);
       const saved = await store.create('bench sneakers', sneakers);
