@@ -45,7 +45,6 @@ export function readName(value: unknown, path: string): string {
 /** Free text (event names, values): any characters except control characters, at most 500. */
 export function readText(value: unknown, path: string): string {
   if (typeof value !== 'string') throw new QueryInputError(path, 'must be a string');
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(value)) throw new QueryInputError(path, 'must not contain control characters');
   if (value.length === 0 || value.length > 500) throw new QueryInputError(path, 'must be 1 to 500 characters long');
   return value;
