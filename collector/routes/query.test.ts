@@ -95,13 +95,18 @@ describe('query API', () => {
   });
 });
 
-describe('query API without a configured admin token', () => {
-  it('stays closed', async () => {
-    const closed = await startTestCollector();
+describe('a collector without an admin token, refreshing segments on its timer', () => {
+  it('keeps the query API closed and materialises the built-in segments on schedule', async () => {
+    const closed = await startTestCollector({}, { warehouseJobs: { identityIntervalSeconds: 0, segmentIntervalSeconds: 0.2 } });
     try {
       const response = await fetch(`${closed.url}/v1/segments`, { headers: { authorization: 'Bearer anything-at-all-123' } });
       expect(response.status).toBe(401);
       expect(await response.json()).toMatchObject({ error: 'admin_token_not_configured' });
+      const refreshed = await waitUntil(
+        () => closed.db.rows<{ segment_id: string }>('SELECT DISTINCT segment_id FROM segment_runs ORDER BY segment_id'),
+        (rows) => rows.length >= 5,
+      );
+      expect(refreshed.map((r) => r.segment_id)).toEqual(['builtin_cart_abandoners', 'builtin_lapsed_customers', 'builtin_new_visitors', 'builtin_repeat_buyers', 'builtin_top_ltv_10']);
     } finally {
       await closed.close();
     }
