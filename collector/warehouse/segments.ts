@@ -77,11 +77,12 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
     async materialize(segment: SegmentDefinition, asOfMs = Date.now()): Promise<SegmentRun> {
       const id = str(segment.id);
       const previous = (await lastRuns()).get(segment.id);
-      const run = Math.max(Date.now(), (previous?.run ?? 0) + 1);
-      const computedAt = toDateTimeText(Date.now());
+      const now = Date.now();
+      const run = Math.max(now, (previous?.run ?? 0) + 1);
+      const computedAt = toDateTimeText(now);
       await client.command({
         query: `INSERT INTO segment_members (segment_id, run, person_id, computed_at)
-                SELECT ${id}, ${int(run)}, person_id, ${dt(Date.parse(`${computedAt}Z`))} FROM (${compileSegmentRule(segment.rule, asOfMs)})`,
+                SELECT ${id}, ${int(run)}, person_id, ${dt(now)} FROM (${compileSegmentRule(segment.rule, asOfMs)})`,
         clickhouse_settings: { wait_end_of_query: 1 },
       });
       const members = `SELECT person_id FROM segment_members WHERE segment_id = ${id} AND run = `;
