@@ -120,5 +120,11 @@ export async function warehouseSection(sizes: number[]): Promise<string> {
       await client.close();
     }
   }
+  out.push(
+    'Targets (issue 6): funnel, retention and LTV at 10M events at most 1 s each; materialising a segment over',
+    '1M persons at most 5 s. Every view reads `events FINAL` (read-time dedup) joined with `identities_current`,',
+    'so each query pays one deduplicating scan of the events it needs; the count() baseline reads almost nothing.',
+    'Timings come from a 2-core machine shared with other jobs, right after loading (parts not yet merged).',
+  );
   return out.join('\n');
 }
