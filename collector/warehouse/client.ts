@@ -4,13 +4,13 @@ import { createClient, type ClickHouseClient } from '@clickhouse/client';
 export type { ClickHouseClient };
 
 /** A client bound to `database` (omit it for server-level DDL such as CREATE DATABASE). */
-export function createWarehouseClient(url: string, database?: string): ClickHouseClient {
+export function createWarehouseClient(url: string, database?: string, options: { requestTimeoutMs?: number } = {}): ClickHouseClient {
   return createClient({
     url,
     username: 'default',
     password: '',
     ...(database ? { database } : {}),
-    request_timeout: 60_000,
+    request_timeout: options.requestTimeoutMs ?? 60_000,
     max_open_connections: 10,
     keep_alive: { enabled: true },
     clickhouse_settings: {},
