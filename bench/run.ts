@@ -10,6 +10,7 @@ import { peersSection } from './peers';
 import { collectorSection } from './collector';
 import { sizesSection } from './sizes';
 import { trackCostSection } from './track-cost';
+import { warehouseSection } from './warehouse';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const resultsFile = join(root, 'bench', 'RESULTS.md');
@@ -17,43 +18,23 @@ const resultsFile = join(root, 'bench', 'RESULTS.md');
 interface Bench {
   name: string;
   title: string;
+  /** Measures dist/: the SDK is built once before the first such bench runs. */
+  needsBuild?: boolean;
   run(): Promise<string>;
 }
 
 const benches: Bench[] = [
-  {
-    name: 'sizes',
-    title: 'SDK build sizes',
-    run: async () => {
-      buildSdk();
-      return sizesSection(root);
-    },
-  },
-  {
-    name: 'plugin-sizes',
-    title: 'SDK plugin sizes',
-    run: async () => {
-      buildSdk();
-      return pluginSizesSection(root);
-    },
-  },
-  {
-    name: 'peers',
-    title: 'SDK size against its peers (page + track + identify)',
-    run: async () => {
-      buildSdk();
-      return peersSection(root);
-    },
-  },
-  {
-    name: 'track-cost',
-    title: 'Main-thread cost of track() in headless Chromium',
-    run: async () => {
-      buildSdk();
-      return trackCostSection(root);
-    },
-  },
+  { name: 'sizes', title: 'SDK build sizes', needsBuild: true, run: async () => sizesSection(root) },
+  { name: 'plugin-sizes', title: 'SDK plugin sizes', needsBuild: true, run: async () => pluginSizesSection(root) },
+  { name: 'peers', title: 'SDK size against its peers (page + track + identify)', needsBuild: true, run: () => peersSection(root) },
+  { name: 'track-cost', title: 'Main-thread cost of track() in headless Chromium', needsBuild: true, run: () => trackCostSection(root) },
   { name: 'collector', title: 'Collector: end-to-end ingestion into ClickHouse', run: () => collectorSection(root) },
+  {
+    name: 'warehouse',
+    title: 'Warehouse views, funnel builder and segment materialisation',
+    // BENCH_WAREHOUSE_EVENTS=1000000 runs one size; the default is 1M and 10M events.
+    run: () => warehouseSection((process.env.BENCH_WAREHOUSE_EVENTS ?? '1000000,10000000').split(',').map(Number)),
+  },
 ];
 
 function machine(): string {
@@ -80,6 +61,7 @@ if (selected.length === 0) {
 let document = existsSync(resultsFile)
   ? readFileSync(resultsFile, 'utf8')
   : '# Benchmark results\n\nMade by `npm run bench` (or `npm run bench -- NAME` for one section). Timings are noisy on a shared machine: read them as ratios against the baseline measured in the same run.\n';
+if (selected.some((bench) => bench.needsBuild)) buildSdk();
 for (const bench of selected) {
   const body = await bench.run();
   const section = `## ${bench.title}\n\nCommand: \`npm run bench -- ${bench.name}\` · ${new Date().toISOString().slice(0, 10)} · ${machine()}\n\n${body}`;

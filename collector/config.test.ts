@@ -49,3 +49,19 @@ describe('loadConfig', () => {
     expect(() => load(config)).toThrow(message);
   });
 });
+
+describe('admin token and warehouse jobs config', () => {
+  it('reads the admin token from the file or TAGFLOW_ADMIN_TOKEN, and job intervals with defaults', () => {
+    const config = load({ sources: [source], adminToken: 'a-long-admin-token-1' });
+    expect(config.adminToken).toBe('a-long-admin-token-1');
+    expect(config.warehouseJobs).toEqual({ identityIntervalSeconds: 60, segmentIntervalSeconds: 900 });
+    expect(load({ sources: [source] }, { TAGFLOW_ADMIN_TOKEN: 'from-the-environment' }).adminToken).toBe('from-the-environment');
+    expect(load({ sources: [source] }).adminToken).toBeUndefined();
+  });
+
+  it('refuses a short admin token, one equal to a write key, and negative intervals', () => {
+    expect(() => load({ sources: [source], adminToken: 'short' })).toThrow(/adminToken .* at least 16 characters/);
+    expect(() => load({ sources: [{ ...source, writeKey: 'write-key-123456' }], adminToken: 'write-key-123456' })).toThrow(/must differ from every write key/);
+    expect(() => load({ sources: [source], warehouseJobs: { identityIntervalSeconds: -1 } })).toThrow(/warehouseJobs.identityIntervalSeconds/);
+  });
+});

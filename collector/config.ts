@@ -91,6 +91,26 @@ export interface CollectorConfig {
   /** Without a spool directory the collector spools to a fresh temporary directory (tests only). */
   spool?: Partial<SpoolConfig>;
   shipper?: Partial<ShipperConfig>;
+  /** Bearer token for the query and segment APIs (separate from write keys); unset: those APIs answer 401. */
+  adminToken?: string;
+  /** Periodic warehouse jobs (identity resolution, segment refresh); seconds, 0 turns one off. */
+  warehouseJobs?: WarehouseJobsConfig;
+}
+
+export interface WarehouseJobsConfig {
+  identityIntervalSeconds: number;
+  segmentIntervalSeconds: number;
+}
+
+function parseWarehouseJobs(raw: unknown): WarehouseJobsConfig {
+  const value = raw ?? {};
+  if (!isObject(value)) throw new ConfigError('warehouseJobs must be an object');
+  const seconds = (key: string, fallback: number): number => {
+    const n = value[key] ?? fallback;
+    if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) throw new ConfigError(`warehouseJobs.${key} must be a number of seconds (0 turns it off)`);
+    return n;
+  };
+  return { identityIntervalSeconds: seconds('identityIntervalSeconds', 60), segmentIntervalSeconds: seconds('segmentIntervalSeconds', 900) };
 }
 
 /** A configuration problem, reported as one sentence at start. */
@@ -184,6 +204,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     keys.add(source.writeKey);
   }
   if (sources.length === 0) throw new ConfigError('no sources are configured: add at least one {id, writeKey} to "sources" in the file named by TAGFLOW_CONFIG');
+  const adminToken = env.TAGFLOW_ADMIN_TOKEN ?? file.adminToken;
+  if (adminToken !== undefined && (typeof adminToken !== 'string' || adminToken.length < 16)) {
+    throw new ConfigError('adminToken (or TAGFLOW_ADMIN_TOKEN) must be a string of at least 16 characters');
+  }
+  if (typeof adminToken === 'string' && sources.some((source) => source.writeKey === adminToken)) {
+    throw new ConfigError('adminToken must differ from every write key');
+  }
   const port = Number(env.PORT ?? file.port ?? 8080);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`PORT must be a port number, not ${env.PORT ?? String(file.port)}`);
   const database = env.CLICKHOUSE_DATABASE ?? (typeof file.database === 'string' ? file.database : 'tagflow');
@@ -200,5 +227,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     limits: numbers(file.limits, defaultLimits, 'limits'),
     spool: parseSpool(file.spool, env.TAGFLOW_SPOOL_DIR, database),
     shipper: numbers(file.shipper, defaultShipper, 'shipper'),
+    ...(typeof adminToken === 'string' ? { adminToken } : {}),
+    warehouseJobs: parseWarehouseJobs(file.warehouseJobs),
   };
 }

@@ -11,6 +11,7 @@ import { Spool, type CorruptReport } from './spool/spool';
 import { createWarehouseClient } from './warehouse/client';
 import { clickhouseWarehouse } from './warehouse/events';
 import { jsonLinesWriter } from './warehouse/lines';
+import { startWarehouseJobs } from './warehouse/jobs';
 import { migrate } from './warehouse/migrate';
 import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
 
@@ -77,6 +78,10 @@ export async function startCollector(config: CollectorConfig, options: { logger?
     if (left > 0) app.log.warn({ bytes: left }, 'stopped with events still spooled; they are shipped at the next start');
     else if (temporaryDir) rmSync(temporaryDir, { recursive: true, force: true });
   });
+  if (config.warehouseJobs) {
+    const jobs = startWarehouseJobs(config.clickhouse, config.warehouseJobs, app.log);
+    app.addHook('onClose', () => jobs.stop());
+  }
   const address = await app.listen({ host: config.host, port: config.port });
   return { app, url: address, spool, metrics };
 }

@@ -9,6 +9,7 @@ import { containerRoutes } from './routes/container';
 import { demoRoutes } from './routes/demo';
 import { healthRoutes } from './routes/health';
 import { metricsRoutes } from './routes/metrics';
+import { queryRoutes } from './routes/query';
 import { trackingRoutes } from './routes/tracking';
 import type { Spool } from './spool/spool';
 import type { Warehouse } from './warehouse/events';
@@ -77,6 +78,7 @@ export async function buildServer(config: CollectorConfig, warehouse: Warehouse,
   metricsRoutes(app, options.metrics);
   trackingRoutes(app, config, options);
   containerRoutes(app, config);
+  queryRoutes(app, config);
   if (config.serveDemo) await demoRoutes(app, config);
   return app;
 }

@@ -4,13 +4,13 @@ import { createClient, type ClickHouseClient } from '@clickhouse/client';
 export type { ClickHouseClient };
 
 /** A client bound to `database` (omit it for server-level DDL such as CREATE DATABASE). */
-export function createWarehouseClient(url: string, database?: string): ClickHouseClient {
+export function createWarehouseClient(url: string, database?: string, options: { requestTimeoutMs?: number } = {}): ClickHouseClient {
   return createClient({
     url,
     username: 'default',
     password: '',
     ...(database ? { database } : {}),
-    request_timeout: 60_000,
+    request_timeout: options.requestTimeoutMs ?? 60_000,
     max_open_connections: 10,
     keep_alive: { enabled: true },
     clickhouse_settings: {},
@@ -27,4 +27,14 @@ export function clickhouseErrorCode(error: unknown): string | undefined {
 export function assertIdentifier(name: string): string {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`not a plain identifier: ${JSON.stringify(name)}`);
   return name;
+}
+
+/** Rows of a bounded query as objects; 64-bit integers as numbers, errors reported even mid-result. */
+export async function queryRows<T>(client: ClickHouseClient, query: string): Promise<T[]> {
+  const result = await client.query({
+    query,
+    format: 'JSONEachRow',
+    clickhouse_settings: { output_format_json_quote_64bit_integers: 0, wait_end_of_query: 1 },
+  });
+  return result.json<T>();
 }

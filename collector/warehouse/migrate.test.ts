@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../test/support/clickhouse';
 import { validateEvent } from '../ingest/event';
 import { toEventRow } from '../ingest/normalize';
-import { loadMigrations, migrate, splitStatements } from './migrate';
+import { loadMigrations, loadViewStatements, migrate, splitStatements } from './migrate';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -25,6 +25,16 @@ describe('migrations', () => {
     if (!parsed.ok) throw new Error(parsed.reason);
     const row = toEventRow(parsed.event, { source: 's', receivedAt: Date.now(), sentAt: undefined, ip: '', userAgent: '', context: {} });
     expect(columns.map((c) => c.name).sort()).toEqual(Object.keys(row).sort());
+  });
+
+  it('re-create every analyst view on each run, so a second run leaves them in place', async () => {
+    const views = async () =>
+      (await db.rows<{ name: string }>(`SELECT name FROM system.tables WHERE database = '${db.database}' AND engine = 'View' ORDER BY name`)).map((r) => r.name);
+    const before = await views();
+    expect(before).toEqual(expect.arrayContaining(['events_dedup', 'person_events', 'profiles', 'sessions', 'ecommerce_funnel_daily', 'retention_weekly', 'ltv_cohort_monthly', 'cx_monthly', 'web_vitals', 'segment_members_current']));
+    await migrate(db.url, db.database);
+    expect(await views()).toEqual(before);
+    expect(loadViewStatements().filter((s) => s.startsWith('CREATE VIEW')).length).toBe(before.length);
   });
 
   it('split files on semicolons at line ends, ignoring comment lines', () => {

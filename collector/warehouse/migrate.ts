@@ -1,10 +1,13 @@
-// Applies collector/sql/migrations/NNN_name.sql in order, once each, recording them in schema_migrations.
+// Applies collector/sql/migrations/NNN_name.sql in order, once each, recording them in schema_migrations,
+// then (re)creates the analyst views of collector/sql/views/NNN_name.sql on every run: each view file
+// drops and creates its views (18.16 has no CREATE OR REPLACE), so editing a view needs no migration.
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assertIdentifier, createWarehouseClient, type ClickHouseClient } from './client';
 
 export const migrationsDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'sql', 'migrations');
+export const viewsDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'sql', 'views');
 
 export interface Migration {
   version: number;
@@ -35,6 +38,11 @@ export function loadMigrations(dir = migrationsDir): Migration[] {
     });
 }
 
+/** The statements of every view file, in file-name order (views may read earlier views). */
+export function loadViewStatements(dir = viewsDir): string[] {
+  return loadMigrations(dir).flatMap((view) => view.statements);
+}
+
 async function appliedVersions(client: ClickHouseClient): Promise<Set<number>> {
   const result = await client.query({ query: 'SELECT version FROM schema_migrations', format: 'JSONEachRow' });
   const rows = await result.json<{ version: number | string }>();
@@ -45,7 +53,7 @@ async function appliedVersions(client: ClickHouseClient): Promise<Set<number>> {
  * Creates `database` if needed and applies the migrations it has not seen yet.
  * Returns the versions applied by this call. Safe to run again: applied versions are skipped.
  */
-export async function migrate(url: string, database: string, migrations = loadMigrations()): Promise<number[]> {
+export async function migrate(url: string, database: string, migrations = loadMigrations(), views = loadViewStatements()): Promise<number[]> {
   const server = createWarehouseClient(url);
   try {
     await server.command({ query: `CREATE DATABASE IF NOT EXISTS ${assertIdentifier(database)}` });
@@ -70,6 +78,7 @@ export async function migrate(url: string, database: string, migrations = loadMi
       });
       applied.push(migration.version);
     }
+    for (const statement of views) await client.command({ query: statement });
     return applied;
   } finally {
     await client.close();

@@ -1,0 +1,79 @@
+// Pure tests of the SQL builders: refusals name the rule path; hostile strings only ever appear inside
+// escaped literals.
+import { describe, expect, it } from 'vitest';
+import { QueryInputError } from './conditions';
+import { compileFunnel, parseFunnelQuery } from './funnel';
+import { str } from './literal';
+import { compileSegmentRule, parseSegmentRule } from './segment-rules';
+
+const hostile = ["'; DROP TABLE events; --", "\\'); SELECT 1 --", 'a\\', "x' OR 1=1 OR event='", '{name:String}', '"},"x":"'];
+
+function refusal(run: () => unknown): { path: string; message: string } {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof QueryInputError) return { path: error.path, message: error.message };
+    throw error;
+  }
+  throw new Error('expected a refusal');
+}
+
+/** Removes every well-formed single-quoted literal; what is left must not contain any hostile text. */
+const outsideLiterals = (sql: string): string => sql.replace(/'(?:[^'\\]|\\.)*'/g, "''");
+
+describe('literal escaper', () => {
+  it('escapes backslashes and quotes so the literal ends where it should', () => {
+    expect(str("it's")).toBe("'it\\'s'");
+    expect(str('a\\')).toBe("'a\\\\'");
+    for (const value of hostile) expect(outsideLiterals(str(value))).toBe("''");
+  });
+});
+
+describe('segment rules', () => {
+  it('refuse unknown fields, wrong types, bad names and control characters, naming the rule path', () => {
+    expect(refusal(() => parseSegmentRule({ all: [{ event: 'x', colour: 'red' }] })).path).toBe('rule.all[0].colour');
+    expect(refusal(() => parseSegmentRule({ all: [{ event: 'x', count: { op: 'gte', value: '1' } }] })).path).toBe('rule.all[0].count.value');
+    expect(refusal(() => parseSegmentRule({ any: [{ trait: "plan' OR 1", op: 'eq', value: 'x' }] })).path).toBe('rule.any[0].trait');
+    expect(refusal(() => parseSegmentRule({ not: { event: 'x', where: [{ property: 'a"b', op: 'eq', value: 'x' }] } })).path).toBe('rule.not.where[0].property');
+    expect(refusal(() => parseSegmentRule({ event: 'a\u0000b' })).path).toBe('rule.event');
+    expect(refusal(() => parseSegmentRule({ metric: 'ltv', op: 'like', value: 1 })).path).toBe('rule.op');
+    expect(refusal(() => parseSegmentRule({ metric: 'revenue', op: 'gt', value: 1 })).path).toBe('rule.metric');
+    expect(refusal(() => parseSegmentRule({ event: 'x', where: [{ property: 'price', op: 'gt', value: 'cheap' }] })).message).toMatch(/^rule\.where\[0\]\.value: gt compares numbers/);
+    expect(refusal(() => parseSegmentRule({ all: [] })).path).toBe('rule.all');
+    expect(refusal(() => parseSegmentRule('everyone')).path).toBe('rule');
+  });
+
+  it('compile hostile values into escaped literals only', () => {
+    for (const value of hostile) {
+      const rule = parseSegmentRule({
+        any: [
+          { trait: 'plan', op: 'eq', value },
+          { trait: 'plan', op: 'contains', value },
+          { event: value, where: [{ property: 'category', op: 'eq', value }, { property: 'category', op: 'contains', value }] },
+        ],
+      });
+      const sql = compileSegmentRule(rule, Date.UTC(2026, 0, 1));
+      expect(outsideLiterals(sql)).not.toContain('DROP');
+      expect(outsideLiterals(sql)).not.toContain('OR 1=1');
+      expect(outsideLiterals(sql)).not.toContain('{name');
+    }
+  });
+});
+
+describe('funnel queries', () => {
+  it('refuse no steps, a negative or fractional window, unknown fields and bad dates', () => {
+    expect(refusal(() => parseFunnelQuery({ steps: [], windowSeconds: 60 })).path).toBe('funnel.steps');
+    expect(refusal(() => parseFunnelQuery({ steps: [{ event: 'a' }], windowSeconds: -5 })).path).toBe('funnel.windowSeconds');
+    expect(refusal(() => parseFunnelQuery({ steps: [{ event: 'a' }], windowSeconds: 1.5 })).path).toBe('funnel.windowSeconds');
+    expect(refusal(() => parseFunnelQuery({ steps: [{ event: 'a', filter: 1 }], windowSeconds: 60 })).path).toBe('funnel.steps[0].filter');
+    expect(refusal(() => parseFunnelQuery({ steps: [{ event: 'a' }], windowSeconds: 60, from: 'yesterday' })).path).toBe('funnel.from');
+  });
+
+  it('compile hostile event names and sources into escaped literals only', () => {
+    for (const value of hostile) {
+      const sql = compileFunnel(parseFunnelQuery({ steps: [{ event: value }, { event: '$page', where: [{ property: 'path', op: 'eq', value }] }], windowSeconds: 60, source: value }));
+      expect(outsideLiterals(sql)).not.toContain('DROP');
+      expect(outsideLiterals(sql)).not.toContain('OR 1=1');
+    }
+  });
+});

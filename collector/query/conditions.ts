@@ -1,0 +1,115 @@
+// Validation and SQL for the pieces funnels and segments share: which events, with which properties.
+// Values reach SQL only through literal.ts; names are refused unless they are plain identifiers.
+import { num, str } from './literal';
+
+/** A refused query or rule, with the path of the offending part (e.g. `rule.all[1].where[0].value`). */
+export class QueryInputError extends Error {
+  readonly code = 'INVALID_QUERY_INPUT';
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
+    super(`${path}: ${message}`);
+  }
+}
+
+export type Comparison = 'eq' | 'neq' | 'gt' | 'gte' | 'lt' | 'lte';
+export const comparisons: readonly Comparison[] = ['eq', 'neq', 'gt', 'gte', 'lt', 'lte'];
+const sqlComparison: Record<Comparison, string> = { eq: '=', neq: '!=', gt: '>', gte: '>=', lt: '<', lte: '<=' };
+
+export interface PropertyFilter {
+  property: string;
+  op: Comparison | 'contains';
+  value: string | number;
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Refuses fields other than `allowed`, naming the first unknown one. */
+export function onlyFields(value: Record<string, unknown>, allowed: readonly string[], path: string): void {
+  for (const key of Object.keys(value)) {
+    if (!allowed.includes(key)) throw new QueryInputError(`${path}.${key}`, `unknown field (allowed: ${allowed.join(', ')})`);
+  }
+}
+
+/** Property and trait names: plain identifiers only, so they are safe inside a regular expression too. */
+export function readName(value: unknown, path: string): string {
+  if (typeof value !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(value)) {
+    throw new QueryInputError(path, 'must be a name of letters, digits and _ (at most 64), starting with a letter or _');
+  }
+  return value;
+}
+
+/** Free text (event names, values): any characters except control characters, at most 500. */
+export function readText(value: unknown, path: string): string {
+  if (typeof value !== 'string') throw new QueryInputError(path, 'must be a string');
+  if (/[\u0000-\u001f\u007f]/.test(value)) throw new QueryInputError(path, 'must not contain control characters');
+  if (value.length === 0 || value.length > 500) throw new QueryInputError(path, 'must be 1 to 500 characters long');
+  return value;
+}
+
+export function readNumber(value: unknown, path: string, { min = -Infinity, max = Infinity, integer = false } = {}): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new QueryInputError(path, 'must be a number');
+  if (integer && !Number.isInteger(value)) throw new QueryInputError(path, 'must be a whole number');
+  if (value < min || value > max) throw new QueryInputError(path, `must be between ${min} and ${max}`);
+  return value;
+}
+
+export function readComparison(value: unknown, path: string): Comparison {
+  if (typeof value !== 'string' || !(comparisons as readonly string[]).includes(value)) {
+    throw new QueryInputError(path, `must be one of ${comparisons.join(', ')}`);
+  }
+  return value as Comparison;
+}
+
+export function readFilters(value: unknown, path: string): PropertyFilter[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.length > 20) throw new QueryInputError(path, 'must be an array of at most 20 property filters');
+  return value.map((raw, i) => {
+    const at = `${path}[${i}]`;
+    if (!isRecord(raw)) throw new QueryInputError(at, 'must be an object {property, op, value}');
+    onlyFields(raw, ['property', 'op', 'value'], at);
+    const property = readName(raw.property, `${at}.property`);
+    const op = raw.op === 'contains' ? 'contains' : readComparison(raw.op, `${at}.op`);
+    const rawValue = raw.value;
+    const filterValue = typeof rawValue === 'number' ? readNumber(rawValue, `${at}.value`) : readText(rawValue, `${at}.value`);
+    if (typeof filterValue === 'string' && !['eq', 'neq', 'contains'].includes(op)) {
+      throw new QueryInputError(`${at}.value`, `${op} compares numbers; give a number`);
+    }
+    if (typeof filterValue === 'number' && op === 'contains') throw new QueryInputError(`${at}.value`, 'contains needs a string');
+    return { property, op, value: filterValue };
+  });
+}
+
+/** `$page` and `$screen` select page and screen views; any other name a track event. */
+export function eventMatchSql(event: string): string {
+  if (event === '$page') return "type = 'page'";
+  if (event === '$screen') return "type = 'screen'";
+  return `(type = 'track' AND event = ${str(event)})`;
+}
+
+/** Every string value of `property` anywhere in `column` (JSON text), as stored (JSON-escaped). */
+function stringValuesSql(column: string, property: string): string {
+  return `extractAll(${column}, ${str(`"${property}":"((?:[^"\\\\]|\\\\.)*)"`)})`;
+}
+
+/** The same escaping JSON.stringify gave the stored properties, so a value compares with its stored form. */
+const jsonInner = (value: string): string => JSON.stringify(value).slice(1, -1);
+
+/**
+ * A property filter as SQL over `column`. Strings match when any occurrence of the property (top level or
+ * nested, e.g. products[].category) equals / contains the value; numbers compare the first occurrence.
+ */
+export function filterSql(filter: PropertyFilter, column = 'properties'): string {
+  if (typeof filter.value === 'number') {
+    return `visitParamExtractFloat(${column}, ${str(filter.property)}) ${sqlComparison[filter.op as Comparison]} ${num(filter.value)}`;
+  }
+  const values = stringValuesSql(column, filter.property);
+  const wanted = str(jsonInner(filter.value));
+  if (filter.op === 'contains') return `arrayExists(v -> position(v, ${wanted}) > 0, ${values})`;
+  return filter.op === 'neq' ? `NOT has(${values}, ${wanted})` : `has(${values}, ${wanted})`;
+}
+
+export const comparisonSql = (op: Comparison): string => sqlComparison[op];

@@ -1,0 +1,54 @@
+// The funnel builder: any steps (events with property filters), a conversion window, optional time range
+// and source, compiled to one windowFunnel query over person_events.
+import { eventMatchSql, filterSql, isRecord, onlyFields, QueryInputError, readFilters, readNumber, readText, type PropertyFilter } from './conditions';
+import { dt, str } from './literal';
+
+export interface FunnelStep {
+  event: string;
+  where: PropertyFilter[];
+}
+
+export interface FunnelQuery {
+  steps: FunnelStep[];
+  windowSeconds: number;
+  from?: number;
+  to?: number;
+  source?: string;
+}
+
+function readTime(value: unknown, path: string): number {
+  const ms = typeof value === 'string' ? Date.parse(value) : NaN;
+  if (Number.isNaN(ms)) throw new QueryInputError(path, 'must be an ISO-8601 date-time');
+  return ms;
+}
+
+/** Validates a funnel request body; throws QueryInputError naming the path of the first problem. */
+export function parseFunnelQuery(raw: unknown): FunnelQuery {
+  if (!isRecord(raw)) throw new QueryInputError('funnel', 'must be a JSON object');
+  onlyFields(raw, ['steps', 'windowSeconds', 'from', 'to', 'source'], 'funnel');
+  if (!Array.isArray(raw.steps) || raw.steps.length === 0) throw new QueryInputError('funnel.steps', 'must be a non-empty array of steps');
+  if (raw.steps.length > 20) throw new QueryInputError('funnel.steps', 'at most 20 steps');
+  const steps = raw.steps.map((step, i): FunnelStep => {
+    const path = `funnel.steps[${i}]`;
+    if (!isRecord(step)) throw new QueryInputError(path, 'must be an object {event, where?}');
+    onlyFields(step, ['event', 'where'], path);
+    return { event: readText(step.event, `${path}.event`), where: readFilters(step.where, `${path}.where`) };
+  });
+  const query: FunnelQuery = { steps, windowSeconds: readNumber(raw.windowSeconds, 'funnel.windowSeconds', { min: 1, max: 366 * 86_400, integer: true }) };
+  if (raw.from !== undefined) query.from = readTime(raw.from, 'funnel.from');
+  if (raw.to !== undefined) query.to = readTime(raw.to, 'funnel.to');
+  if (query.from !== undefined && query.to !== undefined && query.to <= query.from) throw new QueryInputError('funnel.to', 'must be after from');
+  if (raw.source !== undefined) query.source = readText(raw.source, 'funnel.source');
+  return query;
+}
+
+/** SQL with one row: step_1 … step_n, the persons who reached each step within the window. */
+export function compileFunnel(query: FunnelQuery): string {
+  const conditions = query.steps.map((step) => [eventMatchSql(step.event), ...step.where.map((f) => filterSql(f))].join(' AND '));
+  const where = [`(${conditions.map((c) => `(${c})`).join(' OR ')})`];
+  if (query.from !== undefined) where.push(`timestamp >= ${dt(query.from)}`);
+  if (query.to !== undefined) where.push(`timestamp < ${dt(query.to)}`);
+  if (query.source !== undefined) where.push(`source = ${str(query.source)}`);
+  const counts = query.steps.map((_, i) => `countIf(level >= ${i + 1}) AS step_${i + 1}`).join(', ');
+  return `SELECT ${counts} FROM (SELECT person_id, windowFunnel(${query.windowSeconds})(timestamp, ${conditions.join(', ')}) AS level FROM person_events WHERE ${where.join(' AND ')} GROUP BY person_id)`;
+}

@@ -1,0 +1,168 @@
+// The segment rule language: JSON, validated into typed rules, compiled to one ClickHouse query that
+// returns the person_id of every member. See docs/analytics.md for the language.
+import {
+  comparisonSql,
+  eventMatchSql,
+  filterSql,
+  isRecord,
+  onlyFields,
+  QueryInputError,
+  readComparison,
+  readFilters,
+  readName,
+  readNumber,
+  readText,
+  type Comparison,
+  type PropertyFilter,
+} from './conditions';
+import { dt, num, str } from './literal';
+
+export const metrics = [
+  'ltv',
+  'orders',
+  'days_since_first_seen',
+  'days_since_last_seen',
+  'days_since_last_order',
+  'hours_since_last_cart_add',
+  'ordered_since_last_cart_add',
+] as const;
+export type Metric = (typeof metrics)[number];
+
+export type SegmentRule =
+  | { all: SegmentRule[] }
+  | { any: SegmentRule[] }
+  | { not: SegmentRule }
+  | { trait: string; op: Comparison | 'contains' | 'exists'; value?: string | number }
+  | { event: string; where: PropertyFilter[]; withinDays?: number; count?: { op: Comparison; value: number }; sum?: { property: string; op: Comparison; value: number } }
+  | { metric: Metric; op: Comparison; value: number }
+  | { top: { metric: 'ltv'; percent: number } };
+
+const kinds = ['all', 'any', 'not', 'trait', 'event', 'metric', 'top'] as const;
+const maxDepth = 12;
+
+function readRule(raw: unknown, path: string, depth: number): SegmentRule {
+  if (depth > maxDepth) throw new QueryInputError(path, `rules nest at most ${maxDepth} deep`);
+  if (!isRecord(raw)) throw new QueryInputError(path, 'must be an object');
+  const kind = kinds.find((k) => k in raw);
+  if (!kind) throw new QueryInputError(path, `must have one of ${kinds.join(', ')}`);
+  if (kind === 'all' || kind === 'any') {
+    onlyFields(raw, [kind], path);
+    const list = raw[kind];
+    if (!Array.isArray(list) || list.length === 0 || list.length > 50) throw new QueryInputError(`${path}.${kind}`, 'must be an array of 1 to 50 rules');
+    const rules = list.map((r, i) => readRule(r, `${path}.${kind}[${i}]`, depth + 1));
+    return kind === 'all' ? { all: rules } : { any: rules };
+  }
+  if (kind === 'not') {
+    onlyFields(raw, ['not'], path);
+    return { not: readRule(raw.not, `${path}.not`, depth + 1) };
+  }
+  if (kind === 'trait') {
+    onlyFields(raw, ['trait', 'op', 'value'], path);
+    const trait = readName(raw.trait, `${path}.trait`);
+    if (raw.op === 'exists') return { trait, op: 'exists' };
+    const op = raw.op === 'contains' ? 'contains' : readComparison(raw.op, `${path}.op`);
+    const value = typeof raw.value === 'number' ? readNumber(raw.value, `${path}.value`) : readText(raw.value, `${path}.value`);
+    if (typeof value === 'string' && !['eq', 'neq', 'contains'].includes(op)) throw new QueryInputError(`${path}.value`, `${op} compares numbers; give a number`);
+    if (typeof value === 'number' && op === 'contains') throw new QueryInputError(`${path}.value`, 'contains needs a string');
+    return { trait, op, value };
+  }
+  if (kind === 'event') {
+    onlyFields(raw, ['event', 'where', 'withinDays', 'count', 'sum'], path);
+    const rule: SegmentRule = { event: readText(raw.event, `${path}.event`), where: readFilters(raw.where, `${path}.where`) };
+    if (raw.withinDays !== undefined) rule.withinDays = readNumber(raw.withinDays, `${path}.withinDays`, { min: 0.001, max: 3650 });
+    if (raw.count !== undefined && raw.sum !== undefined) throw new QueryInputError(path, 'give count or sum, not both');
+    if (raw.count !== undefined) {
+      if (!isRecord(raw.count)) throw new QueryInputError(`${path}.count`, 'must be an object {op, value}');
+      onlyFields(raw.count, ['op', 'value'], `${path}.count`);
+      rule.count = { op: readComparison(raw.count.op, `${path}.count.op`), value: readNumber(raw.count.value, `${path}.count.value`, { min: 0, max: 1e9, integer: true }) };
+    }
+    if (raw.sum !== undefined) {
+      if (!isRecord(raw.sum)) throw new QueryInputError(`${path}.sum`, 'must be an object {property, op, value}');
+      onlyFields(raw.sum, ['property', 'op', 'value'], `${path}.sum`);
+      rule.sum = { property: readName(raw.sum.property, `${path}.sum.property`), op: readComparison(raw.sum.op, `${path}.sum.op`), value: readNumber(raw.sum.value, `${path}.sum.value`) };
+    }
+    return rule;
+  }
+  if (kind === 'metric') {
+    onlyFields(raw, ['metric', 'op', 'value'], path);
+    if (typeof raw.metric !== 'string' || !(metrics as readonly string[]).includes(raw.metric)) {
+      throw new QueryInputError(`${path}.metric`, `must be one of ${metrics.join(', ')}`);
+    }
+    return { metric: raw.metric as Metric, op: readComparison(raw.op, `${path}.op`), value: readNumber(raw.value, `${path}.value`) };
+  }
+  onlyFields(raw, ['top'], path);
+  if (!isRecord(raw.top)) throw new QueryInputError(`${path}.top`, 'must be an object {metric, percent}');
+  onlyFields(raw.top, ['metric', 'percent'], `${path}.top`);
+  if (raw.top.metric !== 'ltv') throw new QueryInputError(`${path}.top.metric`, 'must be ltv');
+  return { top: { metric: 'ltv', percent: readNumber(raw.top.percent, `${path}.top.percent`, { min: 0.001, max: 100 }) } };
+}
+
+/** Validates a rule; throws QueryInputError naming the path (`rule...`) of the first problem. */
+export function parseSegmentRule(raw: unknown, path = 'rule'): SegmentRule {
+  return readRule(raw, path, 0);
+}
+
+const revenue = "visitParamExtractFloat(properties, 'revenue')";
+const ltvSql = `(sumIf(${revenue}, event = 'Order Completed') - sumIf(${revenue}, event = 'Order Refunded'))`;
+const ordersSql = "countIf(event = 'Order Completed')";
+
+function sinceSql(time: string, asOf: string, unitSeconds: number): string {
+  return `((toInt64(toUInt32(${asOf})) - toInt64(toUInt32(${time}))) / ${unitSeconds})`;
+}
+
+function metricSql(metric: Metric, asOf: string): string {
+  switch (metric) {
+    case 'ltv':
+      return ltvSql;
+    case 'orders':
+      return ordersSql;
+    case 'days_since_first_seen':
+      return sinceSql('min(timestamp)', asOf, 86_400);
+    case 'days_since_last_seen':
+      return sinceSql('max(timestamp)', asOf, 86_400);
+    case 'days_since_last_order':
+      return sinceSql("maxIf(timestamp, event = 'Order Completed')", asOf, 86_400);
+    case 'hours_since_last_cart_add':
+      return sinceSql("maxIf(timestamp, event = 'Product Added')", asOf, 3600);
+    case 'ordered_since_last_cart_add':
+      return "toUInt8(maxIf(timestamp, event = 'Order Completed') >= maxIf(timestamp, event = 'Product Added'))";
+  }
+}
+
+function traitSql(rule: Extract<SegmentRule, { trait: string }>): string {
+  const has = `(type = 'identify' AND visitParamHas(traits, ${str(rule.trait)}))`;
+  if (rule.op === 'exists') return `countIf(${has}) > 0`;
+  const latest = `argMaxIf(visitParamExtractRaw(traits, ${str(rule.trait)}), timestamp, ${has})`;
+  const value = rule.value as string | number;
+  if (typeof value === 'number') return `(countIf(${has}) > 0 AND toFloat64OrZero(${latest}) ${comparisonSql(rule.op as Comparison)} ${num(value)})`;
+  const json = str(JSON.stringify(value));
+  if (rule.op === 'contains') return `position(${latest}, ${str(JSON.stringify(value).slice(1, -1))}) > 0`;
+  return rule.op === 'neq' ? `${latest} != ${json}` : `${latest} = ${json}`;
+}
+
+/** The boolean aggregate expression of a rule, over person_events grouped by person. */
+function ruleSql(rule: SegmentRule, asOfMs: number): string {
+  const asOf = dt(asOfMs);
+  if ('all' in rule) return `(${rule.all.map((r) => ruleSql(r, asOfMs)).join(' AND ')})`;
+  if ('any' in rule) return `(${rule.any.map((r) => ruleSql(r, asOfMs)).join(' OR ')})`;
+  if ('not' in rule) return `(NOT ${ruleSql(rule.not, asOfMs)})`;
+  if ('trait' in rule) return traitSql(rule);
+  if ('metric' in rule) return `(${metricSql(rule.metric, asOf)} ${comparisonSql(rule.op)} ${num(rule.value)})`;
+  if ('top' in rule) {
+    const level = num(1 - rule.top.percent / 100);
+    return `(${ordersSql} > 0 AND ${ltvSql} >= (SELECT quantileExact(${level})(ltv_value) FROM (SELECT ${ltvSql} AS ltv_value FROM person_events WHERE event IN ('Order Completed', 'Order Refunded') GROUP BY person_id HAVING ${ordersSql} > 0)))`;
+  }
+  const conditions = [eventMatchSql(rule.event), ...rule.where.map((f) => filterSql(f))];
+  if (rule.withinDays !== undefined) {
+    conditions.push(`timestamp > ${dt(asOfMs - rule.withinDays * 86_400_000)}`, `timestamp <= ${asOf}`);
+  }
+  const match = conditions.join(' AND ');
+  if (rule.sum) return `(sumIf(visitParamExtractFloat(properties, ${str(rule.sum.property)}), ${match}) ${comparisonSql(rule.sum.op)} ${num(rule.sum.value)})`;
+  const count = rule.count ?? { op: 'gte', value: 1 };
+  return `(countIf(${match}) ${comparisonSql(count.op)} ${num(count.value)})`;
+}
+
+/** SQL returning `person_id` of every person the rule selects, evaluated at `asOfMs` (epoch ms). */
+export function compileSegmentRule(rule: SegmentRule, asOfMs: number): string {
+  return `SELECT person_id FROM person_events GROUP BY person_id HAVING ${ruleSql(rule, asOfMs)}`;
+}

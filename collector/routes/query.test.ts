@@ -1,0 +1,114 @@
+// The query and segment APIs on a real collector: admin token, the identity job on the collector's
+// timer, funnels, saved segments, paged members and hashed CSV exports.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestCollector, type TestCollector } from '../../test/support/collector';
+import { waitUntil } from '../../test/support/clickhouse';
+import { sha256 } from '../warehouse/identity/identifiers';
+
+const adminToken = 'admin-token-0123456789';
+let collector: TestCollector;
+
+const api = (path: string, init: RequestInit = {}, token = adminToken) =>
+  fetch(`${collector.url}${path}`, {
+    ...init,
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.headers as Record<string, string> | undefined) },
+  });
+const post = (path: string, body: unknown, token?: string) => api(path, { method: 'POST', body: JSON.stringify(body) }, token);
+
+beforeAll(async () => {
+  collector = await startTestCollector({}, { adminToken, warehouseJobs: { identityIntervalSeconds: 0.2, segmentIntervalSeconds: 0 } });
+  const now = Date.now();
+  const at = (minutesAgo: number) => new Date(now - minutesAgo * 60_000).toISOString();
+  const batch = [
+    { type: 'page', anonymousId: 'dev-1', timestamp: at(50), properties: { path: '/' } },
+    { type: 'track', anonymousId: 'dev-1', event: 'Product Added', timestamp: at(45), properties: { category: 'sneakers' } },
+    { type: 'identify', anonymousId: 'dev-1', userId: 'ann', timestamp: at(44), traits: { email: ' Ann@Example.com', phone: '+7 (999) 123-45-67' } },
+    { type: 'track', anonymousId: 'dev-1', userId: 'ann', event: 'Order Completed', timestamp: at(40), properties: { revenue: 50 } },
+    { type: 'identify', anonymousId: 'dev-2', timestamp: at(30), traits: { email: 'ann@example.com' } },
+    { type: 'track', anonymousId: 'dev-2', event: 'Product Added', timestamp: at(29), properties: { category: 'care' } },
+    { type: 'track', anonymousId: 'dev-3', event: 'Product Added', timestamp: at(20), properties: { category: 'sneakers' } },
+    { type: 'identify', anonymousId: 'dev-3', userId: 'bob', timestamp: at(19), traits: { email: 'bob@example.com' } },
+  ];
+  const response = await fetch(`${collector.url}/v1/batch`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ batch, sentAt: new Date(now).toISOString(), writeKey: collector.source.writeKey }),
+  });
+  expect(response.status).toBe(200);
+});
+afterAll(() => collector.close());
+
+describe('query API', () => {
+  it('refuses requests without the admin token, with a wrong one, or with a write key', async () => {
+    for (const token of ['', 'wrong-token', collector.source.writeKey]) {
+      const response = await api('/v1/segments', {}, token);
+      expect(response.status).toBe(401);
+      expect(((await response.json()) as { error: string }).error).toMatch(/admin_token/);
+    }
+  });
+
+  it('resolves identities on the collector timer: three devices, two people', async () => {
+    const persons = await waitUntil(
+      () => collector.db.rows<{ identifier: string; person_id: string }>('SELECT identifier, person_id FROM identities_current ORDER BY identifier'),
+      (rows) => rows.length >= 8,
+    );
+    const personOf = new Map(persons.map((r) => [r.identifier, r.person_id]));
+    expect(['anon:dev-1', 'anon:dev-2', 'user:ann'].map((id) => personOf.get(id))).toEqual(['user:ann', 'user:ann', 'user:ann']);
+    expect(personOf.get('anon:dev-3')).toBe('user:bob');
+  });
+
+  it('answers a funnel, and refuses one without steps or with a negative window', async () => {
+    const ok = await post('/v1/query/funnel', { steps: [{ event: 'Product Added' }, { event: 'Order Completed' }], windowSeconds: 3600 });
+    expect(await ok.json()).toEqual({ steps: [{ step: 1, persons: 2, conversion: 1 }, { step: 2, persons: 1, conversion: 0.5 }] });
+    const none = await post('/v1/query/funnel', { steps: [], windowSeconds: 3600 });
+    expect(none.status).toBe(400);
+    expect(await none.json()).toMatchObject({ error: 'invalid_funnel', path: 'funnel.steps' });
+    const negative = await post('/v1/query/funnel', { steps: [{ event: 'x' }], windowSeconds: -1 });
+    expect(await negative.json()).toMatchObject({ error: 'invalid_funnel', path: 'funnel.windowSeconds' });
+  });
+
+  it('saves, lists, materialises, pages and exports segments', async () => {
+    const bad = await post('/v1/segments', { name: 'bad', rule: { all: [{ event: 'Product Added', where: [{ property: "x') --", op: 'eq', value: 'y' }] }] } });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ error: 'invalid_rule', path: 'rule.all[0].where[0].property' });
+
+    const created = await post('/v1/segments', { name: 'Carts', rule: { event: 'Product Added', withinDays: 7 } });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    const list = (await (await api('/v1/segments')).json()) as { segments: { id: string }[] };
+    expect(list.segments.map((s) => s.id)).toEqual(expect.arrayContaining([id, 'builtin_cart_abandoners', 'builtin_repeat_buyers', 'builtin_lapsed_customers', 'builtin_top_ltv_10', 'builtin_new_visitors']));
+
+    expect(await (await post(`/v1/segments/${id}/materialize`, {})).json()).toMatchObject({ members: 2, entered: 2, left: 0 });
+    const page2 = await (await api(`/v1/segments/${id}/members?limit=1&offset=1`)).json();
+    expect(page2).toEqual({ segmentId: id, limit: 1, offset: 1, total: 2, members: ['user:bob'] });
+    expect((await api(`/v1/segments/${id}/members?limit=-1`)).status).toBe(400);
+    expect((await api('/v1/segments/nope/members')).status).toBe(404);
+
+    const ann = sha256('ann@example.com');
+    const bob = sha256('bob@example.com');
+    const google = await api(`/v1/segments/${id}/export?format=google`);
+    expect(google.headers.get('content-type')).toMatch(/^text\/csv/);
+    expect(await google.text()).toBe(`Email,Phone\r\n${ann},${sha256('+79991234567')}\r\n${bob},\r\n`);
+    expect(await (await api(`/v1/segments/${id}/export?format=yandex`)).text()).toBe(`email,phone\r\n${ann},${sha256('79991234567')}\r\n${bob},\r\n`);
+    expect(await (await api(`/v1/segments/${id}/export?format=vk`)).text()).toBe(`${ann}\r\n${sha256('79991234567')}\r\n${bob}\r\n`);
+    expect((await api(`/v1/segments/${id}/export?format=csv`)).status).toBe(400);
+  });
+});
+
+describe('a collector without an admin token, refreshing segments on its timer', () => {
+  it('keeps the query API closed and materialises the built-in segments on schedule', async () => {
+    const closed = await startTestCollector({}, { warehouseJobs: { identityIntervalSeconds: 0, segmentIntervalSeconds: 0.2 } });
+    try {
+      const response = await fetch(`${closed.url}/v1/segments`, { headers: { authorization: 'Bearer anything-at-all-123' } });
+      expect(response.status).toBe(401);
+      expect(await response.json()).toMatchObject({ error: 'admin_token_not_configured' });
+      const refreshed = await waitUntil(
+        () => closed.db.rows<{ segment_id: string }>('SELECT DISTINCT segment_id FROM segment_runs ORDER BY segment_id'),
+        (rows) => rows.length >= 5,
+      );
+      expect(refreshed.map((r) => r.segment_id)).toEqual(['builtin_cart_abandoners', 'builtin_lapsed_customers', 'builtin_new_visitors', 'builtin_repeat_buyers', 'builtin_top_ltv_10']);
+    } finally {
+      await closed.close();
+    }
+  });
+});

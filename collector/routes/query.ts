@@ -1,0 +1,102 @@
+// The query and segment APIs (admin token only): funnels, saved segments, members, CSV export.
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { CollectorConfig } from '../config';
+import { HttpError } from '../errors';
+import { QueryInputError } from '../query/conditions';
+import { exportFormats, segmentCsv, type ExportFormat } from '../query/export';
+import { parseFunnelQuery } from '../query/funnel';
+import { parseSegmentRule } from '../query/segment-rules';
+import { createWarehouseClient } from '../warehouse/client';
+import { funnelCounts } from '../warehouse/funnels';
+import { segmentStore } from '../warehouse/segments';
+
+function sameToken(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function requireAdmin(request: FastifyRequest, token: string | undefined): void {
+  const given = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1];
+  if (!token) throw new HttpError(401, 'admin_token_not_configured', 'the query API is off: set adminToken in the collector config');
+  if (!given) throw new HttpError(401, 'missing_admin_token', 'send the admin token as Authorization: Bearer <token>');
+  if (!sameToken(given, token)) throw new HttpError(401, 'invalid_admin_token', 'the admin token is not valid');
+}
+
+function invalid(error: unknown, code: string): never {
+  if (error instanceof QueryInputError) throw new HttpError(400, code, error.message, { path: error.path });
+  throw error;
+}
+
+function pageParameter(value: unknown, name: string, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > max) throw new HttpError(400, 'invalid_parameter', `${name} must be a whole number from 0 to ${max}`);
+  return n;
+}
+
+export function queryRoutes(app: FastifyInstance, config: CollectorConfig): void {
+  const client = createWarehouseClient(config.clickhouse.url, config.clickhouse.database);
+  const segments = segmentStore(client);
+  app.addHook('onClose', () => client.close());
+
+  const segmentOr404 = async (id: string) => {
+    const segment = await segments.get(id);
+    if (!segment) throw new HttpError(404, 'unknown_segment', `no segment ${JSON.stringify(id)}`);
+    return segment;
+  };
+
+  app.register(async (scope) => {
+    scope.addHook('onRequest', async (request) => requireAdmin(request, config.adminToken));
+
+    scope.post('/v1/query/funnel', async (request) => {
+      let query;
+      try {
+        query = parseFunnelQuery(request.body);
+      } catch (error) {
+        invalid(error, 'invalid_funnel');
+      }
+      const counts = await funnelCounts(client, query);
+      return { steps: counts.map((persons, i) => ({ step: i + 1, persons, conversion: i === 0 || counts[0] === 0 ? (persons > 0 ? 1 : 0) : persons / (counts[0] as number) })) };
+    });
+
+    scope.post('/v1/segments', async (request, reply) => {
+      const body = request.body as { name?: unknown; rule?: unknown } | undefined;
+      if (typeof body?.name !== 'string' || body.name.trim() === '' || body.name.length > 200) {
+        throw new HttpError(400, 'invalid_segment', 'name must be a non-empty string of at most 200 characters', { path: 'name' });
+      }
+      let rule;
+      try {
+        rule = parseSegmentRule(body.rule);
+      } catch (error) {
+        invalid(error, 'invalid_rule');
+      }
+      return reply.code(201).send(await segments.create(body.name, rule));
+    });
+
+    scope.get('/v1/segments', async () => ({ segments: await segments.list() }));
+
+    scope.post<{ Params: { id: string } }>('/v1/segments/:id/materialize', async (request) => segments.materialize(await segmentOr404(request.params.id)));
+
+    scope.get<{ Params: { id: string }; Querystring: { limit?: string; offset?: string } }>('/v1/segments/:id/members', async (request) => {
+      const segment = await segmentOr404(request.params.id);
+      const limit = pageParameter(request.query.limit, 'limit', 100, 10_000);
+      const offset = pageParameter(request.query.offset, 'offset', 0, 1e12);
+      return { segmentId: segment.id, limit, offset, ...(await segments.members(segment.id, limit, offset)) };
+    });
+
+    scope.get<{ Params: { id: string }; Querystring: { format?: string } }>('/v1/segments/:id/export', async (request, reply) => {
+      const segment = await segmentOr404(request.params.id);
+      const format = request.query.format ?? 'google';
+      if (!(exportFormats as readonly string[]).includes(format)) {
+        throw new HttpError(400, 'invalid_parameter', `format must be one of ${exportFormats.join(', ')}`);
+      }
+      const csv = segmentCsv(format as ExportFormat, await segments.hashedContacts(segment.id));
+      return reply
+        .header('Content-Type', 'text/csv; charset=utf-8')
+        .header('Content-Disposition', `attachment; filename="${segment.id}-${format}.csv"`)
+        .send(csv);
+    });
+  });
+}

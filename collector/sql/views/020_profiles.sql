@@ -1,0 +1,48 @@
+-- profiles: one row per person. Revenue is net of refunds; sessions split at 30 minutes of inactivity.
+DROP TABLE IF EXISTS profiles;
+CREATE VIEW profiles AS
+SELECT
+    person_id,
+    if(empty(known_identifiers), [person_id], known_identifiers) AS identifiers,
+    latest_traits,
+    first_seen,
+    last_seen,
+    session_count AS sessions,
+    page_views,
+    order_count AS orders,
+    net_revenue AS revenue,
+    if(order_count = 0, 0, net_revenue / order_count) AS average_order_value,
+    last_order_at,
+    consent_state,
+    first_touch.1 AS first_touch_source,
+    first_touch.2 AS first_touch_medium,
+    first_touch.3 AS first_touch_campaign,
+    last_touch.1 AS last_touch_source,
+    last_touch.2 AS last_touch_medium,
+    last_touch.3 AS last_touch_campaign
+FROM
+(
+    SELECT
+        person_id,
+        argMaxIf(traits, timestamp, type = 'identify') AS latest_traits,
+        min(timestamp) AS first_seen,
+        max(timestamp) AS last_seen,
+        arraySort(groupArray(toUInt32(timestamp))) AS times,
+        arrayCount((t, i) -> i = 1 OR t - times[i - 1] > 1800, times, arrayEnumerate(times)) AS session_count,
+        countIf(type = 'page') AS page_views,
+        countIf(event = 'Order Completed') AS order_count,
+        sumIf(visitParamExtractFloat(properties, 'revenue'), event = 'Order Completed')
+            - sumIf(visitParamExtractFloat(properties, 'revenue'), event = 'Order Refunded') AS net_revenue,
+        maxIf(timestamp, event = 'Order Completed') AS last_order_at,
+        argMaxIf(consent, timestamp, consent NOT IN ('', '{}')) AS consent_state,
+        argMinIf(tuple(campaign_source, campaign_medium, campaign_name), timestamp, campaign_source != '') AS first_touch,
+        argMaxIf(tuple(campaign_source, campaign_medium, campaign_name), timestamp, campaign_source != '') AS last_touch
+    FROM person_events
+    GROUP BY person_id
+)
+ANY LEFT JOIN
+(
+    SELECT person_id, arraySort(groupUniqArray(identifier)) AS known_identifiers
+    FROM identities_current
+    GROUP BY person_id
+) USING person_id;

@@ -1,0 +1,24 @@
+-- ecommerce_funnel_daily: persons reaching each step of Product Viewed → Product Added → Checkout Started
+-- → Order Completed within 24 hours of the view (windowFunnel), per UTC day and event source.
+DROP TABLE IF EXISTS ecommerce_funnel_daily;
+CREATE VIEW ecommerce_funnel_daily AS
+SELECT
+    day,
+    event_source,
+    countIf(level >= 1) AS viewed,
+    countIf(level >= 2) AS added_to_cart,
+    countIf(level >= 3) AS checkout_started,
+    countIf(level >= 4) AS ordered
+FROM
+(
+    SELECT
+        toDate(timestamp) AS day,
+        source AS event_source,
+        person_id,
+        windowFunnel(86400)(timestamp, event = 'Product Viewed', event = 'Product Added', event = 'Checkout Started', event = 'Order Completed') AS level
+    FROM person_events
+    WHERE event IN ('Product Viewed', 'Product Added', 'Checkout Started', 'Order Completed')
+    GROUP BY day, event_source, person_id
+)
+GROUP BY day, event_source
+ORDER BY day, event_source;

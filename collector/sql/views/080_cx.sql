@@ -1,0 +1,39 @@
+-- survey_responses: Survey Responded events, one row each, with the person who answered.
+DROP TABLE IF EXISTS survey_responses;
+CREATE VIEW survey_responses AS
+SELECT
+    person_id,
+    timestamp AS responded_at,
+    visitParamExtractString(properties, 'survey_type') AS survey_type,
+    visitParamExtractFloat(properties, 'score') AS score,
+    visitParamExtractFloat(properties, 'scale') AS scale
+FROM person_events
+WHERE event = 'Survey Responded';
+
+-- cx_monthly: NPS (% promoters 9–10 minus % detractors 0–6), CSAT (% of answers in the top two of five,
+-- i.e. score / scale >= 0.8) and average CES, per calendar month.
+DROP TABLE IF EXISTS cx_monthly;
+CREATE VIEW cx_monthly AS
+SELECT
+    month,
+    nps_responses,
+    if(nps_responses = 0, 0, (toInt64(promoters) - toInt64(detractors)) * 100 / nps_responses) AS nps,
+    csat_responses,
+    if(csat_responses = 0, 0, satisfied * 100 / csat_responses) AS csat,
+    ces_responses,
+    if(ces_responses = 0, 0, ces_total / ces_responses) AS ces
+FROM
+(
+    SELECT
+        toStartOfMonth(responded_at) AS month,
+        countIf(survey_type = 'nps') AS nps_responses,
+        countIf(survey_type = 'nps' AND score >= 9) AS promoters,
+        countIf(survey_type = 'nps' AND score <= 6) AS detractors,
+        countIf(survey_type = 'csat') AS csat_responses,
+        countIf(survey_type = 'csat' AND score / scale >= 0.8) AS satisfied,
+        countIf(survey_type = 'ces') AS ces_responses,
+        sumIf(score, survey_type = 'ces') AS ces_total
+    FROM survey_responses
+    GROUP BY month
+)
+ORDER BY month;

@@ -1,0 +1,48 @@
+-- segment_members_current: members of each segment's newest completed materialisation run.
+DROP TABLE IF EXISTS segment_members_current;
+CREATE VIEW segment_members_current AS
+SELECT segment_id, person_id, computed_at
+FROM segment_members
+WHERE (segment_id, run) IN (SELECT segment_id, max(run) FROM segment_runs GROUP BY segment_id);
+
+-- ltv_by_segment: members, customers and net revenue (LTV) per segment.
+DROP TABLE IF EXISTS ltv_by_segment;
+CREATE VIEW ltv_by_segment AS
+SELECT
+    segment_id,
+    count() AS members,
+    countIf(customer_orders > 0) AS customers,
+    sum(customer_revenue) AS revenue,
+    sum(customer_revenue) / count() AS ltv_per_member
+FROM segment_members_current
+ALL LEFT JOIN (SELECT person_id, orders AS customer_orders, net_revenue AS customer_revenue FROM customer_value) USING person_id
+GROUP BY segment_id
+ORDER BY segment_id;
+
+-- cx_by_segment: NPS, CSAT and CES (all time) of each segment's members.
+DROP TABLE IF EXISTS cx_by_segment;
+CREATE VIEW cx_by_segment AS
+SELECT
+    segment_id,
+    nps_responses,
+    if(nps_responses = 0, 0, (toInt64(promoters) - toInt64(detractors)) * 100 / nps_responses) AS nps,
+    csat_responses,
+    if(csat_responses = 0, 0, satisfied * 100 / csat_responses) AS csat,
+    ces_responses,
+    if(ces_responses = 0, 0, ces_total / ces_responses) AS ces
+FROM
+(
+    SELECT
+        segment_id,
+        countIf(survey_type = 'nps') AS nps_responses,
+        countIf(survey_type = 'nps' AND score >= 9) AS promoters,
+        countIf(survey_type = 'nps' AND score <= 6) AS detractors,
+        countIf(survey_type = 'csat') AS csat_responses,
+        countIf(survey_type = 'csat' AND score / scale >= 0.8) AS satisfied,
+        countIf(survey_type = 'ces') AS ces_responses,
+        sumIf(score, survey_type = 'ces') AS ces_total
+    FROM survey_responses
+    ALL INNER JOIN segment_members_current USING person_id
+    GROUP BY segment_id
+)
+ORDER BY segment_id;

@@ -1,0 +1,76 @@
+// Turns what identify/alias events carry into identity-graph nodes. Pure.
+// Nodes: 'user:<userId>', 'anon:<anonymousId>', 'email:<sha256>', 'phone:<sha256 of E.164>',
+// 'phone_digits:<sha256 of the E.164 digits without +>' (the form Yandex Audiences and VK Ads match on).
+import { createHash } from 'node:crypto';
+
+export const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/** Trimmed, lower-cased e-mail, or undefined when it is not one. */
+export function normalizeEmail(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const email = value.trim().toLowerCase();
+  return /^[^\s@]+@[^\s@]+$/.test(email) ? email : undefined;
+}
+
+/**
+ * E.164 (`+79991234567`), or undefined. Spaces, dashes, dots and brackets are dropped; a leading `00`
+ * becomes `+`; an 11-digit number starting with 8 is read as Russian (8 → +7), the trunk-prefix convention
+ * of the markets Yandex and VK serve. Numbers without a country code are refused rather than guessed.
+ */
+export function normalizePhone(value: unknown): string | undefined {
+  if (typeof value !== 'string' && typeof value !== 'number') return undefined;
+  let phone = String(value).trim().replace(/[\s\-().]/g, '');
+  if (phone.startsWith('00')) phone = `+${phone.slice(2)}`;
+  if (/^8\d{10}$/.test(phone)) phone = `+7${phone.slice(1)}`;
+  return /^\+[1-9]\d{6,14}$/.test(phone) ? phone : undefined;
+}
+
+/** What one identify/alias event says about identity. */
+export interface IdentityFacts {
+  type: string;
+  anonymousId: string;
+  userId: string;
+  previousId: string;
+  /** The event's traits as stored (compact JSON). */
+  traits: string;
+}
+
+export interface EventNodes {
+  /** Identifiers that always belong to one person together: userId, e-mail, phone (and alias ids). */
+  strong: string[];
+  /** The device, which follows whoever identified on it (see resolve.ts). */
+  device: string | undefined;
+}
+
+function traitsOf(text: string): Record<string, unknown> {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** The graph nodes of one identify or alias event. */
+export function eventNodes(facts: IdentityFacts): EventNodes {
+  const strong: string[] = [];
+  if (facts.userId) strong.push(`user:${facts.userId}`);
+  // alias: previousId is either an earlier userId or the anonymousId (Segment spec); both readings hold.
+  if (facts.type === 'alias' && facts.previousId) strong.push(`user:${facts.previousId}`);
+  const traits = traitsOf(facts.traits);
+  const email = normalizeEmail(traits.email);
+  if (email) strong.push(`email:${sha256(email)}`);
+  const phone = normalizePhone(traits.phone);
+  if (phone) strong.push(`phone:${sha256(phone)}`, `phone_digits:${sha256(phone.slice(1))}`);
+  const deviceId = facts.type === 'alias' && facts.previousId && !facts.anonymousId ? facts.previousId : facts.anonymousId;
+  return { strong: [...new Set(strong)], device: deviceId ? `anon:${deviceId}` : undefined };
+}
+
+const kindRank: Record<string, number> = { user: 0, email: 1, phone: 2, phone_digits: 3, anon: 4 };
+
+/** Orders nodes so the first of a person's nodes is its person_id: userIds first, devices last. */
+export function compareNodes(a: string, b: string): number {
+  const ka = kindRank[a.slice(0, a.indexOf(':'))] ?? 9;
+  const kb = kindRank[b.slice(0, b.indexOf(':'))] ?? 9;
+  return ka !== kb ? ka - kb : a < b ? -1 : a > b ? 1 : 0;
+}

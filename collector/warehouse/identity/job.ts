@@ -1,0 +1,140 @@
+// The incremental identity job: new identify/alias events → identity_edges → re-resolution of only the
+// graph components they touch → identities. Safe to run again and after restarts (see docs/analytics.md).
+import { queryRows, type ClickHouseClient } from '../client';
+import { toDateTimeText } from '../../ingest/normalize';
+import { dt, str, strList } from '../../query/literal';
+import { eventNodes } from './identifiers';
+import { resolveIdentities, type IdentityMessage } from './resolve';
+
+export const identityJob = 'identity';
+
+export interface IdentityJobOptions {
+  /**
+   * How far behind the checkpoint to look again, in seconds: events are picked by `received_at`, and an
+   * event may land in ClickHouse after a newer one (retries, a spool replaying). Already-processed events in
+   * the window are skipped, so a wide window costs a scan, not work. Default one day.
+   */
+  overlapSeconds?: number;
+  /** Above this many frontier nodes the component is loaded whole instead of node by node. */
+  expandLimit?: number;
+}
+
+export interface IdentityJobResult {
+  /** identify/alias events read for the first time. */
+  events: number;
+  /** Identifiers whose mapping was (re)written. */
+  identifiers: number;
+}
+
+const rows = queryRows;
+
+// Aliases never reuse a column name: 18.16 substitutes aliases into other expressions of the query.
+interface EventFacts {
+  message_id: string;
+  t_type: string;
+  t_anon: string;
+  t_user: string;
+  t_previous: string;
+  t_traits: string;
+  ts: number;
+  last_received: string;
+}
+
+interface EdgeRow {
+  message_id: string;
+  node: string;
+  ts: number;
+}
+
+const edgeColumns = 'message_id, node, toUInt32(argMax(timestamp, received_at)) AS ts';
+
+/** Edges of the graph component(s) of `seeds`, following messages and nodes until nothing new appears. */
+async function componentEdges(client: ClickHouseClient, seeds: Set<string>, expandLimit: number): Promise<EdgeRow[]> {
+  const seen = new Set(seeds);
+  let frontier = [...seeds];
+  const edges = new Map<string, EdgeRow>();
+  while (frontier.length > 0) {
+    if (frontier.length > expandLimit) {
+      return rows<EdgeRow>(client, `SELECT ${edgeColumns} FROM identity_edges GROUP BY message_id, node`);
+    }
+    const found = await rows<EdgeRow>(
+      client,
+      `SELECT ${edgeColumns} FROM identity_edges
+       WHERE message_id IN (SELECT message_id FROM identity_edges WHERE node IN ${strList(frontier)})
+       GROUP BY message_id, node`,
+    );
+    frontier = [];
+    for (const edge of found) {
+      edges.set(`${edge.message_id}\u0000${edge.node}`, edge);
+      if (!seen.has(edge.node)) {
+        seen.add(edge.node);
+        frontier.push(edge.node);
+      }
+    }
+  }
+  return [...edges.values()];
+}
+
+function toMessages(edges: EdgeRow[]): IdentityMessage[] {
+  const byMessage = new Map<string, IdentityMessage>();
+  for (const edge of edges) {
+    const message = byMessage.get(edge.message_id) ?? { messageId: edge.message_id, time: Number(edge.ts), strong: [], device: undefined };
+    if (edge.node.startsWith('anon:')) message.device = edge.node;
+    else message.strong.push(edge.node);
+    byMessage.set(edge.message_id, message);
+  }
+  for (const message of byMessage.values()) message.strong.sort();
+  return [...byMessage.values()];
+}
+
+/** One run of the identity job against the database `client` is bound to. */
+export async function runIdentityJob(client: ClickHouseClient, options: IdentityJobOptions = {}): Promise<IdentityJobResult> {
+  const overlap = options.overlapSeconds ?? 86_400;
+  const checkpoint = await rows<{ position: number }>(
+    client,
+    `SELECT toUInt32(argMax(position, version)) AS position FROM job_checkpoints WHERE job = ${str(identityJob)}`,
+  );
+  const since = Math.max(0, Number(checkpoint[0]?.position ?? 0) - overlap);
+  const sinceText = dt(since * 1000);
+  // Newest delivery of each message (as events FINAL would keep it) not yet recorded in identity_edges.
+  const fresh = await rows<EventFacts>(
+    client,
+    `SELECT message_id, argMax(type, received_at) AS t_type, argMax(anonymous_id, received_at) AS t_anon,
+            argMax(user_id, received_at) AS t_user, argMax(previous_id, received_at) AS t_previous,
+            argMax(traits, received_at) AS t_traits, toUInt32(argMax(timestamp, received_at)) AS ts,
+            max(received_at) AS last_received
+     FROM events
+     WHERE type IN ('identify', 'alias') AND received_at >= ${sinceText}
+     GROUP BY message_id
+     HAVING (message_id, last_received) NOT IN
+            (SELECT message_id, max(received_at) FROM identity_edges WHERE received_at >= ${sinceText} GROUP BY message_id)`,
+  );
+  if (fresh.length === 0) return { events: 0, identifiers: 0 };
+
+  const edgeRows: { message_id: string; node: string; timestamp: string; received_at: string }[] = [];
+  const seeds = new Set<string>();
+  for (const event of fresh) {
+    const nodes = eventNodes({ type: event.t_type, anonymousId: event.t_anon, userId: event.t_user, previousId: event.t_previous, traits: event.t_traits });
+    for (const node of [...nodes.strong, ...(nodes.device ? [nodes.device] : [])]) {
+      seeds.add(node);
+      edgeRows.push({ message_id: event.message_id, node, timestamp: toDateTimeText(Number(event.ts) * 1000), received_at: event.last_received });
+    }
+  }
+  for (let i = 0; i < edgeRows.length; i += 50_000) {
+    await client.insert({ table: 'identity_edges', values: edgeRows.slice(i, i + 50_000), format: 'JSONEachRow' });
+  }
+
+  const resolved = resolveIdentities(toMessages(await componentEdges(client, seeds, options.expandLimit ?? 500)));
+  const now = Date.now();
+  const mappedAt = toDateTimeText(now);
+  const identityRows = [...resolved].flatMap(([identifier, periods]) =>
+    periods.map((p) => ({ identifier, valid_from: toDateTimeText(p.validFrom * 1000), person_id: p.personId, mapped_at: mappedAt, version: now })),
+  );
+  for (let i = 0; i < identityRows.length; i += 50_000) {
+    await client.insert({ table: 'identities', values: identityRows.slice(i, i + 50_000), format: 'JSONEachRow' });
+  }
+  const previous = toDateTimeText(Number(checkpoint[0]?.position ?? 0) * 1000);
+  const newest = fresh.reduce((max, e) => (e.last_received > max ? e.last_received : max), previous);
+  await client.insert({ table: 'job_checkpoints', values: [{ job: identityJob, position: newest, version: now }], format: 'JSONEachRow' });
+  return { events: fresh.length, identifiers: resolved.size };
+}

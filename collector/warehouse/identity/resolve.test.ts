@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../generator/random';
+import { eventNodes, normalizeEmail, normalizePhone, sha256 } from './identifiers';
+import { resolveIdentities, type IdentityMessage } from './resolve';
+
+let counter = 0;
+const identify = (time: number, anonymousId: string, userId: string, traits: Record<string, unknown> = {}): IdentityMessage => ({
+  messageId: `m${String(counter++).padStart(4, '0')}`,
+  time,
+  ...eventNodes({ type: 'identify', anonymousId, userId, previousId: '', traits: JSON.stringify(traits) }),
+});
+const personOf = (result: Map<string, { personId: string }[]>, node: string) => result.get(node)?.map((p) => p.personId);
+const email = (text: string) => `email:${sha256(normalizeEmail(text) as string)}`;
+
+describe('identifiers', () => {
+  it('normalise e-mails (trim, lower-case) and phones (E.164) before hashing', () => {
+    expect(normalizeEmail('  Ann@Example.COM ')).toBe('ann@example.com');
+    expect(normalizeEmail('not an email')).toBeUndefined();
+    expect(normalizePhone('+7 (999) 555-11-22')).toBe('+79995551122');
+    expect(normalizePhone('8 999 555 11 22')).toBe('+79995551122');
+    expect(normalizePhone('0044 20 7183 8750')).toBe('+442071838750');
+    expect(normalizePhone('555-1234')).toBeUndefined();
+    const nodes = eventNodes({ type: 'identify', anonymousId: 'a', userId: 'u', previousId: '', traits: '{"email":" A@B.co ","phone":"8 (999) 555-11-22"}' });
+    expect(nodes.device).toBe('anon:a');
+    expect(nodes.strong).toEqual(['user:u', `email:${sha256('a@b.co')}`, `phone:${sha256('+79995551122')}`, `phone_digits:${sha256('79995551122')}`]);
+  });
+});
+
+describe('resolveIdentities', () => {
+  it('merges across hops: device A ↔ user 1 ↔ e-mail ↔ device B', () => {
+    const result = resolveIdentities([identify(100, 'dev-a', 'u1', { email: 'x@shop.io' }), identify(200, 'dev-b', '', { email: ' X@Shop.io' })]);
+    for (const node of ['anon:dev-a', 'anon:dev-b', 'user:u1', email('x@shop.io')]) expect(personOf(result, node)).toEqual(['user:u1']);
+  });
+
+  it('never merges two userIds through a shared device; the device follows the latest identify', () => {
+    const result = resolveIdentities([identify(100, 'family', 'u1'), identify(500, 'family', 'u2'), identify(900, 'family', 'u1'), identify(50, 'phone-1', 'u1')]);
+    expect(personOf(result, 'user:u1')).toEqual(['user:u1']);
+    expect(personOf(result, 'user:u2')).toEqual(['user:u2']);
+    expect(personOf(result, 'anon:phone-1')).toEqual(['user:u1']);
+    expect(result.get('anon:family')).toEqual([
+      { validFrom: 0, personId: 'user:u1' },
+      { validFrom: 500, personId: 'user:u2' },
+      { validFrom: 900, personId: 'user:u1' },
+    ]);
+  });
+
+  it('merges two userIds that share an e-mail, and alias merges explicitly', () => {
+    const result = resolveIdentities([
+      identify(1, 'd1', 'u1', { email: 'same@x.io' }),
+      identify(2, 'd2', 'u2', { email: 'same@x.io' }),
+      { messageId: 'alias', time: 3, ...eventNodes({ type: 'alias', anonymousId: '', userId: 'u9', previousId: 'u2', traits: '{}' }) },
+    ]);
+    for (const node of ['user:u1', 'user:u2', 'user:u9', 'anon:d1', 'anon:d2']) expect(personOf(result, node)).toEqual(['user:u1']);
+  });
+
+  it('gives the same persons whatever the order of the events', () => {
+    const messages = [
+      identify(10, 'a', 'u1', { email: 'one@x.io' }),
+      identify(20, 'b', '', { email: 'one@x.io' }),
+      identify(30, 'b', 'u2'),
+      identify(40, 'c', 'u2', { phone: '+7 999 000 11 22' }),
+      identify(50, 'd', '', { phone: '89990001122' }),
+      identify(60, 'a', 'u3'),
+      identify(70, 'e', '', { email: 'lonely@x.io' }),
+    ];
+    const expected = resolveIdentities(messages);
+    const rnd = seededRandom(3);
+    for (let i = 0; i < 20; i++) expect(resolveIdentities(rnd.shuffle([...messages]))).toEqual(expected);
+    expect(personOf(expected, 'anon:d')).toEqual(['user:u2']);
+    expect(personOf(expected, 'anon:e')).toEqual([email('lonely@x.io')]);
+  });
+});

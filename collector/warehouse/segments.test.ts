@@ -1,0 +1,97 @@
+// Segment rules and the funnel builder against real ClickHouse: the sneakers example, traits, sums,
+// hostile values matched literally, materialisation with entered/left counts.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../test/support/clickhouse';
+import { eventRow } from '../../test/support/events';
+import { compileFunnel, parseFunnelQuery } from '../query/funnel';
+import { compileSegmentRule, parseSegmentRule } from '../query/segment-rules';
+import { loadRows } from './generator/load';
+import { segmentStore } from './segments';
+
+const day = 86_400_000;
+const T = Date.UTC(2026, 5, 15, 12);
+const hostileCategory = `sn'e\\a"kers'); DROP TABLE events; --`;
+let db: TestDatabase;
+
+const track = (userId: string, event: string, properties: Record<string, unknown>, at: number) => eventRow({ type: 'track', userId, event, properties }, at);
+const page = (userId: string, at: number) => eventRow({ type: 'page', userId, properties: { path: '/' } }, at);
+const members = async (rule: unknown, asOf = T) => (await db.rows<{ person_id: string }>(compileSegmentRule(parseSegmentRule(rule), asOf))).map((r) => r.person_id).sort();
+
+const sneakersRule = {
+  all: [
+    { event: 'Product Added', where: [{ property: 'category', op: 'eq', value: 'sneakers' }], withinDays: 7 },
+    { not: { event: 'Order Completed', where: [{ property: 'category', op: 'eq', value: 'care' }] } },
+    { event: '$page', withinDays: 7 },
+  ],
+};
+
+beforeAll(async () => {
+  db = await createTestDatabase('segments');
+  await loadRows(db.client, [
+    track('A', 'Product Added', { category: 'sneakers' }, T - 3 * day),
+    page('A', T - 2 * day),
+    eventRow({ type: 'identify', userId: 'A', traits: { plan: 'pro', age: 30 } }, T - 30 * day),
+    track('B', 'Product Added', { category: 'sneakers' }, T - 3 * day),
+    page('B', T - 2 * day),
+    track('B', 'Order Completed', { revenue: 15, products: [{ category: 'sneakers' }, { category: 'care' }] }, T - 20 * day),
+    track('C', 'Product Added', { category: 'sneakers' }, T - 10 * day),
+    page('C', T - 1 * day),
+    track('D', 'Product Added', { category: 'sneakers' }, T - 3 * day),
+    page('D', T - 9 * day),
+    track('E', 'Product Added', { category: hostileCategory }, T - 1 * day),
+    page('E', T - 1 * day),
+    track('E', "Bob's \\ event", {}, T - 1 * day),
+    eventRow({ type: 'identify', userId: 'E', traits: { plan: hostileCategory, age: 20 } }, T - 30 * day),
+    track('F', 'Product Added', { category: 'sneakers' }, T - 1 * day),
+    page('F', T - 1 * day + 60_000),
+    track('F', 'Order Completed', { revenue: 120, products: [{ category: 'sneakers' }] }, T - 40 * day),
+  ]);
+});
+afterAll(() => db.drop());
+
+describe('segment rules on ClickHouse', () => {
+  it('express "added sneakers to the cart in the last 7 days, never bought care products, and viewed a page in the last 7 days"', async () => {
+    expect(await members(sneakersRule)).toEqual(['user:A', 'user:F']);
+  });
+
+  it('compare latest traits, sums of a property and computed metrics', async () => {
+    expect(await members({ trait: 'plan', op: 'eq', value: 'pro' })).toEqual(['user:A']);
+    expect(await members({ trait: 'age', op: 'gt', value: 25 })).toEqual(['user:A']);
+    expect(await members({ trait: 'plan', op: 'exists' })).toEqual(['user:A', 'user:E']);
+    expect(await members({ event: 'Order Completed', sum: { property: 'revenue', op: 'gte', value: 100 } })).toEqual(['user:F']);
+    expect(await members({ metric: 'ltv', op: 'gt', value: 0 })).toEqual(['user:B', 'user:F']);
+    expect(await members({ any: [{ metric: 'days_since_first_seen', op: 'gte', value: 25 }, { metric: 'orders', op: 'gte', value: 1 }] })).toEqual(['user:A', 'user:B', 'user:E', 'user:F']);
+  });
+
+  it('match hostile values literally, and only them', async () => {
+    expect(await members({ event: 'Product Added', where: [{ property: 'category', op: 'eq', value: hostileCategory }] })).toEqual(['user:E']);
+    expect(await members({ trait: 'plan', op: 'eq', value: hostileCategory })).toEqual(['user:E']);
+    expect(await members({ event: "Bob's \\ event" })).toEqual(['user:E']);
+    expect(await members({ event: "x' OR 1=1 OR event='Product Added" })).toEqual([]);
+    const [{ n } = { n: -1 }] = await db.rows<{ n: number }>('SELECT count() AS n FROM events');
+    expect(n).toBe(17);
+  });
+
+  it('materialise into segment_members with entered and left counts', async () => {
+    const store = segmentStore(db.client);
+    const saved = await store.create('Sneaker carts', parseSegmentRule(sneakersRule));
+    expect(await store.materialize(saved, T)).toMatchObject({ members: 2, entered: 2, left: 0 });
+    // Five days later A's cart is 8 days old: A leaves, F stays.
+    expect(await store.materialize(saved, T + 5 * day)).toMatchObject({ members: 1, entered: 0, left: 1 });
+    expect(await store.members(saved.id, 10, 0)).toEqual({ total: 1, members: ['user:F'] });
+    const listed = (await store.list()).find((s) => s.id === saved.id);
+    expect(listed?.lastRun).toMatchObject({ members: 1, entered: 0, left: 1 });
+  });
+});
+
+describe('funnel builder on ClickHouse', () => {
+  const funnel = async (body: unknown) => db.rows<Record<string, number>>(compileFunnel(parseFunnelQuery(body)));
+
+  it('counts persons reaching each step within the window, with property filters', async () => {
+    const steps = [{ event: 'Product Added', where: [{ property: 'category', op: 'eq', value: 'sneakers' }] }, { event: '$page' }];
+    expect(await funnel({ steps, windowSeconds: 3 * 86_400 })).toEqual([{ step_1: 5, step_2: 3 }]);
+    expect(await funnel({ steps, windowSeconds: 3 * 86_400, from: new Date(T - 5 * day).toISOString() })).toEqual([{ step_1: 4, step_2: 3 }]);
+    expect(await funnel({ steps: [{ event: "Bob's \\ event" }], windowSeconds: 60, source: "web' OR '1'='1" })).toEqual([{ step_1: 0 }]);
+    expect(await funnel({ steps: [{ event: "Bob's \\ event" }], windowSeconds: 60, source: 'web' })).toEqual([{ step_1: 1 }]);
+  });
+});

@@ -1,0 +1,144 @@
+// Saved segments and their materialisation into segment_members (SQL compiled by query/).
+import { randomBytes } from 'node:crypto';
+import { queryRows, type ClickHouseClient } from './client';
+import { toDateTimeText } from '../ingest/normalize';
+import { builtinSegments, type BuiltinOptions, type SegmentDefinition } from '../query/builtin-segments';
+import { dt, int, str } from '../query/literal';
+import { compileSegmentRule, parseSegmentRule } from '../query/segment-rules';
+
+export interface SegmentRun {
+  run: number;
+  computedAt: string;
+  members: number;
+  entered: number;
+  left: number;
+}
+
+export interface SegmentSummary extends SegmentDefinition {
+  lastRun: SegmentRun | undefined;
+}
+
+export interface ExportRow {
+  person_id: string;
+  emails: string[];
+  phones: string[];
+  phone_digits: string[];
+}
+
+const rows = queryRows;
+
+/** Segment store and materialiser over one database. */
+export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOptions = {}) {
+  const builtins = builtinSegments(builtinOptions);
+
+  async function saved(): Promise<SegmentDefinition[]> {
+    const found = await rows<{ segment_id: string; seg_name: string; seg_rule: string }>(
+      client,
+      'SELECT segment_id, argMax(name, version) AS seg_name, argMax(rule, version) AS seg_rule FROM segments GROUP BY segment_id ORDER BY segment_id',
+    );
+    return found.map((r) => ({ id: r.segment_id, name: r.seg_name, rule: parseSegmentRule(JSON.parse(r.seg_rule)), builtin: false }));
+  }
+
+  async function lastRuns(): Promise<Map<string, SegmentRun>> {
+    const found = await rows<{ segment_id: string; last_run: number; at: string; n: number; entered: number; gone: number }>(
+      client,
+      `SELECT segment_id, max(run) AS last_run, argMax(computed_at, run) AS at, argMax(members, run) AS n,
+              argMax(entered_count, run) AS entered, argMax(left_count, run) AS gone
+       FROM segment_runs GROUP BY segment_id`,
+    );
+    return new Map(found.map((r) => [r.segment_id, { run: Number(r.last_run), computedAt: r.at, members: r.n, entered: r.entered, left: r.gone }]));
+  }
+
+  const store = {
+    builtins,
+
+    /** Saves a segment; the rule must already be parsed (parseSegmentRule). */
+    async create(name: string, rule: SegmentDefinition['rule']): Promise<SegmentDefinition> {
+      const id = `seg_${randomBytes(8).toString('hex')}`;
+      const now = Date.now();
+      await client.insert({
+        table: 'segments',
+        values: [{ segment_id: id, name, rule: JSON.stringify(rule), created_at: toDateTimeText(now), version: now }],
+        format: 'JSONEachRow',
+      });
+      return { id, name, rule, builtin: false };
+    },
+
+    async list(): Promise<SegmentSummary[]> {
+      const [mine, runs] = await Promise.all([saved(), lastRuns()]);
+      return [...builtins, ...mine].map((s) => ({ ...s, lastRun: runs.get(s.id) }));
+    },
+
+    async get(id: string): Promise<SegmentDefinition | undefined> {
+      return builtins.find((s) => s.id === id) ?? (await saved()).find((s) => s.id === id);
+    },
+
+    /** Computes the members now (or at `asOfMs`), records the run with entered/left counts. */
+    async materialize(segment: SegmentDefinition, asOfMs = Date.now()): Promise<SegmentRun> {
+      const id = str(segment.id);
+      const previous = (await lastRuns()).get(segment.id);
+      const now = Date.now();
+      const run = Math.max(now, (previous?.run ?? 0) + 1);
+      const computedAt = toDateTimeText(now);
+      await client.command({
+        query: `INSERT INTO segment_members (segment_id, run, person_id, computed_at)
+                SELECT ${id}, ${int(run)}, person_id, ${dt(now)} FROM (${compileSegmentRule(segment.rule, asOfMs)})`,
+        clickhouse_settings: { wait_end_of_query: 1 },
+      });
+      const members = `SELECT person_id FROM segment_members WHERE segment_id = ${id} AND run = `;
+      const [counts] = await rows<{ n: number; entered: number; gone: number }>(
+        client,
+        `SELECT
+           (SELECT count() FROM segment_members WHERE segment_id = ${id} AND run = ${int(run)}) AS n,
+           (SELECT count() FROM segment_members WHERE segment_id = ${id} AND run = ${int(run)}
+              AND person_id NOT IN (${members}${int(previous?.run ?? 0)})) AS entered,
+           (SELECT count() FROM segment_members WHERE segment_id = ${id} AND run = ${int(previous?.run ?? 0)}
+              AND person_id NOT IN (${members}${int(run)})) AS gone`,
+      );
+      const result: SegmentRun = { run, computedAt, members: counts?.n ?? 0, entered: counts?.entered ?? 0, left: counts?.gone ?? 0 };
+      await client.insert({
+        table: 'segment_runs',
+        values: [{ segment_id: segment.id, run, computed_at: computedAt, members: result.members, entered_count: result.entered, left_count: result.left }],
+        format: 'JSONEachRow',
+      });
+      // Runs before the previous one are no longer needed (the mutation runs in the background).
+      if (previous) await client.command({ query: `ALTER TABLE segment_members DELETE WHERE segment_id = ${id} AND run < ${int(previous.run)}` });
+      return result;
+    },
+
+    /** Refreshes every built-in and saved segment (the scheduled job). */
+    async materializeAll(asOfMs = Date.now()): Promise<number> {
+      const all = [...builtins, ...(await saved())];
+      for (const segment of all) await store.materialize(segment, asOfMs);
+      return all.length;
+    },
+
+    async members(id: string, limit: number, offset: number): Promise<{ total: number; members: string[] }> {
+      const where = `segment_id = ${str(id)}`;
+      const [total] = await rows<{ n: number }>(client, `SELECT count() AS n FROM segment_members_current WHERE ${where}`);
+      const page = await rows<{ person_id: string }>(
+        client,
+        `SELECT person_id FROM segment_members_current WHERE ${where} ORDER BY person_id LIMIT ${int(limit)} OFFSET ${int(offset)}`,
+      );
+      return { total: total?.n ?? 0, members: page.map((r) => r.person_id) };
+    },
+
+    /** Hashed e-mails and phones (SHA-256) of the current members, per person. */
+    async hashedContacts(id: string): Promise<ExportRow[]> {
+      return rows<ExportRow>(
+        client,
+        `SELECT person_id,
+                arraySort(groupUniqArrayIf(substring(identifier, 7), substring(identifier, 1, 6) = 'email:')) AS emails,
+                arraySort(groupUniqArrayIf(substring(identifier, 7), substring(identifier, 1, 6) = 'phone:')) AS phones,
+                arraySort(groupUniqArrayIf(substring(identifier, 14), substring(identifier, 1, 13) = 'phone_digits:')) AS phone_digits
+         FROM identities_current
+         WHERE person_id IN (SELECT person_id FROM segment_members_current WHERE segment_id = ${str(id)})
+         GROUP BY person_id
+         ORDER BY person_id`,
+      );
+    },
+  };
+  return store;
+}
+
+export type SegmentStore = ReturnType<typeof segmentStore>;

@@ -1,0 +1,403 @@
+// An independent TypeScript computation of every analyst view and built-in segment, over the generated
+// events and the generator's truth about who is who. Tests compare the warehouse against it.
+import type { EventRow } from '../../collector/ingest/normalize';
+
+export interface RefEvent {
+  person: string;
+  messageId: string;
+  source: string;
+  type: string;
+  event: string;
+  /** Epoch seconds (the skew-corrected timestamp). */
+  t: number;
+  properties: Record<string, unknown>;
+  traits: string;
+  consent: string;
+  pagePath: string;
+  campaign: [string, string, string];
+}
+
+const day = 86_400;
+export const sec = (text: string): number => Date.parse(`${text.replace(' ', 'T')}Z`) / 1000;
+export const dateTime = (s: number): string => (s === 0 ? '0000-00-00 00:00:00' : new Date(s * 1000).toISOString().slice(0, 19).replace('T', ' '));
+export const date = (s: number): string => new Date(s * 1000).toISOString().slice(0, 10);
+const monday = (s: number): number => {
+  const d = Math.floor(s / day);
+  return (d - ((d + 3) % 7)) * day;
+};
+const monthStart = (s: number): number => {
+  const d = new Date(s * 1000);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1) / 1000;
+};
+const monthNumber = (s: number): number => {
+  const d = new Date(s * 1000);
+  return d.getUTCFullYear() * 12 + d.getUTCMonth();
+};
+const byTime = (a: RefEvent, b: RefEvent): number => a.t - b.t || (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0);
+const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
+const groupBy = <T, K>(items: Iterable<T>, key: (item: T) => K): Map<K, T[]> => {
+  const map = new Map<K, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const list = map.get(k);
+    if (list) list.push(item);
+    else map.set(k, [item]);
+  }
+  return map;
+};
+/** ClickHouse's quantileExact: the element at floor(level · n) of the sorted values. */
+export const quantileExact = (values: number[], level: number): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(level * sorted.length))] as number;
+};
+
+/** One row per (source, message_id): the newest delivery, with its person from the truth. */
+export function referenceEvents(rows: readonly EventRow[], personOf: (messageId: string) => string): RefEvent[] {
+  const newest = new Map<string, EventRow>();
+  for (const row of rows) {
+    const key = `${row.source}\u0000${row.message_id}`;
+    const seen = newest.get(key);
+    if (!seen || row.received_at > seen.received_at) newest.set(key, row);
+  }
+  return [...newest.values()].map((row) => ({
+    person: personOf(row.message_id),
+    messageId: row.message_id,
+    source: row.source,
+    type: row.type,
+    event: row.event,
+    t: sec(row.timestamp),
+    properties: JSON.parse(row.properties) as Record<string, unknown>,
+    traits: row.traits,
+    consent: row.consent,
+    pagePath: row.page_path,
+    campaign: [row.campaign_source, row.campaign_medium, row.campaign_name],
+  }));
+}
+
+const moneyOf = (e: RefEvent): number => num(e.properties.revenue);
+
+export function referenceProfiles(events: RefEvent[], identifiersOf: (person: string) => string[]) {
+  return [...groupBy(events, (e) => e.person)].map(([person, list]) => {
+    const sorted = [...list].sort(byTime);
+    const times = sorted.map((e) => e.t);
+    const orders = list.filter((e) => e.event === 'Order Completed');
+    const revenue = orders.reduce((s, e) => s + moneyOf(e), 0) - list.filter((e) => e.event === 'Order Refunded').reduce((s, e) => s + moneyOf(e), 0);
+    const identifies = sorted.filter((e) => e.type === 'identify');
+    const consents = sorted.filter((e) => e.consent !== '' && e.consent !== '{}');
+    const touches = sorted.filter((e) => e.campaign[0] !== '');
+    const touch = (e: RefEvent | undefined): [string, string, string] => e?.campaign ?? ['', '', ''];
+    const [fs, fm, fc] = touch(touches[0]);
+    const [ls, lm, lc] = touch(touches[touches.length - 1]);
+    return {
+      person_id: person,
+      identifiers: identifiersOf(person),
+      latest_traits: identifies[identifies.length - 1]?.traits ?? '',
+      first_seen: dateTime(times[0] as number),
+      last_seen: dateTime(times[times.length - 1] as number),
+      sessions: times.filter((t, i) => i === 0 || t - (times[i - 1] as number) > 1800).length,
+      page_views: list.filter((e) => e.type === 'page').length,
+      orders: orders.length,
+      revenue,
+      average_order_value: orders.length === 0 ? 0 : revenue / orders.length,
+      last_order_at: dateTime(Math.max(0, ...orders.map((e) => e.t))),
+      consent_state: consents[consents.length - 1]?.consent ?? '',
+      first_touch_source: fs,
+      first_touch_medium: fm,
+      first_touch_campaign: fc,
+      last_touch_source: ls,
+      last_touch_medium: lm,
+      last_touch_campaign: lc,
+    };
+  });
+}
+
+export function referenceSessions(events: RefEvent[]) {
+  return splitSessions(events).map(({ person, index, events: list }) => {
+    const pages = list.filter((e) => e.type === 'page');
+    const campaigns = list.filter((e) => e.campaign[0] !== '');
+    const first = list[0] as RefEvent;
+    const last = list[list.length - 1] as RefEvent;
+    return {
+      person_id: person,
+      session_index: index,
+      session_id: `${person}#${index}`,
+      session_start: dateTime(first.t),
+      session_end: dateTime(last.t),
+      duration_seconds: last.t - first.t,
+      events: list.length,
+      landing_page: pages[0]?.pagePath ?? '',
+      exit_page: pages[pages.length - 1]?.pagePath ?? '',
+      traffic_source: campaigns[0]?.campaign[0] ?? 'direct',
+      event_source: first.source,
+      converted: list.some((e) => e.event === 'Order Completed') ? 1 : 0,
+    };
+  });
+}
+
+/** Each person's events split into sessions at gaps over 30 minutes, numbered from 1. */
+export function splitSessions(events: RefEvent[]): { person: string; index: number; events: RefEvent[] }[] {
+  const out: { person: string; index: number; events: RefEvent[] }[] = [];
+  for (const [person, list] of groupBy(events, (e) => e.person)) {
+    const sorted = [...list].sort(byTime);
+    let index = 0;
+    sorted.forEach((e, i) => {
+      if (i === 0 || e.t - (sorted[i - 1] as RefEvent).t > 1800) out.push({ person, index: ++index, events: [] });
+      (out[out.length - 1] as { events: RefEvent[] }).events.push(e);
+    });
+  }
+  return out;
+}
+
+/** ClickHouse's windowFunnel: the deepest step reached within `window` of a chain's first step. */
+export function funnelLevel(matches: { t: number; step: number }[], stepCount: number, window: number): number {
+  if (matches.length === 0) return 0;
+  if (stepCount === 1) return 1;
+  const sorted = [...matches].sort((a, b) => a.t - b.t || a.step - b.step);
+  const starts: number[] = Array.from({ length: stepCount }, () => -1);
+  for (const { t, step } of sorted) {
+    if (step === 0) starts[0] = t;
+    else if ((starts[step - 1] as number) >= 0 && t <= (starts[step - 1] as number) + window) {
+      starts[step] = starts[step - 1] as number;
+      if (step + 1 === stepCount) return stepCount;
+    }
+  }
+  for (let level = stepCount; level > 0; level--) if ((starts[level - 1] as number) >= 0) return level;
+  return 0;
+}
+
+const funnelSteps = ['Product Viewed', 'Product Added', 'Checkout Started', 'Order Completed'];
+
+export function referenceFunnelDaily(events: RefEvent[]) {
+  const relevant = events.filter((e) => funnelSteps.includes(e.event));
+  const cells = new Map<string, { day: string; event_source: string; levels: number[] }>();
+  for (const [key, list] of groupBy(relevant, (e) => `${date(e.t)}|${e.source}|${e.person}`)) {
+    const [d, source] = key.split('|') as [string, string];
+    const level = funnelLevel(list.map((e) => ({ t: e.t, step: funnelSteps.indexOf(e.event) })), 4, 86_400);
+    const cellKey = `${d}|${source}`;
+    const cell = cells.get(cellKey) ?? { day: d, event_source: source, levels: [] };
+    cell.levels.push(level);
+    cells.set(cellKey, cell);
+  }
+  return [...cells.values()].map(({ day: d, event_source, levels }) => ({
+    day: d,
+    event_source,
+    viewed: levels.filter((l) => l >= 1).length,
+    added_to_cart: levels.filter((l) => l >= 2).length,
+    checkout_started: levels.filter((l) => l >= 3).length,
+    ordered: levels.filter((l) => l >= 4).length,
+  }));
+}
+
+export function referencePaths(events: RefEvent[]) {
+  const paths = splitSessions(events)
+    .map((s) => s.events.filter((e) => (e.type === 'page' || e.type === 'track') && e.event !== 'Web Vitals').map((e) => (e.type === 'page' ? `page ${e.pagePath}` : e.event)))
+    .filter((steps) => steps.length > 0);
+  const count = (list: string[][]) =>
+    [...groupBy(list.map((steps) => steps.join(' > ')), (p) => p)].map(([path, all]) => ({ path, sessions: all.length }));
+  const conversion = paths.filter((s) => s.includes('Order Completed')).map((s) => {
+    const at = s.indexOf('Order Completed');
+    return s.slice(Math.max(0, at - 4), at);
+  });
+  const dropoff = paths.filter((s) => s.includes('Product Added') && !s.includes('Order Completed')).map((s) => s.slice(-4));
+  const landing = paths.map((s) => s.slice(0, 4));
+  return { toConversion: count(conversion), toDropoff: count(dropoff), afterLanding: count(landing) };
+}
+
+function retention(events: RefEvent[], period: (t: number) => number, offset: (p: number, cohort: number) => number) {
+  const cells = new Map<string, { cohort: number; offset: number; persons: number }>();
+  for (const list of groupBy(events, (e) => e.person).values()) {
+    const periods = new Set(list.map((e) => period(e.t)));
+    const cohort = Math.min(...periods);
+    for (const p of periods) {
+      const o = offset(p, cohort);
+      const key = `${cohort}|${o}`;
+      const cell = cells.get(key) ?? { cohort, offset: o, persons: 0 };
+      cell.persons++;
+      cells.set(key, cell);
+    }
+  }
+  const size = (cohort: number): number => cells.get(`${cohort}|0`)?.persons ?? 0;
+  return [...cells.values()].map((c) => ({ cohort: date(c.cohort), offset: c.offset, active: c.persons, size: size(c.cohort), share: c.persons / size(c.cohort) }));
+}
+
+export function referenceRetentionWeekly(events: RefEvent[]) {
+  return retention(events, monday, (p, c) => Math.floor((p - c) / (7 * day))).map((r) => ({
+    cohort_week: r.cohort,
+    week_offset: r.offset,
+    active_persons: r.active,
+    cohort_size: r.size,
+    share_active: r.share,
+  }));
+}
+
+export function referenceRetentionMonthly(events: RefEvent[]) {
+  return retention(events, monthStart, (p, c) => monthNumber(p) - monthNumber(c)).map((r) => ({
+    cohort_month: r.cohort,
+    month_offset: r.offset,
+    active_persons: r.active,
+    cohort_size: r.size,
+    share_active: r.share,
+  }));
+}
+
+const categoriesOf = (e: RefEvent): string[] => {
+  const products = Array.isArray(e.properties.products) ? (e.properties.products as Record<string, unknown>[]) : [];
+  return [...new Set(products.map((p) => String(p.category)))];
+};
+
+export function referenceCustomerValue(events: RefEvent[]) {
+  const money = events.filter((e) => e.event === 'Order Completed' || e.event === 'Order Refunded');
+  return [...groupBy(money, (e) => e.person)]
+    .map(([person, list]) => {
+      const orders = list.filter((e) => e.event === 'Order Completed');
+      const gross = orders.reduce((s, e) => s + moneyOf(e), 0);
+      const refunded = list.filter((e) => e.event === 'Order Refunded').reduce((s, e) => s + moneyOf(e), 0);
+      return {
+        person_id: person,
+        first_order_at: dateTime(Math.min(...orders.map((e) => e.t))),
+        last_order_at: dateTime(Math.max(...orders.map((e) => e.t))),
+        orders: orders.length,
+        gross_revenue: gross,
+        refunded,
+        net_revenue: gross - refunded,
+        average_order_value: gross / orders.length,
+        multi_category_orders: orders.filter((e) => categoriesOf(e).length >= 2).length,
+      };
+    })
+    .filter((c) => c.orders > 0);
+}
+
+export function referenceLtvCohorts(events: RefEvent[]) {
+  const money = events.filter((e) => e.event === 'Order Completed' || e.event === 'Order Refunded');
+  const cells = new Map<string, { cohort: number; offset: number; revenue: number; buyers: Set<string> }>();
+  for (const [person, list] of groupBy(money, (e) => e.person)) {
+    const orders = list.filter((e) => e.event === 'Order Completed');
+    if (orders.length === 0) continue;
+    const cohort = monthStart(Math.min(...orders.map((e) => e.t)));
+    for (const e of list) {
+      const offset = monthNumber(e.t) - monthNumber(cohort);
+      const key = `${cohort}|${offset}`;
+      const cell = cells.get(key) ?? { cohort, offset, revenue: 0, buyers: new Set<string>() };
+      cell.revenue += (e.event === 'Order Completed' ? 1 : -1) * moneyOf(e);
+      cell.buyers.add(person);
+      cells.set(key, cell);
+    }
+  }
+  return [...groupBy(cells.values(), (c) => c.cohort)].flatMap(([cohort, list]) => {
+    const sorted = [...list].sort((a, b) => a.offset - b.offset);
+    const customers = sorted.find((c) => c.offset === 0)?.buyers.size ?? 0;
+    let running = 0;
+    return sorted.map((c) => {
+      running += c.revenue;
+      return {
+        cohort_month: date(cohort),
+        months_since_first_order: c.offset,
+        net_revenue: c.revenue,
+        cumulative_revenue: running,
+        customers,
+        cumulative_revenue_per_customer: running / customers,
+      };
+    });
+  });
+}
+
+export function referenceValueMetrics(events: RefEvent[], newestEvent: number) {
+  const customers = referenceCustomerValue(events);
+  const orders = customers.reduce((s, c) => s + c.orders, 0);
+  const gross = customers.reduce((s, c) => s + c.gross_revenue, 0);
+  return {
+    customers: customers.length,
+    total_orders: orders,
+    gross,
+    refunds: customers.reduce((s, c) => s + c.refunded, 0),
+    net: customers.reduce((s, c) => s + c.net_revenue, 0),
+    average_order_value: gross / orders,
+    purchase_frequency: orders / customers.length,
+    repeat_purchase_rate: customers.filter((c) => c.orders >= 2).length / customers.length,
+    cross_sell_rate: customers.reduce((s, c) => s + c.multi_category_orders, 0) / orders,
+    churn_rate_90d: customers.filter((c) => sec(c.last_order_at) < newestEvent - 90 * day).length / customers.length,
+  };
+}
+
+function cx(responses: RefEvent[]) {
+  const of = (kind: string) => responses.filter((e) => e.properties.survey_type === kind);
+  const nps = of('nps');
+  const csat = of('csat');
+  const ces = of('ces');
+  const score = (e: RefEvent) => num(e.properties.score);
+  return {
+    nps_responses: nps.length,
+    nps: nps.length === 0 ? 0 : ((nps.filter((e) => score(e) >= 9).length - nps.filter((e) => score(e) <= 6).length) * 100) / nps.length,
+    csat_responses: csat.length,
+    csat: csat.length === 0 ? 0 : (csat.filter((e) => score(e) / num(e.properties.scale) >= 0.8).length * 100) / csat.length,
+    ces_responses: ces.length,
+    ces: ces.length === 0 ? 0 : ces.reduce((s, e) => s + score(e), 0) / ces.length,
+  };
+}
+
+export function referenceCxMonthly(events: RefEvent[]) {
+  const responses = events.filter((e) => e.event === 'Survey Responded');
+  return [...groupBy(responses, (e) => date(monthStart(e.t)))].map(([month, list]) => ({ month, ...cx(list) }));
+}
+
+export function referenceCxBySegment(events: RefEvent[], members: Map<string, Set<string>>) {
+  const responses = events.filter((e) => e.event === 'Survey Responded');
+  return [...members]
+    .map(([segment, persons]) => ({ segment_id: segment, list: responses.filter((e) => persons.has(e.person)) }))
+    .filter((s) => s.list.length > 0)
+    .map(({ segment_id, list }) => ({ segment_id, ...cx(list) }));
+}
+
+export function referenceLtvBySegment(events: RefEvent[], members: Map<string, Set<string>>) {
+  const value = new Map(referenceCustomerValue(events).map((c) => [c.person_id, c]));
+  return [...members]
+    .filter(([, persons]) => persons.size > 0)
+    .map(([segment, persons]) => {
+      const revenue = [...persons].reduce((s, p) => s + (value.get(p)?.net_revenue ?? 0), 0);
+      return {
+        segment_id: segment,
+        members: persons.size,
+        customers: [...persons].filter((p) => value.has(p)).length,
+        revenue,
+        ltv_per_member: revenue / persons.size,
+      };
+    });
+}
+
+export function referenceWebVitals(events: RefEvent[]) {
+  const vitals = events.filter((e) => e.event === 'Web Vitals');
+  return [...groupBy(vitals, (e) => e.pagePath)].map(([path, list]) => {
+    const values = (name: string) => list.filter((e) => e.properties.name === name).map((e) => num(e.properties.value));
+    const p75 = (v: number[]) => (v.length === 0 ? 0 : quantileExact(v, 0.75));
+    const [lcp, inp, cls] = [values('LCP'), values('INP'), values('CLS')];
+    return { path, lcp_samples: lcp.length, lcp_p75: p75(lcp), inp_samples: inp.length, inp_p75: p75(inp), cls_samples: cls.length, cls_p75: p75(cls) };
+  });
+}
+
+/** Members of each built-in segment at `asOf` (epoch seconds), with the same default parameters. */
+export function referenceBuiltinSegments(events: RefEvent[], asOf: number): Map<string, Set<string>> {
+  const persons = [...groupBy(events, (e) => e.person)].map(([person, list]) => {
+    const max = (name: string) => Math.max(0, ...list.filter((e) => e.event === name).map((e) => e.t));
+    const orders = list.filter((e) => e.event === 'Order Completed');
+    const refunds = list.filter((e) => e.event === 'Order Refunded');
+    return {
+      person,
+      orders: orders.length,
+      ltv: orders.reduce((s, e) => s + moneyOf(e), 0) - refunds.reduce((s, e) => s + moneyOf(e), 0),
+      lastOrder: max('Order Completed'),
+      lastAdd: max('Product Added'),
+      recentAdds: list.filter((e) => e.event === 'Product Added' && e.type === 'track' && e.t > asOf - 7 * day && e.t <= asOf).length,
+      firstSeen: Math.min(...list.map((e) => e.t)),
+    };
+  });
+  const customers = persons.filter((p) => p.orders > 0);
+  const threshold = quantileExact(customers.map((p) => p.ltv), 0.9);
+  const set = (keep: (p: (typeof persons)[number]) => boolean) => new Set(persons.filter(keep).map((p) => p.person));
+  return new Map([
+    ['builtin_cart_abandoners', set((p) => p.recentAdds >= 1 && (asOf - p.lastAdd) / 3600 >= 24 && !(p.lastOrder >= p.lastAdd))],
+    ['builtin_repeat_buyers', set((p) => p.orders >= 2)],
+    ['builtin_lapsed_customers', set((p) => p.orders >= 1 && (asOf - p.lastOrder) / day > 90)],
+    ['builtin_top_ltv_10', set((p) => p.orders > 0 && p.ltv >= threshold)],
+    ['builtin_new_visitors', set((p) => (asOf - p.firstSeen) / day <= 7)],
+  ]);
+}
