@@ -61,7 +61,7 @@ async function poll<T>(check: () => Promise<T>, done: (value: T) => boolean, tim
 /** Events/s inserting `totalEvents` rows straight into ClickHouse, 10,000 rows per insert (the shipper's default). */
 async function ceiling(url: string, database: string): Promise<number> {
   const rows = Array.from({ length: requests }, (_, i) =>
-    processBatch({ events: batch('ceiling', i), sentAt: undefined, writeKey: undefined, context: {} }, { source: 'bench', consentPolicy: 'strip', receivedAt: Date.now(), ip: '127.0.0.0', userAgent }, defaultLimits).rows,
+    processBatch({ events: batch('ceiling', i), sentAt: undefined, writeKey: undefined, context: {} }, { source: 'bench', consentPolicy: 'strip', receivedAt: Date.now(), ip: '127.0.0.0', keepFullIp: false, userAgent }, defaultLimits).rows,
   ).flat();
   const warehouse = clickhouseWarehouse(createWarehouseClient(url, database));
   const started = performance.now();

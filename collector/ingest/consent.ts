@@ -20,11 +20,25 @@ export function analyticsDenied(context: Record<string, unknown>): boolean {
 const identifyingContext = ['traits', 'ip', 'sessionId', 'externalIds'];
 const identifyingDevice = ['id', 'advertisingId', 'token'];
 
+function stripContext(source: Record<string, unknown>): Record<string, unknown> {
+  const context = Object.fromEntries(Object.entries(source).filter(([key]) => !identifyingContext.includes(key)));
+  if (isObject(context.device)) context.device = Object.fromEntries(Object.entries(context.device).filter(([key]) => !identifyingDevice.includes(key)));
+  return context;
+}
+
 /** The event without anonymousId, userId, previousId, traits and identifying context. */
 export function stripIdentifiers(event: IncomingEvent): IncomingEvent {
-  const context = Object.fromEntries(Object.entries(event.context).filter(([key]) => !identifyingContext.includes(key)));
-  if (isObject(context.device)) context.device = Object.fromEntries(Object.entries(context.device).filter(([key]) => !identifyingDevice.includes(key)));
-  return { ...event, anonymousId: '', userId: '', previousId: '', traits: {}, context };
+  return { ...event, anonymousId: '', userId: '', previousId: '', traits: {}, context: stripContext(event.context) };
+}
+
+/**
+ * The same for an event that failed validation, before it is quarantined: a refused event whose consent
+ * denies analytics must not keep the identifiers an accepted one would lose.
+ */
+export function stripRawIdentifiers(raw: unknown): unknown {
+  if (!isObject(raw)) return raw;
+  const { anonymousId: _a, userId: _u, previousId: _p, traits: _t, ...rest } = raw;
+  return isObject(rest.context) ? { ...rest, context: stripContext(rest.context) } : rest;
 }
 
 export type ConsentOutcome = { keep: true; event: IncomingEvent; stripped: boolean } | { keep: false };

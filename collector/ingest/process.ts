@@ -3,8 +3,9 @@
 import type { ConsentPolicy, LimitsConfig } from '../config';
 import type { QuarantineRow } from '../warehouse/events';
 import type { BatchEnvelope } from './batch';
-import { applyConsentPolicy, analyticsDenied } from './consent';
+import { applyConsentPolicy, analyticsDenied, stripRawIdentifiers } from './consent';
 import { isObject, validateEvent, type Refusal } from './event';
+import { anonymizeIp } from './ip';
 import { toDateTimeText, toEventRow, type EventRow } from './normalize';
 
 export interface Rejection {
@@ -19,6 +20,8 @@ export interface RequestContext {
   receivedAt: number;
   /** The client IP as it will be stored (already anonymised when the source wants that). */
   ip: string;
+  /** The source keeps full IPs; otherwise an IP the client sends in `context.ip` is anonymised too. */
+  keepFullIp: boolean;
   userAgent: string;
 }
 
@@ -78,18 +81,26 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
     maxClockSkewMs: limits.maxClockSkewSeconds * 1000,
   };
   const out: ProcessedBatch = { rows: [], quarantine: [], rejected: [], rejectedCodes: [], dropped: 0, stripped: 0 };
-  const refuse = (index: number, raw: unknown, refusal: Refusal) => {
+  const refuse = (index: number, raw: unknown, refusal: Refusal, denied: boolean) => {
     out.rejected.push({ index, reason: refusal.reason });
     out.rejectedCodes.push(refusal.code);
-    out.quarantine.push({ received_at: toDateTimeText(request.receivedAt), source: request.source, reason: refusal.reason, raw: rawText(raw) });
+    const kept = denied ? stripRawIdentifiers(raw) : raw;
+    out.quarantine.push({ received_at: toDateTimeText(request.receivedAt), source: request.source, reason: refusal.reason, raw: rawText(kept) });
   };
+  const mergeContext = Object.keys(batch.context).length > 0;
 
   batch.events.forEach((raw, index) => {
     // The batch's top-level context sits under each event's own (Segment's rule).
-    const context = { ...batch.context, ...(isObject(raw) && isObject(raw.context) ? raw.context : {}) };
+    const own = isObject(raw) ? raw.context : undefined;
+    const context = { ...batch.context, ...(isObject(own) ? own : {}) };
+    // Server-side libraries send the end user's IP here; it must not outlive the anonymised `ip` column.
+    if (!request.keepFullIp && typeof context.ip === 'string') context.ip = anonymizeIp(context.ip);
     const denied = analyticsDenied(context);
-    const result = validateEvent(raw, { eventBytes, requireIds: !denied });
-    if (!result.ok) return refuse(index, raw, result);
+    // Checked as it will be stored: the batch context counts toward each event's size and depth, so one
+    // request cannot multiply a large context by thousands of events.
+    const stored = mergeContext && isObject(raw) && (own === undefined || isObject(own)) ? { ...raw, context } : raw;
+    const result = validateEvent(stored, { eventBytes, requireIds: !denied });
+    if (!result.ok) return refuse(index, raw, result, denied);
     const consent = applyConsentPolicy({ ...result.event, context }, context, request.consentPolicy);
     if (!consent.keep) {
       out.dropped += 1;
@@ -98,7 +109,7 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
     if (consent.stripped) out.stripped += 1;
     const row = toEventRow(consent.event, consent.stripped ? { ...facts, ip: '' } : facts);
     const late = timestampRefusal(row, request.receivedAt, limits);
-    if (late) return refuse(index, raw, late);
+    if (late) return refuse(index, raw, late, denied);
     out.rows.push(row);
   });
   return out;

@@ -26,7 +26,8 @@ export function renderSnippet(settings: SnippetSettings): string {
   if (!existsSync(stubPath)) throw new Error(`${stubPath} is missing: run npm run build`);
   // `<` is escaped so a value can never close the surrounding <script> element.
   const json = JSON.stringify(settings).replace(/</g, '\\u003c');
-  return readFileSync(stubPath, 'utf8').trim().replace('__TAGFLOW_CONFIG__', json);
+  // A replacer function, not a string: `$'`-style patterns in a value (e.g. from the Host header) stay literal.
+  return readFileSync(stubPath, 'utf8').trim().replace('__TAGFLOW_CONFIG__', () => json);
 }
 
 export async function demoRoutes(app: FastifyInstance, config: CollectorConfig): Promise<void> {
@@ -37,7 +38,7 @@ export async function demoRoutes(app: FastifyInstance, config: CollectorConfig):
     const origin = `${request.protocol}://${request.host}`;
     // The full build, so the shop shows every plugin: a consent banner (cookieless until answered) and tags.
     const snippet = renderSnippet({ writeKey: source.writeKey, endpoint: origin, src: `${origin}/sdk/tagflow.full.min.js`, consent: { mode: 'cookieless', banner: true }, tags: true });
-    const html = readFileSync(join(shopDir, file), 'utf8').replace('<!-- tagflow-snippet -->', `<script>${snippet}</script>`);
+    const html = readFileSync(join(shopDir, file), 'utf8').replace('<!-- tagflow-snippet -->', () => `<script>${snippet}</script>`);
     return reply.type('text/html; charset=utf-8').send(html);
   };
   app.get('/', page('index.html'));

@@ -97,6 +97,7 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
         consentPolicy: source.consentPolicy ?? 'strip',
         receivedAt: Date.now(),
         ip: source.keepFullIp ? request.ip : anonymizeIp(request.ip),
+        keepFullIp: source.keepFullIp,
         userAgent: request.headers['user-agent'] ?? '',
       },
       limits,
