@@ -39,7 +39,7 @@ export function createMetrics(spoolDepth: () => number): CollectorMetrics {
     insertSeconds: new Histogram({ name: 'tagflow_insert_duration_seconds', help: 'Duration of a ClickHouse insert', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers }),
     batchRows: new Histogram({ name: 'tagflow_insert_batch_rows', help: 'Rows per ClickHouse insert', buckets: [1, 10, 100, 500, 1000, 2500, 5000, 10_000, 25_000], registers }),
     spoolBytes: new Gauge({ name: 'tagflow_spool_depth_bytes', help: 'Spooled bytes not yet confirmed by ClickHouse', registers, collect() { this.set(spoolDepth()); } }),
-    spoolCommitSeconds: new Histogram({ name: 'tagflow_spool_commit_duration_seconds', help: 'Duration of one group commit (write + fdatasync) of the spool', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25], registers }),
+    spoolCommitSeconds: new Histogram({ name: 'tagflow_spool_commit_duration_seconds', help: 'Duration of one group commit (O_DSYNC write: write + data sync) of the spool', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25], registers }),
     corruptRecords: new Counter({ name: 'tagflow_spool_corrupt_total', help: 'Torn or corrupt spool stretches set aside', registers }),
   };
 }

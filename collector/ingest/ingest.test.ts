@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readBatch } from './batch';
 import { validateEvent } from './event';
 import { anonymizeIp } from './ip';
-import { correctedTime, toEventRow } from './normalize';
+import { correctedTime, toDateTimeText, toEventRow } from './normalize';
 import { writeKeyFromAuthorization } from './write-key';
 import { analyticsDenied, applyConsentPolicy } from './consent';
 import { fullBucket, takeToken } from './rate-limit';
@@ -151,5 +151,30 @@ describe('user agent', () => {
     });
     expect(parseUserAgent('Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)').bot).toBe(true);
     expect(parseUserAgent('')).toMatchObject({ browser: '', deviceType: '', bot: false });
+  });
+});
+
+describe('toDateTimeText', () => {
+  it('formats every second right while its cache of recent seconds turns over', () => {
+    const base = Date.UTC(2026, 10, 23, 6, 59, 58);
+    // Alternating and then more distinct seconds than the cache keeps, each asked twice.
+    const times = [0, 1500, 0, 1500, ...Array.from({ length: 20 }, (_, i) => i * 1000 + 999), 0, 1500].map((offset) => base + offset);
+    for (const ms of [...times, ...times]) {
+      expect(toDateTimeText(ms)).toBe(new Date(Math.floor(ms / 1000) * 1000).toISOString().slice(0, 19).replace('T', ' '));
+    }
+    expect(toDateTimeText(base)).toBe('2026-11-23 06:59:58');
+  });
+});
+
+describe('toEventRow and lone surrogates', () => {
+  it('leaves JSON columns escaped and replaces lone surrogates in text columns', () => {
+    const parsed = validateEvent({ type: 'track', event: 'cut \ud83d', anonymousId: 'a', properties: { note: 'x \ude00' }, context: { locale: 'y \ud83d' } });
+    if (!parsed.ok) throw new Error(parsed.reason);
+    const row = toEventRow(parsed.event, { source: 's', receivedAt: Date.now(), sentAt: undefined, ip: '', userAgent: '', context: {} });
+    expect(row.event).toBe('cut \ufffd');
+    expect(row.locale).toBe('y \ufffd');
+    expect(row.properties).toBe('{"note":"x \\ude00"}');
+    expect(row.context).toContain('"locale":"y \\ud83d"');
+    for (const column of [row.properties, row.context]) expect(/[\ud800-\udfff]/.test(column)).toBe(false);
   });
 });

@@ -64,16 +64,19 @@ export interface RequestFacts {
 
 /** 'YYYY-MM-DD hh:mm:ss' in UTC: the DateTime text both ClickHouse versions parse. */
 export function toDateTimeText(ms: number): string {
-  // Rows of one request share their seconds; formatting a Date is the costly part, so keep the last one.
+  // Rows of one request share a few seconds (client time, corrected time, received time) and formatting
+  // a Date is the costly part, so the last few seconds' texts are kept.
   const second = Math.floor(ms / 1000);
-  if (second !== lastSecond) {
-    lastSecond = second;
-    lastText = new Date(second * 1000).toISOString().slice(0, 19).replace('T', ' ');
+  let text = recentSeconds.get(second);
+  if (text === undefined) {
+    text = new Date(second * 1000).toISOString().slice(0, 19).replace('T', ' ');
+    if (recentSeconds.size >= recentSecondsKept) recentSeconds.delete(recentSeconds.keys().next().value as number);
+    recentSeconds.set(second, text);
   }
-  return lastText;
+  return text;
 }
-let lastSecond = NaN;
-let lastText = '';
+const recentSeconds = new Map<number, string>();
+const recentSecondsKept = 8;
 
 /**
  * Segment's skew correction: timestamp = receivedAt − (sentAt − originalTimestamp), with the shift
@@ -104,10 +107,17 @@ function section(context: Record<string, unknown>, key: string): Record<string, 
   return isObject(value) ? value : {};
 }
 
+// Columns holding JSON.stringify output: it escapes lone surrogates itself, so they need no scan
+// (and they are the longest strings of a row).
+const jsonColumns = new Set(['properties', 'traits', 'context', 'consent']);
+
 export function toEventRow(event: IncomingEvent, facts: RequestFacts): EventRow {
-  const row = buildRow(event, facts);
-  for (const [key, value] of Object.entries(row)) if (typeof value === 'string') (row as unknown as Record<string, unknown>)[key] = wellFormed(value);
-  return row;
+  const row = buildRow(event, facts) as unknown as Record<string, unknown>;
+  for (const key in row) {
+    const value = row[key];
+    if (typeof value === 'string' && !jsonColumns.has(key)) row[key] = wellFormed(value);
+  }
+  return row as unknown as EventRow;
 }
 
 function buildRow(event: IncomingEvent, facts: RequestFacts): EventRow {

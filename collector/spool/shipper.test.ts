@@ -60,6 +60,28 @@ describe('shipper', () => {
     await spool.close();
   });
 
+  it('gathers a batch larger than one spool read into a single insert', async () => {
+    const spoolDir = mkdtempSync(join(tmpdir(), 'tagflow-shipper-big-'));
+    const spool = await Spool.open({ dir: spoolDir, maxBytes: 10_000_000, segmentBytes: 4_000_000 });
+    const metrics = createMetrics(() => spool.depthBytes());
+    // 40 records of 50 rows with 1 KB of properties each: about 2 MB, several of the shipper's reads.
+    const pad = 'p'.repeat(1000);
+    for (let r = 0; r < 40; r++) {
+      const events = Array.from({ length: 50 }, (_, i) => ({ ...row(`big-${r}-${i}`), properties: JSON.stringify({ pad }) }));
+      for (const payload of encodeSpoolRecord({ events, quarantine: [] })) await spool.append(payload);
+    }
+    const shipper = new Shipper(spool, jsonLinesWriter(db.client), { ...defaultShipper, intervalMs: 200 }, metrics, silent);
+    shipper.start();
+    await waitUntil(async () => spool.depthBytes(), (bytes) => bytes === 0);
+    await shipper.stop(1000);
+    await spool.close();
+    rmSync(spoolDir, { recursive: true, force: true });
+    const stored = await db.rows<{ n: number }>("SELECT count() AS n FROM events WHERE message_id LIKE 'big-%'");
+    expect(stored[0]?.n).toBe(2000);
+    const batches = await metrics.registry.getSingleMetricAsString('tagflow_insert_batch_rows');
+    expect(batches).toMatch(/^tagflow_insert_batch_rows_count 1$/m);
+  });
+
   it('never lets the ingest path produce a lone surrogate', () => {
     expect(wellFormed('ok \ud83d\ude00')).toBe('ok \ud83d\ude00');
     expect(wellFormed('cut \ud83d')).toBe('cut \ufffd');

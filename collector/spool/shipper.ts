@@ -58,6 +58,13 @@ interface Logger {
   error(object: object, message: string): void;
 }
 
+/**
+ * Bytes read (and checksummed) per spool read. A batch is gathered in such pieces so the event loop,
+ * which also answers requests, is held for well under a millisecond at a time instead of the ~2 ms
+ * (CRC-32 and decoding) of a whole 8 MB batch, and no 8 MB buffer is allocated per batch.
+ */
+const readChunkBytes = 512 * 1024;
+
 const samePosition = (a: Position, b: Position) => a.segment === b.segment && a.offset === b.offset;
 
 export class Shipper {
@@ -117,7 +124,7 @@ export class Shipper {
     const batch: Batch = { events: { chunks: [], rows: 0 }, quarantine: { chunks: [], rows: 0 }, bytes: 0, end: this.position };
     let firstAt: number | undefined;
     for (;;) {
-      const read = await this.spool.read(batch.end, this.config.maxBytes - batch.bytes);
+      const read = await this.spool.read(batch.end, Math.min(readChunkBytes, this.config.maxBytes - batch.bytes));
       for (const payload of read.payloads) addPayload(batch, payload);
       const moved = !samePosition(read.next, batch.end);
       batch.end = read.next;

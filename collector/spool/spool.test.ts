@@ -1,6 +1,6 @@
 // The spool on a real file system: appends survive a reopen, the checkpoint decides what replays,
 // torn and corrupt records are set aside while the rest replays, and the byte cap refuses appends.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { constants, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -186,5 +186,32 @@ describe('spool close', () => {
     await reopened.append(payload(2));
     expect((await readAll(reopened, reopened.checkpoint)).values).toEqual([2]);
     await reopened.close();
+  });
+});
+
+describe('durable appends', () => {
+  /** The open flags of this process's descriptors on `file` (Linux's /proc/self/fdinfo), one per descriptor. */
+  function openFlags(file: string): number[] {
+    return readdirSync('/proc/self/fd').flatMap((fd) => {
+      try {
+        if (readlinkSync(`/proc/self/fd/${fd}`) !== file) return [];
+        return [parseInt(/^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1] ?? '0', 8)];
+      } catch {
+        return []; // closed meanwhile
+      }
+    });
+  }
+
+  it.runIf(process.platform === 'linux')('writes segments through O_DSYNC, before and after a roll, so an acknowledged append is on disk', async () => {
+    const dir = freshDir();
+    const spool = await Spool.open({ dir, maxBytes: 1 << 20, segmentBytes: 4096 });
+    for (let i = 0; i < 60; i++) await spool.append(payload(i)); // rolls past the first 4 KB segment
+    const files = segments(dir);
+    expect(files.length).toBeGreaterThan(1);
+    const active = join(dir, files[files.length - 1] as string);
+    const flags = openFlags(active);
+    expect(flags).toHaveLength(1);
+    expect((flags[0] as number) & constants.O_DSYNC).toBe(constants.O_DSYNC);
+    await spool.close();
   });
 });

@@ -1,5 +1,5 @@
 // The durable on-disk log between the HTTP answer and ClickHouse. Appends are grouped: every append
-// waiting while one write+fdatasync runs goes out in the next write+fdatasync (group commit), and an
+// waiting while one synchronous (O_DSYNC) write runs goes out in the next one (group commit), and an
 // append resolves only once its bytes are on disk. Segment files roll at a size; a checkpoint file says
 // how far the shipper has been confirmed by ClickHouse; segments wholly before it are deleted.
 // Segments are zero-filled before use: fdatasync of writes into blocks that already exist needs no
@@ -28,7 +28,7 @@ export interface SpoolOptions {
   maxQueuedBytes?: number;
   /** Told about every torn or corrupt stretch found while reading. */
   onCorrupt?: (report: CorruptReport) => void;
-  /** Told how long each group commit (write + fdatasync) took and how many appends it carried. */
+  /** Told how long each group commit (an O_DSYNC write) took and how many appends it carried. */
   onCommit?: (seconds: number, appends: number) => void;
 }
 
@@ -105,6 +105,13 @@ async function dataEnd(path: string): Promise<number> {
   }
 }
 
+/**
+ * Opens a segment for appends with O_DSYNC: each write returns once its data is on disk, as write +
+ * fdatasync would, but in one thread-pool round trip instead of two (each round trip waits for the busy
+ * event loop to pick up its completion, which made a group commit cost several event-loop turns).
+ */
+const openForAppend = (path: string) => open(path, constants.O_RDWR | constants.O_DSYNC);
+
 async function writeFully(handle: FileHandle, buffer: Buffer, position: number): Promise<void> {
   let written = 0;
   while (written < buffer.length) {
@@ -157,7 +164,7 @@ export class Spool {
     const active = Math.max(checkpoint.segment, ...numbers) + (numbers.length > 0 || saved ? 1 : 0);
     await zeroFilled(join(dir, `${segmentName(active)}.next`), options.segmentBytes);
     await rename(join(dir, `${segmentName(active)}.next`), join(dir, segmentName(active)));
-    const handle = await open(join(dir, segmentName(active)), 'r+');
+    const handle = await openForAppend(join(dir, segmentName(active)));
     await fsyncDir(dir);
     const spool = new Spool({ maxQueuedBytes: 64 * 1024 * 1024, ...options }, checkpoint, active, handle);
     for (const [n, size] of sizes) if (n >= checkpoint.segment) spool.sizes.set(n, size);
@@ -217,8 +224,7 @@ export class Spool {
           await this.roll();
           position = 0;
         }
-        await writeFully(this.handle, buffer, position);
-        await this.handle.datasync();
+        await writeFully(this.handle, buffer, position); // O_DSYNC: on disk when this resolves
         this.options.onCommit?.((performance.now() - started) / 1000, group.length);
         this.sizes.set(this.active, position + buffer.length);
         this.queuedBytes -= buffer.length;
@@ -251,7 +257,7 @@ export class Spool {
     const name = segmentName(this.active + 1);
     await rename(join(dir, `${name}.next`), join(dir, name)).catch(() => zeroFilled(join(dir, name), this.options.segmentBytes));
     this.active += 1;
-    this.handle = await open(join(dir, name), 'r+');
+    this.handle = await openForAppend(join(dir, name));
     this.sizes.set(this.active, 0);
     await fsyncDir(dir);
     this.prepareNext();
