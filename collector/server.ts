@@ -1,6 +1,6 @@
 // Builds the Fastify app from a config and a warehouse; main.ts (or a test) decides where it listens.
 import cors from '@fastify/cors';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { defaultLimits, type CollectorConfig } from './config';
 import { HttpError, toErrorReply } from './errors';
 import type { CollectorMetrics } from './metrics';
@@ -37,7 +37,8 @@ export async function buildServer(config: CollectorConfig, warehouse: Warehouse,
   const limits = { ...defaultLimits, ...config.limits };
   const trustProxy = config.trustedProxies && config.trustedProxies.length > 0 ? config.trustedProxies : false;
   // No log line per request: at thousands of requests a second that is the log; errors are still logged.
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: limits.requestBytes, trustProxy, disableRequestLogging: true });
+  const logController = new LogController({ disableRequestLogging: true });
+  const app = Fastify({ logger: options.logger ?? false, bodyLimit: limits.requestBytes, trustProxy, logController });
 
   // gzip-encoded bodies are inflated before parsing (the limit applies to the inflated size); slow bodies time out.
   app.addHook('preParsing', async (request, _reply, payload) => (request.method === 'POST' ? decodeBody(request.headers, payload, limits.bodyTimeoutSeconds) : payload));
