@@ -37,7 +37,7 @@ export async function demoRoutes(app: FastifyInstance, config: CollectorConfig):
   const page = (file: string) => async (request: { protocol: string; host: string }, reply: { type(t: string): { send(b: string): unknown } }) => {
     const origin = `${request.protocol}://${request.host}`;
     // The full build, so the shop shows every plugin: a consent banner (cookieless until answered) and tags.
-    const snippet = renderSnippet({ writeKey: source.writeKey, endpoint: origin, src: `${origin}/sdk/tagflow.full.min.js`, consent: { mode: 'cookieless', banner: true }, tags: true });
+    const snippet = renderSnippet({ writeKey: source.writeKey, endpoint: origin, src: `${origin}/sdk/tagflow.full.min.js`, consent: { mode: 'cookieless', banner: true }, tags: { globals: ['console.info'] } });
     const html = readFileSync(join(shopDir, file), 'utf8').replace('<!-- tagflow-snippet -->', () => `<script>${snippet}</script>`);
     return reply.type('text/html; charset=utf-8').send(html);
   };

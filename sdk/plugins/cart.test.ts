@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createPluginHost } from '../../test/support/plugin-host';
 import { cartPlugin, nextSnapshot, type CartSnapshot } from './cart';
+import { consentPlugin } from './consent/consent';
 
 beforeEach(() => localStorage.clear());
 
@@ -57,5 +58,24 @@ describe('cart plugin', () => {
     again.orderCompleted({ order_id: 'o-1' });
     expect(next.queued[1]?.properties?.cart_id).toBe(cartId);
     expect(again.snapshot().products).toEqual([]);
+  });
+
+  it('stores no cart while consent strips its cart_id (cookieless), and starts storing after the grant', () => {
+    const host = createPluginHost();
+    const cart = cartPlugin();
+    const consent = consentPlugin({ mode: 'cookieless' });
+    host.use(cart);
+    host.use(consent);
+    cart.productAdded({ product_id: 'a', price: 5 });
+    expect(host.queued[0]?.properties).not.toHaveProperty('cart_id');
+    expect(localStorage.getItem('tf_cart')).toBeNull();
+    consent.set({ analytics: false });
+    cart.productAdded({ product_id: 'b', price: 5 });
+    expect(localStorage.getItem('tf_cart')).toBeNull();
+    consent.set({ analytics: true });
+    cart.productAdded({ product_id: 'c', price: 5 });
+    const sent = host.queued.at(-1)?.properties?.cart_id;
+    expect(sent).toEqual(expect.any(String));
+    expect(JSON.parse(localStorage.getItem('tf_cart') ?? '{}')).toMatchObject({ cart_id: sent, products: [{ product_id: 'a' }, { product_id: 'b' }, { product_id: 'c' }] });
   });
 });

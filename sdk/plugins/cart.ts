@@ -98,6 +98,8 @@ export function cartPlugin(): CartPlugin {
       const next = nextSnapshot(cart, event.event, event.properties ?? {});
       if (next === cart) return;
       cart = next;
+      // No cart_id left means consent stripped it (cookieless): then the cart lives for this page only.
+      if (!event.properties?.cart_id) return;
       try {
         localStorage.setItem(storageKey, JSON.stringify(cart));
       } catch {

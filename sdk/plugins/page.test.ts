@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createPluginHost } from '../../test/support/plugin-host';
+import { consentPlugin } from './consent/consent';
 import { campaignFrom, pagePlugin } from './page';
 
 let undo: (() => void) | undefined;
@@ -11,6 +12,7 @@ afterEach(() => undo?.());
 
 function start(options = {}) {
   const host = createPluginHost();
+  host.context.sessionId = 'session-1'; // as the core sets it
   const plugin = pagePlugin(options);
   const setup = plugin.setup;
   plugin.setup = (api) => {
@@ -52,6 +54,17 @@ describe('page plugin', () => {
     const campaign = { source: 'news', medium: 'email', name: 'spring', gclid: 'g-1' };
     expect(host.context.campaign).toEqual(campaign);
     expect(JSON.parse(sessionStorage.getItem('tf_campaign') ?? '{}')).toEqual(campaign);
+  });
+
+  it('saves no campaign (click ids) for the session while consent strips identifiers, and saves it after the grant', async () => {
+    const host = start();
+    const consent = consentPlugin({ mode: 'cookieless' });
+    host.use(consent);
+    await Promise.resolve();
+    expect(host.queued[0]?.context.campaign).toMatchObject({ gclid: 'g-1' });
+    expect(sessionStorage.getItem('tf_campaign')).toBeNull();
+    consent.set({ analytics: true });
+    expect(JSON.parse(sessionStorage.getItem('tf_campaign') ?? '{}')).toMatchObject({ gclid: 'g-1' });
   });
 
   it('counts hash changes only when asked', async () => {

@@ -24,16 +24,14 @@ export function campaignFrom(search: string): Record<string, string> | undefined
   return campaign;
 }
 
-/** The session's campaign: the current URL's when it has one (saved for the session), else the saved one. */
+/** The session's campaign: the current URL's when it has one, else the one saved for the session. */
 function sessionCampaign(): Record<string, string> | undefined {
   const current = campaignFrom(location.search);
   try {
-    if (current) sessionStorage.setItem(campaignKey, JSON.stringify(current));
-    else return JSON.parse(sessionStorage.getItem(campaignKey) ?? 'null') ?? undefined;
+    return current ?? JSON.parse(sessionStorage.getItem(campaignKey) ?? 'null') ?? undefined;
   } catch {
-    // storage blocked: the campaign is kept for this page only
+    return current; // storage blocked: the campaign is kept for this page only
   }
-  return current;
 }
 
 /** The page plugin: `tagflow.use(pagePlugin())`. */
@@ -41,12 +39,13 @@ export function pagePlugin(options: PagePluginOptions = {}): TagflowPlugin {
   let last: string | undefined;
   let lastId: string | undefined;
   let referrer = document.referrer;
+  let campaign: Record<string, string> | undefined;
   const key = (url: string) => (options.hash ? url : url.split('#')[0]!);
   return {
     name: 'page',
     setup(api) {
       const updateCampaign = () => {
-        const campaign = sessionCampaign();
+        campaign = sessionCampaign();
         if (campaign) api.setContext('campaign', campaign);
       };
       updateCampaign();
@@ -85,6 +84,14 @@ export function pagePlugin(options: PagePluginOptions = {}): TagflowPlugin {
       event.properties = { url, path: page?.path, search: page?.search, title: page?.title, referrer, ...event.properties };
       referrer = url;
       return event;
+    },
+    afterQueue(event: TagflowEvent) {
+      // Saved only while consent lets events keep their identifiers (cookieless strips the session id).
+      try {
+        if (campaign && event.context.sessionId) sessionStorage.setItem(campaignKey, JSON.stringify(campaign));
+      } catch {
+        // storage blocked: the campaign is kept for this page only
+      }
     },
   };
 }

@@ -2,7 +2,7 @@
 // web-vitals. The snippet's settings choose and configure the plugins:
 //   { writeKey, endpoint, src, debug?,
 //     consent?: ConsentOptions & { banner?: BannerOptions | true },  // no consent manager unless given
-//     tags?: { container?, url?, nonce? } | true,                    // no tag manager unless given
+//     tags?: { container?, url?, nonce?, globals? } | true,          // no tag manager unless given
 //     page?: PagePluginOptions | false, cart?: false, dataLayer?: string | false, vitals?: false, feedback?: false }
 // The plugins' APIs hang on the instance: tagflow.consent, tagflow.cart, tagflow.feedback, tagflow.tags.
 // The banner is a file of its own (tagflow.banner.min.js, next to this one), loaded only when needed.
@@ -21,7 +21,7 @@ import type { SnippetQueue } from './queue';
 /** The snippet settings the full build understands, on top of the core's. */
 export interface FullBuildSettings {
   consent?: ConsentOptions & { banner?: BannerOptions | true };
-  tags?: Pick<TagsOptions, 'container' | 'url' | 'nonce' | 'dataLayer'> | true;
+  tags?: Pick<TagsOptions, 'container' | 'url' | 'nonce' | 'dataLayer' | 'globals'> | true;
   page?: PagePluginOptions | false;
   cart?: false;
   dataLayer?: string | false;

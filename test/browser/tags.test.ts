@@ -30,7 +30,7 @@ describe('tag manager in Chromium', () => {
       path: '/test/tags',
       head: '<script>window.tagLog = [];</script>',
       body: '<button id="buy"><span>Buy</span></button>',
-      settings: { consent: { mode: 'cookieless' }, tags: true },
+      settings: { consent: { mode: 'cookieless' }, tags: { globals: ['tagLog.push'] } },
     });
     const adsPushes = () => page.evaluate(() => (window as unknown as W).dataLayer.filter((e) => (e as { event?: string }).event === 'ads_page_view').length);
     await page.click('#buy span');
@@ -80,7 +80,7 @@ describe('tag manager in Chromium', () => {
       path: '/test/bad-container',
       head: '<script>window.tagLog = [];</script>',
       body: '<button id="buy">Buy</button><div>text</div>',
-      settings: { tags: { container: bad } },
+      settings: { tags: { container: bad, globals: ['tagLog.push'] } },
     });
     await page.click('#buy');
     await page.click('div');

@@ -114,4 +114,21 @@ describe('consent from the page', () => {
     expect(consent.decided()).toBe(true);
     expect(consent.get().analytics).toBe(true);
   });
+
+  it("never grants from a Consent Mode default: Google's region-scoped setup keeps an EU visitor undecided and held", () => {
+    (window as W).dataLayer = [
+      ['consent', 'default', { analytics_storage: 'denied', ad_storage: 'denied', region: ['DE', 'FR'] }],
+      ['consent', 'default', { analytics_storage: 'granted', ad_storage: 'granted' }],
+    ];
+    const host = createPluginHost();
+    const consent = consentPlugin();
+    host.use(consent);
+    host.tagflow.track('Viewed');
+    expect(consent.get()).toEqual({ necessary: true, analytics: false, marketing: false, personalization: false });
+    expect(host.policy).toEqual({ persist: false, send: false });
+    expect(host.queued).toEqual([]);
+    (window as W).dataLayer?.push(['consent', 'update', { analytics_storage: 'granted' }]);
+    expect(host.policy).toEqual({ persist: true, send: true });
+    expect(host.names()).toContain('Viewed');
+  });
 });

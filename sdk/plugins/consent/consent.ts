@@ -25,7 +25,10 @@ export interface ConsentOptions {
   mode?: 'hold' | 'cookieless';
   /** How TCF v2.2 purposes map onto ours, or false to ignore a CMP's `__tcfapi`. */
   tcf?: TcfMapping | false;
-  /** Name of the dataLayer to read Google Consent Mode v2 signals from, or false to ignore them. */
+  /**
+   * Name of the dataLayer to read Google Consent Mode v2 signals from, or false to ignore them. A `default`
+   * command can only deny (its grants, region-scoped or not, are ignored); an `update` is a decision.
+   */
   consentMode?: string | false;
   /** Most events held in memory before a decision (older ones are dropped first; default 500). */
   maxHeld?: number;

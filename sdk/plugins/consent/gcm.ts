@@ -15,7 +15,7 @@ const signals: Record<string, string[]> = {
   personalization: ['personalization_storage'],
 };
 
-/** The Consent Mode command in a dataLayer entry, or undefined when the entry is something else. */
+/** The Consent Mode command in a dataLayer entry (a `default` keeps only its denials), or undefined when the entry is something else. */
 export function consentModeSignal(entry: unknown): ConsentModeSignal | undefined {
   if (typeof entry !== 'object' || entry === null || typeof (entry as { length?: unknown }).length !== 'number') return undefined;
   const [name, command, values] = Array.from(entry as ArrayLike<unknown>);
@@ -24,7 +24,10 @@ export function consentModeSignal(entry: unknown): ConsentModeSignal | undefined
   const preferences: Preferences = {};
   for (const [purpose, needed] of Object.entries(signals)) {
     const present = needed.filter((signal) => given[signal] !== undefined);
-    if (present.length > 0) preferences[purpose] = present.every((signal) => given[signal] === 'granted');
+    const granted = present.every((signal) => given[signal] === 'granted');
+    // A default may only deny: Google's own setup grants by default outside the regions it lists
+    // (`region: ['DE', ...]`), which we cannot tell apart, so grants come only from an update, a CMP or the visitor.
+    if (present.length > 0 && (command === 'update' || !granted)) preferences[purpose] = granted;
   }
   return { command, preferences };
 }

@@ -29,7 +29,12 @@ describe('Google Consent Mode v2 → purposes', () => {
       command: 'update',
       preferences: { analytics: true, marketing: false },
     });
-    expect(consentModeSignal(['consent', 'default', { personalization_storage: 'granted' }])).toEqual({ command: 'default', preferences: { personalization: true } });
+    expect(consentModeSignal(['consent', 'default', { personalization_storage: 'denied' }])).toEqual({ command: 'default', preferences: { personalization: false } });
+  });
+
+  it('keeps only the denials of a default, region-scoped or not: grants come from updates', () => {
+    expect(consentModeSignal(['consent', 'default', { analytics_storage: 'granted', ad_storage: 'denied' }])).toEqual({ command: 'default', preferences: { marketing: false } });
+    expect(consentModeSignal(['consent', 'default', { analytics_storage: 'granted', region: ['US'] }])).toEqual({ command: 'default', preferences: {} });
   });
 
   it('ignores everything else', () => {

@@ -20,7 +20,7 @@ afterEach(() => {
 
 function start(options: TagsOptions) {
   const host = createPluginHost();
-  const plugin = tagsPlugin(options);
+  const plugin = tagsPlugin({ globals: ['record', 'notAFunction'], ...options });
   const setup = plugin.setup!;
   plugin.setup = (api) => {
     const result = setup(api);
@@ -92,6 +92,29 @@ describe('tags plugin', () => {
     expect(host.logs).toContain('tags: container: triggers[7].type must be one of page, track, click, submit, dataLayer (ignored)');
     expect(host.logs).toContain('tags: container: selector div[ does not parse (ignored)');
     expect(host.logs).toContain('tags: tag missing-fn failed: notAFunction is not a function');
+  });
+
+  it('calls only the global functions the page allows; the container cannot widen the list', () => {
+    const html = '<img src=x onerror="window.fired.push(1)">';
+    const evil = {
+      version: 'evil',
+      triggers: [{ id: 'all', type: 'page' }],
+      variables: [{ name: 'q', type: 'url', key: 'ref' }],
+      tags: [
+        { id: 'xss', type: 'global', name: 'document.body.insertAdjacentHTML', args: ['beforeend', html], triggers: ['all'] },
+        { id: 'reflected', type: 'global', name: 'document.body.insertAdjacentHTML', args: ['beforeend', '{{q}}'], triggers: ['all'] },
+        { id: 'ok', type: 'global', name: 'record', args: ['ok'], triggers: ['all'] },
+      ],
+    };
+    const body = document.body.innerHTML;
+    start({ container: evil, globals: ['record'] }).tagflow.page();
+    expect(fired()).toEqual([['ok']]);
+    expect(document.body.innerHTML).toBe(body);
+    const host = start({ container: evil, globals: undefined }); // the default: none
+    host.tagflow.page();
+    expect(fired()).toEqual([['ok']]);
+    expect(host.logs).toContain('tags: tag xss failed: document.body.insertAdjacentHTML is not in globals');
+    expect(host.logs).toContain('tags: tag ok failed: record is not in globals');
   });
 
   it('holds a tag that needs marketing until it is granted, when the container says so', () => {

@@ -26,6 +26,11 @@ export interface TagsOptions {
   consent?: ConsentSource;
   /** The dataLayer that dataLayer triggers and variables read (default dataLayer). */
   dataLayer?: string;
+  /**
+   * The global functions `global` tags may call, e.g. `['gtag', 'fbq', '_tmr.push']` (default none).
+   * The page decides, not the container: a tag naming anything else is skipped with a debug message.
+   */
+  globals?: string[];
 }
 
 
@@ -64,6 +69,7 @@ export function tagsPlugin(options: TagsOptions = {}): TagflowPlugin {
         firing = true;
         ((w[tag.name ?? 'dataLayer'] ??= []) as unknown[]).push(render(tag.data, lookup));
       } else {
+        if (!options.globals?.includes(tag.name!)) throw new Error(`${tag.name} is not in globals`);
         const path = tag.name!.split('.');
         const owner = path.slice(0, -1).reduce<unknown>((o, key) => (o as Record<string, unknown> | undefined)?.[key], window) as Record<string, unknown> | undefined;
         const fn = owner?.[path[path.length - 1]!];
