@@ -329,7 +329,7 @@ function cx(responses: RefEvent[]) {
     nps_responses: nps.length,
     nps: nps.length === 0 ? 0 : ((nps.filter((e) => score(e) >= 9).length - nps.filter((e) => score(e) <= 6).length) * 100) / nps.length,
     csat_responses: csat.length,
-    csat: csat.length === 0 ? 0 : (csat.filter((e) => score(e) / num(e.properties.scale) >= 0.8).length * 100) / csat.length,
+    csat: csat.length === 0 ? 0 : (csat.filter((e) => num(e.properties.scale_max) > 0 && score(e) / num(e.properties.scale_max) >= 0.8).length * 100) / csat.length,
     ces_responses: ces.length,
     ces: ces.length === 0 ? 0 : ces.reduce((s, e) => s + score(e), 0) / ces.length,
   };

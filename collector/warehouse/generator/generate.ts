@@ -3,6 +3,7 @@
 // It also returns the truth (which person each event belongs to, and each person's identifiers) so tests
 // can compare the warehouse with an independent computation.
 import { normalizeEmail, normalizePhone, sha256 } from '../identity/identifiers';
+import { surveyScales } from '../../../sdk/plugins/feedback';
 import { seededRandom, type Random } from './random';
 
 export interface GeneratorOptions {
@@ -282,9 +283,10 @@ function session(b: Builder, rnd: Random, person: Person, device: Device, startA
   if (rnd.chance(0.12)) {
     step();
     const kind = rnd.pick(['nps', 'csat', 'ces'] as const);
-    const scale = kind === 'nps' ? 10 : kind === 'csat' ? 5 : 7;
-    const score = rnd.int(kind === 'nps' ? 0 : 1, scale);
-    b.emit(person, device, at, { type: 'track', event: 'Survey Responded', properties: { survey_type: kind, score, scale } }, withUser(), page);
+    const [scale_min, scale_max] = surveyScales[kind];
+    const score = rnd.int(scale_min, scale_max);
+    const properties = { survey_type: kind, score, scale_min, scale_max, url: `https://shop.example.com${page}`, path: page, title: page };
+    b.emit(person, device, at, { type: 'track', event: 'Survey Responded', properties }, withUser(), page);
   }
   return at;
 }
