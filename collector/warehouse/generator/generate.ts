@@ -291,9 +291,25 @@ function session(b: Builder, rnd: Random, person: Person, device: Device, startA
   return at;
 }
 
+/** Google's good / poor thresholds per metric, for the `<metric>_rating` the plugin sends. */
+const vitalThresholds = { lcp: [2500, 4000], inp: [200, 500], cls: [0.1, 0.25], fcp: [1800, 3000], ttfb: [800, 1800] } as const;
+
+/** One Web Vitals event per page load in the vitals plugin's shape: flat `lcp`, `lcp_rating`, …; INP only after an interaction. */
 function vitals(b: Builder, rnd: Random, person: Person, device: Device, pageAt: number, page: string, withUser: boolean): void {
   if (!rnd.chance(0.3)) return;
-  const name = rnd.pick(['LCP', 'INP', 'CLS'] as const);
-  const value = name === 'CLS' ? rnd.int(0, 500) / 1000 : rnd.int(name === 'LCP' ? 500 : 20, name === 'LCP' ? 6000 : 900);
-  b.emit(person, device, pageAt + 5 * second, { type: 'track', event: 'Web Vitals', properties: { name, value } }, withUser, page);
+  const values: Record<keyof typeof vitalThresholds, number | undefined> = {
+    ttfb: rnd.int(50, 2000),
+    fcp: rnd.int(300, 4000),
+    lcp: rnd.chance(0.9) ? rnd.int(500, 6000) : undefined,
+    inp: rnd.chance(0.6) ? rnd.int(20, 900) : undefined,
+    cls: rnd.int(0, 500) / 1000,
+  };
+  const properties: Record<string, number | string> = {};
+  for (const [name, value] of Object.entries(values)) {
+    if (value === undefined) continue;
+    const [good, poor] = vitalThresholds[name as keyof typeof vitalThresholds];
+    properties[name] = value;
+    properties[`${name}_rating`] = value <= good ? 'good' : value <= poor ? 'needs-improvement' : 'poor';
+  }
+  b.emit(person, device, pageAt + 5 * second, { type: 'track', event: 'Web Vitals', properties }, withUser, page);
 }
