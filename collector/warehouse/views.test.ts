@@ -62,8 +62,14 @@ describe('the generated dataset', () => {
   });
 
   it('deduplicates to one row per (source, message_id) in person_events, each with the true person', async () => {
-    const rows = await db.rows<{ message_id: string; person_id: string }>('SELECT message_id, person_id FROM person_events');
+    const rows = await db.rows<{ message_id: string; person_id: string; anonymous_id: string; user_id: string }>(
+      'SELECT message_id, person_id, anonymous_id, user_id FROM person_events',
+    );
     expect(rows.length).toBe(events.length);
+    // Events stored without ids (consent denied, policy strip) are one-event persons, never merged.
+    const idless = rows.filter((r) => r.anonymous_id === '' && r.user_id === '');
+    expect(idless.length).toBeGreaterThan(500);
+    expect(idless.filter((r) => r.person_id !== `event:${r.message_id}`).slice(0, 5)).toEqual([]);
     const wrong = rows.filter((r) => dataset.personOfMessage.get(r.message_id) !== r.person_id);
     expect(wrong.slice(0, 5)).toEqual([]);
   });

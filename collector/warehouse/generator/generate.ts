@@ -32,8 +32,9 @@ export interface TruePerson {
 
 export interface Dataset {
   deliveries: Delivery[];
-  /** messageId → the person (canonical node) the event belongs to. */
+  /** messageId → the person (canonical node) the event belongs to; `event:<messageId>` for events stored without ids. */
   personOfMessage: Map<string, string>;
+  /** People who accepted analytics (a visitor who denied it is no person: each of its events is one). */
   persons: TruePerson[];
   /** Devices used by two people: anon node → the person ids in order of use. */
   sharedDevices: Map<string, string[]>;
@@ -60,6 +61,8 @@ interface Device {
   source: string;
   skew: number;
   marketing: boolean;
+  /** false: the visitor denied analytics, so the collector (policy `strip`) stores its events without ids. */
+  analytics: boolean;
   /** userId shown on this device's events once someone logged in on it. */
   loggedIn: string;
   used: boolean;
@@ -92,7 +95,7 @@ class Builder {
     const skew = device?.skew ?? 0;
     // Browser events carry the device's consent and page; the shop's backend (refunds) carries neither.
     const context: Record<string, unknown> = device
-      ? { consent: { categoryPreferences: { analytics: true, marketing: device.marketing } }, page: { path: page, url: `https://shop.example.com${page}`, title: page } }
+      ? { consent: { categoryPreferences: { analytics: device.analytics, marketing: device.marketing } }, page: { path: page, url: `https://shop.example.com${page}`, title: page } }
       : {};
     const raw: Record<string, unknown> = { ...body, messageId, timestamp: new Date(at + skew).toISOString(), context: { ...context, ...(body.context as object | undefined) } };
     if (device) raw.anonymousId = device.anonymousId;
@@ -105,7 +108,7 @@ class Builder {
       const retry = this.rnd.int(1, 10) * minute;
       this.deliveries.push({ raw, source, sentAt: new Date(at + delay + retry + skew).toISOString(), receivedAt: at + delay + retry });
     }
-    this.personOfMessage.set(messageId, person.personId);
+    this.personOfMessage.set(messageId, device && !device.analytics ? `event:${messageId}` : person.personId);
   }
 }
 
@@ -148,6 +151,8 @@ export function generateDataset(options: GeneratorOptions = {}): Dataset {
       source: k === 0 || rnd.chance(0.5) ? 'web' : 'app',
       skew: rnd.int(-3 * 3600, 3 * 3600) * second,
       marketing: rnd.chance(0.6),
+      // Some anonymous visitors deny analytics (registered ones accept: they log in).
+      analytics: registered || rnd.chance(0.85),
       loggedIn: '',
       used: false,
     }));
@@ -192,7 +197,7 @@ export function generateDataset(options: GeneratorOptions = {}): Dataset {
       at += rnd.int(2 * 3600, 20 * 24 * 3600) * second;
     }
     for (const device of devices) if (device.used) person.nodes.add(`anon:${device.anonymousId}`);
-    persons.push(person);
+    if (devices.every((device) => device.analytics)) persons.push(person);
     if (registered) lastRegistered = person;
   }
   return {
