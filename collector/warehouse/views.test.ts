@@ -62,8 +62,14 @@ describe('the generated dataset', () => {
   });
 
   it('deduplicates to one row per (source, message_id) in person_events, each with the true person', async () => {
-    const rows = await db.rows<{ message_id: string; person_id: string }>('SELECT message_id, person_id FROM person_events');
+    const rows = await db.rows<{ message_id: string; person_id: string; anonymous_id: string; user_id: string }>(
+      'SELECT message_id, person_id, anonymous_id, user_id FROM person_events',
+    );
     expect(rows.length).toBe(events.length);
+    // Events stored without ids (consent denied, policy strip) are one-event persons, never merged.
+    const idless = rows.filter((r) => r.anonymous_id === '' && r.user_id === '');
+    expect(idless.length).toBeGreaterThan(500);
+    expect(idless.filter((r) => r.person_id !== `event:${r.message_id}`).slice(0, 5)).toEqual([]);
     const wrong = rows.filter((r) => dataset.personOfMessage.get(r.message_id) !== r.person_id);
     expect(wrong.slice(0, 5)).toEqual([]);
   });
@@ -117,14 +123,18 @@ describe('views match the TypeScript computation', () => {
     expect(Number(metrics?.refunds)).toBeGreaterThan(0);
   });
 
-  it('cx_monthly', async () => {
-    const actual = await db.rows<Record<string, unknown>>('SELECT * FROM cx_monthly');
+  it('cx_monthly (CSAT from scale_max: 4–5 of 5 satisfied, not every answer)', async () => {
+    const actual = await db.rows<{ month: string; csat_responses: number; csat: number }>('SELECT * FROM cx_monthly');
     expect(sortBy(actual, (r) => String(r.month))).toEqual(sortBy(referenceCxMonthly(events), (r) => r.month));
+    for (const row of actual.filter((r) => r.csat_responses >= 20)) expect(row.csat).toBeLessThan(100);
   });
 
-  it('web_vitals', async () => {
+  it('web_vitals (flat lcp/inp/cls properties; INP missing on some page loads)', async () => {
     const actual = await db.rows<Record<string, unknown>>('SELECT * FROM web_vitals');
     expect(sortBy(actual, (r) => String(r.path))).toEqual(sortBy(referenceWebVitals(events), (r) => r.path));
+    const sum = (key: string) => actual.reduce((s, r) => s + Number(r[key]), 0);
+    expect(sum('inp_samples')).toBeGreaterThan(0);
+    expect(sum('inp_samples')).toBeLessThan(sum('cls_samples'));
   });
 
   it('ltv_by_segment and cx_by_segment over the built-in segments', async () => {

@@ -329,7 +329,7 @@ function cx(responses: RefEvent[]) {
     nps_responses: nps.length,
     nps: nps.length === 0 ? 0 : ((nps.filter((e) => score(e) >= 9).length - nps.filter((e) => score(e) <= 6).length) * 100) / nps.length,
     csat_responses: csat.length,
-    csat: csat.length === 0 ? 0 : (csat.filter((e) => score(e) / num(e.properties.scale) >= 0.8).length * 100) / csat.length,
+    csat: csat.length === 0 ? 0 : (csat.filter((e) => num(e.properties.scale_max) > 0 && score(e) / num(e.properties.scale_max) >= 0.8).length * 100) / csat.length,
     ces_responses: ces.length,
     ces: ces.length === 0 ? 0 : ces.reduce((s, e) => s + score(e), 0) / ces.length,
   };
@@ -367,9 +367,9 @@ export function referenceLtvBySegment(events: RefEvent[], members: Map<string, S
 export function referenceWebVitals(events: RefEvent[]) {
   const vitals = events.filter((e) => e.event === 'Web Vitals');
   return [...groupBy(vitals, (e) => e.pagePath)].map(([path, list]) => {
-    const values = (name: string) => list.filter((e) => e.properties.name === name).map((e) => num(e.properties.value));
+    const values = (name: string) => list.filter((e) => name in e.properties).map((e) => num(e.properties[name]));
     const p75 = (v: number[]) => (v.length === 0 ? 0 : quantileExact(v, 0.75));
-    const [lcp, inp, cls] = [values('LCP'), values('INP'), values('CLS')];
+    const [lcp, inp, cls] = [values('lcp'), values('inp'), values('cls')];
     return { path, lcp_samples: lcp.length, lcp_p75: p75(lcp), inp_samples: inp.length, inp_p75: p75(inp), cls_samples: cls.length, cls_p75: p75(cls) };
   });
 }

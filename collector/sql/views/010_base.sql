@@ -19,7 +19,9 @@ WHERE (identifier, version) IN (SELECT identifier, max(version) FROM identities 
 
 -- person_events: deduplicated events with the person they belong to. An event's identifier is its
 -- userId, else its anonymousId; a shared device maps to whoever identified on it last before the event.
--- Identifiers the identity job has not seen yet are a person of their own.
+-- Identifiers the identity job has not seen yet are a person of their own. An event with neither id (the
+-- consent policy `strip` stores denied events that way) is a one-event person `event:<message_id>`, so
+-- cookieless events never merge into one giant person.
 -- (The event time enters the lambda as an array argument: 18.16 loses columns captured by a lambda when
 -- an outer query prunes columns.)
 DROP TABLE IF EXISTS person_events;
@@ -35,7 +37,7 @@ FROM
         message_id, source, type, event, name, anonymous_id, user_id, timestamp, received_at,
         properties, traits, consent, page_path, page_url, page_referrer,
         campaign_source, campaign_medium, campaign_name,
-        if(user_id != '', concat('user:', user_id), concat('anon:', anonymous_id)) AS node
+        multiIf(user_id != '', concat('user:', user_id), anonymous_id != '', concat('anon:', anonymous_id), concat('event:', message_id)) AS node
     FROM events_dedup
 )
 ANY LEFT JOIN

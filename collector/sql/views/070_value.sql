@@ -29,6 +29,8 @@ FROM
 WHERE order_count > 0;
 
 -- ltv_cohort_monthly: net revenue by cohort (month of first order) and months since, cumulative (LTV curve).
+-- The offset is signed: a refund dated before the first order (clock skew, imported history) shows at a
+-- negative offset instead of wrapping to 4294967295, and the cohort's total stays its net revenue.
 DROP TABLE IF EXISTS ltv_cohort_monthly;
 CREATE VIEW ltv_cohort_monthly AS
 SELECT
@@ -49,7 +51,7 @@ FROM
     (
         SELECT
             cohort_month,
-            toUInt32(toRelativeMonthNum(money.1) - toRelativeMonthNum(cohort_month)) AS month_offset,
+            toInt32(toRelativeMonthNum(money.1) - toRelativeMonthNum(cohort_month)) AS month_offset,
             sum(money.2) AS month_revenue,
             uniqExact(person_id) AS buyers
         FROM

@@ -1,4 +1,5 @@
--- survey_responses: Survey Responded events, one row each, with the person who answered.
+-- survey_responses: Survey Responded events, one row each, with the person who answered. The feedback
+-- plugin (sdk/plugins/feedback.ts) sends the survey's scale as scale_min/scale_max.
 DROP TABLE IF EXISTS survey_responses;
 CREATE VIEW survey_responses AS
 SELECT
@@ -6,12 +7,13 @@ SELECT
     timestamp AS responded_at,
     visitParamExtractString(properties, 'survey_type') AS survey_type,
     visitParamExtractFloat(properties, 'score') AS score,
-    visitParamExtractFloat(properties, 'scale') AS scale
+    visitParamExtractFloat(properties, 'scale_min') AS scale_min,
+    visitParamExtractFloat(properties, 'scale_max') AS scale_max
 FROM person_events
 WHERE event = 'Survey Responded';
 
 -- cx_monthly: NPS (% promoters 9–10 minus % detractors 0–6), CSAT (% of answers in the top two of five,
--- i.e. score / scale >= 0.8) and average CES, per calendar month.
+-- i.e. score / scale_max >= 0.8; an answer without a scale is not satisfied) and average CES, per calendar month.
 DROP TABLE IF EXISTS cx_monthly;
 CREATE VIEW cx_monthly AS
 SELECT
@@ -30,7 +32,7 @@ FROM
         countIf(survey_type = 'nps' AND score >= 9) AS promoters,
         countIf(survey_type = 'nps' AND score <= 6) AS detractors,
         countIf(survey_type = 'csat') AS csat_responses,
-        countIf(survey_type = 'csat' AND score / scale >= 0.8) AS satisfied,
+        countIf(survey_type = 'csat' AND scale_max > 0 AND score / scale_max >= 0.8) AS satisfied,
         countIf(survey_type = 'ces') AS ces_responses,
         sumIf(score, survey_type = 'ces') AS ces_total
     FROM survey_responses

@@ -1,5 +1,7 @@
 -- web_vitals: 75th percentile (exact: the value at position floor(0.75 n) of the sorted samples) of LCP
--- and INP (ms) and CLS per page path, from Web Vitals events (properties.name, properties.value).
+-- and INP (ms) and CLS per page path, from Web Vitals events. The vitals plugin (sdk/plugins/vitals.ts)
+-- sends one event per page load with flat properties (lcp, lcp_rating, inp, …); a metric it has not
+-- measured (e.g. INP without an interaction) is absent, so each metric counts only where its key exists.
 DROP TABLE IF EXISTS web_vitals;
 CREATE VIEW web_vitals AS
 SELECT
@@ -14,18 +16,14 @@ FROM
 (
     SELECT
         page_path AS path,
-        countIf(metric = 'LCP') AS lcp_samples,
-        quantileExactIf(0.75)(metric_value, metric = 'LCP') AS lcp_p75_raw,
-        countIf(metric = 'INP') AS inp_samples,
-        quantileExactIf(0.75)(metric_value, metric = 'INP') AS inp_p75_raw,
-        countIf(metric = 'CLS') AS cls_samples,
-        quantileExactIf(0.75)(metric_value, metric = 'CLS') AS cls_p75_raw
-    FROM
-    (
-        SELECT page_path, visitParamExtractString(properties, 'name') AS metric, visitParamExtractFloat(properties, 'value') AS metric_value
-        FROM events_dedup
-        WHERE event = 'Web Vitals'
-    )
+        countIf(visitParamHas(properties, 'lcp')) AS lcp_samples,
+        quantileExactIf(0.75)(visitParamExtractFloat(properties, 'lcp'), visitParamHas(properties, 'lcp')) AS lcp_p75_raw,
+        countIf(visitParamHas(properties, 'inp')) AS inp_samples,
+        quantileExactIf(0.75)(visitParamExtractFloat(properties, 'inp'), visitParamHas(properties, 'inp')) AS inp_p75_raw,
+        countIf(visitParamHas(properties, 'cls')) AS cls_samples,
+        quantileExactIf(0.75)(visitParamExtractFloat(properties, 'cls'), visitParamHas(properties, 'cls')) AS cls_p75_raw
+    FROM events_dedup
+    WHERE event = 'Web Vitals'
     GROUP BY path
 )
 ORDER BY path;

@@ -38,7 +38,7 @@ FROM
         countIf(survey_type = 'nps' AND score >= 9) AS promoters,
         countIf(survey_type = 'nps' AND score <= 6) AS detractors,
         countIf(survey_type = 'csat') AS csat_responses,
-        countIf(survey_type = 'csat' AND score / scale >= 0.8) AS satisfied,
+        countIf(survey_type = 'csat' AND scale_max > 0 AND score / scale_max >= 0.8) AS satisfied,
         countIf(survey_type = 'ces') AS ces_responses,
         sumIf(score, survey_type = 'ces') AS ces_total
     FROM survey_responses

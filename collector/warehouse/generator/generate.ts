@@ -3,6 +3,7 @@
 // It also returns the truth (which person each event belongs to, and each person's identifiers) so tests
 // can compare the warehouse with an independent computation.
 import { normalizeEmail, normalizePhone, sha256 } from '../identity/identifiers';
+import { surveyScales } from '../../../sdk/plugins/feedback';
 import { seededRandom, type Random } from './random';
 
 export interface GeneratorOptions {
@@ -31,8 +32,9 @@ export interface TruePerson {
 
 export interface Dataset {
   deliveries: Delivery[];
-  /** messageId → the person (canonical node) the event belongs to. */
+  /** messageId → the person (canonical node) the event belongs to; `event:<messageId>` for events stored without ids. */
   personOfMessage: Map<string, string>;
+  /** People who accepted analytics (a visitor who denied it is no person: each of its events is one). */
   persons: TruePerson[];
   /** Devices used by two people: anon node → the person ids in order of use. */
   sharedDevices: Map<string, string[]>;
@@ -59,6 +61,8 @@ interface Device {
   source: string;
   skew: number;
   marketing: boolean;
+  /** false: the visitor denied analytics, so the collector (policy `strip`) stores its events without ids. */
+  analytics: boolean;
   /** userId shown on this device's events once someone logged in on it. */
   loggedIn: string;
   used: boolean;
@@ -91,7 +95,7 @@ class Builder {
     const skew = device?.skew ?? 0;
     // Browser events carry the device's consent and page; the shop's backend (refunds) carries neither.
     const context: Record<string, unknown> = device
-      ? { consent: { categoryPreferences: { analytics: true, marketing: device.marketing } }, page: { path: page, url: `https://shop.example.com${page}`, title: page } }
+      ? { consent: { categoryPreferences: { analytics: device.analytics, marketing: device.marketing } }, page: { path: page, url: `https://shop.example.com${page}`, title: page } }
       : {};
     const raw: Record<string, unknown> = { ...body, messageId, timestamp: new Date(at + skew).toISOString(), context: { ...context, ...(body.context as object | undefined) } };
     if (device) raw.anonymousId = device.anonymousId;
@@ -104,7 +108,7 @@ class Builder {
       const retry = this.rnd.int(1, 10) * minute;
       this.deliveries.push({ raw, source, sentAt: new Date(at + delay + retry + skew).toISOString(), receivedAt: at + delay + retry });
     }
-    this.personOfMessage.set(messageId, person.personId);
+    this.personOfMessage.set(messageId, device && !device.analytics ? `event:${messageId}` : person.personId);
   }
 }
 
@@ -147,6 +151,8 @@ export function generateDataset(options: GeneratorOptions = {}): Dataset {
       source: k === 0 || rnd.chance(0.5) ? 'web' : 'app',
       skew: rnd.int(-3 * 3600, 3 * 3600) * second,
       marketing: rnd.chance(0.6),
+      // Some anonymous visitors deny analytics (registered ones accept: they log in).
+      analytics: registered || rnd.chance(0.85),
       loggedIn: '',
       used: false,
     }));
@@ -191,7 +197,7 @@ export function generateDataset(options: GeneratorOptions = {}): Dataset {
       at += rnd.int(2 * 3600, 20 * 24 * 3600) * second;
     }
     for (const device of devices) if (device.used) person.nodes.add(`anon:${device.anonymousId}`);
-    persons.push(person);
+    if (devices.every((device) => device.analytics)) persons.push(person);
     if (registered) lastRegistered = person;
   }
   return {
@@ -282,16 +288,33 @@ function session(b: Builder, rnd: Random, person: Person, device: Device, startA
   if (rnd.chance(0.12)) {
     step();
     const kind = rnd.pick(['nps', 'csat', 'ces'] as const);
-    const scale = kind === 'nps' ? 10 : kind === 'csat' ? 5 : 7;
-    const score = rnd.int(kind === 'nps' ? 0 : 1, scale);
-    b.emit(person, device, at, { type: 'track', event: 'Survey Responded', properties: { survey_type: kind, score, scale } }, withUser(), page);
+    const [scale_min, scale_max] = surveyScales[kind];
+    const score = rnd.int(scale_min, scale_max);
+    const properties = { survey_type: kind, score, scale_min, scale_max, url: `https://shop.example.com${page}`, path: page, title: page };
+    b.emit(person, device, at, { type: 'track', event: 'Survey Responded', properties }, withUser(), page);
   }
   return at;
 }
 
+/** Google's good / poor thresholds per metric, for the `<metric>_rating` the plugin sends. */
+const vitalThresholds = { lcp: [2500, 4000], inp: [200, 500], cls: [0.1, 0.25], fcp: [1800, 3000], ttfb: [800, 1800] } as const;
+
+/** One Web Vitals event per page load in the vitals plugin's shape: flat `lcp`, `lcp_rating`, …; INP only after an interaction. */
 function vitals(b: Builder, rnd: Random, person: Person, device: Device, pageAt: number, page: string, withUser: boolean): void {
   if (!rnd.chance(0.3)) return;
-  const name = rnd.pick(['LCP', 'INP', 'CLS'] as const);
-  const value = name === 'CLS' ? rnd.int(0, 500) / 1000 : rnd.int(name === 'LCP' ? 500 : 20, name === 'LCP' ? 6000 : 900);
-  b.emit(person, device, pageAt + 5 * second, { type: 'track', event: 'Web Vitals', properties: { name, value } }, withUser, page);
+  const values: Record<keyof typeof vitalThresholds, number | undefined> = {
+    ttfb: rnd.int(50, 2000),
+    fcp: rnd.int(300, 4000),
+    lcp: rnd.chance(0.9) ? rnd.int(500, 6000) : undefined,
+    inp: rnd.chance(0.6) ? rnd.int(20, 900) : undefined,
+    cls: rnd.int(0, 500) / 1000,
+  };
+  const properties: Record<string, number | string> = {};
+  for (const [name, value] of Object.entries(values)) {
+    if (value === undefined) continue;
+    const [good, poor] = vitalThresholds[name as keyof typeof vitalThresholds];
+    properties[name] = value;
+    properties[`${name}_rating`] = value <= good ? 'good' : value <= poor ? 'needs-improvement' : 'poor';
+  }
+  b.emit(person, device, pageAt + 5 * second, { type: 'track', event: 'Web Vitals', properties }, withUser, page);
 }

@@ -1,6 +1,7 @@
 // Turns generated deliveries into `events` rows through the collector's own validation and
 // normalisation, and loads them in batches, in delivery (shuffled) order.
-import { validateEvent } from '../../ingest/event';
+import { analyticsDenied, applyConsentPolicy } from '../../ingest/consent';
+import { isObject, validateEvent } from '../../ingest/event';
 import { toEventRow, type EventRow } from '../../ingest/normalize';
 import type { ClickHouseClient } from '../client';
 import { clickhouseWarehouse } from '../events';
@@ -9,9 +10,13 @@ import type { Delivery } from './generate';
 /** Rows exactly as the collector would write them; throws if the generator made an invalid event. */
 export function deliveriesToRows(deliveries: readonly Delivery[]): EventRow[] {
   return deliveries.map((delivery) => {
-    const result = validateEvent(delivery.raw);
+    // Like collector/ingest/process.ts with the default consent policy: analytics-denied events are stored without ids.
+    const context = isObject(delivery.raw.context) ? delivery.raw.context : {};
+    const result = validateEvent(delivery.raw, { requireIds: !analyticsDenied(context) });
     if (!result.ok) throw new Error(`generator produced an invalid event: ${result.reason}`);
-    return toEventRow(result.event, { source: delivery.source, receivedAt: delivery.receivedAt, sentAt: delivery.sentAt, ip: '', userAgent: '', context: {} });
+    const consent = applyConsentPolicy(result.event, context, 'strip');
+    if (!consent.keep) throw new Error('the strip policy keeps every event');
+    return toEventRow(consent.event, { source: delivery.source, receivedAt: delivery.receivedAt, sentAt: delivery.sentAt, ip: '', userAgent: '', context: {} });
   });
 }
 

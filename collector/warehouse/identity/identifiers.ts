@@ -55,8 +55,9 @@ function traitsOf(text: string): Record<string, unknown> {
 export function eventNodes(facts: IdentityFacts): EventNodes {
   const strong: string[] = [];
   if (facts.userId) strong.push(`user:${facts.userId}`);
-  // alias: previousId is either an earlier userId or the anonymousId (Segment spec); both readings hold.
-  if (facts.type === 'alias' && facts.previousId) strong.push(`user:${facts.previousId}`);
+  // alias: previousId is an earlier userId, or the anonymousId (the SDK's alias() before any identify
+  // sends previousId = anonymousId): that one is the device node below, not a second user.
+  if (facts.type === 'alias' && facts.previousId && facts.previousId !== facts.anonymousId) strong.push(`user:${facts.previousId}`);
   const traits = traitsOf(facts.traits);
   const email = normalizeEmail(traits.email);
   if (email) strong.push(`email:${sha256(email)}`);

@@ -53,6 +53,18 @@ describe('resolveIdentities', () => {
     for (const node of ['user:u1', 'user:u2', 'user:u9', 'anon:d1', 'anon:d2']) expect(personOf(result, node)).toEqual(['user:u1']);
   });
 
+  it("reads the SDK's alias() before any identify (previousId = anonymousId) as the device, not a second user", () => {
+    const alias = eventNodes({ type: 'alias', anonymousId: 'dev-a', userId: 'zoe', previousId: 'dev-a', traits: '{}' });
+    expect(alias).toEqual({ strong: ['user:zoe'], device: 'anon:dev-a' });
+    const result = resolveIdentities([
+      { messageId: 'alias-a', time: 10, ...alias },
+      identify(20, 'dev-b', '', { email: 'zoe@x.io' }),
+      identify(30, 'dev-b', 'zoe', { email: 'zoe@x.io' }),
+    ]);
+    for (const node of ['anon:dev-a', 'anon:dev-b', 'user:zoe', email('zoe@x.io')]) expect(result.get(node)).toEqual([{ validFrom: 0, personId: 'user:zoe' }]);
+    expect(result.has('user:dev-a')).toBe(false);
+  });
+
   it('gives the same persons whatever the order of the events', () => {
     const messages = [
       identify(10, 'a', 'u1', { email: 'one@x.io' }),
