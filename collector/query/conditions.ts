@@ -42,7 +42,7 @@ export function readName(value: unknown, path: string): string {
   return value;
 }
 
-/** Free text (event names, values): any characters except control characters, at most 500. */
+/** Free text (event names, values): every character except control characters, at most 500. */
 export function readText(value: unknown, path: string): string {
   if (typeof value !== 'string') throw new QueryInputError(path, 'must be a string');
   if (/[\u0000-\u001f\u007f]/.test(value)) throw new QueryInputError(path, 'must not contain control characters');

@@ -1,4 +1,4 @@
-// The funnel builder: any steps (events with property filters), a conversion window, optional time range
+// The funnel builder: arbitrary steps (events with property filters), a conversion window, optional time range
 // and source, compiled to one windowFunnel query over person_events.
 import { eventMatchSql, filterSql, isRecord, onlyFields, QueryInputError, readFilters, readNumber, readText, type PropertyFilter } from './conditions';
 import { dt, str } from './literal';
