@@ -8,7 +8,12 @@ SELECT
     visitParamExtractString(properties, 'survey_type') AS survey_type,
     visitParamExtractFloat(properties, 'score') AS score,
     visitParamExtractFloat(properties, 'scale_min') AS scale_min,
-    visitParamExtractFloat(properties, 'scale_max') AS scale_max
+    visitParamExtractFloat(properties, 'scale_max') AS scale_max,
+    -- Each answer scored once here, so every CX view shares one definition: an NPS promoter (9–10)
+    -- counts +100 and a detractor (0–6) −100, so NPS is their average; a CSAT answer is satisfied when
+    -- score / scale_max >= 0.8 (an answer without a scale is not).
+    multiIf(survey_type = 'nps' AND score >= 9, 100, survey_type = 'nps' AND score <= 6, -100, 0) AS nps_points,
+    survey_type = 'csat' AND scale_max > 0 AND score / scale_max >= 0.8 AS satisfied
 FROM person_events
 WHERE event = 'Survey Responded';
 
@@ -19,9 +24,9 @@ CREATE VIEW cx_monthly AS
 SELECT
     month,
     nps_responses,
-    if(nps_responses = 0, 0, (toInt64(promoters) - toInt64(detractors)) * 100 / nps_responses) AS nps,
+    if(nps_responses = 0, 0, nps_points_total / nps_responses) AS nps,
     csat_responses,
-    if(csat_responses = 0, 0, satisfied * 100 / csat_responses) AS csat,
+    if(csat_responses = 0, 0, satisfied_responses * 100 / csat_responses) AS csat,
     ces_responses,
     if(ces_responses = 0, 0, ces_total / ces_responses) AS ces
 FROM
@@ -29,10 +34,9 @@ FROM
     SELECT
         toStartOfMonth(responded_at) AS month,
         countIf(survey_type = 'nps') AS nps_responses,
-        countIf(survey_type = 'nps' AND score >= 9) AS promoters,
-        countIf(survey_type = 'nps' AND score <= 6) AS detractors,
+        sum(nps_points) AS nps_points_total,
         countIf(survey_type = 'csat') AS csat_responses,
-        countIf(survey_type = 'csat' AND scale_max > 0 AND score / scale_max >= 0.8) AS satisfied,
+        sum(satisfied) AS satisfied_responses,
         countIf(survey_type = 'ces') AS ces_responses,
         sumIf(score, survey_type = 'ces') AS ces_total
     FROM survey_responses

@@ -25,9 +25,9 @@ CREATE VIEW cx_by_segment AS
 SELECT
     segment_id,
     nps_responses,
-    if(nps_responses = 0, 0, (toInt64(promoters) - toInt64(detractors)) * 100 / nps_responses) AS nps,
+    if(nps_responses = 0, 0, nps_points_total / nps_responses) AS nps,
     csat_responses,
-    if(csat_responses = 0, 0, satisfied * 100 / csat_responses) AS csat,
+    if(csat_responses = 0, 0, satisfied_responses * 100 / csat_responses) AS csat,
     ces_responses,
     if(ces_responses = 0, 0, ces_total / ces_responses) AS ces
 FROM
@@ -35,10 +35,9 @@ FROM
     SELECT
         segment_id,
         countIf(survey_type = 'nps') AS nps_responses,
-        countIf(survey_type = 'nps' AND score >= 9) AS promoters,
-        countIf(survey_type = 'nps' AND score <= 6) AS detractors,
+        sum(nps_points) AS nps_points_total,
         countIf(survey_type = 'csat') AS csat_responses,
-        countIf(survey_type = 'csat' AND scale_max > 0 AND score / scale_max >= 0.8) AS satisfied,
+        sum(satisfied) AS satisfied_responses,
         countIf(survey_type = 'ces') AS ces_responses,
         sumIf(score, survey_type = 'ces') AS ces_total
     FROM survey_responses
