@@ -56,8 +56,6 @@ export interface RequestFacts {
   sentAt: string | undefined;
   ip: string;
   userAgent: string;
-  /** Top-level batch context, merged under each event's own context. */
-  context: Record<string, unknown>;
   /** Skew correction moves a timestamp by at most this much (unbounded when absent). */
   maxClockSkewMs?: number;
 }
@@ -121,7 +119,8 @@ export function toEventRow(event: IncomingEvent, facts: RequestFacts): EventRow 
 }
 
 function buildRow(event: IncomingEvent, facts: RequestFacts): EventRow {
-  const context = { ...facts.context, ...event.context };
+  // The batch-level context is already merged in (processBatch), so the event's context is complete.
+  const context = event.context;
   const page = section(context, 'page');
   const campaign = section(context, 'campaign');
   const library = section(context, 'library');

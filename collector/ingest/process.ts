@@ -77,7 +77,6 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
     sentAt: plausible(sentAtMs) ? batch.sentAt : undefined,
     ip: request.ip,
     userAgent: request.userAgent,
-    context: {},
     maxClockSkewMs: limits.maxClockSkewSeconds * 1000,
   };
   const out: ProcessedBatch = { rows: [], quarantine: [], rejected: [], rejectedCodes: [], dropped: 0, stripped: 0 };

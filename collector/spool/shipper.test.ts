@@ -27,7 +27,7 @@ afterAll(async () => {
 function row(messageId: string): EventRow {
   const parsed = validateEvent({ type: 'track', event: 'Shipped', anonymousId: 'a', messageId });
   if (!parsed.ok) throw new Error(parsed.reason);
-  return toEventRow(parsed.event, { source: 'shipper-test', receivedAt: Date.now(), sentAt: undefined, ip: '', userAgent: '', context: {} });
+  return toEventRow(parsed.event, { source: 'shipper-test', receivedAt: Date.now(), sentAt: undefined, ip: '', userAgent: '' });
 }
 
 const silent = { warn: () => undefined, error: () => undefined };
@@ -88,7 +88,7 @@ describe('shipper', () => {
     expect(wellFormed('\ude00 first')).toBe('\ufffd first');
     const parsed = validateEvent({ type: 'track', event: 'E \ud83d', anonymousId: 'a', properties: { title: 'x \ud83d' } });
     if (!parsed.ok) throw new Error(parsed.reason);
-    const stored = toEventRow(parsed.event, { source: 's', receivedAt: Date.now(), sentAt: undefined, ip: '', userAgent: '', context: {} });
+    const stored = toEventRow(parsed.event, { source: 's', receivedAt: Date.now(), sentAt: undefined, ip: '', userAgent: '' });
     expect(stored.event).toBe('E \ufffd');
     expect(stored.page_title).toBe('x \ufffd');
   });
