@@ -8,12 +8,13 @@ import nodeResolve from '@rollup/plugin-node-resolve';
 import terser from '@rollup/plugin-terser';
 import typescript from '@rollup/plugin-typescript';
 import pkg from './package.json' with { type: 'json' };
+import { webVitalsLean, webVitalsPrivateProperties } from './scripts/web-vitals-lean.mjs';
 
 const external = Object.keys(pkg.dependencies ?? {});
 // Every package subpath (tagflow/plugins/page, …) is an entry of the npm build: ./dist/sdk/X.js ← sdk/X.ts.
 const npmEntries = Object.values(pkg.exports).flatMap((e) => (e.import ? [e.import.replace('./dist/sdk/', 'sdk/').replace(/\.js$/, '.ts')] : []));
 const browserTs = () => typescript({ tsconfig: './tsconfig.browser.json' });
-const minify = () => terser({ ecma: 2020, compress: { passes: 2, pure_getters: true }, mangle: true, format: { comments: false } });
+const minify = (mangle = true) => terser({ ecma: 2020, compress: { passes: 2, pure_getters: true }, mangle, format: { comments: false } });
 
 export default [
   {
@@ -30,7 +31,7 @@ export default [
   {
     input: 'sdk/snippet/iife-full.ts',
     output: { file: 'dist/browser/tagflow.full.min.js', format: 'iife', sourcemap: false },
-    plugins: [nodeResolve({ browser: true }), browserTs(), minify()],
+    plugins: [webVitalsLean(), nodeResolve({ browser: true }), browserTs(), minify({ properties: { regex: webVitalsPrivateProperties } })],
   },
   {
     input: 'sdk/snippet/iife-banner.ts',
