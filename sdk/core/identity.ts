@@ -2,7 +2,7 @@
 // other), the known user id and traits, and the session id. Values live in memory; `save` writes them
 // when the delivery policy allows persistence, so a consent plugin can keep the device untouched.
 import type { Properties } from './types';
-import { readCookie, readLocal, writeCookie, writeLocal } from './storage';
+import { readCookie, readJson, writeCookie, writeLocal } from './storage';
 import { safeJson } from './safe-json';
 import { uuid } from './uuid';
 
@@ -29,13 +29,8 @@ interface Stored {
   session?: Session;
 }
 
-function readStored(): Stored {
-  try {
-    return JSON.parse(readLocal(storageKey) ?? '{}') ?? {};
-  } catch {
-    return {}; // unreadable: start afresh
-  }
-}
+/** What localStorage holds; nothing (start afresh) when missing or unreadable. */
+const readStored = (): Stored => readJson<Stored>(storageKey) ?? {};
 
 export interface Identity {
   anonymousId: string;

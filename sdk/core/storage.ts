@@ -1,21 +1,38 @@
-// First-party cookie and localStorage access that never throws (storage can be blocked or full).
+// First-party cookie, localStorage and sessionStorage access that never throws (storage can be
+// blocked, full or, for a value another script wrote, not JSON). Shared by the core and the plugins.
 
-/** Reads a localStorage key; undefined when missing or when storage is blocked. */
-export function readLocal(key: string): string | undefined {
+// `session`: sessionStorage instead of localStorage. Even naming either can throw (blocked storage).
+
+/** Reads a key; undefined when missing or when storage is blocked. */
+export function readLocal(key: string, session?: boolean): string | undefined {
   try {
-    return localStorage.getItem(key) ?? undefined;
+    return (session ? sessionStorage : localStorage).getItem(key) ?? undefined;
   } catch {
     return undefined;
   }
 }
 
-/** Writes a localStorage key. */
-export function writeLocal(key: string, value: string): void {
+/** Writes a key. */
+export function writeLocal(key: string, value: string, session?: boolean): void {
   try {
-    localStorage.setItem(key, value);
+    (session ? sessionStorage : localStorage).setItem(key, value);
   } catch {
     // blocked or full: the value lives in memory only
   }
+}
+
+/** Reads a key holding JSON; undefined (or null) when missing, unreadable or not JSON. */
+export function readJson<T>(key: string, session?: boolean): T | undefined {
+  try {
+    return JSON.parse(readLocal(key, session)!); // JSON.parse(undefined) throws: missing
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes a value as JSON (plain data: what the plugins keep). */
+export function writeJson(key: string, value: unknown, session?: boolean): void {
+  writeLocal(key, JSON.stringify(value), session);
 }
 
 /** Reads a cookie the SDK wrote (its values are ids: nothing to decode). */

@@ -3,6 +3,7 @@
 // together, so the warehouse can find carts that never became orders.
 import type { TagflowPlugin } from '../core/plugin';
 import type { Properties, Tagflow, TagflowEvent } from '../core/types';
+import { readJson, writeJson } from '../core/storage';
 import { uuid } from '../core/uuid';
 import type { EcommerceEvent, EcommerceEvents, Product } from './ecommerce/types';
 
@@ -35,14 +36,10 @@ const events: EcommerceEvent[] = [
 const withCartId = ['Product Added', 'Product Removed', 'Cart Viewed', 'Checkout Started', 'Order Completed'];
 const storageKey = 'tf_cart';
 
+/** The saved cart; a new one when storage is blocked or holds something else. */
 function load(): CartSnapshot {
-  try {
-    const saved = JSON.parse(localStorage.getItem(storageKey) ?? 'null') as CartSnapshot | null;
-    if (saved && typeof saved.cart_id === 'string' && Array.isArray(saved.products)) return saved;
-  } catch {
-    // blocked or corrupt storage: start a new cart
-  }
-  return { cart_id: uuid(), products: [] };
+  const saved = readJson<CartSnapshot>(storageKey);
+  return saved && typeof saved.cart_id === 'string' && Array.isArray(saved.products) ? saved : { cart_id: uuid(), products: [] };
 }
 
 const same = (a: Product, b: Product) => (a.product_id ?? a.sku) === (b.product_id ?? b.sku) && a.variant === b.variant;
@@ -99,12 +96,7 @@ export function cartPlugin(): CartPlugin {
       if (next === cart) return;
       cart = next;
       // No cart_id left means consent stripped it (cookieless): then the cart lives for this page only.
-      if (!event.properties?.cart_id) return;
-      try {
-        localStorage.setItem(storageKey, JSON.stringify(cart));
-      } catch {
-        // storage blocked: the snapshot lives for this page
-      }
+      if (event.properties?.cart_id) writeJson(storageKey, cart);
     },
   } as CartPlugin;
   for (const name of events) {

@@ -3,6 +3,7 @@
 // for the session and put in every event's context.campaign.
 import { campaignOf } from '../core/context';
 import type { TagflowPlugin } from '../core/plugin';
+import { readJson, writeJson } from '../core/storage';
 import type { TagflowEvent } from '../core/types';
 
 export interface PagePluginOptions {
@@ -25,14 +26,7 @@ export function campaignFrom(search: string): Record<string, string> | undefined
 }
 
 /** The session's campaign: the current URL's when it has one, else the one saved for the session. */
-function sessionCampaign(): Record<string, string> | undefined {
-  const current = campaignFrom(location.search);
-  try {
-    return current ?? JSON.parse(sessionStorage.getItem(campaignKey) ?? 'null') ?? undefined;
-  } catch {
-    return current; // storage blocked: the campaign is kept for this page only
-  }
-}
+const sessionCampaign = () => campaignFrom(location.search) ?? readJson<Record<string, string>>(campaignKey, true);
 
 /** The page plugin: `tagflow.use(pagePlugin())`. */
 export function pagePlugin(options: PagePluginOptions = {}): TagflowPlugin {
@@ -87,11 +81,8 @@ export function pagePlugin(options: PagePluginOptions = {}): TagflowPlugin {
     },
     afterQueue(event: TagflowEvent) {
       // Saved only while consent lets events keep their identifiers (cookieless strips the session id).
-      try {
-        if (campaign && event.context.sessionId) sessionStorage.setItem(campaignKey, JSON.stringify(campaign));
-      } catch {
-        // storage blocked: the campaign is kept for this page only
-      }
+      // Blocked storage: the campaign is kept for this page only.
+      if (campaign && event.context.sessionId) writeJson(campaignKey, campaign, true);
     },
   };
 }

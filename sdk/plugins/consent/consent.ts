@@ -5,6 +5,7 @@
 // server-side consent policy sees the grant, not the undecided default they were recorded under.
 import type { PluginApi, TagflowPlugin } from '../../core/plugin';
 import type { TagflowEvent } from '../../core/types';
+import { readJson, writeJson } from '../../core/storage';
 import { uuid } from '../../core/uuid';
 import { watchDataLayer } from '../datalayer';
 import { consentModeSignal } from './gcm';
@@ -51,14 +52,6 @@ export interface ConsentPlugin extends TagflowPlugin {
 
 const storageKey = 'tf_consent';
 
-function loadChoice(): Preferences | undefined {
-  try {
-    const saved = JSON.parse(localStorage.getItem(storageKey) ?? 'null') as { categoryPreferences?: Preferences } | null;
-    return saved?.categoryPreferences;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * An event stripped of everything that identifies the visitor across pages (user id, traits, session,
@@ -75,7 +68,7 @@ export function cookieless(event: TagflowEvent, pageId: string): TagflowEvent | 
 /** The consent plugin: `const consent = consentPlugin({ mode: 'hold' }); tagflow.use(consent)`. */
 export function consentPlugin(options: ConsentOptions = {}): ConsentPlugin {
   const purposes = options.purposes ?? defaultPurposes;
-  const saved = loadChoice();
+  const saved = readJson<{ categoryPreferences?: Preferences }>(storageKey)?.categoryPreferences;
   let decided = saved !== undefined;
   let state: Preferences = {};
   for (const purpose of purposes) state[purpose] = purpose === 'necessary' || (saved ?? options.defaults ?? {})[purpose] === true;
@@ -122,11 +115,7 @@ export function consentPlugin(options: ConsentOptions = {}): ConsentPlugin {
     },
     set(choices) {
       if (!update(choices, true)) return;
-      try {
-        localStorage.setItem(storageKey, JSON.stringify({ categoryPreferences: state }));
-      } catch {
-        // storage blocked: the choice holds for this page
-      }
+      writeJson(storageKey, { categoryPreferences: state }); // blocked storage: the choice holds for this page
       apply();
       api?.tagflow.track('Consent Updated', { categoryPreferences: snapshot() });
     },
