@@ -1,6 +1,7 @@
 // Pure mapping of GA4 e-commerce dataLayer pushes onto Segment Ecommerce v2 events, so a shop that
 // already feeds Google Tag Manager needs no new code.
 import type { Properties } from '../../core/types';
+import { isBag, type Bag } from '../shape';
 import type { Product } from './types';
 
 /** One Segment event made from a push. */
@@ -24,8 +25,6 @@ const names: Record<string, string> = {
   refund: 'Order Refunded',
 };
 
-type Bag = Record<string, unknown>;
-const isBag = (v: unknown): v is Bag => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Copies the fields of `from` named in `fields` ([to, from] pairs) that have the expected type. */
 function pick(from: Bag, fields: [string, string][], type: 'string' | 'number'): Properties {

@@ -1,6 +1,8 @@
 // The tag container: its format, and the one validator that both the collector (refusing a malformed
 // container at start) and the browser (ignoring the faulty parts with a debug message) use.
 
+import { isBag, type Bag } from '../shape';
+
 /** A text condition; every condition given must hold. `regex` is a RegExp source (never evaluated as code). */
 export interface TextMatch {
   equals?: string;
@@ -82,8 +84,6 @@ export interface ReadContainer {
  */
 const globalPath = /^[\w$]+(\.[\w$]+)*$/;
 
-type Bag = Record<string, unknown>;
-const isBag = (v: unknown): v is Bag => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isText = (v: unknown): v is string => typeof v === 'string' && v !== '';
 const oneOf = (list: readonly string[]) => `must be one of ${list.join(', ')}`;
 

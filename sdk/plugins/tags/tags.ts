@@ -4,6 +4,7 @@
 // message; one tag's failure never stops another.
 import type { PluginApi, TagflowPlugin } from '../../core/plugin';
 import { watchDataLayer } from '../datalayer';
+import { isBag } from '../shape';
 import { readContainer, type Container, type Tag } from './container';
 import { render, triggerMatches, variableValue, type TriggerInput } from './evaluate';
 
@@ -138,8 +139,8 @@ export function tagsPlugin(options: TagsOptions = {}): TagflowPlugin {
       addEventListener('click', onDom, true);
       addEventListener('submit', onDom, true);
       const stop = watchDataLayer(layerName, (entry) => {
-        if (!firing && typeof entry === 'object' && entry !== null && typeof (entry as { event?: unknown }).event === 'string') {
-          handle({ type: 'dataLayer', data: entry as Record<string, unknown> });
+        if (!firing && isBag(entry) && typeof entry.event === 'string') {
+          handle({ type: 'dataLayer', data: entry });
         }
       });
       options.consent?.onChange(() => {
