@@ -85,63 +85,89 @@ export interface ReadContainer {
 const globalPath = /^[\w$]+(\.[\w$]+)*$/;
 
 const isText = (v: unknown): v is string => typeof v === 'string' && v !== '';
-const oneOf = (list: readonly string[]) => `must be one of ${list.join(', ')}`;
 
-function matchProblem(where: string, m: unknown): string | undefined {
-  if (m === undefined) return undefined;
-  if (!isBag(m) || !Object.keys(m).length || !Object.entries(m).every(([k, v]) => ['equals', 'contains', 'startsWith', 'regex'].includes(k) && typeof v === 'string')) {
-    return `${where} must be an object of equals, contains, startsWith or regex`;
-  }
-  try {
-    if (m.regex !== undefined) new RegExp(m.regex as string);
-  } catch {
-    return `${where}.regex is not a valid regex`;
-  }
-  return undefined;
-}
+/**
+ * One check of an item: the problem (`field …`, completed by the caller with where the item is) or a
+ * falsy value when it passes. An item's rules run in order; the first problem refuses it.
+ */
+type Rule = (item: Bag, triggerIds: Set<string>) => string | false | undefined;
 
-function triggerProblem(t: Bag, where: string): string | undefined {
-  if (!isText(t.id)) return `${where}.id must be a non-empty string`;
-  if (!triggerTypes.includes(t.type as TriggerType)) return `${where}.type ${oneOf(triggerTypes)}`;
-  if ((t.type === 'track' || t.type === 'dataLayer') && !isText(t.event)) return `${where}.event must be a non-empty string`;
-  if (t.selector !== undefined && !isText(t.selector)) return `${where}.selector must be a non-empty string`;
-  if (t.properties !== undefined && (!isBag(t.properties) || !Object.values(t.properties).every((v) => ['string', 'number', 'boolean'].includes(typeof v)))) {
-    return `${where}.properties must hold strings, numbers or booleans`;
-  }
-  return matchProblem(`${where}.url`, t.url) ?? matchProblem(`${where}.path`, t.path);
-}
+/** A rule on one field: `ok` tells whether its value (in this item) is acceptable. */
+const field =
+  (name: string, ok: (value: unknown, item: Bag) => unknown, problem: string): Rule =>
+  (item) =>
+    !ok(item[name], item) && `${name} ${problem}`;
+const optional = (ok: (value: unknown) => unknown) => (value: unknown) => value === undefined || ok(value);
+const typeRule = (list: readonly string[]) => field('type', (v) => list.includes(v as string), `must be one of ${list.join(', ')}`);
+const nonEmpty = 'must be a non-empty string';
+const textMatchKeys = ['equals', 'contains', 'startsWith', 'regex'];
 
-function tagProblem(t: Bag, where: string, triggerIds: Set<string>): string | undefined {
-  if (!isText(t.id)) return `${where}.id must be a non-empty string`;
-  if (!tagTypes.includes(t.type as TagType)) return `${where}.type ${oneOf(tagTypes)}`;
-  if (!Array.isArray(t.triggers) || !t.triggers.length) return `${where}.triggers must list trigger ids`;
-  const unknown = t.triggers.findIndex((id) => !triggerIds.has(id as string));
-  if (unknown >= 0) return `${where}.triggers[${unknown}] names no valid trigger`;
-  if (t.purposes !== undefined && (!Array.isArray(t.purposes) || !t.purposes.every(isText))) return `${where}.purposes must be an array of purposes`;
+/** A {@link TextMatch} field: optional, only known conditions, all strings, a regex that compiles. */
+const textMatch =
+  (name: string): Rule =>
+  (item) => {
+    const m = item[name];
+    if (m === undefined) return;
+    if (!isBag(m) || !Object.keys(m).length || !Object.entries(m).every(([k, v]) => textMatchKeys.includes(k) && typeof v === 'string')) {
+      return `${name} must be an object of equals, contains, startsWith or regex`;
+    }
+    try {
+      new RegExp((m.regex as string | undefined) ?? '');
+    } catch {
+      return `${name}.regex is not a valid regex`;
+    }
+  };
+
+const triggerRules: Rule[] = [
+  field('id', isText, nonEmpty),
+  typeRule(triggerTypes),
+  field('event', (v, t) => (t.type !== 'track' && t.type !== 'dataLayer') || isText(v), nonEmpty),
+  field('selector', optional(isText), nonEmpty),
+  field('properties', optional((v) => isBag(v) && Object.values(v).every((x) => ['string', 'number', 'boolean'].includes(typeof x))), 'must hold strings, numbers or booleans'),
+  textMatch('url'),
+  textMatch('path'),
+];
+
+const tagRules: Rule[] = [
+  field('id', isText, nonEmpty),
+  typeRule(tagTypes),
+  field('triggers', (v) => Array.isArray(v) && v.length, 'must list trigger ids'),
+  (t, triggerIds) => {
+    const unknown = (t.triggers as string[]).findIndex((id) => !triggerIds.has(id));
+    return unknown >= 0 && `triggers[${unknown}] names no valid trigger`;
+  },
+  field('purposes', optional((v) => Array.isArray(v) && v.every(isText)), 'must be an array of purposes'),
   // A literal http(s) host up to its `/`: placeholders can fill in a path or query, never the host (or javascript:).
-  if ((t.type === 'script' || t.type === 'pixel') && !(isText(t.src) && /^(https?:)?\/\/[^/{}?#\\]+\//.test(t.src))) return `${where}.src must be an http(s) URL`;
-  if (t.type === 'dataLayer' && !isBag(t.data)) return `${where}.data must be an object`;
-  if (t.type === 'global' && !(isText(t.name) && globalPath.test(t.name) && (t.args ?? []) instanceof Array)) return `${where}.name must be a dotted function path`;
-  return undefined;
+  field('src', (v, t) => (t.type !== 'script' && t.type !== 'pixel') || (isText(v) && /^(https?:)?\/\/[^/{}?#\\]+\//.test(v)), 'must be an http(s) URL'),
+  field('data', (v, t) => t.type !== 'dataLayer' || isBag(v), 'must be an object'),
+  field('name', (v, t) => t.type !== 'global' || (isText(v) && globalPath.test(v) && (t.args ?? []) instanceof Array), 'must be a dotted function path'),
+];
+
+const variableRules: Rule[] = [
+  field('name', (v) => isText(v) && /^\w+$/.test(v), 'must be letters, digits or _'),
+  typeRule(variableTypes),
+  field('key', (v, t) => t.type === 'constant' || isText(v), nonEmpty),
+];
+
+/** Why an item is refused (` must be an object` or `.field …`), or undefined when every rule passes. */
+function itemProblem(item: unknown, rules: Rule[], triggerIds: Set<string>): string | undefined {
+  if (!isBag(item)) return ' must be an object';
+  for (const rule of rules) {
+    const problem = rule(item, triggerIds);
+    if (problem) return `.${problem}`;
+  }
 }
 
-function variableProblem(v: Bag, where: string): string | undefined {
-  if (!isText(v.name) || !/^\w+$/.test(v.name)) return `${where}.name must be letters, digits or _`;
-  if (!variableTypes.includes(v.type as VariableType)) return `${where}.type ${oneOf(variableTypes)}`;
-  if (v.type !== 'constant' && !isText(v.key)) return `${where}.key must be a non-empty string`;
-  return undefined;
-}
-
-/** Keeps the items that pass `check`; the others become problems. */
-function keep<T>(list: unknown, field: string, problems: string[], check: (item: Bag, where: string) => string | undefined): T[] {
+/** Keeps the items that pass their rules; the others become problems naming the field. */
+function keep<T>(list: unknown, name: string, problems: string[], rules: Rule[], triggerIds = new Set<string>()): T[] {
   if (list === undefined) return [];
   if (!Array.isArray(list)) {
-    problems.push(`${field} must be an array`);
+    problems.push(`${name} must be an array`);
     return [];
   }
   return list.filter((item, i) => {
-    const problem = isBag(item) ? check(item, `${field}[${i}]`) : `${field}[${i}] must be an object`;
-    if (problem) problems.push(problem);
+    const problem = itemProblem(item, rules, triggerIds);
+    if (problem) problems.push(`${name}[${i}]${problem}`);
     return !problem;
   }) as T[];
 }
@@ -151,9 +177,8 @@ export function readContainer(raw: unknown): ReadContainer {
   const problems: string[] = [];
   if (!isBag(raw)) return { container: { version: '', tags: [], triggers: [], variables: [] }, problems: ['the container must be a JSON object'] };
   const version = String(raw.version ?? '');
-  const triggers = keep<Trigger>(raw.triggers, 'triggers', problems, triggerProblem);
-  const ids = new Set(triggers.map((t) => t.id));
-  const variables = keep<Variable>(raw.variables, 'variables', problems, variableProblem);
-  const tags = keep<Tag>(raw.tags, 'tags', problems, (t, where) => tagProblem(t, where, ids));
+  const triggers = keep<Trigger>(raw.triggers, 'triggers', problems, triggerRules);
+  const variables = keep<Variable>(raw.variables, 'variables', problems, variableRules);
+  const tags = keep<Tag>(raw.tags, 'tags', problems, tagRules, new Set(triggers.map((t) => t.id)));
   return { container: { version, tags, triggers, variables }, problems };
 }
