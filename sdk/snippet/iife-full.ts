@@ -16,7 +16,8 @@ import { feedbackPlugin } from '../plugins/feedback';
 import { pagePlugin, type PagePluginOptions } from '../plugins/page';
 import { tagsPlugin, type TagsOptions } from '../plugins/tags/tags';
 import { vitalsPlugin } from '../plugins/vitals';
-import type { SnippetQueue } from './queue';
+import { injectScript } from '../plugins/script';
+import { replay, type SnippetQueue } from './queue';
 
 /** The snippet settings the full build understands, on top of the core's. */
 export interface FullBuildSettings {
@@ -53,18 +54,13 @@ if (Array.isArray(stub) && stub.config) {
     if (config.feedback !== false) tagflow.use((extra.feedback = feedbackPlugin()));
     Object.assign(tagflow, extra);
     w.tagflow = tagflow;
-    for (const [method, ...args] of stub.slice()) {
-      const fn = (tagflow as unknown as Record<string, unknown>)[method];
-      if (typeof fn === 'function') fn(...args);
-    }
+    replay(tagflow, stub.slice());
     const banner = config.consent?.banner;
     if (consent && banner && !consent.decided()) {
-      const script = document.createElement('script');
-      script.src = config.src.replace(/[^/]*$/, 'tagflow.banner.min.js');
       const nonce = config.tags === true ? undefined : config.tags?.nonce;
-      if (nonce) script.nonce = nonce;
-      script.onload = () => (w as { tagflowShowBanner?: typeof showConsentBanner }).tagflowShowBanner?.(consent, banner === true ? {} : banner);
-      document.head.appendChild(script);
+      injectScript(config.src.replace(/[^/]*$/, 'tagflow.banner.min.js'), nonce, () =>
+        (w as { tagflowShowBanner?: typeof showConsentBanner }).tagflowShowBanner?.(consent, banner === true ? {} : banner),
+      );
     }
   } catch (error) {
     console.error(error instanceof Error ? error.message : error);

@@ -2,13 +2,7 @@
 // instance from the snippet's settings, replaces the stub with it and replays the queued calls in order.
 import { createTagflow } from '../core/create';
 import type { Tagflow } from '../core/types';
-import type { QueuedCall, SnippetQueue } from './queue';
-
-type Method = keyof Tagflow;
-
-function replay(instance: Tagflow, calls: QueuedCall[]): void {
-  for (const [method, ...args] of calls) (instance[method as Method] as ((...a: unknown[]) => unknown) | undefined)?.(...args);
-}
+import { replay, type SnippetQueue } from './queue';
 
 const w = window as Window & { tagflow?: SnippetQueue | Tagflow };
 const stub = w.tagflow;

@@ -4,6 +4,7 @@
 // message; one tag's failure never stops another.
 import type { PluginApi, TagflowPlugin } from '../../core/plugin';
 import { watchDataLayer } from '../datalayer';
+import { injectScript } from '../script';
 import { isBag } from '../shape';
 import { readContainer, type Container, type Tag } from './container';
 import { render, triggerMatches, variableValue, type TriggerInput } from './evaluate';
@@ -58,13 +59,7 @@ export function tagsPlugin(options: TagsOptions = {}): TagflowPlugin {
       if (tag.type === 'script' || tag.type === 'pixel') {
         const src = render(tag.src, lookup, true) as string; // starts with http(s)://host (checked at load)
         if (tag.type === 'pixel') new Image().src = src;
-        else {
-          const script = document.createElement('script');
-          script.async = true;
-          script.src = src;
-          if (options.nonce) script.nonce = options.nonce;
-          document.head.appendChild(script);
-        }
+        else injectScript(src, options.nonce);
       } else if (tag.type === 'dataLayer') {
         // Our own push must not trigger tags again (a container could otherwise loop).
         firing = true;
