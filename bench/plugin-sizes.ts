@@ -3,7 +3,8 @@
 import terser from '@rollup/plugin-terser';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { rollup } from 'rollup';
+import { rollup, type Plugin, type RollupOptions } from 'rollup';
+import { loadConfigFile } from 'rollup/loadConfigFile';
 import { sizeOf, sizeOfFile, type Size } from './sizes';
 
 export interface PluginSize extends Size {
@@ -54,6 +55,48 @@ export async function pluginSizes(root: string): Promise<PluginSize[]> {
   return sizes;
 }
 
+/**
+ * What each part adds to the full IIFE: its brotli size minus that of the same build (rollup.config.mjs,
+ * same plugins and terser settings) with the part replaced by an empty stand-in. Helpers shared by
+ * several plugins (dataLayer watching, storage) stay while any user is left, so they count in none.
+ */
+const fullBuildParts: { part: string; source: string; stub: string }[] = [
+  { part: 'web-vitals (LCP, INP, CLS, FCP, TTFB)', source: 'web-vitals', stub: 'export const onCLS = () => {}, onFCP = onCLS, onINP = onCLS, onLCP = onCLS, onTTFB = onCLS;' },
+  { part: 'vitals plugin with web-vitals', source: '../plugins/vitals', stub: "export const vitalsPlugin = () => ({ name: 'vitals' });" },
+  { part: 'tags (container validator, triggers, variables, tags)', source: '../plugins/tags/tags', stub: "export const tagsPlugin = () => ({ name: 'tags' });" },
+  { part: 'consent (with TCF and Consent Mode mapping)', source: '../plugins/consent/consent', stub: "export const consentPlugin = () => ({ name: 'consent', decided: () => true, granted: () => true, onChange() {} });" },
+  { part: 'datalayer (GA4 bridge)', source: '../plugins/datalayer-bridge', stub: "export const dataLayerBridge = () => ({ name: 'datalayer-bridge' });" },
+  { part: 'cart', source: '../plugins/cart', stub: "export const cartPlugin = () => ({ name: 'cart' });" },
+  { part: 'page', source: '../plugins/page', stub: "export const pagePlugin = () => ({ name: 'page' });" },
+  { part: 'feedback', source: '../plugins/feedback', stub: "export const feedbackPlugin = () => ({ name: 'feedback' });" },
+];
+
+/** Brotli size of the full IIFE built as rollup.config.mjs does, with the given imports replaced by stand-ins. */
+async function fullBuildBrotli(config: RollupOptions, stubs: Map<string, string>): Promise<number> {
+  const stand: Plugin = {
+    name: 'stand-ins',
+    resolveId: (source) => (stubs.has(source) ? `\0stand-in:${source}` : null),
+    load: (id) => (id.startsWith('\0stand-in:') ? stubs.get(id.slice('\0stand-in:'.length))! : null),
+  };
+  const bundle = await rollup({ ...config, plugins: [stand, ...((config.plugins ?? []) as Plugin[])], onwarn: () => undefined });
+  const output = Array.isArray(config.output) ? config.output[0]! : config.output!;
+  const { output: chunks } = await bundle.generate(output);
+  await bundle.close();
+  return sizeOf(chunks[0].code).brotli;
+}
+
+/** The full IIFE's brotli size and what each part adds to it (see {@link fullBuildParts}). */
+export async function fullBuildShares(root: string): Promise<{ total: number; parts: { part: string; brotli: number }[]; rest: number }> {
+  const { options } = await loadConfigFile(join(root, 'rollup.config.mjs'), {});
+  const config = options.find((o) => o.output.some((out) => out.file?.endsWith('tagflow.full.min.js')));
+  if (!config) throw new Error('rollup.config.mjs has no tagflow.full.min.js build');
+  const total = await fullBuildBrotli(config, new Map());
+  const parts: { part: string; brotli: number }[] = [];
+  for (const { part, source, stub } of fullBuildParts) parts.push({ part, brotli: total - (await fullBuildBrotli(config, new Map([[source, stub]]))) });
+  const rest = await fullBuildBrotli(config, new Map(fullBuildParts.filter((p) => p.source !== 'web-vitals').map((p) => [p.source, p.stub])));
+  return { total, parts, rest };
+}
+
 /** Markdown table of the plugins and the full IIFE, with their budgets. */
 export async function pluginSizesSection(root: string): Promise<string> {
   const kb = (n: number) => `${(n / 1024).toFixed(2)} KB`;
@@ -65,11 +108,19 @@ export async function pluginSizesSection(root: string): Promise<string> {
   rows.push(`| ${fullBuildFile} (core + all plugins + web-vitals) | ${kb(full.raw)} | ${kb(full.gzip)} | ${kb(full.brotli)} | ≤ ${kb(fullBuildBudget)} (issue target ${kb(fullBuildTarget)}: not met) |`);
   const banner = sizeOfFile(join(root, 'dist', 'browser', 'tagflow.banner.min.js'));
   rows.push(`| dist/browser/tagflow.banner.min.js (loaded by the full build for undecided visitors only) | ${kb(banner.raw)} | ${kb(banner.gzip)} | ${kb(banner.brotli)} | — |`);
+  const shares = await fullBuildShares(root);
   return [
     'Each plugin bundled alone from its npm entry and minified, without the core and web-vitals (counted apart).',
     '',
     '| entry | raw | gzip | brotli | brotli budget |',
     '|---|---:|---:|---:|---:|',
     ...rows,
+    '',
+    `What each part adds to ${fullBuildFile} (${shares.total} bytes brotli): the build's size minus that of the same build with the part replaced by an empty stand-in.`,
+    '',
+    '| part | brotli bytes it adds |',
+    '|---|---:|',
+    ...shares.parts.map((p) => `| ${p.part} | ${p.brotli} |`),
+    `| the rest: core, the helpers plugins share, the build's settings glue (every plugin replaced) | ${shares.rest} |`,
   ].join('\n');
 }
