@@ -16,12 +16,14 @@ export interface PluginSize extends Size {
 export const pluginBudgets: Record<string, number | undefined> = { 'tagflow/plugins/tags': 2560, 'tagflow/plugins/consent-banner': undefined };
 export const defaultPluginBudget = 1536;
 /**
- * Issue 4 asks for the full IIFE at 9 KB brotli. It is out of reach while the core alone is ~3.6 KB (its
- * own budget is 3.5 KB) and web-vitals ~2.9 KB: that leaves ~2.5 KB for eight plugin modules whose own
- * budgets add up to 13 KB. The test guards the size reached instead (see bench/RESULTS.md for both).
+ * Issue 4 asks for the full IIFE at 9 KB brotli. It is out of reach with every feature in it: in that
+ * file the core with the build's glue takes ~3.8 KB, web-vitals 6 ~2.4 KB and the tag manager ~2.0 KB
+ * (8.2 KB together), while consent, the GA4 bridge, cart, page, feedback and the vitals plugin add
+ * ~2.7 KB more (`npm run bench -- plugin-sizes` measures each part). The test guards the size reached
+ * (10.98 KB) with a little room, so it does not grow unnoticed; see bench/RESULTS.md for both numbers.
  */
 export const fullBuildTarget = 9 * 1024;
-export const fullBuildBudget = 12 * 1024;
+export const fullBuildBudget = 11.25 * 1024;
 export const fullBuildFile = join('dist', 'browser', 'tagflow.full.min.js');
 
 /** The package's plugin subpaths and their built files, from package.json `exports`. */

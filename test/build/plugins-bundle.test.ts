@@ -87,10 +87,19 @@ describe('plugin sizes (brotli, deterministic)', () => {
     }
   });
 
-  // Issue 4's 9 KB target is not reachable next to a 3.5 KB core and 2.9 KB of web-vitals (see
+  // Issue 4's 9 KB target is not reachable with every feature in the file (see fullBuildBudget in
   // bench/plugin-sizes.ts); this guards the size reached so it does not grow unnoticed.
-  it('the full IIFE (core, every plugin, web-vitals) stays within its 12 KB guard', () => {
+  it('the full IIFE (core, every plugin, web-vitals) stays within its 11.25 KB guard', () => {
     expect(sizeOfFile(join(root, fullBuildFile)).brotli).toBeLessThanOrEqual(fullBuildBudget);
+  });
+
+  it('the full IIFE really carries every plugin and the five web-vitals metrics (the size is not met by leaving them out)', () => {
+    const code = readFileSync(join(root, fullBuildFile), 'utf8');
+    for (const [plugin, fingerprint] of Object.entries(fingerprints)) {
+      if (plugin !== 'consent-banner') expect(code, plugin).toMatch(fingerprint); // the banner is a file of its own
+    }
+    for (const metric of ['LCP', 'INP', 'CLS', 'FCP', 'TTFB']) expect(code).toContain(`"${metric}"`);
+    for (const entryType of ['largest-contentful-paint', 'layout-shift', 'first-contentful-paint']) expect(code).toContain(entryType);
   });
 });
 
