@@ -25,11 +25,14 @@ const names: Record<string, string> = {
   refund: 'Order Refunded',
 };
 
-
-/** Copies the fields of `from` named in `fields` ([to, from] pairs) that have the expected type. */
-function pick(from: Bag, fields: [string, string][], type: 'string' | 'number'): Properties {
+/**
+ * Copies the fields of `from` named in `fields` that have the expected type (numbers become text where
+ * text is expected). `fields` lists Segment names, each followed by `=ga4_name` when GA4's differs.
+ */
+function pick(from: Bag, fields: string, type: 'string' | 'number'): Properties {
   const out: Properties = {};
-  for (const [to, key] of fields) {
+  for (const field of fields.split(' ')) {
+    const [to, key = to] = field.split('=') as [string, string?];
     const value = from[key];
     if (typeof value === type) out[to] = value;
     else if (type === 'string' && typeof value === 'number') out[to] = String(value);
@@ -39,8 +42,8 @@ function pick(from: Bag, fields: [string, string][], type: 'string' | 'number'):
 
 function product(item: Bag, currency: unknown): Product {
   const p = {
-    ...pick(item, [['product_id', 'item_id'], ['sku', 'item_id'], ['name', 'item_name'], ['brand', 'item_brand'], ['category', 'item_category'], ['variant', 'item_variant'], ['coupon', 'coupon']], 'string'),
-    ...pick(item, [['price', 'price'], ['quantity', 'quantity'], ['position', 'index']], 'number'),
+    ...pick(item, 'product_id=item_id sku=item_id name=item_name brand=item_brand category=item_category variant=item_variant coupon', 'string'),
+    ...pick(item, 'price quantity position=index', 'number'),
   } as Product;
   if (typeof currency === 'string') p.currency = currency;
   return p;
@@ -68,8 +71,8 @@ export function fromGa4(entry: unknown): Ga4Mapping | undefined {
     return { events: products.map((p) => ({ event: name, properties: p as Properties })) };
   }
   const order: Properties = {
-    ...pick(ecommerce, [['order_id', 'transaction_id'], ['coupon', 'coupon'], ['currency', 'currency'], ['affiliation', 'affiliation'], ['payment_method', 'payment_type'], ['list_id', 'item_list_id'], ['category', 'item_list_name']], 'string'),
-    ...pick(ecommerce, [['tax', 'tax'], ['shipping', 'shipping']], 'number'),
+    ...pick(ecommerce, 'order_id=transaction_id coupon currency affiliation payment_method=payment_type list_id=item_list_id category=item_list_name', 'string'),
+    ...pick(ecommerce, 'tax shipping', 'number'),
     products,
   };
   const value = ecommerce.value as number | undefined;
