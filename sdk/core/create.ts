@@ -113,6 +113,11 @@ export function createTagflow(options: TagflowOptions): Tagflow {
           void dispatcher.policyChanged();
         },
         clearQueue: () => dispatcher.clear(),
+        erase() {
+          identity.erase();
+          for (const other of plugins) guard(() => other.erase?.());
+          return dispatcher.clear();
+        },
         // An undefined value disappears when the event is made JSON-safe.
         setContext: (key, value) => (extraContext[key] = value),
       };

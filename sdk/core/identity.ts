@@ -1,6 +1,7 @@
 // Who the device is: the anonymous id (in a first-party cookie and in localStorage, each restoring the
 // other), the known user id and traits, and the session id. Values live in memory; `save` writes them
-// when the delivery policy allows persistence, so a consent plugin can keep the device untouched.
+// when the delivery policy allows persistence, so a consent plugin can keep the device untouched, and
+// `erase` removes them when consent is withdrawn.
 import type { Properties } from './types';
 import { readCookie, readJson, writeCookie, writeLocal } from './storage';
 import { safeJson } from './safe-json';
@@ -44,6 +45,8 @@ export interface Identity {
   reset(): void;
   /** Writes the identity to the cookie and localStorage. */
   save(): void;
+  /** Removes both stored copies and starts afresh like {@link Identity.reset}: nothing links what follows to the old id. */
+  erase(): void;
 }
 
 export function loadIdentity(cookieDomain?: string): Identity {
@@ -75,6 +78,11 @@ export function loadIdentity(cookieDomain?: string): Identity {
       writeCookie(cookieName, anonymousId, cookieDomain);
       // Traits are whatever the page passed: serialised safely (cycles, BigInt) so saving never throws.
       writeLocal(storageKey, safeJson({ anonymousId, userId, traits, session: current }) ?? '{}');
+    },
+    erase() {
+      identity.reset();
+      writeCookie(cookieName, '', cookieDomain);
+      writeLocal(storageKey, undefined);
     },
   };
   return identity;

@@ -29,8 +29,15 @@ export interface PluginApi {
   enqueue(event: TagflowEvent): void;
   /** Changes what the core may do; see {@link DeliveryPolicy}. */
   setPolicy(policy: Partial<DeliveryPolicy>): void;
-  /** Drops every event that has not been sent yet (memory and IndexedDB), e.g. after consent is denied. */
+  /** Drops every event that has not been sent yet (memory and IndexedDB). */
   clearQueue(): Promise<void>;
+  /**
+   * After consent is withdrawn: removes what identifies the visitor from the device, like clearing
+   * cookies. Drops unsent events (as `clearQueue`), deletes the `tf_aid` cookie and the stored identity,
+   * starts a new anonymous id (written only once persistence is allowed again) and runs every plugin's
+   * `erase` hook for the keys it owns.
+   */
+  erase(): Promise<void>;
   /** Sets a key of every later event's `context` (e.g. `consent`), or removes it with `undefined`. */
   setContext(key: string, value: unknown): void;
 }
@@ -45,4 +52,6 @@ export interface TagflowPlugin {
   beforeQueue?(event: TagflowEvent): TagflowEvent | null;
   /** Runs after an event was queued: for plugins that react to events (tags, dataLayer forwarding). */
   afterQueue?(event: TagflowEvent): void;
+  /** Called by {@link PluginApi.erase}: removes what this plugin stored on the device and forgets identifiers it holds. */
+  erase?(): void;
 }

@@ -12,10 +12,11 @@ export function readLocal(key: string, session?: boolean): string | undefined {
   }
 }
 
-/** Writes a key. */
-export function writeLocal(key: string, value: string, session?: boolean): void {
+/** Writes a key; `undefined` removes it. */
+export function writeLocal(key: string, value: string | undefined, session?: boolean): void {
   try {
-    (session ? sessionStorage : localStorage).setItem(key, value);
+    const store = session ? sessionStorage : localStorage;
+    value == null ? store.removeItem(key) : store.setItem(key, value);
   } catch {
     // blocked or full: the value lives in memory only
   }
@@ -30,7 +31,7 @@ export function readJson<T>(key: string, session?: boolean): T | undefined {
   }
 }
 
-/** Writes a value as JSON (plain data: what the plugins keep). */
+/** Writes a value as JSON (plain data: what the plugins keep); `undefined` removes the key. */
 export function writeJson(key: string, value: unknown, session?: boolean): void {
   writeLocal(key, JSON.stringify(value), session);
 }
@@ -44,10 +45,10 @@ export function readCookie(name: string): string | undefined {
   }
 }
 
-/** A first-party cookie for a year, SameSite=Lax (Secure on https); `value` is an id, safe as is. */
+/** A first-party cookie for a year, SameSite=Lax (Secure on https); `value` is an id, safe as is; `''` deletes it. */
 export function writeCookie(name: string, value: string, domain?: string): void {
   try {
-    document.cookie = `${name}=${value};path=/;max-age=31536000;samesite=lax${domain ? `;domain=${domain}` : ''}${location.protocol == 'https:' ? ';secure' : ''}`;
+    document.cookie = `${name}=${value};path=/;max-age=${value ? 31536000 : 0};samesite=lax${domain ? `;domain=${domain}` : ''}${location.protocol == 'https:' ? ';secure' : ''}`;
   } catch {
     // cookies disabled
   }
