@@ -41,7 +41,7 @@ export async function minifiedBundle(input: string, isExternal: (id: string) => 
     external: (id, importer) => isExternal(importer && id.startsWith('.') ? resolve(dirname(importer), id) : id),
     onwarn: () => undefined,
   });
-  const { output } = await bundle.generate({ format: 'es', plugins: [terser({ ecma: 2020, compress: { passes: 2, pure_getters: true }, mangle: true, format: { comments: false } })] });
+  const { output } = await bundle.generate({ format: 'es', plugins: [terser({ ecma: 2020, compress: { passes: 2, pure_getters: true, hoist_funs: true }, mangle: true, format: { comments: false } })] });
   await bundle.close();
   return output[0].code;
 }

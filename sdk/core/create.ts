@@ -53,10 +53,9 @@ export function createTagflow(options: TagflowOptions): Tagflow {
   const queueEvent = (event: TagflowEvent, from?: TagflowPlugin) => {
     let current: TagflowEvent | null = event;
     for (const plugin of plugins) {
-      if (!current || plugin == from || !plugin.beforeQueue) continue;
-      const before: TagflowEvent = current;
-      const next: TagflowEvent | null | undefined = guard(() => plugin.beforeQueue?.(before));
-      if (next !== undefined) current = next; // undefined: the hook threw, the event stays as it was
+      if (!current || plugin == from) continue;
+      const next: TagflowEvent | null | undefined = guard(() => plugin.beforeQueue?.(current!));
+      if (next !== undefined) current = next; // undefined: no hook, or it threw; the event stays as it was
     }
     if (!current) return log('dropped by plugin', event);
     const queued: TagflowEvent = current;
@@ -113,11 +112,7 @@ export function createTagflow(options: TagflowOptions): Tagflow {
           void dispatcher.policyChanged();
         },
         clearQueue: () => dispatcher.clear(),
-        erase() {
-          identity.erase();
-          for (const other of plugins) guard(() => other.erase?.());
-          return dispatcher.clear();
-        },
+        erase: () => (identity.erase(), plugins.map((other) => guard(() => other.erase?.())), dispatcher.clear()),
         // An undefined value disappears when the event is made JSON-safe.
         setContext: (key, value) => (extraContext[key] = value),
       };

@@ -74,15 +74,15 @@ export function loadIdentity(cookieDomain?: string): Identity {
       current = undefined;
     },
     save() {
-      const { anonymousId, userId, traits } = identity;
-      writeCookie(cookieName, anonymousId, cookieDomain);
-      // Traits are whatever the page passed: serialised safely (cycles, BigInt) so saving never throws.
-      writeLocal(storageKey, safeJson({ anonymousId, userId, traits, session: current }) ?? '{}');
+      writeCookie(cookieName, identity.anonymousId, cookieDomain);
+      // anonymousId, userId, traits and the session: JSON leaves the methods out. Traits are whatever the
+      // page passed: serialised safely (cycles, BigInt) so saving never throws.
+      writeLocal(storageKey, safeJson({ ...identity, session: current }));
     },
     erase() {
       identity.reset();
       writeCookie(cookieName, '', cookieDomain);
-      writeLocal(storageKey, undefined);
+      writeLocal(storageKey);
     },
   };
   return identity;

@@ -20,7 +20,7 @@ export function safeJson(value: unknown): string | undefined {
       if (typeof item == 'bigint') return String(item);
       if (typeof item == 'string' && item.length > maxStringLength) return `${item.slice(0, maxStringLength)}…`;
       if (item && typeof item == 'object') {
-        while (path.length && path[path.length - 1] !== this) path.pop();
+        path.splice(path.indexOf(this) + 1); // back to `this` (none of it for the root's wrapper)
         if (path.includes(item) || 'nodeType' in item) return undefined;
         path.push(item);
       }

@@ -3,17 +3,17 @@
 
 // `session`: sessionStorage instead of localStorage. Even naming either can throw (blocked storage).
 
-/** Reads a key; undefined when missing or when storage is blocked. */
-export function readLocal(key: string, session?: boolean): string | undefined {
+/** Reads a key; null (missing) or undefined (storage blocked) when there is no value. */
+export function readLocal(key: string, session?: boolean): string | null | undefined {
   try {
-    return (session ? sessionStorage : localStorage).getItem(key) ?? undefined;
+    return (session ? sessionStorage : localStorage).getItem(key);
   } catch {
     return undefined;
   }
 }
 
-/** Writes a key; `undefined` removes it. */
-export function writeLocal(key: string, value: string | undefined, session?: boolean): void {
+/** Writes a key; no value (undefined) removes it. */
+export function writeLocal(key: string, value?: string, session?: boolean): void {
   try {
     const store = session ? sessionStorage : localStorage;
     value == null ? store.removeItem(key) : store.setItem(key, value);

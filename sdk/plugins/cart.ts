@@ -1,6 +1,6 @@
 // E-commerce: typed helpers for the Segment Ecommerce v2 events, and a cart snapshot kept across pages
 // (localStorage) whose cart_id ties Product Added, Cart Viewed, Checkout Started and Order Completed
-// together, so the warehouse can find carts that never became orders.
+// together, so the warehouse can find carts that never became orders. Erased when consent is withdrawn.
 import type { TagflowPlugin } from '../core/plugin';
 import type { Properties, Tagflow, TagflowEvent } from '../core/types';
 import { readJson, writeJson } from '../core/storage';
@@ -81,6 +81,11 @@ export function cartPlugin(): CartPlugin {
     snapshot: () => cart,
     setup(api) {
       tagflow = api.tagflow;
+    },
+    erase() {
+      // Consent withdrawn: the stored cart goes, and its id with it (the products stay for this page).
+      writeJson(storageKey, undefined);
+      cart = { ...cart, cart_id: uuid() };
     },
     beforeQueue(event: TagflowEvent) {
       const props = event.properties ?? {};

@@ -1,8 +1,8 @@
 // Automatic page views: one on load and one per SPA navigation (pushState, replaceState to a new URL,
 // popstate; hash changes when enabled), never two in a row for one URL. Campaign parameters are kept
-// for the session and put in every event's context.campaign.
+// for the session (erased when consent is withdrawn) and put in every event's context.campaign.
 import { campaignOf } from '../core/context';
-import type { TagflowPlugin } from '../core/plugin';
+import type { PluginApi, TagflowPlugin } from '../core/plugin';
 import { readJson, writeJson } from '../core/storage';
 import type { TagflowEvent } from '../core/types';
 
@@ -34,10 +34,12 @@ export function pagePlugin(options: PagePluginOptions = {}): TagflowPlugin {
   let lastId: string | undefined;
   let referrer = document.referrer;
   let campaign: Record<string, string> | undefined;
+  let setContext: PluginApi['setContext'] | undefined;
   const key = (url: string) => (options.hash ? url : url.split('#')[0]!);
   return {
     name: 'page',
     setup(api) {
+      setContext = api.setContext;
       const updateCampaign = () => {
         campaign = sessionCampaign();
         if (campaign) api.setContext('campaign', campaign);
@@ -78,6 +80,12 @@ export function pagePlugin(options: PagePluginOptions = {}): TagflowPlugin {
       event.properties = { url, path: page?.path, search: page?.search, title: page?.title, referrer, ...event.properties };
       referrer = url;
       return event;
+    },
+    erase() {
+      // Consent withdrawn: the campaign kept for the session goes; the current URL's stays (it is in the address).
+      writeJson(campaignKey, undefined, true);
+      campaign = campaignFrom(location.search);
+      setContext?.('campaign', campaign);
     },
     afterQueue(event: TagflowEvent) {
       // Saved only while consent lets events keep their identifiers (cookieless strips the session id).

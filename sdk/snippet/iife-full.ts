@@ -54,7 +54,7 @@ if (Array.isArray(stub) && stub.config) {
     if (config.feedback !== false) tagflow.use((extra.feedback = feedbackPlugin()));
     Object.assign(tagflow, extra);
     w.tagflow = tagflow;
-    replay(tagflow, stub.slice());
+    replay(tagflow, stub);
     const banner = config.consent?.banner;
     if (consent && banner && !consent.decided()) {
       const nonce = config.tags === true ? undefined : config.tags?.nonce;

@@ -10,7 +10,7 @@ if (Array.isArray(stub) && stub.config) {
   try {
     const instance = createTagflow(stub.config); // other options (debug, batchSize, …) may ride along
     w.tagflow = instance;
-    replay(instance, stub.slice());
+    replay(instance, stub);
   } catch (error) {
     console.error(error);
   }

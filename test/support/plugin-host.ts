@@ -12,6 +12,8 @@ export interface PluginHost {
   context: Record<string, unknown>;
   logs: string[];
   clearQueueCalls: number;
+  /** How often a plugin called `api.erase()`. */
+  eraseCalls: number;
   use(plugin: TagflowPlugin): void;
   /** Names (event or page name) of queued events of one type. */
   names(type?: EventType): string[];
@@ -56,6 +58,7 @@ export function createPluginHost(): PluginHost {
     context: {},
     logs: [],
     clearQueueCalls: 0,
+    eraseCalls: 0,
     use(plugin: TagflowPlugin) {
       plugins.push(plugin);
       const api: PluginApi = {
@@ -65,6 +68,11 @@ export function createPluginHost(): PluginHost {
         setPolicy: (policy) => Object.assign(host.policy, policy),
         clearQueue: async () => {
           host.clearQueueCalls++;
+        },
+        // As the core does: every plugin's erase hook (the core also erases its own identity and queue).
+        erase: async () => {
+          host.eraseCalls++;
+          for (const other of plugins) other.erase?.();
         },
         setContext: (key, value) => {
           if (value === undefined) delete host.context[key];

@@ -39,7 +39,7 @@ describe('consent plugin, hold mode (default)', () => {
     consent.set({ analytics: false, marketing: false });
     host.tagflow.track('After');
     expect(host.queued).toEqual([]);
-    expect(host.clearQueueCalls).toBeGreaterThan(0);
+    expect(host.eraseCalls).toBeGreaterThan(0);
     expect(host.policy).toEqual({ persist: false, send: false });
     consent.set({ analytics: true });
     expect(host.names()).toEqual(['Consent Updated']);

@@ -1,6 +1,8 @@
 // The consent manager. Until analytics is granted, events either wait in this plugin's memory (never in
 // IndexedDB, never on the wire) or go out cookieless, as configured; after a denial nothing that
-// identifies the visitor leaves the browser. Every event carries the state in context.consent.
+// identifies the visitor leaves the browser, and what the SDK stored about the visitor is erased
+// (api.erase: the core's identity and queue, each plugin's own keys). Every event carries the state in
+// context.consent.
 // Held events are replayed through `api.enqueue` with the state at release time, so the collector's
 // server-side consent policy sees the grant, not the undecided default they were recorded under.
 import type { PluginApi, TagflowPlugin } from '../../core/plugin';
@@ -74,7 +76,7 @@ export function consentPlugin(options: ConsentOptions = {}): ConsentPlugin {
   for (const purpose of purposes) state[purpose] = purpose === 'necessary' || (saved ?? options.defaults ?? {})[purpose] === true;
   const held: TagflowEvent[] = [];
   const listeners = new Set<(state: Preferences) => void>();
-  const pageId = uuid();
+  let pageId = uuid();
   const cookielessMode = options.mode === 'cookieless';
   let api: PluginApi | undefined;
 
@@ -91,8 +93,11 @@ export function consentPlugin(options: ConsentOptions = {}): ConsentPlugin {
         api.enqueue(event);
       }
     } else if (decided) {
+      // Denied (now or on an earlier page): like clearing cookies. The cookieless id changes too, so
+      // what is sent from now on links to nothing sent before.
       held.length = 0;
-      void api.clearQueue();
+      pageId = uuid();
+      void api.erase();
     }
   };
   const update = (choices: Preferences, decision: boolean) => {
