@@ -1,6 +1,7 @@
 // The consent plugin in real Chromium: before a decision nothing touches the network or IndexedDB,
-// granting releases the held events to ClickHouse, a denial keeps everything in the browser, and a
-// TCF CMP's answer is read.
+// granting releases the held events to ClickHouse, a denial keeps everything in the browser, a
+// withdrawal erases what was stored about the visitor, and a TCF CMP's answer is read.
+import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { browserSuite } from '../support/browser-suite';
 import { waitUntil } from '../support/clickhouse';
@@ -132,4 +133,74 @@ describe('consent from Google Consent Mode v2 in Chromium', () => {
     await waitUntil(rows("page_path = '/test/gcm' AND type = 'page'"), (r) => r.length === 1);
     await page.close();
   });
+});
+
+describe('withdrawing consent in Chromium', () => {
+  type ErasingWindow = TagflowWindow & { tagflow: { identify(id: string, traits?: object): void; cart: { productAdded(p: object): void } } };
+  /** The SDK's keys on the device: the tf_aid cookie, localStorage (minus the choice itself) and sessionStorage. */
+  const stored = (page: Page) =>
+    page.evaluate(() => ({
+      cookie: document.cookie,
+      local: Object.fromEntries(Object.keys(localStorage).filter((k) => k !== 'tf_consent').map((k) => [k, localStorage.getItem(k)])),
+      session: Object.fromEntries(Object.keys(sessionStorage).map((k) => [k, sessionStorage.getItem(k)])),
+    }));
+
+  it.each(['cookieless', 'hold'] as const)(
+    '%s: erases the cookie and stored keys, sends nothing with the old ids, and a re-grant starts a new anonymous id',
+    async (mode) => {
+      await freshContext();
+      const path = `/test/erase-${mode}`;
+      const { page } = await openTestPage(suite.browser.context, suite.collector, { path: `${path}?utm_source=mail&gclid=g-1`, settings: { consent: { mode } } });
+      /** Every body the page sent to the collector (fetch and beacon), in order. */
+      const bodies: string[] = [];
+      page.on('request', (request) => {
+        if (request.url().includes('/v1/batch')) bodies.push(request.postData() ?? '');
+      });
+      await page.evaluate(async () => {
+        const { tagflow } = window as unknown as ErasingWindow;
+        tagflow.consent.set({ analytics: true });
+        tagflow.identify('user-erase', { email: 'erase@example.com' });
+        tagflow.cart.productAdded({ product_id: 'p-1', price: 5 });
+        await tagflow.flush();
+      });
+      const granted = await waitUntil(rows(`page_path = '${path}' AND event = 'Product Added'`), (r) => r.length === 1);
+      const oldId = granted[0]!.anonymous_id;
+      const oldCart = (JSON.parse(granted[0]!.properties) as { cart_id: string }).cart_id;
+      expect(oldId).toMatch(/^[0-9a-f-]{36}$/);
+      // Everything that identifies the visitor is on the device now.
+      const before = await stored(page);
+      expect(before.cookie).toContain(`tf_aid=${oldId}`);
+      expect(JSON.parse(before.local.tf_id ?? '{}')).toMatchObject({ anonymousId: oldId, userId: 'user-erase' });
+      expect(JSON.parse(before.local.tf_cart ?? '{}')).toMatchObject({ cart_id: oldCart });
+      expect(JSON.parse(before.session.tf_campaign ?? '{}')).toEqual({ source: 'mail', gclid: 'g-1' });
+
+      const sentBefore = bodies.length;
+      await page.evaluate(async () => {
+        const { tagflow } = window as unknown as ErasingWindow;
+        tagflow.consent.set({ analytics: false });
+        tagflow.track('After Withdrawal');
+        tagflow.cart.productAdded({ product_id: 'p-2', price: 7 });
+        await tagflow.flush();
+      });
+      // Gone from the device: no cookie, no identity, cart or campaign (only the choice remains).
+      expect(await stored(page)).toEqual({ cookie: '', local: {}, session: {} });
+      expect(await page.evaluate(() => Object.keys(localStorage))).toEqual(['tf_consent']);
+      if (mode === 'cookieless') await waitUntil(rows(`page_path = '${path}' AND event = 'After Withdrawal'`), (r) => r.length === 1);
+      const after = bodies.slice(sentBefore).join('\n');
+      expect(after.length > 0).toBe(mode === 'cookieless'); // cookieless still sends, hold sends nothing
+      for (const identifier of [oldId, oldCart, 'user-erase', 'erase@example.com']) expect(after).not.toContain(identifier);
+
+      await page.evaluate(async () => {
+        const { tagflow } = window as unknown as ErasingWindow;
+        tagflow.consent.set({ analytics: true });
+        tagflow.track('After Regrant');
+        await tagflow.flush();
+      });
+      const [regranted] = await waitUntil(rows(`page_path = '${path}' AND event = 'After Regrant'`), (r) => r.length === 1);
+      expect(regranted!.anonymous_id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(regranted!.anonymous_id).not.toBe(oldId);
+      expect((await stored(page)).cookie).toBe(`tf_aid=${regranted!.anonymous_id}`);
+      await page.close();
+    },
+  );
 });
