@@ -384,6 +384,37 @@ describe('plugins', () => {
     await vi.waitFor(() => expect(names(sent)).toEqual(['after clear']));
   });
 
+  it('erase() removes the stored identity, drops what waits, runs every plugin\'s erase hook and starts a new anonymous id', async () => {
+    const sent = fakeCollector();
+    const tagflow = instance();
+    let api: PluginApi | undefined;
+    const erased: string[] = [];
+    tagflow.use({ name: 'consent-like', setup: (given) => void (api = given) });
+    tagflow.use({ name: 'throws', erase: () => { throw new Error('erase failed'); } });
+    tagflow.use({ name: 'owner', erase: () => void erased.push('owner') });
+    tagflow.identify('u1', { email: 'a@example.com' });
+    await tagflow.flush();
+    const [before] = sent.flatMap((s) => s.batch);
+    expect(document.cookie).toContain(`${cookieName}=${before?.anonymousId}`);
+
+    tagflow.track('queued, never sent');
+    api?.setPolicy({ persist: false });
+    await api?.erase();
+    expect(erased).toEqual(['owner']); // a throwing hook stops no other
+    expect(document.cookie).not.toMatch(/tf_aid=[0-9a-f]/); // happy-dom keeps an expired cookie as `tf_aid=`
+    expect(localStorage.getItem(storageKey)).toBeNull();
+    tagflow.track('after erase');
+    await tagflow.flush();
+    const after = sent.slice(1).flatMap((s) => s.batch);
+    expect(names(sent.slice(1))).toEqual(['after erase']);
+    expect(after[0]?.anonymousId).not.toBe(before?.anonymousId);
+    expect(after[0]).not.toHaveProperty('userId');
+    expect(after[0]?.context.sessionId).not.toBe(before?.context.sessionId);
+    expect(document.cookie).not.toMatch(/tf_aid=[0-9a-f]/); // persistence is off: nothing written back
+    api?.setPolicy({ persist: true });
+    expect(document.cookie).toContain(`${cookieName}=${after[0]?.anonymousId}`);
+  });
+
   it('refuses a second plugin of the same name and survives hooks that throw', async () => {
     const sent = fakeCollector();
     const tagflow = instance();

@@ -67,6 +67,27 @@ describe('loadIdentity', () => {
     expect(cookieValue()).toBe(afterReset.anonymousId);
   });
 
+  it('erase() removes the cookie and localStorage and starts afresh, so nothing links to the old id', () => {
+    const identity = loadIdentity();
+    identity.setUser('u1', { email: 'a@example.com' });
+    identity.session(1_000_000);
+    identity.save();
+    const old = identity.anonymousId;
+    identity.erase();
+    expect(cookieValue()).toBeUndefined(); // expired (max-age=0, below); real deletion is checked in Chromium
+    expect(localStorage.getItem(storageKey)).toBeNull();
+    expect(identity.anonymousId).not.toBe(old);
+    expect(identity).toMatchObject({ userId: undefined, traits: {} });
+    expect(loadIdentity().anonymousId).not.toBe(old); // a reload finds nothing either
+  });
+
+  it('erase() expires the cookie on the domain it was written for', () => {
+    const set = vi.spyOn(document, 'cookie', 'set');
+    loadIdentity('.example.com').erase();
+    expect(set.mock.calls[0]?.[0]).toMatch(/^tf_aid=;path=\/;max-age=0;samesite=lax;domain=\.example\.com$/);
+    set.mockRestore();
+  });
+
   it('renews the session after 30 minutes of inactivity and keeps it across reloads', () => {
     const identity = loadIdentity();
     const first = identity.session(1_000_000);

@@ -78,4 +78,22 @@ describe('cart plugin', () => {
     expect(sent).toEqual(expect.any(String));
     expect(JSON.parse(localStorage.getItem('tf_cart') ?? '{}')).toMatchObject({ cart_id: sent, products: [{ product_id: 'a' }, { product_id: 'b' }, { product_id: 'c' }] });
   });
+
+  it('erases the stored cart when consent is withdrawn; the next grant ties events with a new cart_id', () => {
+    const host = createPluginHost();
+    const cart = cartPlugin();
+    const consent = consentPlugin();
+    host.use(cart);
+    host.use(consent);
+    consent.set({ analytics: true });
+    cart.productAdded({ product_id: 'a', price: 5 });
+    const old = host.queued.at(-1)?.properties?.cart_id;
+    expect(JSON.parse(localStorage.getItem('tf_cart') ?? '{}')).toMatchObject({ cart_id: old });
+    consent.set({ analytics: false });
+    expect(localStorage.getItem('tf_cart')).toBeNull();
+    expect(cart.snapshot()).toEqual({ cart_id: expect.not.stringMatching(String(old)), products: [{ product_id: 'a', price: 5, quantity: 1 }] });
+    consent.set({ analytics: true });
+    cart.cartViewed({});
+    expect(host.queued.at(-1)?.properties).toEqual({ cart_id: cart.snapshot().cart_id, products: [{ product_id: 'a', price: 5, quantity: 1 }] });
+  });
 });

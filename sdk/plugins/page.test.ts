@@ -67,6 +67,23 @@ describe('page plugin', () => {
     expect(JSON.parse(sessionStorage.getItem('tf_campaign') ?? '{}')).toMatchObject({ gclid: 'g-1' });
   });
 
+  it('erases the session\'s campaign when consent is withdrawn, keeping only what the current URL says', async () => {
+    const host = start();
+    const consent = consentPlugin();
+    host.use(consent);
+    consent.set({ analytics: true });
+    await Promise.resolve();
+    expect(sessionStorage.getItem('tf_campaign')).not.toBeNull();
+    history.pushState(null, '', '/next'); // the campaign now comes from the session, not the URL
+    consent.set({ analytics: false });
+    expect(sessionStorage.getItem('tf_campaign')).toBeNull();
+    expect(host.context).not.toHaveProperty('campaign');
+    history.replaceState(null, '', '/ad?utm_source=ad');
+    consent.set({ analytics: true });
+    consent.set({ analytics: false });
+    expect(host.context.campaign).toEqual({ source: 'ad' });
+  });
+
   it('counts hash changes only when asked', async () => {
     const host = start({ hash: true });
     await Promise.resolve();

@@ -31,7 +31,7 @@ describe('consent plugin, hold mode (default)', () => {
     expect(JSON.parse(localStorage.getItem('tf_consent') ?? '{}')).toEqual({ categoryPreferences: granted });
   });
 
-  it('after a denial drops held and later events, clears the core queue and sends nothing', () => {
+  it('after a denial drops held and later events, has the core erase (queue included) and sends nothing', () => {
     const host = createPluginHost();
     const consent = consentPlugin();
     host.use(consent);
@@ -84,6 +84,36 @@ describe('consent plugin, cookieless mode', () => {
     expect(event?.anonymousId).not.toBe('anon-1');
     expect(event && 'userId' in event).toBe(false);
     expect(event?.context.sessionId).toBeUndefined();
+  });
+});
+
+describe('consent withdrawn', () => {
+  it('asks the core to erase what identifies the visitor, again on later pages, but not while undecided', () => {
+    const host = createPluginHost();
+    const consent = consentPlugin();
+    host.use(consent);
+    expect(host.eraseCalls).toBe(0); // undecided: the device is left as it is
+    consent.set({ analytics: true });
+    expect(host.eraseCalls).toBe(0);
+    consent.set({ analytics: false });
+    expect(host.eraseCalls).toBe(1);
+    const next = createPluginHost(); // a later page remembers the denial
+    next.use(consentPlugin());
+    expect(next.eraseCalls).toBe(1);
+  });
+
+  it('cookieless: events after a withdrawal carry a new per-page id, unlinked to the ones before', () => {
+    const host = createPluginHost();
+    const consent = consentPlugin({ mode: 'cookieless' });
+    host.use(consent);
+    host.tagflow.track('Before');
+    consent.set({ analytics: true });
+    consent.set({ analytics: false });
+    host.tagflow.track('After');
+    const [before, , , after] = host.queued;
+    expect(host.names()).toEqual(['Before', 'Consent Updated', 'Consent Updated', 'After']);
+    expect(after?.anonymousId).not.toBe(before?.anonymousId);
+    expect(after?.anonymousId).not.toBe('anon-1');
   });
 });
 
