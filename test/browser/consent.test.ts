@@ -203,4 +203,38 @@ describe('withdrawing consent in Chromium', () => {
       await page.close();
     },
   );
+
+  it('a withdrawal in one tab also holds for the site\'s other open tabs: none sends or writes back the old id', async () => {
+    await freshContext();
+    const path = '/test/erase-tabs';
+    const first = await openTestPage(suite.browser.context, suite.collector, { path, settings: { consent: { mode: 'cookieless' } } });
+    await first.page.evaluate(() => (window as unknown as ErasingWindow).tagflow.consent.set({ analytics: true }));
+    const other = await openTestPage(suite.browser.context, suite.collector, { path, settings: { consent: { mode: 'cookieless' } } });
+    const bodies: string[] = [];
+    other.page.on('request', (request) => {
+      if (request.url().includes('/v1/batch')) bodies.push(request.postData() ?? '');
+    });
+    await other.page.evaluate(async () => {
+      const { tagflow } = window as unknown as ErasingWindow;
+      tagflow.track('Other Tab Granted');
+      await tagflow.flush();
+    });
+    const [granted] = await waitUntil(rows(`page_path = '${path}' AND event = 'Other Tab Granted'`), (r) => r.length === 1);
+    const oldId = granted!.anonymous_id;
+    expect(oldId).toMatch(/^[0-9a-f-]{36}$/);
+
+    const sentBefore = bodies.length;
+    await first.page.evaluate(() => (window as unknown as ErasingWindow).tagflow.consent.set({ analytics: false }));
+    await other.page.waitForFunction(() => (window as unknown as ErasingWindow).tagflow.consent.get().analytics === false);
+    await other.page.evaluate(async () => {
+      const { tagflow } = window as unknown as ErasingWindow;
+      tagflow.track('Other Tab After Withdrawal');
+      await tagflow.flush();
+    });
+    await waitUntil(rows(`page_path = '${path}' AND event = 'Other Tab After Withdrawal'`), (r) => r.length === 1);
+    expect(bodies.slice(sentBefore).join('\n')).not.toContain(oldId);
+    expect(await stored(other.page)).toEqual({ cookie: '', local: {}, session: {} });
+    await first.page.close();
+    await other.page.close();
+  });
 });

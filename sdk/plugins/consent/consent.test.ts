@@ -102,6 +102,23 @@ describe('consent withdrawn', () => {
     expect(next.eraseCalls).toBe(1);
   });
 
+  it('applies a withdrawal made in another tab (storage event) without a second Consent Updated', () => {
+    const host = createPluginHost();
+    const consent = consentPlugin();
+    host.use(consent);
+    consent.set({ analytics: true });
+    const denied = { necessary: true, analytics: false, marketing: false, personalization: false };
+    localStorage.setItem('tf_consent', JSON.stringify({ categoryPreferences: denied })); // what the other tab wrote
+    dispatchEvent(new StorageEvent('storage', { key: 'other' }));
+    expect(consent.get().analytics).toBe(true);
+    dispatchEvent(new StorageEvent('storage', { key: 'tf_consent' }));
+    expect(consent.get()).toEqual(denied);
+    expect(host.eraseCalls).toBe(1);
+    expect(host.policy).toEqual({ persist: false, send: false });
+    host.tagflow.track('After');
+    expect(host.names()).toEqual(['Consent Updated']);
+  });
+
   it('cookieless: events after a withdrawal carry a new per-page id, unlinked to the ones before', () => {
     const host = createPluginHost();
     const consent = consentPlugin({ mode: 'cookieless' });

@@ -53,7 +53,8 @@ export interface ConsentPlugin extends TagflowPlugin {
 }
 
 const storageKey = 'tf_consent';
-
+/** The choice saved by this or another tab of the site; undefined when none. */
+const savedChoice = () => readJson<{ categoryPreferences?: Preferences }>(storageKey)?.categoryPreferences;
 
 /**
  * An event stripped of everything that identifies the visitor across pages (user id, traits, session,
@@ -70,7 +71,7 @@ export function cookieless(event: TagflowEvent, pageId: string): TagflowEvent | 
 /** The consent plugin: `const consent = consentPlugin({ mode: 'hold' }); tagflow.use(consent)`. */
 export function consentPlugin(options: ConsentOptions = {}): ConsentPlugin {
   const purposes = options.purposes ?? defaultPurposes;
-  const saved = readJson<{ categoryPreferences?: Preferences }>(storageKey)?.categoryPreferences;
+  const saved = savedChoice();
   let decided = saved !== undefined;
   let state: Preferences = {};
   for (const purpose of purposes) state[purpose] = purpose === 'necessary' || (saved ?? options.defaults ?? {})[purpose] === true;
@@ -135,6 +136,14 @@ export function consentPlugin(options: ConsentOptions = {}): ConsentPlugin {
           if (choices) plugin.set(choices);
         });
       }
+      // A decision made in another tab (a withdrawal there erased the device) applies here too, without a
+      // second Consent Updated: this tab neither sends the old ids nor writes them back.
+      const fromOtherTab = (event: StorageEvent) => {
+        const choices = event.key === storageKey ? savedChoice() : undefined;
+        if (choices && update(choices, true)) apply();
+      };
+      addEventListener('storage', fromOtherTab);
+      stops.push(() => removeEventListener('storage', fromOtherTab));
       if (options.consentMode !== false) {
         stops.push(
           watchDataLayer(options.consentMode ?? 'dataLayer', (entry) => {
