@@ -5,6 +5,7 @@ import { createTagflow } from './create';
 import { cookieName, storageKey } from './identity';
 import type { PluginApi, TagflowPlugin } from './plugin';
 import type { Tagflow, TagflowEvent, TagflowOptions } from './types';
+import { consentPlugin } from '../plugins/consent/consent';
 
 interface Sent {
   batch: TagflowEvent[];
@@ -413,6 +414,30 @@ describe('plugins', () => {
     expect(document.cookie).not.toMatch(/tf_aid=[0-9a-f]/); // persistence is off: nothing written back
     api?.setPolicy({ persist: true });
     expect(document.cookie).toContain(`${cookieName}=${after[0]?.anonymousId}`);
+  });
+
+  it('a withdrawal during a send stops it: the batches still waiting with the old ids never go out (cookieless)', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const sent = fakeCollector();
+    const answer = vi.mocked(fetch).getMockImplementation()!;
+    vi.mocked(fetch).mockImplementationOnce(async (...args) => (await gate, answer(...args))); // the first batch hangs
+    const tagflow = instance({ batchSize: 2 });
+    const consent = consentPlugin({ mode: 'cookieless' });
+    tagflow.use(consent);
+    consent.set({ analytics: true });
+    for (let n = 1; n <= 5; n++) tagflow.track(`Granted ${n}`);
+    const sending = tagflow.flush();
+    await vi.waitFor(() => expect(fetch).toHaveBeenCalledTimes(1));
+    consent.set({ analytics: false });
+    tagflow.track('Withdrawn');
+    release();
+    await sending;
+    await tagflow.flush();
+    const [first, ...later] = sent;
+    const old = first?.batch[0]?.anonymousId;
+    expect(later.flatMap((s) => s.batch.map((e) => e.event))).toEqual(['Consent Updated', 'Withdrawn']);
+    for (const event of later.flatMap((s) => s.batch)) expect(event.anonymousId).not.toBe(old);
   });
 
   it('refuses a second plugin of the same name and survives hooks that throw', async () => {

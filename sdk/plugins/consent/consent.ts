@@ -87,18 +87,21 @@ export function consentPlugin(options: ConsentOptions = {}): ConsentPlugin {
     if (!api) return;
     api.setContext('consent', { categoryPreferences: snapshot() });
     const analytics = state.analytics === true;
-    api.setPolicy({ persist: analytics, send: analytics || cookielessMode });
+    const denied = decided && !analytics;
+    // After a denial nothing is sent until the erase is done, so a send under way stops before its next
+    // batch (events queued with the old ids); then cookieless sending resumes.
+    api.setPolicy({ persist: analytics, send: analytics || (cookielessMode && !denied) });
     if (analytics) {
       for (const event of held.splice(0)) {
         event.context.consent = { categoryPreferences: snapshot() };
         api.enqueue(event);
       }
-    } else if (decided) {
+    } else if (denied) {
       // Denied (now or on an earlier page): like clearing cookies. The cookieless id changes too, so
       // what is sent from now on links to nothing sent before.
       held.length = 0;
       pageId = uuid();
-      void api.erase();
+      void api.erase().then(() => api?.setPolicy({ send: state.analytics || cookielessMode }));
     }
   };
   const update = (choices: Preferences, decision: boolean) => {
