@@ -44,7 +44,10 @@ export interface ConsentPlugin extends TagflowPlugin {
   get(): Preferences;
   /** Whether the visitor (or a CMP, or Consent Mode `update`) has decided. */
   decided(): boolean;
-  /** Records a decision: persists it, emits `Consent Updated` with the whole state, applies it. */
+  /**
+   * Records a decision: persists it, emits `Consent Updated` with the whole state, applies it (in every
+   * open tab). Denying analytics erases what identifies the visitor (`PluginApi.erase`).
+   */
   set(choices: Preferences): void;
   /** True when every purpose given is granted. */
   granted(purposes: string[]): boolean;
