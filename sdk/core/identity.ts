@@ -76,7 +76,8 @@ export function loadIdentity(cookieDomain?: string): Identity {
     save() {
       writeCookie(cookieName, identity.anonymousId, cookieDomain);
       // anonymousId, userId, traits and the session: JSON leaves the methods out. Traits are whatever the
-      // page passed: serialised safely (cycles, BigInt) so saving never throws.
+      // page passed: serialised safely (cycles, BigInt) so saving never throws; should even that fail, the
+      // stale copy is removed and the cookie restores the anonymous id.
       writeLocal(storageKey, safeJson({ ...identity, session: current }));
     },
     erase() {
