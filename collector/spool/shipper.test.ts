@@ -1,5 +1,7 @@
 // The shipper against a real ClickHouse: spooled rows land in one insert per batch, the checkpoint
-// follows, and rows ClickHouse refuses are quarantined with its reason instead of stalling the spool.
+// follows, rows ClickHouse refuses are quarantined with its reason instead of stalling the spool, and
+// the tail ships once the spool is idle.
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +12,7 @@ import { validateEvent } from '../ingest/event';
 import { toEventRow, wellFormed, type EventRow } from '../ingest/normalize';
 import { createMetrics } from '../metrics';
 import { jsonLinesWriter } from '../warehouse/lines';
-import { encodeSpoolRecord, Shipper } from './shipper';
+import { decodeSpoolPayload, encodeSpoolRecord, Shipper, SpoolPayloadError } from './shipper';
 import { Spool } from './spool';
 
 let db: TestDatabase;
@@ -64,10 +66,10 @@ describe('shipper', () => {
     const spoolDir = mkdtempSync(join(tmpdir(), 'tagflow-shipper-big-'));
     const spool = await Spool.open({ dir: spoolDir, maxBytes: 10_000_000, segmentBytes: 4_000_000 });
     const metrics = createMetrics(() => spool.depthBytes());
-    // 40 records of 50 rows with 1 KB of properties each: about 2 MB, several of the shipper's reads.
-    const pad = 'p'.repeat(1000);
+    // 40 records of 50 rows with 1 KB of random properties each (deflate cannot shrink it much): about
+    // 1.5 MB in the spool, many of the shipper's reads.
     for (let r = 0; r < 40; r++) {
-      const events = Array.from({ length: 50 }, (_, i) => ({ ...row(`big-${r}-${i}`), properties: JSON.stringify({ pad }) }));
+      const events = Array.from({ length: 50 }, (_, i) => ({ ...row(`big-${r}-${i}`), properties: JSON.stringify({ pad: randomBytes(750).toString('base64') }) }));
       for (const payload of encodeSpoolRecord({ events, quarantine: [] })) await spool.append(payload);
     }
     const shipper = new Shipper(spool, jsonLinesWriter(db.client), { ...defaultShipper, intervalMs: 200 }, metrics, silent);
@@ -80,6 +82,35 @@ describe('shipper', () => {
     expect(stored[0]?.n).toBe(2000);
     const batches = await metrics.registry.getSingleMetricAsString('tagflow_insert_batch_rows');
     expect(batches).toMatch(/^tagflow_insert_batch_rows_count 1$/m);
+  });
+
+  it('ships the last records once nothing new is spooled for idleMs, without waiting out intervalMs', async () => {
+    const spoolDir = mkdtempSync(join(tmpdir(), 'tagflow-shipper-idle-'));
+    const spool = await Spool.open({ dir: spoolDir, maxBytes: 10_000_000, segmentBytes: 1_000_000 });
+    const metrics = createMetrics(() => spool.depthBytes());
+    // An interval far longer than the test may take: only the idle rule can ship these.
+    const shipper = new Shipper(spool, jsonLinesWriter(db.client), { ...defaultShipper, intervalMs: 600_000, idleMs: 50 }, metrics, silent);
+    shipper.start();
+    for (const payload of encodeSpoolRecord({ events: [row('idle-1'), row('idle-2')], quarantine: [] })) await spool.append(payload);
+    await waitUntil(async () => spool.depthBytes(), (bytes) => bytes === 0);
+    await shipper.stop(1000);
+    await spool.close();
+    rmSync(spoolDir, { recursive: true, force: true });
+    const stored = await db.rows<{ n: number }>("SELECT count() AS n FROM events WHERE message_id LIKE 'idle-%'");
+    expect(stored[0]?.n).toBe(2);
+  });
+
+  it('spools rows deflated and still reads the plain payloads of older versions', () => {
+    const events = Array.from({ length: 20 }, (_, i) => row(`deflate-${i}`));
+    const lines = events.map((r) => `${JSON.stringify(r)}\n`).join('');
+    const [payload] = encodeSpoolRecord({ events, quarantine: [] });
+    if (!payload) throw new Error('no payload');
+    expect(payload.length).toBeLessThan(Buffer.byteLength(lines) / 5);
+    expect(decodeSpoolPayload(payload)).toEqual({ table: 'events', rows: 20, lines: Buffer.from(lines) });
+    // An older version's payload: 'E', the row count, the lines as they are.
+    const plain = Buffer.concat([Buffer.from([0x45, 0, 0, 0, 20]), Buffer.from(lines)]);
+    expect(decodeSpoolPayload(plain)).toEqual({ table: 'events', rows: 20, lines: Buffer.from(lines) });
+    expect(() => decodeSpoolPayload(Buffer.from([0x7a, 0, 0, 0, 1]))).toThrow(SpoolPayloadError);
   });
 
   it('never lets the ingest path produce a lone surrogate', () => {

@@ -85,11 +85,11 @@ interface Logger {
 }
 
 /**
- * Spool bytes read (and checksummed) per spool read. A batch is gathered in such pieces so the event
- * loop, which also answers requests, is held for well under a millisecond at a time, and no batch-sized
- * buffer is allocated for the read.
+ * Spool bytes read (checksummed and inflated) at a time: about 60 requests' rows, inflated in ~1.5 ms. A
+ * batch is gathered in such pieces so the event loop, which also answers requests, is never held long,
+ * and no batch-sized buffer is allocated for the read.
  */
-const readChunkBytes = 256 * 1024;
+const readChunkBytes = 64 * 1024;
 
 const samePosition = (a: Position, b: Position) => a.segment === b.segment && a.offset === b.offset;
 
@@ -157,6 +157,7 @@ export class Shipper {
   private async nextBatch(): Promise<Batch> {
     const batch: Batch = { events: { chunks: [], rows: 0 }, quarantine: { chunks: [], rows: 0 }, bytes: 0, end: this.position };
     let firstAt: number | undefined;
+    let lastRead = false;
     for (;;) {
       const from = batch.end;
       const read = await this.spool.read(from, readChunkBytes);
@@ -170,15 +171,27 @@ export class Shipper {
       firstAt ??= read.payloads.length > 0 ? Date.now() : undefined;
       if (!samePosition(read.next, from)) continue;
       // Caught up with the writer.
-      if (this.stopping) return batch;
+      if (this.stopping || lastRead) return batch;
       if (firstAt === undefined) {
         await this.spool.waitForData(this.config.intervalMs);
         if (!samePosition(batch.end, this.position)) return batch; // skipped a corrupt stretch: commit past it
         continue;
       }
-      const left = firstAt + this.config.intervalMs - Date.now();
-      if (left <= 0) return batch;
-      if (!(await this.spool.waitForData(Math.min(left, this.config.idleMs)))) return batch;
+      lastRead = await this.waitForMore(batch.end, firstAt + this.config.intervalMs);
+    }
+  }
+
+  /**
+   * Waits until a read's worth is spooled after `end` (read it, go on: false) or until `deadline` or a
+   * pause of `idleMs` (read what is left, then ship: true). Reading once per chunk instead of after every
+   * group commit spares the event loop a file open, read and close per commit.
+   */
+  private async waitForMore(end: Position, deadline: number): Promise<boolean> {
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) return true;
+      if (!(await this.spool.waitForData(Math.min(left, this.config.idleMs)))) return true;
+      if (this.stopping || this.spool.bytesAfter(end) >= readChunkBytes) return false;
     }
   }
 

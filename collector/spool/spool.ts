@@ -174,6 +174,16 @@ export class Spool {
     return total;
   }
 
+  /** Bytes on disk after `position`: what a reader standing there has yet to read. */
+  bytesAfter(position: Position): number {
+    let total = 0;
+    for (const [segment, size] of this.sizes) {
+      if (segment > position.segment) total += size;
+      else if (segment === position.segment) total += size - position.offset;
+    }
+    return total;
+  }
+
   /** True when `bytes` more would stay within the byte cap (a cheap check before reading a request). */
   hasRoomFor(bytes: number): boolean {
     return this.depthBytes() + bytes <= this.options.maxBytes && this.queuedBytes + bytes <= this.options.maxQueuedBytes;
