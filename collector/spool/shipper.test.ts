@@ -34,6 +34,14 @@ function row(messageId: string): EventRow {
 
 const silent = { warn: () => undefined, error: () => undefined };
 
+/** Starts the shipper, waits until it has emptied the spool, then stops it and closes the spool. */
+async function shipEverything(spool: Spool, shipper: Shipper): Promise<void> {
+  shipper.start();
+  await waitUntil(async () => spool.depthBytes(), (bytes) => bytes === 0);
+  await shipper.stop(1000);
+  await spool.close();
+}
+
 describe('shipper', () => {
   it('inserts spooled rows, quarantines the rows ClickHouse refuses, and moves the checkpoint past both', async () => {
     const spool = await Spool.open({ dir, maxBytes: 10_000_000, segmentBytes: 1_000_000 });
@@ -46,10 +54,7 @@ describe('shipper', () => {
     for (const events of records) for (const payload of encodeSpoolRecord({ events, quarantine: [] })) await spool.append(payload);
 
     const client = db.client;
-    const shipper = new Shipper(spool, jsonLinesWriter(client), { ...defaultShipper, intervalMs: 20 }, metrics, silent);
-    shipper.start();
-    await waitUntil(async () => spool.depthBytes(), (bytes) => bytes === 0);
-    await shipper.stop(1000);
+    await shipEverything(spool, new Shipper(spool, jsonLinesWriter(client), { ...defaultShipper, intervalMs: 20 }, metrics, silent));
 
     const stored = await db.rows<{ n: number }>("SELECT count() AS n FROM events WHERE message_id LIKE 'ship-ok-%'");
     expect(stored[0]?.n).toBe(50);
@@ -59,7 +64,6 @@ describe('shipper', () => {
     expect(quarantined.map((q) => q.reason)).toEqual([expect.stringMatching(/^ClickHouse refused the row: Code: 25/), expect.stringMatching(/^ClickHouse refused the row: Code: \d+, .*timestamp/)]);
     expect(quarantined.every((q) => q.source === 'shipper-test')).toBe(true);
     expect(await metrics.registry.getSingleMetricAsString('tagflow_insert_refused_rows_total')).toContain('tagflow_insert_refused_rows_total{table="events"} 2');
-    await spool.close();
   });
 
   it('gathers a batch larger than one spool read into a single insert', async () => {
@@ -72,11 +76,7 @@ describe('shipper', () => {
       const events = Array.from({ length: 50 }, (_, i) => ({ ...row(`big-${r}-${i}`), properties: JSON.stringify({ pad: randomBytes(750).toString('base64') }) }));
       for (const payload of encodeSpoolRecord({ events, quarantine: [] })) await spool.append(payload);
     }
-    const shipper = new Shipper(spool, jsonLinesWriter(db.client), { ...defaultShipper, intervalMs: 200 }, metrics, silent);
-    shipper.start();
-    await waitUntil(async () => spool.depthBytes(), (bytes) => bytes === 0);
-    await shipper.stop(1000);
-    await spool.close();
+    await shipEverything(spool, new Shipper(spool, jsonLinesWriter(db.client), { ...defaultShipper, intervalMs: 200 }, metrics, silent));
     rmSync(spoolDir, { recursive: true, force: true });
     const stored = await db.rows<{ n: number }>("SELECT count() AS n FROM events WHERE message_id LIKE 'big-%'");
     expect(stored[0]?.n).toBe(2000);
@@ -89,12 +89,8 @@ describe('shipper', () => {
     const spool = await Spool.open({ dir: spoolDir, maxBytes: 10_000_000, segmentBytes: 1_000_000 });
     const metrics = createMetrics(() => spool.depthBytes());
     // An interval far longer than the test may take: only the idle rule can ship these.
-    const shipper = new Shipper(spool, jsonLinesWriter(db.client), { ...defaultShipper, intervalMs: 600_000, idleMs: 50 }, metrics, silent);
-    shipper.start();
     for (const payload of encodeSpoolRecord({ events: [row('idle-1'), row('idle-2')], quarantine: [] })) await spool.append(payload);
-    await waitUntil(async () => spool.depthBytes(), (bytes) => bytes === 0);
-    await shipper.stop(1000);
-    await spool.close();
+    await shipEverything(spool, new Shipper(spool, jsonLinesWriter(db.client), { ...defaultShipper, intervalMs: 600_000, idleMs: 50 }, metrics, silent));
     rmSync(spoolDir, { recursive: true, force: true });
     const stored = await db.rows<{ n: number }>("SELECT count() AS n FROM events WHERE message_id LIKE 'idle-%'");
     expect(stored[0]?.n).toBe(2);
