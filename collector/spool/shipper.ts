@@ -24,7 +24,7 @@ const deflatedCodes: Record<Table, number> = { events: 0x65, events_quarantine: 
 
 /**
  * One payload per table with rows: [table code][row count, u32][JSONEachRow text, raw-deflated]. Rows
- * repeat their keys and most values, so deflate at level 1 shrinks them 10–25× for ~0.05 ms a request:
+ * repeat their keys and most values, so deflate at level 1 shrinks them ~25× for ~0.05 ms a request:
  * measured on the bench machine, the spool's O_DSYNC writes were bound by disk bandwidth (a 300 KB write
  * took 4 ms, a 20 KB one 0.4 ms), and the acknowledgement waits for them.
  */
