@@ -14,6 +14,8 @@ import { migrate } from '../collector/warehouse/migrate';
 import { ensureClickHouse } from '../scripts/clickhouse/server';
 import { freePort } from '../scripts/free-port';
 import { spawnCollector } from '../test/support/collector-process';
+import { describeLatencies, startDiskProbe } from './disk-probe';
+import { pacedLoad, quantile } from './paced-load';
 
 const eventsPerBatch = 20;
 const requests = 5000;
@@ -71,16 +73,26 @@ async function ceiling(url: string, database: string): Promise<number> {
   return rows.length / seconds;
 }
 
-function load(url: string, options: Partial<autocannon.Options>, prefix: string): Promise<autocannon.Result> {
+const headers = { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}`, 'user-agent': userAgent };
+const body = (prefix: string, index: number) => JSON.stringify({ batch: batch(prefix, index), sentAt: new Date().toISOString() });
+
+/** As many requests as `connections` keep in flight (closed loop). */
+function load(url: string, amount: number, prefix: string): Promise<autocannon.Result> {
   let index = 0;
   return autocannon({
     url: `${url}/v1/batch`,
     method: 'POST',
     connections,
-    headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}`, 'user-agent': userAgent },
-    requests: [{ setupRequest: (request) => ({ ...request, body: JSON.stringify({ batch: batch(prefix, index++), sentAt: new Date().toISOString() }) }) }],
-    ...options,
+    headers,
+    requests: [{ setupRequest: (request) => ({ ...request, body: body(prefix, index++) }) }],
+    amount,
   });
+}
+
+/** The collector's own CPU seconds so far (user + system), from its /metrics. */
+async function collectorCpuSeconds(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return Number(/^tagflow_process_cpu_seconds_total (\S+)$/m.exec(text)?.[1] ?? NaN);
 }
 
 export async function collectorSection(root: string): Promise<string> {
@@ -106,14 +118,23 @@ export async function collectorSection(root: string): Promise<string> {
     let peakRss = collector.rss();
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, collector.rss())), 50);
     try {
+      const cpuAtStart = await collectorCpuSeconds(collector.url);
       const started = performance.now();
-      const throughput = await load(collector.url, { amount: requests }, 'e2e');
+      const throughput = await load(collector.url, requests, 'e2e');
       const acknowledgedAt = performance.now();
       const stored = await poll(() => count(clickhouse.url, e2eDb), (n) => n >= totalEvents, 120_000);
       const endToEnd = stored / ((performance.now() - started) / 1000);
       const acknowledgedRate = (throughput['2xx'] * eventsPerBatch) / ((acknowledgedAt - started) / 1000);
+      // Includes the shipper's work for these events (read, inflate, insert).
+      const cpuPerRequestEndToEnd = ((await collectorCpuSeconds(collector.url)) - cpuAtStart) / requests;
 
-      const steady = await load(collector.url, { amount: fixedRateRequests, overallRate: fixedRate }, 'rate');
+      // The fixed rate, with the disk's own O_DSYNC latency measured beside it (a 2 KB append, about
+      // one group commit at this rate, every 5 ms).
+      const cpuBefore = await collectorCpuSeconds(collector.url);
+      const probe = startDiskProbe(join(dir, 'disk-probe.bin'), 2048, 5);
+      const steady = await pacedLoad({ url: `${collector.url}/v1/batch`, rate: fixedRate, requests: fixedRateRequests, connections, headers, body: (index) => body('rate', index) });
+      const disk = await probe.stop();
+      const cpuPerRequest = ((await collectorCpuSeconds(collector.url)) - cpuBefore) / fixedRateRequests;
       await poll(() => count(clickhouse.url, e2eDb), (n) => n >= totalEvents + fixedRateRequests * eventsPerBatch, 120_000);
       clearInterval(sampler);
       const metrics = await (await fetch(`${collector.url}/metrics`)).text();
@@ -122,10 +143,12 @@ export async function collectorSection(root: string): Promise<string> {
       const commitMs = (metric('tagflow_spool_commit_duration_seconds_sum') / commits) * 1000;
       const perCommit = metric('tagflow_spool_records_total') / commits;
       const exitCode = await collector.stop('SIGTERM');
+      const steadyOk = steady.statuses.get(200) ?? 0;
 
       const ratio = endToEnd / ceilingRate;
+      const ms = (value: number) => (value < 10 ? value.toFixed(1) : value.toFixed(0));
       return [
-        `${requests.toLocaleString('en')} requests of ${eventsPerBatch} events (${totalEvents.toLocaleString('en')} events) at ${connections} concurrent connections (autocannon, 127.0.0.1), then ${fixedRateRequests.toLocaleString('en')} requests at a fixed ${fixedRate.toLocaleString('en')} requests/s. The collector runs as its own process (\`node --import tsx collector/main.ts\`) with default settings: every acknowledged request is fsynced to the spool first; the shipper inserts up to 10,000 rows per insert. Ceiling: the same ${totalEvents.toLocaleString('en')} events, already normalised, inserted straight into ClickHouse by the bench in inserts of 10,000 rows. ClickHouse ${'18.16'} shares the machine.`,
+        `${requests.toLocaleString('en')} requests of ${eventsPerBatch} events (${totalEvents.toLocaleString('en')} events) at ${connections} concurrent connections (autocannon, 127.0.0.1), then ${fixedRateRequests.toLocaleString('en')} requests at a fixed ${fixedRate.toLocaleString('en')} requests/s, evenly paced (one every millisecond, open loop: \`bench/paced-load.ts\`; latency counted from when each request was due). The collector runs as its own process (\`node --import tsx collector/main.ts\`) with default settings: every acknowledged request is fsynced to the spool first; the shipper inserts up to 10,000 rows per insert. Ceiling: the same ${totalEvents.toLocaleString('en')} events, already normalised, inserted straight into ClickHouse by the bench in inserts of 10,000 rows. ClickHouse ${'18.16'} shares the machine.`,
         '',
         '| measure | value |',
         '|---|---:|',
@@ -134,14 +157,18 @@ export async function collectorSection(root: string): Promise<string> {
         `| **end to end / ceiling** | **${(ratio * 100).toFixed(0)}%** |`,
         `| acknowledged (200) by the collector | ${Math.round(acknowledgedRate).toLocaleString('en')} events/s (${Math.round(throughput.requests.average).toLocaleString('en')} requests/s) |`,
         `| acknowledgement latency p50 / p99 at ${connections} connections | ${throughput.latency.p50} ms / ${throughput.latency.p99} ms |`,
-        `| acknowledgement latency p50 / p99 at ${fixedRate.toLocaleString('en')} requests/s | ${steady.latency.p50} ms / ${steady.latency.p99} ms |`,
-        `| non-2xx answers, errors, timeouts | ${throughput.non2xx + steady.non2xx}, ${throughput.errors + steady.errors}, ${throughput.timeouts + steady.timeouts} |`,
+        `| collector CPU per request at ${connections} connections, its shipping included (user + system) | ${(cpuPerRequestEndToEnd * 1000).toFixed(2)} ms |`,
+        `| acknowledgement latency p50 / p90 / **p99** / max at ${fixedRate.toLocaleString('en')} requests/s, evenly paced | ${ms(quantile(steady.latencies, 0.5))} / ${ms(quantile(steady.latencies, 0.9))} / **${ms(quantile(steady.latencies, 0.99))}** / ${ms(quantile(steady.latencies, 1))} ms |`,
+        `| the disk alone meanwhile: one 2 KB O_DSYNC append every 5 ms, p50 / p99 / max | ${describeLatencies(disk)} |`,
+        `| collector CPU per request at ${fixedRate.toLocaleString('en')} requests/s (user + system) | ${(cpuPerRequest * 1000).toFixed(2)} ms |`,
+        `| load generator behind its schedule at worst (paced phase) | ${ms(steady.maxLateness)} ms |`,
+        `| non-2xx answers, errors, timeouts | ${throughput.non2xx + fixedRateRequests - steadyOk}, ${throughput.errors + steady.errors}, ${throughput.timeouts} |`,
         `| spool group commits (one O_DSYNC write each) | ${commits.toLocaleString('en')}, ${perCommit.toFixed(1)} requests each, ${commitMs.toFixed(1)} ms on average |`,
         `| collector peak RSS | ${Math.round(peakRss / 2 ** 20)} MB |`,
         `| exit code after SIGTERM | ${String(exitCode)} |`,
         `| machine load average (1 min) before / after | ${loadBefore.toFixed(1)} / ${(loadavg()[0] ?? 0).toFixed(1)} |`,
         '',
-        'Acknowledgement latency is bounded below by the spool\'s group commit (an `O_DSYNC` write, about 0.2 ms on this disk when idle) plus the event-loop turns it waits for: on this machine the collector\'s CPU per request (JSON parse, validation, enrichment, JSON rows for the spool), the load generator and ClickHouse share 2 cores, so a commit averages several milliseconds. End to end also includes the shipper\'s last partial batch, which waits up to `shipper.intervalMs` (1 s) after its first record. See `tagflow_spool_commit_duration_seconds` and `tagflow_nodejs_eventloop_lag_seconds` in `/metrics`.',
+        'How to read it. Every acknowledgement waits for an `O_DSYNC` write of its group (row text deflated, about 1 KB a request) and for the event loop to take up that write\'s completion, so the ack latency is the disk row above plus the CPU time of the requests being handled meanwhile. The collector\'s CPU per request (JSON parse, validation, enrichment, JSON rows, deflate, HTTP: the CPU rows above) runs on one thread, and the load generator, ClickHouse and whatever else runs on the machine share its 2 cores: the load average row says how busy they were. End to end ends with the shipper\'s last batch, inserted once nothing new was spooled for `shipper.idleMs` (100 ms). See `tagflow_spool_commit_duration_seconds` and `tagflow_nodejs_eventloop_lag_seconds` in `/metrics`.',
       ].join('\n');
     } finally {
       clearInterval(sampler);

@@ -59,6 +59,8 @@ export interface ShipperConfig {
   maxBytes: number;
   /** A partial batch is inserted after waiting this long for more. */
   intervalMs: number;
+  /** ... or as soon as nothing new has been spooled for this long (the traffic paused or stopped). */
+  idleMs: number;
   /** Retries while ClickHouse is down back off up to this delay. */
   maxBackoffMs: number;
 }
@@ -76,7 +78,7 @@ export const defaultLimits: LimitsConfig = {
 
 export const defaultSpool: Omit<SpoolConfig, 'dir'> = { maxBytes: 1024 ** 3, segmentBytes: 16 * 1024 ** 2 };
 
-export const defaultShipper: ShipperConfig = { maxRows: 10_000, maxBytes: 8 * 1024 ** 2, intervalMs: 1000, maxBackoffMs: 5000 };
+export const defaultShipper: ShipperConfig = { maxRows: 10_000, maxBytes: 8 * 1024 ** 2, intervalMs: 1000, idleMs: 100, maxBackoffMs: 5000 };
 
 export interface CollectorConfig {
   host: string;

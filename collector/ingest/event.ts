@@ -35,12 +35,21 @@ export function isObject(value: unknown): value is JsonObject {
 
 /** True when `value` nests objects/arrays deeper than `limit` (iterative, so it cannot overflow the stack). */
 export function nestedDeeperThan(value: unknown, limit: number): boolean {
-  const stack: Array<[unknown, number]> = [[value, 1]];
-  while (stack.length > 0) {
-    const [item, depth] = stack.pop() as [unknown, number];
-    if (typeof item !== 'object' || item === null) continue;
+  if (typeof value !== 'object' || value === null) return false;
+  // Two flat stacks rather than a tuple per value: this runs for every event of every request.
+  const items: object[] = [value];
+  const depths: number[] = [1];
+  while (items.length > 0) {
+    const item = items.pop() as Record<string, unknown>;
+    const depth = depths.pop() as number;
     if (depth > limit) return true;
-    for (const child of Object.values(item)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    for (const key in item) {
+      const child = item[key];
+      if (typeof child === 'object' && child !== null) {
+        items.push(child);
+        depths.push(depth + 1);
+      }
+    }
   }
   return false;
 }

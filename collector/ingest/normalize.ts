@@ -109,8 +109,17 @@ function section(context: Record<string, unknown>, key: string): Record<string, 
 // (and they are the longest strings of a row).
 const jsonColumns = new Set(['properties', 'traits', 'context', 'consent']);
 
+const surrogate = /[\ud800-\udfff]/;
+
 export function toEventRow(event: IncomingEvent, facts: RequestFacts): EventRow {
   const row = buildRow(event, facts) as unknown as Record<string, unknown>;
+  // One scan of all text columns joined (almost always clean) instead of one per column.
+  let texts = '';
+  for (const key in row) {
+    const value = row[key];
+    if (typeof value === 'string' && !jsonColumns.has(key)) texts += value;
+  }
+  if (!surrogate.test(texts)) return row as unknown as EventRow;
   for (const key in row) {
     const value = row[key];
     if (typeof value === 'string' && !jsonColumns.has(key)) row[key] = wellFormed(value);

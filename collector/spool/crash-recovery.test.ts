@@ -36,8 +36,8 @@ describe('kill -9 during a stream of acknowledged events', () => {
   it('loses no acknowledged event and stores each exactly once after the restart', async () => {
     const port = await freePort();
     // A slow shipper (large batches, 1 s interval) so the kill finds a backlog in the spool.
-    const config = { port, database: db.database, sources: [{ id: 'crash', writeKey }], spool: { dir: join(dir, 'spool') }, shipper: { intervalMs: 1000, maxRows: 4000 } };
-    const holdingConfig = { ...config, shipper: { intervalMs: 600_000, maxRows: 1_000_000, maxBytes: 1024 ** 3 } };
+    const config = { port, database: db.database, sources: [{ id: 'crash', writeKey }], spool: { dir: join(dir, 'spool') }, shipper: { intervalMs: 1000, idleMs: 1000, maxRows: 4000 } };
+    const holdingConfig = { ...config, shipper: { intervalMs: 600_000, idleMs: 600_000, maxRows: 1_000_000, maxBytes: 1024 ** 3 } };
     const env = { CLICKHOUSE_URL: db.url };
     let collector: CollectorProcess = await spawnCollector(dir, config, env);
 

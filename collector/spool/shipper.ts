@@ -2,6 +2,7 @@
 // (by rows, bytes or time), retrying with backoff while ClickHouse is down. The checkpoint moves only
 // after ClickHouse has confirmed a batch, so a crash re-sends at most the batch in flight; rows are
 // deduplicated by message_id downstream (ReplacingMergeTree, deduplicating views).
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { ShipperConfig } from '../config';
 import { toDateTimeText, type EventRow } from '../ingest/normalize';
 import { clickhouseErrorCode } from '../warehouse/client';
@@ -17,9 +18,16 @@ export interface SpoolRecord {
 }
 
 type Table = 'events' | 'events_quarantine';
-const tableCodes: Record<Table, number> = { events: 0x45, events_quarantine: 0x51 }; // 'E', 'Q'
+// Payloads of older versions held the lines as they are ('E', 'Q'); they are still read.
+const plainCodes: Record<Table, number> = { events: 0x45, events_quarantine: 0x51 }; // 'E', 'Q'
+const deflatedCodes: Record<Table, number> = { events: 0x65, events_quarantine: 0x71 }; // 'e', 'q'
 
-/** One payload per table with rows: [table code][row count, u32][JSONEachRow text]. */
+/**
+ * One payload per table with rows: [table code][row count, u32][JSONEachRow text, raw-deflated]. Rows
+ * repeat their keys and most values, so deflate at level 1 shrinks them ~25× for ~0.05 ms a request:
+ * measured on the bench machine, the spool's O_DSYNC writes were bound by disk bandwidth (a 300 KB write
+ * took 4 ms, a 20 KB one 0.4 ms), and the acknowledgement waits for them.
+ */
 export function encodeSpoolRecord(record: SpoolRecord): Buffer[] {
   const payloads: Buffer[] = [];
   for (const [table, rows] of [['events', record.events], ['events_quarantine', record.quarantine]] as const) {
@@ -27,11 +35,28 @@ export function encodeSpoolRecord(record: SpoolRecord): Buffer[] {
     let text = '';
     for (const row of rows) text += `${JSON.stringify(row)}\n`;
     const header = Buffer.allocUnsafe(5);
-    header.writeUInt8(tableCodes[table], 0);
+    header.writeUInt8(deflatedCodes[table], 0);
     header.writeUInt32BE(rows.length, 1);
-    payloads.push(Buffer.concat([header, Buffer.from(text)]));
+    payloads.push(Buffer.concat([header, deflateRawSync(text, { level: 1 })]));
   }
   return payloads;
+}
+
+/** The table and JSONEachRow text of one payload; throws SpoolPayloadError for a code it does not know. */
+export function decodeSpoolPayload(payload: Buffer): { table: Table; rows: number; lines: Buffer } {
+  const code = payload.readUInt8(0);
+  const rows = payload.readUInt32BE(1);
+  const body = payload.subarray(5);
+  for (const table of ['events', 'events_quarantine'] as const) {
+    if (code === deflatedCodes[table]) return { table, rows, lines: inflateRawSync(body) };
+    if (code === plainCodes[table]) return { table, rows, lines: body };
+  }
+  throw new SpoolPayloadError(`unknown spool payload code ${code}`);
+}
+
+/** A spool record whose checksum is fine but whose payload this version cannot read. */
+export class SpoolPayloadError extends Error {
+  readonly code = 'SPOOL_PAYLOAD_UNKNOWN';
 }
 
 interface Lines {
@@ -47,10 +72,11 @@ interface Batch {
 }
 
 function addPayload(batch: Batch, payload: Buffer): void {
-  const lines = payload.readUInt8(0) === tableCodes.events_quarantine ? batch.quarantine : batch.events;
-  lines.rows += payload.readUInt32BE(1);
-  lines.chunks.push(payload.subarray(5));
-  batch.bytes += payload.length;
+  const { table, rows, lines } = decodeSpoolPayload(payload);
+  const into = table === 'events_quarantine' ? batch.quarantine : batch.events;
+  into.rows += rows;
+  into.chunks.push(lines);
+  batch.bytes += lines.length;
 }
 
 interface Logger {
@@ -59,11 +85,11 @@ interface Logger {
 }
 
 /**
- * Bytes read (and checksummed) per spool read. A batch is gathered in such pieces so the event loop,
- * which also answers requests, is held for well under a millisecond at a time instead of the ~2 ms
- * (CRC-32 and decoding) of a whole 8 MB batch, and no 8 MB buffer is allocated per batch.
+ * Spool bytes read (checksummed and inflated) at a time: about 60 requests' rows, inflated in ~1.5 ms. A
+ * batch is gathered in such pieces so the event loop, which also answers requests, is never held long,
+ * and no batch-sized buffer is allocated for the read.
  */
-const readChunkBytes = 512 * 1024;
+const readChunkBytes = 64 * 1024;
 
 const samePosition = (a: Position, b: Position) => a.segment === b.segment && a.offset === b.offset;
 
@@ -119,28 +145,53 @@ export class Shipper {
     }
   }
 
-  /** Gathers records until a limit is reached, or the interval has passed since the first one. */
+  private full(batch: Batch): boolean {
+    return batch.events.rows + batch.quarantine.rows >= this.config.maxRows || batch.bytes >= this.config.maxBytes;
+  }
+
+  /**
+   * Gathers records until a limit is reached, the interval has passed since the first one, or the
+   * writer has been idle for `idleMs` (a pause or the end of the traffic: the tail ships at once instead
+   * of waiting out the interval).
+   */
   private async nextBatch(): Promise<Batch> {
     const batch: Batch = { events: { chunks: [], rows: 0 }, quarantine: { chunks: [], rows: 0 }, bytes: 0, end: this.position };
     let firstAt: number | undefined;
+    let lastRead = false;
     for (;;) {
-      const read = await this.spool.read(batch.end, Math.min(readChunkBytes, this.config.maxBytes - batch.bytes));
-      for (const payload of read.payloads) addPayload(batch, payload);
-      const moved = !samePosition(read.next, batch.end);
+      const from = batch.end;
+      const read = await this.spool.read(from, readChunkBytes);
+      for (const [i, payload] of read.payloads.entries()) {
+        addPayload(batch, payload);
+        batch.end = read.ends[i] ?? read.next;
+        // Payloads are deflated: stop at the limit instead of inflating the whole read.
+        if (this.full(batch)) return batch;
+      }
       batch.end = read.next;
       firstAt ??= read.payloads.length > 0 ? Date.now() : undefined;
-      if (batch.events.rows + batch.quarantine.rows >= this.config.maxRows || batch.bytes >= this.config.maxBytes) return batch;
-      if (moved) continue;
+      if (!samePosition(read.next, from)) continue;
       // Caught up with the writer.
-      if (this.stopping) return batch;
+      if (this.stopping || lastRead) return batch;
       if (firstAt === undefined) {
         await this.spool.waitForData(this.config.intervalMs);
         if (!samePosition(batch.end, this.position)) return batch; // skipped a corrupt stretch: commit past it
         continue;
       }
-      const left = firstAt + this.config.intervalMs - Date.now();
-      if (left <= 0) return batch;
-      await this.spool.waitForData(left);
+      lastRead = await this.waitForMore(batch.end, firstAt + this.config.intervalMs);
+    }
+  }
+
+  /**
+   * Waits until a read's worth is spooled after `end` (read it, go on: false) or until `deadline` or a
+   * pause of `idleMs` (read what is left, then ship: true). Reading once per chunk instead of after every
+   * group commit spares the event loop a file open, read and close per commit.
+   */
+  private async waitForMore(end: Position, deadline: number): Promise<boolean> {
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) return true;
+      if (!(await this.spool.waitForData(Math.min(left, this.config.idleMs)))) return true;
+      if (this.stopping || this.spool.bytesAfter(end) >= readChunkBytes) return false;
     }
   }
 
