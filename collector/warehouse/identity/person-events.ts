@@ -1,0 +1,127 @@
+// Keeps person_events_stored (migrations/030_person_events.sql) up to date; called by the identity job right
+// after it resolves identities:
+//  1. markStaleNodes: identifiers whose person changed go to stale_nodes; the person_events view re-attributes
+//     their stored rows at read time, so a merge costs a few rows, not a rewrite.
+//  2. appendPersonEvents: rewrites the buckets (partitions) that need it (the squash of stale nodes, when due,
+//     and rows a newer delivery supersedes), then appends every event key not stored yet, newest delivery,
+//     attributed with the latest identities.
+import { queryRows, type ClickHouseClient } from '../client';
+import { jobSql } from '../job-sql';
+import { toDateTimeText } from '../../ingest/normalize';
+import { dt, int, str, strList } from '../../query/literal';
+import type { Period } from './resolve';
+
+export const personEventsJob = 'person_events';
+/** Partitions of person_events_stored: bucket = cityHash64(node) % buckets. */
+export const buckets = 16;
+
+export interface PersonEventsOptions {
+  /** Seconds behind the checkpoint to look again (late inserts); see IdentityJobOptions.overlapSeconds. */
+  overlapSeconds: number;
+  /** Squash when at least this many stale identifiers wait (default 10,000)… */
+  squashAfterNodes?: number;
+  /** …or when the oldest has waited this long (default 3600 s). */
+  squashAfterSeconds?: number;
+}
+
+export interface PersonEventsResult {
+  /** Event keys appended. */
+  appended: number;
+  /** Buckets rewritten (squash and superseded deliveries). */
+  rewrittenBuckets: number;
+}
+
+const periodsText = (periods: readonly Period[]): string =>
+  [...periods]
+    .sort((a, b) => a.validFrom - b.validFrom)
+    .map((p) => `${p.validFrom}\u0000${p.personId}`)
+    .join('\u0001');
+
+/** Current periods of `identifiers` as periodsText; an identifier without any is its own person. */
+async function currentPeriods(client: ClickHouseClient, identifiers: string[]): Promise<Map<string, string>> {
+  const found = new Map<string, Period[]>();
+  const read = async (where: string): Promise<void> => {
+    const rows = await queryRows<{ identifier: string; since: number; person_id: string }>(
+      client,
+      `SELECT identifier, toUInt32(valid_from) AS since, person_id FROM identities_current ${where}`,
+    );
+    for (const row of rows) found.set(row.identifier, [...(found.get(row.identifier) ?? []), { validFrom: Number(row.since), personId: row.person_id }]);
+  };
+  // A whole-graph run compares everything: one scan beats thousands of IN lists.
+  if (identifiers.length > 20_000) await read('');
+  else for (let i = 0; i < identifiers.length; i += 1000) await read(`WHERE identifier IN ${strList(identifiers.slice(i, i + 1000))}`);
+  return new Map(identifiers.map((id) => [id, periodsText(found.get(id) ?? [{ validFrom: 0, personId: id }])]));
+}
+
+/**
+ * Records in stale_nodes every identifier whose periods in `resolved` differ from identities_current.
+ * Call before writing `resolved` to identities (a crash in between leaves stale marks, which only cost reads).
+ */
+export async function markStaleNodes(client: ClickHouseClient, resolved: Map<string, Period[]>): Promise<number> {
+  const before = await currentPeriods(client, [...resolved.keys()]);
+  const markedAt = toDateTimeText(Date.now());
+  const stale = [...resolved].filter(([id, periods]) => before.get(id) !== periodsText(periods)).map(([node]) => ({ node, marked_at: markedAt }));
+  for (let i = 0; i < stale.length; i += 50_000) await client.insert({ table: 'stale_nodes', values: stale.slice(i, i + 50_000), format: 'JSONEachRow' });
+  return stale.length;
+}
+
+const command = (client: ClickHouseClient, query: string) => client.command({ query, clickhouse_settings: { wait_end_of_query: 1 } });
+
+/** Rebuilds `which` buckets from their stored rows (minus superseded ones) with the current identities. */
+async function rewriteBuckets(client: ClickHouseClient, which: number[], superseded: string): Promise<void> {
+  await command(client, 'TRUNCATE TABLE person_events_staging');
+  const rows = jobSql('stored_bucket_rows', { buckets: `(${which.map(int).join(', ')})`, superseded });
+  await command(client, jobSql('attribute_person_events', { target: 'person_events_staging', rows }));
+  // Atomic per partition; a bucket the staging table has no rows for becomes empty.
+  for (const bucket of which) await command(client, `ALTER TABLE person_events_stored REPLACE PARTITION ${int(bucket)} FROM person_events_staging`);
+  await command(client, 'TRUNCATE TABLE person_events_staging');
+}
+
+/** Brings person_events_stored up to date with events received since the checkpoint (minus the overlap). */
+export async function appendPersonEvents(client: ClickHouseClient, options: PersonEventsOptions): Promise<PersonEventsResult> {
+  const [checkpoint] = await queryRows<{ position: number }>(
+    client,
+    `SELECT toUInt32(argMax(position, version)) AS position FROM job_checkpoints WHERE job = ${str(personEventsJob)}`,
+  );
+  const previous = Number(checkpoint?.position ?? 0);
+  const window = `received_at >= ${dt(Math.max(0, previous - options.overlapSeconds) * 1000)}`;
+  const [span] = await queryRows<{ newest: number; n: number }>(client, `SELECT toUInt32(max(received_at)) AS newest, count() AS n FROM events WHERE ${window}`);
+
+  const [stale] = await queryRows<{ n: number; oldest: number }>(client, 'SELECT count() AS n, toUInt32(min(marked_at)) AS oldest FROM stale_nodes');
+  const staleCount = Number(stale?.n ?? 0);
+  const squash =
+    staleCount > 0 &&
+    (staleCount >= (options.squashAfterNodes ?? 10_000) || Date.now() / 1000 - Number(stale?.oldest) >= (options.squashAfterSeconds ?? 3600));
+  const superseded = jobSql('superseded_events', { window });
+  const rewrite = await queryRows<{ bucket: number }>(
+    client,
+    `SELECT DISTINCT bucket FROM person_events_stored WHERE (source, message_id, original_day, received_at) IN (${superseded})
+     ${squash ? 'UNION ALL SELECT DISTINCT bucket FROM stale_nodes' : ''}`,
+  );
+  const which = [...new Set(rewrite.map((r) => Number(r.bucket)))].sort((a, b) => a - b);
+  if (which.length > 0) await rewriteBuckets(client, which, superseded);
+  if (squash) await command(client, 'TRUNCATE TABLE stale_nodes');
+
+  let appended = 0;
+  if (Number(span?.n ?? 0) > 0) {
+    // One month of original_timestamp (one events partition) at a time keeps the deduplication's memory bounded.
+    const months = await queryRows<{ month: number }>(client, `SELECT DISTINCT toYYYYMM(original_timestamp) AS month FROM events WHERE ${window} ORDER BY month`);
+    const before = await storedCount(client);
+    for (const { month } of months) {
+      const rows = jobSql('fresh_events', { window: `${window} AND toYYYYMM(original_timestamp) = ${int(Number(month))}` });
+      await command(client, jobSql('attribute_person_events', { target: 'person_events_stored', rows }));
+    }
+    appended = (await storedCount(client)) - before;
+    await client.insert({
+      table: 'job_checkpoints',
+      values: [{ job: personEventsJob, position: toDateTimeText(Math.max(previous, Number(span?.newest)) * 1000), version: Date.now() }],
+      format: 'JSONEachRow',
+    });
+  }
+  return { appended, rewrittenBuckets: which.length };
+}
+
+async function storedCount(client: ClickHouseClient): Promise<number> {
+  const [row] = await queryRows<{ n: number }>(client, 'SELECT count() AS n FROM person_events_stored');
+  return Number(row?.n ?? 0);
+}
