@@ -40,8 +40,12 @@ function startWorker(): Worker {
 
 function generate(worker: Worker, request: ChunkRequest): Promise<ChunkAnswer> {
   return new Promise((resolve, reject) => {
-    worker.once('message', resolve);
-    worker.once('error', reject);
+    const fail = (error: Error): void => reject(error);
+    worker.once('error', fail);
+    worker.once('message', (answer: ChunkAnswer) => {
+      worker.off('error', fail);
+      resolve(answer);
+    });
     worker.postMessage(request);
   });
 }

@@ -6,6 +6,7 @@ import { eventRow } from '../../test/support/events';
 import { compileFunnel, parseFunnelQuery } from '../query/funnel';
 import { compileSegmentRule, parseSegmentRule } from '../query/segment-rules';
 import { loadRows } from './generator/load';
+import { runIdentityJob } from './identity/job';
 import { segmentStore } from './segments';
 
 const day = 86_400_000;
@@ -46,6 +47,7 @@ beforeAll(async () => {
     page('F', T - 1 * day + 60_000),
     track('F', 'Order Completed', { revenue: 120, products: [{ category: 'sneakers' }] }, T - 40 * day),
   ]);
+  await runIdentityJob(db.client);
 });
 afterAll(() => db.drop());
 
