@@ -1,6 +1,7 @@
 -- Writes events to {target} (person_events_stored, or person_events_staging for a bucket rewrite) with the
 -- person each belongs to at the identity job's latest resolution. {rows} yields the event columns plus `node`
--- (userId, else anonymousId, else event:<message_id>); see collector/warehouse/identity/person-events.ts.
+-- (userId, else anonymousId, else event:<message_id>); {nodes} yields (at least) those nodes, cheaply; see
+-- collector/warehouse/identity/person-events.ts.
 -- A shared device maps to whoever identified on it last before the event; identifiers the job has not seen
 -- are a person of their own. The view person_events (views/010_base.sql) applies the same rule to stale rows.
 -- (The event time enters the lambda as an array argument: 18.16 loses columns captured by a lambda when an
@@ -19,8 +20,10 @@ SELECT
 FROM ({rows})
 ANY LEFT JOIN
 (
+    -- identities_current narrowed to the identifiers of {nodes} first (identities is sorted by identifier).
     SELECT identifier AS node, arrayReverseSort(p -> p.1, groupArray((valid_from, person_id))) AS periods
-    FROM identities_current
-    WHERE identifier IN (SELECT node FROM ({rows}))
+    FROM identities
+    WHERE identifier IN ({nodes})
+      AND (identifier, version) IN (SELECT identifier, max(version) FROM identities WHERE identifier IN ({nodes}) GROUP BY identifier)
     GROUP BY identifier
 ) USING node;

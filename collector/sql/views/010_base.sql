@@ -48,8 +48,10 @@ FROM
 )
 ANY LEFT JOIN
 (
+    -- identities_current narrowed to the stale identifiers first (identities is sorted by identifier).
     SELECT identifier AS node, arrayReverseSort(p -> p.1, groupArray((valid_from, person_id))) AS periods
-    FROM identities_current
+    FROM identities
     WHERE identifier IN (SELECT node FROM stale_nodes)
+      AND (identifier, version) IN (SELECT identifier, max(version) FROM identities WHERE identifier IN (SELECT node FROM stale_nodes) GROUP BY identifier)
     GROUP BY identifier
 ) USING node;

@@ -70,8 +70,10 @@ const command = (client: ClickHouseClient, query: string) => client.command({ qu
 /** Rebuilds `which` buckets from their stored rows (minus superseded ones) with the current identities. */
 async function rewriteBuckets(client: ClickHouseClient, which: number[], superseded: string): Promise<void> {
   await command(client, 'TRUNCATE TABLE person_events_staging');
-  const rows = jobSql('stored_bucket_rows', { buckets: `(${which.map(int).join(', ')})`, superseded });
-  await command(client, jobSql('attribute_person_events', { target: 'person_events_staging', rows }));
+  const inBuckets = `(${which.map(int).join(', ')})`;
+  const rows = jobSql('stored_bucket_rows', { buckets: inBuckets, superseded });
+  const nodes = `SELECT node FROM person_events_stored WHERE bucket IN ${inBuckets}`;
+  await command(client, jobSql('attribute_person_events', { target: 'person_events_staging', rows, nodes }));
   // Atomic per partition; a bucket the staging table has no rows for becomes empty.
   for (const bucket of which) await command(client, `ALTER TABLE person_events_stored REPLACE PARTITION ${int(bucket)} FROM person_events_staging`);
   await command(client, 'TRUNCATE TABLE person_events_staging');
@@ -108,8 +110,10 @@ export async function appendPersonEvents(client: ClickHouseClient, options: Pers
     const months = await queryRows<{ month: number }>(client, `SELECT DISTINCT toYYYYMM(original_timestamp) AS month FROM events WHERE ${window} ORDER BY month`);
     const before = await storedCount(client);
     for (const { month } of months) {
-      const rows = jobSql('fresh_events', { window: `${window} AND toYYYYMM(original_timestamp) = ${int(Number(month))}` });
-      await command(client, jobSql('attribute_person_events', { target: 'person_events_stored', rows }));
+      const monthWindow = `${window} AND toYYYYMM(original_timestamp) = ${int(Number(month))}`;
+      const rows = jobSql('fresh_events', { window: monthWindow });
+      const nodes = jobSql('window_nodes', { window: monthWindow });
+      await command(client, jobSql('attribute_person_events', { target: 'person_events_stored', rows, nodes }));
     }
     appended = (await storedCount(client)) - before;
     await client.insert({
