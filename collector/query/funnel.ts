@@ -1,6 +1,6 @@
 // The funnel builder: arbitrary steps (events with property filters), a conversion window, optional time range
-// and source, compiled to one windowFunnel query over person_events.
-import { eventMatchSql, filterSql, isRecord, onlyFields, QueryInputError, readFilters, readNumber, readText, type PropertyFilter } from './conditions';
+// and source, compiled to one windowFunnel query over person_events (grouped by person_key).
+import { eventMatchSql, filterSql, isRecord, onlyFields, personEventsWhere, QueryInputError, readFilters, readNumber, readText, type PropertyFilter } from './conditions';
 import { dt, str } from './literal';
 
 export interface FunnelStep {
@@ -50,5 +50,6 @@ export function compileFunnel(query: FunnelQuery): string {
   if (query.to !== undefined) where.push(`timestamp < ${dt(query.to)}`);
   if (query.source !== undefined) where.push(`source = ${str(query.source)}`);
   const counts = query.steps.map((_, i) => `countIf(level >= ${i + 1}) AS step_${i + 1}`).join(', ');
-  return `SELECT ${counts} FROM (SELECT person_id, windowFunnel(${query.windowSeconds})(timestamp, ${conditions.join(', ')}) AS level FROM person_events WHERE ${where.join(' AND ')} GROUP BY person_id)`;
+  const source = personEventsWhere(['person_key', 'timestamp', 'type', 'event', 'source', 'properties'], where.join(' AND '));
+  return `SELECT ${counts} FROM (SELECT person_key, windowFunnel(${query.windowSeconds})(timestamp, ${conditions.join(', ')}) AS level FROM ${source} GROUP BY person_key)`;
 }

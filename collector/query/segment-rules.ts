@@ -5,6 +5,7 @@ import {
   eventMatchSql,
   filterSql,
   isRecord,
+  personEventsWhere,
   onlyFields,
   QueryInputError,
   readComparison,
@@ -102,8 +103,8 @@ export function parseSegmentRule(raw: unknown, path = 'rule'): SegmentRule {
   return readRule(raw, path, 0);
 }
 
-const revenue = "visitParamExtractFloat(properties, 'revenue')";
-const ltvSql = `(sumIf(${revenue}, event = 'Order Completed') - sumIf(${revenue}, event = 'Order Refunded'))`;
+// person_events.revenue is properties.revenue as a number, extracted once when the row was stored.
+const ltvSql = "(sumIf(revenue, event = 'Order Completed') - sumIf(revenue, event = 'Order Refunded'))";
 const ordersSql = "countIf(event = 'Order Completed')";
 
 function sinceSql(time: string, asOf: string, unitSeconds: number): string {
@@ -150,7 +151,8 @@ function ruleSql(rule: SegmentRule, asOfMs: number): string {
   if ('metric' in rule) return `(${metricSql(rule.metric, asOf)} ${comparisonSql(rule.op)} ${num(rule.value)})`;
   if ('top' in rule) {
     const level = num(1 - rule.top.percent / 100);
-    return `(${ordersSql} > 0 AND ${ltvSql} >= (SELECT quantileExact(${level})(ltv_value) FROM (SELECT ${ltvSql} AS ltv_value FROM person_events WHERE event IN ('Order Completed', 'Order Refunded') GROUP BY person_id HAVING ${ordersSql} > 0)))`;
+    const orders = personEventsWhere(['person_key', 'event', 'revenue'], "event IN ('Order Completed', 'Order Refunded')");
+    return `(${ordersSql} > 0 AND ${ltvSql} >= (SELECT quantileExact(${level})(ltv_value) FROM (SELECT ${ltvSql} AS ltv_value FROM ${orders} GROUP BY person_key HAVING ${ordersSql} > 0)))`;
   }
   const conditions = [eventMatchSql(rule.event), ...rule.where.map((f) => filterSql(f))];
   if (rule.withinDays !== undefined) {
@@ -164,5 +166,6 @@ function ruleSql(rule: SegmentRule, asOfMs: number): string {
 
 /** SQL returning `person_id` of every person the rule selects, evaluated at `asOfMs` (epoch ms). */
 export function compileSegmentRule(rule: SegmentRule, asOfMs: number): string {
-  return `SELECT person_id FROM person_events GROUP BY person_id HAVING ${ruleSql(rule, asOfMs)}`;
+  // Grouped by person_key (a UInt64, much faster than the string on 18.16); any(person_id) names the person.
+  return `SELECT member AS person_id FROM (SELECT any(person_id) AS member FROM person_events GROUP BY person_key HAVING ${ruleSql(rule, asOfMs)})`;
 }
