@@ -117,7 +117,8 @@ export const comparisonSql = (op: Comparison): string => sqlComparison[op];
 /**
  * person_events restricted to `where`, as a FROM source. ClickHouse 18.16 does not push an outer WHERE into a
  * view, so the filter goes inside both parts of person_events (views/010_base.sql): the sorting key (event, …)
- * then skips other events, and properties are read only for the rows that match.
+ * then skips other events, and properties are read only for the rows that match. `columns` are expressions
+ * (computed inside the parts: 18.16 does not always see columns an outer HAVING needs through a UNION ALL).
  */
 export function personEventsWhere(columns: readonly string[], where: string): string {
   const list = columns.join(', ');

@@ -159,9 +159,32 @@ function ruleSql(rule: SegmentRule, asOfMs: number): string {
     conditions.push(`timestamp > ${dt(asOfMs - rule.withinDays * 86_400_000)}`, `timestamp <= ${asOf}`);
   }
   const match = conditions.join(' AND ');
-  if (rule.sum) return `(sumIf(visitParamExtractFloat(properties, ${str(rule.sum.property)}), ${match}) ${comparisonSql(rule.sum.op)} ${num(rule.sum.value)})`;
-  const count = rule.count ?? { op: 'gte', value: 1 };
-  return `(countIf(${match}) ${comparisonSql(count.op)} ${num(count.value)})`;
+  const total = rule.sum ? 'sum(amount)' : 'count()';
+  const { op, value } = rule.sum ?? rule.count ?? { op: 'gte', value: 1 };
+  const test = `${total} ${comparisonSql(op)} ${num(value)}`;
+  // The matching events are read on their own (the sorting key skips other events, and properties are
+  // parsed only for those), as the set of persons whose total passes. A person without matching events has
+  // a total of 0: when 0 passes the test, the rule is "not among those whose total fails it".
+  const persons = (having: string) =>
+    `(SELECT person_key FROM ${personEventsWhere(['person_key', ...(rule.sum ? [`visitParamExtractFloat(properties, ${str(rule.sum.property)}) AS amount`] : [])], match)} GROUP BY person_key HAVING ${having})`;
+  return compare(0, op, value) ? `(person_key NOT IN ${persons(`NOT (${test})`)})` : `(person_key IN ${persons(test)})`;
+}
+
+function compare(left: number, op: Comparison, right: number): boolean {
+  switch (op) {
+    case 'eq':
+      return left === right;
+    case 'neq':
+      return left !== right;
+    case 'gt':
+      return left > right;
+    case 'gte':
+      return left >= right;
+    case 'lt':
+      return left < right;
+    case 'lte':
+      return left <= right;
+  }
 }
 
 /** SQL returning `person_id` of every person the rule selects, evaluated at `asOfMs` (epoch ms). */
