@@ -58,6 +58,8 @@ async function currentPeriods(client: ClickHouseClient, identifiers: string[]): 
  * Call before writing `resolved` to identities (a crash in between leaves stale marks, which only cost reads).
  */
 export async function markStaleNodes(client: ClickHouseClient, resolved: Map<string, Period[]>): Promise<number> {
+  // Nothing stored yet (the first run): no row to re-attribute.
+  if ((await storedCount(client)) === 0) return 0;
   const before = await currentPeriods(client, [...resolved.keys()]);
   const markedAt = toDateTimeText(Date.now());
   const stale = [...resolved].filter(([id, periods]) => before.get(id) !== periodsText(periods)).map(([node]) => ({ node, marked_at: markedAt }));
@@ -94,12 +96,18 @@ export async function appendPersonEvents(client: ClickHouseClient, options: Pers
   const squash =
     staleCount > 0 &&
     (staleCount >= (options.squashAfterNodes ?? 10_000) || Date.now() / 1000 - Number(stale?.oldest) >= (options.squashAfterSeconds ?? 3600));
-  const superseded = jobSql('superseded_events', { window });
-  const rewrite = await queryRows<{ bucket: number }>(
-    client,
-    `SELECT DISTINCT bucket FROM person_events_stored WHERE (source, message_id, original_day, received_at) IN (${superseded})
-     ${squash ? 'UNION ALL SELECT DISTINCT bucket FROM stale_nodes' : ''}`,
-  );
+  // With nothing stored yet (first run, or the upgrade from the person_events view) there is nothing to
+  // supersede or rewrite, and the window may be all of history: skip both scans.
+  const before = await storedCount(client);
+  const superseded = before === 0 ? 'SELECT source, message_id, original_day, received_at FROM person_events_stored WHERE 0' : jobSql('superseded_events', { window });
+  const rewrite =
+    before === 0
+      ? []
+      : await queryRows<{ bucket: number }>(
+          client,
+          `SELECT DISTINCT bucket FROM person_events_stored WHERE (source, message_id, original_day, received_at) IN (${superseded})
+           ${squash ? 'UNION ALL SELECT DISTINCT bucket FROM stale_nodes' : ''}`,
+        );
   const which = [...new Set(rewrite.map((r) => Number(r.bucket)))].sort((a, b) => a - b);
   if (which.length > 0) await rewriteBuckets(client, which, superseded);
   if (squash) await command(client, 'TRUNCATE TABLE stale_nodes');
@@ -108,7 +116,6 @@ export async function appendPersonEvents(client: ClickHouseClient, options: Pers
   if (Number(span?.n ?? 0) > 0) {
     // One month of original_timestamp (one events partition) at a time keeps the deduplication's memory bounded.
     const months = await queryRows<{ month: number }>(client, `SELECT DISTINCT toYYYYMM(original_timestamp) AS month FROM events WHERE ${window} ORDER BY month`);
-    const before = await storedCount(client);
     for (const { month } of months) {
       const monthWindow = `${window} AND toYYYYMM(original_timestamp) = ${int(Number(month))}`;
       const rows = jobSql('fresh_events', { window: monthWindow });
