@@ -19,7 +19,8 @@ WHERE (identifier, version) IN (SELECT identifier, max(version) FROM identities 
 
 -- person_events_restated: the stored rows of stale identifiers (stale_nodes: their person changed after the
 -- rows were stored), re-attributed with the latest identities by the rule of jobs/attribute_person_events.sql.
--- Small: the identity job's squash rewrites these rows' buckets and empties stale_nodes.
+-- Small: the identity job's squash rewrites these rows' buckets and empties stale_nodes. (bucket IN … lets
+-- ClickHouse skip the partitions without stale identifiers.)
 DROP TABLE IF EXISTS person_events_restated;
 CREATE VIEW person_events_restated AS
 SELECT
@@ -35,7 +36,7 @@ FROM
         anonymous_id, user_id, timestamp, received_at, revenue, properties, traits, consent, page_path, page_url,
         page_referrer, campaign_source, campaign_medium, campaign_name
     FROM person_events_stored
-    WHERE node_key IN (SELECT node_key FROM stale_nodes)
+    WHERE bucket IN (SELECT bucket FROM stale_nodes) AND node_key IN (SELECT node_key FROM stale_nodes)
 )
 ANY LEFT JOIN
 (

@@ -12,10 +12,12 @@ SELECT
     countIf(level >= 4) AS ordered
 FROM
 (
+    -- One UInt64 group key per (person, day, source): 18.16 groups by it far faster than by the three
+    -- columns (a collision of two of ~10^6 groups has a probability of ~10^-7).
     SELECT
-        toDate(timestamp) AS day,
-        source AS event_source,
-        person_key,
+        cityHash64(person_key, toDate(timestamp), source) AS group_key,
+        any(toDate(timestamp)) AS day,
+        any(source) AS event_source,
         windowFunnel(86400)(timestamp, event = 'Product Viewed', event = 'Product Added', event = 'Checkout Started', event = 'Order Completed') AS level
     FROM (
         SELECT person_key, timestamp, source, event FROM person_events_stored
@@ -24,7 +26,7 @@ FROM
         SELECT person_key, timestamp, source, event FROM person_events_restated
         WHERE event IN ('Product Viewed', 'Product Added', 'Checkout Started', 'Order Completed')
     )
-    GROUP BY day, event_source, person_key
+    GROUP BY group_key
 )
 GROUP BY day, event_source
 ORDER BY day, event_source;
