@@ -62,3 +62,31 @@ CREATE TABLE IF NOT EXISTS stale_nodes
 )
 ENGINE = MergeTree
 ORDER BY node_key;
+
+-- person_days_stored: a rollup of person_events_stored per (identifier, person, UTC day), for retention (5x
+-- fewer rows than events). Kept by materialized views on the inserts into person_events_stored (appends) and
+-- person_events_staging (bucket rewrites, swapped in with REPLACE PARTITION next to person_events_stored's), so
+-- it always holds the same rows' counts. SummingMergeTree collapses rows eventually: read it with GROUP BY.
+CREATE TABLE IF NOT EXISTS person_days_stored
+(
+    bucket      UInt8,
+    node_key    UInt64,
+    person_key  UInt64,
+    day         Date,
+    events      UInt64
+)
+ENGINE = SummingMergeTree
+PARTITION BY bucket
+ORDER BY (person_key, day, node_key);
+
+CREATE TABLE IF NOT EXISTS person_days_staging AS person_days_stored;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS person_days_mv TO person_days_stored AS
+SELECT bucket, node_key, person_key, toDate(timestamp) AS day, count() AS events
+FROM person_events_stored
+GROUP BY bucket, node_key, person_key, day;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS person_days_staging_mv TO person_days_staging AS
+SELECT bucket, node_key, person_key, toDate(timestamp) AS day, count() AS events
+FROM person_events_staging
+GROUP BY bucket, node_key, person_key, day;

@@ -64,3 +64,14 @@ FROM person_events_stored
 WHERE node_key NOT IN (SELECT node_key FROM stale_nodes)
 UNION ALL
 SELECT * FROM person_events_restated;
+
+-- person_days: events per person and UTC day (person_days_stored for settled identifiers, plus the rows of
+-- person_events_restated). Retention reads it: about 5x fewer rows than person_events. Sum `events` per key.
+DROP TABLE IF EXISTS person_days;
+CREATE VIEW person_days AS
+SELECT person_key, day, events
+FROM person_days_stored
+WHERE node_key NOT IN (SELECT node_key FROM stale_nodes)
+UNION ALL
+SELECT person_key, toDate(timestamp) AS day, toUInt64(1) AS events
+FROM person_events_restated;

@@ -16,6 +16,13 @@ let increments: TestDatabase;
 const attribution = (db: TestDatabase) =>
   db.rows<{ message_id: string; person_id: string; received_at: string }>('SELECT message_id, person_id, received_at FROM person_events ORDER BY message_id');
 
+/** The per-person-day rollup follows the appends, the stale re-attribution and the bucket rewrites. */
+async function expectDaysMatchEvents(): Promise<void> {
+  expect(await increments.rows('SELECT person_key, day, sum(events) AS n FROM person_days GROUP BY person_key, day ORDER BY person_key, day')).toEqual(
+    await increments.rows('SELECT person_key, toDate(timestamp) AS day, count() AS n FROM person_events GROUP BY person_key, day ORDER BY person_key, day'),
+  );
+}
+
 const identities = (db: TestDatabase) =>
   db.rows<{ identifier: string; valid_from: string; person_id: string }>(
     'SELECT identifier, valid_from, person_id FROM identities_current ORDER BY identifier, valid_from',
@@ -73,6 +80,7 @@ describe('identity job', () => {
     expect(truth.slice(0, 5)).toEqual([]);
     const [pending] = await increments.rows<{ n: number }>('SELECT count() AS n FROM stale_nodes');
     expect(Number(pending?.n)).toBeGreaterThan(0);
+    await expectDaysMatchEvents();
     const before = await attribution(increments);
     const storedRows = () =>
       increments.rows<{ message_id: string; person_id: string; received_at: string }>('SELECT message_id, person_id, received_at FROM person_events_stored ORDER BY message_id');
@@ -83,6 +91,7 @@ describe('identity job', () => {
     expect(await increments.rows('SELECT node FROM stale_nodes')).toEqual([]);
     expect(await attribution(increments)).toEqual(before);
     expect(await storedRows()).toEqual(before);
+    await expectDaysMatchEvents();
   });
 
   it('does no work twice, also after a restart (a new client reads the persisted checkpoint)', async () => {

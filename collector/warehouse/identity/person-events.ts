@@ -69,16 +69,24 @@ export async function markStaleNodes(client: ClickHouseClient, resolved: Map<str
 
 const command = (client: ClickHouseClient, query: string) => client.command({ query, clickhouse_settings: { wait_end_of_query: 1 } });
 
-/** Rebuilds `which` buckets from their stored rows (minus superseded ones) with the current identities. */
+const staging = ['person_events_staging', 'person_days_staging'] as const;
+
+/**
+ * Rebuilds `which` buckets from their stored rows (minus superseded ones) with the current identities:
+ * into person_events_staging (its materialized view fills person_days_staging), then both swapped in.
+ */
 async function rewriteBuckets(client: ClickHouseClient, which: number[], superseded: string): Promise<void> {
-  await command(client, 'TRUNCATE TABLE person_events_staging');
+  for (const table of staging) await command(client, `TRUNCATE TABLE ${table}`);
   const inBuckets = `(${which.map(int).join(', ')})`;
   const rows = jobSql('stored_bucket_rows', { buckets: inBuckets, superseded });
   const nodes = `SELECT node FROM person_events_stored WHERE bucket IN ${inBuckets}`;
   await command(client, jobSql('attribute_person_events', { target: 'person_events_staging', rows, nodes }));
   // Atomic per partition; a bucket the staging table has no rows for becomes empty.
-  for (const bucket of which) await command(client, `ALTER TABLE person_events_stored REPLACE PARTITION ${int(bucket)} FROM person_events_staging`);
-  await command(client, 'TRUNCATE TABLE person_events_staging');
+  for (const bucket of which) {
+    await command(client, `ALTER TABLE person_events_stored REPLACE PARTITION ${int(bucket)} FROM person_events_staging`);
+    await command(client, `ALTER TABLE person_days_stored REPLACE PARTITION ${int(bucket)} FROM person_days_staging`);
+  }
+  for (const table of staging) await command(client, `TRUNCATE TABLE ${table}`);
 }
 
 /** Brings person_events_stored up to date with events received since the checkpoint (minus the overlap). */
