@@ -4,11 +4,10 @@
 // `events` partitions into its working database (ATTACH PARTITION … FROM: hard links, no rewrite), so it starts
 // from identical raw data and builds everything downstream (identities, person_events) itself.
 import { Worker } from 'node:worker_threads';
-import { Readable } from 'node:stream';
 import { assertIdentifier, createWarehouseClient, queryRows, type ClickHouseClient } from '../collector/warehouse/client';
 import { generatorVersion } from '../collector/warehouse/generator/generate';
 import { migrate } from '../collector/warehouse/migrate';
-import type { ChunkAnswer, ChunkRequest } from './warehouse-dataset-worker';
+import type { FromWorker, ToWorker } from './warehouse-dataset-worker';
 
 export interface BenchDatasetSpec {
   events: number;
@@ -38,37 +37,45 @@ function startWorker(): Worker {
   return new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(url)}); })`, { eval: true });
 }
 
-function generate(worker: Worker, request: ChunkRequest): Promise<ChunkAnswer> {
+function ask(worker: Worker, message: ToWorker): Promise<FromWorker> {
   return new Promise((resolve, reject) => {
     const fail = (error: Error): void => reject(error);
     worker.once('error', fail);
-    worker.once('message', (answer: ChunkAnswer) => {
+    worker.once('message', (answer: FromWorker) => {
       worker.off('error', fail);
       resolve(answer);
     });
-    worker.postMessage(request);
+    worker.postMessage(message);
   });
 }
 
-/** Generates `spec.events` events chunk by chunk (a worker generates the next chunk while this one is inserted). */
-async function fill(client: ClickHouseClient, spec: BenchDatasetSpec): Promise<number> {
-  const worker = startWorker();
+/**
+ * Generates the first `spec.events` events of the chunk sequence (10,000 people each, seed 1000 + chunk) with
+ * two workers taking turns: chunk k+1 is generated while chunk k is inserted. Chunks are cut in order.
+ */
+async function fill(url: string, database: string, spec: BenchDatasetSpec): Promise<number> {
+  const workers = [startWorker(), startWorker()];
   try {
     let rows = 0;
     let chunk = 0;
-    const request = (): ChunkRequest => ({ seed: seed + chunk, people: peoplePerChunk, firstIndex: chunk * peoplePerChunk, registeredShare: spec.registeredShare, limit: spec.events - rows });
-    let next = generate(worker, request());
+    const generate = (worker: Worker, k: number) =>
+      ask(worker, { kind: 'generate', url, database, seed: seed + k, people: peoplePerChunk, firstIndex: k * peoplePerChunk, registeredShare: spec.registeredShare });
+    let inFlight: Promise<unknown> = Promise.resolve();
+    let generated = generate(workers[0] as Worker, 0);
     while (rows < spec.events) {
-      const answer = await next;
-      rows += answer.rows;
+      const worker = workers[chunk % 2] as Worker;
+      const count = (await generated).rows;
+      const limit = Math.min(count, spec.events - rows);
+      rows += limit;
+      await inFlight;
+      inFlight = ask(worker, { kind: 'insert', limit });
       chunk += 1;
-      if (rows < spec.events) next = generate(worker, request());
-      const result = await client.exec({ query: 'INSERT INTO events FORMAT JSONEachRow', values: Readable.from([Buffer.from(answer.text)]) });
-      for await (const part of result.stream) void part;
+      if (rows < spec.events) generated = generate(workers[chunk % 2] as Worker, chunk);
     }
+    await inFlight;
     return rows;
   } finally {
-    await worker.terminate();
+    await Promise.all(workers.map((w) => w.terminate()));
   }
 }
 
@@ -92,7 +99,7 @@ export async function benchDataset(url: string, spec: BenchDatasetSpec, fresh: b
   const client = createWarehouseClient(url, database, { requestTimeoutMs: 900_000 });
   try {
     const start = performance.now();
-    const rows = await fill(client, spec);
+    const rows = await fill(url, database, spec);
     const seconds = (performance.now() - start) / 1000;
     // Written last: a dataset without it was interrupted and is rebuilt.
     await client.command({ query: 'CREATE TABLE bench_dataset (rows UInt64, seconds Float64) ENGINE = TinyLog' });
