@@ -138,9 +138,11 @@ export async function warehouseSection(specs: BenchDatasetSpec[], options: { fre
   }
   out.push(
     'Targets (issue 6): funnel, retention and LTV at 10M events at most 1 s each; materialising a segment over',
-    '1M persons at most 5 s. Every view reads `events FINAL` (read-time dedup) joined with `identities_current`,',
-    'so each query pays one deduplicating scan of the events it needs; the count() baseline reads almost nothing.',
-    'Timings come from a 2-core machine shared with other jobs, right after loading (parts not yet merged).',
+    '1M persons at most 5 s. Views read `person_events` (a narrow table deduplicated and person-attributed at',
+    'write time by the identity job, plus the few re-attributed rows of stale identifiers) and the per-person-day',
+    'rollup `person_days`; `events_dedup` (`events FINAL`) is kept as the reference of the old read path.',
+    'Datasets are cached per generator version, seed and size (`BENCH_WAREHOUSE_FRESH=1` regenerates them); the',
+    'first identity run builds person_events from scratch. Timings come from a 2-core machine shared with other jobs.',
   );
   return out.join('\n');
 }
