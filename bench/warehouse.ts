@@ -6,7 +6,8 @@ import { migrate } from '../collector/warehouse/migrate';
 import { segmentStore } from '../collector/warehouse/segments';
 import { compileFunnel, parseFunnelQuery } from '../collector/query/funnel';
 import { parseSegmentRule } from '../collector/query/segment-rules';
-import { defaultEnd } from '../collector/warehouse/generator/generate';
+import { defaultEnd, generateDataset } from '../collector/warehouse/generator/generate';
+import { deliveriesToRows, loadRows } from '../collector/warehouse/generator/load';
 import { ensureClickHouse } from '../scripts/clickhouse/server';
 import { benchDataset, copyEvents, datasetDatabase, type BenchDatasetSpec } from './warehouse-dataset';
 
@@ -119,11 +120,19 @@ export async function warehouseSection(specs: BenchDatasetSpec[], options: { fre
         if (segment) await measure(`materialise segment: ${id}`, () => store.materialize(segment, defaultEnd));
       }
       for (const view of views) await measure(`view \`${view}\``, () => discard(client, `SELECT * FROM ${view}`), heavyViews.includes(view) ? 1 : 3);
+      // Steady state: 2,000 new people over the 3 days after the dataset (about 30k events, new persons, logins,
+      // retries), then one identity run with the default one-day overlap.
+      const increment = deliveriesToRows(generateDataset({ seed: 999, people: 2000, firstIndex: 50_000_000, end: defaultEnd + 3 * 86_400_000, days: 3 }).deliveries);
+      await loadRows(client, increment, 50_000);
+      const incrementStart = performance.now();
+      const incrementRun = await runIdentityJob(client);
+      const incrementSeconds = seconds(incrementStart);
       out.push(
         `### ${label} (${Number(persons?.n).toLocaleString('en')} persons)`,
         '',
         `Dataset \`${dataset.database}\`: ${dataset.reused ? 'reused' : 'generated'} (generating it took ${dataset.loadSeconds.toFixed(0)} s); copied into the run's database in ${copySeconds.toFixed(1)} s.`,
-        `Identity job, first run (whole graph + person_events backfill of ${firstRun.personEvents.toLocaleString('en')} events): ${identitySeconds.toFixed(1)} s; a run with nothing new: ${idleSeconds.toFixed(1)} s.`,
+        `Identity job, first run (whole graph + person_events backfill of ${firstRun.personEvents.toLocaleString('en')} events): ${identitySeconds.toFixed(1)} s; a run with nothing new: ${idleSeconds.toFixed(1)} s;`,
+        `a run after ${increment.length.toLocaleString('en')} new deliveries (${incrementRun.personEvents.toLocaleString('en')} events appended, ${incrementRun.staleIdentifiers} identifiers marked stale): ${incrementSeconds.toFixed(1)} s.`,
         '',
         '| query | time | × baseline |',
         '|---|---:|---:|',

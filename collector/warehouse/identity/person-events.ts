@@ -62,9 +62,28 @@ export async function markStaleNodes(client: ClickHouseClient, resolved: Map<str
   if ((await storedCount(client)) === 0) return 0;
   const before = await currentPeriods(client, [...resolved.keys()]);
   const markedAt = toDateTimeText(Date.now());
-  const stale = [...resolved].filter(([id, periods]) => before.get(id) !== periodsText(periods)).map(([node]) => ({ node, marked_at: markedAt }));
+  const changed = [...resolved].filter(([id, periods]) => before.get(id) !== periodsText(periods)).map(([node]) => node);
+  const stale = (await withStoredRows(client, changed)).map((node) => ({ node, marked_at: markedAt }));
   for (let i = 0; i < stale.length; i += 50_000) await client.insert({ table: 'stale_nodes', values: stale.slice(i, i + 50_000), format: 'JSONEachRow' });
   return stale.length;
+}
+
+/**
+ * The identifiers of `nodes` that have rows in person_events_stored: a new device that logs in before any of its
+ * events were stored needs no re-attribution, and marking it would only bring the next squash closer. A
+ * whole-graph run keeps them all (rare; one scan per 2,000 identifiers would cost more than the squash).
+ */
+async function withStoredRows(client: ClickHouseClient, nodes: string[]): Promise<string[]> {
+  if (nodes.length > 20_000) return nodes;
+  const found: string[] = [];
+  for (let i = 0; i < nodes.length; i += 2000) {
+    const rows = await queryRows<{ node: string }>(
+      client,
+      `SELECT DISTINCT node FROM person_events_stored WHERE node_key IN (SELECT cityHash64(arrayJoin([${nodes.slice(i, i + 2000).map(str).join(', ')}])))`,
+    );
+    found.push(...rows.map((r) => r.node));
+  }
+  return found;
 }
 
 const command = (client: ClickHouseClient, query: string) => client.command({ query, clickhouse_settings: { wait_end_of_query: 1 } });
