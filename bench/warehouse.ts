@@ -120,9 +120,9 @@ export async function warehouseSection(specs: BenchDatasetSpec[], options: { fre
         if (segment) await measure(`materialise segment: ${id}`, () => store.materialize(segment, defaultEnd));
       }
       for (const view of views) await measure(`view \`${view}\``, () => discard(client, `SELECT * FROM ${view}`), heavyViews.includes(view) ? 1 : 3);
-      // Steady state: 2,000 new people over the 3 days after the dataset (about 30k events, new persons, logins,
-      // retries), then one identity run with the default one-day overlap.
-      const increment = deliveriesToRows(generateDataset({ seed: 999, people: 2000, firstIndex: 50_000_000, end: defaultEnd + 3 * 86_400_000, days: 3 }).deliveries);
+      // Steady state: 2,000 new people arriving after everything loaded so far (the dataset's late deliveries reach
+      // 3 days past its end, so these happen 7–10 days after it), then one identity run with the default overlap.
+      const increment = deliveriesToRows(generateDataset({ seed: 999, people: 2000, firstIndex: 50_000_000, end: defaultEnd + 10 * 86_400_000, days: 3 }).deliveries);
       await loadRows(client, increment, 50_000);
       const incrementStart = performance.now();
       const incrementRun = await runIdentityJob(client);

@@ -17,7 +17,7 @@ export interface IdentityJobOptions {
    * the window are skipped, so a wide window costs a scan, not work. Default one day.
    */
   overlapSeconds?: number;
-  /** Above this many frontier nodes the component is loaded whole instead of node by node. */
+  /** Above this many frontier nodes the component is loaded whole instead of node by node (default 20,000). */
   expandLimit?: number;
   /** When the squash of stale identifiers runs (see person-events.ts). */
   squashAfterNodes?: PersonEventsOptions['squashAfterNodes'];
@@ -68,12 +68,18 @@ async function componentEdges(client: ClickHouseClient, seeds: Set<string>, expa
     if (frontier.length > expandLimit) {
       return rows<EdgeRow>(client, `SELECT ${edgeColumns} FROM identity_edges GROUP BY message_id, node`);
     }
-    const found = await rows<EdgeRow>(
-      client,
-      `SELECT ${edgeColumns} FROM identity_edges
-       WHERE message_id IN (SELECT message_id FROM identity_edges WHERE node IN ${strList(frontier)})
-       GROUP BY message_id, node`,
-    );
+    // In IN lists of 1,000 nodes, so one query stays small however many people logged in since the last run.
+    const found: EdgeRow[] = [];
+    for (let i = 0; i < frontier.length; i += 1000) {
+      found.push(
+        ...(await rows<EdgeRow>(
+          client,
+          `SELECT ${edgeColumns} FROM identity_edges
+           WHERE message_id IN (SELECT message_id FROM identity_edges WHERE node IN ${strList(frontier.slice(i, i + 1000))})
+           GROUP BY message_id, node`,
+        )),
+      );
+    }
     frontier = [];
     for (const edge of found) {
       edges.set(`${edge.message_id}\u0000${edge.node}`, edge);
@@ -101,7 +107,7 @@ function toMessages(edges: EdgeRow[]): IdentityMessage[] {
 /** One run of the identity job against the database `client` is bound to. */
 export async function runIdentityJob(client: ClickHouseClient, options: IdentityJobOptions = {}): Promise<IdentityJobResult> {
   const overlapSeconds = options.overlapSeconds ?? 86_400;
-  const identity = await resolveNewIdentities(client, overlapSeconds, options.expandLimit ?? 500);
+  const identity = await resolveNewIdentities(client, overlapSeconds, options.expandLimit ?? 20_000);
   const persons = await appendPersonEvents(client, {
     overlapSeconds,
     ...(options.squashAfterNodes === undefined ? {} : { squashAfterNodes: options.squashAfterNodes }),
