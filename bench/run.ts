@@ -10,7 +10,7 @@ import { peersSection } from './peers';
 import { collectorSection } from './collector';
 import { sizesSection } from './sizes';
 import { trackCostSection } from './track-cost';
-import { warehouseSection } from './warehouse';
+import { parseDatasetSpec, warehouseSection } from './warehouse';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const resultsFile = join(root, 'bench', 'RESULTS.md');
@@ -32,8 +32,12 @@ const benches: Bench[] = [
   {
     name: 'warehouse',
     title: 'Warehouse views, funnel builder and segment materialisation',
-    // BENCH_WAREHOUSE_EVENTS=1000000 runs one size; the default is 1M and 10M events.
-    run: () => warehouseSection((process.env.BENCH_WAREHOUSE_EVENTS ?? '1000000,10000000').split(',').map(Number)),
+    // BENCH_WAREHOUSE_EVENTS=1000000 runs one dataset (`5500000r20`: 20% registered, about 1M persons);
+    // BENCH_WAREHOUSE_FRESH=1 regenerates the cached datasets (bench/warehouse-dataset.ts).
+    run: () =>
+      warehouseSection((process.env.BENCH_WAREHOUSE_EVENTS ?? '1000000,10000000,5500000r20').split(',').map(parseDatasetSpec), {
+        fresh: process.env.BENCH_WAREHOUSE_FRESH === '1',
+      }),
   },
 ];
 

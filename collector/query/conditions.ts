@@ -113,3 +113,14 @@ export function filterSql(filter: PropertyFilter, column = 'properties'): string
 }
 
 export const comparisonSql = (op: Comparison): string => sqlComparison[op];
+
+/**
+ * person_events restricted to `where`, as a FROM source. ClickHouse 18.16 does not push an outer WHERE into a
+ * view, so the filter goes inside both parts of person_events (views/010_base.sql): the sorting key (event, …)
+ * then skips other events, and properties are read only for the rows that match. `columns` are expressions
+ * (computed inside the parts: 18.16 does not always see columns an outer HAVING needs through a UNION ALL).
+ */
+export function personEventsWhere(columns: readonly string[], where: string): string {
+  const list = columns.join(', ');
+  return `(SELECT ${list} FROM person_events_stored WHERE (${where}) AND node_key NOT IN (SELECT node_key FROM stale_nodes) UNION ALL SELECT ${list} FROM person_events_restated WHERE (${where}))`;
+}

@@ -5,6 +5,7 @@ import {
   eventMatchSql,
   filterSql,
   isRecord,
+  personEventsWhere,
   onlyFields,
   QueryInputError,
   readComparison,
@@ -102,8 +103,8 @@ export function parseSegmentRule(raw: unknown, path = 'rule'): SegmentRule {
   return readRule(raw, path, 0);
 }
 
-const revenue = "visitParamExtractFloat(properties, 'revenue')";
-const ltvSql = `(sumIf(${revenue}, event = 'Order Completed') - sumIf(${revenue}, event = 'Order Refunded'))`;
+// person_events.revenue is properties.revenue as a number, extracted once when the row was stored.
+const ltvSql = "(sumIf(revenue, event = 'Order Completed') - sumIf(revenue, event = 'Order Refunded'))";
 const ordersSql = "countIf(event = 'Order Completed')";
 
 function sinceSql(time: string, asOf: string, unitSeconds: number): string {
@@ -150,19 +151,44 @@ function ruleSql(rule: SegmentRule, asOfMs: number): string {
   if ('metric' in rule) return `(${metricSql(rule.metric, asOf)} ${comparisonSql(rule.op)} ${num(rule.value)})`;
   if ('top' in rule) {
     const level = num(1 - rule.top.percent / 100);
-    return `(${ordersSql} > 0 AND ${ltvSql} >= (SELECT quantileExact(${level})(ltv_value) FROM (SELECT ${ltvSql} AS ltv_value FROM person_events WHERE event IN ('Order Completed', 'Order Refunded') GROUP BY person_id HAVING ${ordersSql} > 0)))`;
+    const orders = personEventsWhere(['person_key', 'event', 'revenue'], "event IN ('Order Completed', 'Order Refunded')");
+    return `(${ordersSql} > 0 AND ${ltvSql} >= (SELECT quantileExact(${level})(ltv_value) FROM (SELECT ${ltvSql} AS ltv_value FROM ${orders} GROUP BY person_key HAVING ${ordersSql} > 0)))`;
   }
   const conditions = [eventMatchSql(rule.event), ...rule.where.map((f) => filterSql(f))];
   if (rule.withinDays !== undefined) {
     conditions.push(`timestamp > ${dt(asOfMs - rule.withinDays * 86_400_000)}`, `timestamp <= ${asOf}`);
   }
   const match = conditions.join(' AND ');
-  if (rule.sum) return `(sumIf(visitParamExtractFloat(properties, ${str(rule.sum.property)}), ${match}) ${comparisonSql(rule.sum.op)} ${num(rule.sum.value)})`;
-  const count = rule.count ?? { op: 'gte', value: 1 };
-  return `(countIf(${match}) ${comparisonSql(count.op)} ${num(count.value)})`;
+  const total = rule.sum ? 'sum(amount)' : 'count()';
+  const { op, value } = rule.sum ?? rule.count ?? { op: 'gte', value: 1 };
+  const test = `${total} ${comparisonSql(op)} ${num(value)}`;
+  // The matching events are read on their own (the sorting key skips other events, and properties are
+  // parsed only for those), as the set of persons whose total passes. A person without matching events has
+  // a total of 0: when 0 passes the test, the rule is "not among those whose total fails it".
+  const persons = (having: string) =>
+    `(SELECT person_key FROM ${personEventsWhere(['person_key', ...(rule.sum ? [`visitParamExtractFloat(properties, ${str(rule.sum.property)}) AS amount`] : [])], match)} GROUP BY person_key HAVING ${having})`;
+  return compare(0, op, value) ? `(person_key NOT IN ${persons(`NOT (${test})`)})` : `(person_key IN ${persons(test)})`;
+}
+
+function compare(left: number, op: Comparison, right: number): boolean {
+  switch (op) {
+    case 'eq':
+      return left === right;
+    case 'neq':
+      return left !== right;
+    case 'gt':
+      return left > right;
+    case 'gte':
+      return left >= right;
+    case 'lt':
+      return left < right;
+    case 'lte':
+      return left <= right;
+  }
 }
 
 /** SQL returning `person_id` of every person the rule selects, evaluated at `asOfMs` (epoch ms). */
 export function compileSegmentRule(rule: SegmentRule, asOfMs: number): string {
-  return `SELECT person_id FROM person_events GROUP BY person_id HAVING ${ruleSql(rule, asOfMs)}`;
+  // Grouped by person_key (a UInt64, much faster than the string on 18.16); any(person_id) names the person.
+  return `SELECT member AS person_id FROM (SELECT any(person_id) AS member FROM person_events GROUP BY person_key HAVING ${ruleSql(rule, asOfMs)})`;
 }

@@ -52,6 +52,8 @@ describe('query API', () => {
       () => collector.db.rows<{ identifier: string; person_id: string }>('SELECT identifier, person_id FROM identities_current ORDER BY identifier'),
       (rows) => rows.length >= 8,
     );
+    // The same run then appends the batch to person_events, which funnels and segments read.
+    await waitUntil(() => collector.db.rows('SELECT message_id FROM person_events'), (rows) => rows.length === 8);
     const personOf = new Map(persons.map((r) => [r.identifier, r.person_id]));
     expect(['anon:dev-1', 'anon:dev-2', 'user:ann'].map((id) => personOf.get(id))).toEqual(['user:ann', 'user:ann', 'user:ann']);
     expect(personOf.get('anon:dev-3')).toBe('user:bob');

@@ -6,6 +6,7 @@ import { eventRow } from '../../test/support/events';
 import { compileFunnel, parseFunnelQuery } from '../query/funnel';
 import { compileSegmentRule, parseSegmentRule } from '../query/segment-rules';
 import { loadRows } from './generator/load';
+import { runIdentityJob } from './identity/job';
 import { segmentStore } from './segments';
 
 const day = 86_400_000;
@@ -46,6 +47,7 @@ beforeAll(async () => {
     page('F', T - 1 * day + 60_000),
     track('F', 'Order Completed', { revenue: 120, products: [{ category: 'sneakers' }] }, T - 40 * day),
   ]);
+  await runIdentityJob(db.client);
 });
 afterAll(() => db.drop());
 
@@ -59,6 +61,9 @@ describe('segment rules on ClickHouse', () => {
     expect(await members({ trait: 'age', op: 'gt', value: 25 })).toEqual(['user:A']);
     expect(await members({ trait: 'plan', op: 'exists' })).toEqual(['user:A', 'user:E']);
     expect(await members({ event: 'Order Completed', sum: { property: 'revenue', op: 'gte', value: 100 } })).toEqual(['user:F']);
+    // Tests that a person without any matching event passes (a total of 0).
+    expect(await members({ event: 'Order Completed', count: { op: 'lt', value: 1 } })).toEqual(['user:A', 'user:C', 'user:D', 'user:E']);
+    expect(await members({ event: 'Order Completed', sum: { property: 'revenue', op: 'lte', value: 15 } })).toEqual(['user:A', 'user:B', 'user:C', 'user:D', 'user:E']);
     expect(await members({ metric: 'ltv', op: 'gt', value: 0 })).toEqual(['user:B', 'user:F']);
     expect(await members({ any: [{ metric: 'days_since_first_seen', op: 'gte', value: 25 }, { metric: 'orders', op: 'gte', value: 1 }] })).toEqual(['user:A', 'user:B', 'user:E', 'user:F']);
   });

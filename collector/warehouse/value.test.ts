@@ -4,6 +4,7 @@ import { referenceEvents, referenceLtvCohorts } from '../../test/support/analyti
 import { createTestDatabase, type TestDatabase } from '../../test/support/clickhouse';
 import type { Delivery } from './generator/generate';
 import { deliveriesToRows, loadRows } from './generator/load';
+import { runIdentityJob } from './identity/job';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -26,6 +27,7 @@ describe('ltv_cohort_monthly', () => {
       track('order-2', '2026-04-05T10:00:00.000Z', 'Order Completed', { order_id: 'o2', revenue: 50 }),
     ]);
     await loadRows(db.client, rows);
+    await runIdentityJob(db.client);
     const actual = await db.rows<Record<string, unknown>>('SELECT * FROM ltv_cohort_monthly ORDER BY months_since_first_order');
     expect(actual).toEqual(referenceLtvCohorts(referenceEvents(rows, () => 'user:u1')));
     expect(actual.map((r) => [r.months_since_first_order, r.net_revenue, r.cumulative_revenue])).toEqual([

@@ -1,27 +1,36 @@
 -- session_events: every deduplicated event with its person and session number (1, 2, ...): a new session
--- starts after more than 30 minutes (1800 s) without events. Ties in time are ordered by message_id.
+-- starts after more than 30 minutes (1800 s) without events. An event's session number is the count of its
+-- person's session start times at or before it: events at equal times never split a session, so this equals
+-- numbering the events in (time, message_id) order. Only the times are gathered per person (the right side),
+-- so memory stays small at 10M events; each event then looks up its person's session starts.
+-- (The event time enters the lambda as an array argument: 18.16 loses columns captured by a lambda when an
+-- outer query prunes columns.)
 DROP TABLE IF EXISTS session_events;
 CREATE VIEW session_events AS
 SELECT
     person_id,
-    session_index,
-    e.1 AS event_time,
-    e.2 AS message_id,
-    e.3 AS type,
-    e.4 AS event,
-    e.5 AS page_path,
-    e.6 AS campaign_source,
-    e.7 AS source
+    arrayCount((s, t) -> s <= t, starts, arrayResize([toUInt32(event_time)], length(starts), toUInt32(event_time))) AS session_index,
+    event_time,
+    message_id,
+    type,
+    event,
+    page_path,
+    campaign_source,
+    source
 FROM
 (
-    SELECT
-        person_id,
-        arraySort(x -> (x.1, x.2), groupArray((timestamp, message_id, type, event, page_path, campaign_source, source))) AS evs,
-        arrayCumSum(arrayMap((x, i) -> toUInt32(i = 1 OR toUInt32(x.1) - toUInt32(evs[i - 1].1) > 1800), evs, arrayEnumerate(evs))) AS session_numbers
+    SELECT person_id, person_key, timestamp AS event_time, message_id, type, event, page_path, campaign_source, source
     FROM person_events
-    GROUP BY person_id
 )
-ARRAY JOIN evs AS e, session_numbers AS session_index;
+ANY LEFT JOIN
+(
+    SELECT
+        person_key,
+        arraySort(groupArray(toUInt32(timestamp))) AS times,
+        arrayFilter((t, i) -> i = 1 OR t - times[i - 1] > 1800, times, arrayEnumerate(times)) AS starts
+    FROM person_events
+    GROUP BY person_key
+) USING person_key;
 
 -- sessions: one row per session.
 DROP TABLE IF EXISTS sessions;

@@ -1,5 +1,6 @@
 -- ecommerce_funnel_daily: persons reaching each step of Product Viewed → Product Added → Checkout Started
--- → Order Completed within 24 hours of the view (windowFunnel), per UTC day and event source.
+-- → Order Completed within 24 hours of the view (windowFunnel), per UTC day and event source. Persons are
+-- grouped by person_key (cityHash64(person_id), see migrations/030_person_events.sql).
 DROP TABLE IF EXISTS ecommerce_funnel_daily;
 CREATE VIEW ecommerce_funnel_daily AS
 SELECT
@@ -11,14 +12,21 @@ SELECT
     countIf(level >= 4) AS ordered
 FROM
 (
+    -- One UInt64 group key per (person, day, source): 18.16 groups by it far faster than by the three
+    -- columns (a collision of two of ~10^6 groups has a probability of ~10^-7).
     SELECT
-        toDate(timestamp) AS day,
-        source AS event_source,
-        person_id,
+        cityHash64(person_key, toDate(timestamp), source) AS group_key,
+        any(toDate(timestamp)) AS day,
+        any(source) AS event_source,
         windowFunnel(86400)(timestamp, event = 'Product Viewed', event = 'Product Added', event = 'Checkout Started', event = 'Order Completed') AS level
-    FROM person_events
-    WHERE event IN ('Product Viewed', 'Product Added', 'Checkout Started', 'Order Completed')
-    GROUP BY day, event_source, person_id
+    FROM (
+        SELECT person_key, timestamp, source, event FROM person_events_stored
+        WHERE event IN ('Product Viewed', 'Product Added', 'Checkout Started', 'Order Completed') AND node_key NOT IN (SELECT node_key FROM stale_nodes)
+        UNION ALL
+        SELECT person_key, timestamp, source, event FROM person_events_restated
+        WHERE event IN ('Product Viewed', 'Product Added', 'Checkout Started', 'Order Completed')
+    )
+    GROUP BY group_key
 )
 GROUP BY day, event_source
 ORDER BY day, event_source;

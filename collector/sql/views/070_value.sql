@@ -1,9 +1,10 @@
 -- customer_value: per person with at least one order. Refunds (Order Refunded, properties.revenue = the
--- amount refunded) subtract from net_revenue. A multi-category order has products of 2+ categories.
+-- amount refunded, stored as person_events.revenue) subtract from net_revenue. A multi-category order has
+-- products of 2+ categories. Persons are grouped by person_key (cityHash64(person_id)).
 DROP TABLE IF EXISTS customer_value;
 CREATE VIEW customer_value AS
 SELECT
-    person_id,
+    customer_id AS person_id,
     first_order_at,
     last_order_at,
     order_count AS orders,
@@ -15,16 +16,21 @@ SELECT
 FROM
 (
     SELECT
-        person_id,
+        any(person_id) AS customer_id,
         minIf(timestamp, event = 'Order Completed') AS first_order_at,
         maxIf(timestamp, event = 'Order Completed') AS last_order_at,
         countIf(event = 'Order Completed') AS order_count,
-        sumIf(visitParamExtractFloat(properties, 'revenue'), event = 'Order Completed') AS gross_revenue,
-        sumIf(visitParamExtractFloat(properties, 'revenue'), event = 'Order Refunded') AS refunded,
+        sumIf(revenue, event = 'Order Completed') AS gross_revenue,
+        sumIf(revenue, event = 'Order Refunded') AS refunded,
         countIf(event = 'Order Completed' AND length(arrayDistinct(extractAll(properties, '"category":"([^"]*)"'))) >= 2) AS multi_category_orders
-    FROM person_events
-    WHERE event IN ('Order Completed', 'Order Refunded')
-    GROUP BY person_id
+    FROM (
+        SELECT person_id, person_key, timestamp, event, revenue, properties FROM person_events_stored
+        WHERE event IN ('Order Completed', 'Order Refunded') AND node_key NOT IN (SELECT node_key FROM stale_nodes)
+        UNION ALL
+        SELECT person_id, person_key, timestamp, event, revenue, properties FROM person_events_restated
+        WHERE event IN ('Order Completed', 'Order Refunded')
+    )
+    GROUP BY person_key
 )
 WHERE order_count > 0;
 
@@ -53,16 +59,21 @@ FROM
             cohort_month,
             toInt32(toRelativeMonthNum(money.1) - toRelativeMonthNum(cohort_month)) AS month_offset,
             sum(money.2) AS month_revenue,
-            uniqExact(person_id) AS buyers
+            uniqExact(person_key) AS buyers
         FROM
         (
             SELECT
-                person_id,
+                person_key,
                 toStartOfMonth(minIf(timestamp, event = 'Order Completed')) AS cohort_month,
-                groupArray((toStartOfMonth(timestamp), if(event = 'Order Completed', 1, -1) * visitParamExtractFloat(properties, 'revenue'))) AS moneys
-            FROM person_events
-            WHERE event IN ('Order Completed', 'Order Refunded')
-            GROUP BY person_id
+                groupArray((toStartOfMonth(timestamp), if(event = 'Order Completed', 1, -1) * revenue)) AS moneys
+            FROM (
+                SELECT person_key, timestamp, event, revenue FROM person_events_stored
+                WHERE event IN ('Order Completed', 'Order Refunded') AND node_key NOT IN (SELECT node_key FROM stale_nodes)
+                UNION ALL
+                SELECT person_key, timestamp, event, revenue FROM person_events_restated
+                WHERE event IN ('Order Completed', 'Order Refunded')
+            )
+            GROUP BY person_key
             HAVING countIf(event = 'Order Completed') > 0
         )
         ARRAY JOIN moneys AS money

@@ -14,8 +14,13 @@ SELECT
     -- score / scale_max >= 0.8 (an answer without a scale is not).
     multiIf(survey_type = 'nps' AND score >= 9, 100, survey_type = 'nps' AND score <= 6, -100, 0) AS nps_points,
     survey_type = 'csat' AND scale_max > 0 AND score / scale_max >= 0.8 AS satisfied
-FROM person_events
-WHERE event = 'Survey Responded';
+FROM (
+    SELECT person_id, timestamp, properties FROM person_events_stored
+    WHERE event = 'Survey Responded' AND node_key NOT IN (SELECT node_key FROM stale_nodes)
+    UNION ALL
+    SELECT person_id, timestamp, properties FROM person_events_restated
+    WHERE event = 'Survey Responded'
+);
 
 -- cx_monthly: NPS (% promoters 9–10 minus % detractors 0–6), CSAT (% of answers in the top two of five,
 -- i.e. score / scale_max >= 0.8; an answer without a scale is not satisfied) and average CES, per calendar month.

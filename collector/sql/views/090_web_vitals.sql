@@ -22,8 +22,13 @@ FROM
         quantileExactIf(0.75)(visitParamExtractFloat(properties, 'inp'), visitParamHas(properties, 'inp')) AS inp_p75_raw,
         countIf(visitParamHas(properties, 'cls')) AS cls_samples,
         quantileExactIf(0.75)(visitParamExtractFloat(properties, 'cls'), visitParamHas(properties, 'cls')) AS cls_p75_raw
-    FROM events_dedup
-    WHERE event = 'Web Vitals'
+    FROM (
+        SELECT page_path, properties FROM person_events_stored
+        WHERE event = 'Web Vitals' AND node_key NOT IN (SELECT node_key FROM stale_nodes)
+        UNION ALL
+        SELECT page_path, properties FROM person_events_restated
+        WHERE event = 'Web Vitals'
+    )
     GROUP BY path
 )
 ORDER BY path;

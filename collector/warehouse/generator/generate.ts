@@ -14,6 +14,8 @@ export interface GeneratorOptions {
   days?: number;
   /** Number of the first person: datasets made in chunks (the benchmark) use disjoint ranges. */
   firstIndex?: number;
+  /** Share of people who register (log in, buy); the rest are anonymous visitors. Default 0.75. */
+  registeredShare?: number;
 }
 
 /** One HTTP delivery of one event, as the collector would see it. */
@@ -40,6 +42,9 @@ export interface Dataset {
   sharedDevices: Map<string, string[]>;
   end: number;
 }
+
+/** Bump whenever the same options would give different deliveries: cached benchmark datasets are keyed on it. */
+export const generatorVersion = 1;
 
 export const defaultEnd = Date.UTC(2026, 10, 1);
 const second = 1000;
@@ -144,7 +149,7 @@ export function generateDataset(options: GeneratorOptions = {}): Dataset {
   let lastRegistered: Person | undefined;
 
   for (let index = firstIndex; index < firstIndex + (options.people ?? 10_000); index++) {
-    const registered = rnd.chance(0.75);
+    const registered = rnd.chance(options.registeredShare ?? 0.75);
     const deviceCount = registered ? 1 + Number(rnd.chance(0.5)) + Number(rnd.chance(0.2)) : 1;
     const devices: Device[] = Array.from({ length: deviceCount }, (_, k) => ({
       anonymousId: `d${index}k${k}-${rnd.hex(8)}`,

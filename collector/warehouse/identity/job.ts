@@ -1,9 +1,11 @@
 // The incremental identity job: new identify/alias events → identity_edges → re-resolution of only the
-// graph components they touch → identities. Safe to run again and after restarts (see docs/analytics.md).
+// graph components they touch → identities (changed identifiers marked stale first) → person_events_stored
+// brought up to date (person-events.ts). Safe to run again and after restarts (see docs/analytics.md).
 import { queryRows, type ClickHouseClient } from '../client';
 import { toDateTimeText } from '../../ingest/normalize';
 import { dt, str, strList } from '../../query/literal';
 import { eventNodes } from './identifiers';
+import { appendPersonEvents, markStaleNodes, type PersonEventsOptions } from './person-events';
 import { resolveIdentities, type IdentityMessage } from './resolve';
 
 export const identityJob = 'identity';
@@ -15,8 +17,11 @@ export interface IdentityJobOptions {
    * the window are skipped, so a wide window costs a scan, not work. Default one day.
    */
   overlapSeconds?: number;
-  /** Above this many frontier nodes the component is loaded whole instead of node by node. */
+  /** Above this many frontier nodes the component is loaded whole instead of node by node (default 20,000). */
   expandLimit?: number;
+  /** When the squash of stale identifiers runs (see person-events.ts). */
+  squashAfterNodes?: PersonEventsOptions['squashAfterNodes'];
+  squashAfterSeconds?: PersonEventsOptions['squashAfterSeconds'];
 }
 
 export interface IdentityJobResult {
@@ -24,6 +29,12 @@ export interface IdentityJobResult {
   events: number;
   /** Identifiers whose mapping was (re)written. */
   identifiers: number;
+  /** Identifiers whose person changed (marked stale). */
+  staleIdentifiers: number;
+  /** Events appended to person_events_stored. */
+  personEvents: number;
+  /** person_events_stored buckets rewritten (squash, superseded deliveries). */
+  rewrittenBuckets: number;
 }
 
 const rows = queryRows;
@@ -57,12 +68,18 @@ async function componentEdges(client: ClickHouseClient, seeds: Set<string>, expa
     if (frontier.length > expandLimit) {
       return rows<EdgeRow>(client, `SELECT ${edgeColumns} FROM identity_edges GROUP BY message_id, node`);
     }
-    const found = await rows<EdgeRow>(
-      client,
-      `SELECT ${edgeColumns} FROM identity_edges
-       WHERE message_id IN (SELECT message_id FROM identity_edges WHERE node IN ${strList(frontier)})
-       GROUP BY message_id, node`,
-    );
+    // In IN lists of 1,000 nodes, so one query stays small however many people logged in since the last run.
+    const found: EdgeRow[] = [];
+    for (let i = 0; i < frontier.length; i += 1000) {
+      found.push(
+        ...(await rows<EdgeRow>(
+          client,
+          `SELECT ${edgeColumns} FROM identity_edges
+           WHERE message_id IN (SELECT message_id FROM identity_edges WHERE node IN ${strList(frontier.slice(i, i + 1000))})
+           GROUP BY message_id, node`,
+        )),
+      );
+    }
     frontier = [];
     for (const edge of found) {
       edges.set(`${edge.message_id}\u0000${edge.node}`, edge);
@@ -89,7 +106,21 @@ function toMessages(edges: EdgeRow[]): IdentityMessage[] {
 
 /** One run of the identity job against the database `client` is bound to. */
 export async function runIdentityJob(client: ClickHouseClient, options: IdentityJobOptions = {}): Promise<IdentityJobResult> {
-  const overlap = options.overlapSeconds ?? 86_400;
+  const overlapSeconds = options.overlapSeconds ?? 86_400;
+  const identity = await resolveNewIdentities(client, overlapSeconds, options.expandLimit ?? 20_000);
+  const persons = await appendPersonEvents(client, {
+    overlapSeconds,
+    ...(options.squashAfterNodes === undefined ? {} : { squashAfterNodes: options.squashAfterNodes }),
+    ...(options.squashAfterSeconds === undefined ? {} : { squashAfterSeconds: options.squashAfterSeconds }),
+  });
+  return { ...identity, personEvents: persons.appended, rewrittenBuckets: persons.rewrittenBuckets };
+}
+
+async function resolveNewIdentities(
+  client: ClickHouseClient,
+  overlap: number,
+  expandLimit: number,
+): Promise<Pick<IdentityJobResult, 'events' | 'identifiers' | 'staleIdentifiers'>> {
   const checkpoint = await rows<{ position: number }>(
     client,
     `SELECT toUInt32(argMax(position, version)) AS position FROM job_checkpoints WHERE job = ${str(identityJob)}`,
@@ -109,7 +140,7 @@ export async function runIdentityJob(client: ClickHouseClient, options: Identity
      HAVING (message_id, last_received) NOT IN
             (SELECT message_id, max(received_at) FROM identity_edges WHERE received_at >= ${sinceText} GROUP BY message_id)`,
   );
-  if (fresh.length === 0) return { events: 0, identifiers: 0 };
+  if (fresh.length === 0) return { events: 0, identifiers: 0, staleIdentifiers: 0 };
 
   const edgeRows: { message_id: string; node: string; timestamp: string; received_at: string }[] = [];
   const seeds = new Set<string>();
@@ -124,7 +155,8 @@ export async function runIdentityJob(client: ClickHouseClient, options: Identity
     await client.insert({ table: 'identity_edges', values: edgeRows.slice(i, i + 50_000), format: 'JSONEachRow' });
   }
 
-  const resolved = resolveIdentities(toMessages(await componentEdges(client, seeds, options.expandLimit ?? 500)));
+  const resolved = resolveIdentities(toMessages(await componentEdges(client, seeds, expandLimit)));
+  const staleIdentifiers = await markStaleNodes(client, resolved);
   const now = Date.now();
   const mappedAt = toDateTimeText(now);
   const identityRows = [...resolved].flatMap(([identifier, periods]) =>
@@ -136,5 +168,5 @@ export async function runIdentityJob(client: ClickHouseClient, options: Identity
   const previous = toDateTimeText(Number(checkpoint[0]?.position ?? 0) * 1000);
   const newest = fresh.reduce((max, e) => (e.last_received > max ? e.last_received : max), previous);
   await client.insert({ table: 'job_checkpoints', values: [{ job: identityJob, position: newest, version: now }], format: 'JSONEachRow' });
-  return { events: fresh.length, identifiers: resolved.size };
+  return { events: fresh.length, identifiers: resolved.size, staleIdentifiers };
 }
