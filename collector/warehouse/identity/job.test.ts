@@ -1,11 +1,12 @@
 // The identity job against ClickHouse: matches the generator's truth, gives the same identities when the
-// same events arrive in another order and in small increments, and does nothing twice after a restart.
+// same events arrive in another order and in small increments, does nothing twice after a restart, and a run
+// interrupted between any two of its statements is completed by the next run.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/clickhouse';
 import { generateDataset } from '../generator/generate';
 import { deliveriesToRows, loadRows } from '../generator/load';
 import { seededRandom } from '../generator/random';
-import { createWarehouseClient } from '../client';
+import { createWarehouseClient, type ClickHouseClient } from '../client';
 import { runIdentityJob } from './job';
 
 const dataset = generateDataset({ seed: 11, people: 400 });
@@ -102,4 +103,84 @@ describe('identity job', () => {
       await restarted.close();
     }
   });
+});
+
+/** What a write statement does: `insert <table>`, or the first words of a command (`ALTER TABLE x REPLACE`). */
+function statementKind(method: string, params: unknown): string {
+  if (typeof params !== 'object' || params === null) return method;
+  if ('table' in params && typeof params.table === 'string') return `insert ${params.table}`;
+  if ('query' in params && typeof params.query === 'string') return params.query.trim().split(/\s+/).slice(0, 4).join(' ');
+  return method;
+}
+
+/**
+ * The test seam: `client`, except that its write statements (insert, command) are recorded in `log` and the
+ * `failAt`-th one (from 1) throws instead of reaching ClickHouse, as if the process died right before it.
+ */
+function interruptingClient(client: ClickHouseClient, failAt: number, log: string[]): ClickHouseClient {
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if ((prop !== 'insert' && prop !== 'command') || typeof value !== 'function') return value;
+      return (...args: unknown[]): unknown => {
+        log.push(statementKind(prop, args[0]));
+        if (log.length === failAt) return Promise.reject(new Error(`interrupted before ${log.at(-1)}`));
+        return Reflect.apply(value, target, args);
+      };
+    },
+  });
+}
+
+describe('identity job interrupted between statements', () => {
+  const crashData = generateDataset({ seed: 23, people: 60 });
+  const shuffled = seededRandom(7).shuffle(deliveriesToRows(crashData.deliveries));
+  const [first, second] = [shuffled.slice(0, shuffled.length / 2), shuffled.slice(shuffled.length / 2)];
+  // The second run squashes (squashAfterNodes 0) so it also rewrites buckets, the longest chain of statements.
+  const options = { overlapSeconds: 10 * 365 * 86_400, squashAfterNodes: 0 };
+  const days = (db: TestDatabase) => db.rows('SELECT person_key, day, sum(events) AS n FROM person_days GROUP BY person_key, day ORDER BY person_key, day');
+  const outcome = async (db: TestDatabase) => ({ identities: await identities(db), attribution: await attribution(db), days: await days(db) });
+
+  /** Loads the first half and runs the job, then the second half and a run through `client(db)`. */
+  async function scenario(db: TestDatabase, client: (db: TestDatabase) => ClickHouseClient): Promise<void> {
+    await loadRows(db.client, first);
+    await runIdentityJob(db.client, options);
+    await loadRows(db.client, second);
+    await runIdentityJob(client(db), options);
+  }
+
+  it('is completed by the next run: the same identities, person_events and person_days as without the interruption', async () => {
+    const reference = await createTestDatabase('identity_uninterrupted');
+    const statements: string[] = [];
+    let expected: Awaited<ReturnType<typeof outcome>>;
+    try {
+      await scenario(reference, (db) => interruptingClient(db.client, 0, statements));
+      expected = await outcome(reference);
+    } finally {
+      await reference.drop();
+    }
+    // Every kind of write of the second run must be exercised: edges, identities, checkpoints, the squash…
+    expect(new Set(statements)).toEqual(
+      new Set([
+        'insert identity_run_nodes', 'insert identity_edges', 'insert stale_nodes', 'insert identities', 'insert job_checkpoints',
+        'TRUNCATE TABLE person_events_staging', 'TRUNCATE TABLE person_days_staging', 'INSERT INTO person_events_staging SELECT',
+        'ALTER TABLE person_days_stored REPLACE', 'ALTER TABLE person_events_stored REPLACE', 'TRUNCATE TABLE stale_nodes',
+        'INSERT INTO person_events_stored SELECT',
+      ]),
+    );
+    expect(expected.identities.length).toBeGreaterThan(0);
+    // Interrupt right before the first statement of each kind, the last bucket swap, and the last statement.
+    const points = new Set([...new Set(statements)].map((kind) => statements.indexOf(kind) + 1));
+    points.add(statements.lastIndexOf('ALTER TABLE person_events_stored REPLACE') + 1).add(statements.length);
+    for (const failAt of [...points].sort((a, b) => a - b)) {
+      const db = await createTestDatabase('identity_interrupted');
+      try {
+        const log: string[] = [];
+        await expect(scenario(db, (d) => interruptingClient(d.client, failAt, log))).rejects.toThrow(`interrupted before ${statements[failAt - 1]}`);
+        await runIdentityJob(db.client, options);
+        expect({ failAt, kind: statements[failAt - 1], ...(await outcome(db)) }).toEqual({ failAt, kind: statements[failAt - 1], ...expected });
+      } finally {
+        await db.drop();
+      }
+    }
+  }, 300_000);
 });

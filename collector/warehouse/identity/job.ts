@@ -3,7 +3,7 @@
 // brought up to date (person-events.ts). Safe to run again and after restarts (see docs/analytics.md).
 import { queryRows, type ClickHouseClient } from '../client';
 import { toDateTimeText } from '../../ingest/normalize';
-import { dt, str, strList } from '../../query/literal';
+import { dt, int, str, strList } from '../../query/literal';
 import { eventNodes } from './identifiers';
 import { appendPersonEvents, markStaleNodes, type PersonEventsOptions } from './person-events';
 import { resolveIdentities, type IdentityMessage } from './resolve';
@@ -121,10 +121,12 @@ async function resolveNewIdentities(
   overlap: number,
   expandLimit: number,
 ): Promise<Pick<IdentityJobResult, 'events' | 'identifiers' | 'staleIdentifiers'>> {
-  const checkpoint = await rows<{ position: number }>(
+  // The checkpoint's version is the version of the last run that completed (see identity_run_nodes).
+  const checkpoint = await rows<{ position: number; completed: number }>(
     client,
-    `SELECT toUInt32(argMax(position, version)) AS position FROM job_checkpoints WHERE job = ${str(identityJob)}`,
+    `SELECT toUInt32(argMax(position, version)) AS position, max(version) AS completed FROM job_checkpoints WHERE job = ${str(identityJob)}`,
   );
+  const completed = Number(checkpoint[0]?.completed ?? 0);
   const since = Math.max(0, Number(checkpoint[0]?.position ?? 0) - overlap);
   const sinceText = dt(since * 1000);
   // Newest delivery of each message (as events FINAL would keep it) not yet recorded in identity_edges.
@@ -140,33 +142,45 @@ async function resolveNewIdentities(
      HAVING (message_id, last_received) NOT IN
             (SELECT message_id, max(received_at) FROM identity_edges WHERE received_at >= ${sinceText} GROUP BY message_id)`,
   );
-  if (fresh.length === 0) return { events: 0, identifiers: 0, staleIdentifiers: 0 };
+  // Nodes of runs that started after the last completed one and did not finish: their edges are written (so
+  // their events are no longer fresh), their identities maybe not. Usually none: a range read of a few rows.
+  const unfinished = await rows<{ node: string }>(client, `SELECT DISTINCT node FROM identity_run_nodes WHERE version > ${int(completed)}`);
+  if (fresh.length === 0 && unfinished.length === 0) return { events: 0, identifiers: 0, staleIdentifiers: 0 };
+  const version = Math.max(Date.now(), completed + 1);
 
   const edgeRows: { message_id: string; node: string; timestamp: string; received_at: string }[] = [];
-  const seeds = new Set<string>();
+  const seeds = new Set<string>(unfinished.map((r) => r.node));
+  const newNodes = new Set<string>();
   for (const event of fresh) {
     const nodes = eventNodes({ type: event.t_type, anonymousId: event.t_anon, userId: event.t_user, previousId: event.t_previous, traits: event.t_traits });
     for (const node of [...nodes.strong, ...(nodes.device ? [nodes.device] : [])]) {
       seeds.add(node);
+      newNodes.add(node);
       edgeRows.push({ message_id: event.message_id, node, timestamp: toDateTimeText(Number(event.ts) * 1000), received_at: event.last_received });
     }
   }
-  for (let i = 0; i < edgeRows.length; i += 50_000) {
-    await client.insert({ table: 'identity_edges', values: edgeRows.slice(i, i + 50_000), format: 'JSONEachRow' });
-  }
+  // Before the edges: once they exist, these nodes are found only through identity_run_nodes until this run completes.
+  await insertRows(client, 'identity_run_nodes', [...newNodes].map((node) => ({ version, node })));
+  await insertRows(client, 'identity_edges', edgeRows);
 
   const resolved = resolveIdentities(toMessages(await componentEdges(client, seeds, expandLimit)));
+  // Stale marks before identities: an interruption in between leaves extra marks (a cost at read time only),
+  // and the next run, finding identities unchanged, would not mark them again.
   const staleIdentifiers = await markStaleNodes(client, resolved);
-  const now = Date.now();
+  const now = Math.max(Date.now(), version);
   const mappedAt = toDateTimeText(now);
   const identityRows = [...resolved].flatMap(([identifier, periods]) =>
     periods.map((p) => ({ identifier, valid_from: toDateTimeText(p.validFrom * 1000), person_id: p.personId, mapped_at: mappedAt, version: now })),
   );
-  for (let i = 0; i < identityRows.length; i += 50_000) {
-    await client.insert({ table: 'identities', values: identityRows.slice(i, i + 50_000), format: 'JSONEachRow' });
-  }
+  await insertRows(client, 'identities', identityRows);
   const previous = toDateTimeText(Number(checkpoint[0]?.position ?? 0) * 1000);
   const newest = fresh.reduce((max, e) => (e.last_received > max ? e.last_received : max), previous);
-  await client.insert({ table: 'job_checkpoints', values: [{ job: identityJob, position: newest, version: now }], format: 'JSONEachRow' });
+  // The last statement of the run: from here on its nodes no longer need re-resolving.
+  await client.insert({ table: 'job_checkpoints', values: [{ job: identityJob, position: newest, version }], format: 'JSONEachRow' });
   return { events: fresh.length, identifiers: resolved.size, staleIdentifiers };
+}
+
+/** Inserts `values` into `table` in batches of 50,000 rows. */
+async function insertRows(client: ClickHouseClient, table: string, values: object[]): Promise<void> {
+  for (let i = 0; i < values.length; i += 50_000) await client.insert({ table, values: values.slice(i, i + 50_000), format: 'JSONEachRow' });
 }

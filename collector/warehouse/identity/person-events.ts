@@ -106,10 +106,12 @@ async function rewriteBuckets(client: ClickHouseClient, which: number[], superse
   const rows = jobSql('stored_bucket_rows', { buckets: inBuckets, superseded });
   const nodes = `SELECT node FROM person_events_stored WHERE bucket IN ${inBuckets}`;
   await command(client, jobSql('attribute_person_events', { target: 'person_events_staging', rows, nodes }));
-  // Atomic per partition; a bucket the staging table has no rows for becomes empty.
+  // Atomic per partition; a bucket the staging table has no rows for becomes empty. The rollup first: until
+  // person_events_stored's bucket is replaced, what made this bucket due (superseded rows, stale_nodes) is still
+  // there, so a run interrupted between the two statements is redone whole by the next run.
   for (const bucket of which) {
-    await command(client, `ALTER TABLE person_events_stored REPLACE PARTITION ${int(bucket)} FROM person_events_staging`);
     await command(client, `ALTER TABLE person_days_stored REPLACE PARTITION ${int(bucket)} FROM person_days_staging`);
+    await command(client, `ALTER TABLE person_events_stored REPLACE PARTITION ${int(bucket)} FROM person_events_staging`);
   }
   for (const table of staging) await command(client, `TRUNCATE TABLE ${table}`);
 }
