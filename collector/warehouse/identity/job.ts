@@ -1,6 +1,7 @@
 // The incremental identity job: new identify/alias events → identity_edges → re-resolution of only the
 // graph components they touch → identities (changed identifiers marked stale first) → person_events_stored
-// brought up to date (person-events.ts). Safe to run again and after restarts (see docs/analytics.md).
+// brought up to date (person-events.ts). Safe to run again; a run interrupted anywhere is completed by the next
+// one (identity_run_nodes, see docs/analytics.md).
 import { queryRows, type ClickHouseClient } from '../client';
 import { toDateTimeText } from '../../ingest/normalize';
 import { dt, int, str, strList } from '../../query/literal';
