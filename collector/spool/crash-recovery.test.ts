@@ -70,6 +70,13 @@ describe('kill -9 during a stream of acknowledged events', () => {
           restarted = (async () => {
             const ackedAtKill = acknowledged.size;
             await collector.stop('SIGKILL');
+            // An INSERT the killed process had already sent may still be running in ClickHouse and land after
+            // a count taken now: wait until no insert into an events table runs before counting.
+            await waitUntil(
+              () => db.rows<{ n: number }>("SELECT count() AS n FROM system.processes WHERE query LIKE 'INSERT INTO events%'"),
+              (r) => Number(r[0]?.n) === 0,
+              30_000,
+            );
             const stored = await db.rows<{ n: number }>("SELECT uniqExact(message_id) AS n FROM events WHERE message_id LIKE 'crash-%'");
             storedAtKill = stored[0]?.n ?? 0;
             backlogAtKill = ackedAtKill - storedAtKill;
