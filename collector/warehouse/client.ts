@@ -38,3 +38,8 @@ export async function queryRows<T>(client: ClickHouseClient, query: string): Pro
   });
   return result.json<T>();
 }
+
+/** Inserts `values` as JSONEachRow in inserts of at most 50,000 rows (a big job's rows stay bounded per request). */
+export async function insertRows(client: ClickHouseClient, table: string, values: object[]): Promise<void> {
+  for (let i = 0; i < values.length; i += 50_000) await client.insert({ table, values: values.slice(i, i + 50_000), format: 'JSONEachRow' });
+}

@@ -2,9 +2,10 @@
 // graph components they touch → identities (changed identifiers marked stale first) → person_events_stored
 // brought up to date (person-events.ts). Safe to run again; a run interrupted anywhere is completed by the next
 // one (identity_run_nodes, see docs/analytics.md).
-import { queryRows, type ClickHouseClient } from '../client';
+import { readCheckpoint, writeCheckpoint } from '../checkpoints';
+import { insertRows, queryRows, type ClickHouseClient } from '../client';
 import { toDateTimeText } from '../../ingest/normalize';
-import { dt, int, str, strList } from '../../query/literal';
+import { dt, int, strList } from '../../query/literal';
 import { eventNodes } from './identifiers';
 import { appendPersonEvents, markStaleNodes, type PersonEventsOptions } from './person-events';
 import { resolveIdentities, type IdentityMessage } from './resolve';
@@ -123,12 +124,9 @@ async function resolveNewIdentities(
   expandLimit: number,
 ): Promise<Pick<IdentityJobResult, 'events' | 'identifiers' | 'staleIdentifiers'>> {
   // The checkpoint's version is the version of the last run that completed (see identity_run_nodes).
-  const checkpoint = await rows<{ position: number; completed: number }>(
-    client,
-    `SELECT toUInt32(argMax(position, version)) AS position, max(version) AS completed FROM job_checkpoints WHERE job = ${str(identityJob)}`,
-  );
-  const completed = Number(checkpoint[0]?.completed ?? 0);
-  const since = Math.max(0, Number(checkpoint[0]?.position ?? 0) - overlap);
+  const checkpoint = await readCheckpoint(client, identityJob);
+  const completed = checkpoint.version;
+  const since = Math.max(0, checkpoint.position - overlap);
   const sinceText = dt(since * 1000);
   // Newest delivery of each message (as events FINAL would keep it) not yet recorded in identity_edges.
   const fresh = await rows<EventFacts>(
@@ -174,14 +172,9 @@ async function resolveNewIdentities(
     periods.map((p) => ({ identifier, valid_from: toDateTimeText(p.validFrom * 1000), person_id: p.personId, mapped_at: mappedAt, version: now })),
   );
   await insertRows(client, 'identities', identityRows);
-  const previous = toDateTimeText(Number(checkpoint[0]?.position ?? 0) * 1000);
+  const previous = toDateTimeText(checkpoint.position * 1000);
   const newest = fresh.reduce((max, e) => (e.last_received > max ? e.last_received : max), previous);
   // The last statement of the run: from here on its nodes no longer need re-resolving.
-  await client.insert({ table: 'job_checkpoints', values: [{ job: identityJob, position: newest, version }], format: 'JSONEachRow' });
+  await writeCheckpoint(client, identityJob, newest, version);
   return { events: fresh.length, identifiers: resolved.size, staleIdentifiers };
-}
-
-/** Inserts `values` into `table` in batches of 50,000 rows. */
-async function insertRows(client: ClickHouseClient, table: string, values: object[]): Promise<void> {
-  for (let i = 0; i < values.length; i += 50_000) await client.insert({ table, values: values.slice(i, i + 50_000), format: 'JSONEachRow' });
 }

@@ -5,7 +5,8 @@
 //  2. appendPersonEvents: rewrites the buckets (partitions) that need it (the squash of stale nodes, when due,
 //     and rows a newer delivery supersedes), then appends every event key not stored yet, newest delivery,
 //     attributed with the latest identities.
-import { queryRows, type ClickHouseClient } from '../client';
+import { readCheckpoint, writeCheckpoint } from '../checkpoints';
+import { insertRows, queryRows, type ClickHouseClient } from '../client';
 import { jobSql } from '../job-sql';
 import { toDateTimeText } from '../../ingest/normalize';
 import { dt, int, str, strList } from '../../query/literal';
@@ -70,7 +71,7 @@ export async function markStaleNodes(client: ClickHouseClient, resolved: Map<str
   const markedAt = toDateTimeText(Date.now());
   const changed = [...resolved].filter(([id, periods]) => before.get(id) !== periodsText(periods)).map(([node]) => node);
   const stale = (await withStoredRows(client, changed)).map((node) => ({ node, marked_at: markedAt }));
-  for (let i = 0; i < stale.length; i += 50_000) await client.insert({ table: 'stale_nodes', values: stale.slice(i, i + 50_000), format: 'JSONEachRow' });
+  await insertRows(client, 'stale_nodes', stale);
   return stale.length;
 }
 
@@ -118,11 +119,7 @@ async function rewriteBuckets(client: ClickHouseClient, which: number[], superse
 
 /** Brings person_events_stored up to date with events received since the checkpoint (minus the overlap). */
 export async function appendPersonEvents(client: ClickHouseClient, options: PersonEventsOptions): Promise<PersonEventsResult> {
-  const [checkpoint] = await queryRows<{ position: number }>(
-    client,
-    `SELECT toUInt32(argMax(position, version)) AS position FROM job_checkpoints WHERE job = ${str(personEventsJob)}`,
-  );
-  const previous = Number(checkpoint?.position ?? 0);
+  const previous = (await readCheckpoint(client, personEventsJob)).position;
   const window = `received_at >= ${dt(Math.max(0, previous - options.overlapSeconds) * 1000)}`;
   const [span] = await queryRows<{ newest: number; n: number }>(client, `SELECT toUInt32(max(received_at)) AS newest, count() AS n FROM events WHERE ${window}`);
 
@@ -158,11 +155,7 @@ export async function appendPersonEvents(client: ClickHouseClient, options: Pers
       await command(client, jobSql('attribute_person_events', { target: 'person_events_stored', rows, nodes }));
     }
     appended = (await storedCount(client)) - before;
-    await client.insert({
-      table: 'job_checkpoints',
-      values: [{ job: personEventsJob, position: toDateTimeText(Math.max(previous, Number(span?.newest)) * 1000), version: Date.now() }],
-      format: 'JSONEachRow',
-    });
+    await writeCheckpoint(client, personEventsJob, toDateTimeText(Math.max(previous, Number(span?.newest)) * 1000), Date.now());
   }
   return { appended, rewrittenBuckets: which.length };
 }
