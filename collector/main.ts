@@ -10,7 +10,7 @@ import { Shipper } from './spool/shipper';
 import { Spool, type CorruptReport } from './spool/spool';
 import { createWarehouseClient } from './warehouse/client';
 import { clickhouseWarehouse } from './warehouse/events';
-import { jsonLinesWriter } from './warehouse/lines';
+import { linesWriter } from './warehouse/lines';
 import { startWarehouseJobs } from './warehouse/jobs';
 import { migrate } from './warehouse/migrate';
 import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
@@ -67,7 +67,7 @@ export async function startCollector(config: CollectorConfig, options: { logger?
   }
   const app = await buildServer(config, warehouse, { ...options, spool, metrics });
   log = app.log;
-  const shipper = new Shipper(spool, jsonLinesWriter(client), { ...defaultShipper, ...config.shipper }, metrics, app.log);
+  const shipper = new Shipper(spool, linesWriter(client), { ...defaultShipper, ...config.shipper }, metrics, app.log);
   shipper.start();
   const openSpool = spool;
   app.addHook('onClose', async () => {

@@ -10,7 +10,7 @@ import { processBatch, type Rejection } from '../ingest/process';
 import { fullBucket, takeToken, type Bucket } from '../ingest/rate-limit';
 import { writeKeyFromAuthorization } from '../ingest/write-key';
 import type { CollectorMetrics } from '../metrics';
-import { encodeSpoolRecord } from '../spool/shipper';
+import { encodeSpoolRecord } from '../spool/payload';
 import { SpoolFullError, type Spool } from '../spool/spool';
 
 export type { Rejection } from '../ingest/process';

@@ -8,14 +8,38 @@ export const headerBytes = 12;
 const trailer = 0x0a;
 const magic = 0x54_46_52_31; // "TFR1"
 
+/** A payload given in parts (strings as UTF-8), framed without joining them first. */
+export type PayloadParts = ReadonlyArray<Buffer | string>;
+
+/** The payload's size in bytes. */
+export function payloadBytes(parts: PayloadParts): number {
+  let bytes = 0;
+  for (const part of parts) bytes += typeof part === 'string' ? Buffer.byteLength(part) : part.length;
+  return bytes;
+}
+
+/** The size of the record framing a payload of `payload` bytes. */
+export const recordBytes = (payload: number): number => headerBytes + payload + 1;
+
+/**
+ * Writes the record of `parts` (`payload` bytes in all) into `target` at `offset`, which must have
+ * room for recordBytes(payload); returns the offset after the record.
+ */
+export function writeRecord(target: Buffer, offset: number, parts: PayloadParts, payload: number): number {
+  const start = offset + headerBytes;
+  let at = start;
+  for (const part of parts) at += typeof part === 'string' ? target.write(part, at) : part.copy(target, at);
+  target.writeUInt32BE(magic, offset);
+  target.writeUInt32BE(payload, offset + 4);
+  target.writeUInt32BE(crc32(target.subarray(start, at)), offset + 8);
+  target.writeUInt8(trailer, at);
+  return at + 1;
+}
+
 /** One payload framed as a record. */
 export function encodeRecord(payload: Buffer): Buffer {
-  const record = Buffer.allocUnsafe(headerBytes + payload.length + 1);
-  record.writeUInt32BE(magic, 0);
-  record.writeUInt32BE(payload.length, 4);
-  record.writeUInt32BE(crc32(payload), 8);
-  payload.copy(record, headerBytes);
-  record.writeUInt8(trailer, headerBytes + payload.length);
+  const record = Buffer.allocUnsafe(recordBytes(payload.length));
+  writeRecord(record, 0, [payload], payload.length);
   return record;
 }
 

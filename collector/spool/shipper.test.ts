@@ -2,6 +2,7 @@
 // follows, rows ClickHouse refuses are quarantined with its reason instead of stalling the spool, and
 // the tail ships once the spool is idle.
 import { randomBytes } from 'node:crypto';
+import { deflateRawSync } from 'node:zlib';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,8 +12,10 @@ import { defaultShipper } from '../config';
 import { validateEvent } from '../ingest/event';
 import { toEventRow, wellFormed, type EventRow } from '../ingest/normalize';
 import { createMetrics } from '../metrics';
-import { jsonLinesWriter } from '../warehouse/lines';
-import { decodeSpoolPayload, encodeSpoolRecord, Shipper, SpoolPayloadError } from './shipper';
+import { linesWriter } from '../warehouse/lines';
+import { eventLine } from '../warehouse/row-text';
+import { decodeSpoolPayload, encodeSpoolRecord, SpoolPayloadError } from './payload';
+import { Shipper } from './shipper';
 import { Spool } from './spool';
 
 let db: TestDatabase;
@@ -46,22 +49,24 @@ describe('shipper', () => {
   it('inserts spooled rows, quarantines the rows ClickHouse refuses, and moves the checkpoint past both', async () => {
     const spool = await Spool.open({ dir, maxBytes: 10_000_000, segmentBytes: 1_000_000 });
     const metrics = createMetrics(() => spool.depthBytes());
-    // Rows the ingest rules would never produce, written straight to the spool: a lone surrogate and a
-    // malformed DateTime, which ClickHouse refuses with codes 25 and 41.
-    const poisoned = [{ ...row('ship-bad-1'), event: 'half an emoji \ud83d' }, { ...row('ship-bad-2'), timestamp: 'not a date' }];
+    // Rows the ingest rules would never produce, written straight to the spool: a number that is not one
+    // and a malformed DateTime, which ClickHouse refuses.
+    const poisoned = [{ ...row('ship-bad-1'), timestamp_ms: Number.NaN }, { ...row('ship-bad-2'), timestamp: 'not a date' }];
     const good = Array.from({ length: 50 }, (_, i) => row(`ship-ok-${i}`));
     const records = [good.slice(0, 20), [poisoned[0] as EventRow, ...good.slice(20, 30)], [poisoned[1] as EventRow], good.slice(30)];
     for (const events of records) for (const payload of encodeSpoolRecord({ events, quarantine: [] })) await spool.append(payload);
 
     const client = db.client;
-    await shipEverything(spool, new Shipper(spool, jsonLinesWriter(client), { ...defaultShipper, intervalMs: 20 }, metrics, silent));
+    await shipEverything(spool, new Shipper(spool, linesWriter(client), { ...defaultShipper, intervalMs: 20 }, metrics, silent));
 
     const stored = await db.rows<{ n: number }>("SELECT count() AS n FROM events WHERE message_id LIKE 'ship-ok-%'");
     expect(stored[0]?.n).toBe(50);
     const quarantined = await db.rows<{ reason: string; raw: string; source: string }>('SELECT reason, raw, source FROM events_quarantine ORDER BY raw');
     expect(quarantined).toHaveLength(2);
     expect(quarantined.map((q) => JSON.parse(q.raw) as { message_id: string }).map((r) => r.message_id)).toEqual(['ship-bad-1', 'ship-bad-2']);
-    expect(quarantined.map((q) => q.reason)).toEqual([expect.stringMatching(/^ClickHouse refused the row: Code: 25/), expect.stringMatching(/^ClickHouse refused the row: Code: \d+, .*timestamp/)]);
+    expect(quarantined.map((q) => q.reason)).toEqual([expect.stringMatching(/^ClickHouse refused the row: Code: \d+, .*NaN/), expect.stringMatching(/^ClickHouse refused the row: Code: \d+, /)]);
+    // The refused row is kept whole, column by column.
+    expect(JSON.parse(quarantined[1]?.raw ?? '{}')).toEqual({ ...Object.fromEntries(Object.entries(poisoned[1] as EventRow).map(([k, v]) => [k, String(v)])) });
     expect(quarantined.every((q) => q.source === 'shipper-test')).toBe(true);
     expect(await metrics.registry.getSingleMetricAsString('tagflow_insert_refused_rows_total')).toContain('tagflow_insert_refused_rows_total{table="events"} 2');
   });
@@ -70,13 +75,13 @@ describe('shipper', () => {
     const spoolDir = mkdtempSync(join(tmpdir(), 'tagflow-shipper-big-'));
     const spool = await Spool.open({ dir: spoolDir, maxBytes: 10_000_000, segmentBytes: 4_000_000 });
     const metrics = createMetrics(() => spool.depthBytes());
-    // 40 records of 50 rows with 1 KB of random properties each (deflate cannot shrink it much): about
-    // 1.5 MB in the spool, many of the shipper's reads.
+    // 40 records of 50 rows with 1 KB of random properties each: about 2.5 MB in the spool, many of the
+    // shipper's reads.
     for (let r = 0; r < 40; r++) {
       const events = Array.from({ length: 50 }, (_, i) => ({ ...row(`big-${r}-${i}`), properties: JSON.stringify({ pad: randomBytes(750).toString('base64') }) }));
       for (const payload of encodeSpoolRecord({ events, quarantine: [] })) await spool.append(payload);
     }
-    await shipEverything(spool, new Shipper(spool, jsonLinesWriter(db.client), { ...defaultShipper, intervalMs: 200 }, metrics, silent));
+    await shipEverything(spool, new Shipper(spool, linesWriter(db.client), { ...defaultShipper, intervalMs: 200 }, metrics, silent));
     rmSync(spoolDir, { recursive: true, force: true });
     const stored = await db.rows<{ n: number }>("SELECT count() AS n FROM events WHERE message_id LIKE 'big-%'");
     expect(stored[0]?.n).toBe(2000);
@@ -90,23 +95,58 @@ describe('shipper', () => {
     const metrics = createMetrics(() => spool.depthBytes());
     // An interval far longer than the test may take: only the idle rule can ship these.
     for (const payload of encodeSpoolRecord({ events: [row('idle-1'), row('idle-2')], quarantine: [] })) await spool.append(payload);
-    await shipEverything(spool, new Shipper(spool, jsonLinesWriter(db.client), { ...defaultShipper, intervalMs: 600_000, idleMs: 50 }, metrics, silent));
+    await shipEverything(spool, new Shipper(spool, linesWriter(db.client), { ...defaultShipper, intervalMs: 600_000, idleMs: 50 }, metrics, silent));
     rmSync(spoolDir, { recursive: true, force: true });
     const stored = await db.rows<{ n: number }>("SELECT count() AS n FROM events WHERE message_id LIKE 'idle-%'");
     expect(stored[0]?.n).toBe(2);
   });
 
-  it('spools rows deflated and still reads the plain payloads of older versions', () => {
-    const events = Array.from({ length: 20 }, (_, i) => row(`deflate-${i}`));
-    const lines = events.map((r) => `${JSON.stringify(r)}\n`).join('');
+  it('spools rows as TabSeparated text and still replays the JSONEachRow payloads of older versions, plain and deflated', async () => {
+    const spoolDir = mkdtempSync(join(tmpdir(), 'tagflow-shipper-formats-'));
+    const spool = await Spool.open({ dir: spoolDir, maxBytes: 10_000_000, segmentBytes: 1_000_000 });
+    const metrics = createMetrics(() => spool.depthBytes());
+    const events = Array.from({ length: 20 }, (_, i) => row(`format-tsv-${i}`));
     const [payload] = encodeSpoolRecord({ events, quarantine: [] });
     if (!payload) throw new Error('no payload');
-    expect(payload.length).toBeLessThan(Buffer.byteLength(lines) / 5);
-    expect(decodeSpoolPayload(payload)).toEqual({ table: 'events', rows: 20, lines: Buffer.from(lines) });
-    // An older version's payload: 'E', the row count, the lines as they are.
-    const plain = Buffer.concat([Buffer.from([0x45, 0, 0, 0, 20]), Buffer.from(lines)]);
-    expect(decodeSpoolPayload(plain)).toEqual({ table: 'events', rows: 20, lines: Buffer.from(lines) });
+    const text = events.map(eventLine).join('');
+    expect(decodeSpoolPayload(Buffer.concat([payload[0], Buffer.from(payload[1])]))).toEqual({ table: 'events', format: 'TabSeparated', rows: 20, lines: Buffer.from(text) });
     expect(() => decodeSpoolPayload(Buffer.from([0x7a, 0, 0, 0, 1]))).toThrow(SpoolPayloadError);
+
+    // Older versions' payloads: 'E' then the row count then JSONEachRow lines; 'e' the same deflated;
+    // 'q' a deflated quarantine row.
+    const legacy = (code: number, rows: object[], deflated: boolean) => {
+      const lines = Buffer.from(rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
+      const header = Buffer.from([code, 0, 0, 0, rows.length]);
+      return Buffer.concat([header, deflated ? deflateRawSync(lines) : lines]);
+    };
+    const plain = legacy(0x45, [row('format-plain-1'), row('format-plain-2')], false);
+    const deflated = legacy(0x65, [row('format-deflated-1')], true);
+    const refused = legacy(0x71, [{ received_at: '2026-11-23 10:00:00', source: 'shipper-test', reason: 'format-test refusal', raw: '{}' }], true);
+    expect(decodeSpoolPayload(deflated)).toMatchObject({ table: 'events', format: 'JSONEachRow', rows: 1 });
+    for (const p of [plain, payload, deflated, refused]) await spool.append(p);
+    await shipEverything(spool, new Shipper(spool, linesWriter(db.client), { ...defaultShipper, intervalMs: 50 }, metrics, silent));
+    rmSync(spoolDir, { recursive: true, force: true });
+
+    const stored = await db.rows<{ kind: string; n: number }>("SELECT splitByChar('-', message_id)[2] AS kind, count() AS n FROM events WHERE message_id LIKE 'format-%' GROUP BY kind ORDER BY kind");
+    expect(stored).toEqual([{ kind: 'deflated', n: 1 }, { kind: 'plain', n: 2 }, { kind: 'tsv', n: 20 }]);
+    const quarantined = await db.rows<{ n: number }>("SELECT count() AS n FROM events_quarantine WHERE reason = 'format-test refusal'");
+    expect(quarantined[0]?.n).toBe(1);
+  });
+
+  it('stores text with tabs, newlines, backslashes and lone surrogates intact through the TabSeparated spool', async () => {
+    const spoolDir = mkdtempSync(join(tmpdir(), 'tagflow-shipper-text-'));
+    const spool = await Spool.open({ dir: spoolDir, maxBytes: 10_000_000, segmentBytes: 1_000_000 });
+    const metrics = createMetrics(() => spool.depthBytes());
+    const name = 'tab\there, line\nbreak, back\\slash \\t, cr\r, nul\0, emoji \ud83d\ude00, half \ud83d';
+    const parsed = validateEvent({ type: 'track', event: name, anonymousId: 'a', messageId: 'text-1', properties: { note: name } });
+    if (!parsed.ok) throw new Error(parsed.reason);
+    const event = toEventRow(parsed.event, { source: 'shipper-test', receivedAt: Date.now(), sentAt: undefined, ip: '', userAgent: '' });
+    for (const p of encodeSpoolRecord({ events: [event], quarantine: [] })) await spool.append(p);
+    await shipEverything(spool, new Shipper(spool, linesWriter(db.client), { ...defaultShipper, intervalMs: 50 }, metrics, silent));
+    rmSync(spoolDir, { recursive: true, force: true });
+    const [stored] = await db.rows<{ event: string; properties: string }>("SELECT event, properties FROM events WHERE message_id = 'text-1'");
+    expect(stored?.event).toBe(name.replace('half \ud83d', 'half \ufffd'));
+    expect(JSON.parse(stored?.properties ?? '{}')).toEqual({ note: name });
   });
 
   it('never lets the ingest path produce a lone surrogate', () => {

@@ -2,80 +2,45 @@
 // (by rows, bytes or time), retrying with backoff while ClickHouse is down. The checkpoint moves only
 // after ClickHouse has confirmed a batch, so a crash re-sends at most the batch in flight; rows are
 // deduplicated by message_id downstream (ReplacingMergeTree, deduplicating views).
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { ShipperConfig } from '../config';
-import { toDateTimeText, type EventRow } from '../ingest/normalize';
+import { toDateTimeText } from '../ingest/normalize';
 import { clickhouseErrorCode } from '../warehouse/client';
 import type { CollectorMetrics } from '../metrics';
-import type { JsonLinesWriter } from '../warehouse/lines';
+import type { LinesFormat, LinesWriter } from '../warehouse/lines';
 import type { QuarantineRow } from '../warehouse/events';
+import { columnsOf, lineFields, quarantineLine, type RowTable } from '../warehouse/row-text';
+import { decodeSpoolPayload } from './payload';
 import type { Position, Spool } from './spool';
 
-/** What one request leaves in the spool: its rows, serialised as JSONEachRow lines, per table. */
-export interface SpoolRecord {
-  events: EventRow[];
-  quarantine: QuarantineRow[];
-}
-
-type Table = 'events' | 'events_quarantine';
-// Payloads of older versions held the lines as they are ('E', 'Q'); they are still read.
-const plainCodes: Record<Table, number> = { events: 0x45, events_quarantine: 0x51 }; // 'E', 'Q'
-const deflatedCodes: Record<Table, number> = { events: 0x65, events_quarantine: 0x71 }; // 'e', 'q'
-
-/**
- * One payload per table with rows: [table code][row count, u32][JSONEachRow text, raw-deflated]. Rows
- * repeat their keys and most values, so deflate at level 1 shrinks them ~25× for ~0.05 ms a request:
- * measured on the bench machine, the spool's O_DSYNC writes were bound by disk bandwidth (a 300 KB write
- * took 4 ms, a 20 KB one 0.4 ms), and the acknowledgement waits for them.
- */
-export function encodeSpoolRecord(record: SpoolRecord): Buffer[] {
-  const payloads: Buffer[] = [];
-  for (const [table, rows] of [['events', record.events], ['events_quarantine', record.quarantine]] as const) {
-    if (rows.length === 0) continue;
-    let text = '';
-    for (const row of rows) text += `${JSON.stringify(row)}\n`;
-    const header = Buffer.allocUnsafe(5);
-    header.writeUInt8(deflatedCodes[table], 0);
-    header.writeUInt32BE(rows.length, 1);
-    payloads.push(Buffer.concat([header, deflateRawSync(text, { level: 1 })]));
-  }
-  return payloads;
-}
-
-/** The table and JSONEachRow text of one payload; throws SpoolPayloadError for a code it does not know. */
-export function decodeSpoolPayload(payload: Buffer): { table: Table; rows: number; lines: Buffer } {
-  const code = payload.readUInt8(0);
-  const rows = payload.readUInt32BE(1);
-  const body = payload.subarray(5);
-  for (const table of ['events', 'events_quarantine'] as const) {
-    if (code === deflatedCodes[table]) return { table, rows, lines: inflateRawSync(body) };
-    if (code === plainCodes[table]) return { table, rows, lines: body };
-  }
-  throw new SpoolPayloadError(`unknown spool payload code ${code}`);
-}
-
-/** A spool record whose checksum is fine but whose payload this version cannot read. */
-export class SpoolPayloadError extends Error {
-  readonly code = 'SPOOL_PAYLOAD_UNKNOWN';
-}
-
+/** Rows of one table in one format, inserted together. */
 interface Lines {
+  table: RowTable;
+  format: LinesFormat;
   chunks: Buffer[];
   rows: number;
 }
 
 interface Batch {
-  events: Lines;
-  quarantine: Lines;
+  /** Quarantine first, so a refused event is on record before its batch's accepted ones. */
+  lines: Lines[];
+  rows: number;
+  eventRows: number;
   bytes: number;
   end: Position;
 }
 
 function addPayload(batch: Batch, payload: Buffer): void {
-  const { table, rows, lines } = decodeSpoolPayload(payload);
-  const into = table === 'events_quarantine' ? batch.quarantine : batch.events;
+  const { table, format, rows, lines } = decodeSpoolPayload(payload);
+  let into = batch.lines.find((l) => l.table === table && l.format === format);
+  if (!into) {
+    into = { table, format, chunks: [], rows: 0 };
+    if (table === 'events_quarantine') batch.lines.unshift(into);
+    else batch.lines.push(into);
+  }
   into.rows += rows;
   into.chunks.push(lines);
+  batch.rows += rows;
+  if (table === 'events') batch.eventRows += rows;
   batch.bytes += lines.length;
 }
 
@@ -85,11 +50,11 @@ interface Logger {
 }
 
 /**
- * Spool bytes read (checksummed and inflated) at a time: about 60 requests' rows, inflated in ~1.5 ms. A
- * batch is gathered in such pieces so the event loop, which also answers requests, is never held long,
- * and no batch-sized buffer is allocated for the read.
+ * Spool bytes read (and checksummed) at a time: about 40 requests' rows. A batch is gathered in such
+ * pieces so the event loop, which also answers requests, is never held long, and no batch-sized buffer
+ * is allocated for the read.
  */
-const readChunkBytes = 64 * 1024;
+const readChunkBytes = 512 * 1024;
 
 const samePosition = (a: Position, b: Position) => a.segment === b.segment && a.offset === b.offset;
 
@@ -101,7 +66,7 @@ export class Shipper {
 
   constructor(
     private readonly spool: Spool,
-    private readonly writer: JsonLinesWriter,
+    private readonly writer: LinesWriter,
     private readonly config: ShipperConfig,
     private readonly metrics: CollectorMetrics,
     private readonly log: Logger,
@@ -128,7 +93,7 @@ export class Shipper {
     for (;;) {
       try {
         const batch = await this.nextBatch();
-        if (batch.events.rows > 0 || batch.quarantine.rows > 0) {
+        if (batch.rows > 0) {
           if (!(await this.insert(batch))) return;
         }
         if (!samePosition(batch.end, this.position)) {
@@ -146,7 +111,7 @@ export class Shipper {
   }
 
   private full(batch: Batch): boolean {
-    return batch.events.rows + batch.quarantine.rows >= this.config.maxRows || batch.bytes >= this.config.maxBytes;
+    return batch.rows >= this.config.maxRows || batch.bytes >= this.config.maxBytes;
   }
 
   /**
@@ -155,7 +120,7 @@ export class Shipper {
    * of waiting out the interval).
    */
   private async nextBatch(): Promise<Batch> {
-    const batch: Batch = { events: { chunks: [], rows: 0 }, quarantine: { chunks: [], rows: 0 }, bytes: 0, end: this.position };
+    const batch: Batch = { lines: [], rows: 0, eventRows: 0, bytes: 0, end: this.position };
     let firstAt: number | undefined;
     let lastRead = false;
     for (;;) {
@@ -164,7 +129,6 @@ export class Shipper {
       for (const [i, payload] of read.payloads.entries()) {
         addPayload(batch, payload);
         batch.end = read.ends[i] ?? read.next;
-        // Payloads are deflated: stop at the limit instead of inflating the whole read.
         if (this.full(batch)) return batch;
       }
       batch.end = read.next;
@@ -198,31 +162,26 @@ export class Shipper {
   /** Inserts until ClickHouse confirms; false when stopping ran out of time first. */
   private async insert(batch: Batch): Promise<boolean> {
     let delay = 100;
-    const tables: Array<[Table, Lines]> = [
-      ['events_quarantine', batch.quarantine],
-      ['events', batch.events],
-    ];
-    let done = 0; // tables already confirmed, so a retry does not insert them again
+    let done = 0; // groups already confirmed, so a retry does not insert them again
     for (;;) {
       const started = performance.now();
       try {
-        for (; done < tables.length; done++) {
-          const [table, lines] = tables[done] as [Table, Lines];
-          if (lines.rows === 0) continue;
+        for (; done < batch.lines.length; done++) {
+          const lines = batch.lines[done] as Lines;
           try {
-            await this.writer.insertLines(table, lines.chunks);
+            await this.writer.insertLines(lines.table, lines.format, lines.chunks);
           } catch (error) {
             if (!refusedInput(error)) throw error;
-            await this.isolate(table, lines.chunks.flatMap(splitLines));
+            await this.isolate(lines, lines.chunks.flatMap(splitLines));
           }
         }
         this.metrics.insertSeconds.observe((performance.now() - started) / 1000);
-        this.metrics.batchRows.observe(batch.events.rows);
-        this.metrics.inserted.inc(batch.events.rows);
+        this.metrics.batchRows.observe(batch.eventRows);
+        this.metrics.inserted.inc(batch.eventRows);
         return true;
       } catch (error) {
         this.metrics.insertFailures.inc();
-        this.log.warn({ err: error, rows: batch.events.rows, retryInMs: delay }, 'ClickHouse insert failed; the batch stays in the spool and is retried');
+        this.log.warn({ err: error, rows: batch.rows, retryInMs: delay }, 'ClickHouse insert failed; the batch stays in the spool and is retried');
         if (this.stopping && Date.now() + delay > this.deadline) return false;
         await new Promise((resolve) => setTimeout(resolve, delay));
         delay = Math.min(delay * 2, this.config.maxBackoffMs);
@@ -234,29 +193,46 @@ export class Shipper {
    * ClickHouse refused the input: halve it until the refused rows are alone, insert the others, and
    * quarantine each refused row with ClickHouse's reason, so one bad row cannot stall the spool.
    */
-  private async isolate(table: Table, lines: Buffer[]): Promise<void> {
+  private async isolate(group: Lines, lines: Buffer[]): Promise<void> {
     try {
-      await this.writer.insertLines(table, lines);
+      await this.writer.insertLines(group.table, group.format, lines);
     } catch (error) {
       if (!refusedInput(error)) throw error;
       const [line] = lines;
-      if (lines.length === 1 && line) return this.setAside(table, line, error);
+      if (lines.length === 1 && line) return this.setAside(group, line, error);
       const half = Math.ceil(lines.length / 2);
-      await this.isolate(table, lines.slice(0, half));
-      await this.isolate(table, lines.slice(half));
+      await this.isolate(group, lines.slice(0, half));
+      await this.isolate(group, lines.slice(half));
     }
   }
 
-  private async setAside(table: Table, line: Buffer, error: unknown): Promise<void> {
+  private async setAside(group: Lines, line: Buffer, error: unknown): Promise<void> {
+    const { table } = group;
     this.metrics.refusedRows.inc({ table });
     const reason = `ClickHouse refused the row: ${(error instanceof Error ? error.message : String(error)).split('\n')[0]}`;
-    const raw = line.toString('utf8').trimEnd();
+    const row = rowObject(group.format, table, line.toString('utf8'));
+    const raw = JSON.stringify(row);
     this.log.error({ table, reason, raw: raw.slice(0, 2000) }, 'a spooled row was refused by ClickHouse and set aside');
     if (table === 'events_quarantine') return; // logged above: there is nowhere further to put it
-    const source = /"source":"((?:[^"\\]|\\.)*)"/.exec(raw)?.[1] ?? '';
-    const row: QuarantineRow = { received_at: toDateTimeText(Date.now()), source, reason, raw };
-    await this.writer.insertLines('events_quarantine', [Buffer.from(`${JSON.stringify(row)}\n`)]);
+    const source = typeof row.source === 'string' ? row.source : '';
+    const refused: QuarantineRow = { received_at: toDateTimeText(Date.now()), source, reason, raw };
+    await this.writer.insertLines('events_quarantine', 'TabSeparated', [Buffer.from(quarantineLine(refused))]);
   }
+}
+
+/** A spooled row as a column → value object (the quarantine keeps refused rows as JSON). */
+function rowObject(format: LinesFormat, table: RowTable, text: string): Record<string, unknown> {
+  if (format === 'JSONEachRow') {
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+    } catch {
+      // Not JSON after all: kept as text below.
+    }
+    return { line: text.trimEnd() };
+  }
+  const fields = lineFields(text);
+  return Object.fromEntries(columnsOf[table].map((column, i) => [column, fields[i] ?? '']));
 }
 
 /** ClickHouse's codes for input it cannot parse or store: the rows are at fault, not the server. */
@@ -267,7 +243,7 @@ function refusedInput(error: unknown): boolean {
   return code !== undefined && refusedInputCodes.has(code);
 }
 
-/** The JSONEachRow lines of a chunk, each with its newline. */
+/** The lines of a chunk (one row each), each with its newline. */
 function splitLines(chunk: Buffer): Buffer[] {
   const lines: Buffer[] = [];
   for (let start = 0; start < chunk.length; ) {

@@ -1,21 +1,27 @@
-// Inserts rows that are already JSONEachRow text (as the spool keeps them) without parsing and
-// serialising them again: the shipper's hot path.
+// Inserts rows that are already text (as the spool keeps them) without parsing and serialising them
+// again: the shipper's hot path.
 import { Readable } from 'node:stream';
 import { assertIdentifier, type ClickHouseClient } from './client';
+import { columnsOf, type RowTable } from './row-text';
 
-/** Where the shipper writes: each call is one INSERT of newline-delimited JSON rows. */
-export interface JsonLinesWriter {
-  insertLines(table: 'events' | 'events_quarantine', chunks: Buffer[]): Promise<void>;
+/** ClickHouse input formats the spool holds: TabSeparated in the column order of row-text.ts, or JSONEachRow (older spools). */
+export type LinesFormat = 'TabSeparated' | 'JSONEachRow';
+
+/** Where the shipper writes: each call is one INSERT of newline-delimited rows. */
+export interface LinesWriter {
+  insertLines(table: RowTable, format: LinesFormat, chunks: Buffer[]): Promise<void>;
 }
 
-export function jsonLinesWriter(client: ClickHouseClient): JsonLinesWriter {
+function insertQuery(table: RowTable, format: LinesFormat): string {
+  const name = assertIdentifier(table);
+  return format === 'TabSeparated' ? `INSERT INTO ${name} (${columnsOf[table].join(', ')}) FORMAT TabSeparated` : `INSERT INTO ${name} FORMAT JSONEachRow`;
+}
+
+export function linesWriter(client: ClickHouseClient): LinesWriter {
   return {
-    async insertLines(table, chunks) {
+    async insertLines(table, format, chunks) {
       if (chunks.length === 0) return;
-      const result = await client.exec({
-        query: `INSERT INTO ${assertIdentifier(table)} FORMAT JSONEachRow`,
-        values: Readable.from(chunks, { objectMode: false }),
-      });
+      const result = await client.exec({ query: insertQuery(table, format), values: Readable.from(chunks, { objectMode: false }) });
       // The answer to an INSERT is empty; read it to the end so the connection is reused.
       for await (const chunk of result.stream) void chunk;
     },
