@@ -53,7 +53,8 @@ export interface EventRow {
 export interface RequestFacts {
   source: string;
   receivedAt: number;
-  sentAt: string | undefined;
+  /** The batch's sentAt in ms, when it had a plausible one. */
+  sentAt: number | undefined;
   ip: string;
   userAgent: string;
   /** Skew correction moves a timestamp by at most this much (unbounded when absent). */
@@ -111,8 +112,30 @@ const jsonColumns = new Set(['properties', 'traits', 'context', 'consent']);
 
 const surrogate = /[\ud800-\udfff]/;
 
+/** The times of one event in ms: as the client stamped it, skew-corrected, and when it was sent. */
+export interface EventTimes {
+  original: number;
+  corrected: number;
+  sent: number;
+}
+
+export function eventTimes(event: IncomingEvent, facts: RequestFacts): EventTimes {
+  const sent = facts.sentAt ?? facts.receivedAt;
+  const original = event.timestamp ? Date.parse(event.timestamp) : sent;
+  return { original, corrected: correctedTime(original, facts.sentAt, facts.receivedAt, facts.maxClockSkewMs), sent };
+}
+
+/**
+ * The row of a validated event, for a writer that encodes text as UTF-8 (the TabSeparated spool),
+ * which turns lone UTF-16 surrogates into U+FFFD by itself.
+ */
+export function eventRow(event: IncomingEvent, facts: RequestFacts, times: EventTimes = eventTimes(event, facts)): EventRow {
+  return buildRow(event, facts, times);
+}
+
+/** The row of a validated event, its text columns free of lone surrogates (JSON writers need that). */
 export function toEventRow(event: IncomingEvent, facts: RequestFacts): EventRow {
-  const row = buildRow(event, facts) as unknown as Record<string, unknown>;
+  const row = buildRow(event, facts, eventTimes(event, facts)) as unknown as Record<string, unknown>;
   // One scan of all text columns joined (almost always clean) instead of one per column.
   let texts = '';
   for (const key in row) {
@@ -127,16 +150,13 @@ export function toEventRow(event: IncomingEvent, facts: RequestFacts): EventRow 
   return row as unknown as EventRow;
 }
 
-function buildRow(event: IncomingEvent, facts: RequestFacts): EventRow {
+function buildRow(event: IncomingEvent, facts: RequestFacts, { original, corrected, sent }: EventTimes): EventRow {
   // The batch-level context is already merged in (processBatch), so the event's context is complete.
   const context = event.context;
   const page = section(context, 'page');
   const campaign = section(context, 'campaign');
   const library = section(context, 'library');
   const consent = section(context, 'consent');
-  const sentAt = facts.sentAt ? Date.parse(facts.sentAt) : undefined;
-  const original = event.timestamp ? Date.parse(event.timestamp) : (sentAt ?? facts.receivedAt);
-  const corrected = correctedTime(original, sentAt, facts.receivedAt, facts.maxClockSkewMs);
   const userAgent = text(context.userAgent) || facts.userAgent;
   const agent = parseUserAgent(userAgent);
   const properties = event.properties;
@@ -154,7 +174,7 @@ function buildRow(event: IncomingEvent, facts: RequestFacts): EventRow {
     timestamp: toDateTimeText(corrected),
     timestamp_ms: corrected,
     original_timestamp: toDateTimeText(original),
-    sent_at: toDateTimeText(sentAt ?? facts.receivedAt),
+    sent_at: toDateTimeText(sent),
     received_at: toDateTimeText(facts.receivedAt),
     properties: JSON.stringify(properties),
     traits: JSON.stringify(event.traits),

@@ -6,7 +6,7 @@ import type { BatchEnvelope } from './batch';
 import { applyConsentPolicy, analyticsDenied, stripRawIdentifiers } from './consent';
 import { isObject, validateEvent, type Refusal } from './event';
 import { anonymizeIp } from './ip';
-import { toDateTimeText, toEventRow, type EventRow } from './normalize';
+import { eventRow, eventTimes, toDateTimeText, type EventRow, type EventTimes } from './normalize';
 
 export interface Rejection {
   index: number;
@@ -50,15 +50,15 @@ function rawText(raw: unknown): string {
   }
 }
 
-/** Checks the skew-corrected time against the limits; undefined when fine. */
-export function timestampRefusal(row: EventRow, receivedAt: number, limits: LimitsConfig): Refusal | undefined {
-  if (!plausible(Date.parse(`${row.original_timestamp}Z`)) || !plausible(row.timestamp_ms)) {
+/** Checks the event's times (the skew-corrected one against the limits); undefined when fine. */
+export function timestampRefusal({ original, corrected }: EventTimes, receivedAt: number, limits: LimitsConfig): Refusal | undefined {
+  if (!plausible(original) || !plausible(corrected)) {
     return { code: 'invalid_timestamp', reason: 'timestamp is outside the years 2000 to 2099' };
   }
-  if (row.timestamp_ms > receivedAt + limits.maxFutureSeconds * 1000) {
+  if (corrected > receivedAt + limits.maxFutureSeconds * 1000) {
     return { code: 'timestamp_in_future', reason: `timestamp is more than ${limits.maxFutureSeconds} seconds in the future` };
   }
-  if (row.timestamp_ms < receivedAt - limits.maxAgeDays * dayMs) {
+  if (corrected < receivedAt - limits.maxAgeDays * dayMs) {
     return { code: 'timestamp_too_old', reason: `timestamp is more than ${limits.maxAgeDays} days in the past` };
   }
   return undefined;
@@ -74,7 +74,7 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
   const facts = {
     source: request.source,
     receivedAt: request.receivedAt,
-    sentAt: plausible(sentAtMs) ? batch.sentAt : undefined,
+    sentAt: plausible(sentAtMs) ? sentAtMs : undefined,
     ip: request.ip,
     userAgent: request.userAgent,
     maxClockSkewMs: limits.maxClockSkewSeconds * 1000,
@@ -89,27 +89,30 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
   const mergeContext = Object.keys(batch.context).length > 0;
 
   batch.events.forEach((raw, index) => {
-    // The batch's top-level context sits under each event's own (Segment's rule).
+    // The batch's top-level context sits under each event's own (Segment's rule). Copied only when
+    // changed: `raw` itself must stay as sent (a refused event is quarantined as it came).
     const own = isObject(raw) ? raw.context : undefined;
-    const context = { ...batch.context, ...(isObject(own) ? own : {}) };
+    let context = isObject(own) ? own : {};
+    if (mergeContext) context = { ...batch.context, ...context };
     // Server-side libraries send the end user's IP here; it must not outlive the anonymised `ip` column.
-    if (!request.keepFullIp && typeof context.ip === 'string') context.ip = anonymizeIp(context.ip);
+    if (!request.keepFullIp && typeof context.ip === 'string') context = { ...context, ip: anonymizeIp(context.ip) };
     const denied = analyticsDenied(context);
     // Checked as it will be stored: the batch context counts toward each event's size and depth, so one
     // request cannot multiply a large context by thousands of events.
     const stored = mergeContext && isObject(raw) && (own === undefined || isObject(own)) ? { ...raw, context } : raw;
     const result = validateEvent(stored, { eventBytes, requireIds: !denied });
     if (!result.ok) return refuse(index, raw, result, denied);
-    const consent = applyConsentPolicy({ ...result.event, context }, context, request.consentPolicy);
+    result.event.context = context;
+    const consent = applyConsentPolicy(result.event, context, request.consentPolicy);
     if (!consent.keep) {
       out.dropped += 1;
       return;
     }
     if (consent.stripped) out.stripped += 1;
-    const row = toEventRow(consent.event, consent.stripped ? { ...facts, ip: '' } : facts);
-    const late = timestampRefusal(row, request.receivedAt, limits);
+    const times = eventTimes(consent.event, facts);
+    const late = timestampRefusal(times, request.receivedAt, limits);
     if (late) return refuse(index, raw, late, denied);
-    out.rows.push(row);
+    out.rows.push(eventRow(consent.event, consent.stripped ? { ...facts, ip: '' } : facts, times));
   });
   return out;
 }

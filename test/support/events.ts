@@ -6,5 +6,5 @@ import { toEventRow, type EventRow } from '../../collector/ingest/normalize';
 export function eventRow(raw: Record<string, unknown>, at: number, source = 'web'): EventRow {
   const result = validateEvent({ ...raw, timestamp: new Date(at).toISOString() });
   if (!result.ok) throw new Error(result.reason);
-  return toEventRow(result.event, { source, receivedAt: at, sentAt: new Date(at).toISOString(), ip: '', userAgent: '' });
+  return toEventRow(result.event, { source, receivedAt: at, sentAt: at, ip: '', userAgent: '' });
 }

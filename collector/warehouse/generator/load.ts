@@ -16,7 +16,7 @@ export function deliveriesToRows(deliveries: readonly Delivery[]): EventRow[] {
     if (!result.ok) throw new Error(`generator produced an invalid event: ${result.reason}`);
     const consent = applyConsentPolicy(result.event, context, 'strip');
     if (!consent.keep) throw new Error('the strip policy keeps every event');
-    return toEventRow(consent.event, { source: delivery.source, receivedAt: delivery.receivedAt, sentAt: delivery.sentAt, ip: '', userAgent: '' });
+    return toEventRow(consent.event, { source: delivery.source, receivedAt: delivery.receivedAt, sentAt: Date.parse(delivery.sentAt), ip: '', userAgent: '' });
   });
 }
 
