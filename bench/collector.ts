@@ -1,7 +1,6 @@
 // `npm run bench -- collector`: the collector end to end (HTTP → validation → spool with fsync → shipper →
 // ClickHouse) against the ceiling: the same events inserted straight into ClickHouse by this script.
 // All traffic goes to 127.0.0.1 and is bounded by request counts.
-import autocannon from 'autocannon';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -9,13 +8,16 @@ import { join } from 'node:path';
 import { processBatch } from '../collector/ingest/process';
 import { defaultLimits } from '../collector/config';
 import { createWarehouseClient } from '../collector/warehouse/client';
+import type { EventRow } from '../collector/ingest/normalize';
 import { clickhouseWarehouse } from '../collector/warehouse/events';
+import { linesWriter } from '../collector/warehouse/lines';
+import { eventLine } from '../collector/warehouse/row-text';
 import { migrate } from '../collector/warehouse/migrate';
 import { ensureClickHouse } from '../scripts/clickhouse/server';
 import { freePort } from '../scripts/free-port';
 import { spawnCollector } from '../test/support/collector-process';
 import { describeLatencies, startDiskProbe } from './disk-probe';
-import { pacedLoad, quantile } from './paced-load';
+import { httpLoad, quantile } from './http-load';
 
 const eventsPerBatch = 20;
 const requests = 5000;
@@ -60,11 +62,15 @@ async function poll<T>(check: () => Promise<T>, done: (value: T) => boolean, tim
   }
 }
 
-/** Events/s inserting `totalEvents` rows straight into ClickHouse, 10,000 rows per insert (the shipper's default). */
-async function ceiling(url: string, database: string): Promise<number> {
-  const rows = Array.from({ length: requests }, (_, i) =>
+function normalisedRows(): EventRow[] {
+  return Array.from({ length: requests }, (_, i) =>
     processBatch({ events: batch('ceiling', i), sentAt: undefined, writeKey: undefined, context: {} }, { source: 'bench', consentPolicy: 'strip', receivedAt: Date.now(), ip: '127.0.0.0', keepFullIp: false, userAgent }, defaultLimits).rows,
   ).flat();
+}
+
+/** Events/s inserting `totalEvents` normalised rows straight into ClickHouse with @clickhouse/client, 10,000 rows per insert (the shipper's default). */
+async function ceiling(url: string, database: string): Promise<number> {
+  const rows = normalisedRows();
   const warehouse = clickhouseWarehouse(createWarehouseClient(url, database));
   const started = performance.now();
   for (let i = 0; i < rows.length; i += 10_000) await warehouse.insertEvents(rows.slice(i, i + 10_000));
@@ -73,21 +79,24 @@ async function ceiling(url: string, database: string): Promise<number> {
   return rows.length / seconds;
 }
 
+/** For reference: ClickHouse alone taking the same rows as TabSeparated bytes made before the clock starts. */
+async function clickhouseAlone(url: string, database: string): Promise<number> {
+  const rows = normalisedRows();
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < rows.length; i += 10_000) chunks.push(Buffer.from(rows.slice(i, i + 10_000).map(eventLine).join('')));
+  const client = createWarehouseClient(url, database);
+  const writer = linesWriter(client);
+  const started = performance.now();
+  for (const chunk of chunks) await writer.insertLines('events', 'TabSeparated', [chunk]);
+  const seconds = (performance.now() - started) / 1000;
+  await client.close();
+  return rows.length / seconds;
+}
+
 const headers = { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}`, 'user-agent': userAgent };
 const body = (prefix: string, index: number) => JSON.stringify({ batch: batch(prefix, index), sentAt: new Date().toISOString() });
 
-/** As many requests as `connections` keep in flight (closed loop). */
-function load(url: string, amount: number, prefix: string): Promise<autocannon.Result> {
-  let index = 0;
-  return autocannon({
-    url: `${url}/v1/batch`,
-    method: 'POST',
-    connections,
-    headers,
-    requests: [{ setupRequest: (request) => ({ ...request, body: body(prefix, index++) }) }],
-    amount,
-  });
-}
+
 
 /** The collector's own CPU seconds so far (user + system), from its /metrics. */
 async function collectorCpuSeconds(url: string): Promise<number> {
@@ -108,6 +117,7 @@ export async function collectorSection(root: string): Promise<string> {
   try {
     const loadBefore = loadavg()[0] ?? 0;
     const ceilingRate = await ceiling(clickhouse.url, ceilingDb);
+    const aloneRate = await clickhouseAlone(clickhouse.url, ceilingDb);
 
     const port = await freePort();
     const collector = await spawnCollector(
@@ -119,20 +129,19 @@ export async function collectorSection(root: string): Promise<string> {
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, collector.rss())), 50);
     try {
       const cpuAtStart = await collectorCpuSeconds(collector.url);
-      const started = performance.now();
-      const throughput = await load(collector.url, requests, 'e2e');
-      const acknowledgedAt = performance.now();
+      const throughput = await httpLoad({ url: `${collector.url}/v1/batch`, requests, connections, headers, body: (index) => body('e2e', index) });
       const stored = await poll(() => count(clickhouse.url, e2eDb), (n) => n >= totalEvents, 120_000);
-      const endToEnd = stored / ((performance.now() - started) / 1000);
-      const acknowledgedRate = (throughput['2xx'] * eventsPerBatch) / ((acknowledgedAt - started) / 1000);
-      // Includes the shipper's work for these events (read, inflate, insert).
+      const endToEnd = stored / ((performance.now() - throughput.startedAt) / 1000);
+      const throughputOk = throughput.statuses.get(200) ?? 0;
+      const acknowledgedRate = (throughputOk * eventsPerBatch) / throughput.seconds;
+      // Includes the shipper's work for these events (read, insert).
       const cpuPerRequestEndToEnd = ((await collectorCpuSeconds(collector.url)) - cpuAtStart) / requests;
 
       // The fixed rate, with the disk's own O_DSYNC latency measured beside it (a 2 KB append, about
       // one group commit at this rate, every 5 ms).
       const cpuBefore = await collectorCpuSeconds(collector.url);
       const probe = startDiskProbe(join(dir, 'disk-probe.bin'), 2048, 5);
-      const steady = await pacedLoad({ url: `${collector.url}/v1/batch`, rate: fixedRate, requests: fixedRateRequests, connections, headers, body: (index) => body('rate', index) });
+      const steady = await httpLoad({ url: `${collector.url}/v1/batch`, rate: fixedRate, requests: fixedRateRequests, connections, headers, body: (index) => body('rate', index) });
       const disk = await probe.stop();
       const cpuPerRequest = ((await collectorCpuSeconds(collector.url)) - cpuBefore) / fixedRateRequests;
       await poll(() => count(clickhouse.url, e2eDb), (n) => n >= totalEvents + fixedRateRequests * eventsPerBatch, 120_000);
@@ -148,27 +157,28 @@ export async function collectorSection(root: string): Promise<string> {
       const ratio = endToEnd / ceilingRate;
       const ms = (value: number) => (value < 10 ? value.toFixed(1) : value.toFixed(0));
       return [
-        `${requests.toLocaleString('en')} requests of ${eventsPerBatch} events (${totalEvents.toLocaleString('en')} events) at ${connections} concurrent connections (autocannon, 127.0.0.1), then ${fixedRateRequests.toLocaleString('en')} requests at a fixed ${fixedRate.toLocaleString('en')} requests/s, evenly paced (one every millisecond, open loop: \`bench/paced-load.ts\`; latency counted from when each request was due). The collector runs as its own process (\`node --import tsx collector/main.ts\`) with default settings: every acknowledged request is fsynced to the spool first; the shipper inserts up to 10,000 rows per insert. Ceiling: the same ${totalEvents.toLocaleString('en')} events, already normalised, inserted straight into ClickHouse by the bench in inserts of 10,000 rows. ClickHouse ${'18.16'} shares the machine.`,
+        `${requests.toLocaleString('en')} requests of ${eventsPerBatch} events (${totalEvents.toLocaleString('en')} events) at ${connections} concurrent connections (closed loop, 127.0.0.1; \`bench/http-load.ts\` makes every request's bytes before the clock starts), then ${fixedRateRequests.toLocaleString('en')} requests at a fixed ${fixedRate.toLocaleString('en')} requests/s, evenly paced (one every millisecond, open loop; latency counted from when each request was due). The collector runs as its own process (\`node --import tsx collector/main.ts\`) with default settings: every acknowledged request is fsynced to the spool first; the shipper inserts up to 10,000 rows per insert. Ceiling: the same ${totalEvents.toLocaleString('en')} events, already normalised, inserted straight into ClickHouse by the bench with @clickhouse/client (row objects as JSONEachRow, as an application inserts them) in inserts of 10,000 rows; the reference row below leaves out all client work and shows ClickHouse's own rate. ClickHouse ${'18.16'} shares the machine.`,
         '',
         '| measure | value |',
         '|---|---:|',
         `| ceiling: straight inserts into ClickHouse | ${Math.round(ceilingRate).toLocaleString('en')} events/s |`,
         `| collector end to end (first request → last row in ClickHouse) | ${Math.round(endToEnd).toLocaleString('en')} events/s |`,
         `| **end to end / ceiling** | **${(ratio * 100).toFixed(0)}%** |`,
-        `| acknowledged (200) by the collector | ${Math.round(acknowledgedRate).toLocaleString('en')} events/s (${Math.round(throughput.requests.average).toLocaleString('en')} requests/s) |`,
-        `| acknowledgement latency p50 / p99 at ${connections} connections | ${throughput.latency.p50} ms / ${throughput.latency.p99} ms |`,
+        `| for reference: ClickHouse alone, the same rows as TabSeparated bytes made before the clock starts (end to end / this) | ${Math.round(aloneRate).toLocaleString('en')} events/s (${((endToEnd / aloneRate) * 100).toFixed(0)}%) |`,
+        `| acknowledged (200) by the collector | ${Math.round(acknowledgedRate).toLocaleString('en')} events/s (${Math.round(throughputOk / throughput.seconds).toLocaleString('en')} requests/s) |`,
+        `| acknowledgement latency p50 / p99 at ${connections} connections | ${ms(quantile(throughput.latencies, 0.5))} ms / ${ms(quantile(throughput.latencies, 0.99))} ms |`,
         `| collector CPU per request at ${connections} connections, its shipping included (user + system) | ${(cpuPerRequestEndToEnd * 1000).toFixed(2)} ms |`,
         `| acknowledgement latency p50 / p90 / **p99** / max at ${fixedRate.toLocaleString('en')} requests/s, evenly paced | ${ms(quantile(steady.latencies, 0.5))} / ${ms(quantile(steady.latencies, 0.9))} / **${ms(quantile(steady.latencies, 0.99))}** / ${ms(quantile(steady.latencies, 1))} ms |`,
         `| the disk alone meanwhile: one 2 KB O_DSYNC append every 5 ms, p50 / p99 / max | ${describeLatencies(disk)} |`,
         `| collector CPU per request at ${fixedRate.toLocaleString('en')} requests/s (user + system) | ${(cpuPerRequest * 1000).toFixed(2)} ms |`,
         `| load generator behind its schedule at worst (paced phase) | ${ms(steady.maxLateness)} ms |`,
-        `| non-2xx answers, errors, timeouts | ${throughput.non2xx + fixedRateRequests - steadyOk}, ${throughput.errors + steady.errors}, ${throughput.timeouts} |`,
+        `| non-2xx answers, connection errors | ${requests - throughputOk - throughput.errors + fixedRateRequests - steadyOk - steady.errors}, ${throughput.errors + steady.errors} |`,
         `| spool group commits (one O_DSYNC write each) | ${commits.toLocaleString('en')}, ${perCommit.toFixed(1)} requests each, ${commitMs.toFixed(1)} ms on average |`,
         `| collector peak RSS | ${Math.round(peakRss / 2 ** 20)} MB |`,
         `| exit code after SIGTERM | ${String(exitCode)} |`,
         `| machine load average (1 min) before / after | ${loadBefore.toFixed(1)} / ${(loadavg()[0] ?? 0).toFixed(1)} |`,
         '',
-        'How to read it. Every acknowledgement waits for an `O_DSYNC` write of its group (row text deflated, about 1 KB a request) and for the event loop to take up that write\'s completion, so the ack latency is the disk row above plus the CPU time of the requests being handled meanwhile. The collector\'s CPU per request (JSON parse, validation, enrichment, JSON rows, deflate, HTTP: the CPU rows above) runs on one thread, and the load generator, ClickHouse and whatever else runs on the machine share its 2 cores: the load average row says how busy they were. End to end ends with the shipper\'s last batch, inserted once nothing new was spooled for `shipper.idleMs` (100 ms). See `tagflow_spool_commit_duration_seconds` and `tagflow_nodejs_eventloop_lag_seconds` in `/metrics`.',
+        'How to read it. Every acknowledgement waits for an `O_DSYNC` write of its group (the request\'s rows as TabSeparated text, about 13 KB) and for the event loop to take up that write\'s completion, so the ack latency is the disk row above plus the CPU time of the requests being handled meanwhile. The collector\'s CPU per request (JSON parse, validation, enrichment, row text, HTTP: the CPU rows above) runs on one thread, and the load generator, ClickHouse and whatever else runs on the machine share its 2 cores: the load average row says how busy they were. End to end ends with the shipper\'s last batch, inserted once nothing new was spooled for `shipper.idleMs` (100 ms). See `tagflow_spool_commit_duration_seconds` and `tagflow_nodejs_eventloop_lag_seconds` in `/metrics`.',
       ].join('\n');
     } finally {
       clearInterval(sampler);

@@ -3,7 +3,7 @@
 // own and times each write() call alone (no event loop in between). No acknowledgement that waits for
 // an O_DSYNC write can be faster than this distribution.
 import { Worker } from 'node:worker_threads';
-import { quantile } from './paced-load';
+import { quantile } from './http-load';
 
 export interface DiskProbe {
   /** Stops probing; resolves with the write latencies in ms, sorted. */
