@@ -76,7 +76,7 @@ export const defaultLimits: LimitsConfig = {
   bodyTimeoutSeconds: 10,
 };
 
-export const defaultSpool: Omit<SpoolConfig, 'dir'> = { maxBytes: 1024 ** 3, segmentBytes: 16 * 1024 ** 2 };
+export const defaultSpool: Omit<SpoolConfig, 'dir'> = { maxBytes: 1024 ** 3, segmentBytes: 64 * 1024 ** 2 };
 
 export const defaultShipper: ShipperConfig = { maxRows: 10_000, maxBytes: 8 * 1024 ** 2, intervalMs: 1000, idleMs: 100, maxBackoffMs: 5000 };
 

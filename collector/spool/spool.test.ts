@@ -4,6 +4,7 @@ import { constants, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { waitUntil } from '../../test/support/clickhouse';
 import { Spool, SpoolFullError, SpoolLockedError, type CorruptReport, type Position } from './spool';
 
 const dirs: string[] = [];
@@ -207,11 +208,35 @@ describe('durable appends', () => {
     const spool = await Spool.open({ dir, maxBytes: 1 << 20, segmentBytes: 4096 });
     for (let i = 0; i < 60; i++) await spool.append(payload(i)); // rolls past the first 4 KB segment
     const files = segments(dir);
-    expect(files.length).toBeGreaterThan(1);
-    const active = join(dir, files[files.length - 1] as string);
-    const flags = openFlags(active);
-    expect(flags).toHaveLength(1);
-    expect((flags[0] as number) & constants.O_DSYNC).toBe(constants.O_DSYNC);
+    expect(files.length).toBeGreaterThan(2);
+    // The active segment and the next one, created ahead of the roll.
+    for (const file of files.slice(-2)) {
+      const flags = openFlags(join(dir, file));
+      expect(flags).toHaveLength(1);
+      expect((flags[0] as number) & constants.O_DSYNC).toBe(constants.O_DSYNC);
+    }
     await spool.close();
+  });
+
+  it('creates the next segment ahead, so a roll only switches files, and removes it unused at close', async () => {
+    const dir = freshDir();
+    const spool = await Spool.open({ dir, maxBytes: 1 << 20, segmentBytes: 4096 });
+    await spool.append(payload(0));
+    await waitUntil(async () => segments(dir).length, (n) => n === 2);
+    const [active, next] = segments(dir);
+    expect(readFileSync(join(dir, next as string))).toHaveLength(0);
+    for (let i = 1; i < 60; i++) await spool.append(payload(i));
+    // The prepared file became the active one: the appends after the roll are in it, and another waits.
+    const files = segments(dir);
+    expect(files.indexOf(next as string)).toBeGreaterThan(files.indexOf(active as string));
+    expect(dataLength(readFileSync(join(dir, next as string)))).toBeGreaterThan(0);
+    // Once prepared, the newest file is an empty one after them all.
+    await waitUntil(async () => readFileSync(join(dir, segments(dir).at(-1) as string)).length, (n) => n === 0);
+    const before = segments(dir);
+    await spool.close();
+    expect(segments(dir)).toEqual(before.slice(0, -1));
+    const reopened = await Spool.open({ dir, maxBytes: 1 << 20, segmentBytes: 4096 });
+    expect((await readAll(reopened, { segment: 1, offset: 0 })).values).toEqual(Array.from({ length: 60 }, (_, i) => i));
+    await reopened.close();
   });
 });

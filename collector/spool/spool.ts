@@ -142,6 +142,8 @@ export class Spool {
   private closed = false;
   private lastWriteFailed = false;
   private writeBuffer: Buffer | undefined;
+  /** The segment after the active one, created (and its directory entry made durable) ahead of need. */
+  private next: Promise<FileHandle> | undefined;
 
   private constructor(
     private readonly options: Required<Omit<SpoolOptions, 'onCorrupt' | 'onCommit'>> & Pick<SpoolOptions, 'onCorrupt' | 'onCommit'>,
@@ -169,6 +171,7 @@ export class Spool {
     const spool = new Spool({ maxQueuedBytes: 64 * 1024 * 1024, ...options }, checkpoint, active, handle);
     for (const [n, size] of sizes) if (n >= checkpoint.segment) spool.sizes.set(n, size);
     spool.sizes.set(active, 0);
+    spool.prepareNext();
     return spool;
   }
 
@@ -271,14 +274,39 @@ export class Spool {
     }
   }
 
-  private async roll(): Promise<void> {
-    await this.handle.close();
+  /**
+   * Creates the next segment now, so a roll only switches files: creating one and making its directory
+   * entry durable (an fsync of the directory, a journal commit) took milliseconds that every append
+   * waiting behind the roll added to its acknowledgement.
+   */
+  private prepareNext(): void {
     const dir = this.options.dir;
-    this.handle = await createForAppend(join(dir, segmentName(this.active + 1)));
+    const next = createForAppend(join(dir, segmentName(this.active + 1))).then(async (handle) => {
+      // The new file's directory entry must be durable before anything in it is acknowledged.
+      await fsyncDir(dir);
+      return handle;
+    });
+    next.catch(() => undefined); // a failure surfaces at the roll, which then tries again
+    this.next = next;
+  }
+
+  private async roll(): Promise<void> {
+    const old = this.handle;
+    const prepared = this.next;
+    this.next = undefined;
+    const dir = this.options.dir;
+    const path = join(dir, segmentName(this.active + 1));
+    this.handle = await (prepared ?? Promise.reject(new Error('no segment prepared'))).catch(async () => {
+      await unlink(path).catch(() => undefined);
+      const handle = await createForAppend(path);
+      await fsyncDir(dir);
+      return handle;
+    });
     this.active += 1;
     this.sizes.set(this.active, 0);
-    // The new file's directory entry must be durable before anything in it is acknowledged.
-    await fsyncDir(dir);
+    // Everything written to the old segment is on disk already (O_DSYNC): closing it waits for nothing.
+    void old.close().catch(() => undefined);
+    this.prepareNext();
   }
 
   private wake(): void {
@@ -408,6 +436,11 @@ export class Spool {
     this.wake();
     await this.handle.close();
     const dir = this.options.dir;
+    const next = await this.next?.catch(() => undefined);
+    if (next) {
+      await next.close();
+      await unlink(join(dir, segmentName(this.active + 1))).catch(() => undefined);
+    }
     if (this.depthBytes() === 0) {
       // Everything is in ClickHouse: leave no empty segment behind (the checkpoint stays).
       await unlink(join(dir, segmentName(this.active))).catch(() => undefined);
