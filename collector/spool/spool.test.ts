@@ -1,6 +1,6 @@
 // The spool on a real file system: appends survive a reopen, the checkpoint decides what replays,
 // torn and corrupt records are set aside while the rest replays, and the byte cap refuses appends.
-import { constants, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { constants, mkdirSync, mkdtempSync, rmdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -216,6 +216,25 @@ describe('durable appends', () => {
       expect((flags[0] as number) & constants.O_DSYNC).toBe(constants.O_DSYNC);
     }
     await spool.close();
+  });
+
+  it('keeps an acknowledged append when the roll after it fails, and replays it after a restart', async () => {
+    const dir = freshDir();
+    const spool = await Spool.open({ dir, maxBytes: 1 << 20, segmentBytes: 4096 });
+    // A directory where segment 3 would go: preparing it fails, and so does the roll after segment 2.
+    mkdirSync(join(dir, '000000000003.seg'));
+    await spool.append(Buffer.alloc(5000, 0x41)); // fills segment 1; rolls to segment 2
+    await spool.append(Buffer.alloc(5000, 0x42)); // fills segment 2, acknowledged; its roll fails
+    expect(spool.depthBytes()).toBe(2 * (5000 + 13));
+    const first = await spool.read(spool.checkpoint, 6000);
+    await spool.commit(first.next);
+    expect(spool.depthBytes()).toBe(5013);
+    rmdirSync(join(dir, '000000000003.seg'));
+    await spool.close();
+    const reopened = await Spool.open({ dir, maxBytes: 1 << 20, segmentBytes: 4096 });
+    const replayed = await reopened.read(reopened.checkpoint, 1 << 20);
+    expect(replayed.payloads.map((p) => p[0])).toEqual([0x42]);
+    await reopened.close();
   });
 
   it('creates the next segment ahead, so a roll only switches files, and removes it unused at close', async () => {

@@ -261,7 +261,6 @@ export class Spool {
         this.lastWriteFailed = false;
         for (const waiting of group) waiting.resolve();
         this.wake();
-        if (position + buffer.length >= this.options.segmentBytes) await this.roll();
       } catch (error) {
         this.queuedBytes -= buffer.length;
         this.lastWriteFailed = true;
@@ -270,7 +269,12 @@ export class Spool {
         const size = await dataEnd(join(this.options.dir, segmentName(this.active))).catch(() => position);
         this.sizes.set(this.active, size);
         await this.roll().catch(() => undefined);
+        continue;
       }
+      // Outside the write's try: the group is on disk and acknowledged whatever the roll does. A roll
+      // that fails here is tried again before the next group's write (which fails, unacknowledged, if
+      // the roll still cannot be made).
+      if ((this.sizes.get(this.active) ?? 0) >= this.options.segmentBytes) await this.roll().catch(() => undefined);
     }
   }
 
@@ -283,7 +287,10 @@ export class Spool {
     const dir = this.options.dir;
     const next = createForAppend(join(dir, segmentName(this.active + 1))).then(async (handle) => {
       // The new file's directory entry must be durable before anything in it is acknowledged.
-      await fsyncDir(dir);
+      await fsyncDir(dir).catch(async (error: unknown) => {
+        await handle.close();
+        throw error;
+      });
       return handle;
     });
     next.catch(() => undefined); // a failure surfaces at the roll, which then tries again
@@ -441,8 +448,10 @@ export class Spool {
       await next.close();
       await unlink(join(dir, segmentName(this.active + 1))).catch(() => undefined);
     }
-    if (this.depthBytes() === 0) {
-      // Everything is in ClickHouse: leave no empty segment behind (the checkpoint stays).
+    const size = this.sizes.get(this.active) ?? 0;
+    const { segment, offset } = this.checkpointAt;
+    if (size === 0 || segment > this.active || (segment === this.active && offset >= size)) {
+      // Nothing in it is left to ship: leave no empty segment behind (the checkpoint stays).
       await unlink(join(dir, segmentName(this.active))).catch(() => undefined);
     }
     await unlock(dir);
