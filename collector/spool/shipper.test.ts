@@ -13,7 +13,7 @@ import { validateEvent } from '../ingest/event';
 import { toEventRow, wellFormed, type EventRow } from '../ingest/normalize';
 import { createMetrics } from '../metrics';
 import { linesWriter } from '../warehouse/lines';
-import { eventLine } from '../warehouse/row-text';
+import { eventColumns, eventLine } from '../warehouse/row-text';
 import { decodeSpoolPayload, encodeSpoolRecord, SpoolPayloadError } from './payload';
 import { Shipper } from './shipper';
 import { Spool } from './spool';
@@ -109,7 +109,7 @@ describe('shipper', () => {
     const [payload] = encodeSpoolRecord({ events, quarantine: [] });
     if (!payload) throw new Error('no payload');
     const text = events.map(eventLine).join('');
-    expect(decodeSpoolPayload(Buffer.concat([payload[0], Buffer.from(payload[1])]))).toEqual({ table: 'events', format: 'TabSeparated', rows: 20, lines: Buffer.from(text) });
+    expect(decodeSpoolPayload(Buffer.concat([payload[0], Buffer.from(payload[1])]))).toEqual({ table: 'events', format: 'TabSeparated', rows: 20, columns: eventColumns.length, lines: Buffer.from(text) });
     expect(() => decodeSpoolPayload(Buffer.from([0x7a, 0, 0, 0, 1]))).toThrow(SpoolPayloadError);
 
     // Older versions' payloads: 'E' then the row count then JSONEachRow lines; 'e' the same deflated;
@@ -120,15 +120,17 @@ describe('shipper', () => {
       return Buffer.concat([header, deflated ? deflateRawSync(lines) : lines]);
     };
     const plain = legacy(0x45, [row('format-plain-1'), row('format-plain-2')], false);
+    // Rows spooled before a column was added (here: without the last one, is_bot) keep their column count.
+    const shorter = Buffer.concat([Buffer.from([0x56, 0, 0, 0, 1, eventColumns.length - 1]), Buffer.from(eventLine(row('format-shorter-1')).replace(/\t[^\t]*\n$/, '\n'))]);
     const deflated = legacy(0x65, [row('format-deflated-1')], true);
     const refused = legacy(0x71, [{ received_at: '2026-11-23 10:00:00', source: 'shipper-test', reason: 'format-test refusal', raw: '{}' }], true);
     expect(decodeSpoolPayload(deflated)).toMatchObject({ table: 'events', format: 'JSONEachRow', rows: 1 });
-    for (const p of [plain, payload, deflated, refused]) await spool.append(p);
+    for (const p of [plain, payload, deflated, refused, shorter]) await spool.append(p);
     await shipEverything(spool, new Shipper(spool, linesWriter(db.client), { ...defaultShipper, intervalMs: 50 }, metrics, silent));
     rmSync(spoolDir, { recursive: true, force: true });
 
     const stored = await db.rows<{ kind: string; n: number }>("SELECT splitByChar('-', message_id)[2] AS kind, count() AS n FROM events WHERE message_id LIKE 'format-%' GROUP BY kind ORDER BY kind");
-    expect(stored).toEqual([{ kind: 'deflated', n: 1 }, { kind: 'plain', n: 2 }, { kind: 'tsv', n: 20 }]);
+    expect(stored).toEqual([{ kind: 'deflated', n: 1 }, { kind: 'plain', n: 2 }, { kind: 'shorter', n: 1 }, { kind: 'tsv', n: 20 }]);
     const quarantined = await db.rows<{ n: number }>("SELECT count() AS n FROM events_quarantine WHERE reason = 'format-test refusal'");
     expect(quarantined[0]?.n).toBe(1);
   });

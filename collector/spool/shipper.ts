@@ -16,6 +16,8 @@ import type { Position, Spool } from './spool';
 interface Lines {
   table: RowTable;
   format: LinesFormat;
+  /** TabSeparated: how many of the table's columns the rows have. */
+  columns: number;
   chunks: Buffer[];
   rows: number;
 }
@@ -30,10 +32,10 @@ interface Batch {
 }
 
 function addPayload(batch: Batch, payload: Buffer): void {
-  const { table, format, rows, lines } = decodeSpoolPayload(payload);
-  let into = batch.lines.find((l) => l.table === table && l.format === format);
+  const { table, format, columns, rows, lines } = decodeSpoolPayload(payload);
+  let into = batch.lines.find((l) => l.table === table && l.format === format && l.columns === columns);
   if (!into) {
-    into = { table, format, chunks: [], rows: 0 };
+    into = { table, format, columns, chunks: [], rows: 0 };
     if (table === 'events_quarantine') batch.lines.unshift(into);
     else batch.lines.push(into);
   }
@@ -169,7 +171,7 @@ export class Shipper {
         for (; done < batch.lines.length; done++) {
           const lines = batch.lines[done] as Lines;
           try {
-            await this.writer.insertLines(lines.table, lines.format, lines.chunks);
+            await this.writer.insertLines(lines.table, lines.format, lines.chunks, lines.columns);
           } catch (error) {
             if (!refusedInput(error)) throw error;
             await this.isolate(lines, lines.chunks.flatMap(splitLines));
@@ -195,7 +197,7 @@ export class Shipper {
    */
   private async isolate(group: Lines, lines: Buffer[]): Promise<void> {
     try {
-      await this.writer.insertLines(group.table, group.format, lines);
+      await this.writer.insertLines(group.table, group.format, lines, group.columns);
     } catch (error) {
       if (!refusedInput(error)) throw error;
       const [line] = lines;
@@ -210,7 +212,7 @@ export class Shipper {
     const { table } = group;
     this.metrics.refusedRows.inc({ table });
     const reason = `ClickHouse refused the row: ${(error instanceof Error ? error.message : String(error)).split('\n')[0]}`;
-    const row = rowObject(group.format, table, line.toString('utf8'));
+    const row = rowObject(group, line.toString('utf8'));
     const raw = JSON.stringify(row);
     this.log.error({ table, reason, raw: raw.slice(0, 2000) }, 'a spooled row was refused by ClickHouse and set aside');
     if (table === 'events_quarantine') return; // logged above: there is nowhere further to put it
@@ -220,9 +222,12 @@ export class Shipper {
   }
 }
 
-/** A spooled row as a column → value object (the quarantine keeps refused rows as JSON). */
-function rowObject(format: LinesFormat, table: RowTable, text: string): Record<string, unknown> {
-  if (format === 'JSONEachRow') {
+/**
+ * A spooled row as a column → value object (the quarantine keeps refused rows as JSON); a row whose
+ * fields do not match its columns is kept as its text.
+ */
+function rowObject(group: Lines, text: string): Record<string, unknown> {
+  if (group.format === 'JSONEachRow') {
     try {
       const parsed: unknown = JSON.parse(text);
       if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
@@ -232,7 +237,9 @@ function rowObject(format: LinesFormat, table: RowTable, text: string): Record<s
     return { line: text.trimEnd() };
   }
   const fields = lineFields(text);
-  return Object.fromEntries(columnsOf[table].map((column, i) => [column, fields[i] ?? '']));
+  const columns = columnsOf[group.table].slice(0, group.columns);
+  if (fields.length !== columns.length) return { line: text.trimEnd() };
+  return Object.fromEntries(columns.map((column, i) => [column, fields[i]]));
 }
 
 /** ClickHouse's codes for input it cannot parse or store: the rows are at fault, not the server. */

@@ -5,7 +5,10 @@
 import type { EventRow } from '../ingest/normalize';
 import type { QuarantineRow } from './events';
 
-/** The `events` columns in the order of a TabSeparated row (a test compares them with the table). */
+/**
+ * The `events` columns in the order of a TabSeparated row (a test compares them with the table). A new
+ * column goes at the end: spooled rows record how many of these they have (spool/payload.ts).
+ */
 export const eventColumns = [
   'message_id', 'source', 'type', 'event', 'name', 'anonymous_id', 'user_id', 'group_id', 'previous_id', 'session_id',
   'timestamp', 'timestamp_ms', 'original_timestamp', 'sent_at', 'received_at',
