@@ -47,19 +47,33 @@ interface Connection {
   /** When the request on this connection was due; undefined while idle. */
   due: number | undefined;
   received: Buffer;
+  /** The server said Connection: close: no further request goes on this socket. */
+  closing: boolean;
+}
+
+interface Answer {
+  /** Bytes the answer takes in the data. */
+  bytes: number;
+  status: number;
+  close: boolean;
 }
 
 const headerEnd = Buffer.from('\r\n\r\n');
+/** An answer not complete after this long counts as an error (its socket is dropped). */
+const answerTimeoutMs = 30_000;
+/** Connections that fail to open this many times in a row end the run: what is left counts as errors. */
+const maxConnectFailures = 3;
 
-/** The size of the first whole answer in `data` and its status, or undefined while it is incomplete. */
-function completeAnswer(data: Buffer): { bytes: number; status: number } | undefined {
+/** The first whole answer in `data`, undefined while incomplete, or 'unreadable' without Content-Length. */
+function completeAnswer(data: Buffer): Answer | 'unreadable' | undefined {
   const end = data.indexOf(headerEnd);
   if (end < 0) return undefined;
   const head = data.toString('latin1', 0, end);
-  const status = Number(head.slice(9, 12));
-  const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
-  const bytes = end + headerEnd.length + length;
-  return data.length >= bytes ? { bytes, status } : undefined;
+  const length = /\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1];
+  if (length === undefined) return 'unreadable';
+  const bytes = end + headerEnd.length + Number(length);
+  if (data.length < bytes) return undefined;
+  return { bytes, status: Number(head.slice(9, 12)), close: /\r\nconnection:\s*close/i.test(head) };
 }
 
 export async function httpLoad(options: LoadOptions): Promise<LoadResult> {
@@ -82,14 +96,25 @@ export async function httpLoad(options: LoadOptions): Promise<LoadResult> {
   let sent = 0;
   let finished = 0;
   let started = 0;
+  let connectFailures = 0;
+  let ended = false;
   let done: (result: LoadResult) => void = () => undefined;
+  let watchdog: NodeJS.Timeout | undefined;
 
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    clearInterval(watchdog);
+    for (const c of open) c.socket.destroy();
+    done({ latencies: latencies.sort((a, b) => a - b), statuses, errors, maxLateness, startedAt: started, seconds: (performance.now() - started) / 1000 });
+  };
   const send = (connection: Connection, index: number, due: number) => {
     connection.due = due;
     connection.socket.write(requests[index] as Buffer);
   };
   /** The connection is free: it takes the oldest waiting request, or waits itself. */
   const release = (connection: Connection) => {
+    if (ended || connection.closing || connection.socket.destroyed) return;
     const next = waiting.shift();
     if (next) send(connection, next.index, next.due);
     else if (options.rate === undefined && sent < options.requests) send(connection, sent++, performance.now());
@@ -104,30 +129,51 @@ export async function httpLoad(options: LoadOptions): Promise<LoadResult> {
     }
     connection.due = undefined;
     finished += 1;
-    if (finished < options.requests) return;
-    for (const c of open) c.socket.destroy();
-    done({ latencies: latencies.sort((a, b) => a - b), statuses, errors, maxLateness, startedAt: started, seconds: (performance.now() - started) / 1000 });
+    if (finished === options.requests) end();
+  };
+  /** No connection can be made: every request not yet answered counts as an error. */
+  const giveUp = () => {
+    errors += options.requests - finished;
+    finished = options.requests;
+    end();
   };
   const connectOne = (): Promise<Connection> => {
-    const connection: Connection = { socket: connect(Number(target.port), target.hostname), due: undefined, received: Buffer.alloc(0) };
+    const connection: Connection = { socket: connect(Number(target.port), target.hostname), due: undefined, received: Buffer.alloc(0), closing: false };
     open.add(connection);
     connection.socket.setNoDelay(true);
     connection.socket.on('data', (chunk: Buffer) => {
       connection.received = connection.received.length === 0 ? chunk : Buffer.concat([connection.received, chunk]);
-      const answer = completeAnswer(connection.received);
-      if (!answer) return;
-      connection.received = connection.received.subarray(answer.bytes);
-      finish(connection, answer.status);
-      if (finished < options.requests && !connection.socket.destroyed) release(connection);
+      for (;;) {
+        const answer = completeAnswer(connection.received);
+        if (answer === undefined) return;
+        if (answer === 'unreadable') {
+          connection.socket.destroy(); // counted as an error when it closes
+          return;
+        }
+        connection.received = connection.received.subarray(answer.bytes);
+        connection.closing ||= answer.close;
+        finish(connection, answer.status);
+        release(connection);
+      }
     });
-    // An answer with Connection: close, or a failure: an unanswered request counts as an error, and a
-    // new connection takes this one's place.
+    // An answer with Connection: close, a timeout or a failure: an unanswered request counts as an
+    // error, and a new connection takes this one's place.
     connection.socket.once('close', () => {
       open.delete(connection);
       const at = idle.indexOf(connection);
       if (at >= 0) idle.splice(at, 1);
       finish(connection, undefined);
-      if (finished < options.requests) void connectOne().then(release, () => undefined);
+      if (ended) return;
+      void connectOne().then(
+        (replacement) => {
+          connectFailures = 0;
+          release(replacement);
+        },
+        () => {
+          connectFailures += 1;
+          if (connectFailures >= maxConnectFailures) giveUp();
+        },
+      );
     });
     connection.socket.on('error', () => undefined);
     return new Promise((resolve, reject) => {
@@ -136,16 +182,27 @@ export async function httpLoad(options: LoadOptions): Promise<LoadResult> {
     });
   };
 
-  idle.push(...(await Promise.all(Array.from({ length: options.connections }, connectOne))));
+  try {
+    idle.push(...(await Promise.all(Array.from({ length: options.connections }, connectOne))));
+  } catch (error) {
+    ended = true;
+    for (const c of open) c.socket.destroy();
+    throw error;
+  }
   return new Promise((resolve) => {
     done = resolve;
     started = performance.now();
+    watchdog = setInterval(() => {
+      const now = performance.now();
+      for (const c of open) if (c.due !== undefined && now - c.due > answerTimeoutMs) c.socket.destroy();
+    }, 1000);
     if (options.rate === undefined) {
       for (const connection of idle.splice(0)) release(connection);
       return;
     }
     // A 1 ms timer sends every request that has come due; setTimeout cannot fire more finely.
     const tick = () => {
+      if (ended) return;
       const now = performance.now();
       while (sent < options.requests && started + sent * interval <= now) {
         const due = started + sent * interval;
