@@ -8,13 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, waitUntil, type TestDatabase } from '../../test/support/clickhouse';
-import { defaultShipper } from '../config';
+import { defaultShipper, type ShipperConfig } from '../config';
 import { validateEvent } from '../ingest/event';
 import { toEventRow, wellFormed, type EventRow } from '../ingest/normalize';
-import { createMetrics } from '../metrics';
+import { createMetrics, type CollectorMetrics } from '../metrics';
 import { linesWriter } from '../warehouse/lines';
 import { eventColumns, eventLine } from '../warehouse/row-text';
-import { decodeSpoolPayload, encodeSpoolRecord, SpoolPayloadError } from './payload';
+import { decodeSpoolPayload, encodeSpoolRecord, SpoolPayloadError, type SpoolPayload } from './payload';
 import { Shipper } from './shipper';
 import { Spool } from './spool';
 
@@ -45,6 +45,20 @@ async function shipEverything(spool: Spool, shipper: Shipper): Promise<void> {
   await spool.close();
 }
 
+/** Appends `payloads` to a spool of its own, ships them all, and returns the shipper's metrics. */
+async function shipThrough(payloads: Array<Buffer | SpoolPayload>, config: Partial<ShipperConfig>, segmentBytes = 1_000_000): Promise<CollectorMetrics> {
+  const spoolDir = mkdtempSync(join(tmpdir(), 'tagflow-shipper-run-'));
+  try {
+    const spool = await Spool.open({ dir: spoolDir, maxBytes: 10_000_000, segmentBytes });
+    const metrics = createMetrics(() => spool.depthBytes());
+    for (const payload of payloads) await spool.append(payload);
+    await shipEverything(spool, new Shipper(spool, linesWriter(db.client), { ...defaultShipper, ...config }, metrics, silent));
+    return metrics;
+  } finally {
+    rmSync(spoolDir, { recursive: true, force: true });
+  }
+}
+
 describe('shipper', () => {
   it('inserts spooled rows, quarantines the rows ClickHouse refuses, and moves the checkpoint past both', async () => {
     const spool = await Spool.open({ dir, maxBytes: 10_000_000, segmentBytes: 1_000_000 });
@@ -72,17 +86,10 @@ describe('shipper', () => {
   });
 
   it('gathers a batch larger than one spool read into a single insert', async () => {
-    const spoolDir = mkdtempSync(join(tmpdir(), 'tagflow-shipper-big-'));
-    const spool = await Spool.open({ dir: spoolDir, maxBytes: 10_000_000, segmentBytes: 4_000_000 });
-    const metrics = createMetrics(() => spool.depthBytes());
     // 40 records of 50 rows with 1 KB of random properties each: about 2.5 MB in the spool, many of the
     // shipper's reads.
-    for (let r = 0; r < 40; r++) {
-      const events = Array.from({ length: 50 }, (_, i) => ({ ...row(`big-${r}-${i}`), properties: JSON.stringify({ pad: randomBytes(750).toString('base64') }) }));
-      for (const payload of encodeSpoolRecord({ events, quarantine: [] })) await spool.append(payload);
-    }
-    await shipEverything(spool, new Shipper(spool, linesWriter(db.client), { ...defaultShipper, intervalMs: 200 }, metrics, silent));
-    rmSync(spoolDir, { recursive: true, force: true });
+    const records = Array.from({ length: 40 }, (_, r) => Array.from({ length: 50 }, (_, i) => ({ ...row(`big-${r}-${i}`), properties: JSON.stringify({ pad: randomBytes(750).toString('base64') }) })));
+    const metrics = await shipThrough(records.flatMap((events) => encodeSpoolRecord({ events, quarantine: [] })), { intervalMs: 200 }, 4_000_000);
     const stored = await db.rows<{ n: number }>("SELECT count() AS n FROM events WHERE message_id LIKE 'big-%'");
     expect(stored[0]?.n).toBe(2000);
     const batches = await metrics.registry.getSingleMetricAsString('tagflow_insert_batch_rows');
@@ -90,21 +97,13 @@ describe('shipper', () => {
   });
 
   it('ships the last records once nothing new is spooled for idleMs, without waiting out intervalMs', async () => {
-    const spoolDir = mkdtempSync(join(tmpdir(), 'tagflow-shipper-idle-'));
-    const spool = await Spool.open({ dir: spoolDir, maxBytes: 10_000_000, segmentBytes: 1_000_000 });
-    const metrics = createMetrics(() => spool.depthBytes());
     // An interval far longer than the test may take: only the idle rule can ship these.
-    for (const payload of encodeSpoolRecord({ events: [row('idle-1'), row('idle-2')], quarantine: [] })) await spool.append(payload);
-    await shipEverything(spool, new Shipper(spool, linesWriter(db.client), { ...defaultShipper, intervalMs: 600_000, idleMs: 50 }, metrics, silent));
-    rmSync(spoolDir, { recursive: true, force: true });
+    await shipThrough(encodeSpoolRecord({ events: [row('idle-1'), row('idle-2')], quarantine: [] }), { intervalMs: 600_000, idleMs: 50 });
     const stored = await db.rows<{ n: number }>("SELECT count() AS n FROM events WHERE message_id LIKE 'idle-%'");
     expect(stored[0]?.n).toBe(2);
   });
 
   it('spools rows as TabSeparated text and still replays the JSONEachRow payloads of older versions, plain and deflated', async () => {
-    const spoolDir = mkdtempSync(join(tmpdir(), 'tagflow-shipper-formats-'));
-    const spool = await Spool.open({ dir: spoolDir, maxBytes: 10_000_000, segmentBytes: 1_000_000 });
-    const metrics = createMetrics(() => spool.depthBytes());
     const events = Array.from({ length: 20 }, (_, i) => row(`format-tsv-${i}`));
     const [payload] = encodeSpoolRecord({ events, quarantine: [] });
     if (!payload) throw new Error('no payload');
@@ -125,9 +124,7 @@ describe('shipper', () => {
     const deflated = legacy(0x65, [row('format-deflated-1')], true);
     const refused = legacy(0x71, [{ received_at: '2026-11-23 10:00:00', source: 'shipper-test', reason: 'format-test refusal', raw: '{}' }], true);
     expect(decodeSpoolPayload(deflated)).toMatchObject({ table: 'events', format: 'JSONEachRow', rows: 1 });
-    for (const p of [plain, payload, deflated, refused, shorter]) await spool.append(p);
-    await shipEverything(spool, new Shipper(spool, linesWriter(db.client), { ...defaultShipper, intervalMs: 50 }, metrics, silent));
-    rmSync(spoolDir, { recursive: true, force: true });
+    await shipThrough([plain, payload, deflated, refused, shorter], { intervalMs: 50 });
 
     const stored = await db.rows<{ kind: string; n: number }>("SELECT splitByChar('-', message_id)[2] AS kind, count() AS n FROM events WHERE message_id LIKE 'format-%' GROUP BY kind ORDER BY kind");
     expect(stored).toEqual([{ kind: 'deflated', n: 1 }, { kind: 'plain', n: 2 }, { kind: 'shorter', n: 1 }, { kind: 'tsv', n: 20 }]);
@@ -136,16 +133,11 @@ describe('shipper', () => {
   });
 
   it('stores text with tabs, newlines, backslashes and lone surrogates intact through the TabSeparated spool', async () => {
-    const spoolDir = mkdtempSync(join(tmpdir(), 'tagflow-shipper-text-'));
-    const spool = await Spool.open({ dir: spoolDir, maxBytes: 10_000_000, segmentBytes: 1_000_000 });
-    const metrics = createMetrics(() => spool.depthBytes());
     const name = 'tab\there, line\nbreak, back\\slash \\t, cr\r, nul\0, emoji \ud83d\ude00, half \ud83d';
     const parsed = validateEvent({ type: 'track', event: name, anonymousId: 'a', messageId: 'text-1', properties: { note: name } });
     if (!parsed.ok) throw new Error(parsed.reason);
     const event = toEventRow(parsed.event, { source: 'shipper-test', receivedAt: Date.now(), sentAt: undefined, ip: '', userAgent: '' });
-    for (const p of encodeSpoolRecord({ events: [event], quarantine: [] })) await spool.append(p);
-    await shipEverything(spool, new Shipper(spool, linesWriter(db.client), { ...defaultShipper, intervalMs: 50 }, metrics, silent));
-    rmSync(spoolDir, { recursive: true, force: true });
+    await shipThrough(encodeSpoolRecord({ events: [event], quarantine: [] }), { intervalMs: 50 });
     const [stored] = await db.rows<{ event: string; properties: string }>("SELECT event, properties FROM events WHERE message_id = 'text-1'");
     expect(stored?.event).toBe(name.replace('half \ud83d', 'half \ufffd'));
     expect(JSON.parse(stored?.properties ?? '{}')).toEqual({ note: name });
