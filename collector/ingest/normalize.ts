@@ -125,17 +125,9 @@ export function eventTimes(event: IncomingEvent, facts: RequestFacts): EventTime
   return { original, corrected: correctedTime(original, facts.sentAt, facts.receivedAt, facts.maxClockSkewMs), sent };
 }
 
-/**
- * The row of a validated event, for a writer that encodes text as UTF-8 (the TabSeparated spool),
- * which turns lone UTF-16 surrogates into U+FFFD by itself.
- */
-export function eventRow(event: IncomingEvent, facts: RequestFacts, times: EventTimes = eventTimes(event, facts)): EventRow {
-  return buildRow(event, facts, times);
-}
-
 /** The row of a validated event, its text columns free of lone surrogates (JSON writers need that). */
 export function toEventRow(event: IncomingEvent, facts: RequestFacts): EventRow {
-  const row = buildRow(event, facts, eventTimes(event, facts)) as unknown as Record<string, unknown>;
+  const row = eventRow(event, facts) as unknown as Record<string, unknown>;
   // One scan of all text columns joined (almost always clean) instead of one per column.
   let texts = '';
   for (const key in row) {
@@ -150,7 +142,12 @@ export function toEventRow(event: IncomingEvent, facts: RequestFacts): EventRow 
   return row as unknown as EventRow;
 }
 
-function buildRow(event: IncomingEvent, facts: RequestFacts, { original, corrected, sent }: EventTimes): EventRow {
+/**
+ * The row of a validated event, for a writer that encodes text as UTF-8 (the TabSeparated spool),
+ * which turns lone UTF-16 surrogates into U+FFFD by itself.
+ */
+export function eventRow(event: IncomingEvent, facts: RequestFacts, times: EventTimes = eventTimes(event, facts)): EventRow {
+  const { original, corrected, sent } = times;
   // The batch-level context is already merged in (processBatch), so the event's context is complete.
   const context = event.context;
   const page = section(context, 'page');
