@@ -15,7 +15,6 @@ export interface SpoolRecord {
   quarantine: QuarantineRow[];
 }
 
-
 export interface DecodedPayload {
   table: RowTable;
   format: LinesFormat;

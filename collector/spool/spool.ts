@@ -114,6 +114,18 @@ async function dataEnd(path: string): Promise<number> {
  */
 const createForAppend = (path: string) => open(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_DSYNC);
 
+/** Creates segment `n` for appends and makes its directory entry durable (nothing in it may be acknowledged before). */
+async function createSegment(dir: string, n: number): Promise<FileHandle> {
+  const handle = await createForAppend(join(dir, segmentName(n)));
+  try {
+    await fsyncDir(dir);
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+  return handle;
+}
+
 async function writeFully(handle: FileHandle, buffer: Buffer, position: number): Promise<void> {
   let written = 0;
   while (written < buffer.length) {
@@ -166,8 +178,7 @@ export class Spool {
     const first = numbers[0];
     const checkpoint = saved && (first === undefined || saved.segment >= first) ? saved : { segment: first ?? 1, offset: 0 };
     const active = Math.max(checkpoint.segment, ...numbers) + (numbers.length > 0 || saved ? 1 : 0);
-    const handle = await createForAppend(join(dir, segmentName(active)));
-    await fsyncDir(dir);
+    const handle = await createSegment(dir, active);
     const spool = new Spool({ maxQueuedBytes: 64 * 1024 * 1024, ...options }, checkpoint, active, handle);
     for (const [n, size] of sizes) if (n >= checkpoint.segment) spool.sizes.set(n, size);
     spool.sizes.set(active, 0);
@@ -284,15 +295,7 @@ export class Spool {
    * waiting behind the roll added to its acknowledgement.
    */
   private prepareNext(): void {
-    const dir = this.options.dir;
-    const next = createForAppend(join(dir, segmentName(this.active + 1))).then(async (handle) => {
-      // The new file's directory entry must be durable before anything in it is acknowledged.
-      await fsyncDir(dir).catch(async (error: unknown) => {
-        await handle.close();
-        throw error;
-      });
-      return handle;
-    });
+    const next = createSegment(this.options.dir, this.active + 1);
     next.catch(() => undefined); // a failure surfaces at the roll, which then tries again
     this.next = next;
   }
@@ -302,13 +305,13 @@ export class Spool {
     const prepared = this.next;
     this.next = undefined;
     const dir = this.options.dir;
-    const path = join(dir, segmentName(this.active + 1));
-    this.handle = await (prepared ?? Promise.reject(new Error('no segment prepared'))).catch(async () => {
-      await unlink(path).catch(() => undefined);
-      const handle = await createForAppend(path);
-      await fsyncDir(dir);
-      return handle;
-    });
+    try {
+      this.handle = await (prepared ?? createSegment(dir, this.active + 1));
+    } catch {
+      // Preparing it failed (perhaps half way): once more, from scratch.
+      await unlink(join(dir, segmentName(this.active + 1))).catch(() => undefined);
+      this.handle = await createSegment(dir, this.active + 1);
+    }
     this.active += 1;
     this.sizes.set(this.active, 0);
     // Everything written to the old segment is on disk already (O_DSYNC): closing it waits for nothing.
