@@ -18,6 +18,7 @@ import { freePort } from '../scripts/free-port';
 import { spawnCollector } from '../test/support/collector-process';
 import { describeLatencies, startDiskProbe } from './disk-probe';
 import { httpLoad, quantile } from './http-load';
+import { startNullServer } from './null-server';
 
 const eventsPerBatch = 20;
 const requests = 5000;
@@ -144,6 +145,9 @@ export async function collectorSection(root: string): Promise<string> {
       const steady = await httpLoad({ url: `${collector.url}/v1/batch`, rate: fixedRate, requests: fixedRateRequests, connections, headers, body: (index) => body('rate', index) });
       const disk = await probe.stop();
       const cpuPerRequest = ((await collectorCpuSeconds(collector.url)) - cpuBefore) / fixedRateRequests;
+      // The same paced load against a server that does nothing, while ClickHouse takes the collector's tail.
+      const nullServer = await startNullServer();
+      const floor = await httpLoad({ url: `${nullServer.url}/v1/batch`, rate: fixedRate, requests: fixedRateRequests, connections, headers, body: (index) => body('floor', index) }).finally(() => nullServer.stop());
       await poll(() => count(clickhouse.url, e2eDb), (n) => n >= totalEvents + fixedRateRequests * eventsPerBatch, 120_000);
       clearInterval(sampler);
       const metrics = await (await fetch(`${collector.url}/metrics`)).text();
@@ -170,15 +174,16 @@ export async function collectorSection(root: string): Promise<string> {
         `| collector CPU per request at ${connections} connections, its shipping included (user + system) | ${(cpuPerRequestEndToEnd * 1000).toFixed(2)} ms |`,
         `| acknowledgement latency p50 / p90 / **p99** / max at ${fixedRate.toLocaleString('en')} requests/s, evenly paced | ${ms(quantile(steady.latencies, 0.5))} / ${ms(quantile(steady.latencies, 0.9))} / **${ms(quantile(steady.latencies, 0.99))}** / ${ms(quantile(steady.latencies, 1))} ms |`,
         `| the disk alone meanwhile: one 2 KB O_DSYNC append every 5 ms, p50 / p99 / max | ${describeLatencies(disk)} |`,
+        `| floor: the same paced load against a server that answers at once (\`bench/null-server.ts\`), p50 / p90 / p99 / max | ${ms(quantile(floor.latencies, 0.5))} / ${ms(quantile(floor.latencies, 0.9))} / ${ms(quantile(floor.latencies, 0.99))} / ${ms(quantile(floor.latencies, 1))} ms |`,
         `| collector CPU per request at ${fixedRate.toLocaleString('en')} requests/s (user + system) | ${(cpuPerRequest * 1000).toFixed(2)} ms |`,
         `| load generator behind its schedule at worst (paced phase) | ${ms(steady.maxLateness)} ms |`,
-        `| non-2xx answers, connection errors | ${requests - throughputOk - throughput.errors + fixedRateRequests - steadyOk - steady.errors}, ${throughput.errors + steady.errors} |`,
+        `| non-2xx answers, connection errors (collector) | ${requests - throughputOk - throughput.errors + fixedRateRequests - steadyOk - steady.errors}, ${throughput.errors + steady.errors} |`,
         `| spool group commits (one O_DSYNC write each) | ${commits.toLocaleString('en')}, ${perCommit.toFixed(1)} requests each, ${commitMs.toFixed(1)} ms on average |`,
         `| collector peak RSS | ${Math.round(peakRss / 2 ** 20)} MB |`,
         `| exit code after SIGTERM | ${String(exitCode)} |`,
         `| machine load average (1 min) before / after | ${loadBefore.toFixed(1)} / ${(loadavg()[0] ?? 0).toFixed(1)} |`,
         '',
-        'How to read it. Every acknowledgement waits for an `O_DSYNC` write of its group (the request\'s rows as TabSeparated text, about 13 KB) and for the event loop to take up that write\'s completion, so the ack latency is the disk row above plus the CPU time of the requests being handled meanwhile. The collector\'s CPU per request (JSON parse, validation, enrichment, row text, HTTP: the CPU rows above) runs on one thread, and the load generator, ClickHouse and whatever else runs on the machine share its 2 cores: the load average row says how busy they were. End to end ends with the shipper\'s last batch, inserted once nothing new was spooled for `shipper.idleMs` (100 ms). See `tagflow_spool_commit_duration_seconds` and `tagflow_nodejs_eventloop_lag_seconds` in `/metrics`.',
+        'How to read it. Every acknowledgement waits for an `O_DSYNC` write of its group (the request\'s rows as TabSeparated text, about 13 KB) and for the event loop to take up that write\'s completion, so the ack latency is the disk row above plus the CPU time of the requests being handled meanwhile, on top of the floor row (what the generator and the machine add to any answer). The collector\'s CPU per request (JSON parse, validation, enrichment, row text, HTTP: the CPU rows above) runs on one thread, and the load generator, ClickHouse and whatever else runs on the machine share its 2 cores: the load average row says how busy they were. End to end ends with the shipper\'s last batch, inserted once nothing new was spooled for `shipper.idleMs` (100 ms). See `tagflow_spool_commit_duration_seconds` and `tagflow_nodejs_eventloop_lag_seconds` in `/metrics`.',
       ].join('\n');
     } finally {
       clearInterval(sampler);
