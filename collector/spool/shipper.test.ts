@@ -12,7 +12,7 @@ import { defaultShipper, type ShipperConfig } from '../config';
 import { validateEvent } from '../ingest/event';
 import { toEventRow, wellFormed, type EventRow } from '../ingest/normalize';
 import { createMetrics, type CollectorMetrics } from '../metrics';
-import { linesWriter } from '../warehouse/lines';
+import { linesWriter, type LinesWriter } from '../warehouse/lines';
 import { eventColumns, eventLine } from '../warehouse/row-text';
 import { decodeSpoolPayload, encodeSpoolRecord, SpoolPayloadError, type SpoolPayload } from './payload';
 import { Shipper } from './shipper';
@@ -37,6 +37,28 @@ function row(messageId: string): EventRow {
 
 const silent = { warn: () => undefined, error: () => undefined };
 
+/**
+ * The real writer, except that the first insert after a row was set aside fails once as a dropped
+ * connection would (not a refusal): the shipper retries in the middle of isolating refused rows.
+ */
+function droppingAfterSetAside(writer: LinesWriter): { writer: LinesWriter; dropped: () => boolean } {
+  let setAside = false;
+  let dropped = false;
+  return {
+    dropped: () => dropped,
+    writer: {
+      async insertLines(table, format, chunks, columns) {
+        if (setAside && !dropped) {
+          dropped = true;
+          throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+        }
+        await writer.insertLines(table, format, chunks, columns);
+        if (table === 'events_quarantine') setAside = true;
+      },
+    },
+  };
+}
+
 /** Starts the shipper, waits until it has emptied the spool, then stops it and closes the spool. */
 async function shipEverything(spool: Spool, shipper: Shipper): Promise<void> {
   shipper.start();
@@ -45,14 +67,14 @@ async function shipEverything(spool: Spool, shipper: Shipper): Promise<void> {
   await spool.close();
 }
 
-/** Appends `payloads` to a spool of its own, ships them all, and returns the shipper's metrics. */
-async function shipThrough(payloads: Array<Buffer | SpoolPayload>, config: Partial<ShipperConfig>, segmentBytes = 1_000_000): Promise<CollectorMetrics> {
+/** Appends `payloads` to a spool of its own, ships them all (through the real writer unless told), and returns the shipper's metrics. */
+async function shipThrough(payloads: Array<Buffer | SpoolPayload>, config: Partial<ShipperConfig>, { segmentBytes = 1_000_000, writer = linesWriter(db.client) }: { segmentBytes?: number; writer?: LinesWriter } = {}): Promise<CollectorMetrics> {
   const spoolDir = mkdtempSync(join(tmpdir(), 'tagflow-shipper-run-'));
   try {
     const spool = await Spool.open({ dir: spoolDir, maxBytes: 10_000_000, segmentBytes });
     const metrics = createMetrics(() => spool.depthBytes());
     for (const payload of payloads) await spool.append(payload);
-    await shipEverything(spool, new Shipper(spool, linesWriter(db.client), { ...defaultShipper, ...config }, metrics, silent));
+    await shipEverything(spool, new Shipper(spool, writer, { ...defaultShipper, ...config }, metrics, silent));
     return metrics;
   } finally {
     rmSync(spoolDir, { recursive: true, force: true });
@@ -85,11 +107,28 @@ describe('shipper', () => {
     expect(await metrics.registry.getSingleMetricAsString('tagflow_insert_refused_rows_total')).toContain('tagflow_insert_refused_rows_total{table="events"} 2');
   });
 
+  it('quarantines each refused row once when the connection drops while refused rows are being isolated', async () => {
+    // Good rows ahead of the first refused one, so a good half and that row are both settled before the drop.
+    const good = Array.from({ length: 20 }, (_, i) => row(`drop-ok-${i}`));
+    const poisoned = [{ ...row('drop-bad-1'), timestamp_ms: Number.NaN }, { ...row('drop-bad-2'), timestamp: 'not a date' }];
+    const events = [...good.slice(0, 5), poisoned[0] as EventRow, ...good.slice(5, 15), poisoned[1] as EventRow, ...good.slice(15)];
+    const faulty = droppingAfterSetAside(linesWriter(db.client));
+    const metrics = await shipThrough(encodeSpoolRecord({ events, quarantine: [] }), { intervalMs: 20 }, { writer: faulty.writer });
+
+    expect(faulty.dropped()).toBe(true);
+    expect(await metrics.registry.getSingleMetricAsString('tagflow_insert_failures_total')).toContain('tagflow_insert_failures_total 1');
+    const stored = await db.rows<{ n: number }>("SELECT count() AS n FROM events FINAL WHERE message_id LIKE 'drop-ok-%'");
+    expect(stored[0]?.n).toBe(20);
+    const quarantined = await db.rows<{ raw: string }>("SELECT raw FROM events_quarantine WHERE raw LIKE '%drop-bad-%'");
+    expect(quarantined.map((q) => (JSON.parse(q.raw) as { message_id: string }).message_id).sort()).toEqual(['drop-bad-1', 'drop-bad-2']);
+    expect(await metrics.registry.getSingleMetricAsString('tagflow_insert_refused_rows_total')).toContain('tagflow_insert_refused_rows_total{table="events"} 2');
+  });
+
   it('gathers a batch larger than one spool read into a single insert', async () => {
     // 40 records of 50 rows with 1 KB of random properties each: about 2.5 MB in the spool, many of the
     // shipper's reads.
     const records = Array.from({ length: 40 }, (_, r) => Array.from({ length: 50 }, (_, i) => ({ ...row(`big-${r}-${i}`), properties: JSON.stringify({ pad: randomBytes(750).toString('base64') }) })));
-    const metrics = await shipThrough(records.flatMap((events) => encodeSpoolRecord({ events, quarantine: [] })), { intervalMs: 200 }, 4_000_000);
+    const metrics = await shipThrough(records.flatMap((events) => encodeSpoolRecord({ events, quarantine: [] })), { intervalMs: 200 }, { segmentBytes: 4_000_000 });
     const stored = await db.rows<{ n: number }>("SELECT count() AS n FROM events WHERE message_id LIKE 'big-%'");
     expect(stored[0]?.n).toBe(2000);
     const batches = await metrics.registry.getSingleMetricAsString('tagflow_insert_batch_rows');

@@ -20,6 +20,19 @@ interface Lines {
   columns: number;
   chunks: Buffer[];
   rows: number;
+  /** Set once ClickHouse refused the group, so a retry carries on isolating where it stopped. */
+  isolation?: Isolation;
+}
+
+/**
+ * A refused group's rows, one per line, and how many of them are settled: inserted or set aside, as
+ * ClickHouse confirmed. Isolation goes through the lines in order, so the settled ones are a prefix.
+ * Kept in memory for one insert() only: after a crash (or a stop that runs out of time) mid-isolation the
+ * group is replayed from the spool, and rows already set aside are quarantined again.
+ */
+interface Isolation {
+  lines: Buffer[];
+  settled: number;
 }
 
 interface Batch {
@@ -169,13 +182,18 @@ export class Shipper {
       const started = performance.now();
       try {
         for (; done < batch.lines.length; done++) {
-          const lines = batch.lines[done] as Lines;
-          try {
-            await this.writer.insertLines(lines.table, lines.format, lines.chunks, lines.columns);
-          } catch (error) {
-            if (!refusedInput(error)) throw error;
-            await this.isolate(lines, lines.chunks.flatMap(splitLines));
+          const group = batch.lines[done] as Lines;
+          if (!group.isolation) {
+            try {
+              await this.writer.insertLines(group.table, group.format, group.chunks, group.columns);
+              continue;
+            } catch (error) {
+              if (!refusedInput(error)) throw error;
+            }
+            group.isolation = { lines: group.chunks.flatMap(splitLines), settled: 0 };
           }
+          // A retry after a transient error goes on with the lines not yet settled: events_quarantine is not deduplicated.
+          await this.isolate(group, group.isolation, group.isolation.lines.slice(group.isolation.settled));
         }
         this.metrics.insertSeconds.observe((performance.now() - started) / 1000);
         this.metrics.batchRows.observe(batch.eventRows);
@@ -195,30 +213,38 @@ export class Shipper {
    * ClickHouse refused the input: halve it until the refused rows are alone, insert the others, and
    * quarantine each refused row with ClickHouse's reason, so one bad row cannot stall the spool.
    */
-  private async isolate(group: Lines, lines: Buffer[]): Promise<void> {
+  private async isolate(group: Lines, isolation: Isolation, lines: Buffer[]): Promise<void> {
     try {
       await this.writer.insertLines(group.table, group.format, lines, group.columns);
+      isolation.settled += lines.length;
     } catch (error) {
       if (!refusedInput(error)) throw error;
       const [line] = lines;
-      if (lines.length === 1 && line) return this.setAside(group, line, error);
+      if (lines.length === 1 && line) {
+        await this.setAside(group, line, error);
+        isolation.settled += 1;
+        return;
+      }
       const half = Math.ceil(lines.length / 2);
-      await this.isolate(group, lines.slice(0, half));
-      await this.isolate(group, lines.slice(half));
+      await this.isolate(group, isolation, lines.slice(0, half));
+      await this.isolate(group, isolation, lines.slice(half));
     }
   }
 
   private async setAside(group: Lines, line: Buffer, error: unknown): Promise<void> {
     const { table } = group;
-    this.metrics.refusedRows.inc({ table });
     const reason = `ClickHouse refused the row: ${(error instanceof Error ? error.message : String(error)).split('\n')[0]}`;
     const row = rowObject(group, line.toString('utf8'));
     const raw = JSON.stringify(row);
     this.log.error({ table, reason, raw: raw.slice(0, 2000) }, 'a spooled row was refused by ClickHouse and set aside');
-    if (table === 'events_quarantine') return; // logged above: there is nowhere further to put it
-    const source = typeof row.source === 'string' ? row.source : '';
-    const refused: QuarantineRow = { received_at: toDateTimeText(Date.now()), source, reason, raw };
-    await this.writer.insertLines('events_quarantine', 'TabSeparated', [Buffer.from(quarantineLine(refused))]);
+    // A refused quarantine row is only logged above: there is nowhere further to put it.
+    if (table !== 'events_quarantine') {
+      const source = typeof row.source === 'string' ? row.source : '';
+      const refused: QuarantineRow = { received_at: toDateTimeText(Date.now()), source, reason, raw };
+      await this.writer.insertLines('events_quarantine', 'TabSeparated', [Buffer.from(quarantineLine(refused))]);
+    }
+    // Counted once set aside, so a transient failure of the quarantine insert does not count it twice.
+    this.metrics.refusedRows.inc({ table });
   }
 }
 
