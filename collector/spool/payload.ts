@@ -62,11 +62,7 @@ function payload(table: RowTable, rows: number, text: string): SpoolPayload {
 export function encodeSpoolRecord(record: SpoolRecord): SpoolPayload[] {
   const payloads: SpoolPayload[] = [];
   if (record.quarantine.length > 0) payloads.push(payload('events_quarantine', record.quarantine.length, record.quarantine.map(quarantineLine).join('')));
-  if (record.events.length > 0) {
-    let text = '';
-    for (const row of record.events) text += eventLine(row);
-    payloads.push(payload('events', record.events.length, text));
-  }
+  if (record.events.length > 0) payloads.push(payload('events', record.events.length, record.events.map(eventLine).join('')));
   return payloads;
 }
 
