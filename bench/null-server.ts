@@ -21,6 +21,7 @@ export function startNullServer(): Promise<NullServer> {
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return new Promise((resolve, reject) => {
     child.once('error', reject);
+    void exited.then(() => reject(new Error('the null server exited before it listened')));
     child.stdout.once('data', (data: Buffer) =>
       resolve({
         url: `http://127.0.0.1:${data.toString().trim()}`,
