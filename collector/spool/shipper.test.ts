@@ -135,6 +135,17 @@ describe('shipper', () => {
     expect(batches).toMatch(/^tagflow_insert_batch_rows_count 1$/m);
   });
 
+  it('reuses its read buffer from batch to batch without mixing up their rows', async () => {
+    // 24 records of 25 rows with distinct random properties; 100 rows per batch: six batches, each read
+    // into the buffer the one before it used.
+    const records = Array.from({ length: 24 }, (_, r) => Array.from({ length: 25 }, (_, i) => ({ ...row(`reuse-${r}-${i}`), properties: JSON.stringify({ pad: randomBytes(200).toString('base64') }) })));
+    const metrics = await shipThrough(records.flatMap((events) => encodeSpoolRecord({ events, quarantine: [] })), { maxRows: 100, intervalMs: 200 });
+    const stored = await db.rows<{ message_id: string; properties: string }>("SELECT message_id, properties FROM events WHERE message_id LIKE 'reuse-%' ORDER BY message_id");
+    const expected = records.flat().map(({ message_id, properties }) => ({ message_id, properties }));
+    expect(stored).toEqual(expected.sort((a, b) => (a.message_id < b.message_id ? -1 : 1)));
+    expect(await metrics.registry.getSingleMetricAsString('tagflow_insert_batch_rows')).toMatch(/^tagflow_insert_batch_rows_count 6$/m);
+  });
+
   it('ships the last records once nothing new is spooled for idleMs, without waiting out intervalMs', async () => {
     // An interval far longer than the test may take: only the idle rule can ship these.
     await shipThrough(encodeSpoolRecord({ events: [row('idle-1'), row('idle-2')], quarantine: [] }), { intervalMs: 600_000, idleMs: 50 });

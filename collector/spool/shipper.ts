@@ -71,6 +71,14 @@ interface Logger {
  */
 const readChunkBytes = 512 * 1024;
 
+/** The most of a batch read into the shipper's kept buffer; a larger batch reads the rest into new ones. */
+const keptBatchBytes = 32 * 1024 * 1024;
+
+/** How much of `arena` is taken once `payload` is in it (a record's payload is followed by its one-byte trailer). */
+function usedThrough(arena: Buffer, payload: Buffer | undefined, used: number): number {
+  return payload && payload.buffer === arena.buffer ? payload.byteOffset - arena.byteOffset + payload.length + 1 : used;
+}
+
 const samePosition = (a: Position, b: Position) => a.segment === b.segment && a.offset === b.offset;
 
 export class Shipper {
@@ -78,6 +86,12 @@ export class Shipper {
   private running: Promise<void> | undefined;
   private stopping = false;
   private deadline = Infinity;
+  /**
+   * A batch's records are read into this one buffer, reused for every batch: a new buffer per read
+   * lived as long as its batch (long enough to be promoted), and freeing those off-heap bytes made V8 run
+   * a full garbage collection, a pause for every request, every few seconds (bench/RESULTS.md).
+   */
+  private arena: Buffer | undefined;
 
   constructor(
     private readonly spool: Spool,
@@ -138,9 +152,12 @@ export class Shipper {
     const batch: Batch = { lines: [], rows: 0, eventRows: 0, bytes: 0, end: this.position };
     let firstAt: number | undefined;
     let lastRead = false;
+    this.arena ??= Buffer.allocUnsafe(Math.min(this.config.maxBytes, keptBatchBytes) + readChunkBytes);
+    let used = 0;
     for (;;) {
       const from = batch.end;
-      const read = await this.spool.read(from, readChunkBytes);
+      const read = await this.spool.read(from, readChunkBytes, this.arena.subarray(used));
+      used = usedThrough(this.arena, read.payloads.at(-1), used);
       for (const [i, payload] of read.payloads.entries()) {
         addPayload(batch, payload);
         batch.end = read.ends[i] ?? read.next;

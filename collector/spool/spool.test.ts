@@ -65,6 +65,21 @@ describe('spool', () => {
     await reopened.close();
   });
 
+  it('reads records into a buffer the caller keeps when they fit, and into a new one when they do not', async () => {
+    const spool = await Spool.open({ dir: freshDir(), maxBytes: 1_000_000, segmentBytes: 1_000_000 });
+    for (let i = 0; i < 5; i++) await spool.append(payload(i));
+    const kept = Buffer.alloc(4096);
+    const fits = await spool.read(spool.checkpoint, 4096, kept);
+    expect(fits.payloads.map((p) => (JSON.parse(p.toString()) as { i: number }).i)).toEqual([0, 1, 2, 3, 4]);
+    expect(fits.payloads.every((p) => p.buffer === kept.buffer)).toBe(true);
+
+    const small = kept.subarray(0, 16);
+    const apart = await spool.read(spool.checkpoint, 4096, small);
+    expect(apart.payloads.map((p) => (JSON.parse(p.toString()) as { i: number }).i)).toEqual([0, 1, 2, 3, 4]);
+    expect(apart.payloads.some((p) => p.buffer === kept.buffer)).toBe(false);
+    await spool.close();
+  });
+
   it('deletes segments the checkpoint has passed and counts only unshipped bytes', async () => {
     const dir = freshDir();
     const spool = await Spool.open({ dir, maxBytes: 1_000_000, segmentBytes: 500 });

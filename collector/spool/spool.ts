@@ -134,8 +134,9 @@ async function writeFully(handle: FileHandle, buffer: Buffer, position: number):
   }
 }
 
-async function readAt(handle: FileHandle, position: number, length: number): Promise<Buffer> {
-  const buffer = Buffer.allocUnsafe(length);
+/** Reads `length` bytes at `position` into `into` when it is large enough, else into a new buffer. */
+async function readAt(handle: FileHandle, position: number, length: number, into?: Buffer): Promise<Buffer> {
+  const buffer = into && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
   let read = 0;
   while (read < length) {
     const { bytesRead } = await handle.read(buffer, read, length - read, position + read);
@@ -352,9 +353,10 @@ export class Spool {
   /**
    * Reads whole records from `from`, about `maxBytes` of them (at least one when there is one).
    * Only data already on disk is read. A torn or corrupt stretch is copied to corrupt/, reported,
-   * and skipped: the read goes on at the next intact record.
+   * and skipped: the read goes on at the next intact record. With `into`, the records are read into it
+   * when they fit (the payloads are views of it, valid until the caller reuses it).
    */
-  async read(from: Position, maxBytes: number): Promise<ReadResult> {
+  async read(from: Position, maxBytes: number, into?: Buffer): Promise<ReadResult> {
     let position = from;
     for (;;) {
       const end = this.sizes.get(position.segment);
@@ -367,15 +369,15 @@ export class Spool {
       // A handle of its own: the writer may close the active one when it rolls to a new segment.
       const handle = await open(join(this.options.dir, segmentName(position.segment)), 'r');
       try {
-        return await this.readRecords(handle, position, end, maxBytes);
+        return await this.readRecords(handle, position, end, maxBytes, into);
       } finally {
         await handle.close();
       }
     }
   }
 
-  private async readRecords(handle: FileHandle, from: Position, end: number, maxBytes: number): Promise<ReadResult> {
-    let buffer = await readAt(handle, from.offset, Math.min(end - from.offset, Math.max(maxBytes, headerBytes)));
+  private async readRecords(handle: FileHandle, from: Position, end: number, maxBytes: number, into?: Buffer): Promise<ReadResult> {
+    let buffer = await readAt(handle, from.offset, Math.min(end - from.offset, Math.max(maxBytes, headerBytes)), into);
     const payloads: Buffer[] = [];
     const ends: Position[] = [];
     let offset = 0;
@@ -390,7 +392,7 @@ export class Spool {
       if (offset > 0) break;
       if (decoded.kind === 'incomplete' && from.offset + decoded.bytes <= end) {
         // The first record is larger than maxBytes: read exactly it.
-        buffer = await readAt(handle, from.offset, decoded.bytes);
+        buffer = await readAt(handle, from.offset, decoded.bytes, into);
         continue;
       }
       return { payloads: [], ends: [], next: await this.setAside(handle, from, end) };
