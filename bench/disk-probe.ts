@@ -1,7 +1,8 @@
 // The disk's own synchronous-write latency, measured beside the collector in the same run: a worker
-// thread appends `bytes` with O_DSYNC (what a spool group commit does) every `everyMs` to a file of its
-// own and times each write() call alone (no event loop in between). No acknowledgement that waits for
-// an O_DSYNC write can be faster than this distribution.
+// thread writes `bytes` with O_DSYNC every `everyMs` into blocks of a file of its own that already hold
+// zeros (what a spool group commit does in its zero-filled segment) and times each write() call alone (no
+// event loop in between). No acknowledgement that waits for an O_DSYNC write can be faster than this
+// distribution.
 import { Worker } from 'node:worker_threads';
 import { quantile } from './http-load';
 
@@ -16,6 +17,9 @@ const { workerData, parentPort } = require('node:worker_threads');
 const { path, bytes, everyMs, stop } = workerData;
 const flag = new Int32Array(stop);
 const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC | constants.O_DSYNC);
+const fileBytes = 8 * 1024 * 1024;
+writeSync(fd, Buffer.alloc(fileBytes), 0, fileBytes, 0);
+parentPort.postMessage('ready');
 const buffer = Buffer.alloc(bytes, 0x61);
 const latencies = [];
 let position = 0;
@@ -23,7 +27,7 @@ while (Atomics.load(flag, 0) === 0) {
   const started = performance.now();
   writeSync(fd, buffer, 0, bytes, position);
   latencies.push(performance.now() - started);
-  position += bytes;
+  position = position + 2 * bytes > fileBytes ? 0 : position + bytes;
   Atomics.wait(flag, 0, 0, everyMs);
 }
 closeSync(fd);
@@ -31,14 +35,18 @@ unlinkSync(path);
 parentPort.postMessage(latencies);
 `;
 
-/** Starts probing `path` (created and removed by the probe). */
-export function startDiskProbe(path: string, bytes: number, everyMs: number): DiskProbe {
+/** Starts probing `path` (created and removed by the probe); resolves once its file is written and probing begins. */
+export async function startDiskProbe(path: string, bytes: number, everyMs: number): Promise<DiskProbe> {
   const stop = new SharedArrayBuffer(4);
   const worker = new Worker(workerSource, { eval: true, workerData: { path, bytes, everyMs, stop } });
-  const result = new Promise<number[]>((resolve, reject) => {
-    worker.once('message', (latencies: number[]) => resolve(latencies.sort((a, b) => a - b)));
-    worker.once('error', reject);
-  });
+  const nextMessage = () =>
+    new Promise<unknown>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+  await nextMessage(); // 'ready': the file is written
+  // The latencies come only after stop(), so listening from here on misses nothing.
+  const result = nextMessage().then((latencies) => (latencies as number[]).sort((a, b) => a - b));
   return {
     async stop() {
       Atomics.store(new Int32Array(stop), 0, 1);

@@ -252,25 +252,39 @@ describe('durable appends', () => {
     await reopened.close();
   });
 
-  it('creates the next segment ahead, so a roll only switches files, and removes it unused at close', async () => {
+  it('creates the next segment ahead, zero-filled, so a roll only switches files, and removes it unused at close', async () => {
     const dir = freshDir();
     const spool = await Spool.open({ dir, maxBytes: 1 << 20, segmentBytes: 4096 });
     await spool.append(payload(0));
     await waitUntil(async () => segments(dir).length, (n) => n === 2);
     const [active, next] = segments(dir);
-    expect(readFileSync(join(dir, next as string))).toHaveLength(0);
+    await waitUntil(async () => readFileSync(join(dir, next as string)), (bytes) => bytes.equals(Buffer.alloc(4096)));
     for (let i = 1; i < 60; i++) await spool.append(payload(i));
     // The prepared file became the active one: the appends after the roll are in it, and another waits.
     const files = segments(dir);
     expect(files.indexOf(next as string)).toBeGreaterThan(files.indexOf(active as string));
     expect(dataLength(readFileSync(join(dir, next as string)))).toBeGreaterThan(0);
-    // Once prepared, the newest file is an empty one after them all.
-    await waitUntil(async () => readFileSync(join(dir, segments(dir).at(-1) as string)).length, (n) => n === 0);
+    // Once prepared, the newest file is one of nothing but zeros after them all.
+    await waitUntil(async () => readFileSync(join(dir, segments(dir).at(-1) as string)), (bytes) => bytes.equals(Buffer.alloc(4096)));
     const before = segments(dir);
     await spool.close();
     expect(segments(dir)).toEqual(before.slice(0, -1));
     const reopened = await Spool.open({ dir, maxBytes: 1 << 20, segmentBytes: 4096 });
     expect((await readAll(reopened, { segment: 1, offset: 0 })).values).toEqual(Array.from({ length: 60 }, (_, i) => i));
+    await reopened.close();
+  });
+
+  it('rolls onto a segment whose zero-filling has not finished without zeros landing on its records', async () => {
+    const dir = freshDir();
+    // 4 MB segments take the filler well over a hundred ms; 40 KB records fill the first one at once.
+    const spool = await Spool.open({ dir, maxBytes: 64 << 20, segmentBytes: 4 << 20 });
+    const big = (i: number) => Buffer.from(JSON.stringify({ i, pad: 'x'.repeat(40_000) }));
+    await Promise.all(Array.from({ length: 160 }, (_, i) => spool.append(big(i))));
+    expect(segments(dir).length).toBeGreaterThanOrEqual(3);
+    expect((await readAll(spool, spool.checkpoint)).values).toEqual(Array.from({ length: 160 }, (_, i) => i));
+    await spool.close();
+    const reopened = await Spool.open({ dir, maxBytes: 64 << 20, segmentBytes: 4 << 20 });
+    expect((await readAll(reopened, reopened.checkpoint)).values).toEqual(Array.from({ length: 160 }, (_, i) => i));
     await reopened.close();
   });
 });
