@@ -89,7 +89,7 @@ export class Shipper {
   /**
    * A batch's records are read into this one buffer, reused for every batch: a new buffer per read
    * lived as long as its batch (long enough to be promoted), and freeing those off-heap bytes made V8 run
-   * a full garbage collection, a pause for every request, every few seconds (bench/RESULTS.md).
+   * a full garbage collection about every half second, a pause for every request in flight (bench/RESULTS.md).
    */
   private arena: Buffer | undefined;
 
