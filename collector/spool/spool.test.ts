@@ -274,6 +274,27 @@ describe('durable appends', () => {
     await reopened.close();
   });
 
+  it('moves from the segment made at start-up (appended to) to the next one as soon as that is all zeros, and stays there', async () => {
+    const dir = freshDir();
+    const bytes = 64 * 1024;
+    const spool = await Spool.open({ dir, maxBytes: 1 << 20, segmentBytes: bytes });
+    const record = (i: number) => readFileSync(join(dir, segments(dir)[i] as string));
+    await spool.append(payload(0));
+    await waitUntil(async () => segments(dir).length === 2 && record(1).equals(Buffer.alloc(bytes)), (ready) => ready);
+    await spool.append(payload(1));
+    // The first segment keeps only record 0; record 1 went into the zeroed one.
+    const first = dataLength(record(0));
+    expect(first).toBeGreaterThan(0);
+    expect(dataLength(record(1))).toBeGreaterThan(0);
+    // The zeroed segment is written over to its end: a third one, once all zeros too, is not rolled to early.
+    await waitUntil(async () => segments(dir).length === 3 && record(2).equals(Buffer.alloc(bytes)), (ready) => ready);
+    await spool.append(payload(2));
+    expect(dataLength(record(0))).toBe(first);
+    expect(record(2).equals(Buffer.alloc(bytes))).toBe(true);
+    expect((await readAll(spool, spool.checkpoint)).values).toEqual([0, 1, 2]);
+    await spool.close();
+  });
+
   it('rolls onto a segment whose zero-filling has not finished without zeros landing on its records', async () => {
     const dir = freshDir();
     // 4 MB segments take the filler well over a hundred ms; 40 KB records fill the first one at once.

@@ -119,9 +119,11 @@ const zeroStepBytes = 256 * 1024;
 const zeroPauseMs = 5;
 const zeros = Buffer.alloc(zeroStepBytes);
 
-/** A prepared segment's zero-filling; `stop()` ends it after the step in flight and resolves once that is done. */
+/** A prepared segment's zero-filling; `stop()` ends it after the step in flight and resolves with the bytes zeroed. */
 interface ZeroFill {
-  stop(): Promise<void>;
+  /** True once the whole segment holds zeros. */
+  readonly done: boolean;
+  stop(): Promise<number>;
 }
 
 /**
@@ -133,10 +135,13 @@ interface ZeroFill {
  */
 function zeroFill(handle: FileHandle, bytes: number): ZeroFill {
   let stopped = false;
+  let zeroed = 0;
   let endPause = () => undefined as void;
   const filling = (async () => {
-    for (let offset = 0; offset < bytes && !stopped; offset += zeroStepBytes) {
-      await handle.write(zeros, 0, Math.min(zeroStepBytes, bytes - offset), offset);
+    while (zeroed < bytes && !stopped) {
+      const step = Math.min(zeroStepBytes, bytes - zeroed);
+      await handle.write(zeros, 0, step, zeroed);
+      zeroed += step;
       await new Promise<void>((resolve) => {
         endPause = resolve;
         setTimeout(resolve, zeroPauseMs);
@@ -144,10 +149,14 @@ function zeroFill(handle: FileHandle, bytes: number): ZeroFill {
     }
   })().catch(() => undefined); // a segment left partly filled is appended to past its zeros: slower, not wrong
   return {
-    stop() {
+    get done() {
+      return zeroed >= bytes;
+    },
+    async stop() {
       stopped = true;
       endPause(); // a roll waits for the step in flight, not for the pause after it
-      return filling;
+      await filling;
+      return zeroed;
     },
   };
 }
@@ -197,6 +206,10 @@ export class Spool {
   private next: Promise<FileHandle> | undefined;
   /** The zeros being written into the next segment ahead of its use. */
   private nextZeros: Promise<ZeroFill | undefined> | undefined;
+  /** The same, once the next segment has been created. */
+  private nextFill: ZeroFill | undefined;
+  /** How much of the active segment held zeros when it became active: writes past it are appends. */
+  private activeZeroed = 0;
 
   private constructor(
     private readonly options: Required<Omit<SpoolOptions, 'onCorrupt' | 'onCommit'>> & Pick<SpoolOptions, 'onCorrupt' | 'onCommit'>,
@@ -302,7 +315,7 @@ export class Spool {
       let position = this.sizes.get(this.active) ?? 0;
       const started = performance.now();
       try {
-        if (position > 0 && position + buffer.length > this.options.segmentBytes) {
+        if ((position > 0 && position + buffer.length > this.options.segmentBytes) || this.rollEarly(position, buffer.length)) {
           await this.roll();
           position = 0;
         }
@@ -340,22 +353,32 @@ export class Spool {
     next.catch(() => undefined); // a failure surfaces at the roll, which then tries again
     this.next = next;
     this.nextZeros = next.then(
-      (handle) => zeroFill(handle, this.options.segmentBytes),
+      (handle) => (this.nextFill = zeroFill(handle, this.options.segmentBytes)),
       () => undefined,
     );
   }
 
-  /** Stops zero-filling the next segment; resolves once no zero write into it is in flight. */
-  private async stopZeros(): Promise<void> {
+  /** Stops zero-filling the next segment; resolves, once no zero write into it is in flight, with the bytes zeroed. */
+  private async stopZeros(): Promise<number> {
     const fill = await this.nextZeros;
     this.nextZeros = undefined;
-    await fill?.stop();
+    this.nextFill = undefined;
+    return (await fill?.stop()) ?? 0;
+  }
+
+  /**
+   * True when a write of `bytes` at `position` would append to the active segment (the one made at
+   * start-up, or one the filling had not finished) while the next one is all zeros: rolling early
+   * puts the write where it changes no metadata.
+   */
+  private rollEarly(position: number, bytes: number): boolean {
+    return position > 0 && position + bytes > this.activeZeroed && this.nextFill?.done === true;
   }
 
   private async roll(): Promise<void> {
     const old = this.handle;
     // Its zeros must not land on records: whatever is not zeroed yet is appended to instead.
-    await this.stopZeros();
+    let zeroed = await this.stopZeros();
     const prepared = this.next;
     this.next = undefined;
     const dir = this.options.dir;
@@ -365,8 +388,10 @@ export class Spool {
       // Preparing it failed (perhaps half way): once more, from scratch.
       await unlink(join(dir, segmentName(this.active + 1))).catch(() => undefined);
       this.handle = await createSegment(dir, this.active + 1);
+      zeroed = 0;
     }
     this.active += 1;
+    this.activeZeroed = zeroed;
     this.sizes.set(this.active, 0);
     // Everything written to the old segment is on disk already (O_DSYNC): closing it waits for nothing.
     void old.close().catch(() => undefined);
