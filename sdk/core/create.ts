@@ -23,7 +23,7 @@ export function createTagflow(options: TagflowOptions): Tagflow {
   const policy: DeliveryPolicy = { persist: true, send: true };
   const dropped: DropCounts = { tooLarge: 0, overCap: 0, rejected: 0 };
   const identity = loadIdentity(settings.cookieDomain);
-  const dispatcher = createDispatcher({ options: settings, policy, dropped, log });
+  const dispatcher = createDispatcher(settings, policy, dropped, log);
   const base = staticContext();
   const extraContext: Record<string, unknown> = {};
   const plugins: TagflowPlugin[] = [];

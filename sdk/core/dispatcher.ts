@@ -30,14 +30,11 @@ export interface Dispatcher {
   clear(): Promise<void>;
 }
 
-export interface DispatcherDeps {
-  options: ResolvedOptions;
-  policy: DeliveryPolicy;
-  dropped: DropCounts;
-  log(...args: unknown[]): void;
-}
-
-export function createDispatcher({ options, policy, dropped, log }: DispatcherDeps): Dispatcher {
+/**
+ * The dispatcher of one instance: it reads `policy` (which the instance changes), counts in `dropped`
+ * what it gives up on, and logs with `log`.
+ */
+export function createDispatcher(options: ResolvedOptions, policy: DeliveryPolicy, dropped: DropCounts, log: (...args: unknown[]) => void): Dispatcher {
   const url = `${options.endpoint}/v1/batch`;
   const name = `tagflow-${options.writeKey}`;
   const queue = switchableQueue(name, log);
