@@ -36,10 +36,10 @@ export function writeJson(key: string, value: unknown, session?: boolean): void 
   writeLocal(key, JSON.stringify(value), session);
 }
 
-/** Reads a cookie the SDK wrote (its values are ids: nothing to decode). */
+/** Reads a cookie by its exact name (any name: no regex), as stored (not decoded); undefined when missing or empty. */
 export function readCookie(name: string): string | undefined {
   try {
-    return document.cookie.match(`(?:^|; )${name}=([^;]*)`)?.[1] || undefined;
+    return `; ${document.cookie}`.split(`; ${name}=`)[1]?.split(';')[0] || undefined;
   } catch {
     return undefined;
   }

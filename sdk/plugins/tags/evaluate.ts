@@ -1,5 +1,6 @@
 // Trigger matching and variable values: plain functions over a trigger input, no code from the
 // container is ever evaluated (regexes are only matched).
+import { readCookie } from '../../core/storage';
 import type { TagflowEvent } from '../../core/types';
 import type { TextMatch, Trigger, TriggerType, Variable } from './container';
 
@@ -37,11 +38,6 @@ export function triggerMatches(trigger: Trigger, input: TriggerInput): boolean {
   return Object.entries(trigger.properties ?? {}).every(([key, value]) => input.event?.properties?.[key] === value);
 }
 
-function cookie(name: string): string | undefined {
-  const pair = document.cookie.split('; ').find((part) => part.startsWith(`${name}=`));
-  return pair && decodeURIComponent(pair.slice(name.length + 1));
-}
-
 /** The value of a variable for this input. dataLayer paths read the latest push that has them. */
 export function variableValue(variable: Variable, input: TriggerInput, dataLayer: unknown[] = []): unknown {
   const key = variable.key ?? '';
@@ -50,8 +46,10 @@ export function variableValue(variable: Variable, input: TriggerInput, dataLayer
       return variable.value;
     case 'url':
       return new URL(location.href).searchParams.get(key) ?? undefined;
-    case 'cookie':
-      return cookie(key);
+    case 'cookie': {
+      const value = readCookie(key);
+      return value && decodeURIComponent(value);
+    }
     case 'property':
       return atPath(input.event?.properties ?? input.data, key);
     case 'dataLayer':

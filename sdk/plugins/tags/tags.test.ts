@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createPluginHost } from '../../../test/support/plugin-host';
-import { render } from './evaluate';
+import { render, variableValue } from './evaluate';
 import { tagsPlugin, type TagsOptions } from './tags';
 
 type W = Window & { dataLayer?: unknown[]; fired?: unknown[][]; notAFunction?: number };
@@ -167,5 +167,18 @@ describe('render', () => {
     const lookup = (name: string) => ({ n: 5, s: 'a&b', o: { x: 1 } })[name];
     expect(render({ a: '{{n}}', b: ['x {{s}}', '{{o}}'], c: 3 }, lookup)).toEqual({ a: 5, b: ['x a&b', { x: 1 }], c: 3 });
     expect(render('https://x/?q={{s}}&m={{missing}}', lookup, true)).toBe('https://x/?q=a%26b&m=');
+  });
+});
+
+describe('variableValue', () => {
+  it('reads cookies by exact name (no regex, no prefix match) and decodes them', () => {
+    document.cookie = 'xab=wrong';
+    document.cookie = 'ab=caf%C3%A9%20bar';
+    document.cookie = 'a.b+c=dotted';
+    const cookie = (key: string) => variableValue({ name: 'c', type: 'cookie', key }, { type: 'page' });
+    expect(cookie('ab')).toBe('café bar');
+    expect(cookie('a.b+c')).toBe('dotted');
+    expect(cookie('a')).toBeUndefined();
+    expect(cookie('(')).toBeUndefined();
   });
 });
