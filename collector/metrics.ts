@@ -13,6 +13,7 @@ export interface CollectorMetrics {
   inserted: Counter<never>;
   insertFailures: Counter<never>;
   refusedRows: Counter<'table'>;
+  refusedToFile: Counter<'table'>;
   insertSeconds: Histogram<never>;
   batchRows: Histogram<never>;
   spoolBytes: Gauge<never>;
@@ -36,6 +37,7 @@ export function createMetrics(spoolDepth: () => number): CollectorMetrics {
     inserted: new Counter({ name: 'tagflow_events_inserted_total', help: 'Events inserted into ClickHouse', registers }),
     insertFailures: new Counter({ name: 'tagflow_insert_failures_total', help: 'Failed ClickHouse inserts (retried)', registers }),
     refusedRows: new Counter({ name: 'tagflow_insert_refused_rows_total', help: 'Spooled rows ClickHouse refused; events ones are quarantined with its reason', labelNames: ['table'], registers }),
+    refusedToFile: new Counter({ name: 'tagflow_insert_refused_to_file_total', help: 'Refused rows ClickHouse would not take as quarantine rows either, kept in refused.jsonl in the spool directory', labelNames: ['table'], registers }),
     insertSeconds: new Histogram({ name: 'tagflow_insert_duration_seconds', help: 'Duration of a ClickHouse insert', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers }),
     batchRows: new Histogram({ name: 'tagflow_insert_batch_rows', help: 'Rows per ClickHouse insert', buckets: [1, 10, 100, 500, 1000, 2500, 5000, 10_000, 25_000], registers }),
     spoolBytes: new Gauge({ name: 'tagflow_spool_depth_bytes', help: 'Spooled bytes not yet confirmed by ClickHouse', registers, collect() { this.set(spoolDepth()); } }),

@@ -3,7 +3,7 @@
 // the tail ships once the spool is idle.
 import { randomBytes } from 'node:crypto';
 import { deflateRawSync } from 'node:zlib';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +15,7 @@ import { createMetrics, type CollectorMetrics } from '../metrics';
 import { linesWriter, type LinesWriter } from '../warehouse/lines';
 import { eventColumns, eventLine } from '../warehouse/row-text';
 import { decodeSpoolPayload, encodeSpoolRecord, SpoolPayloadError, type SpoolPayload } from './payload';
+import { refusedFileName, type RefusedRecord } from './refused-file';
 import { Shipper } from './shipper';
 import { Spool } from './spool';
 
@@ -122,6 +123,36 @@ describe('shipper', () => {
     const quarantined = await db.rows<{ raw: string }>("SELECT raw FROM events_quarantine WHERE raw LIKE '%drop-bad-%'");
     expect(quarantined.map((q) => (JSON.parse(q.raw) as { message_id: string }).message_id).sort()).toEqual(['drop-bad-1', 'drop-bad-2']);
     expect(await metrics.registry.getSingleMetricAsString('tagflow_insert_refused_rows_total')).toContain('tagflow_insert_refused_rows_total{table="events"} 2');
+  });
+
+  it('keeps a row in refused.jsonl when ClickHouse refuses its quarantine row too, and goes on shipping', async () => {
+    // A database whose events_quarantine cannot take any row: raw is a number, the rows' raw is JSON text.
+    const strict = await createTestDatabase('shipper_refused');
+    const spoolDir = mkdtempSync(join(tmpdir(), 'tagflow-shipper-refused-'));
+    try {
+      await strict.client.command({ query: 'ALTER TABLE events_quarantine MODIFY COLUMN raw UInt64' });
+      const good = Array.from({ length: 10 }, (_, i) => row(`file-ok-${i}`));
+      const poisoned = { ...row('file-bad-1'), timestamp: 'not a date' };
+      const invalid = { received_at: '2026-11-23 10:00:00', source: 'shipper-test', reason: 'invalid_event: type is required', raw: '{"event":"no type"}' };
+      const spool = await Spool.open({ dir: spoolDir, maxBytes: 10_000_000, segmentBytes: 1_000_000 });
+      const metrics = createMetrics(() => spool.depthBytes());
+      for (const payload of encodeSpoolRecord({ events: [...good.slice(0, 5), poisoned, ...good.slice(5)], quarantine: [invalid] })) await spool.append(payload);
+      await shipEverything(spool, new Shipper(spool, linesWriter(strict.client), { ...defaultShipper, intervalMs: 20 }, metrics, silent));
+
+      const stored = await strict.rows<{ n: number }>("SELECT count() AS n FROM events WHERE message_id LIKE 'file-ok-%'");
+      expect(stored[0]?.n).toBe(10);
+      const kept = readFileSync(join(spoolDir, refusedFileName), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as RefusedRecord);
+      expect(kept.map((r) => r.table)).toEqual(['events_quarantine', 'events']);
+      expect(kept[0]?.row).toEqual(invalid);
+      expect(kept[1]?.row).toEqual(Object.fromEntries(Object.entries(poisoned).map(([k, v]) => [k, String(v)])));
+      expect(kept[1]?.reason).toMatch(/^ClickHouse refused the row: Code: \d+, .*; its quarantine row too: Code: \d+, /);
+      const counted = await metrics.registry.getSingleMetricAsString('tagflow_insert_refused_to_file_total');
+      expect(counted).toContain('tagflow_insert_refused_to_file_total{table="events"} 1');
+      expect(counted).toContain('tagflow_insert_refused_to_file_total{table="events_quarantine"} 1');
+    } finally {
+      await strict.drop();
+      rmSync(spoolDir, { recursive: true, force: true });
+    }
   });
 
   it('gathers a batch larger than one spool read into a single insert', async () => {

@@ -10,6 +10,7 @@ import type { LinesFormat, LinesWriter } from '../warehouse/lines';
 import type { QuarantineRow } from '../warehouse/events';
 import { columnsOf, lineFields, quarantineLine, type RowTable } from '../warehouse/row-text';
 import { decodeSpoolPayload } from './payload';
+import { appendRefused } from './refused-file';
 import type { Position, Spool } from './spool';
 
 /** Rows of one table in one format, inserted together. */
@@ -248,22 +249,39 @@ export class Shipper {
     }
   }
 
+  /**
+   * Moves a refused row to events_quarantine with ClickHouse's reason. A row ClickHouse refuses there too
+   * (or a refused quarantine row) goes to refused.jsonl in the spool directory: the spool moves on, the
+   * row is kept.
+   */
   private async setAside(group: Lines, line: Buffer, error: unknown): Promise<void> {
     const { table } = group;
-    const reason = `ClickHouse refused the row: ${(error instanceof Error ? error.message : String(error)).split('\n')[0]}`;
+    const reason = `ClickHouse refused the row: ${firstLine(error)}`;
     const row = rowObject(group, line.toString('utf8'));
     const raw = JSON.stringify(row);
     this.log.error({ table, reason, raw: raw.slice(0, 2000) }, 'a spooled row was refused by ClickHouse and set aside');
-    // A refused quarantine row is only logged above: there is nowhere further to put it.
-    if (table !== 'events_quarantine') {
+    let refusedAgain = table === 'events_quarantine' ? reason : undefined;
+    if (!refusedAgain) {
       const source = typeof row.source === 'string' ? row.source : '';
       const refused: QuarantineRow = { received_at: toDateTimeText(Date.now()), source, reason, raw };
-      await this.writer.insertLines('events_quarantine', 'TabSeparated', [Buffer.from(quarantineLine(refused))]);
+      try {
+        await this.writer.insertLines('events_quarantine', 'TabSeparated', [Buffer.from(quarantineLine(refused))]);
+      } catch (quarantineError) {
+        if (!refusedInput(quarantineError)) throw quarantineError;
+        refusedAgain = `${reason}; its quarantine row too: ${firstLine(quarantineError)}`;
+      }
+    }
+    if (refusedAgain) {
+      const file = await appendRefused(this.spool.dir, { at: new Date().toISOString(), table, reason: refusedAgain, row });
+      this.log.error({ table, file }, 'ClickHouse refused the quarantine row as well; the row is kept in the file');
+      this.metrics.refusedToFile.inc({ table });
     }
     // Counted once set aside, so a transient failure of the quarantine insert does not count it twice.
     this.metrics.refusedRows.inc({ table });
   }
 }
+
+const firstLine = (error: unknown) => (error instanceof Error ? error.message : String(error)).split('\n')[0];
 
 /**
  * A spooled row as a column → value object (the quarantine keeps refused rows as JSON); a row whose

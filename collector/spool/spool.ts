@@ -240,6 +240,11 @@ export class Spool {
     return spool;
   }
 
+  /** The spool's directory. */
+  get dir(): string {
+    return this.options.dir;
+  }
+
   /** Where the shipper's confirmed position is. */
   get checkpoint(): Position {
     return this.checkpointAt;

@@ -1,5 +1,5 @@
 // The one place that creates ClickHouse clients. Settings follow the 18.16-compatible allow-list.
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 
 export type { ClickHouseClient };
 
@@ -14,6 +14,9 @@ export function createWarehouseClient(url: string, database?: string, options: {
     max_open_connections: 10,
     keep_alive: { enabled: true },
     clickhouse_settings: {},
+    // Every failed request is thrown to its caller, which logs it with context (the shipper: structured,
+    // once per retry). The client's own log would print each one again, as a bare stack trace on stderr.
+    log: { level: ClickHouseLogLevel.OFF },
   });
 }
 
