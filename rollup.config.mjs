@@ -8,13 +8,14 @@ import nodeResolve from '@rollup/plugin-node-resolve';
 import terser from '@rollup/plugin-terser';
 import typescript from '@rollup/plugin-typescript';
 import pkg from './package.json' with { type: 'json' };
+import { terserOptions } from './scripts/terser-options.mjs';
 import { webVitalsLean, webVitalsPrivateProperties } from './scripts/web-vitals-lean.mjs';
 
 const external = Object.keys(pkg.dependencies ?? {});
 // Every package subpath (tagflow/plugins/page, …) is an entry of the npm build: ./dist/sdk/X.js ← sdk/X.ts.
 const npmEntries = Object.values(pkg.exports).flatMap((e) => (e.import ? [e.import.replace('./dist/sdk/', 'sdk/').replace(/\.js$/, '.ts')] : []));
 const browserTs = () => typescript({ tsconfig: './tsconfig.browser.json' });
-const minify = (mangle = true) => terser({ ecma: 2020, compress: { passes: 2, pure_getters: true, hoist_funs: true }, mangle, format: { comments: false } });
+const minify = (mangle = terserOptions.mangle) => terser({ ...terserOptions, mangle });
 
 export default [
   {

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { rollup, type Plugin, type RollupOptions } from 'rollup';
 import { loadConfigFile } from 'rollup/loadConfigFile';
+import { terserOptions } from '../scripts/terser-options.mjs';
 import { sizeOf, sizeOfFile, type Size } from './sizes';
 
 export interface PluginSize extends Size {
@@ -41,7 +42,7 @@ export async function minifiedBundle(input: string, isExternal: (id: string) => 
     external: (id, importer) => isExternal(importer && id.startsWith('.') ? resolve(dirname(importer), id) : id),
     onwarn: () => undefined,
   });
-  const { output } = await bundle.generate({ format: 'es', plugins: [terser({ ecma: 2020, compress: { passes: 2, pure_getters: true, hoist_funs: true }, mangle: true, format: { comments: false } })] });
+  const { output } = await bundle.generate({ format: 'es', plugins: [terser(terserOptions)] });
   await bundle.close();
   return output[0].code;
 }

@@ -32,7 +32,26 @@ describe('postBatch', () => {
     const fetch = vi.fn(async () => new Response(JSON.stringify({ accepted: 1, rejected: [{ index: 1, reason: 'x' }] }), { status: 200, headers: { 'Retry-After': '3' } }));
     vi.stubGlobal('fetch', fetch);
     expect(await postBatch('https://c.example.com/v1/batch', '{}', true)).toEqual({ status: 200, retryAfter: '3', rejected: [1] });
-    expect(fetch).toHaveBeenCalledWith('https://c.example.com/v1/batch', { method: 'POST', body: '{}', keepalive: true });
+    expect(fetch).toHaveBeenCalledWith('https://c.example.com/v1/batch', { method: 'POST', body: '{}', keepalive: true, signal: expect.any(AbortSignal) });
+  });
+
+  it('abandons a request left unanswered for 30 s, so the batch is retried and the send lock released', async () => {
+    const expire = new AbortController();
+    const timeout = vi.spyOn(AbortSignal, 'timeout').mockReturnValue(expire.signal);
+    // Like a collector that accepts the connection and never answers: settles only when aborted.
+    const hung = vi.fn((_url: string, init: RequestInit) => new Promise<Response>((_, reject) => init.signal?.addEventListener('abort', () => reject(init.signal?.reason))));
+    vi.stubGlobal('fetch', hung);
+    try {
+      const sent = postBatch('https://c.example.com/v1/batch', '{}', false);
+      expect(timeout).toHaveBeenCalledWith(30_000);
+      await expect(Promise.race([sent, Promise.resolve('pending')])).resolves.toBe('pending');
+      expire.abort(new DOMException('signal timed out', 'TimeoutError'));
+      const result = await sent;
+      expect(result).toEqual({ status: 0, rejected: [] });
+      expect(outcomeOf(result, batch)).toBe('retry');
+    } finally {
+      timeout.mockRestore();
+    }
   });
 
   it('turns a network error into status 0 and an unreadable answer into no refusals', async () => {
