@@ -52,6 +52,8 @@ describe('identity job', () => {
       }
     }
     expect(dataset.sharedDevices.size).toBeGreaterThan(0);
+    // A completed run leaves no nodes to re-resolve behind it.
+    expect(await whole.rows('SELECT node FROM identity_run_nodes')).toEqual([]);
   });
 
   it('gives the same identities for the same events in another order, resolved in small increments', async () => {
@@ -196,6 +198,7 @@ describe('identity job interrupted between statements', () => {
         'insert identity_edges', 'insert stale_nodes', 'insert identities', 'insert job_checkpoints',
         'TRUNCATE TABLE person_events_staging', 'INSERT INTO person_events_staging SELECT', 'ALTER TABLE person_days_stored REPLACE',
         'ALTER TABLE person_events_stored REPLACE', 'TRUNCATE TABLE stale_nodes', 'INSERT INTO person_events_stored SELECT',
+        'TRUNCATE TABLE identity_run_nodes',
       ],
       firstOfEachKind(() => true),
     );

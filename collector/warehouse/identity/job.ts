@@ -174,7 +174,10 @@ async function resolveNewIdentities(
   await insertRows(client, 'identities', identityRows);
   const previous = toDateTimeText(checkpoint.position * 1000);
   const newest = fresh.reduce((max, e) => (e.last_received > max ? e.last_received : max), previous);
-  // The last statement of the run: from here on its nodes no longer need re-resolving.
+  // The run's last statement that matters: from here on its nodes no longer need re-resolving.
   await writeCheckpoint(client, identityJob, newest, version);
+  // Every row left has a version up to this completed run's (runs are never concurrent), so none is read
+  // again; emptied here so the table stays small. Interrupted before this, the next completed run empties it.
+  await client.command({ query: 'TRUNCATE TABLE identity_run_nodes' });
   return { events: fresh.length, identifiers: resolved.size, staleIdentifiers };
 }
