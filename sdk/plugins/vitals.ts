@@ -1,5 +1,6 @@
 // Web Vitals (LCP, INP, CLS, FCP, TTFB) measured by Google's `web-vitals`, sent as one `Web Vitals`
-// event per page load when the page is hidden (tab switch, navigation away, close).
+// event per page load when the page is first hidden (tab switch, navigation away, close). What web-vitals
+// measures after a back/forward-cache restore is not sent (the browser builds leave that code out).
 import { onCLS, onFCP, onINP, onLCP, onTTFB, type Metric } from 'web-vitals';
 import type { TagflowPlugin } from '../core/plugin';
 
