@@ -34,6 +34,10 @@ export function decodeBody(headers: IncomingHttpHeaders, payload: Readable, time
     gunzip.receivedEncodedLength = (gunzip.receivedEncodedLength ?? 0) + chunk.length;
   });
   payload.on('error', (error) => gunzip.destroy(error));
+  // Fastify's body reader handles errors only while it reads. Once it has refused the body (413) it
+  // removes its listeners, but the stream keeps flowing: a truncated or corrupt tail then fails in zlib
+  // with nobody listening, which would crash the process. The reader has already answered by then.
+  gunzip.on('error', () => undefined);
   gunzip.once('end', clear);
   gunzip.once('close', clear);
   payload.pipe(gunzip);
