@@ -27,3 +27,11 @@ export function watchDataLayer(name: string, onEntry: (entry: unknown) => void):
     if (layer.push === push) layer.push = original;
   };
 }
+
+/**
+ * The arguments of a `gtag(...)` call, which gtag pushes onto dataLayer as an `arguments` object (array-like,
+ * e.g. `['event', 'purchase', {...}]`); undefined for other entries.
+ */
+export function gtagArguments(entry: unknown): unknown[] | undefined {
+  return typeof entry === 'object' && entry !== null && typeof (entry as { length?: unknown }).length === 'number' ? Array.from(entry as ArrayLike<unknown>) : undefined;
+}

@@ -36,4 +36,19 @@ describe('GA4 dataLayer bridge in Chromium', () => {
     expect(await rows("event = 'Order Completed'")()).toHaveLength(1);
     await page.close();
   });
+
+  it('turns a gtag.js purchase call (no GTM, prices as text) into an Order Completed row', async () => {
+    const { page } = await openTestPage(suite.browser.context, suite.collector, { path: '/test/gtag-shop' });
+    await page.evaluate(() => {
+      const w = window as unknown as { dataLayer: unknown[]; gtag: (...args: unknown[]) => void };
+      // gtag.js's own definition: it pushes its arguments object.
+      w.gtag = function () {
+        w.dataLayer.push(arguments);
+      };
+      w.gtag('event', 'purchase', { transaction_id: 'T-gtag-1', currency: 'EUR', value: '59.90', items: [{ item_id: 'cap-1', item_name: 'Cap', price: '59.90', quantity: 1 }] });
+    });
+    const [order] = await waitUntil(rows("event = 'Order Completed' AND page_path = '/test/gtag-shop'"), (r) => r.length === 1);
+    expect(JSON.parse(order!.properties)).toMatchObject({ order_id: 'T-gtag-1', revenue: 59.9, total: 59.9, currency: 'EUR', products: [{ product_id: 'cap-1', name: 'Cap', price: 59.9, quantity: 1, currency: 'EUR' }] });
+    await page.close();
+  });
 });

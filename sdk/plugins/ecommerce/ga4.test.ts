@@ -46,6 +46,24 @@ describe('GA4 dataLayer → Segment Ecommerce v2', () => {
     expect(mapped && 'events' in mapped && mapped.events[0]?.event).toBe(segment);
   });
 
+  it('reads gtag.js calls, which push an arguments object with the e-commerce fields at the top level', () => {
+    // As gtag.js does: `function gtag() { dataLayer.push(arguments); }`.
+    function gtag(..._args: unknown[]): IArguments {
+      return arguments;
+    }
+    const mapped = fromGa4(gtag('event', 'purchase', { transaction_id: 'T-9', value: 89, currency: 'EUR', items: [items[0]] }));
+    expect(mapped).toEqual({ events: [{ event: 'Order Completed', properties: expect.objectContaining({ order_id: 'T-9', revenue: 89, total: 89, products: [expect.objectContaining({ product_id: 'shoe-1' })] }) }] });
+    expect(fromGa4(gtag('event', 'page_view', { page_title: 'x' }))).toBeUndefined();
+    expect(fromGa4(gtag('config', 'G-XXXX'))).toBeUndefined();
+  });
+
+  it('takes numbers pushed as text, as GA4 does', () => {
+    const mapped = fromGa4({ event: 'purchase', ecommerce: { transaction_id: 'T-2', value: '120.50', tax: ' 20 ', items: [{ item_id: 'a', price: '60.25', quantity: '2' }] } });
+    expect(mapped).toEqual({
+      events: [{ event: 'Order Completed', properties: { order_id: 'T-2', revenue: 120.5, total: 140.5, tax: 20, products: [{ product_id: 'a', sku: 'a', price: 60.25, quantity: 2 }] } }],
+    });
+  });
+
   it('leaves pushes that are not GA4 e-commerce events alone', () => {
     expect(fromGa4({ event: 'gtm.js' })).toBeUndefined();
     expect(fromGa4({ ecommerce: null })).toBeUndefined();
@@ -57,7 +75,7 @@ describe('GA4 dataLayer → Segment Ecommerce v2', () => {
     [{ event: 'purchase', ecommerce: 'T-1' }, 'purchase: ecommerce must be an object'],
     [{ event: 'purchase', ecommerce: { transaction_id: 'T', items: 'shoe' } }, 'purchase: ecommerce.items must be an array of objects'],
     [{ event: 'purchase', ecommerce: { items: [] } }, 'purchase: ecommerce.transaction_id is required'],
-    [{ event: 'purchase', ecommerce: { transaction_id: 'T', value: '12' } }, 'purchase: ecommerce.value must be a number'],
+    [{ event: 'purchase', ecommerce: { transaction_id: 'T', value: 'twelve' } }, 'purchase: ecommerce.value must be a number'],
     [{ event: 'add_to_cart', ecommerce: { items: [] } }, 'add_to_cart: ecommerce.items is empty'],
   ])('names the problem of a push of the wrong shape, case %#', (push, error) => {
     expect(fromGa4(push)).toEqual({ error });

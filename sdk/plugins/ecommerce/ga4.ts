@@ -1,6 +1,7 @@
 // Pure mapping of GA4 e-commerce dataLayer pushes onto Segment Ecommerce v2 events, so a shop that
-// already feeds Google Tag Manager needs no new code.
+// already feeds Google Tag Manager (or calls gtag.js) needs no new code.
 import type { Properties } from '../../core/types';
+import { gtagArguments } from '../datalayer';
 import { isBag, type Bag } from '../shape';
 import type { Product } from './types';
 
@@ -25,17 +26,24 @@ const names: Record<string, string> = {
   refund: 'Order Refunded',
 };
 
+/** A number, or a string holding one (sites often push prices as "12.50", which GA4 accepts). */
+function numberOf(value: unknown): number | undefined {
+  const number = typeof value === 'string' && value.trim() ? Number(value) : value;
+  return typeof number === 'number' && isFinite(number) ? number : undefined;
+}
+
 /**
  * Copies the fields of `from` named in `fields` that have the expected type (numbers become text where
- * text is expected). `fields` lists Segment names, each followed by `=ga4_name` when GA4's differs.
+ * text is expected, numeric text a number where a number is). `fields` lists Segment names, each
+ * followed by `=ga4_name` when GA4's differs.
  */
 function pick(from: Bag, fields: string, type: 'string' | 'number'): Properties {
   const out: Properties = {};
   for (const field of fields.split(' ')) {
     const [to, key = to] = field.split('=') as [string, string?];
     const value = from[key];
-    if (typeof value === type) out[to] = value;
-    else if (type === 'string' && typeof value === 'number') out[to] = String(value);
+    const typed = type === 'number' ? numberOf(value) : typeof value === 'string' || typeof value === 'number' ? String(value) : undefined;
+    if (typed !== undefined) out[to] = typed;
   }
   return out;
 }
@@ -53,29 +61,32 @@ function product(item: Bag, currency: unknown): Product {
  * Maps one dataLayer entry. Returns undefined for entries that are not GA4 e-commerce events (they
  * are none of our business), `{ error }` for an e-commerce event of the wrong shape.
  */
-export function fromGa4(entry: unknown): Ga4Mapping | undefined {
+export function fromGa4(pushed: unknown): Ga4Mapping | undefined {
+  // gtag('event', name, params) carries the e-commerce fields at the top level of its params.
+  const [command, name, params] = gtagArguments(pushed) ?? [];
+  const entry = command === 'event' ? { event: name, ecommerce: params } : pushed;
   if (!isBag(entry) || typeof entry.event !== 'string') return undefined;
-  const name = names[entry.event];
-  if (!name) return undefined;
+  const segmentName = names[entry.event];
+  if (!segmentName) return undefined;
   const ecommerce = entry.ecommerce;
   if (!isBag(ecommerce)) return { error: `${entry.event}: ecommerce must be an object` };
   const { items = [], currency } = ecommerce;
   if (!Array.isArray(items) || !items.every(isBag)) return { error: `${entry.event}: ecommerce.items must be an array of objects` };
   for (const key of ['value', 'tax', 'shipping']) {
-    if (ecommerce[key] !== undefined && typeof ecommerce[key] !== 'number') return { error: `${entry.event}: ecommerce.${key} must be a number` };
+    if (ecommerce[key] !== undefined && numberOf(ecommerce[key]) === undefined) return { error: `${entry.event}: ecommerce.${key} must be a number` };
   }
   const products = items.map((item) => product(item, currency));
   const perItem = entry.event === 'view_item' || entry.event === 'add_to_cart' || entry.event === 'remove_from_cart';
   if (perItem) {
     if (products.length === 0) return { error: `${entry.event}: ecommerce.items is empty` };
-    return { events: products.map((p) => ({ event: name, properties: p as Properties })) };
+    return { events: products.map((p) => ({ event: segmentName, properties: p as Properties })) };
   }
   const order: Properties = {
     ...pick(ecommerce, 'order_id=transaction_id coupon currency affiliation payment_method=payment_type list_id=item_list_id category=item_list_name', 'string'),
     ...pick(ecommerce, 'tax shipping', 'number'),
     products,
   };
-  const value = ecommerce.value as number | undefined;
+  const value = numberOf(ecommerce.value);
   if (entry.event === 'purchase' || entry.event === 'refund') {
     if (order.order_id === undefined) return { error: `${entry.event}: ecommerce.transaction_id is required` };
     if (value !== undefined) {
@@ -86,5 +97,5 @@ export function fromGa4(entry: unknown): Ga4Mapping | undefined {
   } else if (value !== undefined) {
     order.value = value;
   }
-  return { events: [{ event: name, properties: order }] };
+  return { events: [{ event: segmentName, properties: order }] };
 }
