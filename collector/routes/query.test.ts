@@ -92,6 +92,16 @@ describe('query API', () => {
     expect(await response.json()).toMatchObject({ error: 'invalid_rule', path: 'rule.value' });
   });
 
+  it('stores lone surrogates in a segment name as U+FFFD (as ingest does) and materialises a rule holding one', async () => {
+    const created = await post('/v1/segments', { name: 'bad \ud800 name', rule: { event: 'cut \ud83d', withinDays: 7 } });
+    expect(created.status).toBe(201);
+    const { id, name } = (await created.json()) as { id: string; name: string };
+    expect(name).toBe('bad \ufffd name');
+    const list = (await (await api('/v1/segments')).json()) as { segments: { id: string; name: string }[] };
+    expect(list.segments.find((s) => s.id === id)?.name).toBe('bad \ufffd name');
+    expect(await (await post(`/v1/segments/${id}/materialize`, {})).json()).toMatchObject({ members: 0 });
+  });
+
   it('saves, lists, materialises, pages and exports segments', async () => {
     const bad = await post('/v1/segments', { name: 'bad', rule: { all: [{ event: 'Product Added', where: [{ property: "x') --", op: 'eq', value: 'y' }] }] } });
     expect(bad.status).toBe(400);
