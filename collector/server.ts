@@ -1,6 +1,6 @@
 // Builds the Fastify app from a config and a warehouse; main.ts (or a test) decides where it listens.
 import cors from '@fastify/cors';
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { defaultLimits, type CollectorConfig } from './config';
 import { HttpError, toErrorReply } from './errors';
 import type { CollectorMetrics } from './metrics';
@@ -38,7 +38,15 @@ export async function buildServer(config: CollectorConfig, warehouse: Warehouse,
   const trustProxy = config.trustedProxies && config.trustedProxies.length > 0 ? config.trustedProxies : false;
   // No log line per request: at thousands of requests a second that is the log; errors are still logged.
   const logController = new LogController({ disableRequestLogging: true });
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: limits.requestBytes, trustProxy, logController });
+  const sendError = (error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply => {
+    const { statusCode, body } = toErrorReply(error, limits.requestBytes);
+    if (statusCode >= 500) request.log.error({ err: error }, 'request failed');
+    options.metrics.refusedRequests.inc({ reason: body.error });
+    if (statusCode === 503 && !reply.hasHeader('Retry-After')) void reply.header('Retry-After', '5');
+    return reply.code(statusCode).send(body);
+  };
+  // frameworkErrors: what Fastify refuses before routing (a malformed percent-escape in the URL) gets our shape too.
+  const app = Fastify({ logger: options.logger ?? false, bodyLimit: limits.requestBytes, trustProxy, logController, frameworkErrors: sendError });
 
   // gzip-encoded bodies are inflated before parsing (the limit applies to the inflated size); slow bodies time out.
   app.addHook('preParsing', async (request, _reply, payload) => (request.method === 'POST' ? decodeBody(request.headers, payload, limits.bodyTimeoutSeconds) : payload));
@@ -53,21 +61,26 @@ export async function buildServer(config: CollectorConfig, warehouse: Warehouse,
     }
   });
 
-  app.setErrorHandler((error, request, reply) => {
-    const { statusCode, body } = toErrorReply(error, limits.requestBytes);
-    if (statusCode >= 500) request.log.error({ err: error }, 'request failed');
-    options.metrics.refusedRequests.inc({ reason: body.error });
-    if (statusCode === 503 && !reply.hasHeader('Retry-After')) void reply.header('Retry-After', '5');
-    return reply.code(statusCode).send(body);
-  });
+  app.setErrorHandler(sendError);
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ error: 'not_found', message: `no route for ${request.method} ${request.url}` }),
   );
 
   const allowedOrigins = new Set(config.sources.flatMap((source) => source.allowedOrigins));
+  const anySourceAllows = (origin: string | undefined): boolean => origin === undefined || allowedOrigins.has('*') || allowedOrigins.has(origin);
+  // Preflights the CORS plugin would refuse (with a text/plain 400, or a 404 for an origin no source lists) are
+  // refused here first, in the collector's error shape. Added before the plugin, so this hook runs first.
+  app.addHook('onRequest', async (request) => {
+    if (request.method !== 'OPTIONS') return;
+    const origin = request.headers.origin;
+    if (origin === undefined || request.headers['access-control-request-method'] === undefined) {
+      throw new HttpError(400, 'invalid_preflight', 'OPTIONS is for CORS preflights: send Origin and Access-Control-Request-Method');
+    }
+    if (!anySourceAllows(origin)) throw new HttpError(403, 'origin_not_allowed', `origin ${origin} is not allowed by any source`);
+  });
   await app.register(cors, {
     // Per-source origins are enforced after the write key is known; here any configured origin passes.
-    origin: (origin, callback) => callback(null, origin === undefined || allowedOrigins.has('*') || allowedOrigins.has(origin)),
+    origin: (origin, callback) => callback(null, anySourceAllows(origin)),
     methods: ['GET', 'POST'],
     allowedHeaders: ['Content-Type', 'Authorization', 'Content-Encoding'],
     // Browsers hide response headers cross-origin unless listed; the SDK honours Retry-After.

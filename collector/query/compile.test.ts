@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { QueryInputError } from './conditions';
 import { compileFunnel, parseFunnelQuery } from './funnel';
-import { str } from './literal';
+import { dt, LiteralError, num, str } from './literal';
 import { compileSegmentRule, parseSegmentRule } from './segment-rules';
 
 const hostile = ["'; DROP TABLE events; --", "\\'); SELECT 1 --", 'a\\', "x' OR 1=1 OR event='", '{name:String}', '"},"x":"'];
@@ -26,6 +26,26 @@ describe('literal escaper', () => {
     expect(str("it's")).toBe("'it\\'s'");
     expect(str('a\\')).toBe("'a\\\\'");
     for (const value of hostile) expect(outsideLiterals(str(value))).toBe("''");
+  });
+
+  it('refuses numbers and times ClickHouse 18.16 cannot read (a bug if reached: validation refuses them first)', () => {
+    for (const value of [1e-310, -5e-324, Number.NaN, Infinity]) expect(() => num(value)).toThrow(LiteralError);
+    expect([num(0), num(2.2250738585072014e-308), num(-1.5e300)]).toEqual(['0', '2.2250738585072014e-308', '-1.5e+300']);
+    for (const ms of [-1000, Date.UTC(2106, 0, 1), Date.parse('+275760-09-13T00:00:00Z'), Number.NaN]) expect(() => dt(ms)).toThrow(LiteralError);
+    expect(dt(Date.UTC(2105, 11, 31, 23, 59, 59))).toBe("toDateTime('2105-12-31 23:59:59', 'UTC')");
+  });
+});
+
+describe('numbers in rules and filters', () => {
+  it('refuse subnormal values (18.16 cannot parse them) wherever a number is read, naming the path', () => {
+    expect(refusal(() => parseSegmentRule({ metric: 'ltv', op: 'gt', value: 5e-324 }))).toEqual({
+      path: 'rule.value',
+      message: 'rule.value: must be 0 or at least 2.2250738585072014e-308 in size (ClickHouse 18.16 cannot read subnormal numbers)',
+    });
+    expect(refusal(() => parseSegmentRule({ trait: 'age', op: 'lt', value: -1e-310 })).path).toBe('rule.value');
+    expect(refusal(() => parseSegmentRule({ event: 'x', sum: { property: 'revenue', op: 'gt', value: 1e-320 } })).path).toBe('rule.sum.value');
+    expect(refusal(() => parseFunnelQuery({ steps: [{ event: 'x', where: [{ property: 'p', op: 'gt', value: 1e-310 }] }], windowSeconds: 60 })).path).toBe('funnel.steps[0].where[0].value');
+    expect(parseSegmentRule({ any: [{ metric: 'ltv', op: 'gt', value: 0 }, { metric: 'ltv', op: 'gt', value: 2.2250738585072014e-308 }] })).toBeTruthy();
   });
 });
 
@@ -67,6 +87,15 @@ describe('funnel queries', () => {
     expect(refusal(() => parseFunnelQuery({ steps: [{ event: 'a' }], windowSeconds: 1.5 })).path).toBe('funnel.windowSeconds');
     expect(refusal(() => parseFunnelQuery({ steps: [{ event: 'a', filter: 1 }], windowSeconds: 60 })).path).toBe('funnel.steps[0].filter');
     expect(refusal(() => parseFunnelQuery({ steps: [{ event: 'a' }], windowSeconds: 60, from: 'yesterday' })).path).toBe('funnel.from');
+  });
+
+  it('refuse dates a ClickHouse DateTime cannot hold (before 1970, from 2106, six-digit years), naming the field', () => {
+    const query = (from: string, to?: string) => parseFunnelQuery({ steps: [{ event: 'a' }], windowSeconds: 60, from, ...(to ? { to } : {}) });
+    for (const from of ['+275760-09-13T00:00:00Z', '-000001-01-01T00:00:00Z', '+010000-01-01T00:00:00Z', '1969-12-31T23:59:59Z', '2106-01-01T00:00:00Z']) {
+      expect(refusal(() => query(from)), from).toEqual({ path: 'funnel.from', message: 'funnel.from: must be a time from 1970-01-01T00:00:00Z to 2105-12-31T23:59:59Z' });
+    }
+    expect(refusal(() => query('2000-01-01T00:00:00Z', '+275760-09-13T00:00:00Z')).path).toBe('funnel.to');
+    expect(query('1970-01-01T00:00:00Z', '2105-12-31T23:59:59Z')).toMatchObject({ from: 0, to: Date.UTC(2105, 11, 31, 23, 59, 59) });
   });
 
   it('compile hostile event names and sources into escaped literals only', () => {

@@ -1,6 +1,6 @@
 // Validation and SQL for the pieces funnels and segments share: which events, with which properties.
 // Values reach SQL only through literal.ts; names are refused unless they are plain identifiers.
-import { num, str } from './literal';
+import { num, numberProblem, str } from './literal';
 
 /** A refused query or rule, with the path of the offending part (e.g. `rule.all[1].where[0].value`). */
 export class QueryInputError extends Error {
@@ -52,6 +52,8 @@ export function readText(value: unknown, path: string): string {
 
 export function readNumber(value: unknown, path: string, { min = -Infinity, max = Infinity, integer = false } = {}): number {
   if (typeof value !== 'number' || !Number.isFinite(value)) throw new QueryInputError(path, 'must be a number');
+  const problem = numberProblem(value);
+  if (problem) throw new QueryInputError(path, problem);
   if (integer && !Number.isInteger(value)) throw new QueryInputError(path, 'must be a whole number');
   if (value < min || value > max) throw new QueryInputError(path, `must be between ${min} and ${max}`);
   return value;

@@ -20,8 +20,27 @@ describe('CORS', () => {
     expect(response.headers.get('access-control-expose-headers')).toBe('Retry-After');
   });
 
-  it('gives an unconfigured origin no CORS grant', async () => {
+  it('answers a preflight from a configured origin', async () => {
+    const response = await fetch(`${collector.url}/v1/batch`, { method: 'OPTIONS', headers: { origin: 'https://shop.example', 'access-control-request-method': 'POST' } });
+    expect(response.status).toBe(204);
+    expect(response.headers.get('access-control-allow-origin')).toBe('https://shop.example');
+    expect(response.headers.get('access-control-allow-methods')).toBe('GET, POST');
+  });
+
+  it('gives an unconfigured origin no CORS grant, and says why in JSON (403 origin_not_allowed)', async () => {
     const response = await fetch(`${collector.url}/v1/batch`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
     expect(response.headers.get('access-control-allow-origin')).toBeNull();
+    expect(response.status).toBe(403);
+    expect(await response.json()).toEqual({ error: 'origin_not_allowed', message: 'origin https://evil.example is not allowed by any source' });
+  });
+
+  it('refuses an OPTIONS that is not a preflight (no Origin or no requested method) in JSON', async () => {
+    const notPreflights: Record<string, string>[] = [{}, { origin: 'https://shop.example' }, { 'access-control-request-method': 'POST' }];
+    for (const headers of notPreflights) {
+      const response = await fetch(`${collector.url}/v1/batch`, { method: 'OPTIONS', headers });
+      expect(response.status).toBe(400);
+      expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(await response.json()).toMatchObject({ error: 'invalid_preflight' });
+    }
   });
 });

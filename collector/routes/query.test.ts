@@ -69,6 +69,39 @@ describe('query API', () => {
     expect(await negative.json()).toMatchObject({ error: 'invalid_funnel', path: 'funnel.windowSeconds' });
   });
 
+  it('refuses funnel dates a DateTime cannot hold with a 400 naming the field, and answers the widest range', async () => {
+    const funnel = (extra: Record<string, unknown>) => post('/v1/query/funnel', { steps: [{ event: 'Product Added' }], windowSeconds: 3600, ...extra });
+    for (const from of ['+275760-09-13T00:00:00Z', '-000001-01-01T00:00:00Z', '+010000-01-01T00:00:00Z']) {
+      const response = await funnel({ from });
+      expect(response.status, from).toBe(400);
+      expect(await response.json()).toMatchObject({ error: 'invalid_funnel', path: 'funnel.from' });
+    }
+    const widest = await funnel({ from: '1970-01-01T00:00:00Z', to: '2105-12-31T23:59:59Z' });
+    expect(await widest.json()).toEqual({ steps: [{ step: 1, persons: 2, conversion: 1 }] });
+  });
+
+  it('refuses a subnormal filter value (18.16 cannot parse it) with a 400 naming the field', async () => {
+    const tiny = await post('/v1/query/funnel', { steps: [{ event: 'Product Added', where: [{ property: 'price', op: 'gt', value: 1e-310 }] }], windowSeconds: 60 });
+    expect(tiny.status).toBe(400);
+    expect(await tiny.json()).toMatchObject({ error: 'invalid_funnel', path: 'funnel.steps[0].where[0].value' });
+  });
+
+  it('refuses a segment with a subnormal value at creation (materialising it would fail on 18.16)', async () => {
+    const response = await post('/v1/segments', { name: 'tiny', rule: { metric: 'ltv', op: 'gt', value: 5e-324 } });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: 'invalid_rule', path: 'rule.value' });
+  });
+
+  it('stores lone surrogates in a segment name as U+FFFD (as ingest does) and materialises a rule holding one', async () => {
+    const created = await post('/v1/segments', { name: 'bad \ud800 name', rule: { event: 'cut \ud83d', withinDays: 7 } });
+    expect(created.status).toBe(201);
+    const { id, name } = (await created.json()) as { id: string; name: string };
+    expect(name).toBe('bad \ufffd name');
+    const list = (await (await api('/v1/segments')).json()) as { segments: { id: string; name: string }[] };
+    expect(list.segments.find((s) => s.id === id)?.name).toBe('bad \ufffd name');
+    expect(await (await post(`/v1/segments/${id}/materialize`, {})).json()).toMatchObject({ members: 0 });
+  });
+
   it('saves, lists, materialises, pages and exports segments', async () => {
     const bad = await post('/v1/segments', { name: 'bad', rule: { all: [{ event: 'Product Added', where: [{ property: "x') --", op: 'eq', value: 'y' }] }] } });
     expect(bad.status).toBe(400);

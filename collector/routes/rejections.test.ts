@@ -72,6 +72,12 @@ describe('requests refused as a whole', () => {
     expect((await fetch(`${collector.url}/healthz`)).status).toBe(200);
   });
 
+  it('refuses a malformed percent-escape in the URL in the collector\'s JSON shape, and counts it', async () => {
+    await expectError(await fetch(`${collector.url}/v1/container/%E0%A4%A`), 400, 'invalid_url');
+    const metrics = await (await fetch(`${collector.url}/metrics`)).text();
+    expect(metrics).toMatch(/tagflow_requests_refused_total\{reason="invalid_url"\} [1-9]/);
+  });
+
   it('counts an unknown write key in the metrics', async () => {
     await expectError(await post(collector, JSON.stringify({ batch: [track('k')] }), { authorization: basic('no-such-key') }), 401, 'unknown_write_key');
     const metrics = await (await fetch(`${collector.url}/metrics`)).text();

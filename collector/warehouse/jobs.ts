@@ -37,7 +37,7 @@ export function startWarehouseJobs(clickhouse: { url: string; database: string }
 
   every(config.identityIntervalSeconds, 'identity', () => runIdentityJob(client));
   const segments = segmentStore(client);
-  every(config.segmentIntervalSeconds, 'segments', () => segments.materializeAll());
+  every(config.segmentIntervalSeconds, 'segments', () => segments.materializeAll(log));
 
   return {
     async stop() {

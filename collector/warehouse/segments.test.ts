@@ -89,6 +89,32 @@ describe('segment rules on ClickHouse', () => {
   });
 });
 
+describe('the scheduled refresh', () => {
+  it('logs a segment that fails and still refreshes the ones after it', async () => {
+    const store = segmentStore(db.client);
+    // Saved before values 18.16 cannot read were refused: its stored rule no longer validates. Its id sorts
+    // before every generated one, so it comes first among the saved segments.
+    const broken = 'seg_0';
+    await db.client.insert({
+      table: 'segments',
+      values: [{ segment_id: broken, name: 'tiny', rule: '{"metric":"ltv","op":"gt","value":5e-324}', created_at: '2026-06-01 00:00:00', version: 1 }],
+      format: 'JSONEachRow',
+    });
+    const healthy = await store.create('Orders', parseSegmentRule({ metric: 'orders', op: 'gte', value: 1 }));
+    const logged: Array<{ object: unknown; message: string }> = [];
+    const outcome = await store.materializeAll({ error: (object, message) => logged.push({ object, message }) }, T);
+    expect(outcome.failed).toEqual([broken]);
+    expect(outcome.refreshed).toEqual(expect.arrayContaining(['builtin_repeat_buyers', healthy.id]));
+    expect(logged).toEqual([{ object: expect.objectContaining({ segmentId: broken }), message: `segment ${broken} could not be refreshed` }]);
+    const runs = await db.rows<{ segment_id: string }>(`SELECT segment_id FROM segment_runs WHERE segment_id IN ('${broken}', '${healthy.id}')`);
+    expect(runs.map((r) => r.segment_id)).toEqual([healthy.id]);
+    // Listing leaves it out rather than failing for every segment.
+    const listed = (await store.list()).map((s) => s.id);
+    expect(listed).toContain(healthy.id);
+    expect(listed).not.toContain(broken);
+  });
+});
+
 describe('funnel builder on ClickHouse', () => {
   const funnel = async (body: unknown) => db.rows<Record<string, number>>(compileFunnel(parseFunnelQuery(body)));
 

@@ -1,7 +1,8 @@
 // Saved segments and their materialisation into segment_members (SQL compiled by query/).
 import { randomBytes } from 'node:crypto';
 import { queryRows, type ClickHouseClient } from './client';
-import { toDateTimeText } from '../ingest/normalize';
+import type { JobLogger } from './jobs';
+import { toDateTimeText, wellFormed } from '../ingest/normalize';
 import { builtinSegments, type BuiltinOptions, type SegmentDefinition } from '../query/builtin-segments';
 import { dt, int, str } from '../query/literal';
 import { compileSegmentRule, parseSegmentRule } from '../query/segment-rules';
@@ -27,16 +28,46 @@ export interface ExportRow {
 
 const rows = queryRows;
 
+/** What one materializeAll did: the segments refreshed and those that failed (each logged). */
+export interface RefreshOutcome {
+  refreshed: string[];
+  failed: string[];
+}
+
+interface StoredSegment {
+  id: string;
+  name: string;
+  rule: string;
+}
+
+/** A stored segment as a definition; throws if its rule no longer validates (saved before a validation fix). */
+function definition(stored: StoredSegment): SegmentDefinition {
+  return { id: stored.id, name: stored.name, rule: parseSegmentRule(JSON.parse(stored.rule)), builtin: false };
+}
+
+function validDefinition(stored: StoredSegment): SegmentDefinition[] {
+  try {
+    return [definition(stored)];
+  } catch {
+    return [];
+  }
+}
+
 /** Segment store and materialiser over one database. */
 export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOptions = {}) {
   const builtins = builtinSegments(builtinOptions);
 
-  async function saved(): Promise<SegmentDefinition[]> {
+  async function stored(): Promise<StoredSegment[]> {
     const found = await rows<{ segment_id: string; seg_name: string; seg_rule: string }>(
       client,
       'SELECT segment_id, argMax(name, version) AS seg_name, argMax(rule, version) AS seg_rule FROM segments GROUP BY segment_id ORDER BY segment_id',
     );
-    return found.map((r) => ({ id: r.segment_id, name: r.seg_name, rule: parseSegmentRule(JSON.parse(r.seg_rule)), builtin: false }));
+    return found.map((r) => ({ id: r.segment_id, name: r.seg_name, rule: r.seg_rule }));
+  }
+
+  /** The saved segments whose rule still validates; materializeAll reports the others on every run. */
+  async function saved(): Promise<SegmentDefinition[]> {
+    return (await stored()).flatMap(validDefinition);
   }
 
   async function lastRuns(): Promise<Map<string, SegmentRun>> {
@@ -52,9 +83,13 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
   const store = {
     builtins,
 
-    /** Saves a segment; the rule must already be parsed (parseSegmentRule). */
-    async create(name: string, rule: SegmentDefinition['rule']): Promise<SegmentDefinition> {
+    /**
+     * Saves a segment; the rule must already be parsed (parseSegmentRule). Lone surrogates in the name become
+     * U+FFFD, as on the ingest path (ClickHouse refuses their JSON escapes); the rule is JSON text, escaped twice.
+     */
+    async create(rawName: string, rule: SegmentDefinition['rule']): Promise<SegmentDefinition> {
       const id = `seg_${randomBytes(8).toString('hex')}`;
+      const name = wellFormed(rawName);
       const now = Date.now();
       await client.insert({
         table: 'segments',
@@ -106,11 +141,26 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
       return result;
     },
 
-    /** Refreshes every built-in and saved segment (the scheduled job). */
-    async materializeAll(asOfMs = Date.now()): Promise<number> {
-      const all = [...builtins, ...(await saved())];
-      for (const segment of all) await store.materialize(segment, asOfMs);
-      return all.length;
+    /**
+     * Refreshes every built-in and saved segment (the scheduled job). A segment that fails (ClickHouse refuses
+     * its query, or its stored rule no longer validates) is logged and skipped, so it cannot starve the others.
+     */
+    async materializeAll(log: JobLogger, asOfMs = Date.now()): Promise<RefreshOutcome> {
+      const outcome: RefreshOutcome = { refreshed: [], failed: [] };
+      const all: Array<{ id: string; load: () => SegmentDefinition }> = [
+        ...builtins.map((segment) => ({ id: segment.id, load: () => segment })),
+        ...(await stored()).map((segment) => ({ id: segment.id, load: () => definition(segment) })),
+      ];
+      for (const { id, load } of all) {
+        try {
+          await store.materialize(load(), asOfMs);
+          outcome.refreshed.push(id);
+        } catch (error) {
+          log.error({ err: error, segmentId: id }, `segment ${id} could not be refreshed`);
+          outcome.failed.push(id);
+        }
+      }
+      return outcome;
     },
 
     async members(id: string, limit: number, offset: number): Promise<{ total: number; members: string[] }> {
