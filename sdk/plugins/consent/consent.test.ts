@@ -69,6 +69,40 @@ describe('consent plugin, hold mode (default)', () => {
   });
 });
 
+describe('consent.onChange listeners', () => {
+  const failing = () => {
+    throw new Error('bug in the site listener');
+  };
+
+  it('a listener that throws neither reaches the caller nor stops a grant: held events are released', () => {
+    const host = createPluginHost();
+    const consent = consentPlugin();
+    const seen: boolean[] = [];
+    host.use(consent);
+    consent.onChange(failing);
+    consent.onChange((state) => seen.push(state.analytics === true)); // later listeners still run
+    host.tagflow.track('Held');
+    expect(() => consent.set({ analytics: true })).not.toThrow();
+    expect(host.policy).toEqual({ persist: true, send: true });
+    expect(host.names()).toEqual(['Held', 'Consent Updated']);
+    expect(seen).toEqual([true]);
+    expect(host.logs.some((line) => line.includes('onChange listener failed'))).toBe(true);
+  });
+
+  it('a listener that throws does not stop a withdrawal from erasing; listeners see the policy already applied', () => {
+    const host = createPluginHost();
+    const consent = consentPlugin();
+    host.use(consent);
+    consent.set({ analytics: true });
+    const policies: unknown[] = [];
+    consent.onChange(() => policies.push({ ...host.policy, erased: host.eraseCalls }));
+    consent.onChange(failing);
+    expect(() => consent.set({ analytics: false })).not.toThrow();
+    expect(host.eraseCalls).toBe(1);
+    expect(policies).toEqual([{ persist: false, send: false, erased: 1 }]);
+  });
+});
+
 describe('consent plugin, cookieless mode', () => {
   it('sends track and page events without identifiers before analytics is granted; drops identify', () => {
     const host = createPluginHost();

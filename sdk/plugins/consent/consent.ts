@@ -51,7 +51,10 @@ export interface ConsentPlugin extends TagflowPlugin {
   set(choices: Preferences): void;
   /** True when every purpose given is granted. */
   granted(purposes: string[]): boolean;
-  /** Calls `listener` after every change of the state; returns a function that unsubscribes. */
+  /**
+   * Calls `listener` after every change of the state, once the change is applied (held events released,
+   * or the erase under way); one that throws is logged and skipped. Returns a function that unsubscribes.
+   */
   onChange(listener: (state: Preferences) => void): () => void;
 }
 
@@ -86,26 +89,34 @@ export function consentPlugin(options: ConsentOptions = {}): ConsentPlugin {
 
   const snapshot = () => ({ ...state });
   const apply = () => {
-    listeners.forEach((listener) => listener(snapshot()));
-    if (!api) return;
-    api.setContext('consent', { categoryPreferences: snapshot() });
-    const analytics = state.analytics === true;
-    const denied = decided && !analytics;
-    // After a denial nothing is sent until the erase is done, so a send under way stops before its next
-    // batch (events queued with the old ids); then cookieless sending resumes.
-    api.setPolicy({ persist: analytics, send: analytics || (cookielessMode && !denied) });
-    if (analytics) {
-      for (const event of held.splice(0)) {
-        event.context.consent = { categoryPreferences: snapshot() };
-        api.enqueue(event);
+    if (api) {
+      api.setContext('consent', { categoryPreferences: snapshot() });
+      const analytics = state.analytics === true;
+      const denied = decided && !analytics;
+      // After a denial nothing is sent until the erase is done; then cookieless sending resumes.
+      api.setPolicy({ persist: analytics, send: analytics || (cookielessMode && !denied) });
+      if (analytics) {
+        for (const event of held.splice(0)) {
+          event.context.consent = { categoryPreferences: snapshot() };
+          api.enqueue(event);
+        }
+      } else if (denied) {
+        // Denied (now or on an earlier page): like clearing cookies. The cookieless id changes too, so
+        // what is sent from now on links to nothing sent before.
+        held.length = 0;
+        pageId = uuid();
+        void api.erase().then(() => api?.setPolicy({ send: state.analytics || cookielessMode }));
       }
-    } else if (denied) {
-      // Denied (now or on an earlier page): like clearing cookies. The cookieless id changes too, so
-      // what is sent from now on links to nothing sent before.
-      held.length = 0;
-      pageId = uuid();
-      void api.erase().then(() => api?.setPolicy({ send: state.analytics || cookielessMode }));
     }
+    // The site's listeners run last, each guarded: one that throws must neither reach the caller (a CMP,
+    // the banner) nor keep the decision from being applied.
+    listeners.forEach((listener) => {
+      try {
+        listener(snapshot());
+      } catch (error) {
+        api?.log('consent: onChange listener failed', error);
+      }
+    });
   };
   const update = (choices: Preferences, decision: boolean) => {
     const before = JSON.stringify(state);
