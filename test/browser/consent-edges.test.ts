@@ -1,5 +1,5 @@
 // Consent edge cases in real Chromium (full build, real collector and ClickHouse): a withdrawal while a
-// batch is in flight.
+// batch is in flight, and a Google Consent Mode update that names only ad signals.
 import type { Request, Route } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { browserSuite } from '../support/browser-suite';
@@ -8,14 +8,22 @@ import { indexedDbRecords, openTestPage } from '../support/test-page';
 
 const suite = browserSuite();
 
-const rows = (where: string) => () => suite.collector.db.rows<{ event: string }>(`SELECT event FROM events WHERE ${where}`);
+interface Row {
+  type: string;
+  event: string;
+  anonymous_id: string;
+  user_id: string;
+  consent: string;
+  properties: string;
+}
+const rows = (where: string) => () => suite.collector.db.rows<Row>(`SELECT type, event, anonymous_id, user_id, consent, properties FROM events WHERE ${where}`);
 
 type TagflowWindow = Window & {
   tagflow: {
     track(e: string, p?: object): void;
     identify(id: string, traits?: object): void;
     flush(): Promise<void>;
-    consent: { set(c: Record<string, boolean>): void };
+    consent: { set(c: Record<string, boolean>): void; get(): Record<string, boolean>; decided(): boolean };
   };
 };
 
@@ -89,6 +97,37 @@ describe('withdrawing consent while a batch is in flight (cookieless)', () => {
       expect(body).not.toContain('user-inflight');
     }
     expect(await rows("event = 'Burst'")()).toHaveLength(5); // only the batch in flight at the withdrawal
+    await page.close();
+  });
+});
+
+describe('Google Consent Mode update naming only ad signals', () => {
+  it('leaves an undecided visitor undecided (held, banner offered, nothing stored) until analytics is decided', async () => {
+    await freshContext();
+    const path = '/test/gcm-ads-only';
+    const gtag = `<script>
+      window.dataLayer = window.dataLayer || [];
+      function gtag() { dataLayer.push(arguments); }
+      gtag('consent', 'default', { analytics_storage: 'denied', ad_storage: 'denied', ad_user_data: 'denied', ad_personalization: 'denied' });
+      gtag('consent', 'update', { ad_storage: 'granted', ad_user_data: 'granted', ad_personalization: 'granted' });
+    </script>`;
+    const { page, apiRequests } = await openTestPage(suite.browser.context, suite.collector, { path, head: gtag, settings: { consent: { mode: 'hold', banner: true } } });
+    const state = await page.evaluate(async () => {
+      const { tagflow } = window as unknown as TagflowWindow;
+      tagflow.track('Held');
+      await tagflow.flush();
+      return { preferences: tagflow.consent.get(), decided: tagflow.consent.decided(), cookie: document.cookie, keys: Object.keys(localStorage) };
+    });
+    expect(state).toEqual({ preferences: { necessary: true, analytics: false, marketing: true, personalization: false }, decided: false, cookie: '', keys: [] });
+    await page.waitForSelector('[role=dialog]', { timeout: 5000 }); // undecided: the full build loads the banner
+    expect(apiRequests).toEqual([]);
+
+    await page.evaluate(() => (window as unknown as { gtag(...a: unknown[]): void }).gtag('consent', 'update', { analytics_storage: 'granted' }));
+    const stored = await waitUntil(rows(`page_path = '${path}'`), (r) => r.length >= 3);
+    expect(stored.map((r) => r.event || r.type).sort()).toEqual(['Consent Updated', 'Held', 'page']);
+    const granted = { necessary: true, analytics: true, marketing: true, personalization: false };
+    for (const row of stored) expect(JSON.parse(row.consent)).toEqual({ categoryPreferences: granted });
+    expect(new Set(stored.map((r) => r.anonymous_id)).size).toBe(1); // nothing was erased in between
     await page.close();
   });
 });

@@ -196,6 +196,43 @@ describe('consent from the page', () => {
     expect(consent.get().analytics).toBe(true);
   });
 
+  it('a Consent Mode update naming only ad signals decides marketing, not analytics: an undecided visitor stays undecided', () => {
+    (window as W).dataLayer = [];
+    const host = createPluginHost();
+    const consent = consentPlugin();
+    host.use(consent);
+    host.tagflow.track('Held');
+    (window as W).dataLayer?.push(['consent', 'update', { ad_storage: 'granted', ad_user_data: 'granted', ad_personalization: 'granted' }]);
+    expect(consent.get()).toEqual({ necessary: true, analytics: false, marketing: true, personalization: false });
+    expect(consent.decided()).toBe(false); // the banner is still offered
+    expect(host.eraseCalls).toBe(0);
+    expect(host.policy).toEqual({ persist: false, send: false });
+    expect(localStorage.getItem('tf_consent')).toBeNull(); // the CMP repeats its update on the next page
+    expect(host.queued).toEqual([]); // still held, and no Consent Updated for half a decision
+
+    (window as W).dataLayer?.push(['consent', 'update', { analytics_storage: 'granted' }]);
+    const granted = { necessary: true, analytics: true, marketing: true, personalization: false };
+    expect(consent.decided()).toBe(true);
+    expect(host.names()).toEqual(['Held', 'Consent Updated']);
+    expect(host.queued[1]?.properties).toEqual({ categoryPreferences: granted });
+    expect(JSON.parse(localStorage.getItem('tf_consent') ?? '{}')).toEqual({ categoryPreferences: granted });
+  });
+
+  it('once the visitor has decided, an update naming only ad signals is recorded and leaves analytics as it was', () => {
+    consentPlugin().set({ analytics: true });
+    (window as W).dataLayer = [];
+    const host = createPluginHost();
+    const consent = consentPlugin();
+    host.use(consent);
+    (window as W).dataLayer?.push(['consent', 'update', { ad_storage: 'granted', ad_user_data: 'granted', ad_personalization: 'denied' }]);
+    (window as W).dataLayer?.push(['consent', 'update', { ad_storage: 'granted', ad_user_data: 'granted', ad_personalization: 'granted' }]);
+    const state = { necessary: true, analytics: true, marketing: true, personalization: false };
+    expect(consent.get()).toEqual(state);
+    expect(host.eraseCalls).toBe(0);
+    expect(host.names()).toEqual(['Consent Updated']); // the first update changed nothing (marketing was denied)
+    expect(JSON.parse(localStorage.getItem('tf_consent') ?? '{}')).toEqual({ categoryPreferences: state });
+  });
+
   it("never grants from a Consent Mode default: Google's region-scoped setup keeps an EU visitor undecided and held", () => {
     (window as W).dataLayer = [
       ['consent', 'default', { analytics_storage: 'denied', ad_storage: 'denied', region: ['DE', 'FR'] }],
