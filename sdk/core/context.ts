@@ -7,7 +7,7 @@ export const libraryVersion = '0.1.0';
 /** utm_* parameters of a query string, named as the Segment Spec does (utm_campaign is `name`). */
 export function campaignOf(search: string): Record<string, string> | undefined {
   let campaign: Record<string, string> | undefined;
-  if (search.includes('utm_')) for (const [key, value] of new URLSearchParams(search)) {
+  for (const [key, value] of new URLSearchParams(search)) {
     if (key.startsWith('utm_')) (campaign ??= {})[key == 'utm_campaign' ? 'name' : key.slice(4)] = value;
   }
   return campaign;

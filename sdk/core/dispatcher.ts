@@ -26,7 +26,7 @@ export interface Dispatcher {
   flush(): Promise<void>;
   /** Applies a policy change: persistence moves the queue, send resumes delivery. */
   policyChanged(): Promise<void>;
-  /** Drops everything not sent yet. */
+  /** Drops everything not sent yet; a send under way stops before its next batch. */
   clear(): Promise<void>;
 }
 
@@ -67,6 +67,9 @@ export function createDispatcher(options: ResolvedOptions, policy: DeliveryPolic
 
   /** Sends batches until the queue is empty or the collector asks to wait. */
   const sendAll = async () => {
+    // clear() (an erase) replaces `unsent`: a send begun before it stops rather than go on with what it
+    // read before it, events carrying identifiers that were just erased.
+    const startedWith = unsent;
     const { keep, drop } = applyCaps(await queue.all(), Date.now(), options.maxQueueEvents, options.maxQueueAge);
     if (drop.length) {
       dropped.overCap += drop.length;
@@ -77,7 +80,7 @@ export function createDispatcher(options: ResolvedOptions, policy: DeliveryPolic
     for (const [id, item] of unsent) if (!queued.has(id) && !pending.includes(item)) unsent.delete(id); // another tab sent it
     let items = keep;
     let max = options.batchSize;
-    while (items.length && sendable()) {
+    while (items.length && sendable() && unsent == startedWith) {
       const batch = takeBatch(items, max, options.batchBytes);
       const body = batchBody(batch, options.writeKey);
       const result = await postBatch(url, body, byteLength(body) < keepaliveBudget - 4000);
@@ -163,7 +166,7 @@ export function createDispatcher(options: ResolvedOptions, policy: DeliveryPolic
     },
     clear() {
       pending = [];
-      unsent = new Map();
+      unsent = new Map(); // a new map, not emptied: it also stops a send under way (sendAll)
       return serial(() => queue.clear());
     },
   };

@@ -69,6 +69,40 @@ describe('consent plugin, hold mode (default)', () => {
   });
 });
 
+describe('consent.onChange listeners', () => {
+  const failing = () => {
+    throw new Error('bug in the site listener');
+  };
+
+  it('a listener that throws neither reaches the caller nor stops a grant: held events are released', () => {
+    const host = createPluginHost();
+    const consent = consentPlugin();
+    const seen: boolean[] = [];
+    host.use(consent);
+    consent.onChange(failing);
+    consent.onChange((state) => seen.push(state.analytics === true)); // later listeners still run
+    host.tagflow.track('Held');
+    expect(() => consent.set({ analytics: true })).not.toThrow();
+    expect(host.policy).toEqual({ persist: true, send: true });
+    expect(host.names()).toEqual(['Held', 'Consent Updated']);
+    expect(seen).toEqual([true]);
+    expect(host.logs.some((line) => line.includes('onChange listener failed'))).toBe(true);
+  });
+
+  it('a listener that throws does not stop a withdrawal from erasing; listeners see the policy already applied', () => {
+    const host = createPluginHost();
+    const consent = consentPlugin();
+    host.use(consent);
+    consent.set({ analytics: true });
+    const policies: unknown[] = [];
+    consent.onChange(() => policies.push({ ...host.policy, erased: host.eraseCalls }));
+    consent.onChange(failing);
+    expect(() => consent.set({ analytics: false })).not.toThrow();
+    expect(host.eraseCalls).toBe(1);
+    expect(policies).toEqual([{ persist: false, send: false, erased: 1 }]);
+  });
+});
+
 describe('consent plugin, cookieless mode', () => {
   it('sends track and page events without identifiers before analytics is granted; drops identify', () => {
     const host = createPluginHost();
@@ -160,6 +194,43 @@ describe('consent from the page', () => {
     (window as W).dataLayer?.push(['consent', 'update', { analytics_storage: 'granted' }]);
     expect(consent.decided()).toBe(true);
     expect(consent.get().analytics).toBe(true);
+  });
+
+  it('a Consent Mode update naming only ad signals decides marketing, not analytics: an undecided visitor stays undecided', () => {
+    (window as W).dataLayer = [];
+    const host = createPluginHost();
+    const consent = consentPlugin();
+    host.use(consent);
+    host.tagflow.track('Held');
+    (window as W).dataLayer?.push(['consent', 'update', { ad_storage: 'granted', ad_user_data: 'granted', ad_personalization: 'granted' }]);
+    expect(consent.get()).toEqual({ necessary: true, analytics: false, marketing: true, personalization: false });
+    expect(consent.decided()).toBe(false); // the banner is still offered
+    expect(host.eraseCalls).toBe(0);
+    expect(host.policy).toEqual({ persist: false, send: false });
+    expect(localStorage.getItem('tf_consent')).toBeNull(); // the CMP repeats its update on the next page
+    expect(host.queued).toEqual([]); // still held, and no Consent Updated for half a decision
+
+    (window as W).dataLayer?.push(['consent', 'update', { analytics_storage: 'granted' }]);
+    const granted = { necessary: true, analytics: true, marketing: true, personalization: false };
+    expect(consent.decided()).toBe(true);
+    expect(host.names()).toEqual(['Held', 'Consent Updated']);
+    expect(host.queued[1]?.properties).toEqual({ categoryPreferences: granted });
+    expect(JSON.parse(localStorage.getItem('tf_consent') ?? '{}')).toEqual({ categoryPreferences: granted });
+  });
+
+  it('once the visitor has decided, an update naming only ad signals is recorded and leaves analytics as it was', () => {
+    consentPlugin().set({ analytics: true });
+    (window as W).dataLayer = [];
+    const host = createPluginHost();
+    const consent = consentPlugin();
+    host.use(consent);
+    (window as W).dataLayer?.push(['consent', 'update', { ad_storage: 'granted', ad_user_data: 'granted', ad_personalization: 'denied' }]);
+    (window as W).dataLayer?.push(['consent', 'update', { ad_storage: 'granted', ad_user_data: 'granted', ad_personalization: 'granted' }]);
+    const state = { necessary: true, analytics: true, marketing: true, personalization: false };
+    expect(consent.get()).toEqual(state);
+    expect(host.eraseCalls).toBe(0);
+    expect(host.names()).toEqual(['Consent Updated']); // the first update changed nothing (marketing was denied)
+    expect(JSON.parse(localStorage.getItem('tf_consent') ?? '{}')).toEqual({ categoryPreferences: state });
   });
 
   it("never grants from a Consent Mode default: Google's region-scoped setup keeps an EU visitor undecided and held", () => {

@@ -30,7 +30,12 @@ export interface ConsentOptions {
   tcf?: TcfMapping | false;
   /**
    * Name of the dataLayer to read Google Consent Mode v2 signals from, or false to ignore them. A `default`
-   * command can only deny (its grants, region-scoped or not, are ignored); an `update` is a decision.
+   * command can only deny (its grants, region-scoped or not, are ignored). An `update` decides only the
+   * purposes it names: with `analytics_storage`, or once the visitor has decided, it is recorded like
+   * `set` (persisted, `Consent Updated`). One without `analytics_storage` from an undecided visitor (only
+   * ad signals, say) changes its purposes for this page and nothing else: the visitor stays undecided
+   * (events held, nothing erased, the banner still offered), nothing is persisted and no `Consent Updated`
+   * is sent; CMPs repeat their update on every page, and the next decision carries it.
    */
   consentMode?: string | false;
   /** Most events held in memory before a decision (older ones are dropped first; default 500). */
@@ -42,7 +47,10 @@ export interface ConsentPlugin extends TagflowPlugin {
   readonly purposes: string[];
   /** The current state (a copy). */
   get(): Preferences;
-  /** Whether the visitor (or a CMP, or Consent Mode `update`) has decided. */
+  /**
+   * Whether a decision was recorded: by the visitor (`set`, the banner), a TCF CMP, a Consent Mode
+   * `update` that names `analytics_storage`, or on an earlier page (the saved `tf_consent`).
+   */
   decided(): boolean;
   /**
    * Records a decision: persists it, emits `Consent Updated` with the whole state, applies it (in every
@@ -51,7 +59,10 @@ export interface ConsentPlugin extends TagflowPlugin {
   set(choices: Preferences): void;
   /** True when every purpose given is granted. */
   granted(purposes: string[]): boolean;
-  /** Calls `listener` after every change of the state; returns a function that unsubscribes. */
+  /**
+   * Calls `listener` after every change of the state, once the change is applied (held events released,
+   * or the erase under way); one that throws is logged and skipped. Returns a function that unsubscribes.
+   */
   onChange(listener: (state: Preferences) => void): () => void;
 }
 
@@ -86,26 +97,34 @@ export function consentPlugin(options: ConsentOptions = {}): ConsentPlugin {
 
   const snapshot = () => ({ ...state });
   const apply = () => {
-    listeners.forEach((listener) => listener(snapshot()));
-    if (!api) return;
-    api.setContext('consent', { categoryPreferences: snapshot() });
-    const analytics = state.analytics === true;
-    const denied = decided && !analytics;
-    // After a denial nothing is sent until the erase is done, so a send under way stops before its next
-    // batch (events queued with the old ids); then cookieless sending resumes.
-    api.setPolicy({ persist: analytics, send: analytics || (cookielessMode && !denied) });
-    if (analytics) {
-      for (const event of held.splice(0)) {
-        event.context.consent = { categoryPreferences: snapshot() };
-        api.enqueue(event);
+    if (api) {
+      api.setContext('consent', { categoryPreferences: snapshot() });
+      const analytics = state.analytics === true;
+      const denied = decided && !analytics;
+      // After a denial nothing is sent until the erase is done; then cookieless sending resumes.
+      api.setPolicy({ persist: analytics, send: analytics || (cookielessMode && !denied) });
+      if (analytics) {
+        for (const event of held.splice(0)) {
+          event.context.consent = { categoryPreferences: snapshot() };
+          api.enqueue(event);
+        }
+      } else if (denied) {
+        // Denied (now or on an earlier page): like clearing cookies. The cookieless id changes too, so
+        // what is sent from now on links to nothing sent before.
+        held.length = 0;
+        pageId = uuid();
+        void api.erase().then(() => api?.setPolicy({ send: state.analytics || cookielessMode }));
       }
-    } else if (denied) {
-      // Denied (now or on an earlier page): like clearing cookies. The cookieless id changes too, so
-      // what is sent from now on links to nothing sent before.
-      held.length = 0;
-      pageId = uuid();
-      void api.erase().then(() => api?.setPolicy({ send: state.analytics || cookielessMode }));
     }
+    // The site's listeners run last, each guarded: one that throws must neither reach the caller (a CMP,
+    // the banner) nor keep the decision from being applied.
+    listeners.forEach((listener) => {
+      try {
+        listener(snapshot());
+      } catch (error) {
+        api?.log('consent: onChange listener failed', error);
+      }
+    });
   };
   const update = (choices: Preferences, decision: boolean) => {
     const before = JSON.stringify(state);
@@ -154,8 +173,11 @@ export function consentPlugin(options: ConsentOptions = {}): ConsentPlugin {
         stops.push(
           watchDataLayer(options.consentMode ?? 'dataLayer', (entry) => {
             const signal = consentModeSignal(entry);
-            if (signal?.command === 'update') plugin.set(signal.preferences);
-            else if (signal && !decided && update(signal.preferences, false)) apply();
+            if (!signal) return;
+            // An update decides only what it names: without analytics it leaves an undecided visitor
+            // undecided (a denial of analytics would erase the visitor and drop held events).
+            if (signal.command === 'update' && (decided || 'analytics' in signal.preferences)) plugin.set(signal.preferences);
+            else if (!decided && update(signal.preferences, false)) apply();
           }),
         );
       }
