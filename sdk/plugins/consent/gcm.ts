@@ -1,5 +1,6 @@
 // Pure mapping of Google Consent Mode v2 signals (`gtag('consent', 'default' | 'update', {...})`, which
 // gtag pushes onto dataLayer as an `arguments` object) onto purposes.
+import { gtagArguments } from '../datalayer';
 import type { Preferences } from './purposes';
 
 /** A Consent Mode command found in a dataLayer entry. */
@@ -17,8 +18,7 @@ const signals: Record<string, string[]> = {
 
 /** The Consent Mode command in a dataLayer entry (a `default` keeps only its denials), or undefined when the entry is something else. */
 export function consentModeSignal(entry: unknown): ConsentModeSignal | undefined {
-  if (typeof entry !== 'object' || entry === null || typeof (entry as { length?: unknown }).length !== 'number') return undefined;
-  const [name, command, values] = Array.from(entry as ArrayLike<unknown>);
+  const [name, command, values] = gtagArguments(entry) ?? [];
   if (name !== 'consent' || (command !== 'default' && command !== 'update') || typeof values !== 'object' || values === null) return undefined;
   const given = values as Record<string, unknown>;
   const preferences: Preferences = {};
