@@ -17,8 +17,8 @@ export async function postBatch(url: string, body: string, keepalive: boolean): 
     const abort = new AbortController();
     setTimeout(() => abort.abort(), 3e4);
     const response = await fetch(url, { method: 'POST', body, keepalive, signal: abort.signal });
-    const answer = (await response.json().catch(() => 0)) as { rejected?: { index: number }[] } | 0;
-    const rejected = ([] as { index: number }[]).concat(answer && answer.rejected || []).map((r) => r?.index);
+    const answer = (await response.json().catch(() => undefined)) as { rejected?: { index: number }[] } | null | undefined;
+    const rejected = Array.from(answer?.rejected || [], (r) => r?.index);
     return { status: response.status, retryAfter: response.headers.get('Retry-After'), rejected };
   } catch {
     return { status: 0, rejected: [] };
