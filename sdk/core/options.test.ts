@@ -36,6 +36,11 @@ describe('resolveOptions', () => {
     expect(() => resolveOptions({ writeKey: 'wk' } as TagflowOptions)).toThrow(/endpoint must be an http\(s\) URL/);
   });
 
+  it('checks the scheme of the parsed URL, so its case and surrounding spaces do not matter', () => {
+    expect(resolveOptions({ writeKey: 'wk', endpoint: ' HTTPS://Collect.example.com/ ' }).endpoint).toBe('https://collect.example.com');
+    expect(() => resolveOptions({ writeKey: 'wk', endpoint: ' FTP://collect.example.com' })).toThrow(TagflowOptionsError);
+  });
+
   it('refuses numeric options that are not positive numbers, naming the option', () => {
     expect(() => resolveOptions({ writeKey: 'wk', endpoint: 'https://c.example.com', batchSize: 0 })).toThrow(/batchSize must be a positive number: 0/);
     expect(() => resolveOptions({ writeKey: 'wk', endpoint: 'https://c.example.com', maxQueueAge: -1 })).toThrow(/maxQueueAge must be a positive number/);

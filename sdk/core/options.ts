@@ -21,11 +21,12 @@ export function resolveOptions(options: TagflowOptions): ResolvedOptions {
   if (typeof options?.writeKey !== 'string' || !options.writeKey.trim()) fail('writeKey is required');
   let endpoint = '';
   try {
-    endpoint = /^https?:\/\//.test(options.endpoint) ? new URL(options.endpoint).href.replace(/\/+$/, '') : '';
+    endpoint = new URL(options.endpoint).href.replace(/\/+$/, '');
   } catch {
     // reported below
   }
-  if (!endpoint) fail(`endpoint must be an http(s) URL: ${options.endpoint}`);
+  // Checked on the parsed URL, so the scheme's case and surrounding spaces do not matter.
+  if (!/^https?:\/\//.test(endpoint)) fail(`endpoint must be an http(s) URL: ${options.endpoint}`);
   const resolved = { ...defaults, debug: false, ...options, endpoint };
   for (const key of Object.keys(defaults) as (keyof typeof defaults)[]) {
     const value = (resolved[key] ??= defaults[key]);

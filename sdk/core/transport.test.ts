@@ -26,7 +26,10 @@ describe('outcomeOf', () => {
 });
 
 describe('postBatch', () => {
-  afterEach(() => vi.unstubAllGlobals());
+  afterEach(() => {
+    vi.unstubAllGlobals();
+    vi.useRealTimers();
+  });
 
   it('posts with keepalive and reads the status, Retry-After and the refused indexes', async () => {
     const fetch = vi.fn(async () => new Response(JSON.stringify({ accepted: 1, rejected: [{ index: 1, reason: 'x' }] }), { status: 200, headers: { 'Retry-After': '3' } }));
@@ -36,22 +39,35 @@ describe('postBatch', () => {
   });
 
   it('abandons a request left unanswered for 30 s, so the batch is retried and the send lock released', async () => {
-    const expire = new AbortController();
-    const timeout = vi.spyOn(AbortSignal, 'timeout').mockReturnValue(expire.signal);
+    vi.useFakeTimers();
     // Like a collector that accepts the connection and never answers: settles only when aborted.
     const hung = vi.fn((_url: string, init: RequestInit) => new Promise<Response>((_, reject) => init.signal?.addEventListener('abort', () => reject(init.signal?.reason))));
     vi.stubGlobal('fetch', hung);
-    try {
-      const sent = postBatch('https://c.example.com/v1/batch', '{}', false);
-      expect(timeout).toHaveBeenCalledWith(30_000);
-      await expect(Promise.race([sent, Promise.resolve('pending')])).resolves.toBe('pending');
-      expire.abort(new DOMException('signal timed out', 'TimeoutError'));
-      const result = await sent;
-      expect(result).toEqual({ status: 0, rejected: [] });
-      expect(outcomeOf(result, batch)).toBe('retry');
-    } finally {
-      timeout.mockRestore();
-    }
+    const sent = postBatch('https://c.example.com/v1/batch', '{}', false);
+    await vi.advanceTimersByTimeAsync(29_999);
+    await expect(Promise.race([sent, Promise.resolve('pending')])).resolves.toBe('pending');
+    await vi.advanceTimersByTimeAsync(1);
+    expect(hung.mock.calls[0]![1].signal?.aborted).toBe(true);
+    const result = await Promise.race([sent, Promise.resolve('still pending')]);
+    expect(result).toEqual({ status: 0, rejected: [] });
+    expect(outcomeOf(result as SendResult, batch)).toBe('retry');
+  });
+
+  it('leaves a request answered within the 30 s alone', async () => {
+    vi.useFakeTimers();
+    let abortedWhenAnswered: boolean | undefined;
+    // A slow collector: answers after 29 s.
+    const slow = vi.fn(async (_url: string, init: RequestInit) => {
+      await new Promise((resolve) => setTimeout(resolve, 29_000));
+      abortedWhenAnswered = init.signal?.aborted;
+      return new Response(JSON.stringify({ accepted: 0, rejected: [{ index: 0 }] }), { status: 400 });
+    });
+    vi.stubGlobal('fetch', slow);
+    const sent = postBatch('https://c.example.com/v1/batch', '{}', false);
+    await vi.advanceTimersByTimeAsync(29_000);
+    expect(abortedWhenAnswered).toBe(false);
+    await expect(Promise.race([sent, Promise.resolve('pending')])).resolves.toEqual({ status: 400, retryAfter: null, rejected: [0] });
+    expect(outcomeOf(await sent, batch)).toEqual(['a']);
   });
 
   it('turns a network error into status 0 and an unreadable answer into no refusals', async () => {
