@@ -106,7 +106,9 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
     );
     if (result.rows.length > 0 || result.quarantine.length > 0) {
       try {
-        await Promise.all(encodeSpoolRecord({ events: result.rows, quarantine: result.quarantine }).map((payload) => spool.append(payload)));
+        // All or nothing: with room for the quarantine rows but not the events, a 503 would leave the
+        // refused events spooled, and every retry of the request would quarantine them again.
+        await spool.appendAll(encodeSpoolRecord({ events: result.rows, quarantine: result.quarantine }));
       } catch (error) {
         if (error instanceof SpoolFullError) throw spoolFull(reply);
         request.log.error({ err: error }, 'spool append failed');
