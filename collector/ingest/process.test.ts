@@ -29,6 +29,17 @@ describe('processBatch', () => {
     expect(result.rejected[0]?.reason).toMatch(/nested deeper/);
   });
 
+  it('anonymises context.ip in the quarantined copy of a refused event unless the source keeps full IPs', () => {
+    const refused = { type: 'track', anonymousId: 'a', context: { ip: '203.0.113.77' } }; // no event name
+    const anonymised = processBatch(batch([refused]), request, defaultLimits);
+    expect(anonymised.rejected).toEqual([{ index: 0, reason: 'track needs an event name' }]);
+    expect(JSON.parse(anonymised.quarantine[0]?.raw ?? '{}')).toEqual({ type: 'track', anonymousId: 'a', context: { ip: '203.0.113.0' } });
+    const ipv6 = processBatch(batch([{ ...refused, context: { ip: '2001:db8:85a3::8a2e:370:7334' } }]), request, defaultLimits);
+    expect(ipv6.quarantine[0]?.raw).not.toContain('7334');
+    const kept = processBatch(batch([refused]), { ...request, keepFullIp: true }, defaultLimits);
+    expect(JSON.parse(kept.quarantine[0]?.raw ?? '{}')).toEqual(refused);
+  });
+
   it('quarantines a refused event whose consent denies analytics without its identifiers', () => {
     const refused = { type: 'track', userId: 'u1', anonymousId: 'a1', traits: { email: 'a@b.c' }, context: { ip: '198.51.100.7', consent: { categoryPreferences: { analytics: false } } } };
     const result = processBatch(batch([refused]), request, defaultLimits);

@@ -64,6 +64,13 @@ export function timestampRefusal({ original, corrected }: EventTimes, receivedAt
   return undefined;
 }
 
+/** The refused event as kept in the quarantine: without identifiers if consent denies, with `context.ip` anonymised unless the source keeps full IPs. */
+function quarantined(raw: unknown, denied: boolean, keepFullIp: boolean): unknown {
+  const kept = denied ? stripRawIdentifiers(raw) : raw;
+  if (keepFullIp || !isObject(kept) || !isObject(kept.context) || typeof kept.context.ip !== 'string') return kept;
+  return { ...kept, context: { ...kept.context, ip: anonymizeIp(kept.context.ip) } };
+}
+
 /**
  * `bodyBytes`, the size of the request body when known, spares the per-event size check when the whole
  * body is within the event limit (no event in it can be larger).
@@ -83,7 +90,7 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
   const refuse = (index: number, raw: unknown, refusal: Refusal, denied: boolean) => {
     out.rejected.push({ index, reason: refusal.reason });
     out.rejectedCodes.push(refusal.code);
-    const kept = denied ? stripRawIdentifiers(raw) : raw;
+    const kept = quarantined(raw, denied, request.keepFullIp);
     out.quarantine.push({ received_at: toDateTimeText(request.receivedAt), source: request.source, reason: refusal.reason, raw: rawText(kept) });
   };
   const mergeContext = Object.keys(batch.context).length > 0;
