@@ -29,6 +29,18 @@ describe('processBatch', () => {
     expect(result.rejected[0]?.reason).toMatch(/nested deeper/);
   });
 
+  it('refuses an event stored larger than the limit even when its body was smaller (numbers grow when written again)', () => {
+    // 6,000 times `1e20` (4 bytes) in the body become 6,000 times `100000000000000000000` (21 bytes) stored.
+    const body = `{"batch":[{"type":"track","event":"expand","anonymousId":"a","properties":{"n":[${Array(6000).fill('1e20').join(',')}]}}]}`;
+    expect(Buffer.byteLength(body)).toBeLessThan(defaultLimits.eventBytes);
+    const result = processBatch(batch((JSON.parse(body) as { batch: unknown[] }).batch), request, defaultLimits, Buffer.byteLength(body));
+    expect(result.rows).toHaveLength(0);
+    expect(result.rejected[0]?.reason).toMatch(/^event is 132,?\d{3} bytes; at most 32768 bytes/);
+    // A small body still skips the check and is stored.
+    const small = '{"batch":[{"type":"track","event":"small","anonymousId":"a","properties":{"n":[1e20,1e20]}}]}';
+    expect(processBatch(batch((JSON.parse(small) as { batch: unknown[] }).batch), request, defaultLimits, Buffer.byteLength(small)).rows).toHaveLength(1);
+  });
+
   it('anonymises context.ip in the quarantined copy of a refused event unless the source keeps full IPs', () => {
     const refused = { type: 'track', anonymousId: 'a', context: { ip: '203.0.113.77' } }; // no event name
     const anonymised = processBatch(batch([refused]), request, defaultLimits);

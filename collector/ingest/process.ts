@@ -72,11 +72,20 @@ function quarantined(raw: unknown, denied: boolean, keepFullIp: boolean): unknow
 }
 
 /**
- * `bodyBytes`, the size of the request body when known, spares the per-event size check when the whole
- * body is within the event limit (no event in it can be larger).
+ * How much larger than its body's bytes an event can be once parsed and serialised again: a number
+ * literal is written in its shortest round-trip form, so `1e20` (4 bytes) becomes
+ * `100000000000000000000` (21). Nothing else grows as much (an invalid UTF-8 byte becomes U+FFFD, 3 bytes).
+ */
+export const maxReserialisedGrowth = 21 / 4;
+/** Fields the collector adds to an event beyond its body's bytes (the path's `type` on single endpoints). */
+const addedFieldBytes = 64;
+
+/**
+ * `bodyBytes`, the size of the request body as parsed (after gzip) when known, spares the per-event size
+ * check when no event in the body can be stored larger than the event limit.
  */
 export function processBatch(batch: BatchEnvelope, request: RequestContext, limits: LimitsConfig, bodyBytes = Infinity): ProcessedBatch {
-  const eventBytes = bodyBytes <= limits.eventBytes ? Infinity : limits.eventBytes;
+  const eventBytes = (bodyBytes + addedFieldBytes) * maxReserialisedGrowth <= limits.eventBytes ? Infinity : limits.eventBytes;
   const sentAtMs = batch.sentAt ? Date.parse(batch.sentAt) : NaN;
   const facts = {
     source: request.source,

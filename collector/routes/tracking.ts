@@ -12,6 +12,7 @@ import { writeKeyFromAuthorization } from '../ingest/write-key';
 import type { CollectorMetrics } from '../metrics';
 import { encodeSpoolRecord } from '../spool/payload';
 import { SpoolFullError, type Spool } from '../spool/spool';
+import { parsedBodyBytes } from './body';
 
 export type { Rejection } from '../ingest/process';
 
@@ -101,8 +102,8 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
         userAgent: request.headers['user-agent'] ?? '',
       },
       limits,
-      // The body's size, when it is known and not gzip (whose inflated size may be far larger).
-      request.headers['content-encoding'] ? Infinity : Number(request.headers['content-length']) || Infinity,
+      // The body's size as parsed (after gzip is inflated).
+      parsedBodyBytes.get(request) ?? Infinity,
     );
     if (result.rows.length > 0 || result.quarantine.length > 0) {
       try {
