@@ -62,6 +62,8 @@ export interface ValidationOptions {
   eventBytes?: number;
   /** Segment requires anonymousId or userId; events whose consent denies analytics may carry neither. */
   requireIds?: boolean;
+  /** Bytes the event will carry beyond its own JSON (the batch context merged into it), counted toward `eventBytes`. */
+  extraBytes?: number;
 }
 
 /** The id fields; Segment's libraries may send them as JSON numbers. */
@@ -86,16 +88,16 @@ export function impreciseIdRefusal(raw: JsonObject): Refusal | undefined {
 }
 
 /** Validates one event against its type's schema, the size limit and the id rule. */
-export function validateEvent(raw: unknown, { eventBytes = 32 * 1024, requireIds = true }: ValidationOptions = {}): Validation {
+export function validateEvent(raw: unknown, { eventBytes = 32 * 1024, requireIds = true, extraBytes = 0 }: ValidationOptions = {}): Validation {
   if (!isObject(raw)) return { ok: false, code: 'not_an_object', reason: 'event must be a JSON object' };
   const type = raw.type;
   if (typeof type !== 'string' || !(eventTypes as readonly string[]).includes(type)) {
     return { ok: false, code: 'unknown_type', reason: `type must be one of ${eventTypes.join(', ')}` };
   }
   if (nestedDeeperThan(raw, maxDepth)) return { ok: false, code: 'too_deep', reason: `event is nested deeper than ${maxDepth} levels` };
-  const bytes = eventBytes === Infinity ? 0 : Buffer.byteLength(JSON.stringify(raw));
+  const bytes = eventBytes === Infinity ? 0 : Buffer.byteLength(JSON.stringify(raw)) + extraBytes;
   if (bytes > eventBytes) {
-    return { ok: false, code: 'event_too_large', reason: `event is ${bytes} bytes; at most ${eventBytes} bytes (${eventBytes / 1024} KB) are allowed` };
+    return { ok: false, code: 'event_too_large', reason: `event is ${bytes} bytes${extraBytes > 0 ? ' with the batch context' : ''}; at most ${eventBytes} bytes (${eventBytes / 1024} KB) are allowed` };
   }
   const refusal = schemaRefusal(raw, type as EventType);
   if (refusal) return { ok: false, ...refusal };

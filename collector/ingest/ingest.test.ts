@@ -25,7 +25,7 @@ describe('readBatch', () => {
 
   it('reads events, sentAt, writeKey and top-level context', () => {
     const read = readBatch({ batch: [{ type: 'page' }], sentAt: '2026-01-01T00:00:00Z', writeKey: 'k', context: { ip: '1' } });
-    expect(read).toEqual({ ok: true, batch: { events: [{ type: 'page' }], sentAt: '2026-01-01T00:00:00Z', writeKey: 'k', context: { ip: '1' } } });
+    expect(read).toEqual({ ok: true, batch: { events: [{ type: 'page' }], sentAt: '2026-01-01T00:00:00Z', writeKey: 'k', context: { ip: '1' }, contextBytes: 10 } });
   });
 });
 

@@ -87,7 +87,7 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
   };
 
   async function ingest(request: FastifyRequest, reply: FastifyReply, read: BatchRead, single: boolean) {
-    if (!read.ok) throw new HttpError(400, read.error, read.message);
+    if (!read.ok) throw new HttpError(read.status ?? 400, read.error, read.message);
     const { batch } = read;
     const source = authenticate(request, batch.writeKey, sources);
     if (!limited.has(request)) rateLimit(source, reply);
@@ -131,7 +131,7 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
       : reply.code(400).send({ error: 'no_valid_events', message: 'every event in the batch was rejected', ...body });
   }
 
-  app.post('/v1/batch', { onRequest: beforeBody }, (request, reply) => ingest(request, reply, readBatch(request.body), false));
+  app.post('/v1/batch', { onRequest: beforeBody }, (request, reply) => ingest(request, reply, readBatch(request.body, limits), false));
   for (const type of eventTypes) {
     app.post(`/v1/${type}`, { onRequest: beforeBody }, (request, reply) => ingest(request, reply, readSingle(request.body, type), true));
   }
