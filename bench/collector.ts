@@ -65,7 +65,7 @@ async function poll<T>(check: () => Promise<T>, done: (value: T) => boolean, tim
 
 function normalisedRows(): EventRow[] {
   return Array.from({ length: requests }, (_, i) =>
-    processBatch({ events: batch('ceiling', i), sentAt: undefined, writeKey: undefined, context: {} }, { source: 'bench', consentPolicy: 'strip', receivedAt: Date.now(), ip: '127.0.0.0', keepFullIp: false, userAgent }, defaultLimits).rows,
+    processBatch({ events: batch('ceiling', i), sentAt: undefined, writeKey: undefined, context: {}, contextBytes: 0 }, { source: 'bench', consentPolicy: 'strip', receivedAt: Date.now(), ip: '127.0.0.0', keepFullIp: false, userAgent }, defaultLimits).rows,
   ).flat();
 }
 

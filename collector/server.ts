@@ -4,7 +4,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import { defaultLimits, type CollectorConfig } from './config';
 import { HttpError, toErrorReply } from './errors';
 import type { CollectorMetrics } from './metrics';
-import { decodeBody } from './routes/body';
+import { decodeBody, parsedBodyBytes } from './routes/body';
 import { containerRoutes } from './routes/container';
 import { demoRoutes } from './routes/demo';
 import { healthRoutes } from './routes/health';
@@ -53,8 +53,9 @@ export async function buildServer(config: CollectorConfig, warehouse: Warehouse,
 
   // sendBeacon and the SDK post text/plain (no CORS preflight); Segment's libraries post application/json.
   app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser(['application/json', 'text/plain'], { parseAs: 'string' }, (_request, body, done) => {
+  app.addContentTypeParser(['application/json', 'text/plain'], { parseAs: 'string' }, (request, body, done) => {
     try {
+      parsedBodyBytes.set(request, Buffer.byteLength(body as string));
       done(null, parseJson(body as string));
     } catch (error) {
       done(error as Error, undefined);

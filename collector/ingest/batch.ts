@@ -1,20 +1,53 @@
 // Reads the envelope of a POST /v1/batch body. Shape errors refuse the whole request;
 // event errors are reported per index by validateEvent.
-import { isObject, type EventType } from './event';
+import { defaultLimits, type LimitsConfig } from '../config';
+import { isObject, maxDepth, nestedDeeperThan, type EventType } from './event';
 
 /** What a batch request carries besides its events; top-level context merges into each event. */
 export interface BatchEnvelope {
   events: unknown[];
   sentAt: string | undefined;
   writeKey: string | undefined;
+  /** Checked by readBatch: nested at most `maxDepth - 1` levels, its JSON within the limits below. */
   context: Record<string, unknown>;
+  /** The size of `context` as JSON (0 when it is empty), measured once per request. */
+  contextBytes: number;
 }
 
-export type BatchRead = { ok: true; batch: BatchEnvelope } | { ok: false; error: string; message: string };
+/** `status` is 400 unless given. */
+export type BatchRead = { ok: true; batch: BatchEnvelope } | { ok: false; status?: number; error: string; message: string };
 
 export const maxEventsPerBatch = 2500;
 
-export function readBatch(body: unknown): BatchRead {
+const formatBytes = (bytes: number) => bytes.toLocaleString('en-US');
+
+/**
+ * Checks the batch-level context once for the whole request. It is copied into every event, so it must
+ * fit in one event (else every event would be refused for it) and what the copies add, its size times the
+ * events, may be at most one more request's worth: a small gzip body must not turn into megabytes of rows.
+ */
+function contextRefusal(context: Record<string, unknown>, events: number, limits: Pick<LimitsConfig, 'eventBytes' | 'requestBytes'>): { ok: false; status: number; error: string; message: string } | number {
+  // Before JSON.stringify, whose recursion a deep enough context would overflow. It sits one level below
+  // each event, so it may nest one level less than an event.
+  if (nestedDeeperThan(context, maxDepth - 1)) {
+    return { ok: false, status: 400, error: 'context_too_deep', message: `the batch context is nested deeper than ${maxDepth - 1} levels (it sits inside each event, which may nest ${maxDepth})` };
+  }
+  const bytes = Object.keys(context).length === 0 ? 0 : Buffer.byteLength(JSON.stringify(context));
+  if (bytes > limits.eventBytes) {
+    return { ok: false, status: 400, error: 'context_too_large', message: `the batch context is ${formatBytes(bytes)} bytes; it is copied into every event, so at most ${formatBytes(limits.eventBytes)} bytes (the event limit) are allowed` };
+  }
+  if (bytes * events > limits.requestBytes) {
+    return {
+      ok: false,
+      status: 413,
+      error: 'body_too_large',
+      message: `the batch context (${formatBytes(bytes)} bytes) copied into each of the ${formatBytes(events)} events adds ${formatBytes(bytes * events)} bytes; at most ${formatBytes(limits.requestBytes)} are allowed: send fewer events per request or a smaller batch context`,
+    };
+  }
+  return bytes;
+}
+
+export function readBatch(body: unknown, limits: Pick<LimitsConfig, 'eventBytes' | 'requestBytes'> = defaultLimits): BatchRead {
   if (body === undefined || body === null || body === '') {
     return { ok: false, error: 'empty_body', message: 'the request body is empty; send {"batch": [events]}' };
   }
@@ -28,7 +61,9 @@ export function readBatch(body: unknown): BatchRead {
   const sentAt = typeof body.sentAt === 'string' && !Number.isNaN(Date.parse(body.sentAt)) ? body.sentAt : undefined;
   const writeKey = typeof body.writeKey === 'string' ? body.writeKey : undefined;
   const context = isObject(body.context) ? body.context : {};
-  return { ok: true, batch: { events, sentAt, writeKey, context } };
+  const contextBytes = contextRefusal(context, events.length, limits);
+  if (typeof contextBytes !== 'number') return contextBytes;
+  return { ok: true, batch: { events, sentAt, writeKey, context, contextBytes } };
 }
 
 /**
@@ -48,6 +83,7 @@ export function readSingle(body: unknown, type: EventType): BatchRead {
       sentAt: typeof sentAt === 'string' && !Number.isNaN(Date.parse(sentAt)) ? sentAt : undefined,
       writeKey: typeof writeKey === 'string' ? writeKey : undefined,
       context: {},
+      contextBytes: 0,
     },
   };
 }

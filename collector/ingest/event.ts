@@ -62,22 +62,47 @@ export interface ValidationOptions {
   eventBytes?: number;
   /** Segment requires anonymousId or userId; events whose consent denies analytics may carry neither. */
   requireIds?: boolean;
+  /** Bytes the event will carry beyond its own JSON (the batch context merged into it), counted toward `eventBytes`. */
+  extraBytes?: number;
+}
+
+/** The id fields; Segment's libraries may send them as JSON numbers. */
+export const idFields = ['messageId', 'anonymousId', 'userId', 'groupId', 'previousId'] as const;
+
+/**
+ * A numeric id that JSON.parse may not have read exactly: past 2^53 doubles skip integers, so
+ * 12345678901234567891 and 12345678901234567892 both arrive as 12345678901234567000 and two people would
+ * become one. Such ids are refused rather than stored as some other id.
+ */
+export function impreciseIdRefusal(raw: JsonObject): Refusal | undefined {
+  for (const field of idFields) {
+    const value = raw[field];
+    if (typeof value === 'number' && !Number.isSafeInteger(value)) {
+      return {
+        code: 'imprecise_id',
+        reason: `${field} is a number that is not a safe integer (a whole number of at most ${Number.MAX_SAFE_INTEGER}), so it cannot be read exactly; send it as a string`,
+      };
+    }
+  }
+  return undefined;
 }
 
 /** Validates one event against its type's schema, the size limit and the id rule. */
-export function validateEvent(raw: unknown, { eventBytes = 32 * 1024, requireIds = true }: ValidationOptions = {}): Validation {
+export function validateEvent(raw: unknown, { eventBytes = 32 * 1024, requireIds = true, extraBytes = 0 }: ValidationOptions = {}): Validation {
   if (!isObject(raw)) return { ok: false, code: 'not_an_object', reason: 'event must be a JSON object' };
   const type = raw.type;
   if (typeof type !== 'string' || !(eventTypes as readonly string[]).includes(type)) {
     return { ok: false, code: 'unknown_type', reason: `type must be one of ${eventTypes.join(', ')}` };
   }
   if (nestedDeeperThan(raw, maxDepth)) return { ok: false, code: 'too_deep', reason: `event is nested deeper than ${maxDepth} levels` };
-  const bytes = eventBytes === Infinity ? 0 : Buffer.byteLength(JSON.stringify(raw));
+  const bytes = eventBytes === Infinity ? 0 : Buffer.byteLength(JSON.stringify(raw)) + extraBytes;
   if (bytes > eventBytes) {
-    return { ok: false, code: 'event_too_large', reason: `event is ${bytes} bytes; at most ${eventBytes} bytes (${eventBytes / 1024} KB) are allowed` };
+    return { ok: false, code: 'event_too_large', reason: `event is ${bytes} bytes${extraBytes > 0 ? ' with the batch context' : ''}; at most ${eventBytes} bytes (${eventBytes / 1024} KB) are allowed` };
   }
   const refusal = schemaRefusal(raw, type as EventType);
   if (refusal) return { ok: false, ...refusal };
+  const imprecise = impreciseIdRefusal(raw);
+  if (imprecise) return { ok: false, ...imprecise };
   if (requireIds && !asText(raw.anonymousId) && !asText(raw.userId)) return { ok: false, code: 'missing_id', reason: 'anonymousId or userId is required' };
   return {
     ok: true,

@@ -25,7 +25,7 @@ describe('readBatch', () => {
 
   it('reads events, sentAt, writeKey and top-level context', () => {
     const read = readBatch({ batch: [{ type: 'page' }], sentAt: '2026-01-01T00:00:00Z', writeKey: 'k', context: { ip: '1' } });
-    expect(read).toEqual({ ok: true, batch: { events: [{ type: 'page' }], sentAt: '2026-01-01T00:00:00Z', writeKey: 'k', context: { ip: '1' } } });
+    expect(read).toEqual({ ok: true, batch: { events: [{ type: 'page' }], sentAt: '2026-01-01T00:00:00Z', writeKey: 'k', context: { ip: '1' }, contextBytes: 10 } });
   });
 });
 
@@ -49,6 +49,22 @@ describe('validateEvent', () => {
   it('accepts a Segment track event and keeps its fields', () => {
     const result = validateEvent({ type: 'track', event: 'Order Completed', userId: 42, messageId: 'm1', properties: { total: 10 } });
     expect(result.ok && result.event).toMatchObject({ type: 'track', event: 'Order Completed', userId: '42', messageId: 'm1', properties: { total: 10 } });
+  });
+
+  it.each(['messageId', 'anonymousId', 'userId', 'groupId', 'previousId'])('refuses a numeric %s that JSON cannot carry exactly', (field) => {
+    // JSON.parse reads both 12345678901234567891 and 12345678901234567892 as 12345678901234567000.
+    const [first, second] = JSON.parse(`[{"type":"group","groupId":"g","anonymousId":"a","${field}":12345678901234567891},{"type":"group","groupId":"g","anonymousId":"a","${field}":12345678901234567892}]`) as unknown[];
+    for (const raw of [first, second]) {
+      const result = validateEvent(raw);
+      expect(result).toMatchObject({ ok: false, code: 'imprecise_id' });
+      if (!result.ok) expect(result.reason).toBe(`${field} is a number that is not a safe integer (a whole number of at most 9007199254740991), so it cannot be read exactly; send it as a string`);
+    }
+    expect(validateEvent({ type: 'page', anonymousId: 'a', [field]: 1.5 })).toMatchObject({ ok: false, code: 'imprecise_id' });
+  });
+
+  it('keeps numeric ids that are safe integers, as Segment does', () => {
+    const result = validateEvent({ type: 'identify', userId: Number.MAX_SAFE_INTEGER, anonymousId: -7, messageId: 0 });
+    expect(result.ok && result.event).toMatchObject({ userId: '9007199254740991', anonymousId: '-7', messageId: '0' });
   });
 });
 

@@ -1,32 +1,103 @@
 // processBatch: what is stored and what is quarantined, as pure data.
 import { describe, expect, it } from 'vitest';
 import { defaultLimits } from '../config';
-import type { BatchEnvelope } from './batch';
+import { readBatch, type BatchEnvelope } from './batch';
 import { processBatch, type RequestContext } from './process';
 
 const request: RequestContext = { source: 's', consentPolicy: 'strip', receivedAt: Date.now(), ip: '203.0.113.0', keepFullIp: false, userAgent: 'UA' };
-const batch = (events: unknown[], context: Record<string, unknown> = {}): BatchEnvelope => ({ events, sentAt: undefined, writeKey: undefined, context });
+/** The envelope as the route gets it: through readBatch, which checks the batch context once. */
+const batch = (events: unknown[], context: Record<string, unknown> = {}): BatchEnvelope => {
+  const read = readBatch({ batch: events, context });
+  if (!read.ok) throw new Error(`readBatch refused the test batch: ${read.message}`);
+  return read.batch;
+};
 const track = (extra: Record<string, unknown> = {}) => ({ type: 'track', event: 'E', anonymousId: 'anon-1', ...extra });
+
+describe('readBatch: the batch context, checked once per request', () => {
+  it('refuses a batch context larger than one event may be (it is copied into every event)', () => {
+    const read = readBatch({ batch: [track()], context: { pad: 'x'.repeat(40_000) } });
+    expect(read).toMatchObject({ ok: false, status: 400, error: 'context_too_large' });
+    if (!read.ok) expect(read.message).toMatch(/batch context is 40,010 bytes.*at most 32,768/);
+  });
+
+  it('refuses with 413 when the copies of the batch context would add more than a request may hold', () => {
+    // 2,000 tiny events and a 31 KB context: 62 MB of rows from a body gzip shrinks to a few hundred bytes.
+    const read = readBatch({ batch: Array.from({ length: 2000 }, () => ({ type: 'page', anonymousId: 'a' })), context: { pad: 'x'.repeat(31_000) } });
+    expect(read).toMatchObject({ ok: false, status: 413, error: 'body_too_large' });
+    if (!read.ok) expect(read.message).toMatch(/batch context \(31,010 bytes\) copied into each of the 2,000 events adds 62,020,000 bytes; at most 512,000/);
+  });
+
+  it('refuses a batch context nested too deeply without overflowing the stack', () => {
+    let deep: Record<string, unknown> = {};
+    const root = deep;
+    for (let i = 0; i < 10_000; i++) deep = (deep.next = {}) as Record<string, unknown>;
+    expect(readBatch({ batch: [track()], context: root })).toMatchObject({ ok: false, status: 400, error: 'context_too_deep' });
+    // 31 levels still fit: inside an event they make 32.
+    let fits: Record<string, unknown> = {};
+    const fitsRoot = fits;
+    for (let i = 1; i < 31; i++) fits = (fits.next = {}) as Record<string, unknown>;
+    expect(readBatch({ batch: [track()], context: fitsRoot }).ok).toBe(true);
+  });
+
+  it('takes what Segment and RudderStack libraries send: a few hundred bytes of context over hundreds of events', () => {
+    const context = { library: { name: 'analytics-go', version: '3.3.0' }, app: { name: 'checkout', version: '2.1.0', build: '4411' }, os: { name: 'linux' }, note: 'n'.repeat(150) };
+    const read = readBatch({ batch: Array.from({ length: 500 }, () => track()), context });
+    expect(read.ok).toBe(true);
+    const result = processBatch(batch(Array.from({ length: 500 }, () => track()), context), request, defaultLimits);
+    expect(result.rows).toHaveLength(500);
+    expect(JSON.parse(result.rows[499]?.context ?? '{}')).toEqual(context);
+  });
+});
 
 describe('processBatch', () => {
   it('counts the batch context toward each event size, so one request cannot multiply a large context', () => {
-    const big = { pad: 'x'.repeat(40_000) };
-    const result = processBatch(batch([track(), track()], big), request, defaultLimits);
-    expect(result.rows).toHaveLength(0);
-    expect(result.rejected.map((r) => r.index)).toEqual([0, 1]);
-    expect(result.rejected[0]?.reason).toMatch(/at most 32768 bytes/);
+    const context = { pad: 'x'.repeat(20_000) };
+    const result = processBatch(batch([track({ properties: { pad: 'p'.repeat(15_000) } }), track()], context), request, defaultLimits);
+    expect(result.rows).toHaveLength(1);
+    expect(result.rejected).toEqual([{ index: 0, reason: expect.stringMatching(/^event is 35,?\d{3} bytes with the batch context; at most 32768 bytes/) as unknown }]);
     // A small batch context still merges under the event's own.
     const small = processBatch(batch([track({ context: { locale: 'de' } })], { app: { name: 'pos' }, locale: 'en' }), request, defaultLimits);
     expect(JSON.parse(small.rows[0]?.context ?? '{}')).toEqual({ app: { name: 'pos' }, locale: 'de' });
   });
 
-  it('refuses a batch context nested too deeply instead of overflowing the stack', () => {
-    let deep: Record<string, unknown> = {};
-    const root = deep;
-    for (let i = 0; i < 10_000; i++) deep = (deep.next = {}) as Record<string, unknown>;
-    const result = processBatch(batch([track()], root), request, defaultLimits);
+  it('measures an event exactly when its own context overrides a large part of the batch context', () => {
+    // Counted whole, the batch context would make the event too large; stored, the event's own pad replaces it.
+    const event = track({ context: { pad: 'e'.repeat(20_000) } });
+    const result = processBatch(batch([event], { pad: 'b'.repeat(20_000), locale: 'en' }), request, defaultLimits);
+    expect(result.rejected).toEqual([]);
+    expect(JSON.parse(result.rows[0]?.context ?? '{}')).toEqual({ pad: 'e'.repeat(20_000), locale: 'en' });
+  });
+
+  it('refuses an event stored larger than the limit even when its body was smaller (numbers grow when written again)', () => {
+    // 6,000 times `1e20` (4 bytes) in the body become 6,000 times `100000000000000000000` (21 bytes) stored.
+    const body = `{"batch":[{"type":"track","event":"expand","anonymousId":"a","properties":{"n":[${Array(6000).fill('1e20').join(',')}]}}]}`;
+    expect(Buffer.byteLength(body)).toBeLessThan(defaultLimits.eventBytes);
+    const read = readBatch(JSON.parse(body));
+    if (!read.ok) throw new Error(read.message);
+    const result = processBatch(read.batch, request, defaultLimits, Buffer.byteLength(body));
     expect(result.rows).toHaveLength(0);
-    expect(result.rejected[0]?.reason).toMatch(/nested deeper/);
+    expect(result.rejected[0]?.reason).toMatch(/^event is 132,?\d{3} bytes; at most 32768 bytes/);
+    // A small body still skips the check and is stored.
+    const small = '{"batch":[{"type":"track","event":"small","anonymousId":"a","properties":{"n":[1e20,1e20]}}]}';
+    const smallRead = readBatch(JSON.parse(small));
+    if (!smallRead.ok) throw new Error(smallRead.message);
+    expect(processBatch(smallRead.batch, request, defaultLimits, Buffer.byteLength(small)).rows).toHaveLength(1);
+  });
+
+  it('anonymises context.ip in the quarantined copy of a refused event unless the source keeps full IPs', () => {
+    const refused = { type: 'track', anonymousId: 'a', context: { ip: '203.0.113.77' } }; // no event name
+    const anonymised = processBatch(batch([refused]), request, defaultLimits);
+    expect(anonymised.rejected).toEqual([{ index: 0, reason: 'track needs an event name' }]);
+    expect(JSON.parse(anonymised.quarantine[0]?.raw ?? '{}')).toEqual({ type: 'track', anonymousId: 'a', context: { ip: '203.0.113.0' } });
+    const ipv6 = processBatch(batch([{ ...refused, context: { ip: '2001:db8:85a3::8a2e:370:7334' } }]), request, defaultLimits);
+    expect(ipv6.quarantine[0]?.raw).not.toContain('7334');
+    const kept = processBatch(batch([refused]), { ...request, keepFullIp: true }, defaultLimits);
+    expect(JSON.parse(kept.quarantine[0]?.raw ?? '{}')).toEqual(refused);
+  });
+
+  it('anonymises an IP sent in the batch context', () => {
+    const result = processBatch(batch([track(), track({ context: { locale: 'de' } })], { ip: '198.51.100.77' }), request, defaultLimits);
+    expect(result.rows.map((row) => (JSON.parse(row.context) as { ip?: string }).ip)).toEqual(['198.51.100.0', '198.51.100.0']);
   });
 
   it('quarantines a refused event whose consent denies analytics without its identifiers', () => {

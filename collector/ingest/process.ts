@@ -64,12 +64,31 @@ export function timestampRefusal({ original, corrected }: EventTimes, receivedAt
   return undefined;
 }
 
+/** The refused event as kept in the quarantine: without identifiers if consent denies, with `context.ip` anonymised unless the source keeps full IPs. */
+function quarantined(raw: unknown, denied: boolean, keepFullIp: boolean): unknown {
+  const kept = denied ? stripRawIdentifiers(raw) : raw;
+  if (keepFullIp || !isObject(kept) || !isObject(kept.context) || typeof kept.context.ip !== 'string') return kept;
+  return { ...kept, context: { ...kept.context, ip: anonymizeIp(kept.context.ip) } };
+}
+
 /**
- * `bodyBytes`, the size of the request body when known, spares the per-event size check when the whole
- * body is within the event limit (no event in it can be larger).
+ * How much larger than its body's bytes an event can be once parsed and serialised again: a number
+ * literal is written in its shortest round-trip form, so `1e20` (4 bytes) becomes
+ * `100000000000000000000` (21). Nothing else grows as much (an invalid UTF-8 byte becomes U+FFFD, 3 bytes).
+ */
+export const maxReserialisedGrowth = 21 / 4;
+/** Fields the collector adds to an event beyond its body's bytes (the path's `type` on single endpoints). */
+const addedFieldBytes = 64;
+/** `,"context":` — what merging the batch context into an event without one adds besides the context. */
+const contextKeyBytes = Buffer.byteLength(',"context":');
+
+/**
+ * `batch` comes from readBatch (which checked its context's depth and size once for the request).
+ * `bodyBytes`, the size of the request body as parsed (after gzip) when known, spares the per-event size
+ * check when no event in the body can be stored larger than the event limit.
  */
 export function processBatch(batch: BatchEnvelope, request: RequestContext, limits: LimitsConfig, bodyBytes = Infinity): ProcessedBatch {
-  const eventBytes = bodyBytes <= limits.eventBytes ? Infinity : limits.eventBytes;
+  const eventBytes = (bodyBytes + addedFieldBytes) * maxReserialisedGrowth <= limits.eventBytes ? Infinity : limits.eventBytes;
   const sentAtMs = batch.sentAt ? Date.parse(batch.sentAt) : NaN;
   const facts = {
     source: request.source,
@@ -83,24 +102,32 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
   const refuse = (index: number, raw: unknown, refusal: Refusal, denied: boolean) => {
     out.rejected.push({ index, reason: refusal.reason });
     out.rejectedCodes.push(refusal.code);
-    const kept = denied ? stripRawIdentifiers(raw) : raw;
+    const kept = quarantined(raw, denied, request.keepFullIp);
     out.quarantine.push({ received_at: toDateTimeText(request.receivedAt), source: request.source, reason: refusal.reason, raw: rawText(kept) });
   };
-  const mergeContext = Object.keys(batch.context).length > 0;
+  const mergeContext = batch.contextBytes > 0;
+  // The batch context, prepared once: shared by the events that have no context of their own (it is
+  // only read downstream), spread under the own context of the others.
+  let batchContext = batch.context;
+  // Server-side libraries send the end user's IP here; it must not outlive the anonymised `ip` column.
+  if (!request.keepFullIp && typeof batchContext.ip === 'string') batchContext = { ...batchContext, ip: anonymizeIp(batchContext.ip) };
+  // The batch context counts toward each event's size as it will be stored: its JSON plus the key.
+  // An upper bound where the event's own context overrides some of its keys (checked exactly then).
+  const extraBytes = mergeContext ? batch.contextBytes + contextKeyBytes : 0;
 
   batch.events.forEach((raw, index) => {
     // The batch's top-level context sits under each event's own (Segment's rule). Copied only when
     // changed: `raw` itself must stay as sent (a refused event is quarantined as it came).
     const own = isObject(raw) ? raw.context : undefined;
-    let context = isObject(own) ? own : {};
-    if (mergeContext) context = { ...batch.context, ...context };
-    // Server-side libraries send the end user's IP here; it must not outlive the anonymised `ip` column.
-    if (!request.keepFullIp && typeof context.ip === 'string') context = { ...context, ip: anonymizeIp(context.ip) };
+    let context = isObject(own) ? (mergeContext ? { ...batchContext, ...own } : own) : batchContext;
+    if (!request.keepFullIp && isObject(own) && typeof own.ip === 'string') context = { ...context, ip: anonymizeIp(own.ip) };
     const denied = analyticsDenied(context);
-    // Checked as it will be stored: the batch context counts toward each event's size and depth, so one
-    // request cannot multiply a large context by thousands of events.
-    const stored = mergeContext && isObject(raw) && (own === undefined || isObject(own)) ? { ...raw, context } : raw;
-    const result = validateEvent(stored, { eventBytes, requireIds: !denied });
+    const merged = mergeContext && isObject(raw) && (own === undefined || own === null || isObject(own));
+    // Depth: the event here, the batch context in readBatch (one level less, as it sits inside the event).
+    let result = validateEvent(raw, { eventBytes, requireIds: !denied, extraBytes: merged ? extraBytes : 0 });
+    if (!result.ok && result.code === 'event_too_large' && merged && isObject(own)) {
+      result = validateEvent({ ...raw, context }, { eventBytes, requireIds: !denied });
+    }
     if (!result.ok) return refuse(index, raw, result, denied);
     result.event.context = context;
     const consent = applyConsentPolicy(result.event, context, request.consentPolicy);

@@ -7,6 +7,12 @@ import { HttpError } from '../errors';
 type Payload = Readable & { receivedEncodedLength?: number };
 
 /**
+ * The size in bytes of each request's body as parsed (after gzip is inflated), recorded by the body
+ * parser: the ingest rules bound what an event can become by it, whatever Content-Length said.
+ */
+export const parsedBodyBytes = new WeakMap<object, number>();
+
+/**
  * Returns the stream Fastify parses: the payload itself, or its gunzipped form (Fastify's body limit then
  * counts inflated bytes, which stops gzip bombs). A body not complete after `timeoutSeconds` fails with 408.
  */

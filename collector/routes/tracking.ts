@@ -12,6 +12,7 @@ import { writeKeyFromAuthorization } from '../ingest/write-key';
 import type { CollectorMetrics } from '../metrics';
 import { encodeSpoolRecord } from '../spool/payload';
 import { SpoolFullError, type Spool } from '../spool/spool';
+import { parsedBodyBytes } from './body';
 
 export type { Rejection } from '../ingest/process';
 
@@ -86,7 +87,7 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
   };
 
   async function ingest(request: FastifyRequest, reply: FastifyReply, read: BatchRead, single: boolean) {
-    if (!read.ok) throw new HttpError(400, read.error, read.message);
+    if (!read.ok) throw new HttpError(read.status ?? 400, read.error, read.message);
     const { batch } = read;
     const source = authenticate(request, batch.writeKey, sources);
     if (!limited.has(request)) rateLimit(source, reply);
@@ -101,12 +102,14 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
         userAgent: request.headers['user-agent'] ?? '',
       },
       limits,
-      // The body's size, when it is known and not gzip (whose inflated size may be far larger).
-      request.headers['content-encoding'] ? Infinity : Number(request.headers['content-length']) || Infinity,
+      // The body's size as parsed (after gzip is inflated).
+      parsedBodyBytes.get(request) ?? Infinity,
     );
     if (result.rows.length > 0 || result.quarantine.length > 0) {
       try {
-        await Promise.all(encodeSpoolRecord({ events: result.rows, quarantine: result.quarantine }).map((payload) => spool.append(payload)));
+        // All or nothing: with room for the quarantine rows but not the events, a 503 would leave the
+        // refused events spooled, and every retry of the request would quarantine them again.
+        await spool.appendAll(encodeSpoolRecord({ events: result.rows, quarantine: result.quarantine }));
       } catch (error) {
         if (error instanceof SpoolFullError) throw spoolFull(reply);
         request.log.error({ err: error }, 'spool append failed');
@@ -128,7 +131,7 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
       : reply.code(400).send({ error: 'no_valid_events', message: 'every event in the batch was rejected', ...body });
   }
 
-  app.post('/v1/batch', { onRequest: beforeBody }, (request, reply) => ingest(request, reply, readBatch(request.body), false));
+  app.post('/v1/batch', { onRequest: beforeBody }, (request, reply) => ingest(request, reply, readBatch(request.body, limits), false));
   for (const type of eventTypes) {
     app.post(`/v1/${type}`, { onRequest: beforeBody }, (request, reply) => ingest(request, reply, readSingle(request.body, type), true));
   }

@@ -316,4 +316,17 @@ describe('durable appends', () => {
     expect((await readAll(reopened, reopened.checkpoint)).values).toEqual(Array.from({ length: 160 }, (_, i) => i));
     await reopened.close();
   });
+
+  it('appends a request\'s payloads all or none: at the cap none is spooled, though the first alone would fit', async () => {
+    const dir = freshDir();
+    const spool = await Spool.open({ dir, maxBytes: 1000, segmentBytes: 100_000 });
+    const small = payload(1); // about 130 bytes: fits
+    const large = Buffer.from(JSON.stringify({ i: 2, pad: 'x'.repeat(900) })); // fits alone too, not with `small`
+    await expect(spool.appendAll([small, large])).rejects.toBeInstanceOf(SpoolFullError);
+    expect(spool.depthBytes()).toBe(0);
+    expect((await readAll(spool, spool.checkpoint)).values).toEqual([]);
+    await expect(spool.appendAll([small, payload(3)])).resolves.toBeUndefined();
+    expect((await readAll(spool, spool.checkpoint)).values).toEqual([1, 3]);
+    await spool.close();
+  });
 });

@@ -274,16 +274,26 @@ export class Spool {
 
   /** Appends one payload (a Buffer, or parts written one after another); resolves once it is on disk. Throws SpoolFullError at the cap. */
   append(payload: Buffer | PayloadParts): Promise<void> {
+    return this.appendAll([payload]);
+  }
+
+  /**
+   * Appends payloads as separate records, all or none: the room for all of them is checked at once, so
+   * at the cap none is appended (a request's rows are never half spooled). Resolves once all are on disk.
+   */
+  appendAll(payloads: ReadonlyArray<Buffer | PayloadParts>): Promise<void> {
     if (this.closed) return Promise.reject(new SpoolWriteError('the spool is closed'));
-    const parts = Buffer.isBuffer(payload) ? [payload] : payload;
-    const size = payloadBytes(parts);
-    const bytes = recordBytes(size);
+    const records = payloads.map((payload) => {
+      const parts = Buffer.isBuffer(payload) ? [payload] : payload;
+      const size = payloadBytes(parts);
+      return { parts, payloadBytes: size, bytes: recordBytes(size) };
+    });
+    const bytes = records.reduce((total, record) => total + record.bytes, 0);
     if (!this.hasRoomFor(bytes)) return Promise.reject(new SpoolFullError('the spool is full'));
     this.queuedBytes += bytes;
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ parts, payloadBytes: size, bytes, resolve, reject });
-      this.startFlush();
-    });
+    const written = records.map((record) => new Promise<void>((resolve, reject) => this.queue.push({ ...record, resolve, reject })));
+    this.startFlush();
+    return Promise.all(written).then(() => undefined);
   }
 
   /** Takes the next group from the queue and writes its records into the write buffer. */
