@@ -245,6 +245,11 @@ export class Spool {
     return this.options.dir;
   }
 
+  /** Whether the next segment is created and wholly zero-filled, so a roll onto it overwrites zeros. */
+  get nextReady(): boolean {
+    return this.nextFill?.done === true;
+  }
+
   /** Where the shipper's confirmed position is. */
   get checkpoint(): Position {
     return this.checkpointAt;
@@ -387,7 +392,7 @@ export class Spool {
    * puts the write where it changes no metadata.
    */
   private rollEarly(position: number, bytes: number): boolean {
-    return position > 0 && position + bytes > this.activeZeroed && this.nextFill?.done === true;
+    return position > 0 && position + bytes > this.activeZeroed && this.nextReady;
   }
 
   private async roll(): Promise<void> {
