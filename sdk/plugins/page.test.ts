@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createPluginHost } from '../../test/support/plugin-host';
 import { consentPlugin } from './consent/consent';
 import { campaignFrom, pagePlugin } from './page';
@@ -89,5 +89,22 @@ describe('page plugin', () => {
     await Promise.resolve();
     history.pushState(null, '', '/start#two');
     expect(host.queued).toHaveLength(2);
+  });
+
+  it('lets views it already processed through untouched when they come back (consent releasing what it held)', async () => {
+    const landing = location.href;
+    const host = start();
+    await Promise.resolve();
+    history.pushState(null, '', '/b');
+    history.pushState(null, '', landing); // back on the landing URL: the last view is the twin of the first
+    await vi.waitFor(() => expect(host.names('page')).toHaveLength(3));
+    const views = host.queued.map((e) => structuredClone(e));
+    host.use({ name: 'release', setup: (api) => views.forEach((view) => api.enqueue(view)) });
+    expect(host.queued.slice(3)).toEqual(views); // none dropped as a repeat, none given a later referrer
+    expect(views.map((e) => [e.properties?.path, e.context.page?.referrer])).toEqual([
+      ['/start', document.referrer],
+      ['/b', landing],
+      ['/start', `${location.origin}/b`],
+    ]);
   });
 });

@@ -31,7 +31,9 @@ const sessionCampaign = () => campaignFrom(location.search) ?? readJson<Record<s
 /** The page plugin: `tagflow.use(pagePlugin())`. */
 export function pagePlugin(options: PagePluginOptions = {}): TagflowPlugin {
   let last: string | undefined;
-  let lastId: string | undefined;
+  // messageIds of the views this plugin has processed: one that comes back (consent releasing the views
+  // it held) is already complete, and must not count as a repeat or take the referrer of later views.
+  const processed = new Set<string>();
   let referrer = document.referrer;
   let campaign: Record<string, string> | undefined;
   let setContext: PluginApi['setContext'] | undefined;
@@ -70,12 +72,12 @@ export function pagePlugin(options: PagePluginOptions = {}): TagflowPlugin {
       };
     },
     beforeQueue(event: TagflowEvent) {
-      if (event.type !== 'page' || event.messageId === lastId) return event; // a held view coming back
+      if (event.type !== 'page' || processed.has(event.messageId)) return event;
       const page = event.context.page;
       const url = key(page?.url ?? location.href);
       if (url === last) return null; // e.g. the snippet's own page() after ours
       last = url;
-      lastId = event.messageId;
+      processed.add(event.messageId);
       if (page) page.referrer = referrer;
       event.properties = { url, path: page?.path, search: page?.search, title: page?.title, referrer, ...event.properties };
       referrer = url;
