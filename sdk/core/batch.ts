@@ -9,8 +9,8 @@ export function takeBatch(items: QueuedEvent[], maxCount: number, maxBytes: numb
   let bytes = envelopeBytes;
   let count = 0;
   for (const item of items) {
-    if (count && (count >= maxCount || bytes + item.b + 1 > maxBytes)) break;
-    bytes += item.b + 1;
+    bytes += item.b + 1; // and a comma
+    if (count && (count >= maxCount || bytes > maxBytes)) break;
     count++;
   }
   return items.slice(0, count);

@@ -107,4 +107,26 @@ describe('page plugin', () => {
       ['/start', `${location.origin}/b`],
     ]);
   });
+
+  it('follows the URL a queued call was made on (snippet replay): its view and campaign first, then the current URL', async () => {
+    history.replaceState(null, '', '/product');
+    const host = start();
+    // The snippet's page(), recorded on the landing URL and replayed before the plugin's first view.
+    const landing = `${location.origin}/list?utm_source=ad&gclid=g-2`;
+    const page = { url: landing, path: '/list', search: '?utm_source=ad&gclid=g-2', title: 'List', referrer: '' };
+    host.use({
+      name: 'replay',
+      setup: (api) =>
+        api.enqueue({ type: 'page', messageId: 'm-replayed', anonymousId: 'anon-1', timestamp: new Date().toISOString(), context: { library: { name: 'tagflow', version: 'test' }, page } }),
+    });
+    host.tagflow.track('Product Clicked');
+    await vi.waitFor(() => expect(host.queued).toHaveLength(3));
+    const campaign = { source: 'ad', gclid: 'g-2' };
+    expect(host.queued.map((e) => [e.event ?? e.properties?.path, e.context.campaign])).toEqual([
+      ['/list', campaign],
+      ['Product Clicked', campaign],
+      ['/product', campaign],
+    ]);
+    expect(host.queued[2]?.properties?.referrer).toBe(landing);
+  });
 });

@@ -17,7 +17,7 @@ const campaignKey = 'tf_campaign';
 /** Campaign data of a query string in Segment's `context.campaign` shape: the core's utm_* reading plus ad click ids. */
 export function campaignFrom(search: string): Record<string, string> | undefined {
   const params = new URLSearchParams(search);
-  let campaign = campaignOf(search);
+  let campaign = campaignOf(params);
   for (const id of clickIds) {
     const value = params.get(id);
     if (value) (campaign ??= {})[id] = value;
@@ -25,33 +25,27 @@ export function campaignFrom(search: string): Record<string, string> | undefined
   return campaign;
 }
 
-/** The session's campaign: the current URL's when it has one, else the one saved for the session. */
-const sessionCampaign = () => campaignFrom(location.search) ?? readJson<Record<string, string>>(campaignKey, true);
-
 /** The page plugin: `tagflow.use(pagePlugin())`. */
 export function pagePlugin(options: PagePluginOptions = {}): TagflowPlugin {
+  let api: PluginApi | undefined;
   let last: string | undefined;
   // messageIds of the views this plugin has processed: one that comes back (consent releasing the views
   // it held) is already complete, and must not count as a repeat or take the referrer of later views.
   const processed = new Set<string>();
   let referrer = document.referrer;
   let campaign: Record<string, string> | undefined;
-  let setContext: PluginApi['setContext'] | undefined;
   const key = (url: string) => (options.hash ? url : url.split('#')[0]!);
+  const setCampaign = (found: Record<string, string> | undefined) => {
+    if (found) api?.setContext('campaign', (campaign = found));
+  };
+  const view = () => {
+    if (key(location.href) !== last) api?.tagflow.page();
+  };
   return {
     name: 'page',
-    setup(api) {
-      setContext = api.setContext;
-      const updateCampaign = () => {
-        campaign = sessionCampaign();
-        if (campaign) api.setContext('campaign', campaign);
-      };
-      updateCampaign();
-      const view = () => {
-        if (key(location.href) === last) return;
-        updateCampaign();
-        api.tagflow.page();
-      };
+    setup(a) {
+      api = a;
+      setCampaign(campaignFrom(location.search) ?? readJson(campaignKey, true));
       const restore: (() => void)[] = [];
       for (const method of ['pushState', 'replaceState'] as const) {
         const original = history[method];
@@ -79,6 +73,9 @@ export function pagePlugin(options: PagePluginOptions = {}): TagflowPlugin {
       last = url;
       processed.add(event.messageId);
       if (page) page.referrer = referrer;
+      // The viewed page's campaign (for a call the snippet queued, that of the URL it was made on).
+      setCampaign(campaignFrom(page?.search ?? location.search));
+      event.context.campaign = campaign;
       event.properties = { url, path: page?.path, search: page?.search, title: page?.title, referrer, ...event.properties };
       referrer = url;
       return event;
@@ -86,8 +83,7 @@ export function pagePlugin(options: PagePluginOptions = {}): TagflowPlugin {
     erase() {
       // Consent withdrawn: the campaign kept for the session goes; the current URL's stays (it is in the address).
       writeJson(campaignKey, undefined, true);
-      campaign = campaignFrom(location.search);
-      setContext?.('campaign', campaign);
+      api?.setContext('campaign', (campaign = campaignFrom(location.search)));
     },
     afterQueue(event: TagflowEvent) {
       // Saved only while consent lets events keep their identifiers (cookieless strips the session id).

@@ -1,5 +1,6 @@
 // Page views in real Chromium (full build, a real collector and ClickHouse) in the cases that used to
-// corrupt them: views held by consent and released on a grant.
+// corrupt them: views held by consent and released on a grant, calls the snippet queued while the app
+// routed before the SDK loaded.
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { browserSuite } from '../support/browser-suite';
@@ -21,6 +22,10 @@ const rows = (where: string) => () =>
   suite.collector.db.rows<Row>(
     `SELECT type, event, page_path, page_referrer, page_title, campaign_source, toString(timestamp_ms) AS timestamp_ms FROM events WHERE ${where} ORDER BY timestamp_ms`,
   );
+/** A row's name in assertions: the event, or `page <path>`. */
+const what = (r: Row) => r.event || `${r.type} ${r.page_path}`;
+/** Events recorded in one go can tie in timestamp_ms: compare them unordered, and their times apart. */
+const timeOf = (got: Row[], name: string) => Number(got.find((r) => what(r) === name)?.timestamp_ms);
 
 type TagflowWindow = Window & { tagflow: { track(e: string, p?: object): void; consent: { set(c: Record<string, boolean>): void } } };
 
@@ -76,5 +81,45 @@ describe('page views held by consent (hold mode), released on a grant', () => {
       ['/test/pop-b', `${suite.collector.url}/test/pop-a`],
     ]);
     await page.close();
+  });
+});
+
+describe('calls the snippet queued before the SDK loaded', () => {
+  it('are recorded on the page they were made on: the landing view and its campaign survive an early pushState', async () => {
+    await freshContext();
+    // A slow network: the SDK file is held until the app has tracked a click and routed.
+    const sdk = '**/sdk/tagflow.full.min.js';
+    let release = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    await suite.browser.context.route(sdk, async (route) => {
+      await released;
+      await route.continue();
+    });
+    try {
+      const opened = suite.browser.context.waitForEvent('page');
+      const opening = openTestPage(suite.browser.context, suite.collector, {
+        path: '/test/replay-list?utm_source=ad-campaign',
+        body: `<script>tagflow.track('Product Clicked', { product_id: 'p1' }); history.pushState(null, '', '/test/replay-product'); document.title = 'Product P1';</script>`,
+      });
+      const early = await opened;
+      await early.waitForFunction(() => document.title === 'Product P1'); // the app's script ran; the SDK is still held
+      release();
+      const { page } = await opening;
+      await page.evaluate(() => (window as unknown as TagflowWindow).tagflow.track('Replay Marker'));
+      await waitUntil(rows("event = 'Replay Marker'"), (r) => r.length === 1);
+      const got = await rows("page_path LIKE '/test/replay-%' AND event != 'Replay Marker'")();
+      expect(got.map((r) => [what(r), r.page_path, r.page_title, r.campaign_source]).sort()).toEqual([
+        ['Product Clicked', '/test/replay-list', 'Test page', 'ad-campaign'],
+        ['page /test/replay-list', '/test/replay-list', 'Test page', 'ad-campaign'],
+        ['page /test/replay-product', '/test/replay-product', 'Product P1', 'ad-campaign'],
+      ]);
+      const times = ['page /test/replay-list', 'Product Clicked', 'page /test/replay-product'].map((name) => timeOf(got, name));
+      expect(times).toEqual([...times].sort((a, b) => a - b));
+      expect(got.find((r) => r.page_path === '/test/replay-product')?.page_referrer).toBe(`${suite.collector.url}/test/replay-list?utm_source=ad-campaign`);
+      await page.close();
+    } finally {
+      release();
+      await suite.browser.context.unroute(sdk);
+    }
   });
 });
