@@ -8,7 +8,10 @@ beforeEach(() => {
   sessionStorage.clear();
   history.replaceState(null, '', '/start?utm_source=news&utm_medium=email&utm_campaign=spring&gclid=g-1');
 });
-afterEach(() => undo?.());
+afterEach(() => {
+  undo?.();
+  vi.useRealTimers();
+});
 
 function start(options = {}) {
   const host = createPluginHost();
@@ -41,7 +44,7 @@ describe('page plugin', () => {
     history.pushState(null, '', '/b#section');
     host.tagflow.page(); // e.g. the snippet's page() after the plugin's own
     history.pushState(null, '', '/c?x=1');
-    expect(host.queued.map((e) => e.properties?.path)).toEqual(['/start', '/a', '/b', '/c']);
+    await vi.waitFor(() => expect(host.queued.map((e) => e.properties?.path)).toEqual(['/start', '/a', '/b', '/c'])); // a task later
     host.use({ name: 'replay', setup: (api) => api.enqueue(host.queued[3]!) }); // e.g. consent releasing a held view
     expect(host.queued).toHaveLength(5);
     expect(host.queued[3]?.properties).toMatchObject({ url: `${location.origin}/c?x=1`, search: '?x=1', referrer: `${location.origin}/b` });
@@ -88,7 +91,7 @@ describe('page plugin', () => {
     const host = start({ hash: true });
     await Promise.resolve();
     history.pushState(null, '', '/start#two');
-    expect(host.queued).toHaveLength(2);
+    await vi.waitFor(() => expect(host.queued).toHaveLength(2));
   });
 
   it('lets views it already processed through untouched when they come back (consent releasing what it held)', async () => {
@@ -106,6 +109,53 @@ describe('page plugin', () => {
       ['/b', landing],
       ['/start', `${location.origin}/b`],
     ]);
+  });
+
+  it("records a navigation's view a task later, with the title the router set meanwhile", async () => {
+    const host = start();
+    await Promise.resolve();
+    document.title = 'Home';
+    history.pushState(null, '', '/product');
+    await Promise.resolve().then(() => (document.title = 'Product P1')); // routers set it after pushState
+    expect(host.queued).toHaveLength(1);
+    await vi.waitFor(() => expect(host.queued).toHaveLength(2));
+    expect(host.queued[1]?.properties).toMatchObject({ path: '/product', title: 'Product P1' });
+    expect(host.queued[1]?.context.page?.title).toBe('Product P1');
+  });
+
+  it('records a waiting view before an event tracked right after the navigation, with the time of the navigation', async () => {
+    const host = start();
+    await Promise.resolve();
+    vi.useFakeTimers({ toFake: ['Date'] }); // the clock only: the view's timer stays real
+    vi.setSystemTime(Date.parse('2024-05-01T10:00:00.000Z'));
+    history.pushState(null, '', '/next');
+    vi.setSystemTime(Date.parse('2024-05-01T10:00:00.005Z'));
+    host.tagflow.track('Clicked');
+    vi.useRealTimers();
+    expect(host.queued.map((e) => [e.event ?? e.properties?.path, e.timestamp])).toEqual([
+      ['/start', expect.any(String)],
+      ['/next', '2024-05-01T10:00:00.000Z'],
+      ['Clicked', '2024-05-01T10:00:00.005Z'],
+    ]);
+    history.pushState(null, '', '/other'); // a later navigation's view waits again
+    await vi.waitFor(() => expect(host.names('page')).toHaveLength(3));
+    expect(host.queued.map((e) => e.event ?? e.properties?.path)).toEqual(['/start', '/next', 'Clicked', '/other']);
+  });
+
+  it("takes the site's own page() call right after a navigation as that navigation's view, not a second one", async () => {
+    const landing = location.href;
+    const host = start();
+    await Promise.resolve();
+    history.pushState(null, '', '/named');
+    host.tagflow.page('Named Page', { section: 'shop' });
+    history.pushState(null, '', '/after'); // its view waits a task: once it is there, the /named one would be too
+    await vi.waitFor(() => expect(host.names('page')).toHaveLength(3));
+    expect(host.queued.map((e) => [e.properties?.path, e.name])).toEqual([
+      ['/start', undefined],
+      ['/named', 'Named Page'],
+      ['/after', undefined],
+    ]);
+    expect(host.queued[1]?.properties).toMatchObject({ section: 'shop', referrer: landing });
   });
 
   it('follows the URL a queued call was made on (snippet replay): its view and campaign first, then the current URL', async () => {

@@ -1,6 +1,6 @@
 // Page views in real Chromium (full build, a real collector and ClickHouse) in the cases that used to
 // corrupt them: views held by consent and released on a grant, calls the snippet queued while the app
-// routed before the SDK loaded.
+// routed before the SDK loaded, and the title of SPA views.
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { browserSuite } from '../support/browser-suite';
@@ -121,5 +121,32 @@ describe('calls the snippet queued before the SDK loaded', () => {
       release();
       await suite.browser.context.unroute(sdk);
     }
+  });
+});
+
+describe('SPA page views', () => {
+  it("carry the new route's title, set by the router right after pushState or a microtask later", async () => {
+    await freshContext();
+    const { page } = await openTestPage(suite.browser.context, suite.collector, { path: '/test/title-home' });
+    await page.evaluate(() => {
+      history.pushState(null, '', '/test/title-product');
+      document.title = 'Product P1';
+      (window as unknown as TagflowWindow).tagflow.track('Title Marker'); // right after: the view comes first
+    });
+    await page.evaluate(() => {
+      history.pushState(null, '', '/test/title-cart');
+      queueMicrotask(() => (document.title = 'Your cart'));
+    });
+    await page.evaluate(() => (window as unknown as TagflowWindow).tagflow.track('Cart Marker'));
+    await waitUntil(rows("event = 'Cart Marker'"), (r) => r.length === 1);
+    const got = await rows("page_path IN ('/test/title-product', '/test/title-cart') AND event != 'Cart Marker'")();
+    expect(got.map((r) => [what(r), r.page_title]).sort()).toEqual([
+      ['Title Marker', 'Product P1'],
+      ['page /test/title-cart', 'Your cart'],
+      ['page /test/title-product', 'Product P1'],
+    ]);
+    // The marker tracked right after pushState is not before the view, whose time is its navigation's.
+    expect(timeOf(got, 'page /test/title-product')).toBeLessThanOrEqual(timeOf(got, 'Title Marker'));
+    await page.close();
   });
 });
