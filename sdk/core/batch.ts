@@ -9,7 +9,7 @@ export function takeBatch(items: QueuedEvent[], maxCount: number, maxBytes: numb
   let bytes = envelopeBytes;
   let count = 0;
   for (const item of items) {
-    bytes += item.b + 1;
+    bytes += item.b + 1; // and a comma
     if (count && (count >= maxCount || bytes > maxBytes)) break;
     count++;
   }

@@ -4,10 +4,10 @@ import type { EventContext } from './types';
 export const libraryName = 'tagflow';
 export const libraryVersion = '0.1.0';
 
-/** utm_* parameters of a query string, named as the Segment Spec does (utm_campaign is `name`). */
-export function campaignOf(search: string): Record<string, string> | undefined {
+/** utm_* parameters of a query, named as the Segment Spec does (utm_campaign is `name`). */
+export function campaignOf(params: URLSearchParams): Record<string, string> | undefined {
   let campaign: Record<string, string> | undefined;
-  for (const [key, value] of new URLSearchParams(search)) {
+  for (const [key, value] of params) {
     if (key.startsWith('utm_')) (campaign ??= {})[key == 'utm_campaign' ? 'name' : key.slice(4)] = value;
   }
   return campaign;
@@ -24,8 +24,16 @@ export function staticContext(): EventContext {
   };
 }
 
-/** The full context of an event happening now. */
+/** Where the page was when a call the snippet queued was made (sdk/snippet/stub.ts); set while it is replayed. */
+let madeAt: { href?: string; title?: string } | undefined;
+export const replaying = (call?: typeof madeAt) => (madeAt = call);
+
+/**
+ * The full context of an event happening now, or of the queued call being replayed: an app may have
+ * routed to another URL before the SDK loaded. An empty recorded title most likely means the snippet ran
+ * above <title>: the title now is the better guess. The referrer cannot change without a new document.
+ */
 export function browserContext(base: EventContext): EventContext {
-  const { href: url, pathname: path, search } = location;
-  return { ...base, page: { url, path, referrer: document.referrer, title: document.title, search }, campaign: campaignOf(search) };
+  const { href: url, pathname: path, search, searchParams } = new URL(madeAt?.href || location.href);
+  return { ...base, page: { url, path, referrer: document.referrer, title: madeAt?.title || document.title, search }, campaign: campaignOf(searchParams) };
 }

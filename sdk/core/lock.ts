@@ -14,7 +14,7 @@ export async function withLock(name: string, work: () => Promise<unknown>, now =
   try {
     await work();
   } finally {
-    writeLocal(name);
+    writeLocal(name); // no lease: free
   }
   return true;
 }

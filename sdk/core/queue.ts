@@ -24,7 +24,7 @@ export function memoryQueue(): QueueStore {
   let items: QueuedEvent[] = [];
   return {
     add: async (added) => (items = items.concat(added)),
-    all: async () => items.slice(),
+    all: async () => items, // never changed in place (add and remove replace it): safe to hand out
     remove: async (removed) => (items = items.filter((item) => !removed.includes(item))),
   };
 }

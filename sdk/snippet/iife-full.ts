@@ -31,8 +31,8 @@ export interface FullBuildSettings {
 }
 
 const w = window as Window & { tagflow?: SnippetQueue | Tagflow };
-const stub = w.tagflow;
-if (Array.isArray(stub) && stub.config) {
+const stub = w.tagflow as SnippetQueue | undefined; // or the instance, when this file is loaded twice: it has no config
+if (stub?.config) {
   try {
     const config = stub.config as SnippetQueue['config'] & FullBuildSettings;
     const tagflow = createTagflow(config);

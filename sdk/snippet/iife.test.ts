@@ -41,6 +41,32 @@ describe('dist/browser/tagflow.min.js', () => {
     ]);
   });
 
+  it('replays each call with the page it was made on, and calls of stubs that recorded none with the page now', async () => {
+    const batches: TagflowEvent[][] = [];
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (_url: string, init: { body: string }) => {
+        batches.push((JSON.parse(init.body) as { batch: TagflowEvent[] }).batch);
+        return new Response('{"accepted":4,"rejected":[]}');
+      }),
+    );
+    history.replaceState(null, '', '/product'); // the app routed before the SDK arrived
+    document.title = 'Product';
+    const list = `${location.origin}/list?utm_source=ad`;
+    const at = (call: QueuedCall, href: string, title: string): QueuedCall => Object.assign(call, { href, title });
+    stub({ writeKey: 'wk-iife', endpoint: 'https://collect.example.com' }, [at(['page'], list, 'List'), at(['track', 'Product Clicked'], list, 'List'), ['track', 'Old Stub']]);
+    new Function(iifeSource)();
+    const instance = (window as W).tagflow as Tagflow;
+    instance.track('Loaded');
+    await instance.flush();
+    expect(batches.flat().map((e) => [e.event ?? e.type, e.context.page?.path, e.context.page?.search, e.context.page?.title, e.context.campaign])).toEqual([
+      ['page', '/list', '?utm_source=ad', 'List', { source: 'ad' }],
+      ['Product Clicked', '/list', '?utm_source=ad', 'List', { source: 'ad' }],
+      ['Old Stub', '/product', '', 'Product', undefined],
+      ['Loaded', '/product', '', 'Product', undefined],
+    ]);
+  });
+
   it('reports a wrong snippet setting on the console instead of throwing, and leaves the stub', () => {
     const error = vi.spyOn(console, 'error').mockImplementation(() => undefined);
     stub({ writeKey: '', endpoint: 'https://collect.example.com' }, [['page']]);

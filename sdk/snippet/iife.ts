@@ -5,8 +5,8 @@ import type { Tagflow } from '../core/types';
 import { replay, type SnippetQueue } from './queue';
 
 const w = window as Window & { tagflow?: SnippetQueue | Tagflow };
-const stub = w.tagflow;
-if (Array.isArray(stub) && stub.config) {
+const stub = w.tagflow as SnippetQueue | undefined; // or the instance, when this file is loaded twice: it has no config
+if (stub?.config) {
   try {
     const instance = createTagflow(stub.config); // other options (debug, batchSize, …) may ride along
     w.tagflow = instance;

@@ -29,7 +29,7 @@ describe('paste-in snippet', () => {
     stub.track('Clicked', { a: 1 });
     stub.identify('u1');
     expect(stub.config).toEqual(config);
-    expect(stub.slice()).toEqual([['page'], ['track', 'Clicked', { a: 1 }], ['identify', 'u1']]);
+    expect(stub.map((call) => [...call])).toEqual([['page'], ['track', 'Clicked', { a: 1 }], ['identify', 'u1']]);
     const script = document.head.querySelector('script');
     expect(script?.getAttribute('src')).toBe(config.src);
     expect(script?.async).toBe(true);
@@ -39,7 +39,24 @@ describe('paste-in snippet', () => {
     runSnippet();
     runSnippet();
     expect(document.head.querySelectorAll('script')).toHaveLength(1);
-    expect((window as W).tagflow?.slice()).toEqual([['page']]);
+    expect((window as W).tagflow?.map((call) => [...call])).toEqual([['page']]);
+  });
+
+  it('records with each call the URL and title of the page it was made on (an app may route before the SDK loads)', () => {
+    history.replaceState(null, '', '/list?utm_source=ad');
+    document.title = 'List';
+    runSnippet();
+    const stub = (window as W).tagflow as unknown as SnippetQueue & { track(...a: unknown[]): void };
+    stub.track('Product Clicked');
+    history.pushState(null, '', '/product');
+    document.title = 'Product';
+    stub.track('Viewed');
+    const at = `${location.origin}/list?utm_source=ad`;
+    expect(stub.map(({ href, title }) => ({ href, title }))).toEqual([
+      { href: at, title: 'List' },
+      { href: at, title: 'List' },
+      { href: `${location.origin}/product`, title: 'Product' },
+    ]);
   });
 });
 
