@@ -20,7 +20,7 @@ export type Session = [id: string, last: number];
 
 /** The session an event at `now` belongs to: the current one while active, otherwise a new one. */
 export function nextSession(current: Session | undefined, now: number): Session {
-  return current && now - current[1] < sessionTimeout ? [current[0], now] : [uuid(), now];
+  return [current && now - current[1] < sessionTimeout ? current[0] : uuid(), now];
 }
 
 interface Stored {
@@ -37,8 +37,8 @@ export interface Identity {
   anonymousId: string;
   userId?: string;
   traits: Properties;
-  /** The session id for an event at `now`, renewed after inactivity. */
-  session(now: number): string;
+  /** The session id for an event at `now` (default: this moment), renewed after inactivity. */
+  session(now?: number): string;
   /** Sets the user id (when given) and merges traits. */
   setUser(userId: string | undefined, traits?: Properties): void;
   /** Forgets the user and traits; new anonymous id and session. */
@@ -57,7 +57,7 @@ export function loadIdentity(cookieDomain?: string): Identity {
     anonymousId: readCookie(cookieName) ?? stored.anonymousId ?? uuid(),
     userId: stored.userId,
     traits: stored.traits ?? {},
-    session(now) {
+    session(now = Date.now()) {
       // Another tab may have kept the session alive while this one was idle.
       if (!current || now - current[1] >= sessionTimeout) current = readStored().session ?? current;
       current = nextSession(current, now);

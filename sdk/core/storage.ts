@@ -8,7 +8,7 @@ export function readLocal(key: string, session?: boolean): string | null | undef
   try {
     return (session ? sessionStorage : localStorage).getItem(key);
   } catch {
-    return undefined;
+    // blocked: undefined
   }
 }
 
@@ -27,7 +27,7 @@ export function readJson<T>(key: string, session?: boolean): T | undefined {
   try {
     return JSON.parse(readLocal(key, session)!); // JSON.parse(undefined) throws: missing
   } catch {
-    return undefined;
+    // not JSON: undefined
   }
 }
 
@@ -41,7 +41,7 @@ export function readCookie(name: string): string | undefined {
   try {
     return `; ${document.cookie}`.split(`; ${name}=`)[1]?.split(';')[0] || undefined;
   } catch {
-    return undefined;
+    // cookies blocked: undefined
   }
 }
 
