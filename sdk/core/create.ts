@@ -85,9 +85,7 @@ export function createTagflow(options: TagflowOptions): Tagflow {
       record('identify', { traits });
     },
     alias(userId) {
-      const previousId = identity.userId ?? identity.anonymousId;
-      identity.setUser(userId);
-      record('alias', { previousId });
+      record('alias', { previousId: identity.setUser(userId) });
     },
     group: (groupId, traits) => record('group', { groupId, traits }),
     reset: () => (identity.reset(), saveSoon()),
@@ -98,7 +96,8 @@ export function createTagflow(options: TagflowOptions): Tagflow {
       const api: PluginApi = {
         tagflow: instance,
         log,
-        enqueue: (event) => guard(() => queueEvent(event, plugin)),
+        // An event a plugin held was built earlier, perhaps with this tab's id from before it adopted the device's.
+        enqueue: (event) => guard(() => queueEvent(identity.latest(event), plugin)),
         setPolicy(next) {
           Object.assign(policy, next);
           if (policy.persist) identity.save();
