@@ -1,6 +1,6 @@
 // Several open tabs of one site in real Chromium (one browser context, full build, real collector and
-// ClickHouse): the identity is the browser's, so what one tab does (log in, log out, grant consent) is
-// what the other tabs use next.
+// ClickHouse): the identity and the cart snapshot are the browser's, so what one tab does (log in, log
+// out, grant consent, add to the cart, complete an order) is what the other tabs use next.
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { browserSuite } from '../support/browser-suite';
@@ -16,6 +16,7 @@ type TabWindow = Window & {
     reset(): void;
     flush(): Promise<void>;
     consent: { set(choices: Record<string, boolean>): void; get(): Record<string, boolean> };
+    cart: { productAdded(product: object): void; orderCompleted(order: object): void; snapshot(): { cart_id: string; products: { product_id: string }[] } };
   };
 };
 
@@ -27,7 +28,7 @@ interface Row {
 }
 const rows = (where: string) => () => suite.collector.db.rows<Row>(`SELECT event, anonymous_id, user_id, properties FROM events WHERE ${where}`);
 
-/** Forgets every earlier test's tabs, identity and queue. */
+/** Forgets every earlier test's tabs, identity, cart and queue. */
 async function freshContext() {
   for (const open of suite.browser.context.pages()) await open.close(); // a tab left open would hold the send lock
   await suite.browser.context.clearCookies();
@@ -101,5 +102,32 @@ describe('identity with several open tabs', () => {
     await flush(b);
     const events = await waitUntil(rows("event IN ('Tab A After Grant', 'Tab B After Grant')"), (r) => r.length === 2);
     expect(events.map((e) => e.anonymous_id)).toEqual([agreed, agreed]);
+  });
+});
+
+describe('cart snapshot with several open tabs', () => {
+  it('keeps products added in two tabs, and an order completed in one is not the cart of the next Product Added in the other', async () => {
+    await freshContext();
+    const one = await open('/test/cart-1');
+    const two = await open('/test/cart-2'); // e.g. two product pages opened from a list
+    const products = (page: Page) => page.evaluate(() => (window as unknown as TabWindow).tagflow.cart.snapshot().products.map((p) => p.product_id));
+    const cartId = (page: Page) => page.evaluate(() => (window as unknown as TabWindow).tagflow.cart.snapshot().cart_id);
+    const storedCart = (page: Page, text: string) => page.waitForFunction((t) => (localStorage.getItem('tf_cart') ?? '').includes(t), text);
+
+    await one.evaluate(() => (window as unknown as TabWindow).tagflow.cart.productAdded({ product_id: 'p1', price: 10 }));
+    await storedCart(two, '"p1"');
+    await two.evaluate(() => (window as unknown as TabWindow).tagflow.cart.productAdded({ product_id: 'p2', price: 20 }));
+    await storedCart(one, '"p2"');
+    expect({ one: await products(one), two: await products(two) }).toEqual({ one: ['p1', 'p2'], two: ['p1', 'p2'] });
+
+    const completed = await cartId(one);
+    await one.evaluate(() => (window as unknown as TabWindow).tagflow.cart.orderCompleted({ order_id: 'o-1', revenue: 30, products: [] }));
+    const next = await cartId(one);
+    await storedCart(two, `"${next}"`);
+    await two.evaluate(() => (window as unknown as TabWindow).tagflow.cart.productAdded({ product_id: 'p3', price: 5 }));
+    const [added] = await waitUntil(rows("event = 'Product Added' AND visitParamExtractString(properties, 'product_id') = 'p3'"), (r) => r.length === 1);
+    const { cart_id } = JSON.parse(added!.properties) as { cart_id: string };
+    expect(cart_id).not.toBe(completed);
+    expect(cart_id).toBe(next);
   });
 });
