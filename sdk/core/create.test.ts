@@ -464,3 +464,48 @@ describe('plugins', () => {
     expect(names(sent)).toEqual(['still works']);
   });
 });
+
+// Two instances in one document share its cookie and localStorage, as two tabs of a site do.
+describe('createTagflow with several tabs', () => {
+  it('a login in one tab is on the other tab’s next event, and a logout there is not undone by it', async () => {
+    const sent = fakeCollector();
+    const a = instance();
+    const b = instance();
+    a.identify('alice');
+    await a.flush(); // saved
+    b.track('B After Login');
+    b.alias('alice-2');
+    await b.flush();
+    a.reset();
+    await a.flush();
+    b.track('B After Logout');
+    await b.flush();
+    const [login, afterLogin, alias, afterLogout] = sent.flatMap((s) => s.batch);
+    expect(afterLogin).toMatchObject({ anonymousId: login?.anonymousId, userId: 'alice' });
+    expect(alias).toMatchObject({ previousId: 'alice', userId: 'alice-2' });
+    expect(afterLogout?.anonymousId).not.toBe(login?.anonymousId);
+    expect(afterLogout).not.toHaveProperty('userId');
+    expect(JSON.parse(localStorage.getItem(storageKey) ?? '{}')).toMatchObject({ anonymousId: afterLogout?.anonymousId });
+  });
+
+  it('events held for consent in two tabs (hold) are one visitor once it is granted', async () => {
+    const sent = fakeCollector();
+    const a = instance();
+    const consentA = consentPlugin({ mode: 'hold' });
+    a.use(consentA);
+    const b = instance();
+    const consentB = consentPlugin({ mode: 'hold' });
+    b.use(consentB);
+    a.track('Held in A');
+    b.track('Held in B'); // each tab has its own anonymous id: nothing may be stored yet
+    consentA.set({ analytics: true });
+    consentB.set({ analytics: true }); // in a browser b learns of it from a storage event; the same happens
+    a.track('After in A');
+    b.track('After in B');
+    await a.flush();
+    await b.flush();
+    const events = sent.flatMap((s) => s.batch);
+    expect(events.map((e) => e.event).sort()).toEqual(['After in A', 'After in B', 'Consent Updated', 'Consent Updated', 'Held in A', 'Held in B']);
+    expect(new Set(events.map((e) => e.anonymousId))).toEqual(new Set([JSON.parse(localStorage.getItem(storageKey) ?? '{}').anonymousId]));
+  });
+});

@@ -53,9 +53,10 @@ export function createTagflow(options: TagflowOptions): Tagflow {
   const queueEvent = (event: TagflowEvent, from?: TagflowPlugin) => {
     let current: TagflowEvent | null = event;
     for (const plugin of plugins) {
-      if (!current || plugin == from) continue;
-      const next: TagflowEvent | null | undefined = guard(() => plugin.beforeQueue?.(current!));
-      if (next !== undefined) current = next; // undefined: no hook, or it threw; the event stays as it was
+      if (current && plugin != from) {
+        const next: TagflowEvent | null | undefined = guard(() => plugin.beforeQueue?.(current!));
+        if (next !== undefined) current = next; // undefined: no hook, or it threw; the event stays as it was
+      }
     }
     if (!current) return log('dropped by plugin', event);
     const queued: TagflowEvent = current;
@@ -73,10 +74,7 @@ export function createTagflow(options: TagflowOptions): Tagflow {
   };
 
   const record = (type: EventType, fields: EventFields) =>
-    guard(() => {
-      const now = new Date();
-      queueEvent(buildEvent(type, fields, identity, now, { ...browserContext(base), ...extraContext, sessionId: identity.session(+now) }));
-    });
+    guard(() => queueEvent(buildEvent(type, fields, identity, { ...browserContext(base), ...extraContext, sessionId: identity.session() })));
 
   const instance: Tagflow = {
     // Missing names and ids are the collector's to refuse: it says why (logged with debug) and keeps them in quarantine.
@@ -87,31 +85,25 @@ export function createTagflow(options: TagflowOptions): Tagflow {
       record('identify', { traits });
     },
     alias(userId) {
-      const previousId = identity.userId ?? identity.anonymousId;
-      identity.setUser(userId);
-      record('alias', { previousId });
+      record('alias', { previousId: identity.setUser(userId) });
     },
-    group(groupId, traits) {
-      record('group', { groupId, traits });
-    },
-    reset() {
-      identity.reset();
-      saveSoon();
-    },
-    flush: () => dispatcher.flush(),
+    group: (groupId, traits) => record('group', { groupId, traits }),
+    reset: () => (identity.reset(), saveSoon()),
+    flush: dispatcher.flush, // the dispatcher's methods are closures: no `this`
     use(plugin) {
       if (plugins.some((p) => p.name == plugin?.name)) return log('plugin in use:', plugin.name);
       plugins.push(plugin);
       const api: PluginApi = {
         tagflow: instance,
         log,
-        enqueue: (event) => guard(() => queueEvent(event, plugin)),
+        // An event a plugin held was built earlier, perhaps with this tab's id from before it adopted the device's.
+        enqueue: (event) => guard(() => queueEvent(identity.latest(event), plugin)),
         setPolicy(next) {
           Object.assign(policy, next);
           if (policy.persist) identity.save();
           void dispatcher.policyChanged();
         },
-        clearQueue: () => dispatcher.clear(),
+        clearQueue: dispatcher.clear,
         erase: () => (identity.erase(), plugins.map((other) => guard(() => other.erase?.())), dispatcher.clear()),
         // An undefined value disappears when the event is made JSON-safe.
         setContext: (key, value) => (extraContext[key] = value),

@@ -11,6 +11,6 @@ export interface EventIdentity {
 }
 
 /** The event; fields left undefined (no user id, no name) do not appear in its JSON. */
-export function buildEvent(type: EventType, fields: EventFields, { anonymousId, userId }: EventIdentity, now: Date, context: EventContext): TagflowEvent {
-  return { type, messageId: uuid(), anonymousId, userId, timestamp: now.toISOString(), context, ...fields };
+export function buildEvent(type: EventType, fields: EventFields, identity: EventIdentity, context: EventContext, now = new Date()): TagflowEvent {
+  return { type, messageId: uuid(), anonymousId: identity.anonymousId, userId: identity.userId, timestamp: now.toISOString(), context, ...fields };
 }

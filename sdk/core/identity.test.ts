@@ -105,3 +105,74 @@ describe('loadIdentity', () => {
     expect(loadIdentity().traits).toEqual({});
   });
 });
+
+// Two identities loaded in one document share its cookie and localStorage, as two tabs of a site do.
+describe('loadIdentity with several tabs', () => {
+  it('uses a login and traits stored by another tab for its next event, and keeps them when it saves', () => {
+    const a = loadIdentity();
+    const b = loadIdentity();
+    a.save();
+    b.save();
+    a.setUser('alice', { plan: 'pro' });
+    a.save();
+    b.session(1_000_000); // b's next event
+    expect(b).toMatchObject({ anonymousId: a.anonymousId, userId: 'alice', traits: { plan: 'pro' } });
+    b.setUser(undefined, { seats: 3 });
+    b.save();
+    expect(loadIdentity()).toMatchObject({ userId: 'alice', traits: { plan: 'pro', seats: 3 } }); // a new tab
+  });
+
+  it('follows a reset (logout) in another tab, and its own reset is not undone by an older write of another tab', () => {
+    const a = loadIdentity();
+    a.setUser('bob');
+    a.save();
+    const b = loadIdentity();
+    b.session(1_000_000);
+    b.save(); // b's event, after a's last save
+    a.reset();
+    a.save();
+    expect(stored()).toMatchObject({ anonymousId: a.anonymousId });
+    expect(stored().userId).toBeUndefined();
+    b.session(1_000_001);
+    expect(b).toMatchObject({ anonymousId: a.anonymousId, userId: undefined });
+    b.save();
+    expect(cookieValue()).toBe(a.anonymousId);
+  });
+
+  it('continues a session another tab kept alive, and renews it after 30 minutes without events in any tab', () => {
+    const a = loadIdentity();
+    const b = loadIdentity();
+    const first = a.session(1_000_000);
+    a.save();
+    expect(b.session(1_000_000 + 1)).toBe(first);
+    b.save();
+    a.session(1_000_000 + sessionTimeout - 1); // a's events keep it going
+    a.save();
+    expect(b.session(1_000_000 + sessionTimeout + 10)).toBe(first);
+    b.save();
+    expect(a.session(1_000_000 + 2 * sessionTimeout + 20)).not.toBe(first);
+  });
+
+  it('adopts the identity another tab stored while this one could not write (consent granted there), and maps its held events onto it', () => {
+    const b = loadIdentity(); // holds events until consent: writes nothing
+    const held = { anonymousId: b.anonymousId };
+    const a = loadIdentity();
+    a.setUser('carol');
+    a.save(); // consent granted in a
+    b.save(); // b learns of the grant
+    expect(b).toMatchObject({ anonymousId: a.anonymousId, userId: 'carol' });
+    expect(stored()).toMatchObject({ anonymousId: a.anonymousId, userId: 'carol' });
+    expect(b.latest(held).anonymousId).toBe(a.anonymousId);
+    expect(b.latest({ anonymousId: 'someone-else' }).anonymousId).toBe('someone-else');
+  });
+
+  it('restores what the visitor removed from localStorage instead of adopting its absence', () => {
+    const a = loadIdentity();
+    a.setUser('dave');
+    a.save();
+    localStorage.removeItem(storageKey);
+    a.session(1_000_000);
+    a.save();
+    expect(stored()).toMatchObject({ anonymousId: a.anonymousId, userId: 'dave' });
+  });
+});

@@ -1,9 +1,11 @@
 // Who the device is: the anonymous id (in a first-party cookie and in localStorage, each restoring the
 // other), the known user id and traits, and the session id. Values live in memory; `save` writes them
 // when the delivery policy allows persistence, so a consent plugin can keep the device untouched, and
-// `erase` removes them when consent is withdrawn.
+// `erase` removes them when consent is withdrawn. The identity is the browser's, not the tab's: each tab
+// takes in what another tab stored before using or changing it, so the latest identify, reset or session
+// of any tab is what every tab uses next (as in Segment's analytics.js).
 import type { Properties } from './types';
-import { readCookie, readJson, writeCookie, writeLocal } from './storage';
+import { parseJson, readCookie, readLocal, writeCookie, writeLocal } from './storage';
 import { safeJson } from './safe-json';
 import { uuid } from './uuid';
 
@@ -20,7 +22,7 @@ export type Session = [id: string, last: number];
 
 /** The session an event at `now` belongs to: the current one while active, otherwise a new one. */
 export function nextSession(current: Session | undefined, now: number): Session {
-  return current && now - current[1] < sessionTimeout ? [current[0], now] : [uuid(), now];
+  return [current && now - current[1] < sessionTimeout ? current[0] : uuid(), now];
 }
 
 interface Stored {
@@ -30,61 +32,97 @@ interface Stored {
   session?: Session;
 }
 
-/** What localStorage holds; nothing (start afresh) when missing or unreadable. */
-const readStored = (): Stored => readJson<Stored>(storageKey) ?? {};
-
 export interface Identity {
   anonymousId: string;
   userId?: string;
   traits: Properties;
-  /** The session id for an event at `now`, renewed after inactivity. */
-  session(now: number): string;
-  /** Sets the user id (when given) and merges traits. */
-  setUser(userId: string | undefined, traits?: Properties): void;
+  /** The session id for an event at `now`, renewed after inactivity; first takes in what another tab stored. */
+  session(now?: number): string;
+  /**
+   * Sets the user id (when given) and merges traits, on top of what another tab stored. Returns the id
+   * from before (user id, else anonymous id): an alias's previousId.
+   */
+  setUser(userId: string | undefined, traits?: Properties): string;
   /** Forgets the user and traits; new anonymous id and session. */
   reset(): void;
-  /** Writes the identity to the cookie and localStorage. */
+  /**
+   * Writes the identity to the cookie and localStorage, after taking in what another tab stored since this
+   * tab last read or wrote it (consent granted there while this one could not write: its identity).
+   */
   save(): void;
   /** Removes both stored copies and starts afresh like {@link Identity.reset}: nothing links what follows to the old id. */
   erase(): void;
+  /**
+   * An event built earlier (held by a plugin), with the anonymous id of now if it has this tab's id from
+   * before it adopted another tab's: consent granted there while this tab held events is one visitor.
+   */
+  latest<E extends { anonymousId: string }>(event: E): E;
 }
 
 export function loadIdentity(cookieDomain?: string): Identity {
-  const stored = readStored();
-  let current = stored.session;
-  const identity: Identity = {
+  let current: Session | undefined;
+  /** localStorage's copy as this tab last read or wrote it: another value there was written by another tab. */
+  let seen: string | null | undefined;
+  /** This tab's anonymous id before it last adopted the stored one. */
+  let replaced: string | undefined;
+  /**
+   * Takes the identity from localStorage's copy `raw` (none or unreadable: a new one) and, on a new page,
+   * the cookie, which comes first: with cookieDomain it is shared by subdomains, whose localStorage is
+   * not. Another tab's new copy comes without it: this tab may still read the cookie as it was.
+   */
+  const load = (raw?: string | null, cookie?: string) => {
+    const stored = parseJson<Stored>(raw) ?? {};
     // Whichever copy survived restores the other on the next save.
-    anonymousId: readCookie(cookieName) ?? stored.anonymousId ?? uuid(),
-    userId: stored.userId,
-    traits: stored.traits ?? {},
-    session(now) {
-      // Another tab may have kept the session alive while this one was idle.
-      if (!current || now - current[1] >= sessionTimeout) current = readStored().session ?? current;
+    identity.anonymousId = cookie ?? stored.anonymousId ?? uuid();
+    identity.userId = stored.userId;
+    identity.traits = stored.traits ?? {};
+    current = stored.session;
+  };
+  // A copy removed (by the visitor, or by a consent withdrawal, which erases every tab) is not adopted:
+  // this tab's copy restores it.
+  const sync = () => {
+    const raw = readLocal(storageKey);
+    if (raw && raw != seen) {
+      replaced = identity.anonymousId;
+      load((seen = raw));
+    }
+  };
+  const identity = {
+    session(now = Date.now()) {
+      sync();
       current = nextSession(current, now);
       return current[0];
     },
     setUser(id, more) {
+      sync();
+      const previous = identity.userId ?? identity.anonymousId;
       if (id) identity.userId = id;
       identity.traits = { ...identity.traits, ...more };
+      return previous;
     },
     reset() {
-      identity.anonymousId = uuid();
-      identity.userId = undefined;
-      identity.traits = {};
-      current = undefined;
+      sync(); // or the save would adopt what another tab stored before
+      load();
     },
     save() {
+      sync();
       writeCookie(cookieName, identity.anonymousId, cookieDomain);
       // anonymousId, userId, traits and the session: JSON leaves the methods out. Traits are whatever the
       // page passed: serialised safely (cycles, BigInt) so saving never throws; should even that fail, the
-      // stale copy is removed and the cookie restores the anonymous id.
-      writeLocal(storageKey, safeJson({ ...identity, session: current }));
+      // stale copy is removed and the cookie restores the anonymous id. Should writing fail (storage
+      // full), what stays stored is the browser's identity, adopted at the next use.
+      writeLocal(storageKey, (seen = safeJson({ ...identity, session: current })));
     },
     erase() {
-      identity.reset();
       writeCookie(cookieName, '', cookieDomain);
       writeLocal(storageKey);
+      load(); // a new identity, as reset()
     },
-  };
+    latest(event) {
+      if (event.anonymousId == replaced) event.anonymousId = identity.anonymousId;
+      return event;
+    },
+  } as Identity; // its values are set by load, below
+  load((seen = readLocal(storageKey)), readCookie(cookieName));
   return identity;
 }

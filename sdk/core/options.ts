@@ -18,7 +18,7 @@ export function resolveOptions(options: TagflowOptions): ResolvedOptions {
   const fail = (message: string) => {
     throw new TagflowOptionsError(`Tagflow: ${message}`);
   };
-  if (typeof options?.writeKey !== 'string' || !options.writeKey.trim()) fail('writeKey is required');
+  if (!options?.writeKey?.trim?.()) fail('writeKey is required'); // missing, not a string, or blank
   let endpoint = '';
   try {
     endpoint = new URL(options.endpoint).href.replace(/\/+$/, '');

@@ -24,7 +24,8 @@ export interface PluginApi {
   log(...args: unknown[]): void;
   /**
    * Puts an already built event in the queue, keeping its messageId and timestamp. `beforeQueue` hooks
-   * of other plugins run on it; the calling plugin's own hook does not.
+   * of other plugins run on it; the calling plugin's own hook does not. An event built with this tab's
+   * anonymous id from before the tab adopted the one another tab stored gets that one.
    */
   enqueue(event: TagflowEvent): void;
   /** Changes what the core may do; see {@link DeliveryPolicy}. */

@@ -27,7 +27,7 @@ export function safeJson(value: unknown): string | undefined {
       return item;
     });
   } catch {
-    return undefined;
+    // a throwing getter or toJSON: undefined
   }
 }
 

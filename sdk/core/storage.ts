@@ -8,7 +8,7 @@ export function readLocal(key: string, session?: boolean): string | null | undef
   try {
     return (session ? sessionStorage : localStorage).getItem(key);
   } catch {
-    return undefined;
+    // blocked: undefined
   }
 }
 
@@ -22,14 +22,17 @@ export function writeLocal(key: string, value?: string, session?: boolean): void
   }
 }
 
-/** Reads a key holding JSON; undefined (or null) when missing, unreadable or not JSON. */
-export function readJson<T>(key: string, session?: boolean): T | undefined {
+/** A stored value's JSON; undefined (or null) when missing (null, undefined) or not JSON. */
+export function parseJson<T>(text: string | null | undefined): T | undefined {
   try {
-    return JSON.parse(readLocal(key, session)!); // JSON.parse(undefined) throws: missing
+    return JSON.parse(text!); // JSON.parse(undefined) throws, JSON.parse(null) is null: missing
   } catch {
-    return undefined;
+    // not JSON: undefined
   }
 }
+
+/** Reads a key holding JSON; undefined (or null) when missing, unreadable or not JSON. */
+export const readJson = <T>(key: string, session?: boolean): T | undefined => parseJson(readLocal(key, session));
 
 /** Writes a value as JSON (plain data: what the plugins keep); `undefined` removes the key. */
 export function writeJson(key: string, value: unknown, session?: boolean): void {
@@ -41,7 +44,7 @@ export function readCookie(name: string): string | undefined {
   try {
     return `; ${document.cookie}`.split(`; ${name}=`)[1]?.split(';')[0] || undefined;
   } catch {
-    return undefined;
+    // cookies blocked: undefined
   }
 }
 

@@ -96,4 +96,38 @@ describe('cart plugin', () => {
     cart.cartViewed({});
     expect(host.queued.at(-1)?.properties).toEqual({ cart_id: cart.snapshot().cart_id, products: [{ product_id: 'a', price: 5, quantity: 1 }] });
   });
+
+  // Two plugins in one document share its localStorage, as two tabs of a site do.
+  it('keeps the products added in two tabs, and a cart completed in one is not reused by the other', () => {
+    const one = createPluginHost();
+    const cartOne = cartPlugin();
+    one.use(cartOne);
+    const two = createPluginHost();
+    const cartTwo = cartPlugin();
+    two.use(cartTwo);
+    cartOne.productAdded({ product_id: 'p1', price: 10 });
+    cartTwo.productAdded({ product_id: 'p2', price: 20 });
+    const ids = (cart: CartSnapshot) => cart.products.map((p) => p.product_id);
+    expect(ids(cartOne.snapshot())).toEqual(['p1', 'p2']);
+    expect(ids(cartPlugin().snapshot())).toEqual(['p1', 'p2']); // a new page
+    const completed = cartOne.snapshot().cart_id;
+    cartOne.orderCompleted({ order_id: 'o-1', revenue: 30 });
+    cartTwo.productAdded({ product_id: 'p3', price: 5 });
+    const added = two.queued.at(-1)?.properties;
+    expect(added).toMatchObject({ product_id: 'p3', cart_id: cartOne.snapshot().cart_id });
+    expect(added?.cart_id).not.toBe(completed);
+    expect(ids(cartOne.snapshot())).toEqual(['p3']);
+  });
+
+  it('keeps a cart that lives for this page only (cookieless), whatever else is stored', () => {
+    localStorage.setItem('tf_cart', 'not json');
+    const host = createPluginHost();
+    const cart = cartPlugin();
+    host.use(cart);
+    host.use(consentPlugin({ mode: 'cookieless' }));
+    cart.productAdded({ product_id: 'a', price: 5 });
+    cart.productAdded({ product_id: 'b', price: 5 });
+    expect(cart.snapshot().products.map((p) => p.product_id)).toEqual(['a', 'b']);
+    expect(localStorage.getItem('tf_cart')).toBe('not json');
+  });
 });

@@ -3,7 +3,7 @@
 // together, so the warehouse can find carts that never became orders. Erased when consent is withdrawn.
 import type { TagflowPlugin } from '../core/plugin';
 import type { Properties, Tagflow, TagflowEvent } from '../core/types';
-import { readJson, writeJson } from '../core/storage';
+import { parseJson, readLocal, writeJson } from '../core/storage';
 import { uuid } from '../core/uuid';
 import type { EcommerceEvent, EcommerceEvents, Product } from './ecommerce/types';
 
@@ -36,10 +36,10 @@ const events: EcommerceEvent[] = [
 const withCartId = ['Product Added', 'Product Removed', 'Cart Viewed', 'Checkout Started', 'Order Completed'];
 const storageKey = 'tf_cart';
 
-/** The saved cart; a new one when storage is blocked or holds something else. */
-function load(): CartSnapshot {
-  const saved = readJson<CartSnapshot>(storageKey);
-  return saved && typeof saved.cart_id === 'string' && Array.isArray(saved.products) ? saved : { cart_id: uuid(), products: [] };
+/** The cart stored as `raw`; undefined when there is none or it is something else. */
+function parse(raw: string | null | undefined): CartSnapshot | undefined {
+  const saved = parseJson<CartSnapshot>(raw);
+  return saved && typeof saved.cart_id === 'string' && Array.isArray(saved.products) ? saved : undefined;
 }
 
 const same = (a: Product, b: Product) => (a.product_id ?? a.sku) === (b.product_id ?? b.sku) && a.variant === b.variant;
@@ -73,12 +73,22 @@ export function nextSnapshot(cart: CartSnapshot, event: string, properties: Prop
 /** The e-commerce plugin: `tagflow.use(cart)`, then `cart.productAdded({...})`. */
 export function cartPlugin(): CartPlugin {
   let tagflow: Tagflow | undefined;
-  let cart = load();
+  // The cart is the browser's, shared by the site's tabs: re-read before each use, so a product added or
+  // an order completed in another tab is not undone by this tab's older copy.
+  /** tf_cart as this page last read or wrote it: another value there was written by another tab. */
+  let seen = readLocal(storageKey);
+  let cart = parse(seen) ?? { cart_id: uuid(), products: [] };
+  /** The cart, after adopting another tab's change. None stored (blocked, erased, cookieless): this page's. */
+  const current = () => {
+    const raw = readLocal(storageKey);
+    if (raw !== seen) cart = parse((seen = raw)) ?? cart;
+    return cart;
+  };
   const track = <E extends EcommerceEvent>(event: E, properties: EcommerceEvents[E]) => tagflow?.track(event, properties as Properties);
   const plugin = {
     name: 'cart',
     track,
-    snapshot: () => cart,
+    snapshot: current,
     setup(api) {
       tagflow = api.tagflow;
     },
@@ -90,18 +100,23 @@ export function cartPlugin(): CartPlugin {
     beforeQueue(event: TagflowEvent) {
       const props = event.properties ?? {};
       if (event.type === 'track' && withCartId.includes(event.event ?? '')) {
-        event.properties = { cart_id: cart.cart_id, ...props };
-        if (event.event === 'Cart Viewed' && !props.products) event.properties.products = cart.products;
+        const { cart_id, products } = current();
+        event.properties = { cart_id, ...props };
+        if (event.event === 'Cart Viewed' && !props.products) event.properties.products = products;
       }
       return event;
     },
     afterQueue(event: TagflowEvent) {
       if (event.type !== 'track' || !event.event) return;
-      const next = nextSnapshot(cart, event.event, event.properties ?? {});
-      if (next === cart) return;
+      const before = current();
+      const next = nextSnapshot(before, event.event, event.properties ?? {});
+      if (next === before) return;
       cart = next;
       // No cart_id left means consent stripped it (cookieless): then the cart lives for this page only.
-      if (event.properties?.cart_id) writeJson(storageKey, cart);
+      if (event.properties?.cart_id) {
+        writeJson(storageKey, cart);
+        seen = readLocal(storageKey); // as written, or what is there when writing failed
+      }
     },
   } as CartPlugin;
   for (const name of events) {
