@@ -102,6 +102,10 @@ describe('identity with several open tabs', () => {
     await flush(b);
     const events = await waitUntil(rows("event IN ('Tab A After Grant', 'Tab B After Grant')"), (r) => r.length === 2);
     expect(events.map((e) => e.anonymous_id)).toEqual([agreed, agreed]);
+    // The page views each tab held before the grant carry it too: tab A saves its identity before the choice,
+    // so tab B, applying the choice when it sees it saved, adopts that identity instead of writing its own.
+    const views = await waitUntil(rows("type = 'page' AND page_path IN ('/test/consent-a', '/test/consent-b')"), (r) => r.length === 2);
+    expect(views.map((v) => v.anonymous_id)).toEqual([agreed, agreed]);
   });
 });
 

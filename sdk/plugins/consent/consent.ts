@@ -146,8 +146,10 @@ export function consentPlugin(options: ConsentOptions = {}): ConsentPlugin {
     },
     set(choices) {
       if (!update(choices, true)) return;
-      writeJson(storageKey, { categoryPreferences: state }); // blocked storage: the choice holds for this page
+      // Applied (the identity saved, once persistence is allowed) before the choice is saved: other tabs
+      // apply it when they see it saved, and then adopt this tab's identity instead of writing their own.
       apply();
+      writeJson(storageKey, { categoryPreferences: state }); // blocked storage: the choice holds for this page
       api?.tagflow.track('Consent Updated', { categoryPreferences: snapshot() });
     },
     setup(a) {
