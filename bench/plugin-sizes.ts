@@ -21,10 +21,10 @@ export const defaultPluginBudget = 1536;
  * file the core with the build's glue takes ~3.9 KB, web-vitals 6 ~2.0 KB and the tag manager ~2.0 KB
  * (7.9 KB together), while consent, the GA4 bridge, cart, page, feedback and the vitals plugin add
  * ~2.7 KB more (`npm run bench -- plugin-sizes` measures each part). The test guards the size reached
- * (10.65 KB) with a little room, so it does not grow unnoticed; see bench/RESULTS.md for both numbers.
+ * (10.75 KB) with a little room, so it does not grow unnoticed; see bench/RESULTS.md for both numbers.
  */
 export const fullBuildTarget = 9 * 1024;
-export const fullBuildBudget = 10.7 * 1024;
+export const fullBuildBudget = 10.8 * 1024;
 export const fullBuildFile = join('dist', 'browser', 'tagflow.full.min.js');
 
 /** The package's plugin subpaths and their built files, from package.json `exports`. */

@@ -123,7 +123,7 @@ describe('createTagflow', () => {
     await tagflow.flush();
     expect(tagflow.dropped.tooLarge).toBe(1);
     expect(names(sent)).toEqual(['Fine']);
-    expect(log).toHaveBeenCalledWith('[tagflow]', 'refused, over 32 KB', expect.objectContaining({ event: 'Too Big' }));
+    expect(log).toHaveBeenCalledWith('[tagflow]', 'over 32 KB', expect.objectContaining({ event: 'Too Big' }));
   });
 
   it('sends properties that cannot be serialised as-is made safe, never throwing into the page', async () => {

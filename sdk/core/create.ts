@@ -61,11 +61,10 @@ export function createTagflow(options: TagflowOptions): Tagflow {
     if (!current) return log('dropped by plugin', event);
     const queued: TagflowEvent = current;
     const json = safeJson(queued) ?? '';
-    // UTF-8 takes 1–3 bytes per UTF-16 unit: encode (slow) only when the limit could be crossed.
-    const bytes = json.length > maxEventBytes / 3 ? byteLength(json) : json.length;
+    const bytes = byteLength(json);
     if (!json || bytes > maxEventBytes) {
       dropped.tooLarge++;
-      return log('refused, over 32 KB', queued);
+      return log('over 32 KB', queued);
     }
     dispatcher.push({ t: Date.now(), id: queued.messageId, s: json, b: bytes });
     saveSoon();

@@ -73,7 +73,7 @@ export function createDispatcher(options: ResolvedOptions, policy: DeliveryPolic
     const { keep, drop } = applyCaps(await queue.all(), Date.now(), options.maxQueueEvents, options.maxQueueAge);
     if (drop.length) {
       dropped.overCap += drop.length;
-      log('over caps, dropped', drop.length);
+      log('over caps', drop.length);
       await queue.remove(drop);
     }
     const queued = new Set(keep.map((item) => item.id));

@@ -39,7 +39,7 @@ describe('switchableQueue without IndexedDB (happy-dom has none)', () => {
     const queue = switchableQueue('tagflow-test-fallback', log);
     await queue.add([item(1), item(2)]);
     expect((await queue.all()).map((i) => i.id)).toEqual(['m1', 'm2']);
-    expect(log).toHaveBeenCalledWith('IndexedDB failed', expect.anything());
+    expect(log).toHaveBeenCalledWith('IndexedDB error', expect.anything());
     await queue.clear();
     expect(await queue.all()).toEqual([]);
   });

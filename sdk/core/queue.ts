@@ -87,7 +87,7 @@ export function switchableQueue(name: string, log: (...args: unknown[]) => void,
     return (
       store
         ? Promise.race([store[method](items as QueuedEvent[]), new Promise((_, reject) => setTimeout(reject, timeoutMs, 'timeout'))]).catch((error: unknown) => {
-            log('IndexedDB failed', error);
+            log('IndexedDB error', error);
             disk = undefined;
             return memory[method](items as QueuedEvent[]);
           })
