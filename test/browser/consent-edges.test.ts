@@ -4,7 +4,7 @@ import type { Request, Route } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { browserSuite } from '../support/browser-suite';
 import { waitUntil } from '../support/clickhouse';
-import { indexedDbRecords, openTestPage } from '../support/test-page';
+import { indexedDbRecords, openTestPage, startAsFirstVisit } from '../support/test-page';
 
 const suite = browserSuite();
 
@@ -27,19 +27,7 @@ type TagflowWindow = Window & {
   };
 };
 
-/** Forgets every earlier test's choice, identity and queue: cookies, storage and IndexedDB of the origin. */
-async function freshContext() {
-  for (const open of suite.browser.context.pages()) await open.close(); // a tab left open would hold the send lock
-  await suite.browser.context.clearCookies();
-  const page = await suite.browser.context.newPage();
-  await page.goto(`${suite.collector.url}/healthz`);
-  await page.evaluate(async () => {
-    localStorage.clear();
-    sessionStorage.clear();
-    for (const { name } of await indexedDB.databases()) if (name) indexedDB.deleteDatabase(name);
-  });
-  await page.close();
-}
+const freshContext = () => startAsFirstVisit(suite.browser.context, suite.collector);
 
 describe('withdrawing consent while a batch is in flight (cookieless)', () => {
   it('sends none of the batches read before the erase: nothing after it carries the old ids', async () => {

@@ -5,7 +5,7 @@ import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { browserSuite } from '../support/browser-suite';
 import { waitUntil } from '../support/clickhouse';
-import { indexedDbRecords, openTestPage } from '../support/test-page';
+import { indexedDbRecords, openTestPage, startAsFirstVisit } from '../support/test-page';
 
 const suite = browserSuite();
 
@@ -21,19 +21,7 @@ const rows = (where: string) => () => suite.collector.db.rows<Row>(`SELECT type,
 
 type TagflowWindow = Window & { tagflow: { track(e: string, p?: object): void; flush(): Promise<void>; consent: { set(c: Record<string, boolean>): void; get(): Record<string, boolean> } } };
 
-/** Forgets every earlier test's choice, identity and queue: cookies, storage and IndexedDB of the origin. */
-async function freshContext() {
-  for (const open of suite.browser.context.pages()) await open.close(); // a tab left open would hold the send lock
-  await suite.browser.context.clearCookies();
-  const page = await suite.browser.context.newPage();
-  await page.goto(`${suite.collector.url}/healthz`);
-  await page.evaluate(async () => {
-    localStorage.clear();
-    sessionStorage.clear();
-    for (const { name } of await indexedDB.databases()) if (name) indexedDB.deleteDatabase(name);
-  });
-  await page.close();
-}
+const freshContext = () => startAsFirstVisit(suite.browser.context, suite.collector);
 
 describe('consent in Chromium (hold mode)', () => {
   it('holds events before a decision (no request, nothing in IndexedDB); granting from the banner by keyboard lets them flow', async () => {

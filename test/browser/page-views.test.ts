@@ -5,7 +5,7 @@ import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { browserSuite } from '../support/browser-suite';
 import { waitUntil } from '../support/clickhouse';
-import { openTestPage } from '../support/test-page';
+import { openTestPage, startAsFirstVisit } from '../support/test-page';
 
 const suite = browserSuite();
 
@@ -29,19 +29,7 @@ const timeOf = (got: Row[], name: string) => Number(got.find((r) => what(r) === 
 
 type TagflowWindow = Window & { tagflow: { track(e: string, p?: object): void; consent: { set(c: Record<string, boolean>): void } } };
 
-/** No tab, cookie, storage or queue left from an earlier test: each starts as a first visit. */
-async function freshContext(): Promise<void> {
-  for (const open of suite.browser.context.pages()) await open.close(); // a tab left open would hold the send lock
-  await suite.browser.context.clearCookies();
-  const page = await suite.browser.context.newPage();
-  await page.goto(`${suite.collector.url}/healthz`);
-  await page.evaluate(async () => {
-    localStorage.clear();
-    sessionStorage.clear();
-    for (const { name } of await indexedDB.databases()) if (name) indexedDB.deleteDatabase(name);
-  });
-  await page.close();
-}
+const freshContext = () => startAsFirstVisit(suite.browser.context, suite.collector);
 
 /** Grants analytics and tracks a marker: once the marker is stored, everything released before it is too. */
 async function grantAndMark(page: Page, marker: string): Promise<void> {

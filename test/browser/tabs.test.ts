@@ -5,7 +5,7 @@ import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { browserSuite } from '../support/browser-suite';
 import { waitUntil } from '../support/clickhouse';
-import { openTestPage } from '../support/test-page';
+import { openTestPage, startAsFirstVisit } from '../support/test-page';
 
 const suite = browserSuite();
 
@@ -28,19 +28,7 @@ interface Row {
 }
 const rows = (where: string) => () => suite.collector.db.rows<Row>(`SELECT event, anonymous_id, user_id, properties FROM events WHERE ${where}`);
 
-/** Forgets every earlier test's tabs, identity, cart and queue. */
-async function freshContext() {
-  for (const open of suite.browser.context.pages()) await open.close(); // a tab left open would hold the send lock
-  await suite.browser.context.clearCookies();
-  const page = await suite.browser.context.newPage();
-  await page.goto(`${suite.collector.url}/healthz`);
-  await page.evaluate(async () => {
-    localStorage.clear();
-    sessionStorage.clear();
-    for (const { name } of await indexedDB.databases()) if (name) indexedDB.deleteDatabase(name);
-  });
-  await page.close();
-}
+const freshContext = () => startAsFirstVisit(suite.browser.context, suite.collector);
 
 const open = async (path: string, settings?: Record<string, unknown>) => (await openTestPage(suite.browser.context, suite.collector, { path, settings })).page;
 const track = (page: Page, event: string) => page.evaluate((name) => (window as unknown as TabWindow).tagflow.track(name), event);

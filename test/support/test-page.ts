@@ -58,3 +58,20 @@ export function indexedDbRecords(page: Page): Promise<number> {
     return records;
   });
 }
+
+/**
+ * Forgets every earlier test's tabs, choices, identity, cart and queue at the collector's origin (cookies,
+ * storage, IndexedDB), so a test starts as a first visit. Open tabs are closed: one would hold the send lock.
+ */
+export async function startAsFirstVisit(context: BrowserContext, collector: TestCollector): Promise<void> {
+  for (const open of context.pages()) await open.close();
+  await context.clearCookies();
+  const page = await context.newPage();
+  await page.goto(`${collector.url}/healthz`);
+  await page.evaluate(async () => {
+    localStorage.clear();
+    sessionStorage.clear();
+    for (const { name } of await indexedDB.databases()) if (name) indexedDB.deleteDatabase(name);
+  });
+  await page.close();
+}
