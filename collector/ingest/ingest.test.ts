@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readBatch } from './batch';
 import { validateEvent } from './event';
 import { anonymizeIp } from './ip';
-import { correctedTime, toDateTimeText, toEventRow } from './normalize';
+import { correctedTime, parseClientTime, toDateTimeText, toEventRow } from './normalize';
 import { writeKeyFromAuthorization } from './write-key';
 import { analyticsDenied, applyConsentPolicy } from './consent';
 import { fullBucket, takeToken } from './rate-limit';
@@ -78,6 +78,26 @@ describe('anonymizeIp', () => {
     ['not an ip', ''],
   ])('%s → %s', (ip, expected) => {
     expect(anonymizeIp(ip)).toBe(expected);
+  });
+});
+
+describe('client times', () => {
+  it('reads a date-time without a zone as UTC, wherever the collector runs', () => {
+    const zone = process.env.TZ;
+    process.env.TZ = 'Asia/Tokyo'; // Node applies a changed TZ at once
+    try {
+      expect(new Date('2026-01-01T12:00:00').getTimezoneOffset()).toBe(-540); // the machine's zone is in effect
+      expect(parseClientTime('2026-01-01T12:00:00')).toBe(Date.UTC(2026, 0, 1, 12));
+      expect(parseClientTime('2026-01-01T12:00')).toBe(Date.UTC(2026, 0, 1, 12));
+      expect(parseClientTime('2026-01-01T12:00:00.250')).toBe(Date.UTC(2026, 0, 1, 12, 0, 0, 250));
+      // Times with a zone, and dates alone (UTC already), are read as given.
+      expect(parseClientTime('2026-01-01T12:00:00+03:00')).toBe(Date.UTC(2026, 0, 1, 9));
+      expect(parseClientTime('2026-01-01')).toBe(Date.UTC(2026, 0, 1));
+      expect(parseClientTime('yesterday')).toBeNaN();
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
   });
 });
 

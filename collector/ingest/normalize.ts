@@ -61,6 +61,15 @@ export interface RequestFacts {
   maxClockSkewMs?: number;
 }
 
+/**
+ * Milliseconds of an ISO-8601 time sent by a client (NaN when it is none). A date-time without a zone is
+ * read as UTC, not as the collector machine's local time (what Date.parse does), so the stored time does
+ * not depend on where the collector runs.
+ */
+export function parseClientTime(text: string): number {
+  return Date.parse(/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?$/.test(text) ? `${text}Z` : text);
+}
+
 /** 'YYYY-MM-DD hh:mm:ss' in UTC: the DateTime text both ClickHouse versions parse. */
 export function toDateTimeText(ms: number): string {
   // Rows of one request share a few seconds (client time, corrected time, received time) and formatting
@@ -121,7 +130,7 @@ export interface EventTimes {
 
 export function eventTimes(event: IncomingEvent, facts: RequestFacts): EventTimes {
   const sent = facts.sentAt ?? facts.receivedAt;
-  const original = event.timestamp ? Date.parse(event.timestamp) : sent;
+  const original = event.timestamp ? parseClientTime(event.timestamp) : sent;
   return { original, corrected: correctedTime(original, facts.sentAt, facts.receivedAt, facts.maxClockSkewMs), sent };
 }
 

@@ -6,7 +6,7 @@ import type { BatchEnvelope } from './batch';
 import { applyConsentPolicy, analyticsDenied, stripRawIdentifiers } from './consent';
 import { isObject, validateEvent, type Refusal } from './event';
 import { anonymizeIp } from './ip';
-import { eventRow, eventTimes, toDateTimeText, type EventRow, type EventTimes } from './normalize';
+import { eventRow, eventTimes, parseClientTime, toDateTimeText, type EventRow, type EventTimes } from './normalize';
 
 export interface Rejection {
   index: number;
@@ -89,7 +89,7 @@ const contextKeyBytes = Buffer.byteLength(',"context":');
  */
 export function processBatch(batch: BatchEnvelope, request: RequestContext, limits: LimitsConfig, bodyBytes = Infinity): ProcessedBatch {
   const eventBytes = (bodyBytes + addedFieldBytes) * maxReserialisedGrowth <= limits.eventBytes ? Infinity : limits.eventBytes;
-  const sentAtMs = batch.sentAt ? Date.parse(batch.sentAt) : NaN;
+  const sentAtMs = batch.sentAt ? parseClientTime(batch.sentAt) : NaN;
   const facts = {
     source: request.source,
     receivedAt: request.receivedAt,
