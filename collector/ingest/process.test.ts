@@ -118,4 +118,12 @@ describe('processBatch', () => {
     const kept = processBatch(batch([sent]), { ...request, keepFullIp: true }, defaultLimits);
     expect(JSON.parse(kept.rows[0]?.context ?? '{}')).toMatchObject({ ip: '198.51.100.77' });
   });
+
+  it('stores no context.ip of another shape whole: an array or number is read as text and anonymised, anything else emptied', () => {
+    const shapes = [['198.51.100.77'], { v4: '198.51.100.77' }, 3325256781];
+    const result = processBatch(batch([...shapes.map((ip) => track({ context: { ip } })), track()], { ip: ['203.0.113.9'] }), request, defaultLimits);
+    expect(result.rows.map((row) => (JSON.parse(row.context) as { ip?: unknown }).ip)).toEqual(['198.51.100.0', '', '', '203.0.113.0']);
+    const refused = processBatch(batch([{ type: 'track', anonymousId: 'a', context: { ip: ['203.0.113.77'] } }]), request, defaultLimits);
+    expect(JSON.parse(refused.quarantine[0]?.raw ?? '{}')).toMatchObject({ context: { ip: '203.0.113.0' } });
+  });
 });

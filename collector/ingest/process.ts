@@ -64,11 +64,19 @@ export function timestampRefusal({ original, corrected }: EventTimes, receivedAt
   return undefined;
 }
 
+/**
+ * `context` with its `ip` anonymised (a copy; the same object when it has none). An `ip` that is not a
+ * string (an array, say) is read as text, so no shape of it is stored whole: anything but an IP becomes ''.
+ */
+function anonymisedIp(context: Record<string, unknown>): Record<string, unknown> {
+  return context.ip === undefined ? context : { ...context, ip: anonymizeIp(String(context.ip)) };
+}
+
 /** The refused event as kept in the quarantine: without identifiers if consent denies, with `context.ip` anonymised unless the source keeps full IPs. */
 function quarantined(raw: unknown, denied: boolean, keepFullIp: boolean): unknown {
   const kept = denied ? stripRawIdentifiers(raw) : raw;
-  if (keepFullIp || !isObject(kept) || !isObject(kept.context) || typeof kept.context.ip !== 'string') return kept;
-  return { ...kept, context: { ...kept.context, ip: anonymizeIp(kept.context.ip) } };
+  if (keepFullIp || !isObject(kept) || !isObject(kept.context)) return kept;
+  return { ...kept, context: anonymisedIp(kept.context) };
 }
 
 /**
@@ -110,7 +118,7 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
   // only read downstream), spread under the own context of the others.
   let batchContext = batch.context;
   // Server-side libraries send the end user's IP here; it must not outlive the anonymised `ip` column.
-  if (!request.keepFullIp && typeof batchContext.ip === 'string') batchContext = { ...batchContext, ip: anonymizeIp(batchContext.ip) };
+  if (!request.keepFullIp) batchContext = anonymisedIp(batchContext);
   // The batch context counts toward each event's size as it will be stored: its JSON plus the key.
   // An upper bound where the event's own context overrides some of its keys (checked exactly then).
   const extraBytes = mergeContext ? batch.contextBytes + contextKeyBytes : 0;
@@ -120,7 +128,7 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
     // changed: `raw` itself must stay as sent (a refused event is quarantined as it came).
     const own = isObject(raw) ? raw.context : undefined;
     let context = isObject(own) ? (mergeContext ? { ...batchContext, ...own } : own) : batchContext;
-    if (!request.keepFullIp && isObject(own) && typeof own.ip === 'string') context = { ...context, ip: anonymizeIp(own.ip) };
+    if (!request.keepFullIp && isObject(own) && own.ip !== undefined) context = anonymisedIp(context);
     const denied = analyticsDenied(context);
     const merged = mergeContext && isObject(raw) && (own === undefined || own === null || isObject(own));
     // Depth: the event here, the batch context in readBatch (one level less, as it sits inside the event).
