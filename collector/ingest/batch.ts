@@ -2,6 +2,7 @@
 // event errors are reported per index by validateEvent.
 import { defaultLimits, type LimitsConfig } from '../config';
 import { isObject, maxDepth, nestedDeeperThan, type EventType } from './event';
+import { parseClientTime } from './normalize';
 
 /** What a batch request carries besides its events; top-level context merges into each event. */
 export interface BatchEnvelope {
@@ -18,6 +19,13 @@ export interface BatchEnvelope {
 export type BatchRead = { ok: true; batch: BatchEnvelope } | { ok: false; status?: number; error: string; message: string };
 
 export const maxEventsPerBatch = 2500;
+
+/**
+ * `sentAt` when it is an ISO-8601 date-time, as every Segment library sends it; anything looser (`"1"`,
+ * which Date.parse reads as 2001) would move the batch's events by the whole skew bound, so it is ignored.
+ */
+const readSentAt = (value: unknown): string | undefined =>
+  typeof value === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(value) && !Number.isNaN(parseClientTime(value)) ? value : undefined;
 
 const formatBytes = (bytes: number) => bytes.toLocaleString('en-US');
 
@@ -58,7 +66,7 @@ export function readBatch(body: unknown, limits: Pick<LimitsConfig, 'eventBytes'
   if (events.length > maxEventsPerBatch) {
     return { ok: false, error: 'too_many_events', message: `batch has ${events.length} events; at most ${maxEventsPerBatch} are allowed` };
   }
-  const sentAt = typeof body.sentAt === 'string' && !Number.isNaN(Date.parse(body.sentAt)) ? body.sentAt : undefined;
+  const sentAt = readSentAt(body.sentAt);
   const writeKey = typeof body.writeKey === 'string' ? body.writeKey : undefined;
   const context = isObject(body.context) ? body.context : {};
   const contextBytes = contextRefusal(context, events.length, limits);
@@ -80,7 +88,7 @@ export function readSingle(body: unknown, type: EventType): BatchRead {
     ok: true,
     batch: {
       events: [{ ...event, type }],
-      sentAt: typeof sentAt === 'string' && !Number.isNaN(Date.parse(sentAt)) ? sentAt : undefined,
+      sentAt: readSentAt(sentAt),
       writeKey: typeof writeKey === 'string' ? writeKey : undefined,
       context: {},
       contextBytes: 0,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readBatch } from './batch';
+import { readBatch, readSingle } from './batch';
 import { validateEvent } from './event';
 import { anonymizeIp } from './ip';
 import { correctedTime, parseClientTime, toDateTimeText, toEventRow } from './normalize';
@@ -21,6 +21,14 @@ describe('readBatch', () => {
     const read = readBatch(body);
     expect(read.ok).toBe(false);
     if (!read.ok) expect(read.error).toBe(error);
+  });
+
+  it('ignores a sentAt that is not an ISO-8601 date-time (Date.parse would read "1" as 2001)', () => {
+    for (const sentAt of ['1', '2026', 'Mon Nov 23 2026', '2026-13-01T00:00:00Z']) {
+      expect(readBatch({ batch: [{ type: 'page' }], sentAt })).toMatchObject({ ok: true, batch: { sentAt: undefined } });
+    }
+    expect(readBatch({ batch: [{ type: 'page' }], sentAt: '2026-01-01T00:00:00.000+01:00' })).toMatchObject({ ok: true, batch: { sentAt: '2026-01-01T00:00:00.000+01:00' } });
+    expect(readSingle({ type: 'page', sentAt: '1' }, 'page')).toMatchObject({ ok: true, batch: { sentAt: undefined } });
   });
 
   it('reads events, sentAt, writeKey and top-level context', () => {
