@@ -184,6 +184,24 @@ describe('consent from the page', () => {
     expect(host.names()).toEqual(['Consent Updated']);
   });
 
+  it('a TCF answer mapped without analytics (a custom mapping) decides its purposes only: the visitor stays undecided', () => {
+    const listeners: ((data: unknown, ok: boolean) => void)[] = [];
+    (window as W).__tcfapi = (command: string, _v: number, callback: (data: unknown, ok: boolean) => void) => {
+      if (command === 'addEventListener') listeners.push(callback);
+    };
+    const host = createPluginHost();
+    const consent = consentPlugin({ tcf: { marketing: [1, 2, 3, 4, 7] } });
+    host.use(consent);
+    host.tagflow.track('Held');
+    listeners[0]?.({ gdprApplies: true, eventStatus: 'useractioncomplete', purpose: { consents: { 1: true, 2: true, 3: true, 4: true, 7: true } } }, true);
+    expect(consent.get()).toMatchObject({ analytics: false, marketing: true });
+    expect(consent.decided()).toBe(false);
+    expect(host.eraseCalls).toBe(0);
+    expect(host.queued).toEqual([]); // held, not dropped
+    consent.set({ analytics: true }); // the visitor decides: the held event is still there to flow
+    expect(host.names()).toEqual(['Held', 'Consent Updated']);
+  });
+
   it('reads Consent Mode defaults (not a decision) and updates (a decision) from dataLayer', () => {
     (window as W).dataLayer = [['consent', 'default', { analytics_storage: 'denied', ad_storage: 'denied' }]];
     const host = createPluginHost();

@@ -26,7 +26,10 @@ export interface ConsentOptions {
    * nothing (default); `cookieless` sends them without identifiers (a per-page id, no user id or traits).
    */
   mode?: 'hold' | 'cookieless';
-  /** How TCF v2.2 purposes map onto ours, or false to ignore a CMP's `__tcfapi`. */
+  /**
+   * How TCF v2.2 purposes map onto ours, or false to ignore a CMP's `__tcfapi`. A mapping without
+   * `analytics` leaves that decision to the visitor: the CMP's answer sets its purposes for the page only.
+   */
   tcf?: TcfMapping | false;
   /**
    * Name of the dataLayer to read Google Consent Mode v2 signals from, or false to ignore them. A `default`
@@ -155,12 +158,19 @@ export function consentPlugin(options: ConsentOptions = {}): ConsentPlugin {
     setup(a) {
       api = a;
       apply();
+      // A CMP's answer (TCF, a Consent Mode update) decides only what it names: one without analytics (ad
+      // signals only, a TCF mapping without it) leaves an undecided visitor undecided for this page, since
+      // a recorded decision without analytics would deny it, erasing the visitor and dropping held events.
+      const fromCmp = (choices: Preferences) => {
+        if (decided || 'analytics' in choices) plugin.set(choices);
+        else if (update(choices, false)) apply();
+      };
       const stops: (() => void)[] = [];
       const tcfapi = (window as unknown as { __tcfapi?: (...args: unknown[]) => void }).__tcfapi;
       if (options.tcf !== false && typeof tcfapi === 'function') {
         tcfapi('addEventListener', 2, (data: TcData, success: boolean) => {
           const choices = success ? purposesFromTcf(data, options.tcf || defaultTcfMapping) : undefined;
-          if (choices) plugin.set(choices);
+          if (choices) fromCmp(choices);
         });
       }
       // A decision made in another tab (a withdrawal there erased the device) applies here too, without a
@@ -175,11 +185,8 @@ export function consentPlugin(options: ConsentOptions = {}): ConsentPlugin {
         stops.push(
           watchDataLayer(options.consentMode ?? 'dataLayer', (entry) => {
             const signal = consentModeSignal(entry);
-            if (!signal) return;
-            // An update decides only what it names: without analytics it leaves an undecided visitor
-            // undecided (a denial of analytics would erase the visitor and drop held events).
-            if (signal.command === 'update' && (decided || 'analytics' in signal.preferences)) plugin.set(signal.preferences);
-            else if (!decided && update(signal.preferences, false)) apply();
+            if (signal?.command === 'update') fromCmp(signal.preferences);
+            else if (signal && !decided && update(signal.preferences, false)) apply();
           }),
         );
       }
