@@ -84,6 +84,12 @@ describe('requests refused as a whole', () => {
     expect(metrics).toMatch(/tagflow_requests_refused_total\{reason="unknown_write_key"\} [1-9]/);
   });
 
+  it('refuses a request whose header and body write keys differ, and accepts them when they agree', async () => {
+    const body = (writeKey: string) => JSON.stringify({ batch: [track(`wk-${writeKey}`)], writeKey });
+    await expectError(await post(collector, body('other-key')), 400, 'conflicting_write_keys');
+    expect((await post(collector, body('test-write-key'))).status).toBe(200);
+  });
+
   it('answers 429 with Retry-After once a source passes its rate limit', async () => {
     const statuses: number[] = [];
     let limited: Response | undefined;

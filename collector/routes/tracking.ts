@@ -31,7 +31,13 @@ function originAllowed(source: SourceConfig, origin: string | undefined): boolea
 }
 
 function authenticate(request: FastifyRequest, bodyKey: string | undefined, sources: Map<string, SourceConfig>): SourceConfig {
-  const key = writeKeyFromAuthorization(request.headers.authorization) ?? bodyKey;
+  const headerKey = writeKeyFromAuthorization(request.headers.authorization);
+  // Two different keys are a misconfigured client: picking either would file its events under a source it
+  // may not have meant, silently.
+  if (headerKey !== undefined && bodyKey !== undefined && headerKey !== bodyKey) {
+    throw new HttpError(400, 'conflicting_write_keys', 'the write key in the Authorization header and writeKey in the body differ; send one, or the same in both');
+  }
+  const key = headerKey ?? bodyKey;
   if (!key) throw new HttpError(401, 'missing_write_key', 'send the write key as the Basic-auth user name or as writeKey in the body');
   const source = sources.get(key);
   if (!source) throw new HttpError(401, 'unknown_write_key', 'this write key belongs to no configured source');
