@@ -1,21 +1,26 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createPluginHost } from '../../test/support/plugin-host';
+import { createPluginHost, type PluginHost } from '../../test/support/plugin-host';
 import { consentPlugin } from './consent/consent';
+import type { TagflowPlugin } from '../core/plugin';
 import { campaignFrom, pagePlugin } from './page';
 
 let undo: (() => void) | undefined;
 beforeEach(() => {
   sessionStorage.clear();
+  localStorage.clear();
   history.replaceState(null, '', '/start?utm_source=news&utm_medium=email&utm_campaign=spring&gclid=g-1');
 });
 afterEach(() => {
   undo?.();
+  undo = undefined;
+  vi.restoreAllMocks();
   vi.useRealTimers();
 });
 
-function start(options = {}) {
+function start(options = {}, before?: TagflowPlugin) {
   const host = createPluginHost();
   host.context.sessionId = 'session-1'; // as the core sets it
+  if (before) host.use(before);
   const plugin = pagePlugin(options);
   const setup = plugin.setup;
   plugin.setup = (api) => {
@@ -27,10 +32,174 @@ function start(options = {}) {
   return host;
 }
 
+const landingCampaign = { source: 'news', medium: 'email', name: 'spring', gclid: 'g-1' };
+/** What tf_campaign holds: [sessionId, campaign], shared by the site's tabs. */
+const stored = () => JSON.parse(localStorage.getItem('tf_campaign') ?? 'null') as unknown;
+/** Each queued event as [event name or page path, its campaign]. */
+const campaigns = (host: PluginHost) => host.queued.map((e) => [e.event ?? e.properties?.path, e.context.campaign]);
+
+/**
+ * Another tab of the site, opened on `path` while the first one stays open: its own sessionStorage and
+ * page plugin, the shared localStorage, and the session the core reads from it (`sessionId`).
+ */
+async function secondTab(path: string, sessionId = 'session-1') {
+  undo?.(); // the first tab's history hooks: only the new tab's view must follow the URL change
+  sessionStorage.clear();
+  history.replaceState(null, '', path);
+  const host = start();
+  host.context.sessionId = sessionId;
+  await Promise.resolve(); // its first view
+  host.tagflow.track('In Second Tab');
+  return host;
+}
+
 describe('campaignFrom', () => {
   it('reads utm parameters and click ids in Segment campaign shape', () => {
     expect(campaignFrom('?utm_source=a&utm_campaign=b&utm_term=c&fbclid=f&yclid=y&other=1')).toEqual({ source: 'a', name: 'b', term: 'c', fbclid: 'f', yclid: 'y' });
     expect(campaignFrom('?q=1')).toBeUndefined();
+  });
+});
+
+describe('campaign of the session', () => {
+  it('is on every event across navigations, and in another tab of the same session', async () => {
+    const host = start();
+    await Promise.resolve();
+    history.pushState(null, '', '/next');
+    host.tagflow.track('Clicked'); // the /next view comes first
+    expect(campaigns(host)).toEqual([
+      ['/start', landingCampaign],
+      ['/next', landingCampaign],
+      ['Clicked', landingCampaign],
+    ]);
+    const other = await secondTab('/other');
+    expect(campaigns(other)).toEqual([
+      ['/other', landingCampaign],
+      ['In Second Tab', landingCampaign],
+    ]);
+    expect(stored()).toEqual(['session-1', landingCampaign]); // kept with its session, for the tabs
+  });
+
+  it('is dropped when a new session starts, in this tab and in the others', async () => {
+    const host = start();
+    await Promise.resolve();
+    host.context.sessionId = 'session-2'; // 30 minutes without events: the core starts a new session
+    history.pushState(null, '', '/next');
+    host.tagflow.track('Clicked');
+    expect(campaigns(host)).toEqual([
+      ['/start', landingCampaign],
+      ['/next', undefined],
+      ['Clicked', undefined],
+    ]);
+    const other = await secondTab('/other', 'session-2');
+    expect(campaigns(other)).toEqual([
+      ['/other', undefined],
+      ['In Second Tab', undefined],
+    ]);
+  });
+
+  it('is replaced by a URL with new campaign parameters, for every tab of the session', async () => {
+    const host = start();
+    await Promise.resolve();
+    history.pushState(null, '', '/promo?utm_source=ad&fbclid=f-1');
+    host.tagflow.track('Clicked');
+    const promo = { source: 'ad', fbclid: 'f-1' };
+    expect(campaigns(host).slice(1)).toEqual([
+      ['/promo', promo],
+      ['Clicked', promo],
+    ]);
+    expect(stored()).toEqual(['session-1', promo]);
+    const other = await secondTab('/other');
+    expect(campaigns(other)).toEqual([
+      ['/other', promo],
+      ['In Second Tab', promo],
+    ]);
+  });
+
+  it('is erased when consent is withdrawn; a URL with campaign parameters still gives its own', async () => {
+    const host = start();
+    const consent = consentPlugin();
+    host.use(consent);
+    consent.set({ analytics: true });
+    await Promise.resolve();
+    expect(stored()).toEqual(['session-1', landingCampaign]);
+    history.pushState(null, '', '/next'); // the campaign now comes from the session, not the URL
+    consent.set({ analytics: false });
+    expect(localStorage.getItem('tf_campaign')).toBeNull();
+    consent.set({ analytics: true }); // the same session (the host keeps it): only the erase can have dropped it
+    host.tagflow.track('After Erase');
+    history.replaceState(null, '', '/ad?utm_source=ad');
+    host.tagflow.track('On Ad URL');
+    expect(campaigns(host).filter(([name]) => name === 'After Erase' || name === 'On Ad URL')).toEqual([
+      ['After Erase', undefined],
+      ['On Ad URL', { source: 'ad' }],
+    ]);
+  });
+
+  it('is not stored while consent strips identifiers (cookieless), and is stored for the session after the grant', async () => {
+    const host = start();
+    const consent = consentPlugin({ mode: 'cookieless' });
+    host.use(consent);
+    await Promise.resolve();
+    expect(host.queued[0]?.context.campaign).toEqual(landingCampaign);
+    expect(host.queued[0]?.context.sessionId).toBeUndefined();
+    expect(localStorage.getItem('tf_campaign')).toBeNull();
+    expect(sessionStorage.getItem('tf_campaign')).toBeNull();
+    consent.set({ analytics: true });
+    expect(stored()).toEqual(['session-1', landingCampaign]);
+  });
+
+  it('is not stored while consent holds events, and is stored with them once released', async () => {
+    const host = start();
+    const consent = consentPlugin({ mode: 'hold' });
+    host.use(consent);
+    await Promise.resolve();
+    history.pushState(null, '', '/next');
+    host.tagflow.track('Clicked');
+    expect(host.queued).toEqual([]);
+    expect(localStorage.getItem('tf_campaign')).toBeNull();
+    expect(sessionStorage.getItem('tf_campaign')).toBeNull();
+    consent.set({ analytics: true });
+    expect(campaigns(host).slice(0, 3)).toEqual([
+      ['/start', landingCampaign],
+      ['/next', landingCampaign],
+      ['Clicked', landingCampaign],
+    ]);
+    expect(stored()).toEqual(['session-1', landingCampaign]);
+  });
+
+  it('is kept in the tab for its session when storage is blocked', async () => {
+    vi.spyOn(Storage.prototype, 'getItem').mockImplementation(() => {
+      throw new DOMException('blocked', 'SecurityError');
+    });
+    vi.spyOn(Storage.prototype, 'setItem').mockImplementation(() => {
+      throw new DOMException('blocked', 'SecurityError');
+    });
+    const host = start();
+    await Promise.resolve();
+    history.pushState(null, '', '/next');
+    host.tagflow.track('Clicked');
+    host.context.sessionId = 'session-2';
+    host.tagflow.track('Next Session');
+    expect(campaigns(host)).toEqual([
+      ['/start', landingCampaign],
+      ['/next', landingCampaign],
+      ['Clicked', landingCampaign],
+      ['Next Session', undefined],
+    ]);
+  });
+
+  it('found while consent, added before this plugin, strips session ids, belongs to the first session after the grant', async () => {
+    const consent = consentPlugin({ mode: 'cookieless' });
+    const host = start({}, consent);
+    await Promise.resolve(); // the landing view, without a session id when this plugin sees it
+    consent.set({ analytics: true });
+    history.pushState(null, '', '/next');
+    host.tagflow.track('Clicked');
+    expect(campaigns(host).slice(-2)).toEqual([
+      ['/next', landingCampaign],
+      ['Clicked', landingCampaign],
+    ]);
+    expect(stored()).toEqual(['session-1', landingCampaign]);
   });
 });
 
@@ -48,43 +217,6 @@ describe('page plugin', () => {
     host.use({ name: 'replay', setup: (api) => api.enqueue(host.queued[3]!) }); // e.g. consent releasing a held view
     expect(host.queued).toHaveLength(5);
     expect(host.queued[3]?.properties).toMatchObject({ url: `${location.origin}/c?x=1`, search: '?x=1', referrer: `${location.origin}/b` });
-  });
-
-  it('keeps the campaign for the session, across navigations', async () => {
-    const host = start();
-    await Promise.resolve();
-    history.pushState(null, '', '/next');
-    const campaign = { source: 'news', medium: 'email', name: 'spring', gclid: 'g-1' };
-    expect(host.context.campaign).toEqual(campaign);
-    expect(JSON.parse(sessionStorage.getItem('tf_campaign') ?? '{}')).toEqual(campaign);
-  });
-
-  it('saves no campaign (click ids) for the session while consent strips identifiers, and saves it after the grant', async () => {
-    const host = start();
-    const consent = consentPlugin({ mode: 'cookieless' });
-    host.use(consent);
-    await Promise.resolve();
-    expect(host.queued[0]?.context.campaign).toMatchObject({ gclid: 'g-1' });
-    expect(sessionStorage.getItem('tf_campaign')).toBeNull();
-    consent.set({ analytics: true });
-    expect(JSON.parse(sessionStorage.getItem('tf_campaign') ?? '{}')).toMatchObject({ gclid: 'g-1' });
-  });
-
-  it('erases the session\'s campaign when consent is withdrawn, keeping only what the current URL says', async () => {
-    const host = start();
-    const consent = consentPlugin();
-    host.use(consent);
-    consent.set({ analytics: true });
-    await Promise.resolve();
-    expect(sessionStorage.getItem('tf_campaign')).not.toBeNull();
-    history.pushState(null, '', '/next'); // the campaign now comes from the session, not the URL
-    consent.set({ analytics: false });
-    expect(sessionStorage.getItem('tf_campaign')).toBeNull();
-    expect(host.context).not.toHaveProperty('campaign');
-    history.replaceState(null, '', '/ad?utm_source=ad');
-    consent.set({ analytics: true });
-    consent.set({ analytics: false });
-    expect(host.context.campaign).toEqual({ source: 'ad' });
   });
 
   it('counts hash changes only when asked', async () => {

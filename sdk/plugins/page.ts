@@ -1,11 +1,16 @@
 // Automatic page views: one on load and one per SPA navigation (pushState, replaceState to a new URL,
 // popstate; hash changes when enabled), never two in a row for one URL. A navigation's view is recorded
-// a task later, with the title the router has set by then. Campaign parameters are kept for the session
-// (erased when consent is withdrawn) and put in every event's context.campaign.
+// a task later, with the title the router has set by then. Campaign parameters are kept for the Tagflow
+// session (context.sessionId), in localStorage so the site's other tabs use them too, and put in every
+// event's context.campaign; a new session starts without them. Erased when consent is withdrawn.
 import { campaignOf } from '../core/context';
 import type { PluginApi, TagflowPlugin } from '../core/plugin';
 import { readJson, writeJson } from '../core/storage';
 import type { TagflowEvent } from '../core/types';
+
+type Campaign = Record<string, string>;
+/** A campaign and the session it belongs to (none yet: the next event's), as kept in localStorage. */
+type Kept = [sessionId: string | undefined, campaign: Campaign];
 
 export interface PagePluginOptions {
   /** Count a change of the URL's #hash as a navigation (default false). */
@@ -16,7 +21,7 @@ const clickIds = ['gclid', 'yclid', 'fbclid'];
 const campaignKey = 'tf_campaign';
 
 /** Campaign data of a query string in Segment's `context.campaign` shape: the core's utm_* reading plus ad click ids. */
-export function campaignFrom(search: string): Record<string, string> | undefined {
+export function campaignFrom(search: string): Campaign | undefined {
   const params = new URLSearchParams(search);
   let campaign = campaignOf(params);
   for (const id of clickIds) {
@@ -34,16 +39,14 @@ export function pagePlugin(options: PagePluginOptions = {}): TagflowPlugin {
   // it held) is already complete, and must not count as a repeat or take the referrer of later views.
   const processed = new Set<string>();
   let referrer = document.referrer;
-  let campaign: Record<string, string> | undefined;
+  // This tab's latest URL campaign: the session's when storage is blocked or the event may not store it.
+  let mine: Kept | undefined;
   // A navigation's view waits a task, for the router to set the new page's title; it is recorded sooner
   // when an event or another navigation comes first, so events stay in the order they happened. Either
   // way it carries the time of its navigation.
   let waiting: string | undefined; // that time, while the view waits
   let viewedAt: string | undefined; // that time, while the view is being queued
   const key = (url: string) => (options.hash ? url : url.split('#')[0]!);
-  const setCampaign = (found: Record<string, string> | undefined) => {
-    if (found) api?.setContext('campaign', (campaign = found));
-  };
   const view = () => {
     viewedAt = waiting;
     waiting = undefined; // first: events that other plugins emit meanwhile must not flush it again
@@ -61,7 +64,6 @@ export function pagePlugin(options: PagePluginOptions = {}): TagflowPlugin {
     name: 'page',
     setup(a) {
       api = a;
-      setCampaign(campaignFrom(location.search) ?? readJson(campaignKey, true));
       const restore: (() => void)[] = [];
       for (const method of ['pushState', 'replaceState'] as const) {
         const original = history[method];
@@ -85,34 +87,38 @@ export function pagePlugin(options: PagePluginOptions = {}): TagflowPlugin {
     },
     beforeQueue(event: TagflowEvent) {
       if (processed.has(event.messageId)) return event;
+      const { context } = event;
+      const page = context.page;
       if (event.type !== 'page') {
         flush(); // e.g. a track right after pushState: the new page's view comes first
-        return event;
+      } else {
+        waiting = undefined; // a view of the page now (the site's own page() call too) stands for a waiting one
+        const url = key(page?.url ?? location.href);
+        if (url === last) return null; // e.g. the snippet's own page() after ours
+        last = url;
+        processed.add(event.messageId);
+        if (viewedAt) event.timestamp = viewedAt;
+        if (page) page.referrer = referrer;
+        event.properties = { url, path: page?.path, search: page?.search, title: page?.title, referrer, ...event.properties };
+        referrer = url;
       }
-      waiting = undefined; // a view of the page now (the site's own page() call too) stands for a waiting one
-      const page = event.context.page;
-      const url = key(page?.url ?? location.href);
-      if (url === last) return null; // e.g. the snippet's own page() after ours
-      last = url;
-      processed.add(event.messageId);
-      if (viewedAt) event.timestamp = viewedAt;
-      if (page) page.referrer = referrer;
-      // The viewed page's campaign (for a call the snippet queued, that of the URL it was made on).
-      setCampaign(campaignFrom(page?.search ?? location.search));
-      event.context.campaign = campaign;
-      event.properties = { url, path: page?.path, search: page?.search, title: page?.title, referrer, ...event.properties };
-      referrer = url;
+      // The event's own URL (for a call the snippet queued, the one it was made on) replaces the campaign;
+      // otherwise the session's, as any tab stored it last, else as this tab found it. A campaign found
+      // without a session id belongs to the first session that comes; another session's is not this one's.
+      const sessionId = context.sessionId;
+      const found = campaignFrom(page?.search ?? location.search);
+      context.campaign = (found ? (mine = [sessionId, found]) : [readJson<Kept>(campaignKey), mine].find((k) => k && (k[0] ??= sessionId) == sessionId))?.[1];
       return event;
     },
     erase() {
-      // Consent withdrawn: the campaign kept for the session goes; the current URL's stays (it is in the address).
-      writeJson(campaignKey, undefined, true);
-      api?.setContext('campaign', (campaign = campaignFrom(location.search)));
+      // Consent withdrawn: the session's campaign goes; a URL's own still counts (it is in the address).
+      writeJson(campaignKey, undefined);
+      mine = undefined;
     },
-    afterQueue(event: TagflowEvent) {
-      // Saved only while consent lets events keep their identifiers (cookieless strips the session id).
-      // Blocked storage: the campaign is kept for this page only.
-      if (campaign && event.context.sessionId) writeJson(campaignKey, campaign, true);
+    afterQueue({ context: { sessionId, campaign } }: TagflowEvent) {
+      // Stored only while consent lets events keep their identifiers (cookieless strips the session id, held
+      // events are not queued yet). Blocked storage: the campaign is this tab's only.
+      if (campaign && sessionId) writeJson(campaignKey, [sessionId, campaign]);
     },
   };
 }

@@ -160,7 +160,8 @@ describe('withdrawing consent in Chromium', () => {
       expect(before.cookie).toContain(`tf_aid=${oldId}`);
       expect(JSON.parse(before.local.tf_id ?? '{}')).toMatchObject({ anonymousId: oldId, userId: 'user-erase' });
       expect(JSON.parse(before.local.tf_cart ?? '{}')).toMatchObject({ cart_id: oldCart });
-      expect(JSON.parse(before.session.tf_campaign ?? '{}')).toEqual({ source: 'mail', gclid: 'g-1' });
+      const { session } = JSON.parse(before.local.tf_id ?? '{}') as { session?: [string, number] };
+      expect(JSON.parse(before.local.tf_campaign ?? '[]')).toEqual([session?.[0], { source: 'mail', gclid: 'g-1' }]); // the session's campaign
 
       const sentBefore = bodies.length;
       await page.evaluate(async () => {

@@ -123,3 +123,51 @@ describe('cart snapshot with several open tabs', () => {
     expect(cart_id).toBe(next);
   });
 });
+
+describe('campaign with several open tabs', () => {
+  interface CampaignRow {
+    type: string;
+    event: string;
+    session_id: string;
+    campaign_source: string;
+    campaign_medium: string;
+    campaign_name: string;
+    gclid: string;
+  }
+  const campaignRows = (where: string) => () =>
+    suite.collector.db.rows<CampaignRow>(
+      `SELECT type, event, session_id, campaign_source, campaign_medium, campaign_name, visitParamExtractString(context, 'gclid') AS gclid FROM events WHERE ${where} ORDER BY timestamp_ms`,
+    );
+  const campaignOf = (r: CampaignRow) => [r.campaign_source, r.campaign_medium, r.campaign_name, r.gclid];
+
+  it('a visitor who landed from an ad has the campaign on a second tab’s events while the session lasts, and not after it', async () => {
+    await freshContext();
+    const first = await open('/test/campaign-landing?utm_source=ad-network&utm_medium=cpc&utm_campaign=spring&gclid=g-42');
+    // Stored: the landing view was queued, so the tab has kept the session's campaign by then.
+    const [landing] = await waitUntil(campaignRows("type = 'page' AND page_path = '/test/campaign-landing'"), (r) => r.length === 1);
+    const campaign = ['ad-network', 'cpc', 'spring', 'g-42'];
+    expect(campaignOf(landing!)).toEqual(campaign);
+
+    const second = await open('/test/campaign-second'); // e.g. a product opened in a new tab: no utm in its URL
+    await track(second, 'Second Tab Event');
+    const got = await waitUntil(campaignRows("page_path = '/test/campaign-second'"), (r) => r.length === 2);
+    expect(got.map((r) => r.session_id)).toEqual([landing!.session_id, landing!.session_id]); // the same session
+    expect(got.map(campaignOf)).toEqual([campaign, campaign]);
+
+    // The landing tab, left open 30 minutes without events (the session's last event moved back), moves
+    // on to a page without campaign parameters: its next events start a new session, without the campaign.
+    await first.evaluate(() => {
+      const stored = JSON.parse(localStorage.getItem('tf_id') ?? '{}') as { session: [string, number] };
+      stored.session[1] -= 31 * 60_000;
+      localStorage.setItem('tf_id', JSON.stringify(stored));
+      history.pushState(null, '', '/test/campaign-later');
+    });
+    await track(first, 'Next Session Event'); // the /test/campaign-later view is recorded before it
+    const later = await waitUntil(campaignRows("page_path = '/test/campaign-later'"), (r) => r.length === 2);
+    expect(later.map((r) => r.session_id === landing!.session_id)).toEqual([false, false]);
+    expect(later.map(campaignOf)).toEqual([
+      ['', '', '', ''],
+      ['', '', '', ''],
+    ]);
+  });
+});
