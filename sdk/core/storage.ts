@@ -1,22 +1,20 @@
-// First-party cookie, localStorage and sessionStorage access that never throws (storage can be
-// blocked, full or, for a value another script wrote, not JSON). Shared by the core and the plugins.
-
-// `session`: sessionStorage instead of localStorage. Even naming either can throw (blocked storage).
+// First-party cookie and localStorage access that never throws (storage can be blocked, full or, for a
+// value another script wrote, not JSON; even naming localStorage can throw). Shared by the core and the
+// plugins.
 
 /** Reads a key; null (missing) or undefined (storage blocked) when there is no value. */
-export function readLocal(key: string, session?: boolean): string | null | undefined {
+export function readLocal(key: string): string | null | undefined {
   try {
-    return (session ? sessionStorage : localStorage).getItem(key);
+    return localStorage.getItem(key);
   } catch {
     // blocked: undefined
   }
 }
 
 /** Writes a key; no value (undefined) removes it. */
-export function writeLocal(key: string, value?: string, session?: boolean): void {
+export function writeLocal(key: string, value?: string): void {
   try {
-    const store = session ? sessionStorage : localStorage;
-    value == null ? store.removeItem(key) : store.setItem(key, value);
+    value == null ? localStorage.removeItem(key) : localStorage.setItem(key, value);
   } catch {
     // blocked or full: the value lives in memory only
   }
@@ -32,11 +30,11 @@ export function parseJson<T>(text: string | null | undefined): T | undefined {
 }
 
 /** Reads a key holding JSON; undefined (or null) when missing, unreadable or not JSON. */
-export const readJson = <T>(key: string, session?: boolean): T | undefined => parseJson(readLocal(key, session));
+export const readJson = <T>(key: string): T | undefined => parseJson(readLocal(key));
 
 /** Writes a value as JSON (plain data: what the plugins keep); `undefined` removes the key. */
-export function writeJson(key: string, value: unknown, session?: boolean): void {
-  writeLocal(key, JSON.stringify(value), session);
+export function writeJson(key: string, value: unknown): void {
+  writeLocal(key, JSON.stringify(value));
 }
 
 /** Reads a cookie by its exact name (any name: no regex), as stored (not decoded); undefined when missing or empty. */
