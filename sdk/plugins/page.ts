@@ -107,7 +107,10 @@ export function pagePlugin(options: PagePluginOptions = {}): TagflowPlugin {
       // without a session id belongs to the first session that comes; another session's is not this one's.
       const sessionId = context.sessionId;
       const found = campaignFrom(page?.search ?? location.search);
-      context.campaign = (found ? (mine = [sessionId, found]) : [readJson<Kept>(campaignKey), mine].find((k) => k && (k[0] ??= sessionId) == sessionId))?.[1];
+      if (found) mine = [sessionId, found];
+      else if (mine && mine[0] === undefined) mine[0] = sessionId;
+      const ofSession = (kept: Kept | undefined) => (kept && kept[0] === sessionId ? kept[1] : undefined);
+      context.campaign = found ?? ofSession(readJson<Kept>(campaignKey)) ?? ofSession(mine);
       return event;
     },
     erase() {
