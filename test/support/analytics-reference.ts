@@ -82,7 +82,7 @@ export function referenceProfiles(events: RefEvent[], identifiersOf: (person: st
     const times = sorted.map((e) => e.t);
     const orders = list.filter((e) => e.event === 'Order Completed');
     const revenue = orders.reduce((s, e) => s + moneyOf(e), 0) - list.filter((e) => e.event === 'Order Refunded').reduce((s, e) => s + moneyOf(e), 0);
-    const identifies = sorted.filter((e) => e.type === 'identify');
+    const identifies = sorted.filter((e) => e.type === 'identify' && e.traits !== '' && e.traits !== '{}');
     const consents = sorted.filter((e) => e.consent !== '' && e.consent !== '{}');
     const touches = sorted.filter((e) => e.campaign[0] !== '');
     const touch = (e: RefEvent | undefined): [string, string, string] => e?.campaign ?? ['', '', ''];
