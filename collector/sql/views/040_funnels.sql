@@ -14,13 +14,14 @@ FROM
 (
     -- One UInt64 group key per (person, day of the view, source): 18.16 groups by it far faster than by the
     -- three columns (a collision of two of ~10^6 groups has a probability of ~10^-7).
-    -- A funnel that starts late in the day ends on the next one, so each event also counts towards the
-    -- funnels of the day before its own (funnel_day); only that day's views start them.
+    -- A funnel that starts late in the day ends on the next one, so each later step also counts towards the
+    -- funnels of the day before its own (funnel_day); views start only their own day's funnel (the bulk of
+    -- these events, so they are not doubled).
     SELECT
         cityHash64(person_key, funnel_day, source) AS group_key,
         any(funnel_day) AS day,
         any(source) AS event_source,
-        windowFunnel(86400)(timestamp, event = 'Product Viewed' AND toDate(timestamp) = funnel_day, event = 'Product Added', event = 'Checkout Started', event = 'Order Completed') AS level
+        windowFunnel(86400)(timestamp, event = 'Product Viewed', event = 'Product Added', event = 'Checkout Started', event = 'Order Completed') AS level
     FROM (
         SELECT person_key, timestamp, source, event FROM person_events_stored
         WHERE event IN ('Product Viewed', 'Product Added', 'Checkout Started', 'Order Completed') AND node_key NOT IN (SELECT node_key FROM stale_nodes)
@@ -28,7 +29,7 @@ FROM
         SELECT person_key, timestamp, source, event FROM person_events_restated
         WHERE event IN ('Product Viewed', 'Product Added', 'Checkout Started', 'Order Completed')
     )
-    ARRAY JOIN [toDate(timestamp), toDate(timestamp) - 1] AS funnel_day
+    ARRAY JOIN if(event = 'Product Viewed', [toDate(timestamp)], [toDate(timestamp), toDate(timestamp) - 1]) AS funnel_day
     GROUP BY group_key
     -- Without a view that day there is no funnel (a row of zeros otherwise).
     HAVING level > 0
