@@ -130,6 +130,9 @@ function metricSql(metric: Metric, asOf: string): string {
   }
 }
 
+/** The event a "since the last …" metric counts from: a person who never had one has no value, so matches no comparison. */
+const sinceLast: Partial<Record<Metric, string>> = { days_since_last_order: 'Order Completed', hours_since_last_cart_add: 'Product Added' };
+
 function traitSql(rule: Extract<SegmentRule, { trait: string }>): string {
   const has = `(type = 'identify' AND visitParamHas(traits, ${str(rule.trait)}))`;
   if (rule.op === 'exists') return `countIf(${has}) > 0`;
@@ -148,7 +151,11 @@ function ruleSql(rule: SegmentRule, asOfMs: number): string {
   if ('any' in rule) return `(${rule.any.map((r) => ruleSql(r, asOfMs)).join(' OR ')})`;
   if ('not' in rule) return `(NOT ${ruleSql(rule.not, asOfMs)})`;
   if ('trait' in rule) return traitSql(rule);
-  if ('metric' in rule) return `(${metricSql(rule.metric, asOf)} ${comparisonSql(rule.op)} ${num(rule.value)})`;
+  if ('metric' in rule) {
+    const test = `${metricSql(rule.metric, asOf)} ${comparisonSql(rule.op)} ${num(rule.value)}`;
+    const last = sinceLast[rule.metric];
+    return last === undefined ? `(${test})` : `(countIf(event = ${str(last)}) > 0 AND ${test})`;
+  }
   if ('top' in rule) {
     const level = num(1 - rule.top.percent / 100);
     const orders = personEventsWhere(['person_key', 'event', 'revenue'], "event IN ('Order Completed', 'Order Refunded')");

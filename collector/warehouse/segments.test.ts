@@ -68,6 +68,12 @@ describe('segment rules on ClickHouse', () => {
     expect(await members({ any: [{ metric: 'days_since_first_seen', op: 'gte', value: 25 }, { metric: 'orders', op: 'gte', value: 1 }] })).toEqual(['user:A', 'user:B', 'user:E', 'user:F']);
   });
 
+  it('leave out persons without an order from "days since last order", which they have none of', async () => {
+    // B ordered 20 days ago, F 40 days ago; A, C, D and E never ordered.
+    expect(await members({ metric: 'days_since_last_order', op: 'gt', value: 30 })).toEqual(['user:F']);
+    expect(await members({ not: { metric: 'days_since_last_order', op: 'lte', value: 30 } })).toEqual(['user:A', 'user:C', 'user:D', 'user:E', 'user:F']);
+  });
+
   it('match hostile values literally, and only them', async () => {
     expect(await members({ event: 'Product Added', where: [{ property: 'category', op: 'eq', value: hostileCategory }] })).toEqual(['user:E']);
     expect(await members({ trait: 'plan', op: 'eq', value: hostileCategory })).toEqual(['user:E']);

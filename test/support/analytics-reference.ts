@@ -82,7 +82,7 @@ export function referenceProfiles(events: RefEvent[], identifiersOf: (person: st
     const times = sorted.map((e) => e.t);
     const orders = list.filter((e) => e.event === 'Order Completed');
     const revenue = orders.reduce((s, e) => s + moneyOf(e), 0) - list.filter((e) => e.event === 'Order Refunded').reduce((s, e) => s + moneyOf(e), 0);
-    const identifies = sorted.filter((e) => e.type === 'identify');
+    const identifies = sorted.filter((e) => e.type === 'identify' && e.traits !== '' && e.traits !== '{}');
     const consents = sorted.filter((e) => e.consent !== '' && e.consent !== '{}');
     const touches = sorted.filter((e) => e.campaign[0] !== '');
     const touch = (e: RefEvent | undefined): [string, string, string] => e?.campaign ?? ['', '', ''];
@@ -170,13 +170,19 @@ const funnelSteps = ['Product Viewed', 'Product Added', 'Checkout Started', 'Ord
 export function referenceFunnelDaily(events: RefEvent[]) {
   const relevant = events.filter((e) => funnelSteps.includes(e.event));
   const cells = new Map<string, { day: string; event_source: string; levels: number[] }>();
-  for (const [key, list] of groupBy(relevant, (e) => `${date(e.t)}|${e.source}|${e.person}`)) {
-    const [d, source] = key.split('|') as [string, string];
-    const level = funnelLevel(list.map((e) => ({ t: e.t, step: funnelSteps.indexOf(e.event) })), 4, 86_400);
-    const cellKey = `${d}|${source}`;
-    const cell = cells.get(cellKey) ?? { day: d, event_source: source, levels: [] };
-    cell.levels.push(level);
-    cells.set(cellKey, cell);
+  for (const [key, list] of groupBy(relevant, (e) => `${e.source}|${e.person}`)) {
+    const source = key.split('|')[0] as string;
+    // A funnel belongs to the day of its view; its later steps may fall on the next day.
+    for (const d of new Set(list.filter((e) => e.event === funnelSteps[0]).map((e) => date(e.t)))) {
+      const next = date(sec(`${d} 00:00:00`) + day);
+      const matches = list
+        .filter((e) => (e.event === funnelSteps[0] ? date(e.t) === d : date(e.t) === d || date(e.t) === next))
+        .map((e) => ({ t: e.t, step: funnelSteps.indexOf(e.event) }));
+      const cellKey = `${d}|${source}`;
+      const cell = cells.get(cellKey) ?? { day: d, event_source: source, levels: [] };
+      cell.levels.push(funnelLevel(matches, 4, 86_400));
+      cells.set(cellKey, cell);
+    }
   }
   return [...cells.values()].map(({ day: d, event_source, levels }) => ({
     day: d,

@@ -24,7 +24,8 @@ FROM
 (
     SELECT
         person_id,
-        argMaxIf(traits, timestamp, type = 'identify') AS latest_traits,
+        -- An identify without traits (identify(userId) on every page load) says nothing about them.
+        argMaxIf(traits, timestamp, type = 'identify' AND traits NOT IN ('', '{}')) AS latest_traits,
         min(timestamp) AS first_seen,
         max(timestamp) AS last_seen,
         arraySort(groupArray(toUInt32(timestamp))) AS times,
