@@ -103,35 +103,34 @@ export function parseSegmentRule(raw: unknown, path = 'rule'): SegmentRule {
   return readRule(raw, path, 0);
 }
 
-// person_events.revenue is properties.revenue as a number, extracted once when the row was stored.
-const ltvSql = "(sumIf(revenue, event = 'Order Completed') - sumIf(revenue, event = 'Order Refunded'))";
-const ordersSql = "countIf(event = 'Order Completed')";
+// Order metrics come from person_order_totals (collector/sql/views/015_orders.sql): one order per order_id,
+// refunds matched to their order. A person without orders or refunds is not in it: 0 orders, LTV 0.
+const orderTotals = (where: string) => `(SELECT person_key FROM person_order_totals WHERE ${where})`;
 
 function sinceSql(time: string, asOf: string, unitSeconds: number): string {
   return `((toInt64(toUInt32(${asOf})) - toInt64(toUInt32(${time}))) / ${unitSeconds})`;
 }
 
-function metricSql(metric: Metric, asOf: string): string {
+/** Persons whose latest cart add is after their latest order (or who never ordered): ordered_since_last_cart_add = 0. */
+const addedSinceLastOrder =
+  `(SELECT person_key FROM (SELECT person_key, max(timestamp) AS last_add FROM ${personEventsWhere(['person_key', 'timestamp'], "event = 'Product Added'")} GROUP BY person_key)` +
+  ' ANY LEFT JOIN (SELECT person_key, last_order_at FROM person_order_totals) USING person_key WHERE last_add > last_order_at)';
+
+function metricSql(metric: Exclude<Metric, 'ltv' | 'orders' | 'days_since_last_order'>, asOf: string): string {
   switch (metric) {
-    case 'ltv':
-      return ltvSql;
-    case 'orders':
-      return ordersSql;
     case 'days_since_first_seen':
       return sinceSql('min(timestamp)', asOf, 86_400);
     case 'days_since_last_seen':
       return sinceSql('max(timestamp)', asOf, 86_400);
-    case 'days_since_last_order':
-      return sinceSql("maxIf(timestamp, event = 'Order Completed')", asOf, 86_400);
     case 'hours_since_last_cart_add':
       return sinceSql("maxIf(timestamp, event = 'Product Added')", asOf, 3600);
     case 'ordered_since_last_cart_add':
-      return "toUInt8(maxIf(timestamp, event = 'Order Completed') >= maxIf(timestamp, event = 'Product Added'))";
+      return `toUInt8(person_key NOT IN ${addedSinceLastOrder})`;
   }
 }
 
 /** The event a "since the last …" metric counts from: a person who never had one has no value, so matches no comparison. */
-const sinceLast: Partial<Record<Metric, string>> = { days_since_last_order: 'Order Completed', hours_since_last_cart_add: 'Product Added' };
+const sinceLast: Partial<Record<Metric, string>> = { hours_since_last_cart_add: 'Product Added' };
 
 function traitSql(rule: Extract<SegmentRule, { trait: string }>): string {
   const has = `(type = 'identify' AND visitParamHas(traits, ${str(rule.trait)}))`;
@@ -152,14 +151,21 @@ function ruleSql(rule: SegmentRule, asOfMs: number): string {
   if ('not' in rule) return `(NOT ${ruleSql(rule.not, asOfMs)})`;
   if ('trait' in rule) return traitSql(rule);
   if ('metric' in rule) {
-    const test = `${metricSql(rule.metric, asOf)} ${comparisonSql(rule.op)} ${num(rule.value)}`;
-    const last = sinceLast[rule.metric];
-    return last === undefined ? `(${test})` : `(countIf(event = ${str(last)}) > 0 AND ${test})`;
+    const metric = rule.metric;
+    const test = (value: string) => `${value} ${comparisonSql(rule.op)} ${num(rule.value)}`;
+    if (metric === 'ltv' || metric === 'orders') {
+      const column = metric === 'ltv' ? 'net_revenue' : 'orders';
+      // Persons outside person_order_totals have 0: when 0 passes, "not among those who fail".
+      return compare(0, rule.op, rule.value) ? `(person_key NOT IN ${orderTotals(`NOT (${test(column)})`)})` : `(person_key IN ${orderTotals(test(column))})`;
+    }
+    if (metric === 'days_since_last_order') return `(person_key IN ${orderTotals(`orders > 0 AND ${test(sinceSql('last_order_at', asOf, 86_400))}`)})`;
+    const last = sinceLast[metric];
+    const own = test(metricSql(metric, asOf));
+    return last === undefined ? `(${own})` : `(countIf(event = ${str(last)}) > 0 AND ${own})`;
   }
   if ('top' in rule) {
     const level = num(1 - rule.top.percent / 100);
-    const orders = personEventsWhere(['person_key', 'event', 'revenue'], "event IN ('Order Completed', 'Order Refunded')");
-    return `(${ordersSql} > 0 AND ${ltvSql} >= (SELECT quantileExact(${level})(ltv_value) FROM (SELECT ${ltvSql} AS ltv_value FROM ${orders} GROUP BY person_key HAVING ${ordersSql} > 0)))`;
+    return `(person_key IN ${orderTotals(`orders > 0 AND net_revenue >= (SELECT quantileExact(${level})(net_revenue) FROM person_order_totals WHERE orders > 0)`)})`;
   }
   const conditions = [eventMatchSql(rule.event), ...rule.where.map((f) => filterSql(f))];
   if (rule.withinDays !== undefined) {

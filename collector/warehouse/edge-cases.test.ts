@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../test/support/clickhouse';
 import { eventRow } from '../../test/support/events';
+import { compileSegmentRule, parseSegmentRule } from '../query/segment-rules';
 import { loadRows } from './generator/load';
 import { runIdentityJob } from './identity/job';
 
@@ -44,5 +45,72 @@ describe('profiles', () => {
     ]);
     await resolve();
     expect(await db.rows(`SELECT latest_traits FROM profiles WHERE person_id = 'user:returning'`)).toEqual([{ latest_traits: '{"plan":"pro","name":"Ann"}' }]);
+  });
+});
+
+describe('orders and refunds', () => {
+  const day = 86_400_000;
+  const metricMembers = async (rule: unknown, asOf: number) =>
+    (await db.rows<{ person_id: string }>(compileSegmentRule(parseSegmentRule(rule), asOf))).map((r) => r.person_id).filter((p) => p.startsWith('user:o-')).sort();
+
+  it('count an order_id once per person: the earliest Order Completed gives its revenue and time', async () => {
+    const t = Date.UTC(2025, 0, 10, 12);
+    await loadRows(db.client, [
+      // The site's own call, then the GA4 bridge a minute later with another messageId (and a rounded revenue).
+      track('o-twice', 'Order Completed', t, { order_id: 'A-1', revenue: 50 }),
+      track('o-twice', 'Order Completed', t + minute, { order_id: 'A-1', revenue: 55 }),
+      // A reloaded thank-you page a day after the order: the order stays at its first time.
+      track('o-twice', 'Order Completed', t + 40 * day, { order_id: 'A-2', revenue: 30 }),
+      track('o-twice', 'Order Completed', t + 41 * day, { order_id: 'A-2', revenue: 30 }),
+      // Without an order_id each event is an order, as before.
+      track('o-twice', 'Order Completed', t + 2 * day, { revenue: 10 }),
+      track('o-twice', 'Order Completed', t + 3 * day, { revenue: 10 }),
+      // Another person's order with the same order_id is that person's order.
+      track('o-other', 'Order Completed', t, { order_id: 'A-1', revenue: 50 }),
+    ]);
+    await resolve();
+    expect(await db.rows(`SELECT orders, revenue, last_order_at FROM profiles WHERE person_id = 'user:o-twice'`)).toEqual([
+      { orders: 4, revenue: 100, last_order_at: '2025-02-19 12:00:00' },
+    ]);
+    expect(await db.rows(`SELECT orders, gross_revenue, net_revenue, first_order_at, last_order_at FROM customer_value WHERE person_id IN ('user:o-twice', 'user:o-other') ORDER BY person_id`)).toEqual([
+      { orders: 1, gross_revenue: 50, net_revenue: 50, first_order_at: '2025-01-10 12:00:00', last_order_at: '2025-01-10 12:00:00' },
+      { orders: 4, gross_revenue: 100, net_revenue: 100, first_order_at: '2025-01-10 12:00:00', last_order_at: '2025-02-19 12:00:00' },
+    ]);
+    expect(await db.rows(`SELECT months_since_first_order, net_revenue, customers FROM ltv_cohort_monthly WHERE cohort_month = '2025-01-01'`)).toEqual([
+      { months_since_first_order: 0, net_revenue: 120, customers: 2 },
+      { months_since_first_order: 1, net_revenue: 30, customers: 2 },
+    ]);
+    const asOf = t + 60 * day;
+    expect(await metricMembers({ metric: 'orders', op: 'eq', value: 4 }, asOf)).toEqual(['user:o-twice']);
+    expect(await metricMembers({ metric: 'ltv', op: 'eq', value: 100 }, asOf)).toEqual(['user:o-twice']);
+    expect(await metricMembers({ metric: 'days_since_last_order', op: 'eq', value: 20 }, asOf)).toEqual(['user:o-twice']);
+  });
+
+  it('refund the whole order when a refund has no amount, and never more than the order in total', async () => {
+    const t = Date.UTC(2025, 5, 10, 12);
+    await loadRows(db.client, [
+      track('o-refunds', 'Order Completed', t, { order_id: 'R-1', revenue: 80 }),
+      track('o-refunds', 'Order Completed', t + minute, { order_id: 'R-1', revenue: 80 }),
+      // A full refund (the Segment spec; what the GA4 bridge sends for one): the order's 80, once.
+      track('o-refunds', 'Order Refunded', t + 30 * day, { order_id: 'R-1' }),
+      track('o-refunds', 'Order Completed', t, { order_id: 'R-2', revenue: 60 }),
+      // 40, then 40 more asked for where only 20 is left.
+      track('o-refunds', 'Order Refunded', t + 1 * day, { order_id: 'R-2', revenue: 40 }),
+      track('o-refunds', 'Order Refunded', t + 2 * day, { order_id: 'R-2', revenue: 40 }),
+      // Amount-less, of an order this person does not have: nothing to refund.
+      track('o-refunds', 'Order Refunded', t + 2 * day, { order_id: 'R-unknown' }),
+      track('o-refunds', 'Order Completed', t, { order_id: 'R-3', revenue: 25 }),
+    ]);
+    await resolve();
+    expect(await db.rows(`SELECT orders, gross_revenue, refunded, net_revenue FROM customer_value WHERE person_id = 'user:o-refunds'`)).toEqual([
+      { orders: 3, gross_revenue: 165, refunded: 140, net_revenue: 25 },
+    ]);
+    expect(await db.rows(`SELECT orders, revenue FROM profiles WHERE person_id = 'user:o-refunds'`)).toEqual([{ orders: 3, revenue: 25 }]);
+    // The full refund lands in July, when it happened.
+    expect(await db.rows(`SELECT months_since_first_order, net_revenue, cumulative_revenue FROM ltv_cohort_monthly WHERE cohort_month = '2025-06-01'`)).toEqual([
+      { months_since_first_order: 0, net_revenue: 105, cumulative_revenue: 105 },
+      { months_since_first_order: 1, net_revenue: -80, cumulative_revenue: 25 },
+    ]);
+    expect(await metricMembers({ metric: 'ltv', op: 'eq', value: 25 }, t + 60 * day)).toEqual(['user:o-refunds']);
   });
 });

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../test/support/clickhouse';
 import { validateEvent } from '../ingest/event';
 import { toEventRow } from '../ingest/normalize';
+import { createWarehouseClient } from './client';
 import { loadMigrations, loadViewStatements, migrate, splitStatements } from './migrate';
 
 let db: TestDatabase;
@@ -35,6 +36,33 @@ describe('migrations', () => {
     await migrate(db.url, db.database);
     expect(await views()).toEqual(before);
     expect(loadViewStatements().filter((s) => s.startsWith('CREATE VIEW')).length).toBe(before.length);
+  });
+
+  it('give rows stored before 032_order_ids their order_id and revenue_given, so their orders deduplicate too', async () => {
+    const database = `${db.database}_old`;
+    await migrate(db.url, database, loadMigrations().filter((m) => m.version < 32), []);
+    const client = createWarehouseClient(db.url, database);
+    try {
+      // What the identity job stored before the migration (no order_id, revenue_given columns yet).
+      const row = (id: string, event: string, properties: string, revenue: number) =>
+        `('user:u1', cityHash64('user:u1'), 'user:u1', cityHash64('user:u1'), 3, '${id}', '${event}', toDateTime('2025-03-0${id.length} 10:00:00', 'UTC'), ${revenue}, '${properties}')`;
+      await client.command({
+        query: `INSERT INTO person_events_stored (person_id, person_key, node, node_key, bucket, message_id, event, timestamp, revenue, properties) VALUES
+          ${row('m1', 'Order Completed', '{"order_id":"x","revenue":20}', 20)}, ${row('m22', 'Order Completed', '{"order_id":"x","revenue":20}', 20)},
+          ${row('m333', 'Order Refunded', '{"order_id":"x"}', 0)}`,
+      });
+      await migrate(db.url, database);
+      const read = async (query: string) => (await client.query({ query, format: 'JSONEachRow', clickhouse_settings: { output_format_json_quote_64bit_integers: 0 } })).json();
+      expect(await read('SELECT message_id, order_id, revenue_given FROM person_events_stored ORDER BY message_id')).toEqual([
+        { message_id: 'm1', order_id: 'x', revenue_given: 1 },
+        { message_id: 'm22', order_id: 'x', revenue_given: 1 },
+        { message_id: 'm333', order_id: 'x', revenue_given: 0 },
+      ]);
+      expect(await read('SELECT orders, gross_revenue, refunded FROM customer_value')).toEqual([{ orders: 1, gross_revenue: 20, refunded: 20 }]);
+    } finally {
+      await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+      await client.close();
+    }
   });
 
   it('split files on semicolons at line ends, ignoring comment lines', () => {

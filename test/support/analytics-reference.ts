@@ -75,13 +75,67 @@ export function referenceEvents(rows: readonly EventRow[], personOf: (messageId:
 }
 
 const moneyOf = (e: RefEvent): number => num(e.properties.revenue);
+const isOrder = (e: RefEvent): boolean => e.event === 'Order Completed';
+const isRefund = (e: RefEvent): boolean => e.event === 'Order Refunded';
+
+export interface RefOrder {
+  /** False for refunds that match no order of the person. */
+  ordered: boolean;
+  at: number;
+  revenue: number;
+  multiCategory: boolean;
+  refunds: { t: number; amount: number }[];
+}
+
+/**
+ * One person's orders: an order_id counts once (its earliest Order Completed, then the smallest messageId,
+ * gives revenue and time); an event without order_id is its own group. A refund without a numeric revenue
+ * refunds the whole order; in time order, each refund is cut to what is left of its order's revenue.
+ */
+export function ordersOf(list: RefEvent[]): RefOrder[] {
+  const orderId = (e: RefEvent): string => (typeof e.properties.order_id === 'string' ? e.properties.order_id : '');
+  const money = list.filter((e) => isOrder(e) || isRefund(e));
+  return [...groupBy(money, (e) => (orderId(e) === '' ? `\u0000${e.messageId}` : orderId(e))).values()].map((group) => {
+    const first = group.filter(isOrder).sort(byTime)[0];
+    const revenue = first ? moneyOf(first) : 0;
+    let running = 0;
+    let before = 0;
+    const refunds = group
+      .filter(isRefund)
+      .sort(byTime)
+      .map((e) => {
+        running += typeof e.properties.revenue === 'number' ? e.properties.revenue : revenue;
+        const capped = first ? Math.min(running, revenue) : running;
+        const amount = capped - before;
+        before = capped;
+        return { t: e.t, amount };
+      });
+    return { ordered: first !== undefined, at: first?.t ?? 0, revenue, multiCategory: first !== undefined && categoriesOf(first).length >= 2, refunds };
+  });
+}
+
+/** A person's order totals, as person_order_totals has them (no orders: 0 and 0). */
+export function orderTotals(list: RefEvent[]) {
+  const orders = ordersOf(list);
+  const placed = orders.filter((o) => o.ordered);
+  const gross = orders.reduce((s, o) => s + o.revenue, 0);
+  const refunded = orders.reduce((s, o) => s + o.refunds.reduce((r, x) => r + x.amount, 0), 0);
+  return {
+    orders: placed.length,
+    gross,
+    refunded,
+    net: gross - refunded,
+    firstOrder: Math.min(...placed.map((o) => o.at)),
+    lastOrder: Math.max(0, ...placed.map((o) => o.at)),
+    multiCategory: placed.filter((o) => o.multiCategory).length,
+  };
+}
 
 export function referenceProfiles(events: RefEvent[], identifiersOf: (person: string) => string[]) {
   return [...groupBy(events, (e) => e.person)].map(([person, list]) => {
     const sorted = [...list].sort(byTime);
     const times = sorted.map((e) => e.t);
-    const orders = list.filter((e) => e.event === 'Order Completed');
-    const revenue = orders.reduce((s, e) => s + moneyOf(e), 0) - list.filter((e) => e.event === 'Order Refunded').reduce((s, e) => s + moneyOf(e), 0);
+    const { orders, net: revenue, lastOrder } = orderTotals(list);
     const identifies = sorted.filter((e) => e.type === 'identify' && e.traits !== '' && e.traits !== '{}');
     const consents = sorted.filter((e) => e.consent !== '' && e.consent !== '{}');
     const touches = sorted.filter((e) => e.campaign[0] !== '');
@@ -96,10 +150,10 @@ export function referenceProfiles(events: RefEvent[], identifiersOf: (person: st
       last_seen: dateTime(times[times.length - 1] as number),
       sessions: times.filter((t, i) => i === 0 || t - (times[i - 1] as number) > 1800).length,
       page_views: list.filter((e) => e.type === 'page').length,
-      orders: orders.length,
+      orders,
       revenue,
-      average_order_value: orders.length === 0 ? 0 : revenue / orders.length,
-      last_order_at: dateTime(Math.max(0, ...orders.map((e) => e.t))),
+      average_order_value: orders === 0 ? 0 : revenue / orders,
+      last_order_at: dateTime(lastOrder),
       consent_state: consents[consents.length - 1]?.consent ?? '',
       first_touch_source: fs,
       first_touch_medium: fm,
@@ -252,39 +306,39 @@ const categoriesOf = (e: RefEvent): string[] => {
 };
 
 export function referenceCustomerValue(events: RefEvent[]) {
-  const money = events.filter((e) => e.event === 'Order Completed' || e.event === 'Order Refunded');
+  const money = events.filter((e) => isOrder(e) || isRefund(e));
   return [...groupBy(money, (e) => e.person)]
     .map(([person, list]) => {
-      const orders = list.filter((e) => e.event === 'Order Completed');
-      const gross = orders.reduce((s, e) => s + moneyOf(e), 0);
-      const refunded = list.filter((e) => e.event === 'Order Refunded').reduce((s, e) => s + moneyOf(e), 0);
+      const totals = orderTotals(list);
       return {
         person_id: person,
-        first_order_at: dateTime(Math.min(...orders.map((e) => e.t))),
-        last_order_at: dateTime(Math.max(...orders.map((e) => e.t))),
-        orders: orders.length,
-        gross_revenue: gross,
-        refunded,
-        net_revenue: gross - refunded,
-        average_order_value: gross / orders.length,
-        multi_category_orders: orders.filter((e) => categoriesOf(e).length >= 2).length,
+        first_order_at: dateTime(totals.firstOrder),
+        last_order_at: dateTime(totals.lastOrder),
+        orders: totals.orders,
+        gross_revenue: totals.gross,
+        refunded: totals.refunded,
+        net_revenue: totals.net,
+        average_order_value: totals.gross / totals.orders,
+        multi_category_orders: totals.multiCategory,
       };
     })
     .filter((c) => c.orders > 0);
 }
 
 export function referenceLtvCohorts(events: RefEvent[]) {
-  const money = events.filter((e) => e.event === 'Order Completed' || e.event === 'Order Refunded');
+  const money = events.filter((e) => isOrder(e) || isRefund(e));
   const cells = new Map<string, { cohort: number; offset: number; revenue: number; buyers: Set<string> }>();
   for (const [person, list] of groupBy(money, (e) => e.person)) {
-    const orders = list.filter((e) => e.event === 'Order Completed');
-    if (orders.length === 0) continue;
-    const cohort = monthStart(Math.min(...orders.map((e) => e.t)));
-    for (const e of list) {
-      const offset = monthNumber(e.t) - monthNumber(cohort);
+    const orders = ordersOf(list);
+    const placed = orders.filter((o) => o.ordered);
+    if (placed.length === 0) continue;
+    const cohort = monthStart(Math.min(...placed.map((o) => o.at)));
+    const items = [...placed.map((o) => ({ t: o.at, amount: o.revenue })), ...orders.flatMap((o) => o.refunds.map((r) => ({ t: r.t, amount: -r.amount })))];
+    for (const item of items) {
+      const offset = monthNumber(item.t) - monthNumber(cohort);
       const key = `${cohort}|${offset}`;
       const cell = cells.get(key) ?? { cohort, offset, revenue: 0, buyers: new Set<string>() };
-      cell.revenue += (e.event === 'Order Completed' ? 1 : -1) * moneyOf(e);
+      cell.revenue += item.amount;
       cell.buyers.add(person);
       cells.set(key, cell);
     }
@@ -384,13 +438,12 @@ export function referenceWebVitals(events: RefEvent[]) {
 export function referenceBuiltinSegments(events: RefEvent[], asOf: number): Map<string, Set<string>> {
   const persons = [...groupBy(events, (e) => e.person)].map(([person, list]) => {
     const max = (name: string) => Math.max(0, ...list.filter((e) => e.event === name).map((e) => e.t));
-    const orders = list.filter((e) => e.event === 'Order Completed');
-    const refunds = list.filter((e) => e.event === 'Order Refunded');
+    const totals = orderTotals(list);
     return {
       person,
-      orders: orders.length,
-      ltv: orders.reduce((s, e) => s + moneyOf(e), 0) - refunds.reduce((s, e) => s + moneyOf(e), 0),
-      lastOrder: max('Order Completed'),
+      orders: totals.orders,
+      ltv: totals.net,
+      lastOrder: totals.lastOrder,
       lastAdd: max('Product Added'),
       recentAdds: list.filter((e) => e.event === 'Product Added' && e.type === 'track' && e.t > asOf - 7 * day && e.t <= asOf).length,
       firstSeen: Math.min(...list.map((e) => e.t)),

@@ -16,7 +16,10 @@ SELECT
     message_id, source, original_day, type, event, name, anonymous_id, user_id, timestamp, received_at,
     visitParamExtractFloat(properties, 'revenue') AS revenue,
     properties, traits, consent, page_path, page_url, page_referrer,
-    campaign_source, campaign_medium, campaign_name
+    campaign_source, campaign_medium, campaign_name,
+    -- The DEFAULTs of migrations/032_order_ids.sql, spelled out: this INSERT is positional.
+    visitParamExtractString(properties, 'order_id') AS order_id,
+    match(visitParamExtractRaw(properties, 'revenue'), '^-?[0-9]') AS revenue_given
 FROM ({rows})
 ANY LEFT JOIN
 (

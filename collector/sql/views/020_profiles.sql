@@ -1,4 +1,5 @@
--- profiles: one row per person. Revenue is net of refunds; sessions split at 30 minutes of inactivity.
+-- profiles: one row per person. Orders and revenue come from person_order_totals (views/015_orders.sql): one
+-- order per order_id, revenue net of refunds. Sessions split at 30 minutes of inactivity.
 DROP TABLE IF EXISTS profiles;
 CREATE VIEW profiles AS
 SELECT
@@ -23,25 +24,28 @@ SELECT
 FROM
 (
     SELECT
-        person_id,
-        -- An identify without traits (identify(userId) on every page load) says nothing about them.
-        argMaxIf(traits, timestamp, type = 'identify' AND traits NOT IN ('', '{}')) AS latest_traits,
-        min(timestamp) AS first_seen,
-        max(timestamp) AS last_seen,
-        arraySort(groupArray(toUInt32(timestamp))) AS times,
-        arrayCount((t, i) -> i = 1 OR t - times[i - 1] > 1800, times, arrayEnumerate(times)) AS session_count,
-        countIf(type = 'page') AS page_views,
-        countIf(event = 'Order Completed') AS order_count,
-        sumIf(visitParamExtractFloat(properties, 'revenue'), event = 'Order Completed')
-            - sumIf(visitParamExtractFloat(properties, 'revenue'), event = 'Order Refunded') AS net_revenue,
-        maxIf(timestamp, event = 'Order Completed') AS last_order_at,
-        argMaxIf(consent, timestamp, consent NOT IN ('', '{}')) AS consent_state,
-        argMinIf(tuple(campaign_source, campaign_medium, campaign_name), timestamp, campaign_source != '') AS first_touch,
-        argMaxIf(tuple(campaign_source, campaign_medium, campaign_name), timestamp, campaign_source != '') AS last_touch
-    FROM person_events
-    GROUP BY person_id
-)
-ANY LEFT JOIN
+        person_id, latest_traits, first_seen, last_seen, session_count, page_views, consent_state, first_touch, last_touch,
+        order_count, net_revenue, last_order_at
+    FROM
+    (
+        SELECT
+            person_id,
+            -- An identify without traits (identify(userId) on every page load) says nothing about them.
+            argMaxIf(traits, timestamp, type = 'identify' AND traits NOT IN ('', '{}')) AS latest_traits,
+            min(timestamp) AS first_seen,
+            max(timestamp) AS last_seen,
+            arraySort(groupArray(toUInt32(timestamp))) AS times,
+            arrayCount((t, i) -> i = 1 OR t - times[i - 1] > 1800, times, arrayEnumerate(times)) AS session_count,
+            countIf(type = 'page') AS page_views,
+            argMaxIf(consent, timestamp, consent NOT IN ('', '{}')) AS consent_state,
+            argMinIf(tuple(campaign_source, campaign_medium, campaign_name), timestamp, campaign_source != '') AS first_touch,
+            argMaxIf(tuple(campaign_source, campaign_medium, campaign_name), timestamp, campaign_source != '') AS last_touch
+        FROM person_events
+        GROUP BY person_id
+    )
+    -- A person without orders or refunds is not in person_order_totals: 0 orders, 0 revenue, no last order.
+    ANY LEFT JOIN (SELECT person_id, orders AS order_count, net_revenue, last_order_at FROM person_order_totals) USING person_id
+) ANY LEFT JOIN
 (
     SELECT person_id, arraySort(groupUniqArray(identifier)) AS known_identifiers
     FROM identities_current

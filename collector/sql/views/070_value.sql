@@ -1,40 +1,23 @@
--- customer_value: per person with at least one order. Refunds (Order Refunded, properties.revenue = the
--- amount refunded, stored as person_events.revenue) subtract from net_revenue. A multi-category order has
--- products of 2+ categories. Persons are grouped by person_key (cityHash64(person_id)).
+-- customer_value: per person with at least one order, from person_order_totals (views/015_orders.sql): orders
+-- deduplicated by order_id, refunds (a full one without an amount, capped at the order) subtracted in
+-- net_revenue. A multi-category order has products of 2+ categories.
 DROP TABLE IF EXISTS customer_value;
 CREATE VIEW customer_value AS
 SELECT
-    customer_id AS person_id,
+    person_id,
     first_order_at,
     last_order_at,
-    order_count AS orders,
+    orders,
     gross_revenue,
     refunded,
-    gross_revenue - refunded AS net_revenue,
-    gross_revenue / order_count AS average_order_value,
+    net_revenue,
+    gross_revenue / orders AS average_order_value,
     multi_category_orders
-FROM
-(
-    SELECT
-        any(person_id) AS customer_id,
-        minIf(timestamp, event = 'Order Completed') AS first_order_at,
-        maxIf(timestamp, event = 'Order Completed') AS last_order_at,
-        countIf(event = 'Order Completed') AS order_count,
-        sumIf(revenue, event = 'Order Completed') AS gross_revenue,
-        sumIf(revenue, event = 'Order Refunded') AS refunded,
-        countIf(event = 'Order Completed' AND length(arrayDistinct(extractAll(properties, '"category":"([^"]*)"'))) >= 2) AS multi_category_orders
-    FROM (
-        SELECT person_id, person_key, timestamp, event, revenue, properties FROM person_events_stored
-        WHERE event IN ('Order Completed', 'Order Refunded') AND node_key NOT IN (SELECT node_key FROM stale_nodes)
-        UNION ALL
-        SELECT person_id, person_key, timestamp, event, revenue, properties FROM person_events_restated
-        WHERE event IN ('Order Completed', 'Order Refunded')
-    )
-    GROUP BY person_key
-)
-WHERE order_count > 0;
+FROM person_order_totals
+WHERE orders > 0;
 
 -- ltv_cohort_monthly: net revenue by cohort (month of first order) and months since, cumulative (LTV curve).
+-- Orders count once per order_id, in the month of their first event; refunds subtract in the month they happen.
 -- The offset is signed: a refund dated before the first order (clock skew, imported history) shows at a
 -- negative offset instead of wrapping to 4294967295, and the cohort's total stays its net revenue.
 DROP TABLE IF EXISTS ltv_cohort_monthly;
@@ -64,17 +47,13 @@ FROM
         (
             SELECT
                 person_key,
-                toStartOfMonth(minIf(timestamp, event = 'Order Completed')) AS cohort_month,
-                groupArray((toStartOfMonth(timestamp), if(event = 'Order Completed', 1, -1) * revenue)) AS moneys
-            FROM (
-                SELECT person_key, timestamp, event, revenue FROM person_events_stored
-                WHERE event IN ('Order Completed', 'Order Refunded') AND node_key NOT IN (SELECT node_key FROM stale_nodes)
-                UNION ALL
-                SELECT person_key, timestamp, event, revenue FROM person_events_restated
-                WHERE event IN ('Order Completed', 'Order Refunded')
-            )
+                toStartOfMonth(minIf(ordered_at, ordered = 1)) AS cohort_month,
+                arrayConcat(
+                    groupArrayIf((toStartOfMonth(ordered_at), order_revenue), ordered = 1),
+                    groupArrayArray(arrayMap(r -> (toStartOfMonth(r.1), -r.2), refunds))) AS moneys
+            FROM person_orders
             GROUP BY person_key
-            HAVING countIf(event = 'Order Completed') > 0
+            HAVING sum(ordered) > 0
         )
         ARRAY JOIN moneys AS money
         GROUP BY cohort_month, month_offset
