@@ -61,6 +61,21 @@ describe('the generated dataset', () => {
     for (const name of ['Order Refunded', 'Survey Responded', 'Consent Updated', 'Web Vitals']) expect(names).toContain(name);
   });
 
+  it('has orders sent twice, orders without order_id, full refunds without an amount and refunds cut to what is left', () => {
+    const orders = events.filter((e) => e.event === 'Order Completed');
+    const withId = orders.filter((e) => typeof e.properties.order_id === 'string');
+    expect(withId.length - new Set(withId.map((e) => `${e.person}|${String(e.properties.order_id)}`)).size).toBeGreaterThan(100);
+    expect(orders.length - withId.length).toBeGreaterThan(50);
+    const refunds = events.filter((e) => e.event === 'Order Refunded');
+    expect(refunds.filter((e) => !('revenue' in e.properties)).length).toBeGreaterThan(20);
+    // Orders whose refunds ask for more than the order's revenue in total (a full refund after a partial one).
+    const key = (e: RefEvent) => `${e.person}|${String(e.properties.order_id)}`;
+    const revenueOf = new Map(withId.map((e) => [key(e), Number(e.properties.revenue)]));
+    const asked = new Map<string, number>();
+    for (const r of refunds) asked.set(key(r), (asked.get(key(r)) ?? 0) + (typeof r.properties.revenue === 'number' ? r.properties.revenue : (revenueOf.get(key(r)) ?? 0)));
+    expect([...asked].filter(([k, a]) => a > (revenueOf.get(k) ?? Infinity)).length).toBeGreaterThan(10);
+  });
+
   it('deduplicates to one row per (source, message_id) in person_events, each with the true person', async () => {
     const rows = await db.rows<{ message_id: string; person_id: string; anonymous_id: string; user_id: string }>(
       'SELECT message_id, person_id, anonymous_id, user_id FROM person_events',

@@ -44,7 +44,7 @@ export interface Dataset {
 }
 
 /** Bump whenever the same options would give different deliveries: cached benchmark datasets are keyed on it. */
-export const generatorVersion = 1;
+export const generatorVersion = 2;
 
 export const defaultEnd = Date.UTC(2026, 10, 1);
 const second = 1000;
@@ -276,15 +276,25 @@ function session(b: Builder, rnd: Random, person: Person, device: Device, startA
             products.push({ product_id: `p-${extra}-${rnd.int(1, 20)}`, category: extra, price: rnd.int(5, 80) });
           }
           const revenue = products.reduce((sum, p) => sum + p.price, 0);
-          const orderId = `o-${person.index}-${rnd.hex(6)}`;
+          // Some shops send no order_id: each such order counts on its own.
+          const orderId = rnd.chance(0.05) ? undefined : `o-${person.index}-${rnd.hex(6)}`;
+          const order = { ...(orderId === undefined ? {} : { order_id: orderId }), revenue, currency: 'USD', products };
           step();
-          b.emit(person, device, at, { type: 'track', event: 'Order Completed', properties: { order_id: orderId, revenue, currency: 'USD', products } }, withUser(), page);
-          if (rnd.chance(0.1)) {
-            const refundAt = at + rnd.int(1, 10) * day;
-            // Refunds come from the shop's backend: userId only, no device.
-            if (refundAt < b.end) {
-              b.emit(person, undefined, refundAt, { type: 'track', event: 'Order Refunded', properties: { order_id: orderId, revenue: rnd.int(1, revenue), currency: 'USD' } }, true, '');
-            }
+          b.emit(person, device, at, { type: 'track', event: 'Order Completed', properties: order }, withUser(), page);
+          if (rnd.chance(0.15)) {
+            // The thank-you page reloaded (or a second integration firing): the same order again, a new messageId.
+            step();
+            b.emit(person, device, at, { type: 'track', event: 'Order Completed', properties: order }, withUser(), page);
+          }
+          // Refunds come from the shop's backend: userId only, no device. Without revenue a refund is a full
+          // one (the Segment spec; what the GA4 bridge sends); a second partial refund may ask for more than is left.
+          let refundAt = at;
+          for (let n = rnd.chance(0.1) ? (rnd.chance(0.3) ? 2 : 1) : 0; n > 0; n--) {
+            refundAt += rnd.int(1, 10) * day;
+            if (refundAt >= b.end) break;
+            const amount = rnd.chance(0.4) ? {} : { revenue: rnd.int(1, revenue) };
+            const refund = { ...(orderId === undefined ? {} : { order_id: orderId }), ...amount, currency: 'USD' };
+            b.emit(person, undefined, refundAt, { type: 'track', event: 'Order Refunded', properties: refund }, true, '');
           }
         }
       }
