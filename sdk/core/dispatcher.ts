@@ -44,7 +44,7 @@ export function createDispatcher(options: ResolvedOptions, policy: DeliveryPolic
   let writes: Promise<unknown> = Promise.resolve();
   let running: Promise<void> | undefined;
   /** A flush was asked for while a run was under way: run once more, so what was queued meanwhile goes too. */
-  let again = false;
+  let again: boolean | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let attempt = 0;
   let retryAt = 0;
@@ -93,7 +93,7 @@ export function createDispatcher(options: ResolvedOptions, policy: DeliveryPolic
       }
       attempt = 0;
       if (outcome == 'split' && batch.length > 1) {
-        max = Math.ceil(batch.length / 2);
+        max = (batch.length + 1) >> 1; // half, rounded up
         continue;
       }
       const gone = outcome == 'split' ? batch : outcome;
