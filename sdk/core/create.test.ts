@@ -307,6 +307,27 @@ describe('delivery answers', () => {
     expect(typeof mine[0]?.[1]).toBe('string');
     void tagflow;
   });
+
+  it('beacons an event tracked after pagehide (by a later listener) on its own, and batches again once the page is shown', async () => {
+    const sent = fakeCollector();
+    const beacon = vi.spyOn(navigator, 'sendBeacon').mockImplementation(() => true);
+    const beaconed = () => beacon.mock.calls.map(([, body]) => (JSON.parse(String(body)) as Sent).batch.map((e) => e.event)).filter((b) => b.some((e) => e?.startsWith('hide ')));
+    const tagflow = instance();
+    tagflow.track('hide before');
+    // The page's own listener, after the SDK's: it runs once the SDK's beacon has gone.
+    const late = () => tagflow.track('hide late');
+    addEventListener('pagehide', late);
+    window.dispatchEvent(new Event('pagehide'));
+    removeEventListener('pagehide', late);
+    expect(beaconed()).toEqual([['hide before'], ['hide late']]);
+
+    // Back from the back/forward cache (the page becomes visible again): no more beacon per event.
+    window.dispatchEvent(new Event('visibilitychange'));
+    tagflow.track('hide after');
+    await tagflow.flush();
+    expect(beaconed()).toHaveLength(2);
+    expect(names(sent)).toContain('hide after');
+  });
 });
 
 describe('plugins', () => {

@@ -59,17 +59,16 @@ export function createTagflow(options: TagflowOptions): Tagflow {
       }
     }
     if (!current) return log('dropped by plugin', event);
-    const queued: TagflowEvent = current;
-    const json = safeJson(queued) ?? '';
+    const json = safeJson(current) ?? '';
     const bytes = byteLength(json);
     if (!json || bytes > maxEventBytes) {
       dropped.tooLarge++;
-      return log('over 32 KB', queued);
+      return log('over 32 KB', current);
     }
-    dispatcher.push({ t: Date.now(), id: queued.messageId, s: json, b: bytes });
+    dispatcher.push({ t: Date.now(), id: current.messageId, s: json, b: bytes });
     saveSoon();
-    log('queued', queued);
-    for (const plugin of plugins) guard(() => plugin.afterQueue?.(queued));
+    log('queued', current);
+    for (const plugin of plugins) guard(() => plugin.afterQueue?.(current!));
   };
 
   const record = (type: EventType, fields: EventFields) =>

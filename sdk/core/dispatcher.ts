@@ -39,15 +39,21 @@ export function createDispatcher(options: ResolvedOptions, policy: DeliveryPolic
   const name = `tagflow-${options.writeKey}`;
   const queue = switchableQueue(name, log);
   let pending: QueuedEvent[] = [];
-  /** This tab's events not yet seen acknowledged: what a page-hide beacon carries. */
+  /** This tab's events not yet seen acknowledged (nor handed to a beacon): what a page-hide beacon carries. */
   let unsent = new Map<string, QueuedEvent>();
   let writes: Promise<unknown> = Promise.resolve();
   let running: Promise<void> | undefined;
   /** A flush was asked for while a run was under way: run once more, so what was queued meanwhile goes too. */
-  let again = false;
+  let again: boolean | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let attempt = 0;
   let retryAt = 0;
+  /**
+   * The page is being left (pagehide, until it is shown again): a write or fetch begun now may never land,
+   * so each event pushed gets a beacon. Chromium fires pagehide, then visibilitychange, then unload: the
+   * page's own listeners for those may track after the page-hide beacon has gone.
+   */
+  let left: boolean | undefined;
 
   const sendable = () => policy.send && navigator.onLine;
   const serial = (op: () => Promise<unknown>): Promise<void> => (writes = writes.then(op).catch(log)) as Promise<void>;
@@ -93,7 +99,7 @@ export function createDispatcher(options: ResolvedOptions, policy: DeliveryPolic
       }
       attempt = 0;
       if (outcome == 'split' && batch.length > 1) {
-        max = Math.ceil(batch.length / 2);
+        max = (batch.length + 1) >> 1; // half, rounded up
         continue;
       }
       const gone = outcome == 'split' ? batch : outcome;
@@ -128,21 +134,28 @@ export function createDispatcher(options: ResolvedOptions, policy: DeliveryPolic
       .finally(() => (running = undefined)));
   }
 
-  /** One beacon with the oldest unacknowledged events of this tab that fit the keepalive budget. */
+  /**
+   * One beacon with the oldest unacknowledged events of this tab that fit the keepalive budget; at
+   * pagehide, and for each event pushed after it.
+   */
   const unloading = () => {
+    left = true;
     void write();
     const batch = takeBatch([...unsent.values()], beaconEvents, keepaliveBudget - 4000);
     // sendBeacon sends a string as text/plain (no preflight); false when the browser refused it (quota).
     if (batch.length && sendable() && navigator.sendBeacon(url, batchBody(batch, options.writeKey))) {
       log('beacon', batch.length);
-      // Still queued (a beacon has no answer): sent again later unless a batch is acknowledged.
-      for (const item of batch) unsent.delete(item.id);
+      // Still queued (a beacon has no answer): sent again later unless a batch is acknowledged. Those that
+      // did not fit stay queued too, but leave `unsent`: an event pushed next goes alone, in what this
+      // beacon left of the keepalive quota (64 KB in flight per page), not behind them in a refused one.
+      unsent.clear();
     }
   };
 
   // Hidden may mean closed soon (mobile) or just another tab: a keepalive fetch survives the first and,
-  // unlike a beacon, is acknowledged in the second. Unloading: the beacon.
-  addEventListener('visibilitychange', () => document.hidden && flush());
+  // unlike a beacon, is acknowledged in the second. Unloading: the beacon. Visible again (back from the
+  // back/forward cache, which fires it before pageshow): events wait for batches again.
+  addEventListener('visibilitychange', () => (document.hidden ? flush() : (left = undefined)));
   addEventListener('pagehide', unloading);
   addEventListener('online', () => {
     retryAt = 0;
@@ -155,7 +168,8 @@ export function createDispatcher(options: ResolvedOptions, policy: DeliveryPolic
     push(item) {
       pending.push(item);
       unsent.set(item.id, item);
-      if (unsent.size >= options.batchSize) void flush();
+      if (left) unloading();
+      else if (unsent.size >= options.batchSize) void flush();
       else if (!timer) schedule(options.flushInterval);
     },
     write,

@@ -21,13 +21,17 @@ export interface TestBrowser {
   close(): Promise<void>;
 }
 
-/** Launches Chromium with a fresh profile, or with `profileDir` (kept on close, to test a browser restart). */
-export async function launchBrowser(profileDir?: string): Promise<TestBrowser> {
+/**
+ * Launches Chromium with a fresh profile, or with `profileDir` (kept on close, to test a browser restart).
+ * `backForwardCache`: keep it on (Playwright turns it off by default), to test a page restored from it.
+ */
+export async function launchBrowser(profileDir?: string, { backForwardCache = false } = {}): Promise<TestBrowser> {
   const userDataDir = profileDir ?? mkdtempSync(join(tmpdir(), 'tagflow-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: chromiumPath,
     headless: true,
     args: chromiumFlags,
+    ignoreDefaultArgs: backForwardCache ? ['--disable-back-forward-cache'] : undefined,
   });
   return {
     context,

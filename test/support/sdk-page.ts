@@ -60,11 +60,11 @@ export async function queuedInIndexedDb(page: Page, writeKey: string): Promise<n
 }
 
 /** Fresh Chromiums (own profile and IndexedDB each) for the scenarios of one test file; `closeAll` in afterAll. */
-export function browserPool(): { fresh(): Promise<TestBrowser>; closeAll(): Promise<void> } {
+export function browserPool(): { fresh(options?: Parameters<typeof launchBrowser>[1]): Promise<TestBrowser>; closeAll(): Promise<void> } {
   const browsers: TestBrowser[] = [];
   return {
-    async fresh() {
-      const browser = await launchBrowser();
+    async fresh(options) {
+      const browser = await launchBrowser(undefined, options);
       browsers.push(browser);
       return browser;
     },
