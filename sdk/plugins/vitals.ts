@@ -15,16 +15,6 @@ export function vitalsProperties(metrics: Metric[]): Record<string, number | str
   return properties;
 }
 
-/**
- * Page-hide listeners of the plugin instances. Registered once when this module loads, before any
- * Tagflow instance exists: listeners of the window run in registration order, so the Web Vitals event is
- * queued before the core hands its unsent events to the page-hide beacon.
- */
-const hideListeners = new Set<(event: Event) => void>();
-if (typeof window !== 'undefined') {
-  for (const type of ['visibilitychange', 'pagehide']) addEventListener(type, (event) => hideListeners.forEach((listener) => listener(event)), true);
-}
-
 /** The vitals plugin: `tagflow.use(vitalsPlugin())`. */
 export function vitalsPlugin(): TagflowPlugin {
   return {
@@ -36,16 +26,19 @@ export function vitalsPlugin(): TagflowPlugin {
         latest[metric.name] = metric;
       };
       for (const on of [onCLS, onFCP, onINP, onLCP, onTTFB]) on(record, { reportAllChanges: true });
-      const send = (event: Event) => {
-        if (sent || (event.type === 'visibilitychange' && document.visibilityState !== 'hidden')) return;
+      // Bubble phase: web-vitals finalises its values in capture-phase listeners of this same event (some
+      // added after this one), which all run first. A page being left fires pagehide before
+      // visibilitychange: the core beacons an event tracked that late.
+      const send = () => {
+        if (sent || document.visibilityState !== 'hidden') return;
         const metrics = Object.values(latest);
         if (metrics.length === 0) return;
         sent = true;
         api.tagflow.track('Web Vitals', vitalsProperties(metrics));
         void api.tagflow.flush();
       };
-      hideListeners.add(send);
-      return () => hideListeners.delete(send);
+      addEventListener('visibilitychange', send);
+      return () => removeEventListener('visibilitychange', send);
     },
   };
 }
