@@ -82,7 +82,13 @@ export async function startCollector(config: CollectorConfig, options: { logger?
     const jobs = startWarehouseJobs(config.clickhouse, config.warehouseJobs, app.log);
     app.addHook('onClose', () => jobs.stop());
   }
-  const address = await app.listen({ host: config.host, port: config.port });
+  let address: string;
+  try {
+    address = await app.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    await app.close(); // the shipper and the spool are running: stop them, or the process never exits
+    throw new StartupError(`cannot listen on ${config.host}:${config.port} (${(error as Error).message}); is another collector running there?`, { cause: error });
+  }
   return { app, url: address, spool, metrics };
 }
 

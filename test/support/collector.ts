@@ -19,7 +19,20 @@ export interface TestCollector {
 /** `overrides` change the one source; `settings` the rest of the config (the shipper flushes every 50 ms by default). */
 export async function startTestCollector(overrides: Partial<SourceConfig> = {}, settings: Partial<CollectorConfig> = {}): Promise<TestCollector> {
   const db = await createTestDatabase('collector');
-  const port = await freePort();
+  // freePort's port was free a moment ago; a parallel test file may take it first: then try another.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOn(await freePort(), db, overrides, settings);
+    } catch (error) {
+      if (attempt === 5 || ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code !== 'EADDRINUSE') {
+        await db.drop();
+        throw error;
+      }
+    }
+  }
+}
+
+async function startOn(port: number, db: TestDatabase, overrides: Partial<SourceConfig>, settings: Partial<CollectorConfig>): Promise<TestCollector> {
   const url = `http://127.0.0.1:${port}`;
   const source: SourceConfig = { id: 'test-source', writeKey: 'test-write-key', allowedOrigins: [url], keepFullIp: false, ...overrides };
   const config: CollectorConfig = {
