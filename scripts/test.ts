@@ -21,7 +21,9 @@ const result = spawnSync('npx', ['vitest', 'run', '--reporter=default', '--repor
 });
 // One plain closing line that CI and people can read whatever the runner prints above it.
 if (existsSync(report)) {
-  const totals = JSON.parse(readFileSync(report, 'utf8')) as { numPassedTests: number; numFailedTests: number; numPendingTests: number };
-  console.log(`\ntests: ${totals.numPassedTests} passed, ${totals.numFailedTests} failed, ${totals.numPendingTests} skipped`);
+  const totals = JSON.parse(readFileSync(report, 'utf8')) as { numPassedTests: number; numFailedTests: number; numPendingTests: number; numFailedTestSuites: number };
+  // A file that fails before its tests run (a beforeAll) fails no test: its tests count as skipped.
+  const files = totals.numFailedTestSuites ? `; ${totals.numFailedTestSuites} test file(s) failed` : '';
+  console.log(`\ntests: ${totals.numPassedTests} passed, ${totals.numFailedTests} failed, ${totals.numPendingTests} skipped${files}`);
 }
 process.exit(result.status ?? 1);
