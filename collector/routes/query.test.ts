@@ -14,6 +14,14 @@ const api = (path: string, init: RequestInit = {}, token = adminToken) =>
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.headers as Record<string, string> | undefined) },
   });
 const post = (path: string, body: unknown, token?: string) => api(path, { method: 'POST', body: JSON.stringify(body) }, token);
+const del = (path: string, token?: string) => api(path, { method: 'DELETE' }, token);
+
+interface SegmentList {
+  segments: { id: string }[];
+  invalid: { id: string; name: string; problem: string }[];
+}
+const listSegments = async () => (await (await api('/v1/segments')).json()) as SegmentList;
+const createSegment = async (name: string, rule: unknown) => ((await (await post('/v1/segments', { name, rule })).json()) as { id: string }).id;
 
 beforeAll(async () => {
   collector = await startTestCollector({}, { adminToken, warehouseJobs: { identityIntervalSeconds: 0.2, segmentIntervalSeconds: 0 } });
@@ -127,6 +135,70 @@ describe('query API', () => {
     expect(await (await api(`/v1/segments/${id}/export?format=yandex`)).text()).toBe(`email,phone\r\n${ann},${sha256('79991234567')}\r\n${bob},\r\n`);
     expect(await (await api(`/v1/segments/${id}/export?format=vk`)).text()).toBe(`${ann}\r\n${sha256('79991234567')}\r\n${bob}\r\n`);
     expect((await api(`/v1/segments/${id}/export?format=csv`)).status).toBe(400);
+  });
+});
+
+describe('deleting segments', () => {
+  const memberRows = async (id: string) => (await collector.db.rows<{ n: number }>(`SELECT count() AS n FROM segment_members WHERE segment_id = '${id}'`))[0]?.n;
+
+  it('deletes a saved segment: 204, then it is gone from every route and its members are removed', async () => {
+    const id = await createSegment('Test carts', { event: 'Product Added', withinDays: 7 });
+    expect(await (await post(`/v1/segments/${id}/materialize`, {})).json()).toMatchObject({ members: 2 });
+
+    const deleted = await del(`/v1/segments/${id}`);
+    expect(deleted.status).toBe(204);
+    expect(await deleted.text()).toBe('');
+
+    const list = await listSegments();
+    expect([...list.segments, ...list.invalid].map((s) => s.id)).not.toContain(id);
+    for (const gone of [api(`/v1/segments/${id}/members`), api(`/v1/segments/${id}/export`), post(`/v1/segments/${id}/materialize`, {})]) {
+      const response = await gone;
+      expect(response.status).toBe(404);
+      expect(await response.json()).toMatchObject({ error: 'unknown_segment' });
+    }
+    // The members are removed by a background mutation.
+    await waitUntil(() => memberRows(id), (n) => n === 0);
+
+    const again = await del(`/v1/segments/${id}`);
+    expect(again.status).toBe(404);
+    expect(await again.json()).toMatchObject({ error: 'unknown_segment' });
+  });
+
+  it('refuses to delete a built-in segment (409) or an unknown one (404), and keeps the built-in', async () => {
+    const builtin = await del('/v1/segments/builtin_repeat_buyers');
+    expect(builtin.status).toBe(409);
+    expect(await builtin.json()).toMatchObject({ error: 'builtin_segment', message: expect.stringMatching(/built-in/) });
+    expect((await listSegments()).segments.map((s) => s.id)).toContain('builtin_repeat_buyers');
+
+    const unknown = await del('/v1/segments/seg_does_not_exist');
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ error: 'unknown_segment', message: 'no segment "seg_does_not_exist"' });
+  });
+
+  it('requires the admin token to delete', async () => {
+    const id = await createSegment('Kept', { event: 'Product Added' });
+    for (const token of ['', 'wrong-token', collector.source.writeKey]) {
+      const response = await del(`/v1/segments/${id}`, token);
+      expect(response.status).toBe(401);
+      expect(((await response.json()) as { error: string }).error).toMatch(/admin_token/);
+    }
+    expect((await listSegments()).segments.map((s) => s.id)).toContain(id);
+  });
+
+  it('lists a stored segment whose rule no longer validates under "invalid", and deletes it', async () => {
+    // Saved before values 18.16 cannot read were refused at creation, and before 033 added `deleted`.
+    const id = 'seg_saved_before_a_fix';
+    await collector.db.client.insert({
+      table: 'segments',
+      values: [{ segment_id: id, name: 'tiny ltv', rule: '{"metric":"ltv","op":"gt","value":5e-324}', created_at: '2026-01-01 00:00:00', version: 1 }],
+      format: 'JSONEachRow',
+    });
+    const before = await listSegments();
+    expect(before.invalid).toEqual([{ id, name: 'tiny ltv', problem: expect.stringMatching(/^rule\.value: must be 0 or at least/) }]);
+    expect(before.segments.map((s) => s.id)).not.toContain(id);
+
+    expect((await del(`/v1/segments/${id}`)).status).toBe(204);
+    expect((await listSegments()).invalid).toEqual([]);
   });
 });
 

@@ -41,9 +41,10 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig): void
   const segments = segmentStore(client);
   app.addHook('onClose', () => client.close());
 
+  const unknownSegment = (id: string) => new HttpError(404, 'unknown_segment', `no segment ${JSON.stringify(id)}`);
   const segmentOr404 = async (id: string) => {
     const segment = await segments.get(id);
-    if (!segment) throw new HttpError(404, 'unknown_segment', `no segment ${JSON.stringify(id)}`);
+    if (!segment) throw unknownSegment(id);
     return segment;
   };
 
@@ -75,7 +76,18 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig): void
       return reply.code(201).send(await segments.create(body.name, rule));
     });
 
-    scope.get('/v1/segments', async () => ({ segments: await segments.list() }));
+    scope.get('/v1/segments', async () => {
+      const [list, invalidSegments] = await Promise.all([segments.list(), segments.invalid()]);
+      return { segments: list, invalid: invalidSegments };
+    });
+
+    scope.delete<{ Params: { id: string } }>('/v1/segments/:id', async (request, reply) => {
+      const { id } = request.params;
+      const removal = await segments.remove(id);
+      if (removal === 'builtin') throw new HttpError(409, 'builtin_segment', `${JSON.stringify(id)} is a built-in segment, defined in code; it cannot be deleted`);
+      if (removal === 'unknown') throw unknownSegment(id);
+      return reply.code(204).send();
+    });
 
     scope.post<{ Params: { id: string } }>('/v1/segments/:id/materialize', async (request) => segments.materialize(await segmentOr404(request.params.id)));
 

@@ -4,6 +4,7 @@ import { validateEvent } from '../ingest/event';
 import { toEventRow } from '../ingest/normalize';
 import { createWarehouseClient } from './client';
 import { loadMigrations, loadViewStatements, migrate, splitStatements } from './migrate';
+import { segmentStore } from './segments';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -59,6 +60,22 @@ describe('migrations', () => {
         { message_id: 'm333', order_id: 'x', revenue_given: 0 },
       ]);
       expect(await read('SELECT orders, gross_revenue, refunded FROM customer_value')).toEqual([{ orders: 1, gross_revenue: 20, refunded: 20 }]);
+    } finally {
+      await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+      await client.close();
+    }
+  });
+
+  it('keep segments saved before 033_segment_deleted, as not deleted', async () => {
+    const database = `${db.database}_seg`;
+    await migrate(db.url, database, loadMigrations().filter((m) => m.version < 33), []);
+    const client = createWarehouseClient(db.url, database);
+    try {
+      await client.command({ query: `INSERT INTO segments (segment_id, name, rule, created_at, version) VALUES ('seg_old', 'Old', '{"metric":"orders","op":"gte","value":1}', toDateTime('2025-03-01 10:00:00', 'UTC'), 1)` });
+      await migrate(db.url, database);
+      const read = await client.query({ query: 'SELECT segment_id, deleted FROM segments', format: 'JSONEachRow' });
+      expect(await read.json()).toEqual([{ segment_id: 'seg_old', deleted: 0 }]);
+      expect((await segmentStore(client).list()).map((s) => s.id)).toContain('seg_old');
     } finally {
       await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
       await client.close();

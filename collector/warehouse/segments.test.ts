@@ -1,7 +1,7 @@
 // Segment rules and the funnel builder against real ClickHouse: the sneakers example, traits, sums,
 // hostile values matched literally, materialisation with entered/left counts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../test/support/clickhouse';
+import { createTestDatabase, waitUntil, type TestDatabase } from '../../test/support/clickhouse';
 import { eventRow } from '../../test/support/events';
 import { compileFunnel, parseFunnelQuery } from '../query/funnel';
 import { compileSegmentRule, parseSegmentRule } from '../query/segment-rules';
@@ -118,6 +118,60 @@ describe('the scheduled refresh', () => {
     const listed = (await store.list()).map((s) => s.id);
     expect(listed).toContain(healthy.id);
     expect(listed).not.toContain(broken);
+  });
+});
+
+describe('deleting a saved segment', () => {
+  const ordersRule = parseSegmentRule({ metric: 'orders', op: 'gte', value: 1 });
+  const count = async (table: string, id: string) => (await db.rows<{ n: number }>(`SELECT count() AS n FROM ${table} WHERE segment_id = '${id}'`))[0]?.n;
+  // The deletion's mutations run in the background: wait until they have removed every run and member.
+  const forgotten = (id: string) => waitUntil(async () => [await count('segment_members', id), await count('segment_runs', id)], (n) => n[0] === 0 && n[1] === 0);
+
+  it('hides it from every reader and the scheduled refresh, and removes its runs and members', async () => {
+    const store = segmentStore(db.client);
+    const saved = await store.create('Test orders', ordersRule);
+    expect(await store.materialize(saved, T)).toMatchObject({ members: 2 });
+    expect(await store.remove(saved.id)).toBe('deleted');
+    expect(await store.get(saved.id)).toBeUndefined();
+    expect((await store.list()).map((s) => s.id)).not.toContain(saved.id);
+    expect((await store.invalid()).map((s) => s.id)).not.toContain(saved.id);
+    await forgotten(saved.id);
+    const outcome = await store.materializeAll({ error: () => undefined }, T);
+    expect([...outcome.refreshed, ...outcome.failed]).not.toContain(saved.id);
+    expect(await count('segment_runs', saved.id)).toBe(0);
+    expect(await store.remove(saved.id)).toBe('unknown');
+  });
+
+  it('removes the rows of a run that was still being written when it was deleted', async () => {
+    const store = segmentStore(db.client);
+    const saved = await store.create('Deleted mid-run', ordersRule);
+    expect(await store.remove(saved.id)).toBe('deleted');
+    // The scheduled refresh still holds the definition it loaded before the delete.
+    expect(await store.materialize(saved, T)).toMatchObject({ members: 2 });
+    await forgotten(saved.id);
+  });
+
+  it('refuses built-ins and unknown ids', async () => {
+    const store = segmentStore(db.client);
+    expect(await store.remove('builtin_repeat_buyers')).toBe('builtin');
+    expect((await store.list()).map((s) => s.id)).toContain('builtin_repeat_buyers');
+    expect(await store.remove("seg_nope' OR 1=1 --")).toBe('unknown');
+  });
+
+  it('lists a stored segment whose rule no longer validates apart, and deletes it', async () => {
+    const store = segmentStore(db.client);
+    const broken = 'seg_00_no_longer_valid';
+    // A row from before 033 added `deleted`, like the one of the scheduled-refresh test above.
+    await db.client.insert({
+      table: 'segments',
+      values: [{ segment_id: broken, name: 'tiny ltv', rule: '{"metric":"ltv","op":"gt","value":5e-324}', created_at: '2026-06-01 00:00:00', version: 1 }],
+      format: 'JSONEachRow',
+    });
+    expect(await store.invalid()).toContainEqual({ id: broken, name: 'tiny ltv', problem: expect.stringMatching(/^rule\.value: /) });
+    expect(await store.remove(broken)).toBe('deleted');
+    expect((await store.invalid()).map((s) => s.id)).not.toContain(broken);
+    const outcome = await store.materializeAll({ error: () => undefined }, T);
+    expect(outcome.failed).not.toContain(broken);
   });
 });
 

@@ -34,10 +34,22 @@ export interface RefreshOutcome {
   failed: string[];
 }
 
+/** A stored segment whose rule no longer validates: listed apart so that it can be seen and deleted. */
+export interface InvalidSegment {
+  id: string;
+  name: string;
+  problem: string;
+}
+
+/** What delete did: a built-in cannot be deleted (it is defined in code), an unknown id was not found. */
+export type Removal = 'deleted' | 'builtin' | 'unknown';
+
 interface StoredSegment {
   id: string;
   name: string;
   rule: string;
+  createdAt: string;
+  version: number;
 }
 
 /** A stored segment as a definition; throws if its rule no longer validates (saved before a validation fix). */
@@ -45,11 +57,13 @@ function definition(stored: StoredSegment): SegmentDefinition {
   return { id: stored.id, name: stored.name, rule: parseSegmentRule(JSON.parse(stored.rule)), builtin: false };
 }
 
-function validDefinition(stored: StoredSegment): SegmentDefinition[] {
+/** Why a stored segment's rule no longer validates, or undefined when it does. */
+function ruleProblem(stored: StoredSegment): string | undefined {
   try {
-    return [definition(stored)];
-  } catch {
-    return [];
+    definition(stored);
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
   }
 }
 
@@ -57,17 +71,33 @@ function validDefinition(stored: StoredSegment): SegmentDefinition[] {
 export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOptions = {}) {
   const builtins = builtinSegments(builtinOptions);
 
-  async function stored(): Promise<StoredSegment[]> {
-    const found = await rows<{ segment_id: string; seg_name: string; seg_rule: string }>(
+  /** The newest version of each saved segment (or of `id` only) that is not deleted, valid or not. */
+  async function stored(id?: string): Promise<StoredSegment[]> {
+    const where = id === undefined ? '' : `WHERE segment_id = ${str(id)}`;
+    const found = await rows<{ segment_id: string; seg_name: string; seg_rule: string; seg_created: string; seg_version: number }>(
       client,
-      'SELECT segment_id, argMax(name, version) AS seg_name, argMax(rule, version) AS seg_rule FROM segments GROUP BY segment_id ORDER BY segment_id',
+      `SELECT segment_id, argMax(name, version) AS seg_name, argMax(rule, version) AS seg_rule,
+              argMax(created_at, version) AS seg_created, max(version) AS seg_version, argMax(deleted, version) AS seg_deleted
+       FROM segments ${where} GROUP BY segment_id HAVING seg_deleted = 0 ORDER BY segment_id`,
     );
-    return found.map((r) => ({ id: r.segment_id, name: r.seg_name, rule: r.seg_rule }));
+    return found.map((r) => ({ id: r.segment_id, name: r.seg_name, rule: r.seg_rule, createdAt: r.seg_created, version: r.seg_version }));
   }
 
   /** The saved segments whose rule still validates; materializeAll reports the others on every run. */
   async function saved(): Promise<SegmentDefinition[]> {
-    return (await stored()).flatMap(validDefinition);
+    return (await stored()).filter((s) => ruleProblem(s) === undefined).map(definition);
+  }
+
+  /** True once the newest version of saved segment `id` marks it deleted. */
+  async function isDeleted(id: string): Promise<boolean> {
+    const [found] = await rows<{ gone: number }>(client, `SELECT argMax(deleted, version) AS gone FROM segments WHERE segment_id = ${str(id)}`);
+    return found?.gone === 1;
+  }
+
+  /** Removes a segment's runs and members (mutations, applied in the background). */
+  async function forgetRuns(id: string): Promise<void> {
+    await client.command({ query: `ALTER TABLE segment_members DELETE WHERE segment_id = ${str(id)}` });
+    await client.command({ query: `ALTER TABLE segment_runs DELETE WHERE segment_id = ${str(id)}` });
   }
 
   async function lastRuns(): Promise<Map<string, SegmentRun>> {
@@ -93,7 +123,7 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
       const now = Date.now();
       await client.insert({
         table: 'segments',
-        values: [{ segment_id: id, name, rule: JSON.stringify(rule), created_at: toDateTimeText(now), version: now }],
+        values: [{ segment_id: id, name, rule: JSON.stringify(rule), created_at: toDateTimeText(now), version: now, deleted: 0 }],
         format: 'JSONEachRow',
       });
       return { id, name, rule, builtin: false };
@@ -104,8 +134,43 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
       return [...builtins, ...mine].map((s) => ({ ...s, lastRun: runs.get(s.id) }));
     },
 
+    /** Stored segments whose rule no longer validates: list() leaves them out, materializeAll logs them. */
+    async invalid(): Promise<InvalidSegment[]> {
+      return (await stored()).flatMap((s) => {
+        const problem = ruleProblem(s);
+        return problem === undefined ? [] : [{ id: s.id, name: s.name, problem }];
+      });
+    },
+
     async get(id: string): Promise<SegmentDefinition | undefined> {
       return builtins.find((s) => s.id === id) ?? (await saved()).find((s) => s.id === id);
+    },
+
+    /**
+     * Deletes a saved segment, valid or not: a new version marks it deleted (so every reader and the scheduled
+     * refresh skip it), then its runs and members are removed in the background.
+     */
+    async remove(id: string): Promise<Removal> {
+      if (builtins.some((s) => s.id === id)) return 'builtin';
+      const [current] = await stored(id);
+      if (!current) return 'unknown';
+      await client.insert({
+        table: 'segments',
+        values: [
+          {
+            segment_id: current.id,
+            name: current.name,
+            rule: current.rule,
+            created_at: current.createdAt,
+            // Above the current version even within the same millisecond, so that argMax picks this row.
+            version: Math.max(Date.now(), current.version + 1),
+            deleted: 1,
+          },
+        ],
+        format: 'JSONEachRow',
+      });
+      await forgetRuns(id);
+      return 'deleted';
     },
 
     /** Computes the members now (or at `asOfMs`), records the run with entered/left counts. */
@@ -138,6 +203,9 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
       });
       // Runs before the previous one are no longer needed (the mutation runs in the background).
       if (previous) await client.command({ query: `ALTER TABLE segment_members DELETE WHERE segment_id = ${id} AND run < ${int(previous.run)}` });
+      // A delete during this run missed the rows written after it: a mutation only covers the parts that exist
+      // when it is issued. The deletion is stored before its mutations, so checking after writing closes the gap.
+      if (!segment.builtin && (await isDeleted(segment.id))) await forgetRuns(segment.id);
       return result;
     },
 
