@@ -95,17 +95,24 @@ describe('segment rules on ClickHouse', () => {
   });
 });
 
+/**
+ * A segment row as saved before values 18.16 cannot read were refused (and before 033 added `deleted`): its
+ * rule no longer validates.
+ */
+const saveInvalidSegment = (id: string, name: string) =>
+  db.client.insert({
+    table: 'segments',
+    values: [{ segment_id: id, name, rule: '{"metric":"ltv","op":"gt","value":5e-324}', created_at: '2026-06-01 00:00:00', version: 1 }],
+    format: 'JSONEachRow',
+  });
+
 describe('the scheduled refresh', () => {
   it('logs a segment that fails and still refreshes the ones after it', async () => {
     const store = segmentStore(db.client);
     // Saved before values 18.16 cannot read were refused: its stored rule no longer validates. Its id sorts
     // before every generated one, so it comes first among the saved segments.
     const broken = 'seg_0';
-    await db.client.insert({
-      table: 'segments',
-      values: [{ segment_id: broken, name: 'tiny', rule: '{"metric":"ltv","op":"gt","value":5e-324}', created_at: '2026-06-01 00:00:00', version: 1 }],
-      format: 'JSONEachRow',
-    });
+    await saveInvalidSegment(broken, 'tiny');
     const healthy = await store.create('Orders', parseSegmentRule({ metric: 'orders', op: 'gte', value: 1 }));
     const logged: Array<{ object: unknown; message: string }> = [];
     const outcome = await store.materializeAll({ error: (object, message) => logged.push({ object, message }) }, T);
@@ -162,11 +169,7 @@ describe('deleting a saved segment', () => {
     const store = segmentStore(db.client);
     const broken = 'seg_00_no_longer_valid';
     // A row from before 033 added `deleted`, like the one of the scheduled-refresh test above.
-    await db.client.insert({
-      table: 'segments',
-      values: [{ segment_id: broken, name: 'tiny ltv', rule: '{"metric":"ltv","op":"gt","value":5e-324}', created_at: '2026-06-01 00:00:00', version: 1 }],
-      format: 'JSONEachRow',
-    });
+    await saveInvalidSegment(broken, 'tiny ltv');
     expect(await store.invalid()).toContainEqual({ id: broken, name: 'tiny ltv', problem: expect.stringMatching(/^rule\.value: /) });
     expect(await store.remove(broken)).toBe('deleted');
     expect((await store.invalid()).map((s) => s.id)).not.toContain(broken);
