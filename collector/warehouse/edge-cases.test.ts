@@ -114,3 +114,21 @@ describe('orders and refunds', () => {
     expect(await metricMembers({ metric: 'ltv', op: 'eq', value: 25 }, t + 60 * day)).toEqual(['user:o-refunds']);
   });
 });
+
+describe('web_vitals', () => {
+  it('files a page load\'s vitals under the path it was loaded on, not the SPA route shown at hide', async () => {
+    const at = Date.UTC(2026, 3, 2, 9);
+    const vitals = (userId: string, properties: Record<string, unknown>) =>
+      eventRow({ type: 'track', userId, event: 'Web Vitals', properties, context: { page: { path: '/spa/checkout', url: 'https://shop.test/spa/checkout' } } }, at);
+    await loadRows(db.client, [
+      vitals('spa-visitor', { lcp: 1800, lcp_rating: 'good', path: '/spa/landing' }),
+      // Sent before the plugin added `path`: its page_path is all there is.
+      vitals('older-sdk', { lcp: 2600, lcp_rating: 'needs-improvement' }),
+    ]);
+    await resolve();
+    expect(await db.rows("SELECT path, lcp_samples, lcp_p75 FROM web_vitals WHERE path LIKE '/spa/%' ORDER BY path")).toEqual([
+      { path: '/spa/checkout', lcp_samples: 1, lcp_p75: 2600 },
+      { path: '/spa/landing', lcp_samples: 1, lcp_p75: 1800 },
+    ]);
+  });
+});

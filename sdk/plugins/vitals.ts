@@ -1,5 +1,6 @@
 // Web Vitals (LCP, INP, CLS, FCP, TTFB) measured by Google's `web-vitals`, sent as one `Web Vitals`
-// event per page load when the page is first hidden (tab switch, navigation away, close). What web-vitals
+// event per page load, with the load's path, when the page is first hidden (tab switch, navigation away,
+// close). What web-vitals
 // measures after a back/forward-cache restore is not sent (the browser builds leave that code out).
 import { onCLS, onFCP, onINP, onLCP, onTTFB, type Metric } from 'web-vitals';
 import type { TagflowPlugin } from '../core/plugin';
@@ -21,6 +22,10 @@ export function vitalsPlugin(): TagflowPlugin {
     name: 'vitals',
     setup(api) {
       const latest: Record<string, Metric> = {};
+      // The page load's path: LCP, FCP and TTFB describe it, even when an SPA has moved to another route by the
+      // time the page is hidden (the event's own context.page is that route). CrUX files the load's INP and CLS
+      // under it too.
+      const path = location.pathname;
       let sent = false;
       const record = (metric: Metric) => {
         latest[metric.name] = metric;
@@ -34,7 +39,7 @@ export function vitalsPlugin(): TagflowPlugin {
         const metrics = Object.values(latest);
         if (metrics.length === 0) return;
         sent = true;
-        api.tagflow.track('Web Vitals', vitalsProperties(metrics));
+        api.tagflow.track('Web Vitals', { ...vitalsProperties(metrics), path });
         void api.tagflow.flush();
       };
       addEventListener('visibilitychange', send);

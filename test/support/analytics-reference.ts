@@ -426,7 +426,8 @@ export function referenceLtvBySegment(events: RefEvent[], members: Map<string, S
 
 export function referenceWebVitals(events: RefEvent[]) {
   const vitals = events.filter((e) => e.event === 'Web Vitals');
-  return [...groupBy(vitals, (e) => e.pagePath)].map(([path, list]) => {
+  const loadPath = (e: RefEvent) => (typeof e.properties.path === 'string' ? e.properties.path : e.pagePath);
+  return [...groupBy(vitals, loadPath)].map(([path, list]) => {
     const values = (name: string) => list.filter((e) => name in e.properties).map((e) => num(e.properties[name]));
     const p75 = (v: number[]) => (v.length === 0 ? 0 : quantileExact(v, 0.75));
     const [lcp, inp, cls] = [values('lcp'), values('inp'), values('cls')];

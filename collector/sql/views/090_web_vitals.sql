@@ -1,5 +1,5 @@
 -- web_vitals: 75th percentile (exact: the value at position floor(0.75 n) of the sorted samples) of LCP
--- and INP (ms) and CLS per page path, from Web Vitals events. The vitals plugin (sdk/plugins/vitals.ts)
+-- and INP (ms) and CLS per path of the page load, from Web Vitals events. The vitals plugin (sdk/plugins/vitals.ts)
 -- sends one event per page load with flat properties (lcp, lcp_rating, inp, …); a metric it has not
 -- measured (e.g. INP without an interaction) is absent, so each metric counts only where its key exists.
 DROP TABLE IF EXISTS web_vitals;
@@ -15,7 +15,9 @@ SELECT
 FROM
 (
     SELECT
-        page_path AS path,
+        -- The page load's path (properties.path, since session 7): in an SPA the event's own page_path is
+        -- the route shown when the page was hidden. Older events have only page_path.
+        if(visitParamHas(properties, 'path'), visitParamExtractString(properties, 'path'), page_path) AS path,
         countIf(visitParamHas(properties, 'lcp')) AS lcp_samples,
         quantileExactIf(0.75)(visitParamExtractFloat(properties, 'lcp'), visitParamHas(properties, 'lcp')) AS lcp_p75_raw,
         countIf(visitParamHas(properties, 'inp')) AS inp_samples,
