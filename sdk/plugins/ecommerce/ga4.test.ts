@@ -46,6 +46,15 @@ describe('GA4 dataLayer → Segment Ecommerce v2', () => {
     expect(mapped && 'events' in mapped && mapped.events[0]?.event).toBe(segment);
   });
 
+  it('gives the list fields to Product List Viewed only, not to an order that names its list', () => {
+    const list = { item_list_id: 'summer', item_list_name: 'Summer sale', items: [items[0]] };
+    const viewed = fromGa4({ event: 'view_item_list', ecommerce: list });
+    expect(viewed && 'events' in viewed && viewed.events[0]?.properties).toMatchObject({ list_id: 'summer', category: 'Summer sale' });
+    const ordered = fromGa4({ event: 'purchase', ecommerce: { ...list, transaction_id: 'T-5', value: 10 } });
+    expect(ordered && 'events' in ordered && ordered.events[0]?.properties).not.toHaveProperty('category');
+    expect(ordered && 'events' in ordered && ordered.events[0]?.properties).not.toHaveProperty('list_id');
+  });
+
   it('reads gtag.js calls, which push an arguments object with the e-commerce fields at the top level', () => {
     // As gtag.js does: `function gtag() { dataLayer.push(arguments); }`.
     function gtag(..._args: unknown[]): IArguments {

@@ -82,7 +82,10 @@ export function fromGa4(pushed: unknown): Ga4Mapping | undefined {
     return { events: products.map((p) => ({ event: segmentName, properties: p as Properties })) };
   }
   const order: Properties = {
-    ...pick(ecommerce, 'order_id=transaction_id coupon currency affiliation payment_method=payment_type list_id=item_list_id category=item_list_name', 'string'),
+    ...pick(ecommerce, 'order_id=transaction_id coupon currency affiliation payment_method=payment_type', 'string'),
+    // Segment's list fields are Product List Viewed's: on an order, a list's `category` would read as one more
+    // product category (a cross-sell in the warehouse's multi-category count).
+    ...(entry.event === 'view_item_list' ? pick(ecommerce, 'list_id=item_list_id category=item_list_name', 'string') : {}),
     ...pick(ecommerce, 'tax shipping', 'number'),
     products,
   };
