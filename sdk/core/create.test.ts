@@ -484,6 +484,22 @@ describe('plugins', () => {
     await tagflow.flush();
     expect(names(sent)).toEqual(['still works']);
   });
+
+  it('refuses what is not a plugin with a debug message, and takes plugins after it', async () => {
+    const logged = vi.spyOn(console, 'log').mockImplementation(() => {});
+    const sent = fakeCollector();
+    const tagflow = instance({ debug: true });
+    for (const notPlugin of [null, undefined, 'page', { setup: vi.fn() }]) {
+      expect(() => tagflow.use(notPlugin as unknown as TagflowPlugin)).not.toThrow();
+    }
+    const setup = vi.fn();
+    expect(() => tagflow.use({ name: 'after', setup })).not.toThrow();
+    expect(setup).toHaveBeenCalledOnce();
+    tagflow.track('still works');
+    await tagflow.flush();
+    expect(names(sent)).toEqual(['still works']);
+    expect(logged.mock.calls.filter((call) => call.includes('plugin refused:'))).toHaveLength(4);
+  });
 });
 
 // Two instances in one document share its cookie and localStorage, as two tabs of a site do.

@@ -89,7 +89,7 @@ export function createTagflow(options: TagflowOptions): Tagflow {
     reset: () => (identity.reset(), saveSoon()),
     flush: dispatcher.flush, // the dispatcher's methods are closures: no `this`
     use(plugin) {
-      if (plugins.some((p) => p.name == plugin?.name)) return log('plugin in use:', plugin.name);
+      if (!plugin?.name || plugins.some((p) => p.name == plugin.name)) return log('plugin refused:', plugin);
       plugins.push(plugin);
       const api: PluginApi = {
         tagflow: instance,
