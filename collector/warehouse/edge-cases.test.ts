@@ -29,8 +29,25 @@ describe('ecommerce_funnel_daily', () => {
       track('night-owl', 'Order Completed', view + 20 * minute, { order_id: 'n1', revenue: 10 }),
     ]);
     await resolve();
-    expect(await db.rows('SELECT day, viewed, added_to_cart, checkout_started, ordered FROM ecommerce_funnel_daily')).toEqual([
+    expect(await db.rows("SELECT day, viewed, added_to_cart, checkout_started, ordered FROM ecommerce_funnel_daily WHERE day = '2026-03-10'")).toEqual([
       { day: '2026-03-10', viewed: 1, added_to_cart: 1, checkout_started: 1, ordered: 1 },
+    ]);
+  });
+
+  it('is the person’s across sources: a backend order completes a funnel viewed in the app and on the web', async () => {
+    const view = Date.UTC(2026, 2, 12, 10);
+    await loadRows(db.client, [
+      // Browsed in the app first, then on the web, and the order came from the backend (Segment's advice).
+      eventRow({ type: 'track', userId: 'cross', event: 'Product Viewed' }, view, 'app'),
+      eventRow({ type: 'track', userId: 'cross', event: 'Product Viewed' }, view + 30 * minute, 'web'),
+      eventRow({ type: 'track', userId: 'cross', event: 'Product Added' }, view + 35 * minute, 'web'),
+      eventRow({ type: 'track', userId: 'cross', event: 'Checkout Started' }, view + 40 * minute, 'web'),
+      eventRow({ type: 'track', userId: 'cross', event: 'Order Completed', properties: { order_id: 'c1', revenue: 30 } }, view + 45 * minute, 'server'),
+    ]);
+    await resolve();
+    // One funnel, filed under the source of the day's first view.
+    expect(await db.rows("SELECT day, event_source, viewed, added_to_cart, checkout_started, ordered FROM ecommerce_funnel_daily WHERE day = '2026-03-12'")).toEqual([
+      { day: '2026-03-12', event_source: 'app', viewed: 1, added_to_cart: 1, checkout_started: 1, ordered: 1 },
     ]);
   });
 });

@@ -224,10 +224,11 @@ const funnelSteps = ['Product Viewed', 'Product Added', 'Checkout Started', 'Ord
 export function referenceFunnelDaily(events: RefEvent[]) {
   const relevant = events.filter((e) => funnelSteps.includes(e.event));
   const cells = new Map<string, { day: string; event_source: string; levels: number[] }>();
-  for (const [key, list] of groupBy(relevant, (e) => `${e.source}|${e.person}`)) {
-    const source = key.split('|')[0] as string;
-    // A funnel belongs to the day of its view; its later steps may fall on the next day.
+  for (const list of groupBy(relevant, (e) => e.person).values()) {
+    // A funnel belongs to the day of its view, across sources (filed under the day's first view's source);
+    // its later steps may fall on the next day.
     for (const d of new Set(list.filter((e) => e.event === funnelSteps[0]).map((e) => date(e.t)))) {
+      const source = list.filter((e) => e.event === funnelSteps[0] && date(e.t) === d).reduce((first, e) => (e.t < first.t ? e : first)).source;
       const next = date(sec(`${d} 00:00:00`) + day);
       const matches = list
         .filter((e) => (e.event === funnelSteps[0] ? date(e.t) === d : date(e.t) === d || date(e.t) === next))

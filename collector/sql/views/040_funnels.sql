@@ -1,6 +1,9 @@
 -- ecommerce_funnel_daily: persons reaching each step of Product Viewed → Product Added → Checkout Started
--- → Order Completed within 24 hours of the view (windowFunnel), per UTC day of the view and event source.
--- Persons are grouped by person_key (cityHash64(person_id), see migrations/030_person_events.sql).
+-- → Order Completed within 24 hours of the view (windowFunnel), per UTC day of the view. A funnel is the
+-- person's across devices and sources (an order placed in the app, or sent by the shop's backend, completes
+-- a funnel started on the web); event_source is where the person's first view of that day came from (first
+-- touch, as PostHog attributes a funnel breakdown). Persons are grouped by person_key (cityHash64(person_id),
+-- see migrations/030_person_events.sql).
 DROP TABLE IF EXISTS ecommerce_funnel_daily;
 CREATE VIEW ecommerce_funnel_daily AS
 SELECT
@@ -12,15 +15,15 @@ SELECT
     countIf(level >= 4) AS ordered
 FROM
 (
-    -- One UInt64 group key per (person, day of the view, source): 18.16 groups by it far faster than by the
-    -- three columns (a collision of two of ~10^6 groups has a probability of ~10^-7).
+    -- One UInt64 group key per (person, day of the view): 18.16 groups by it far faster than by the two
+    -- columns (a collision of two of ~10^6 groups has a probability of ~10^-7).
     -- A funnel that starts late in the day ends on the next one, so each later step also counts towards the
     -- funnels of the day before its own (funnel_day); views start only their own day's funnel (the bulk of
-    -- these events, so they are not doubled).
+    -- these events, so they are not doubled). (Two sources' views in the same second: either one.)
     SELECT
-        cityHash64(person_key, funnel_day, source) AS group_key,
+        cityHash64(person_key, funnel_day) AS group_key,
         any(funnel_day) AS day,
-        any(source) AS event_source,
+        argMinIf(source, timestamp, event = 'Product Viewed') AS event_source,
         windowFunnel(86400)(timestamp, event = 'Product Viewed', event = 'Product Added', event = 'Checkout Started', event = 'Order Completed') AS level
     FROM (
         SELECT person_key, timestamp, source, event FROM person_events_stored
