@@ -1,5 +1,5 @@
 // The funnel builder: arbitrary steps (events with property filters), a conversion window, optional time range
-// and source, compiled to one windowFunnel query over person_events (grouped by person_key).
+// and source of the first step, compiled to one windowFunnel query over person_events (grouped by person_key).
 import { eventMatchSql, filterSql, isRecord, onlyFields, personEventsWhere, QueryInputError, readFilters, readNumber, readText, type PropertyFilter } from './conditions';
 import { parseClientTime } from '../ingest/normalize';
 import { dt, str, timeProblem } from './literal';
@@ -47,13 +47,16 @@ export function parseFunnelQuery(raw: unknown): FunnelQuery {
 
 /** SQL with one row: step_1 … step_n, the persons who reached each step within the window. */
 export function compileFunnel(query: FunnelQuery): string {
-  const conditions = query.steps.map((step) => [eventMatchSql(step.event), ...step.where.map((f) => filterSql(f))].join(' AND '));
+  // `source` picks the funnels begun there: later steps count from any source (an order the shop's backend
+  // sends completes a web funnel), as in ecommerce_funnel_daily.
+  const conditions = query.steps.map((step, i) =>
+    [eventMatchSql(step.event), ...step.where.map((f) => filterSql(f)), ...(i === 0 && query.source !== undefined ? [`source = ${str(query.source)}`] : [])].join(' AND '),
+  );
   // Rows are picked by event name alone (the sorting key does it); each step's full condition, property
   // filters included, is then computed once per row as hit_<n> (18.16 evaluates every branch of a condition).
   const where = [`(${[...new Set(query.steps.map((step) => eventMatchSql(step.event)))].join(' OR ')})`];
   if (query.from !== undefined) where.push(`timestamp >= ${dt(query.from)}`);
   if (query.to !== undefined) where.push(`timestamp < ${dt(query.to)}`);
-  if (query.source !== undefined) where.push(`source = ${str(query.source)}`);
   const hits = conditions.map((_, i) => `hit_${i + 1}`);
   const counts = query.steps.map((_, i) => `countIf(level >= ${i + 1}) AS step_${i + 1}`).join(', ');
   const source = personEventsWhere(['person_key', 'timestamp', ...conditions.map((c, i) => `toUInt8(${c}) AS ${hits[i]}`)], where.join(' AND '));

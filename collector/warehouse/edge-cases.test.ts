@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../test/support/clickhouse';
 import { eventRow } from '../../test/support/events';
+import { compileFunnel, parseFunnelQuery } from '../query/funnel';
 import { compileSegmentRule, parseSegmentRule } from '../query/segment-rules';
 import { loadRows } from './generator/load';
 import { runIdentityJob } from './identity/job';
@@ -49,6 +50,22 @@ describe('ecommerce_funnel_daily', () => {
     expect(await db.rows("SELECT day, event_source, viewed, added_to_cart, checkout_started, ordered FROM ecommerce_funnel_daily WHERE day = '2026-03-12'")).toEqual([
       { day: '2026-03-12', event_source: 'app', viewed: 1, added_to_cart: 1, checkout_started: 1, ordered: 1 },
     ]);
+  });
+});
+
+describe('funnel builder', () => {
+  it('with a source counts the funnels begun there, their later steps from any source', async () => {
+    const at = Date.UTC(2026, 2, 14, 9);
+    await loadRows(db.client, [
+      eventRow({ type: 'track', userId: 'quote-web', event: 'Quote Requested' }, at, 'web'),
+      eventRow({ type: 'track', userId: 'quote-web', event: 'Contract Signed' }, at + 10 * minute, 'server'),
+      eventRow({ type: 'track', userId: 'quote-app', event: 'Quote Requested' }, at, 'app'),
+    ]);
+    await resolve();
+    const funnel = (source: string) => db.rows(compileFunnel(parseFunnelQuery({ steps: [{ event: 'Quote Requested' }, { event: 'Contract Signed' }], windowSeconds: 86_400, source })));
+    expect(await funnel('web')).toEqual([{ step_1: 1, step_2: 1 }]);
+    expect(await funnel('app')).toEqual([{ step_1: 1, step_2: 0 }]);
+    expect(await funnel('server')).toEqual([{ step_1: 0, step_2: 0 }]);
   });
 });
 
