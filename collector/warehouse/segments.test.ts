@@ -149,6 +149,19 @@ describe('deleting a saved segment', () => {
     expect(await store.remove(saved.id)).toBe('unknown');
   });
 
+  it('leaves it out of segment_members_current and the per-segment views before its mutations finish', async () => {
+    const store = segmentStore(db.client);
+    const saved = await store.create('Deleted, members pending', ordersRule);
+    expect(await store.materialize(saved, T)).toMatchObject({ members: 2 });
+    const current = () => db.rows(`SELECT person_id FROM segment_members_current WHERE segment_id = '${saved.id}'`);
+    expect(await current()).toHaveLength(2);
+    // What remove() writes first; its mutations (not run here) would then delete the runs and members.
+    await db.client.insert({ table: 'segments', values: [{ segment_id: saved.id, name: saved.name, rule: '{}', version: Date.now() + 1, deleted: 1 }], format: 'JSONEachRow' });
+    expect(await count('segment_members', saved.id)).toBe(2);
+    expect(await current()).toEqual([]);
+    expect(await db.rows(`SELECT segment_id FROM ltv_by_segment WHERE segment_id = '${saved.id}'`)).toEqual([]);
+  });
+
   it('removes the rows of a run that was still being written when it was deleted', async () => {
     const store = segmentStore(db.client);
     const saved = await store.create('Deleted mid-run', ordersRule);

@@ -1,9 +1,11 @@
--- segment_members_current: members of each segment's newest completed materialisation run.
+-- segment_members_current: members of each segment's newest completed materialisation run. A deleted saved
+-- segment is left out at once: its runs and members are removed by mutations that finish later.
 DROP TABLE IF EXISTS segment_members_current;
 CREATE VIEW segment_members_current AS
 SELECT segment_id, person_id, computed_at
 FROM segment_members
-WHERE (segment_id, run) IN (SELECT segment_id, max(run) FROM segment_runs GROUP BY segment_id);
+WHERE (segment_id, run) IN (SELECT segment_id, max(run) FROM segment_runs GROUP BY segment_id)
+  AND segment_id NOT IN (SELECT segment_id FROM segments GROUP BY segment_id HAVING argMax(deleted, version) = 1);
 
 -- ltv_by_segment: members, customers and net revenue (LTV) per segment.
 DROP TABLE IF EXISTS ltv_by_segment;
