@@ -60,6 +60,9 @@ describe('segment rules on ClickHouse', () => {
     expect(await members({ trait: 'plan', op: 'eq', value: 'pro' })).toEqual(['user:A']);
     expect(await members({ trait: 'age', op: 'gt', value: 25 })).toEqual(['user:A']);
     expect(await members({ trait: 'plan', op: 'exists' })).toEqual(['user:A', 'user:E']);
+    // neq, as PostHog's "is not", also matches persons who never had the trait; exists leaves them out.
+    expect(await members({ trait: 'plan', op: 'neq', value: 'pro' })).toEqual(['user:B', 'user:C', 'user:D', 'user:E', 'user:F']);
+    expect(await members({ all: [{ trait: 'plan', op: 'neq', value: 'pro' }, { trait: 'plan', op: 'exists' }] })).toEqual(['user:E']);
     expect(await members({ event: 'Order Completed', sum: { property: 'revenue', op: 'gte', value: 100 } })).toEqual(['user:F']);
     // Tests that a person without any matching event passes (a total of 0).
     expect(await members({ event: 'Order Completed', count: { op: 'lt', value: 1 } })).toEqual(['user:A', 'user:C', 'user:D', 'user:E']);
