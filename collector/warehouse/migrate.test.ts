@@ -66,6 +66,22 @@ describe('migrations', () => {
     }
   });
 
+  it('keep segments saved before 033_segment_deleted, as not deleted', async () => {
+    const database = `${db.database}_seg`;
+    await migrate(db.url, database, loadMigrations().filter((m) => m.version < 33), []);
+    const client = createWarehouseClient(db.url, database);
+    try {
+      await client.command({ query: `INSERT INTO segments (segment_id, name, rule, created_at, version) VALUES ('seg_old', 'Old', '{"metric":"orders","op":"gte","value":1}', toDateTime('2025-03-01 10:00:00', 'UTC'), 1)` });
+      await migrate(db.url, database);
+      const read = await client.query({ query: 'SELECT segment_id, deleted FROM segments', format: 'JSONEachRow' });
+      expect(await read.json()).toEqual([{ segment_id: 'seg_old', deleted: 0 }]);
+      expect((await segmentStore(client).list()).map((s) => s.id)).toContain('seg_old');
+    } finally {
+      await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+      await client.close();
+    }
+  });
+
   it('give rows stored before 035_numeric_order_ids a numeric order_id as its text, so their orders deduplicate and refunds match', async () => {
     const database = `${db.database}_num`;
     await migrate(db.url, database, loadMigrations().filter((m) => m.version < 32), []);
@@ -102,22 +118,6 @@ describe('migrations', () => {
         { table: 'person_events_staging', default_expression: expect.stringContaining('visitParamExtractRaw') },
         { table: 'person_events_stored', default_expression: expect.stringContaining('visitParamExtractRaw') },
       ]);
-    } finally {
-      await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
-      await client.close();
-    }
-  });
-
-  it('keep segments saved before 033_segment_deleted, as not deleted', async () => {
-    const database = `${db.database}_seg`;
-    await migrate(db.url, database, loadMigrations().filter((m) => m.version < 33), []);
-    const client = createWarehouseClient(db.url, database);
-    try {
-      await client.command({ query: `INSERT INTO segments (segment_id, name, rule, created_at, version) VALUES ('seg_old', 'Old', '{"metric":"orders","op":"gte","value":1}', toDateTime('2025-03-01 10:00:00', 'UTC'), 1)` });
-      await migrate(db.url, database);
-      const read = await client.query({ query: 'SELECT segment_id, deleted FROM segments', format: 'JSONEachRow' });
-      expect(await read.json()).toEqual([{ segment_id: 'seg_old', deleted: 0 }]);
-      expect((await segmentStore(client).list()).map((s) => s.id)).toContain('seg_old');
     } finally {
       await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
       await client.close();
