@@ -147,6 +147,63 @@ describe('orders and refunds', () => {
     ]);
     expect(await metricMembers({ metric: 'ltv', op: 'eq', value: 25 }, t + 60 * day)).toEqual(['user:o-refunds']);
   });
+
+  it('count a numeric order_id as its decimal text: 1234 and "1234" are one order, and its refunds match it', async () => {
+    const t = Date.UTC(2025, 7, 10, 12);
+    await loadRows(db.client, [
+      // A server-side library sends the number; the site's own call sends the string a minute later.
+      track('o-numeric', 'Order Completed', t, { order_id: 1234, revenue: 40 }),
+      track('o-numeric', 'Order Completed', t + minute, { order_id: '1234', revenue: 40 }),
+      // A full refund, by number: it refunds that order.
+      track('o-numeric', 'Order Refunded', t + 5 * day, { order_id: 1234 }),
+      // A number that is not an integer is its text as well.
+      track('o-numeric', 'Order Completed', t + 2 * day, { order_id: 12.5, revenue: 10 }),
+      track('o-numeric', 'Order Refunded', t + 3 * day, { order_id: '12.5', revenue: 4 }),
+    ]);
+    await resolve();
+    expect(await db.rows(`SELECT order_id, ordered, order_revenue, refunded_amount FROM person_orders WHERE person_id = 'user:o-numeric' ORDER BY order_id`)).toEqual([
+      { order_id: '12.5', ordered: 1, order_revenue: 10, refunded_amount: 4 },
+      { order_id: '1234', ordered: 1, order_revenue: 40, refunded_amount: 40 },
+    ]);
+    expect(await db.rows(`SELECT orders, gross_revenue, refunded, net_revenue FROM customer_value WHERE person_id = 'user:o-numeric'`)).toEqual([
+      { orders: 2, gross_revenue: 50, refunded: 44, net_revenue: 6 },
+    ]);
+  });
+
+  it('give one average_order_value in profiles and customer_value: gross revenue per order, refunds left out', async () => {
+    const t = Date.UTC(2025, 8, 10, 12);
+    await loadRows(db.client, [
+      track('o-aov', 'Order Completed', t, { order_id: 'V-1', revenue: 100 }),
+      track('o-aov', 'Order Completed', t + day, { order_id: 'V-2', revenue: 50 }),
+      track('o-aov', 'Order Refunded', t + 2 * day, { order_id: 'V-2' }),
+    ]);
+    await resolve();
+    // 150 ordered over 2 orders; the refund lowers revenue (net 100), not the order value.
+    expect(await db.rows(`SELECT orders, revenue, average_order_value FROM profiles WHERE person_id = 'user:o-aov'`)).toEqual([
+      { orders: 2, revenue: 100, average_order_value: 75 },
+    ]);
+    expect(await db.rows(`SELECT orders, net_revenue, average_order_value FROM customer_value WHERE person_id = 'user:o-aov'`)).toEqual([
+      { orders: 2, net_revenue: 100, average_order_value: 75 },
+    ]);
+  });
+
+  it('count product categories from products[] only: a top-level category of an order is not a product\'s', async () => {
+    const t = Date.UTC(2025, 9, 10, 12);
+    await loadRows(db.client, [
+      // What the GA4 bridge sent for an order that named its item list: the list's name as a top-level category.
+      track('o-categories', 'Order Completed', t, { order_id: 'C-1', revenue: 90, category: 'Summer sale', products: [{ product_id: 'p1', category: 'sneakers' }, { product_id: 'p2', category: 'sneakers' }] }),
+      track('o-categories', 'Order Completed', t + day, { order_id: 'C-2', revenue: 70, products: [{ product_id: 'p3', category: 'sneakers' }, { product_id: 'p4', category: 'care' }] }),
+      // A category before products in the JSON, and a product without one.
+      track('o-categories', 'Order Completed', t + 2 * day, { category: 'care', order_id: 'C-3', revenue: 30, products: [{ product_id: 'p5', category: 'sneakers' }, { product_id: 'p6' }] }),
+    ]);
+    await resolve();
+    expect(await db.rows(`SELECT order_id, multi_category FROM person_orders WHERE person_id = 'user:o-categories' ORDER BY order_id`)).toEqual([
+      { order_id: 'C-1', multi_category: 0 },
+      { order_id: 'C-2', multi_category: 1 },
+      { order_id: 'C-3', multi_category: 0 },
+    ]);
+    expect(await db.rows(`SELECT orders, multi_category_orders FROM customer_value WHERE person_id = 'user:o-categories'`)).toEqual([{ orders: 3, multi_category_orders: 1 }]);
+  });
 });
 
 describe('web_vitals', () => {

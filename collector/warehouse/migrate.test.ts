@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../test/support/clickhouse';
+import { createTestDatabase, waitUntil, type TestDatabase } from '../../test/support/clickhouse';
 import { validateEvent } from '../ingest/event';
 import { toEventRow } from '../ingest/normalize';
 import { createWarehouseClient } from './client';
@@ -76,6 +76,48 @@ describe('migrations', () => {
       const read = await client.query({ query: 'SELECT segment_id, deleted FROM segments', format: 'JSONEachRow' });
       expect(await read.json()).toEqual([{ segment_id: 'seg_old', deleted: 0 }]);
       expect((await segmentStore(client).list()).map((s) => s.id)).toContain('seg_old');
+    } finally {
+      await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+      await client.close();
+    }
+  });
+
+  it('give rows stored before 035_numeric_order_ids a numeric order_id as its text, so their orders deduplicate and refunds match', async () => {
+    const database = `${db.database}_num`;
+    await migrate(db.url, database, loadMigrations().filter((m) => m.version < 32), []);
+    const client = createWarehouseClient(db.url, database);
+    try {
+      const row = (id: string, event: string, properties: string, revenue: number, orderId?: string) =>
+        `('user:u1', cityHash64('user:u1'), 'user:u1', cityHash64('user:u1'), 3, '${id}', '${event}', toDateTime('2025-03-0${id.length} 10:00:00', 'UTC'), ${revenue}, '${properties}'${orderId === undefined ? '' : `, '${orderId}'`})`;
+      const columns = 'person_id, person_key, node, node_key, bucket, message_id, event, timestamp, revenue, properties';
+      // Stored before 032 (no order_id data: its DEFAULT is computed when read).
+      await client.command({ query: `INSERT INTO person_events_stored (${columns}) VALUES ${row('m1', 'Order Completed', '{"order_id":7,"revenue":20}', 20)}` });
+      await migrate(db.url, database, loadMigrations().filter((m) => m.version < 35), []);
+      // Written by the identity job between 032 and 035: a number gave ''.
+      await client.command({
+        query: `INSERT INTO person_events_stored (${columns}, order_id) VALUES
+          ${row('m22', 'Order Completed', '{"order_id":"7","revenue":20}', 20, '7')}, ${row('m333', 'Order Refunded', '{"order_id":7}', 0, '')},
+          ${row('m4444', 'Order Completed', '{"revenue":5}', 5, '')}`,
+      });
+      await migrate(db.url, database);
+      // The UPDATE runs in the background.
+      await waitUntil(
+        async () => (await client.query({ query: `SELECT count() AS n FROM system.mutations WHERE database = '${database}' AND is_done = 0`, format: 'JSONEachRow' })).json<{ n: string }>(),
+        (rows) => Number(rows[0]?.n) === 0,
+      );
+      const read = async (query: string) => (await client.query({ query, format: 'JSONEachRow', clickhouse_settings: { output_format_json_quote_64bit_integers: 0 } })).json();
+      expect(await read('SELECT message_id, order_id FROM person_events_stored ORDER BY message_id')).toEqual([
+        { message_id: 'm1', order_id: '7' },
+        { message_id: 'm22', order_id: '7' },
+        { message_id: 'm333', order_id: '7' },
+        { message_id: 'm4444', order_id: '' },
+      ]);
+      expect(await read('SELECT orders, gross_revenue, refunded FROM customer_value')).toEqual([{ orders: 2, gross_revenue: 25, refunded: 20 }]);
+      // The staging table keeps person_events_stored's structure (REPLACE PARTITION needs it).
+      expect(await read(`SELECT table, default_expression FROM system.columns WHERE database = '${database}' AND table IN ('person_events_stored', 'person_events_staging') AND name = 'order_id' ORDER BY table`)).toEqual([
+        { table: 'person_events_staging', default_expression: expect.stringContaining('visitParamExtractRaw') },
+        { table: 'person_events_stored', default_expression: expect.stringContaining('visitParamExtractRaw') },
+      ]);
     } finally {
       await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
       await client.close();

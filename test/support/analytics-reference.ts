@@ -93,7 +93,11 @@ export interface RefOrder {
  * refunds the whole order; in time order, each refund is cut to what is left of its order's revenue.
  */
 export function ordersOf(list: RefEvent[]): RefOrder[] {
-  const orderId = (e: RefEvent): string => (typeof e.properties.order_id === 'string' ? e.properties.order_id : '');
+  // A number is its decimal text: 1234 and "1234" are one order.
+  const orderId = (e: RefEvent): string => {
+    const id = e.properties.order_id;
+    return typeof id === 'string' ? id : typeof id === 'number' ? String(id) : '';
+  };
   const money = list.filter((e) => isOrder(e) || isRefund(e));
   return [...groupBy(money, (e) => (orderId(e) === '' ? `\u0000${e.messageId}` : orderId(e))).values()].map((group) => {
     const first = group.filter(isOrder).sort(byTime)[0];
@@ -135,7 +139,7 @@ export function referenceProfiles(events: RefEvent[], identifiersOf: (person: st
   return [...groupBy(events, (e) => e.person)].map(([person, list]) => {
     const sorted = [...list].sort(byTime);
     const times = sorted.map((e) => e.t);
-    const { orders, net: revenue, lastOrder } = orderTotals(list);
+    const { orders, gross, net: revenue, lastOrder } = orderTotals(list);
     const identifies = sorted.filter((e) => e.type === 'identify' && e.traits !== '' && e.traits !== '{}');
     const consents = sorted.filter((e) => e.consent !== '' && e.consent !== '{}');
     const touches = sorted.filter((e) => e.campaign[0] !== '');
@@ -152,7 +156,8 @@ export function referenceProfiles(events: RefEvent[], identifiersOf: (person: st
       page_views: list.filter((e) => e.type === 'page').length,
       orders,
       revenue,
-      average_order_value: orders === 0 ? 0 : revenue / orders,
+      // Gross, as in customer_value: refunds lower revenue, not the size of an order.
+      average_order_value: orders === 0 ? 0 : gross / orders,
       last_order_at: dateTime(lastOrder),
       consent_state: consents[consents.length - 1]?.consent ?? '',
       first_touch_source: fs,
@@ -303,7 +308,8 @@ export function referenceRetentionMonthly(events: RefEvent[]) {
 
 const categoriesOf = (e: RefEvent): string[] => {
   const products = Array.isArray(e.properties.products) ? (e.properties.products as Record<string, unknown>[]) : [];
-  return [...new Set(products.map((p) => String(p.category)))];
+  // products[] only (a top-level category of an order is not a product's); a product without one adds none.
+  return [...new Set(products.flatMap((p) => (typeof p.category === 'string' ? [p.category] : [])))];
 };
 
 export function referenceCustomerValue(events: RefEvent[]) {

@@ -18,6 +18,8 @@ SELECT
     properties, traits, consent, page_path, page_url, page_referrer,
     campaign_source, campaign_medium, campaign_name,
     -- The DEFAULTs of migrations/032_order_ids.sql, spelled out: this INSERT is positional.
+    -- A JSON number's text, else a JSON string's (migrations/035_numeric_order_ids.sql): at most one part is non-empty.
+    if(match(visitParamExtractRaw(properties, 'order_id'), '^-?[0-9]'), visitParamExtractRaw(properties, 'order_id'), '') ||
     visitParamExtractString(properties, 'order_id') AS order_id,
     match(visitParamExtractRaw(properties, 'revenue'), '^-?[0-9]') AS revenue_given
 FROM ({rows})

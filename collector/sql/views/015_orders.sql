@@ -5,12 +5,13 @@
 --   * per person, an order_id counts once: the earliest Order Completed with it (then the smallest message_id)
 --     gives the order's revenue and time. A reloaded thank-you page, or the GA4 bridge and the site's own cart
 --     call both firing, send the same order twice with different messageIds; GA4 also keeps one purchase per
---     transaction id. An Order Completed without an order_id is an order of its own, as before;
+--     transaction id. A numeric order_id is its decimal text (1234 and "1234" are one order). An Order Completed
+--     without an order_id is an order of its own, as before;
 --   * an Order Refunded refunds properties.revenue, or the whole order when it has no amount (the Segment spec's
 --     full refund, and what the GA4 bridge sends for one); the refunds of one order never add up to more than
 --     its revenue (in time order, each refund is cut to what is left). A refund whose order_id matches no order
 --     of the person (or that has none) refunds its amount, or nothing without one.
--- order_id and revenue_given are columns of person_events_stored (migrations/032_order_ids.sql).
+-- order_id and revenue_given are columns of person_events_stored (migrations/032_order_ids.sql, 035_numeric_order_ids.sql).
 
 -- person_orders: one row per order of a person (ordered = 1), plus one per order_id that has refunds but no
 -- order of that person and per refund without order_id (ordered = 0). refunds: (time, amount) of each refund
@@ -55,7 +56,9 @@ FROM
             toUInt8(countIf(event = 'Order Completed') > 0) AS ordered,
             minIf(timestamp, event = 'Order Completed') AS ordered_at,
             argMinIf(revenue, (timestamp, message_id), event = 'Order Completed') AS order_revenue,
-            argMinIf(toUInt8(length(arrayDistinct(extractAll(properties, '"category":"([^"]*)"'))) >= 2), (timestamp, message_id), event = 'Order Completed') AS multi_category,
+            -- Product categories come from products[] only: a top-level category of an order is not a product's (the
+            -- GA4 bridge used to send an item list's name as one, and stored events keep it).
+            argMinIf(toUInt8(length(arrayDistinct(extractAll(visitParamExtractRaw(properties, 'products'), '"category":"([^"]*)"'))) >= 2), (timestamp, message_id), event = 'Order Completed') AS multi_category,
             arraySort(groupArrayIf((timestamp, message_id, revenue, revenue_given), event = 'Order Refunded')) AS refund_events
         FROM (
             SELECT person_id, person_key, message_id, timestamp, event, revenue, revenue_given, order_id, properties,

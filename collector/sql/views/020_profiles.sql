@@ -1,5 +1,7 @@
 -- profiles: one row per person. Orders and revenue come from person_order_totals (views/015_orders.sql): one
--- order per order_id, revenue net of refunds. Sessions split at 30 minutes of inactivity.
+-- order per order_id, revenue net of refunds. average_order_value is gross (order revenue before refunds, per
+-- order), as in customer_value and value_metrics: refunds show in revenue, not in the size of an order. Sessions
+-- split at 30 minutes of inactivity.
 DROP TABLE IF EXISTS profiles;
 CREATE VIEW profiles AS
 SELECT
@@ -12,7 +14,7 @@ SELECT
     page_views,
     order_count AS orders,
     net_revenue AS revenue,
-    if(order_count = 0, 0, net_revenue / order_count) AS average_order_value,
+    if(order_count = 0, 0, gross_revenue / order_count) AS average_order_value,
     last_order_at,
     consent_state,
     first_touch.1 AS first_touch_source,
@@ -25,7 +27,7 @@ FROM
 (
     SELECT
         person_id, latest_traits, first_seen, last_seen, session_count, page_views, consent_state, first_touch, last_touch,
-        order_count, net_revenue, last_order_at
+        order_count, gross_revenue, net_revenue, last_order_at
     FROM
     (
         SELECT
@@ -44,7 +46,7 @@ FROM
         GROUP BY person_id
     )
     -- A person without orders or refunds is not in person_order_totals: 0 orders, 0 revenue, no last order.
-    ANY LEFT JOIN (SELECT person_id, orders AS order_count, net_revenue, last_order_at FROM person_order_totals) USING person_id
+    ANY LEFT JOIN (SELECT person_id, orders AS order_count, gross_revenue, net_revenue, last_order_at FROM person_order_totals) USING person_id
 ) ANY LEFT JOIN
 (
     SELECT person_id, arraySort(groupUniqArray(identifier)) AS known_identifiers
