@@ -88,6 +88,8 @@ export async function benchDataset(url: string, spec: BenchDatasetSpec, fresh: b
       const done = await queryRows<{ n: number }>(server, `SELECT count() AS n FROM system.tables WHERE database = '${assertIdentifier(database)}' AND name = 'bench_dataset'`);
       if (Number(done[0]?.n) > 0) {
         const [info] = await queryRows<{ rows: number; seconds: number }>(server, `SELECT rows, seconds FROM ${database}.bench_dataset`);
+        // Migrations added since it was made (a column on events, say) first: copyEvents needs the same structure.
+        await migrate(url, database);
         return { database, rows: Number(info?.rows), loadSeconds: Number(info?.seconds), reused: true };
       }
     }

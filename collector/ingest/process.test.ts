@@ -50,6 +50,11 @@ describe('readBatch: the batch context, checked once per request', () => {
 });
 
 describe('processBatch', () => {
+  it('records each event\'s position in the batch, refused events counted, so events of one ms keep the client\'s order', () => {
+    const result = processBatch(batch([track({ messageId: 'first' }), { type: 'track' }, track({ messageId: 'third' })]), request, defaultLimits);
+    expect(result.rows.map((row) => [row.message_id, row.batch_position])).toEqual([['first', 0], ['third', 2]]);
+  });
+
   it('counts the batch context toward each event size, so one request cannot multiply a large context', () => {
     const context = { pad: 'x'.repeat(20_000) };
     const result = processBatch(batch([track({ properties: { pad: 'p'.repeat(15_000) } }), track()], context), request, defaultLimits);

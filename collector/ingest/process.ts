@@ -147,7 +147,8 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
     const times = eventTimes(consent.event, facts);
     const late = timestampRefusal(times, request.receivedAt, limits);
     if (late) return refuse(index, raw, late, denied);
-    out.rows.push(eventRow(consent.event, consent.stripped ? { ...facts, ip: '' } : facts, times));
+    // `index` counts refused events too: what matters is the order the client sent them in.
+    out.rows.push(eventRow(consent.event, consent.stripped ? { ...facts, ip: '' } : facts, times, index));
   });
   return out;
 }

@@ -45,7 +45,13 @@ export function parseFunnelQuery(raw: unknown): FunnelQuery {
   return query;
 }
 
-/** SQL with one row: step_1 … step_n, the persons who reached each step within the window. */
+/**
+ * SQL with one row: step_1 … step_n, the persons who reached each step within the window.
+ * Steps are whole seconds (`timestamp`), unlike ecommerce_funnel_daily (views/040_funnels.sql), which orders
+ * them by ms: 18.16's windowFunnel takes only DateTime or UInt32 times, and a window of up to 366 days over an
+ * unbounded time range does not fit UInt32 in ms (2^32 ms is 49.7 days). Steps in one second count in step
+ * order on modern ClickHouse and in read order on 18.16.
+ */
 export function compileFunnel(query: FunnelQuery): string {
   // `source` picks the funnels begun there: later steps count from any source (an order the shop's backend
   // sends completes a web funnel), as in ecommerce_funnel_daily.

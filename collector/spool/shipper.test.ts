@@ -200,7 +200,7 @@ describe('shipper', () => {
       return Buffer.concat([header, deflated ? deflateRawSync(lines) : lines]);
     };
     const plain = legacy(0x45, [row('format-plain-1'), row('format-plain-2')], false);
-    // Rows spooled before a column was added (here: without the last one, is_bot) keep their column count.
+    // Rows spooled before a column was added (here: without the last one, batch_position) keep their column count.
     const shorter = Buffer.concat([Buffer.from([0x56, 0, 0, 0, 1, eventColumns.length - 1]), Buffer.from(eventLine(row('format-shorter-1')).replace(/\t[^\t]*\n$/, '\n'))]);
     const deflated = legacy(0x65, [row('format-deflated-1')], true);
     const refused = legacy(0x71, [{ received_at: '2026-11-23 10:00:00', source: 'shipper-test', reason: 'format-test refusal', raw: '{}' }], true);

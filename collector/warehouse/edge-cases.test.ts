@@ -3,6 +3,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../test/support/clickhouse';
 import { eventRow } from '../../test/support/events';
+import { defaultLimits } from '../config';
+import { readBatch } from '../ingest/batch';
+import { processBatch } from '../ingest/process';
 import { compileFunnel, parseFunnelQuery } from '../query/funnel';
 import { compileSegmentRule, parseSegmentRule } from '../query/segment-rules';
 import { loadRows } from './generator/load';
@@ -221,5 +224,60 @@ describe('web_vitals', () => {
       { path: '/spa/checkout', lcp_samples: 1, lcp_p75: 2600 },
       { path: '/spa/landing', lcp_samples: 1, lcp_p75: 1800 },
     ]);
+  });
+});
+
+describe('the order of a person\'s events within one second', () => {
+  const at = Date.UTC(2026, 4, 12, 8, 30, 15);
+  const page = (userId: string, path: string, ms: number, messageId: string) =>
+    eventRow({ type: 'page', userId, messageId, context: { page: { path, url: `https://shop.test${path}` } } }, at + ms);
+  const pathsOf = (userId: string) => db.rows(`SELECT steps FROM session_paths WHERE person_id = 'user:${userId}'`);
+  const sessionOf = (userId: string) => db.rows(`SELECT landing_page, exit_page, events FROM sessions WHERE person_id = 'user:${userId}'`);
+
+  it('follows the milliseconds: a page load\'s page and track, then an SPA redirect, all in one second', async () => {
+    // messageIds (random UUIDs in real life) sort against the event order here.
+    await loadRows(db.client, [
+      page('one-second', '/', 120, 'order-c'),
+      eventRow({ type: 'track', userId: 'one-second', messageId: 'order-b', event: 'Product Viewed', properties: { sku: 's1' } }, at + 125),
+      page('one-second', '/home', 610, 'order-a'),
+    ]);
+    await resolve();
+    expect(await pathsOf('one-second')).toEqual([{ steps: ['page /', 'Product Viewed', 'page /home'] }]);
+    expect(await sessionOf('one-second')).toEqual([{ landing_page: '/', exit_page: '/home', events: 3 }]);
+  });
+
+  it('follows the client\'s batch order within one millisecond (Segment libraries send a batch in call order)', async () => {
+    // One request, as the collector takes it: three events stamped in the same millisecond.
+    const stamp = new Date(at + 500).toISOString();
+    const read = readBatch({
+      sentAt: stamp,
+      batch: [
+        { type: 'page', userId: 'one-ms', messageId: 'same-ms-c', timestamp: stamp, context: { page: { path: '/' } } },
+        { type: 'track', userId: 'one-ms', messageId: 'same-ms-b', timestamp: stamp, event: 'Product Viewed' },
+        { type: 'page', userId: 'one-ms', messageId: 'same-ms-a', timestamp: stamp, context: { page: { path: '/home' } } },
+      ],
+    });
+    if (!read.ok) throw new Error(read.message);
+    const request = { source: 'web', consentPolicy: 'strip' as const, receivedAt: at + 500, ip: '', keepFullIp: false, userAgent: '' };
+    const { rows } = processBatch(read.batch, request, defaultLimits);
+    expect(rows.map((r) => [r.timestamp_ms, r.batch_position])).toEqual([[at + 500, 0], [at + 500, 1], [at + 500, 2]]);
+    await loadRows(db.client, rows);
+    await resolve();
+    expect(await pathsOf('one-ms')).toEqual([{ steps: ['page /', 'Product Viewed', 'page /home'] }]);
+    expect(await sessionOf('one-ms')).toEqual([{ landing_page: '/', exit_page: '/home', events: 3 }]);
+  });
+
+  it('counts a funnel step in the same second as the step before it, after it when its ms are later', async () => {
+    // A quick add from the product page: viewed, then added 300 ms later; and the reverse, an add that came
+    // first. (The next day: the cases above have views of their own.)
+    const nextDay = at + 86_400_000;
+    await loadRows(db.client, [
+      track('quick-add', 'Product Viewed', nextDay + 100),
+      track('quick-add', 'Product Added', nextDay + 400),
+      track('add-first', 'Product Added', nextDay + 100),
+      track('add-first', 'Product Viewed', nextDay + 400),
+    ]);
+    await resolve();
+    expect(await db.rows(`SELECT viewed, added_to_cart FROM ecommerce_funnel_daily WHERE day = '2026-05-13'`)).toEqual([{ viewed: 2, added_to_cart: 1 }]);
   });
 });

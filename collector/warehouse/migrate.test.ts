@@ -66,6 +66,38 @@ describe('migrations', () => {
     }
   });
 
+  it('give rows stored before 034_event_order their second as ms, so sessions and paths keep them in time order', async () => {
+    const database = `${db.database}_order`;
+    await migrate(db.url, database, loadMigrations().filter((m) => m.version < 34), []);
+    const client = createWarehouseClient(db.url, database);
+    try {
+      // What the identity job stored before the migration: whole seconds only. message_ids sort against time.
+      const row = (id: string, path: string, second: number) =>
+        `('user:u1', cityHash64('user:u1'), 'user:u1', cityHash64('user:u1'), 3, '${id}', 'page', toDateTime('2025-03-01 10:00:0${second}', 'UTC'), '${path}')`;
+      await client.command({
+        query: `INSERT INTO person_events_stored (person_id, person_key, node, node_key, bucket, message_id, type, timestamp, page_path) VALUES
+          ${row('m-c', '/', 1)}, ${row('m-b', '/catalog', 2)}, ${row('m-a', '/cart', 3)}`,
+      });
+      await migrate(db.url, database);
+      const read = async (query: string) => (await client.query({ query, format: 'JSONEachRow', clickhouse_settings: { output_format_json_quote_64bit_integers: 0 } })).json();
+      const at = Date.UTC(2025, 2, 1, 10, 0, 0);
+      expect(await read('SELECT message_id, timestamp_ms, batch_position FROM person_events_stored ORDER BY message_id')).toEqual([
+        { message_id: 'm-a', timestamp_ms: at + 3000, batch_position: 0 },
+        { message_id: 'm-b', timestamp_ms: at + 2000, batch_position: 0 },
+        { message_id: 'm-c', timestamp_ms: at + 1000, batch_position: 0 },
+      ]);
+      expect(await read('SELECT steps, landing_page, exit_page FROM session_paths ALL INNER JOIN sessions USING (person_id, session_index)')).toEqual([
+        { steps: ['page /', 'page /catalog', 'page /cart'], landing_page: '/', exit_page: '/cart' },
+      ]);
+      // REPLACE PARTITION (the identity job's bucket rewrites) needs the staging twin's structure to stay the same.
+      const columns = (table: string) => read(`DESCRIBE TABLE ${table}`);
+      expect(await columns('person_events_staging')).toEqual(await columns('person_events_stored'));
+    } finally {
+      await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+      await client.close();
+    }
+  });
+
   it('keep segments saved before 033_segment_deleted, as not deleted', async () => {
     const database = `${db.database}_seg`;
     await migrate(db.url, database, loadMigrations().filter((m) => m.version < 33), []);

@@ -10,6 +10,10 @@ export interface RefEvent {
   event: string;
   /** Epoch seconds (the skew-corrected timestamp). */
   t: number;
+  /** Epoch ms of the same time (timestamp_ms). */
+  ms: number;
+  /** The event's index in its request's batch. */
+  position: number;
   properties: Record<string, unknown>;
   traits: string;
   consent: string;
@@ -33,7 +37,10 @@ const monthNumber = (s: number): number => {
   const d = new Date(s * 1000);
   return d.getUTCFullYear() * 12 + d.getUTCMonth();
 };
-const byTime = (a: RefEvent, b: RefEvent): number => a.t - b.t || (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0);
+const byMessageId = (a: RefEvent, b: RefEvent): number => (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0);
+const byTime = (a: RefEvent, b: RefEvent): number => a.t - b.t || byMessageId(a, b);
+/** A person's events in the order sessions and paths take them (views/030_sessions.sql). */
+const byEventOrder = (a: RefEvent, b: RefEvent): number => a.ms - b.ms || a.position - b.position || byMessageId(a, b);
 const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
 const groupBy = <T, K>(items: Iterable<T>, key: (item: T) => K): Map<K, T[]> => {
   const map = new Map<K, T[]>();
@@ -66,6 +73,8 @@ export function referenceEvents(rows: readonly EventRow[], personOf: (messageId:
     type: row.type,
     event: row.event,
     t: sec(row.timestamp),
+    ms: row.timestamp_ms,
+    position: row.batch_position,
     properties: JSON.parse(row.properties) as Record<string, unknown>,
     traits: row.traits,
     consent: row.consent,
@@ -197,7 +206,7 @@ export function referenceSessions(events: RefEvent[]) {
 export function splitSessions(events: RefEvent[]): { person: string; index: number; events: RefEvent[] }[] {
   const out: { person: string; index: number; events: RefEvent[] }[] = [];
   for (const [person, list] of groupBy(events, (e) => e.person)) {
-    const sorted = [...list].sort(byTime);
+    const sorted = [...list].sort(byEventOrder);
     let index = 0;
     sorted.forEach((e, i) => {
       if (i === 0 || e.t - (sorted[i - 1] as RefEvent).t > 1800) out.push({ person, index: ++index, events: [] });
@@ -233,14 +242,15 @@ export function referenceFunnelDaily(events: RefEvent[]) {
     // A funnel belongs to the day of its view, across sources (filed under the day's first view's source);
     // its later steps may fall on the next day.
     for (const d of new Set(list.filter((e) => e.event === funnelSteps[0]).map((e) => date(e.t)))) {
-      const source = list.filter((e) => e.event === funnelSteps[0] && date(e.t) === d).reduce((first, e) => (e.t < first.t ? e : first)).source;
+      const source = list.filter((e) => e.event === funnelSteps[0] && date(e.t) === d).reduce((first, e) => (e.ms < first.ms ? e : first)).source;
       const next = date(sec(`${d} 00:00:00`) + day);
+      // In ms, steps of one ms in step order (views/040_funnels.sql).
       const matches = list
         .filter((e) => (e.event === funnelSteps[0] ? date(e.t) === d : date(e.t) === d || date(e.t) === next))
-        .map((e) => ({ t: e.t, step: funnelSteps.indexOf(e.event) }));
+        .map((e) => ({ t: e.ms, step: funnelSteps.indexOf(e.event) }));
       const cellKey = `${d}|${source}`;
       const cell = cells.get(cellKey) ?? { day: d, event_source: source, levels: [] };
-      cell.levels.push(funnelLevel(matches, 4, 86_400));
+      cell.levels.push(funnelLevel(matches, 4, 86_400_000));
       cells.set(cellKey, cell);
     }
   }

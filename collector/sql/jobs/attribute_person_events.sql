@@ -21,7 +21,9 @@ SELECT
     -- A JSON number's text, else a JSON string's (migrations/035_numeric_order_ids.sql): at most one part is non-empty.
     if(match(visitParamExtractRaw(properties, 'order_id'), '^-?[0-9]'), visitParamExtractRaw(properties, 'order_id'), '') ||
     visitParamExtractString(properties, 'order_id') AS order_id,
-    match(visitParamExtractRaw(properties, 'revenue'), '^-?[0-9]') AS revenue_given
+    match(visitParamExtractRaw(properties, 'revenue'), '^-?[0-9]') AS revenue_given,
+    -- migrations/034_event_order.sql: the order of a person's events within one second.
+    timestamp_ms, batch_position
 FROM ({rows})
 ANY LEFT JOIN
 (

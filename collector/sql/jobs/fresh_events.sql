@@ -8,14 +8,16 @@ SELECT
     newest.6 AS timestamp, last_received AS received_at,
     newest.7 AS properties, newest.8 AS traits, newest.9 AS consent,
     newest.10 AS page_path, newest.11 AS page_url, newest.12 AS page_referrer,
-    newest.13 AS campaign_source, newest.14 AS campaign_medium, newest.15 AS campaign_name
+    newest.13 AS campaign_source, newest.14 AS campaign_medium, newest.15 AS campaign_name,
+    newest.16 AS timestamp_ms, newest.17 AS batch_position
 FROM
 (
     SELECT
         source, message_id, toDate(original_timestamp) AS original_day,
         max(received_at) AS last_received,
         argMax(tuple(type, event, name, anonymous_id, user_id, timestamp, properties, traits, consent,
-                     page_path, page_url, page_referrer, campaign_source, campaign_medium, campaign_name), received_at) AS newest
+                     page_path, page_url, page_referrer, campaign_source, campaign_medium, campaign_name,
+                     timestamp_ms, batch_position), received_at) AS newest
     FROM events
     WHERE {window}
     GROUP BY source, message_id, original_day

@@ -28,13 +28,13 @@ SELECT
     cityHash64(person_id) AS person_key,
     node, node_key, bucket, message_id, source, original_day, type, event, name,
     anonymous_id, user_id, timestamp, received_at, revenue, properties, traits, consent, page_path, page_url,
-    page_referrer, campaign_source, campaign_medium, campaign_name, order_id, revenue_given
+    page_referrer, campaign_source, campaign_medium, campaign_name, order_id, revenue_given, timestamp_ms, batch_position
 FROM
 (
     SELECT
         node, node_key, bucket, message_id, source, original_day, type, event, name,
         anonymous_id, user_id, timestamp, received_at, revenue, properties, traits, consent, page_path, page_url,
-        page_referrer, campaign_source, campaign_medium, campaign_name, order_id, revenue_given
+        page_referrer, campaign_source, campaign_medium, campaign_name, order_id, revenue_given, timestamp_ms, batch_position
     FROM person_events_stored
     WHERE bucket IN (SELECT bucket FROM stale_nodes) AND node_key IN (SELECT node_key FROM stale_nodes)
 )
@@ -59,7 +59,7 @@ CREATE VIEW person_events AS
 SELECT
     person_id, person_key, node, node_key, bucket, message_id, source, original_day, type, event, name,
     anonymous_id, user_id, timestamp, received_at, revenue, properties, traits, consent, page_path, page_url,
-    page_referrer, campaign_source, campaign_medium, campaign_name, order_id, revenue_given
+    page_referrer, campaign_source, campaign_medium, campaign_name, order_id, revenue_given, timestamp_ms, batch_position
 FROM person_events_stored
 WHERE node_key NOT IN (SELECT node_key FROM stale_nodes)
 UNION ALL

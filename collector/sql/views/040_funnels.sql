@@ -4,6 +4,12 @@
 -- a funnel started on the web); event_source is where the person's first view of that day came from (first
 -- touch, as PostHog attributes a funnel breakdown). Persons are grouped by person_key (cityHash64(person_id),
 -- see migrations/030_person_events.sql).
+-- Steps are ordered by their ms (timestamp_ms, migrations/034_event_order.sql), not their second: windowFunnel
+-- takes equal times in step order on modern ClickHouse but in read order on 18.16, which reads a person's
+-- rows grouped by event name (the sorting key), so a view and an add in one second counted differently on the
+-- two. 18.16's windowFunnel takes only DateTime or UInt32 times, so it gets step_time: ms since the funnel
+-- day's midnight (under 2 days, so under 2^32) times 4, plus the step's index. Steps within one ms count in
+-- step order on both versions, and the 24-hour window becomes 86,400,000 ms · 4 + 3 (the index's room).
 DROP TABLE IF EXISTS ecommerce_funnel_daily;
 CREATE VIEW ecommerce_funnel_daily AS
 SELECT
@@ -19,17 +25,20 @@ FROM
     -- columns (a collision of two of ~10^6 groups has a probability of ~10^-7).
     -- A funnel that starts late in the day ends on the next one, so each later step also counts towards the
     -- funnels of the day before its own (funnel_day); views start only their own day's funnel (the bulk of
-    -- these events, so they are not doubled). (Two sources' views in the same second: either one.)
+    -- these events, so they are not doubled). (Two sources' views in the same ms: either one.)
     SELECT
         cityHash64(person_key, funnel_day) AS group_key,
         any(funnel_day) AS day,
-        argMinIf(source, timestamp, event = 'Product Viewed') AS event_source,
-        windowFunnel(86400)(timestamp, event = 'Product Viewed', event = 'Product Added', event = 'Checkout Started', event = 'Order Completed') AS level
+        argMinIf(source, timestamp_ms, event = 'Product Viewed') AS event_source,
+        windowFunnel(345600003)(
+            toUInt32((timestamp_ms - toUInt64(funnel_day) * 86400000) * 4
+                     + indexOf(['Product Viewed', 'Product Added', 'Checkout Started', 'Order Completed'], event) - 1) AS step_time,
+            event = 'Product Viewed', event = 'Product Added', event = 'Checkout Started', event = 'Order Completed') AS level
     FROM (
-        SELECT person_key, timestamp, source, event FROM person_events_stored
+        SELECT person_key, timestamp, timestamp_ms, source, event FROM person_events_stored
         WHERE event IN ('Product Viewed', 'Product Added', 'Checkout Started', 'Order Completed') AND node_key NOT IN (SELECT node_key FROM stale_nodes)
         UNION ALL
-        SELECT person_key, timestamp, source, event FROM person_events_restated
+        SELECT person_key, timestamp, timestamp_ms, source, event FROM person_events_restated
         WHERE event IN ('Product Viewed', 'Product Added', 'Checkout Started', 'Order Completed')
     )
     ARRAY JOIN if(event = 'Product Viewed', [toDate(timestamp)], [toDate(timestamp), toDate(timestamp) - 1]) AS funnel_day

@@ -1,5 +1,5 @@
--- session_paths: the steps of each session in order: 'page <path>' for page views, the event name for
--- track events (Web Vitals left out), plus where the first Order Completed is (0: none).
+-- session_paths: the steps of each session in event order (views/030_sessions.sql): 'page <path>' for page
+-- views, the event name for track events (Web Vitals left out), plus where the first Order Completed is (0: none).
 DROP TABLE IF EXISTS session_paths;
 CREATE VIEW session_paths AS
 SELECT
@@ -13,7 +13,7 @@ FROM
     SELECT
         person_id,
         session_index,
-        arrayMap(x -> x.3, arraySort(x -> (x.1, x.2), groupArray((event_time, message_id, if(type = 'page', concat('page ', page_path), event))))) AS steps
+        arrayMap(x -> x.4, arraySort(x -> (x.1, x.2, x.3), groupArray((event_time_ms, batch_position, message_id, if(type = 'page', concat('page ', page_path), event))))) AS steps
     FROM session_events
     WHERE type IN ('page', 'track') AND event != 'Web Vitals'
     GROUP BY person_id, session_index
