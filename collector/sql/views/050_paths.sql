@@ -13,7 +13,7 @@ FROM
     SELECT
         person_id,
         session_index,
-        arrayMap(x -> x.4, arraySort(x -> (x.1, x.2, x.3), groupArray((event_time_ms, batch_position, message_id, if(type = 'page', concat('page ', page_path), event))))) AS steps
+        arrayMap(x -> x.3, arraySort(x -> (x.1, x.2), groupArray((event_order, message_id, if(type = 'page', concat('page ', page_path), event))))) AS steps
     FROM session_events
     WHERE type IN ('page', 'track') AND event != 'Web Vitals'
     GROUP BY person_id, session_index
