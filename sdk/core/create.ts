@@ -28,13 +28,16 @@ export function createTagflow(options: TagflowOptions): Tagflow {
   const extraContext: Record<string, unknown> = {};
   const plugins: TagflowPlugin[] = [];
   let saving = false;
+  // Events queued in one ms would leave IndexedDB (keys [t, messageId]) in messageId order, a random one:
+  // each event's t gets a thousandth of a ms more than the previous, so they leave in the order tracked.
+  let queued = 0;
 
   /** Runs page-facing code: logs instead of throwing. */
   const guard = <T>(fn: () => T): T | undefined => {
     try {
       return fn();
     } catch (error) {
-      log('error', error);
+      log(error); // an Error names itself
     }
   };
 
@@ -58,14 +61,14 @@ export function createTagflow(options: TagflowOptions): Tagflow {
         if (next !== undefined) current = next; // undefined: no hook, or it threw; the event stays as it was
       }
     }
-    if (!current) return log('dropped by plugin', event);
+    if (!current) return log('plugin dropped', event);
     const json = safeJson(current) ?? '';
     const bytes = byteLength(json);
     if (!json || bytes > maxEventBytes) {
       dropped.tooLarge++;
       return log('over 32 KB', current);
     }
-    dispatcher.push({ t: Date.now(), id: current.messageId, s: json, b: bytes });
+    dispatcher.push({ t: Date.now() + ++queued / 1e3, id: current.messageId, s: json, b: bytes });
     saveSoon();
     log('queued', current);
     for (const plugin of plugins) guard(() => plugin.afterQueue?.(current!));

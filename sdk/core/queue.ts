@@ -3,7 +3,7 @@
 
 /** One queued event: serialised once, when it is queued. */
 export interface QueuedEvent {
-  /** Queued at, ms. IndexedDB keys start with it, so reads come oldest first. */
+  /** Queued at, ms, plus a thousandth per event queued before it (see createTagflow). IndexedDB keys start with it, so reads come in queue order. */
   t: number;
   /** The event's messageId. */
   id: string;

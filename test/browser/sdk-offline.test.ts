@@ -63,6 +63,21 @@ describe('SDK delivery in Chromium', () => {
     });
   }
 
+  it('sends events tracked in one millisecond in the order they were tracked, through the IndexedDB queue', async () => {
+    const { context } = await browsers.fresh();
+    await installSdk(context, collector.url, { writeKey: collector.source.writeKey, endpoint: collector.url });
+    const page = await openSdkPage(context, collector.url);
+    // 20 calls in one task take well under a millisecond or two: most share their queued-at ms.
+    await trackMany(page, 'Ordered Event', 20);
+    await waitUntil(counts('Ordered Event'), (c) => c.ids === 20);
+    // The warehouse orders a person's events within a ms by their position in the batch (migration 034).
+    const rows = await collector.db.rows<{ i: number }>(
+      "SELECT visitParamExtractInt(properties, 'i') AS i FROM events WHERE event = 'Ordered Event' ORDER BY timestamp_ms, batch_position",
+    );
+    expect(rows.map((r) => r.i)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    await page.close();
+  });
+
   it('keeps events queued offline through a browser restart and sends them once it is back', async () => {
     const profile = mkdtempSync(join(tmpdir(), 'tagflow-restart-'));
     try {
