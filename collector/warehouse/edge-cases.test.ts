@@ -83,6 +83,25 @@ describe('profiles', () => {
     await resolve();
     expect(await db.rows(`SELECT latest_traits FROM profiles WHERE person_id = 'user:returning'`)).toEqual([{ latest_traits: '{"plan":"pro","name":"Ann"}' }]);
   });
+
+  it('take the latest traits, consent and campaign within one second by their milliseconds', async () => {
+    const at = Date.UTC(2026, 2, 2, 12);
+    const consent = (analytics: boolean) => ({ consent: { categoryPreferences: { analytics, marketing: analytics } } });
+    const campaign = (source: string) => ({ campaign: { source, medium: 'cpc', name: source } });
+    await loadRows(db.client, [
+      eventRow({ type: 'identify', userId: 'same-second', traits: { plan: 'free' }, context: { ...consent(false), ...campaign('first') } }, at + 100),
+      eventRow({ type: 'identify', userId: 'same-second', traits: { plan: 'pro' }, context: { ...consent(true), ...campaign('second') } }, at + 900),
+    ]);
+    await resolve();
+    expect(await db.rows(`SELECT latest_traits, consent_state, first_touch_source, last_touch_source FROM profiles WHERE person_id = 'user:same-second'`)).toEqual([
+      {
+        latest_traits: '{"plan":"pro"}',
+        consent_state: '{"categoryPreferences":{"analytics":true,"marketing":true}}',
+        first_touch_source: 'first',
+        last_touch_source: 'second',
+      },
+    ]);
+  });
 });
 
 describe('orders and refunds', () => {

@@ -1,7 +1,8 @@
 -- profiles: one row per person. Orders and revenue come from person_order_totals (views/015_orders.sql): one
 -- order per order_id, revenue net of refunds. average_order_value is gross (order revenue before refunds, per
 -- order), as in customer_value and value_metrics: refunds show in revenue, not in the size of an order. Sessions
--- split at 30 minutes of inactivity.
+-- split at 30 minutes of inactivity. Latest traits and consent, and first and last touch, follow event order (ms,
+-- then position in the batch), so two events of one second are told apart.
 DROP TABLE IF EXISTS profiles;
 CREATE VIEW profiles AS
 SELECT
@@ -33,16 +34,22 @@ FROM
         SELECT
             person_id,
             -- An identify without traits (identify(userId) on every page load) says nothing about them.
-            argMaxIf(traits, timestamp, type = 'identify' AND traits NOT IN ('', '{}')) AS latest_traits,
+            argMaxIf(traits, event_order, type = 'identify' AND traits NOT IN ('', '{}')) AS latest_traits,
             min(timestamp) AS first_seen,
             max(timestamp) AS last_seen,
             arraySort(groupArray(toUInt32(timestamp))) AS times,
             arrayCount((t, i) -> i = 1 OR t - times[i - 1] > 1800, times, arrayEnumerate(times)) AS session_count,
             countIf(type = 'page') AS page_views,
-            argMaxIf(consent, timestamp, consent NOT IN ('', '{}')) AS consent_state,
-            argMinIf(tuple(campaign_source, campaign_medium, campaign_name), timestamp, campaign_source != '') AS first_touch,
-            argMaxIf(tuple(campaign_source, campaign_medium, campaign_name), timestamp, campaign_source != '') AS last_touch
-        FROM person_events
+            argMaxIf(consent, event_order, consent NOT IN ('', '{}')) AS consent_state,
+            argMinIf(tuple(campaign_source, campaign_medium, campaign_name), event_order, campaign_source != '') AS first_touch,
+            argMaxIf(tuple(campaign_source, campaign_medium, campaign_name), event_order, campaign_source != '') AS last_touch
+        FROM
+        (
+            -- Latest and first in event order (views/030_sessions.sql): ms, then position in the batch.
+            SELECT person_id, type, traits, timestamp, consent, campaign_source, campaign_medium, campaign_name,
+                   timestamp_ms * 65536 + batch_position AS event_order
+            FROM person_events
+        )
         GROUP BY person_id
     )
     -- A person without orders or refunds is not in person_order_totals: 0 orders, 0 revenue, no last order.
