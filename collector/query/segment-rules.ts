@@ -135,7 +135,8 @@ const sinceLast: Partial<Record<Metric, string>> = { hours_since_last_cart_add: 
 function traitSql(rule: Extract<SegmentRule, { trait: string }>): string {
   const has = `(type = 'identify' AND visitParamHas(traits, ${str(rule.trait)}))`;
   if (rule.op === 'exists') return `countIf(${has}) > 0`;
-  const latest = `argMaxIf(visitParamExtractRaw(traits, ${str(rule.trait)}), timestamp, ${has})`;
+  // Latest in event order (views/030_sessions.sql): ms, then position in the batch, as profiles.latest_traits.
+  const latest = `argMaxIf(visitParamExtractRaw(traits, ${str(rule.trait)}), timestamp_ms * 65536 + batch_position, ${has})`;
   const value = rule.value as string | number;
   if (typeof value === 'number') return `(countIf(${has}) > 0 AND toFloat64OrZero(${latest}) ${comparisonSql(rule.op as Comparison)} ${num(value)})`;
   const json = str(JSON.stringify(value));

@@ -84,7 +84,7 @@ describe('profiles', () => {
     expect(await db.rows(`SELECT latest_traits FROM profiles WHERE person_id = 'user:returning'`)).toEqual([{ latest_traits: '{"plan":"pro","name":"Ann"}' }]);
   });
 
-  it('take the latest traits, consent and campaign within one second by their milliseconds', async () => {
+  it('take the latest traits (also in segment trait rules), consent and campaign within one second by their milliseconds', async () => {
     const at = Date.UTC(2026, 2, 2, 12);
     const consent = (analytics: boolean) => ({ consent: { categoryPreferences: { analytics, marketing: analytics } } });
     const campaign = (source: string) => ({ campaign: { source, medium: 'cpc', name: source } });
@@ -101,6 +101,10 @@ describe('profiles', () => {
         last_touch_source: 'second',
       },
     ]);
+    const members = async (value: string) =>
+      (await db.rows<{ person_id: string }>(compileSegmentRule(parseSegmentRule({ trait: 'plan', op: 'eq', value }), at + 1000))).map((r) => r.person_id);
+    expect(await members('pro')).toContain('user:same-second');
+    expect(await members('free')).not.toContain('user:same-second');
   });
 });
 
