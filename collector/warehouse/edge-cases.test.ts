@@ -174,6 +174,16 @@ describe('orders and refunds', () => {
     expect(await metricMembers({ metric: 'ltv', op: 'eq', value: 25 }, t + 60 * day)).toEqual(['user:o-refunds']);
   });
 
+  it('take an order twice sent in one second from its earliest event by milliseconds, not by message_id', async () => {
+    const t = Date.UTC(2025, 6, 10, 12);
+    const order = (messageId: string, at: number, revenue: number) =>
+      eventRow({ type: 'track', userId: 'o-same-second', messageId, event: 'Order Completed', properties: { order_id: 'S-1', revenue } }, at);
+    // The site's own call first; the GA4 bridge's copy (rounded) 800 ms later, with a message_id that sorts first.
+    await loadRows(db.client, [order('zz-site', t + 100, 49.99), order('aa-bridge', t + 900, 50)]);
+    await resolve();
+    expect(await db.rows(`SELECT order_id, order_revenue FROM person_orders WHERE person_id = 'user:o-same-second'`)).toEqual([{ order_id: 'S-1', order_revenue: 49.99 }]);
+  });
+
   it('count a numeric order_id as its decimal text: 1234 and "1234" are one order, and its refunds match it', async () => {
     const t = Date.UTC(2025, 7, 10, 12);
     await loadRows(db.client, [

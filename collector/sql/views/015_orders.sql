@@ -2,8 +2,8 @@
 -- revenue reads (profiles, customer_value, ltv_cohort_monthly, value_metrics, ltv_by_segment, the segment
 -- metrics ltv, orders, days_since_last_order, ordered_since_last_cart_add and top LTV).
 -- Rules (docs/analytics.md):
---   * per person, an order_id counts once: the earliest Order Completed with it (then the smallest message_id)
---     gives the order's revenue and time. A reloaded thank-you page, or the GA4 bridge and the site's own cart
+--   * per person, an order_id counts once: the earliest Order Completed with it (in event order: ms, then position
+--     in the batch, then message_id; see views/030_sessions.sql) gives the order's revenue and time. A reloaded thank-you page, or the GA4 bridge and the site's own cart
 --     call both firing, send the same order twice with different messageIds; GA4 also keeps one purchase per
 --     transaction id. A numeric order_id is its decimal text (1234 and "1234" are one order). An Order Completed
 --     without an order_id is an order of its own, as before;
@@ -42,7 +42,7 @@ FROM
         -- What each refund asks for (no amount: the whole order), then the running total capped at the order's
         -- revenue, then each refund's share of it. (Values enter lambdas as array arguments: 18.16 loses
         -- columns captured by a lambda when an outer query prunes columns.)
-        arrayMap((r, whole) -> if(r.4 = 1, r.3, whole), refund_events, arrayResize([order_revenue], length(refund_events), order_revenue)) AS asked,
+        arrayMap((r, whole) -> if(r.5 = 1, r.4, whole), refund_events, arrayResize([order_revenue], length(refund_events), order_revenue)) AS asked,
         if(ordered = 1,
            arrayMap((c, cap) -> least(c, cap), arrayCumSum(asked), arrayResize([order_revenue], length(asked), order_revenue)),
            arrayCumSum(asked)) AS running,
@@ -55,19 +55,19 @@ FROM
             any(person_id) AS customer_id,
             toUInt8(countIf(event = 'Order Completed') > 0) AS ordered,
             minIf(timestamp, event = 'Order Completed') AS ordered_at,
-            argMinIf(revenue, (timestamp, message_id), event = 'Order Completed') AS order_revenue,
+            argMinIf(revenue, (event_order, message_id), event = 'Order Completed') AS order_revenue,
             -- Product categories come from products[] only: a top-level category of an order is not a product's (the
             -- GA4 bridge used to send an item list's name as one, and stored events keep it).
-            argMinIf(toUInt8(length(arrayDistinct(extractAll(visitParamExtractRaw(properties, 'products'), '"category":"([^"]*)"'))) >= 2), (timestamp, message_id), event = 'Order Completed') AS multi_category,
-            arraySort(groupArrayIf((timestamp, message_id, revenue, revenue_given), event = 'Order Refunded')) AS refund_events
+            argMinIf(toUInt8(length(arrayDistinct(extractAll(visitParamExtractRaw(properties, 'products'), '"category":"([^"]*)"'))) >= 2), (event_order, message_id), event = 'Order Completed') AS multi_category,
+            arraySort(groupArrayIf((timestamp, event_order, message_id, revenue, revenue_given), event = 'Order Refunded')) AS refund_events
         FROM (
             SELECT person_id, person_key, message_id, timestamp, event, revenue, revenue_given, order_id, properties,
-                   if(order_id = '', message_id, '') AS lone
+                   if(order_id = '', message_id, '') AS lone, timestamp_ms * 65536 + batch_position AS event_order
             FROM person_events_stored
             WHERE event IN ('Order Completed', 'Order Refunded') AND node_key NOT IN (SELECT node_key FROM stale_nodes)
             UNION ALL
             SELECT person_id, person_key, message_id, timestamp, event, revenue, revenue_given, order_id, properties,
-                   if(order_id = '', message_id, '') AS lone
+                   if(order_id = '', message_id, '') AS lone, timestamp_ms * 65536 + batch_position AS event_order
             FROM person_events_restated
             WHERE event IN ('Order Completed', 'Order Refunded')
         )
