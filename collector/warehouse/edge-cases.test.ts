@@ -108,6 +108,21 @@ describe('profiles', () => {
   });
 });
 
+describe('identity', () => {
+  it('names the person after the userId when the backend aliases an anonymous id to it', async () => {
+    const at = Date.UTC(2026, 2, 3, 12);
+    const anonymousId = '3f2a9c1e-0000-4000-8000-000000000001'; // a UUID sorts before most userIds
+    await loadRows(db.client, [
+      eventRow({ type: 'page', anonymousId, properties: { path: '/pricing' } }, at),
+      // A server-side library's alias: previousId is the visitor's anonymous id, and no anonymousId is sent.
+      eventRow({ type: 'alias', userId: 'zoe-server', previousId: anonymousId }, at + minute, 'server'),
+      eventRow({ type: 'track', userId: 'zoe-server', event: 'Signed Up' }, at + 2 * minute, 'server'),
+    ]);
+    await resolve();
+    expect(await db.rows(`SELECT DISTINCT person_id FROM person_events WHERE anonymous_id = '${anonymousId}' OR user_id = 'zoe-server'`)).toEqual([{ person_id: 'user:zoe-server' }]);
+  });
+});
+
 describe('orders and refunds', () => {
   const day = 86_400_000;
   const metricMembers = async (rule: unknown, asOf: number) =>

@@ -40,7 +40,19 @@ export interface EventNodes {
   strong: string[];
   /** The device, which follows whoever identified on it (see resolve.ts). */
   device: string | undefined;
+  /**
+   * A server-side alias's previousId sent without anonymousId: an earlier userId or an anonymous id, no
+   * telling which, so it is both a `user:` node (in `strong`) and the device. Named here so that it names
+   * the person only if it was also some message's userId (see resolve.ts).
+   */
+  previous?: string;
 }
+
+/**
+ * identity_edges keeps a message's nodes, not what each was: `previous` is stored as one more edge with
+ * this prefix (never an identifier of events), so the job can rebuild it (job.ts).
+ */
+export const previousEdgePrefix = 'previous:';
 
 function traitsOf(text: string): Record<string, unknown> {
   try {
@@ -63,8 +75,11 @@ export function eventNodes(facts: IdentityFacts): EventNodes {
   if (email) strong.push(`email:${sha256(email)}`);
   const phone = normalizePhone(traits.phone);
   if (phone) strong.push(`phone:${sha256(phone)}`, `phone_digits:${sha256(phone.slice(1))}`);
-  const deviceId = facts.type === 'alias' && facts.previousId && !facts.anonymousId ? facts.previousId : facts.anonymousId;
-  return { strong: [...new Set(strong)], device: deviceId ? `anon:${deviceId}` : undefined };
+  const ambiguous = facts.type === 'alias' && facts.previousId && !facts.anonymousId;
+  const deviceId = ambiguous ? facts.previousId : facts.anonymousId;
+  const nodes: EventNodes = { strong: [...new Set(strong)], device: deviceId ? `anon:${deviceId}` : undefined };
+  if (ambiguous && facts.previousId !== facts.userId) nodes.previous = `user:${facts.previousId}`;
+  return nodes;
 }
 
 const kindRank: Record<string, number> = { user: 0, email: 1, phone: 2, phone_digits: 3, anon: 4 };

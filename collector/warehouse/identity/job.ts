@@ -6,7 +6,7 @@ import { readCheckpoint, writeCheckpoint } from '../checkpoints';
 import { insertRows, queryRows, type ClickHouseClient } from '../client';
 import { toDateTimeText } from '../../ingest/normalize';
 import { dt, int, strList } from '../../query/literal';
-import { eventNodes } from './identifiers';
+import { eventNodes, previousEdgePrefix } from './identifiers';
 import { appendPersonEvents, markStaleNodes, type PersonEventsOptions } from './person-events';
 import { resolveIdentities, type IdentityMessage } from './resolve';
 
@@ -99,6 +99,7 @@ function toMessages(edges: EdgeRow[]): IdentityMessage[] {
   for (const edge of edges) {
     const message = byMessage.get(edge.message_id) ?? { messageId: edge.message_id, time: Number(edge.ts), strong: [], device: undefined };
     if (edge.node.startsWith('anon:')) message.device = edge.node;
+    else if (edge.node.startsWith(previousEdgePrefix)) message.previous = edge.node.slice(previousEdgePrefix.length);
     else message.strong.push(edge.node);
     byMessage.set(edge.message_id, message);
   }
@@ -152,7 +153,7 @@ async function resolveNewIdentities(
   const newNodes = new Set<string>();
   for (const event of fresh) {
     const nodes = eventNodes({ type: event.t_type, anonymousId: event.t_anon, userId: event.t_user, previousId: event.t_previous, traits: event.t_traits });
-    for (const node of [...nodes.strong, ...(nodes.device ? [nodes.device] : [])]) {
+    for (const node of [...nodes.strong, ...(nodes.device ? [nodes.device] : []), ...(nodes.previous ? [previousEdgePrefix + nodes.previous] : [])]) {
       seeds.add(node);
       newNodes.add(node);
       edgeRows.push({ message_id: event.message_id, node, timestamp: toDateTimeText(Number(event.ts) * 1000), received_at: event.last_received });

@@ -65,6 +65,18 @@ describe('resolveIdentities', () => {
     expect(result.has('user:dev-a')).toBe(false);
   });
 
+  it('names a person after the userId, not a server-side alias\'s previousId that was only ever an anonymous id', () => {
+    // The backend aliases the visitor's anonymous id (a UUID, which sorts before most userIds) to the account.
+    const alias = eventNodes({ type: 'alias', anonymousId: '', userId: 'zoe', previousId: '3f2a-anon', traits: '{}' });
+    expect(alias).toEqual({ strong: ['user:zoe', 'user:3f2a-anon'], device: 'anon:3f2a-anon', previous: 'user:3f2a-anon' });
+    const result = resolveIdentities([{ messageId: 'alias', time: 10, ...alias }]);
+    for (const node of ['anon:3f2a-anon', 'user:zoe', 'user:3f2a-anon']) expect(personOf(result, node)).toEqual(['user:zoe']);
+    // An earlier userId that identified itself is a userId like any other: the first in order names the person.
+    const renamed = eventNodes({ type: 'alias', anonymousId: '', userId: 'u9', previousId: 'u2', traits: '{}' });
+    const both = resolveIdentities([identify(1, 'd2', 'u2'), { messageId: 'rename', time: 3, ...renamed }]);
+    for (const node of ['user:u2', 'user:u9', 'anon:d2']) expect(personOf(both, node)).toEqual(['user:u2']);
+  });
+
   it('gives the same persons whatever the order of the events', () => {
     const messages = [
       identify(10, 'a', 'u1', { email: 'one@x.io' }),

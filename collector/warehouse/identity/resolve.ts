@@ -7,7 +7,9 @@
 //     userIds (a family computer), nothing is merged through it: the device is "shared", and its
 //     identifier maps to a sequence of persons by time: history before the first identify stays with the
 //     first person, and from each identify on, events follow whoever identified last.
-//  3. A person's id is its first node in compareNodes order (a userId when it has one).
+//  3. A person's id is its first node in compareNodes order (a userId when it has one). A server-side
+//     alias's previousId (maybe an anonymous id, see EventNodes.previous) names the person only when no
+//     other userId does or it was some message's userId too.
 import { compareNodes, type EventNodes } from './identifiers';
 
 export interface IdentityMessage extends EventNodes {
@@ -106,8 +108,13 @@ export function resolveIdentities(messages: readonly IdentityMessage[]): Map<str
     const root = rootOf(deviceLinks[0]?.strong[0] as string);
     members.set(root, [...(members.get(root) ?? []), device]);
   }
+  const userIds = new Set(messages.flatMap((m) => m.strong.filter((node) => node.startsWith('user:') && node !== m.previous)));
+  const unsure = new Set(messages.flatMap((m) => (m.previous && !userIds.has(m.previous) ? [m.previous] : [])));
   const personOfRoot = new Map<string, string>();
-  for (const [root, nodes] of members) personOfRoot.set(root, [...nodes].sort(compareNodes)[0] as string);
+  for (const [root, nodes] of members) {
+    const sure = nodes.filter((node) => !unsure.has(node));
+    personOfRoot.set(root, (sure.length ? sure : nodes).sort(compareNodes)[0] as string);
+  }
   const personOf = (node: string): string => personOfRoot.get(rootOf(node)) as string;
 
   const result = new Map<string, Period[]>();
