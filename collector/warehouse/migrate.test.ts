@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, waitUntil, type TestDatabase } from '../../test/support/clickhouse';
 import { validateEvent } from '../ingest/event';
 import { toEventRow } from '../ingest/normalize';
-import { createWarehouseClient } from './client';
+import { createWarehouseClient, type ClickHouseClient } from './client';
 import { loadMigrations, loadViewStatements, migrate, splitStatements } from './migrate';
 import { segmentStore } from './segments';
 
@@ -11,6 +11,27 @@ beforeAll(async () => {
   db = await createTestDatabase('migrate');
 });
 afterAll(() => db.drop());
+
+interface OlderDatabase {
+  database: string;
+  client: ClickHouseClient;
+  /** Rows of a query, 64-bit integers as numbers. */
+  read(query: string): Promise<unknown[]>;
+}
+
+/** A database of its own migrated up to (not including) migration `before`, to test what later ones do to stored rows; dropped after `check`. */
+async function withOlderDatabase(suffix: string, before: number, check: (older: OlderDatabase) => Promise<void>): Promise<void> {
+  const database = `${db.database}_${suffix}`;
+  await migrate(db.url, database, loadMigrations().filter((m) => m.version < before), []);
+  const client = createWarehouseClient(db.url, database);
+  const read = async (query: string) => (await client.query({ query, format: 'JSONEachRow', clickhouse_settings: { output_format_json_quote_64bit_integers: 0 } })).json();
+  try {
+    await check({ database, client, read });
+  } finally {
+    await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+    await client.close();
+  }
+}
 
 describe('migrations', () => {
   it('are recorded once and a second run applies nothing', async () => {
@@ -40,10 +61,7 @@ describe('migrations', () => {
   });
 
   it('give rows stored before 032_order_ids their order_id and revenue_given, so their orders deduplicate too', async () => {
-    const database = `${db.database}_old`;
-    await migrate(db.url, database, loadMigrations().filter((m) => m.version < 32), []);
-    const client = createWarehouseClient(db.url, database);
-    try {
+    await withOlderDatabase('old', 32, async ({ database, client, read }) => {
       // What the identity job stored before the migration (no order_id, revenue_given columns yet).
       const row = (id: string, event: string, properties: string, revenue: number) =>
         `('user:u1', cityHash64('user:u1'), 'user:u1', cityHash64('user:u1'), 3, '${id}', '${event}', toDateTime('2025-03-0${id.length} 10:00:00', 'UTC'), ${revenue}, '${properties}')`;
@@ -53,24 +71,17 @@ describe('migrations', () => {
           ${row('m333', 'Order Refunded', '{"order_id":"x"}', 0)}`,
       });
       await migrate(db.url, database);
-      const read = async (query: string) => (await client.query({ query, format: 'JSONEachRow', clickhouse_settings: { output_format_json_quote_64bit_integers: 0 } })).json();
       expect(await read('SELECT message_id, order_id, revenue_given FROM person_events_stored ORDER BY message_id')).toEqual([
         { message_id: 'm1', order_id: 'x', revenue_given: 1 },
         { message_id: 'm22', order_id: 'x', revenue_given: 1 },
         { message_id: 'm333', order_id: 'x', revenue_given: 0 },
       ]);
       expect(await read('SELECT orders, gross_revenue, refunded FROM customer_value')).toEqual([{ orders: 1, gross_revenue: 20, refunded: 20 }]);
-    } finally {
-      await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
-      await client.close();
-    }
+    });
   });
 
   it('give rows stored before 034_event_order their second as ms, so sessions and paths keep them in time order', async () => {
-    const database = `${db.database}_order`;
-    await migrate(db.url, database, loadMigrations().filter((m) => m.version < 34), []);
-    const client = createWarehouseClient(db.url, database);
-    try {
+    await withOlderDatabase('order', 34, async ({ database, client, read }) => {
       // What the identity job stored before the migration: whole seconds only. message_ids sort against time.
       const row = (id: string, path: string, second: number) =>
         `('user:u1', cityHash64('user:u1'), 'user:u1', cityHash64('user:u1'), 3, '${id}', 'page', toDateTime('2025-03-01 10:00:0${second}', 'UTC'), '${path}')`;
@@ -79,7 +90,6 @@ describe('migrations', () => {
           ${row('m-c', '/', 1)}, ${row('m-b', '/catalog', 2)}, ${row('m-a', '/cart', 3)}`,
       });
       await migrate(db.url, database);
-      const read = async (query: string) => (await client.query({ query, format: 'JSONEachRow', clickhouse_settings: { output_format_json_quote_64bit_integers: 0 } })).json();
       const at = Date.UTC(2025, 2, 1, 10, 0, 0);
       expect(await read('SELECT message_id, timestamp_ms, batch_position FROM person_events_stored ORDER BY message_id')).toEqual([
         { message_id: 'm-a', timestamp_ms: at + 3000, batch_position: 0 },
@@ -92,33 +102,20 @@ describe('migrations', () => {
       // REPLACE PARTITION (the identity job's bucket rewrites) needs the staging twin's structure to stay the same.
       const columns = (table: string) => read(`DESCRIBE TABLE ${table}`);
       expect(await columns('person_events_staging')).toEqual(await columns('person_events_stored'));
-    } finally {
-      await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
-      await client.close();
-    }
+    });
   });
 
   it('keep segments saved before 033_segment_deleted, as not deleted', async () => {
-    const database = `${db.database}_seg`;
-    await migrate(db.url, database, loadMigrations().filter((m) => m.version < 33), []);
-    const client = createWarehouseClient(db.url, database);
-    try {
+    await withOlderDatabase('seg', 33, async ({ database, client, read }) => {
       await client.command({ query: `INSERT INTO segments (segment_id, name, rule, created_at, version) VALUES ('seg_old', 'Old', '{"metric":"orders","op":"gte","value":1}', toDateTime('2025-03-01 10:00:00', 'UTC'), 1)` });
       await migrate(db.url, database);
-      const read = await client.query({ query: 'SELECT segment_id, deleted FROM segments', format: 'JSONEachRow' });
-      expect(await read.json()).toEqual([{ segment_id: 'seg_old', deleted: 0 }]);
+      expect(await read('SELECT segment_id, deleted FROM segments')).toEqual([{ segment_id: 'seg_old', deleted: 0 }]);
       expect((await segmentStore(client).list()).map((s) => s.id)).toContain('seg_old');
-    } finally {
-      await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
-      await client.close();
-    }
+    });
   });
 
   it('give rows stored before 035_numeric_order_ids a numeric order_id as its text, so their orders deduplicate and refunds match', async () => {
-    const database = `${db.database}_num`;
-    await migrate(db.url, database, loadMigrations().filter((m) => m.version < 32), []);
-    const client = createWarehouseClient(db.url, database);
-    try {
+    await withOlderDatabase('num', 32, async ({ database, client, read }) => {
       const row = (id: string, event: string, properties: string, revenue: number, orderId?: string) =>
         `('user:u1', cityHash64('user:u1'), 'user:u1', cityHash64('user:u1'), 3, '${id}', '${event}', toDateTime('2025-03-0${id.length} 10:00:00', 'UTC'), ${revenue}, '${properties}'${orderId === undefined ? '' : `, '${orderId}'`})`;
       const columns = 'person_id, person_key, node, node_key, bucket, message_id, event, timestamp, revenue, properties';
@@ -137,7 +134,6 @@ describe('migrations', () => {
         async () => (await client.query({ query: `SELECT count() AS n FROM system.mutations WHERE database = '${database}' AND is_done = 0`, format: 'JSONEachRow' })).json<{ n: string }>(),
         (rows) => Number(rows[0]?.n) === 0,
       );
-      const read = async (query: string) => (await client.query({ query, format: 'JSONEachRow', clickhouse_settings: { output_format_json_quote_64bit_integers: 0 } })).json();
       expect(await read('SELECT message_id, order_id FROM person_events_stored ORDER BY message_id')).toEqual([
         { message_id: 'm1', order_id: '7' },
         { message_id: 'm22', order_id: '7' },
@@ -150,10 +146,7 @@ describe('migrations', () => {
         { table: 'person_events_staging', default_expression: expect.stringContaining('visitParamExtractRaw') },
         { table: 'person_events_stored', default_expression: expect.stringContaining('visitParamExtractRaw') },
       ]);
-    } finally {
-      await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
-      await client.close();
-    }
+    });
   });
 
   it('split files on semicolons at line ends, ignoring comment lines', () => {
