@@ -1,39 +1,33 @@
 // Real Chromium, real collector, real ClickHouse: events fired just before a tab closes arrive (the
 // page-hide beacon), a collector answering 503 three times still gets every event exactly once, and
 // two tabs of one site firing together never deliver one messageId twice.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '../support/clickhouse';
-import { startTestCollector, type TestCollector } from '../support/collector';
+import { browserPoolSuite } from '../support/browser-suite';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy';
-import { browserPool, eventCounts, installSdk, openSdkPage, trackMany } from '../support/sdk-page';
+import { eventCounts, installSdk, openSdkPage, trackMany } from '../support/sdk-page';
 
-let collector: TestCollector;
-const browsers = browserPool();
+const suite = browserPoolSuite();
 const proxies: FaultProxy[] = [];
-beforeAll(async () => {
-  collector = await startTestCollector();
-});
 afterAll(async () => {
-  await browsers.closeAll();
   for (const proxy of proxies) await proxy.close();
-  await collector?.close();
 });
 
 async function proxy(failFirst: number): Promise<FaultProxy> {
-  const started = await startFaultProxy(collector.url, { failFirst, retryAfter: '1' });
+  const started = await startFaultProxy(suite.collector.url, { failFirst, retryAfter: '1' });
   proxies.push(started);
   return started;
 }
 
-const counts = (event: string) => eventCounts(collector.db, event);
+const counts = (event: string) => eventCounts(suite.collector.db, event);
 const duplicates = (ids: string[]) => ids.filter((id, i) => ids.indexOf(id) !== i);
 
 describe('SDK delivery in Chromium', () => {
   it('delivers events fired just before the tab closes', async () => {
-    const { context } = await browsers.fresh();
+    const { context } = await suite.browsers.fresh();
     // Nothing would be sent by count or timer before the tab is gone: only the page-hide path can deliver.
-    await installSdk(context, collector.url, { writeKey: collector.source.writeKey, endpoint: collector.url, batchSize: 100, flushInterval: 600_000 });
-    const page = await openSdkPage(context, collector.url);
+    await installSdk(context, suite.collector.url, { writeKey: suite.collector.source.writeKey, endpoint: suite.collector.url, batchSize: 100, flushInterval: 600_000 });
+    const page = await openSdkPage(context, suite.collector.url);
     await trackMany(page, 'Fired Before Close', 5);
     await page.close({ runBeforeUnload: true });
     const arrived = await waitUntil(counts('Fired Before Close'), (c) => c.ids === 5);
@@ -42,8 +36,8 @@ describe('SDK delivery in Chromium', () => {
 
   it('retries through three 503 answers (honouring Retry-After) and delivers every event once', async () => {
     const faulty = await proxy(3);
-    const { context } = await browsers.fresh();
-    await installSdk(context, faulty.url, { writeKey: collector.source.writeKey, endpoint: faulty.url });
+    const { context } = await suite.browsers.fresh();
+    await installSdk(context, faulty.url, { writeKey: suite.collector.source.writeKey, endpoint: faulty.url });
     const page = await openSdkPage(context, faulty.url);
     await trackMany(page, 'Survived 503', 30);
     const arrived = await waitUntil(counts('Survived 503'), (c) => c.ids === 30, 30_000);
@@ -56,8 +50,8 @@ describe('SDK delivery in Chromium', () => {
 
   it('never sends one messageId twice from two tabs firing together', async () => {
     const counting = await proxy(0);
-    const { context } = await browsers.fresh();
-    await installSdk(context, counting.url, { writeKey: collector.source.writeKey, endpoint: counting.url, batchSize: 10 });
+    const { context } = await suite.browsers.fresh();
+    await installSdk(context, counting.url, { writeKey: suite.collector.source.writeKey, endpoint: counting.url, batchSize: 10 });
     const [first, second] = await Promise.all([openSdkPage(context, counting.url), openSdkPage(context, counting.url)]);
     if (!first || !second) throw new Error('two tabs expected');
     await Promise.all([trackMany(first, 'Two Tabs', 100, 0), trackMany(second, 'Two Tabs', 100, 100)]);

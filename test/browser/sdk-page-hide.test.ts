@@ -3,32 +3,24 @@
 // pagehide listeners registered after the SDK's, and every visibilitychange listener, run after the SDK
 // has handed its events to the page-hide beacon, and an IndexedDB write begun then never commits.
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { waitUntil } from '../support/clickhouse';
-import { startTestCollector, type TestCollector } from '../support/collector';
-import { browserPool, eventCounts, installSdk, openSdkPage } from '../support/sdk-page';
+import { browserPoolSuite } from '../support/browser-suite';
+import { eventCounts, installSdk, openSdkPage } from '../support/sdk-page';
 
-let collector: TestCollector;
-const browsers = browserPool();
-beforeAll(async () => {
-  collector = await startTestCollector();
-});
-afterAll(async () => {
-  await browsers.closeAll();
-  await collector?.close();
-});
+const suite = browserPoolSuite();
 
 type SdkWindow = Window & { tagflow: { track(event: string, properties?: object): void; flush(): Promise<void> } };
 
 /** Another site, served by the test itself: leaving for it unloads the page as a link to another site does. */
 const elsewhere = 'http://elsewhere.test/';
 
-const counts = (event: string) => eventCounts(collector.db, event);
+const counts = (event: string) => eventCounts(suite.collector.db, event);
 
 /** A fresh browser running the SDK (its defaults) at the collector's origin, with the other site to leave for. */
 async function freshSite(launch?: { backForwardCache?: boolean }) {
-  const { context } = await browsers.fresh(launch);
-  await installSdk(context, collector.url, { writeKey: collector.source.writeKey, endpoint: collector.url });
+  const { context } = await suite.browsers.fresh(launch);
+  await installSdk(context, suite.collector.url, { writeKey: suite.collector.source.writeKey, endpoint: suite.collector.url });
   await context.route(`${elsewhere}**`, (route) => route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>elsewhere</title><p>elsewhere</p>' }));
   return context;
 }
@@ -48,7 +40,7 @@ describe('events tracked while the page unloads', () => {
   for (const [how, leave] of leaving) {
     it(`arrive when ${how}, from a pagehide listener added after the SDK's and from a visibilitychange listener`, async () => {
       const context = await freshSite();
-      const page = await openSdkPage(context, collector.url);
+      const page = await openSdkPage(context, suite.collector.url);
       const name = `Leaving (${how})`;
       // The page's own listeners, as a site's scripts add them (Web Vitals, time on page, a last scroll
       // depth): the pagehide one is added after the SDK's; visibilitychange comes after pagehide anyway.
@@ -60,7 +52,7 @@ describe('events tracked while the page unloads', () => {
       await leave(page);
 
       // The visitor comes back: whatever the queue kept goes out now, so an event missing after this never comes.
-      const next = await openSdkPage(context, collector.url);
+      const next = await openSdkPage(context, suite.collector.url);
       await next.evaluate(() => (window as unknown as SdkWindow).tagflow.flush());
       const onPagehide = await waitUntil(counts(`${name} on pagehide`), (c) => c.ids >= 1);
       const onHidden = await waitUntil(counts(`${name} on visibilitychange`), (c) => c.ids >= 1);
@@ -76,7 +68,7 @@ describe('events tracked while the page unloads', () => {
       content: `window.beacons = 0; const send = navigator.sendBeacon.bind(navigator); navigator.sendBeacon = (...args) => (window.beacons++, send(...args));
         addEventListener('pageshow', (event) => { window.restored = event.persisted; });`,
     });
-    const page = await openSdkPage(context, collector.url);
+    const page = await openSdkPage(context, suite.collector.url);
     await page.evaluate((url) => (location.href = url), elsewhere);
     await page.waitForURL(elsewhere);
     await page.goBack({ waitUntil: 'commit' }); // a restored page fires no load event

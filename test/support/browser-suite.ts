@@ -4,6 +4,7 @@ import { afterAll, beforeAll } from 'vitest';
 import type { SourceConfig } from '../../collector/config';
 import { launchBrowser, type TestBrowser } from './browser';
 import { startTestCollector, type TestCollector } from './collector';
+import { browserPool } from './sdk-page';
 
 export interface BrowserSuite {
   collector: TestCollector;
@@ -19,6 +20,25 @@ export function browserSuite(overrides: Partial<SourceConfig> = {}): BrowserSuit
   });
   afterAll(async () => {
     await suite.browser?.close();
+    await suite.collector?.close();
+  });
+  return suite;
+}
+
+export interface BrowserPoolSuite {
+  collector: TestCollector;
+  /** A fresh Chromium (own profile and IndexedDB) per scenario, all closed after the file's tests. */
+  browsers: ReturnType<typeof browserPool>;
+}
+
+/** Like {@link browserSuite}, for files whose scenarios each need a browser of their own. */
+export function browserPoolSuite(): BrowserPoolSuite {
+  const suite = { browsers: browserPool() } as BrowserPoolSuite;
+  beforeAll(async () => {
+    suite.collector = await startTestCollector();
+  });
+  afterAll(async () => {
+    await suite.browsers.closeAll();
     await suite.collector?.close();
   });
   return suite;
