@@ -1,15 +1,24 @@
 // Rollup plugin for the browser IIFE builds: bundles web-vitals from its unminified ES modules (not its
 // pre-minified file) so our terser can mangle its private `_` properties together with our code, and
-// replaces two of its modules with disabled ones, leaving out code that can never change what the vitals
-// plugin sends (one Web Vitals event per page load, at the first hide):
+// replaces some of its modules with stand-ins, leaving out code that can never change what the vitals
+// plugin sends (one Web Vitals event per page load, at the first hide, with each metric's value and rating):
 // - soft navigations are opt-in (`reportSoftNavs: true`), which the plugin never passes (~0.25 KB brotli).
 //   With them off, the metrics never observe `soft-navigation` (nor, for LCP,
 //   `interaction-contentful-paint`) entries, so their handlers' tests for those entry types are always
 //   false: they are replaced by `false` and terser drops the handlers (~0.17 KB brotli more);
 // - back/forward-cache restores: a page enters the cache only after `pagehide`, when the plugin has sent
-//   its event, so the metrics web-vitals restarts after a restore would never be sent (~0.28 KB brotli).
-// Fails the build when web-vitals' layout changes (module not found, it exports something else, or
-// the entry-type tests are not where they were).
+//   its event, so the metrics web-vitals restarts after a restore would never be sent (~0.28 KB brotli);
+// - a metric's navigation metadata (navigationType, navigationId, navigationURL, …) and its random id, set by
+//   lib/initMetric.js: the plugin sends only each metric's value and rating, and with the two above off
+//   web-vitals itself reads them only where they cannot matter. INP reports a stand-in 8 ms interaction
+//   only for `soft-navigation` and `back-forward-cache` metrics, which no longer exist (that test becomes
+//   `false`); LCP checks that the metric it finalises is still the current one by id, and it is the same
+//   object since nothing starts a new LCP metric any more; FCP copies an entry's navigationId that nothing
+//   reads (left out); the rest is in the disabled handlers. bindReporter sets `rating` and `delta` before
+//   every report, so the stand-in starts without them (~0.19 KB brotli).
+// Fails the build when web-vitals' layout changes: a module not found or exporting something else, code
+// to rewrite not where it was, or a metric's navigation fields read more or less often than accounted for
+// above.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -18,23 +27,49 @@ const require = createRequire(import.meta.url);
 // The package exports its modules one by one (web-vitals/onCLS.js → dist/modules/onCLS.js); index.js is next to them.
 const modules = dirname(require.resolve('web-vitals/onCLS.js'));
 const modulesEntry = join(modules, 'index.js');
-/** Modules replaced by disabled stand-ins with the same exports. */
+/** Modules replaced by stand-ins with the same exports. */
 const replacements = {
   [join(modules, 'lib', 'softNavs.js')]: 'export const checkSoftNavsEnabled = () => false;\nexport const storeSoftNavEntry = () => {};\n',
   [join(modules, 'lib', 'bfcache.js')]: 'export const getBFCacheRestoreTime = () => -1;\nexport const onBFCacheRestore = () => {};\n',
+  [join(modules, 'lib', 'initMetric.js')]: 'export const initMetric = (name, value = -1) => ({ name, value, entries: [] });\n',
 };
 const exportsOf = (code) => [...code.matchAll(/^export const (\w+)/gm)].map((m) => m[1]).join(', ');
+
 /** Tests for entry types observed only with soft navigations on (`types.push(...)` under checkSoftNavsEnabled). */
 const softNavEntryTest = /\bentry\.entryType === '(?:soft-navigation|interaction-contentful-paint)'/g;
-/** How many such tests each metric module has. */
-const expectedSoftNavTests = { 'onCLS.js': 1, 'onINP.js': 1, 'onLCP.js': 2 };
+/** Reads of the fields the initMetric stand-in leaves out; each one is accounted for in the header. */
+const navigationFieldRead = /\bmetric\.(?:id|navigation\w*)\b/g;
+/**
+ * What each module must contain, counted in web-vitals' code: [pattern, how many times, replacement].
+ * Matches are replaced when a replacement is given; otherwise the count is only checked.
+ */
+const expectedCode = {
+  'onCLS.js': [
+    [softNavEntryTest, 1, 'false'],
+    [navigationFieldRead, 3], // in the disabled bfcache handler
+  ],
+  'onFCP.js': [
+    [/\bmetric\.navigationId = entry\.navigationId \|\| metric\.navigationId;/g, 1, ''],
+    [navigationFieldRead, 5], // the copy above, the disabled bfcache handler
+  ],
+  'onINP.js': [
+    [softNavEntryTest, 1, 'false'],
+    [navigationFieldRead, 4], // navigationType for the 8 ms interaction, the disabled bfcache handler
+  ],
+  'onLCP.js': [
+    [softNavEntryTest, 2, 'false'],
+    [navigationFieldRead, 7], // the disabled soft-navigation test and bfcache handler, the id check
+  ],
+  'onTTFB.js': [[navigationFieldRead, 3]], // in the disabled bfcache handler
+  'lib/InteractionManager.js': [[/\(navigationType === 'soft-navigation' \|\|\s+navigationType === 'back-forward-cache'\)/g, 1, 'false']],
+};
 
 /** Property names terser may mangle in a build that bundles web-vitals: its private `_x` members (never `__x`). */
 export const webVitalsPrivateProperties = /^_[a-zA-Z]/;
 
 export function webVitalsLean() {
   const replaced = new Set();
-  const softNavTests = {};
+  const checked = new Set();
   return {
     name: 'web-vitals-lean',
     resolveId: (id) => (id === 'web-vitals' ? modulesEntry : null),
@@ -47,18 +82,21 @@ export function webVitalsLean() {
       return stand;
     },
     transform(code, id) {
-      const file = Object.keys(expectedSoftNavTests).find((name) => id === join(modules, name));
+      const file = Object.keys(expectedCode).find((name) => id === join(modules, name));
       if (!file) return null;
-      const count = code.match(softNavEntryTest)?.length ?? 0;
-      if (count !== expectedSoftNavTests[file]) this.error(`web-vitals ${id} tests for soft-navigation entry types ${count} times; expected ${expectedSoftNavTests[file]}`);
-      softNavTests[file] = count;
-      return { code: code.replace(softNavEntryTest, 'false'), map: null };
+      for (const [pattern, expected] of expectedCode[file]) {
+        const count = code.match(pattern)?.length ?? 0;
+        if (count !== expected) this.error(`web-vitals ${id} has ${pattern} ${count} times; expected ${expected}`);
+      }
+      checked.add(file);
+      for (const [pattern, , replacement] of expectedCode[file]) if (replacement !== undefined) code = code.replace(pattern, replacement);
+      return { code, map: null };
     },
     buildEnd(error) {
       if (error || !this.getModuleIds || ![...this.getModuleIds()].includes(modulesEntry)) return;
       const unused = Object.keys(replacements).filter((id) => !replaced.has(id));
       if (unused.length) this.error(`web-vitals no longer imports ${unused.join(', ')}`);
-      const missing = Object.keys(expectedSoftNavTests).filter((file) => !(file in softNavTests));
+      const missing = Object.keys(expectedCode).filter((file) => !checked.has(file));
       if (missing.length) this.error(`web-vitals no longer bundles ${missing.join(', ')}`);
     },
   };
