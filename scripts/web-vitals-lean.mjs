@@ -1,24 +1,31 @@
 // Rollup plugin for the browser IIFE builds: bundles web-vitals from its unminified ES modules (not its
 // pre-minified file) so our terser can mangle its private `_` properties together with our code, and
-// replaces some of its modules with stand-ins, leaving out code that can never change what the vitals
-// plugin sends (one Web Vitals event per page load, at the first hide, with each metric's value and rating):
+// replaces or rewrites some of its code, leaving out what can never change what the vitals plugin sends
+// (one Web Vitals event per page load, at the first hide, with each metric's value and rating):
 // - soft navigations are opt-in (`reportSoftNavs: true`), which the plugin never passes (~0.25 KB brotli).
 //   With them off, the metrics never observe `soft-navigation` (nor, for LCP,
 //   `interaction-contentful-paint`) entries, so their handlers' tests for those entry types are always
 //   false: they are replaced by `false` and terser drops the handlers (~0.17 KB brotli more);
 // - back/forward-cache restores: a page enters the cache only after `pagehide`, when the plugin has sent
-//   its event, so the metrics web-vitals restarts after a restore would never be sent (~0.28 KB brotli);
+//   its event, so the metrics web-vitals restarts after a restore would never be sent (~0.28 KB brotli).
+//   With these two off, each metric is measured once per page load, so INP's reset of its interaction
+//   count for a new navigation never runs either (left out, ~0.03 KB brotli);
 // - a metric's navigation metadata (navigationType, navigationId, navigationURL, …) and its random id, set by
 //   lib/initMetric.js: the plugin sends only each metric's value and rating, and with the two above off
 //   web-vitals itself reads them only where they cannot matter. INP reports a stand-in 8 ms interaction
 //   only for `soft-navigation` and `back-forward-cache` metrics, which no longer exist (that test becomes
-//   `false`); LCP checks that the metric it finalises is still the current one by id, and it is the same
-//   object since nothing starts a new LCP metric any more; FCP copies an entry's navigationId that nothing
-//   reads (left out); the rest is in the disabled handlers. bindReporter sets `rating` and `delta` before
-//   every report, so the stand-in starts without them (~0.19 KB brotli).
+//   `false`); LCP checks that the metric it finalises is still the current one by id, and it always is
+//   (nothing starts a new LCP metric any more: the check is left out); FCP copies an entry's navigationId
+//   that nothing reads (left out); the rest is in the disabled handlers. bindReporter sets `rating` and
+//   `delta` before every report, so the stand-in starts without them (~0.22 KB brotli);
+// - hooks for web-vitals/attribution, which this build does not bundle: initUnique hands the attribution
+//   code the entry managers that the metric with the same options uses, so that it can set their hooks
+//   (`_onBeforeProcessingEntry`, …) and read their soft-navigation maps. Without it every metric gets its
+//   own manager and the hooks are never set: left out, with the FCP manager and the LCP manager's hook
+//   (~0.06 KB brotli).
 // Fails the build when web-vitals' layout changes: a module not found or exporting something else, code
-// to rewrite not where it was, or a metric's navigation fields read more or less often than accounted for
-// above.
+// to rewrite not where it was, a metric's navigation fields read more or less often than accounted for
+// above, or web-vitals/attribution bundled.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -32,13 +39,18 @@ const replacements = {
   [join(modules, 'lib', 'softNavs.js')]: 'export const checkSoftNavsEnabled = () => false;\nexport const storeSoftNavEntry = () => {};\n',
   [join(modules, 'lib', 'bfcache.js')]: 'export const getBFCacheRestoreTime = () => -1;\nexport const onBFCacheRestore = () => {};\n',
   [join(modules, 'lib', 'initMetric.js')]: 'export const initMetric = (name, value = -1) => ({ name, value, entries: [] });\n',
+  [join(modules, 'lib', 'initUnique.js')]: 'export const initUnique = (identity, Class) => new Class();\n',
+  [join(modules, 'lib', 'LCPEntryManager.js')]: 'export class LCPEntryManager {\n  _processEntry() {}\n}\n',
+  [join(modules, 'lib', 'FCPEntryManager.js')]: 'export class FCPEntryManager {}\n',
 };
-const exportsOf = (code) => [...code.matchAll(/^export const (\w+)/gm)].map((m) => m[1]).join(', ');
+const exportsOf = (code) => [...code.matchAll(/^export (?:const|function|class) (\w+)/gm)].map((m) => m[1]).join(', ');
 
 /** Tests for entry types observed only with soft navigations on (`types.push(...)` under checkSoftNavsEnabled). */
 const softNavEntryTest = /\bentry\.entryType === '(?:soft-navigation|interaction-contentful-paint)'/g;
 /** Reads of the fields the initMetric stand-in leaves out; each one is accounted for in the header. */
 const navigationFieldRead = /\bmetric\.(?:id|navigation\w*)\b/g;
+/** Declarations and calls of the hooks that only web-vitals/attribution sets (`_onX;`, `this._onX?.(entry);`). */
+const attributionHook = /^\s*(?:this\.)?_on\w+(?:\?\.\(\w+\))?;$/gm;
 /**
  * What each module must contain, counted in web-vitals' code: [pattern, how many times, replacement].
  * Matches are replaced when a replacement is given; otherwise the count is only checked.
@@ -55,13 +67,23 @@ const expectedCode = {
   'onINP.js': [
     [softNavEntryTest, 1, 'false'],
     [navigationFieldRead, 4], // navigationType for the 8 ms interaction, the disabled bfcache handler
+    [/^\s*interactionManager\._resetInteractions\(\);$/gm, 1, ''], // for a new navigation, left out below
   ],
   'onLCP.js': [
     [softNavEntryTest, 2, 'false'],
+    [/\bconst metricIdToFinalize = metric\.id;/g, 1, ''],
+    [/\bmetricIdToFinalize === metric\.id\b/g, 1, 'true'],
     [navigationFieldRead, 7], // the disabled soft-navigation test and bfcache handler, the id check
   ],
   'onTTFB.js': [[navigationFieldRead, 3]], // in the disabled bfcache handler
-  'lib/InteractionManager.js': [[/\(navigationType === 'soft-navigation' \|\|\s+navigationType === 'back-forward-cache'\)/g, 1, 'false']],
+  'lib/InteractionManager.js': [
+    [/\(navigationType === 'soft-navigation' \|\|\s+navigationType === 'back-forward-cache'\)/g, 1, 'false'],
+    [attributionHook, 4, ''],
+    // The interaction count at the start of the page's only navigation is 0.
+    [/^    _resetInteractions\(\) \{[^}]*\}$/gm, 1, ''],
+    [/ - this\._prevInteractionCount|^\s*_prevInteractionCount = 0;$/gm, 2, ''],
+  ],
+  'lib/LayoutShiftManager.js': [[attributionHook, 2, '']],
 };
 
 /** Property names terser may mangle in a build that bundles web-vitals: its private `_x` members (never `__x`). */
@@ -98,6 +120,8 @@ export function webVitalsLean() {
       if (unused.length) this.error(`web-vitals no longer imports ${unused.join(', ')}`);
       const missing = Object.keys(expectedCode).filter((file) => !checked.has(file));
       if (missing.length) this.error(`web-vitals no longer bundles ${missing.join(', ')}`);
+      const attribution = join(modules, 'attribution');
+      if ([...this.getModuleIds()].some((id) => id.startsWith(attribution))) this.error('web-vitals/attribution is bundled, but its hooks are left out');
     },
   };
 }
