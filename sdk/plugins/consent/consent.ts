@@ -130,9 +130,14 @@ export function consentPlugin(options: ConsentOptions = {}): ConsentPlugin {
     });
   };
   const update = (choices: Preferences, decision: boolean) => {
-    const before = JSON.stringify(state);
-    for (const purpose of purposes) if (purpose !== 'necessary' && typeof choices[purpose] === 'boolean') state[purpose] = choices[purpose];
-    const changed = JSON.stringify(state) !== before || (decision && !decided);
+    let changed = decision && !decided;
+    for (const purpose of purposes) {
+      const choice = choices[purpose];
+      if (purpose !== 'necessary' && typeof choice === 'boolean' && choice !== state[purpose]) {
+        state[purpose] = choice;
+        changed = true;
+      }
+    }
     if (decision) decided = true;
     return changed;
   };
@@ -165,7 +170,6 @@ export function consentPlugin(options: ConsentOptions = {}): ConsentPlugin {
         if (decided || 'analytics' in choices) plugin.set(choices);
         else if (update(choices, false)) apply();
       };
-      const stops: (() => void)[] = [];
       const tcfapi = (window as unknown as { __tcfapi?: (...args: unknown[]) => void }).__tcfapi;
       if (options.tcf !== false && typeof tcfapi === 'function') {
         tcfapi('addEventListener', 2, (data: TcData, success: boolean) => {
@@ -180,17 +184,18 @@ export function consentPlugin(options: ConsentOptions = {}): ConsentPlugin {
         if (choices && update(choices, true)) apply();
       };
       addEventListener('storage', fromOtherTab);
-      stops.push(() => removeEventListener('storage', fromOtherTab));
-      if (options.consentMode !== false) {
-        stops.push(
-          watchDataLayer(options.consentMode ?? 'dataLayer', (entry) => {
-            const signal = consentModeSignal(entry);
-            if (signal?.command === 'update') fromCmp(signal.preferences);
-            else if (signal && !decided && update(signal.preferences, false)) apply();
-          }),
-        );
-      }
-      return () => stops.forEach((stop) => stop());
+      const stopConsentMode =
+        options.consentMode === false
+          ? undefined
+          : watchDataLayer(options.consentMode ?? 'dataLayer', (entry) => {
+              const signal = consentModeSignal(entry);
+              if (signal?.command === 'update') fromCmp(signal.preferences);
+              else if (signal && !decided && update(signal.preferences, false)) apply();
+            });
+      return () => {
+        removeEventListener('storage', fromOtherTab);
+        stopConsentMode?.();
+      };
     },
     beforeQueue(event) {
       if (state.analytics) return event;
