@@ -2,6 +2,8 @@
 // pre-minified file) so our terser can mangle its private `_` properties together with our code, and
 // replaces or rewrites some of its code, leaving out what can never change what the vitals plugin sends
 // (one Web Vitals event per page load, at the first hide, with each metric's value and rating):
+// - the plugin asks every metric for all changes (`reportAllChanges: true`), so LCP's code that keeps only
+//   the last entry of a batch otherwise is left out (~0.01 KB brotli);
 // - soft navigations are opt-in (`reportSoftNavs: true`), which the plugin never passes (~0.25 KB brotli).
 //   With them off, the metrics never observe `soft-navigation` (nor, for LCP,
 //   `interaction-contentful-paint`) entries, so their handlers' tests for those entry types are always
@@ -26,10 +28,11 @@
 //   (~0.06 KB brotli).
 // Fails the build when web-vitals' layout changes: a module not found or exporting something else, code
 // to rewrite not where it was, a metric's navigation fields read more or less often than accounted for
-// above, or web-vitals/attribution bundled.
+// above, or web-vitals/attribution bundled; and when the plugin's options are no longer the ones above.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
 // The package exports its modules one by one (web-vitals/onCLS.js → dist/modules/onCLS.js); index.js is next to them.
@@ -72,6 +75,7 @@ const expectedCode = {
   ],
   'onLCP.js': [
     [softNavEntryTest, 2, 'false'],
+    [/!opts\.reportAllChanges && !softNavsEnabled/g, 1, 'false'],
     [/\bconst metricIdToFinalize = metric\.id;/g, 1, ''],
     [/\bmetricIdToFinalize === metric\.id\b/g, 1, 'true'],
     [navigationFieldRead, 7], // the disabled soft-navigation test and bfcache handler, the id check
@@ -85,8 +89,14 @@ const expectedCode = {
     [/ - this\._prevInteractionCount|^\s*_prevInteractionCount = 0;$/gm, 2, ''],
   ],
   'lib/LayoutShiftManager.js': [[attributionHook, 2, '']],
-  'lib/bindReporter.js': [[/^\s*metric\.delta = delta;$/gm, 1, '']], // the plugin never reads delta
+  'lib/bindReporter.js': [
+    [/^\s*metric\.delta = delta;$/gm, 1, ''], // the plugin never reads delta
+  ],
 };
+
+/** The vitals plugin, whose options the above relies on: every metric with `reportAllChanges: true`, none with `reportSoftNavs`. */
+const vitalsPlugin = fileURLToPath(new URL('../sdk/plugins/vitals.ts', import.meta.url));
+const vitalsPluginOptions = /\bon\(record, \{ reportAllChanges: true \}\)/;
 
 /** Property names terser may mangle in a build that bundles web-vitals: its private `_x` members (never `__x`). */
 export const webVitalsPrivateProperties = /^_[a-zA-Z]/;
@@ -106,6 +116,11 @@ export function webVitalsLean() {
       return stand;
     },
     transform(code, id) {
+      if (id === vitalsPlugin) {
+        if (!vitalsPluginOptions.test(code) || code.includes('reportSoftNavs')) this.error(`${id} no longer passes web-vitals the options the lean build relies on`);
+        checked.add(id);
+        return null;
+      }
       const file = Object.keys(expectedCode).find((name) => id === join(modules, name));
       if (!file) return null;
       for (const [pattern, expected] of expectedCode[file]) {
@@ -120,7 +135,7 @@ export function webVitalsLean() {
       if (error || !this.getModuleIds || ![...this.getModuleIds()].includes(modulesEntry)) return;
       const unused = Object.keys(replacements).filter((id) => !replaced.has(id));
       if (unused.length) this.error(`web-vitals no longer imports ${unused.join(', ')}`);
-      const missing = Object.keys(expectedCode).filter((file) => !checked.has(file));
+      const missing = [...Object.keys(expectedCode), vitalsPlugin].filter((file) => !checked.has(file));
       if (missing.length) this.error(`web-vitals no longer bundles ${missing.join(', ')}`);
       const attribution = join(modules, 'attribution');
       if ([...this.getModuleIds()].some((id) => id.startsWith(attribution))) this.error('web-vitals/attribution is bundled, but its hooks are left out');
