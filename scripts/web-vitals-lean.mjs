@@ -2,8 +2,9 @@
 // pre-minified file) so our terser can mangle its private `_` properties together with our code, and
 // replaces or rewrites some of its code, leaving out what can never change what the vitals plugin sends
 // (one Web Vitals event per page load, at the first hide, with each metric's value and rating):
-// - the plugin asks every metric for all changes (`reportAllChanges: true`), so LCP's code that keeps only
-//   the last entry of a batch otherwise is left out (~0.01 KB brotli);
+// - the plugin passes every metric `{ reportAllChanges: true }` and no other option, so LCP's code that
+//   keeps only the last entry of a batch otherwise, and INP's custom `durationThreshold`, are left out
+//   (~0.02 KB brotli);
 // - soft navigations are opt-in (`reportSoftNavs: true`), which the plugin never passes (~0.25 KB brotli).
 //   With them off, the metrics never observe `soft-navigation` (nor, for LCP,
 //   `interaction-contentful-paint`) entries, so their handlers' tests for those entry types are always
@@ -16,11 +17,12 @@
 //   lib/initMetric.js: the plugin sends only each metric's value and rating, and with the two above off
 //   web-vitals itself reads them only where they cannot matter. INP reports a stand-in 8 ms interaction
 //   only for `soft-navigation` and `back-forward-cache` metrics, which no longer exist (that test becomes
-//   `false`); LCP checks that the metric it finalises is still the current one by id, and it always is
-//   (nothing starts a new LCP metric any more: the check is left out); FCP copies an entry's navigationId
-//   that nothing reads (left out); the rest is in the disabled handlers. bindReporter sets `rating` before
-//   every report, so the stand-in starts without it, and without `delta` (the change since the last
-//   report), which the plugin never reads: bindReporter no longer stores it either (~0.23 KB brotli);
+//   `false`, and INP no longer passes the navigationType); LCP checks that the metric it finalises is
+//   still the current one by id, and it always is (nothing starts a new LCP metric any more: the check is
+//   left out); FCP copies an entry's navigationId that nothing reads (left out); the rest is in the
+//   disabled handlers. bindReporter sets `rating` before every report, so the stand-in starts without
+//   it, and without `delta` (the change since the last report), which the plugin never reads:
+//   bindReporter no longer stores it either (~0.24 KB brotli);
 // - hooks for web-vitals/attribution, which this build does not bundle: initUnique hands the attribution
 //   code the entry managers that the metric with the same options uses, so that it can set their hooks
 //   (`_onBeforeProcessingEntry`, …) and read their soft-navigation maps. Without it every metric gets its
@@ -70,7 +72,9 @@ const expectedCode = {
   ],
   'onINP.js': [
     [softNavEntryTest, 1, 'false'],
-    [navigationFieldRead, 4], // navigationType for the 8 ms interaction, the disabled bfcache handler
+    [navigationFieldRead, 4], // navigationType for the 8 ms interaction (no longer passed), the disabled bfcache handler
+    [/\b_estimateP98LongestInteraction\(metric\.navigationType\)/g, 1, '_estimateP98LongestInteraction()'],
+    [/\bopts\.durationThreshold \?\? DEFAULT_DURATION_THRESHOLD\b/g, 1, 'DEFAULT_DURATION_THRESHOLD'],
     [/^\s*interactionManager\._resetInteractions\(\);$/gm, 1, ''], // for a new navigation, left out below
   ],
   'onLCP.js': [
@@ -94,7 +98,7 @@ const expectedCode = {
   ],
 };
 
-/** The vitals plugin, whose options the above relies on: every metric with `reportAllChanges: true`, none with `reportSoftNavs`. */
+/** The vitals plugin, whose options the above relies on: every metric with `{ reportAllChanges: true }`, nothing else. */
 const vitalsPlugin = fileURLToPath(new URL('../sdk/plugins/vitals.ts', import.meta.url));
 const vitalsPluginOptions = /\bon\(record, \{ reportAllChanges: true \}\)/;
 
