@@ -23,6 +23,8 @@
 //   disabled handlers. bindReporter sets `rating` before every report, so the stand-in starts without
 //   it, and without `delta` (the change since the last report), which the plugin never reads:
 //   bindReporter no longer stores it either (~0.24 KB brotli);
+// - a metric's performance entries (`metric.entries`), which the plugin never sends: no longer kept
+//   (~0.03 KB brotli). The interactions and layout shifts that INP and CLS are computed from stay;
 // - hooks for web-vitals/attribution, which this build does not bundle: initUnique hands the attribution
 //   code the entry managers that the metric with the same options uses, so that it can set their hooks
 //   (`_onBeforeProcessingEntry`, …) and read their soft-navigation maps. Without it every metric gets its
@@ -30,7 +32,8 @@
 //   (~0.06 KB brotli).
 // Fails the build when web-vitals' layout changes: a module not found or exporting something else, code
 // to rewrite not where it was, a metric's navigation fields read more or less often than accounted for
-// above, or web-vitals/attribution bundled; and when the plugin's options are no longer the ones above.
+// above, or web-vitals/attribution bundled; and when the plugin passes other options or reads more of a
+// metric than its name, value and rating.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -44,7 +47,7 @@ const modulesEntry = join(modules, 'index.js');
 const replacements = {
   [join(modules, 'lib', 'softNavs.js')]: 'export const checkSoftNavsEnabled = () => false;\nexport const storeSoftNavEntry = () => {};\n',
   [join(modules, 'lib', 'bfcache.js')]: 'export const getBFCacheRestoreTime = () => -1;\nexport const onBFCacheRestore = () => {};\n',
-  [join(modules, 'lib', 'initMetric.js')]: 'export const initMetric = (name, value = -1) => ({ name, value, entries: [] });\n',
+  [join(modules, 'lib', 'initMetric.js')]: 'export const initMetric = (name, value = -1) => ({ name, value });\n',
   [join(modules, 'lib', 'initUnique.js')]: 'export const initUnique = (identity, Class) => new Class();\n',
   [join(modules, 'lib', 'LCPEntryManager.js')]: 'export class LCPEntryManager {\n  _processEntry() {}\n}\n',
   [join(modules, 'lib', 'FCPEntryManager.js')]: 'export class FCPEntryManager {}\n',
@@ -55,6 +58,8 @@ const exportsOf = (code) => [...code.matchAll(/^export (?:const|function|class) 
 const softNavEntryTest = /\bentry\.entryType === '(?:soft-navigation|interaction-contentful-paint)'/g;
 /** Reads of the fields the initMetric stand-in leaves out; each one is accounted for in the header. */
 const navigationFieldRead = /\bmetric\.(?:id|navigation\w*)\b/g;
+/** A metric's performance entries, which the plugin never sends: `metric.entries = …;`, `metric.entries.push(entry);`. */
+const entriesKept = /^\s*metric\.entries(?: = [^;\n]+|\.push\(entry\));$/gm;
 /** Declarations and calls of the hooks that only web-vitals/attribution sets (`_onX;`, `this._onX?.(entry);`). */
 const attributionHook = /^\s*(?:this\.)?_on\w+(?:\?\.\(\w+\))?;$/gm;
 /**
@@ -63,14 +68,17 @@ const attributionHook = /^\s*(?:this\.)?_on\w+(?:\?\.\(\w+\))?;$/gm;
  */
 const expectedCode = {
   'onCLS.js': [
+    [entriesKept, 1, ''],
     [softNavEntryTest, 1, 'false'],
     [navigationFieldRead, 3], // in the disabled bfcache handler
   ],
   'onFCP.js': [
+    [entriesKept, 1, ''],
     [/\bmetric\.navigationId = entry\.navigationId \|\| metric\.navigationId;/g, 1, ''],
     [navigationFieldRead, 5], // the copy above, the disabled bfcache handler
   ],
   'onINP.js': [
+    [entriesKept, 1, ''],
     [softNavEntryTest, 1, 'false'],
     [navigationFieldRead, 4], // navigationType for the 8 ms interaction (no longer passed), the disabled bfcache handler
     [/\b_estimateP98LongestInteraction\(metric\.navigationType\)/g, 1, '_estimateP98LongestInteraction()'],
@@ -78,13 +86,17 @@ const expectedCode = {
     [/^\s*interactionManager\._resetInteractions\(\);$/gm, 1, ''], // for a new navigation, left out below
   ],
   'onLCP.js': [
+    [entriesKept, 1, ''],
     [softNavEntryTest, 2, 'false'],
     [/!opts\.reportAllChanges && !softNavsEnabled/g, 1, 'false'],
     [/\bconst metricIdToFinalize = metric\.id;/g, 1, ''],
     [/\bmetricIdToFinalize === metric\.id\b/g, 1, 'true'],
     [navigationFieldRead, 7], // the disabled soft-navigation test and bfcache handler, the id check
   ],
-  'onTTFB.js': [[navigationFieldRead, 3]], // in the disabled bfcache handler
+  'onTTFB.js': [
+    [entriesKept, 2, ''],
+    [navigationFieldRead, 3], // in the disabled bfcache handler
+  ],
   'lib/InteractionManager.js': [
     [/\(navigationType === 'soft-navigation' \|\|\s+navigationType === 'back-forward-cache'\)/g, 1, 'false'],
     [attributionHook, 4, ''],
@@ -98,9 +110,13 @@ const expectedCode = {
   ],
 };
 
-/** The vitals plugin, whose options the above relies on: every metric with `{ reportAllChanges: true }`, nothing else. */
+/**
+ * The vitals plugin, whose use of web-vitals the above relies on: it passes every metric
+ * `{ reportAllChanges: true }` and nothing else, and reads only a metric's name, value and rating.
+ */
 const vitalsPlugin = fileURLToPath(new URL('../sdk/plugins/vitals.ts', import.meta.url));
 const vitalsPluginOptions = /\bon\(record, \{ reportAllChanges: true \}\)/;
+const metricFieldsRead = (code) => [...new Set([...code.matchAll(/\bmetric\.(\w+)/g)].map((m) => m[1]))].sort().join(', ');
 
 /** Property names terser may mangle in a build that bundles web-vitals: its private `_x` members (never `__x`). */
 export const webVitalsPrivateProperties = /^_[a-zA-Z]/;
@@ -122,6 +138,8 @@ export function webVitalsLean() {
     transform(code, id) {
       if (id === vitalsPlugin) {
         if (!vitalsPluginOptions.test(code) || code.includes('reportSoftNavs')) this.error(`${id} no longer passes web-vitals the options the lean build relies on`);
+        const read = metricFieldsRead(code);
+        if (read !== 'name, rating, value') this.error(`${id} reads a metric's ${read}; the lean build keeps only name, rating and value`);
         checked.add(id);
         return null;
       }

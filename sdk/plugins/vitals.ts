@@ -1,7 +1,9 @@
 // Web Vitals (LCP, INP, CLS, FCP, TTFB) measured by Google's `web-vitals`, sent as one `Web Vitals`
 // event per page load, with the load's path, when the page is first hidden (tab switch, navigation away,
-// close). What web-vitals
-// measures after a back/forward-cache restore is not sent (the browser builds leave that code out).
+// close). What web-vitals measures after a back/forward-cache restore is not sent. The browser builds
+// leave out the web-vitals code this plugin never needs (scripts/web-vitals-lean.mjs): they rely on it
+// passing every metric `{ reportAllChanges: true }` and reading only a metric's name, value and rating,
+// and fail when this file does otherwise.
 import { onCLS, onFCP, onINP, onLCP, onTTFB, type Metric } from 'web-vitals';
 import type { TagflowPlugin } from '../core/plugin';
 
