@@ -89,8 +89,8 @@ describe('tags plugin', () => {
     const script = document.head.querySelector('script');
     expect(script?.src).toBe('https://cdn.example.com/t.js?r=mail&s=a%20b');
     expect(script?.nonce).toBe('n0nce');
-    expect(host.logs).toContain('tags: container: triggers[7].type must be one of page, track, click, submit, dataLayer (ignored)');
-    expect(host.logs).toContain('tags: container: selector div[ does not parse (ignored)');
+    expect(host.logs).toContain('tags: container: triggers[7] type hover is unknown (ignored)');
+    expect(host.logs.some((l) => l.startsWith('tags: container: triggers[6] ') && l.includes("'div[' is not a valid selector"))).toBe(true);
     expect(host.logs).toContain('tags: tag missing-fn failed: notAFunction is not a function');
   });
 

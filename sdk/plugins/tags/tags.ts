@@ -6,8 +6,9 @@ import type { PluginApi, TagflowPlugin } from '../../core/plugin';
 import { watchDataLayer } from '../datalayer';
 import { injectScript } from '../script';
 import { isBag } from '../shape';
-import { readContainer, type Container, type Tag } from './container';
+import type { Tag } from './container';
 import { render, triggerMatches, variableValue, type TriggerInput } from './evaluate';
+import { loadContainer, type Loaded } from './load';
 
 export type { Container, Tag, Trigger, Variable } from './container';
 
@@ -40,7 +41,7 @@ const maxEarly = 50;
 
 /** The tag manager: `tagflow.use(tagsPlugin({ url, consent }))`. */
 export function tagsPlugin(options: TagsOptions = {}): TagflowPlugin {
-  let container: Container | undefined;
+  let container: Loaded | undefined;
   let api: PluginApi | undefined;
   const early: TriggerInput[] = [];
   let held: [Tag, TriggerInput][] = [];
@@ -99,18 +100,7 @@ export function tagsPlugin(options: TagsOptions = {}): TagflowPlugin {
   };
 
   const load = (raw: unknown) => {
-    const read = readContainer(raw);
-    for (const problem of read.problems) log('container:', problem, '(ignored)');
-    read.container.triggers = read.container.triggers.filter((trigger) => {
-      try {
-        if (trigger.selector) document.querySelector(trigger.selector);
-        return true;
-      } catch {
-        log('container: selector', trigger.selector, 'does not parse (ignored)');
-        return false;
-      }
-    });
-    container = read.container;
+    container = loadContainer(raw, log);
     early.splice(0).forEach(handle);
   };
 
