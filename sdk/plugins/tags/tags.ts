@@ -51,9 +51,10 @@ export function tagsPlugin(options: TagsOptions = {}): TagflowPlugin {
   const w = window as unknown as Record<string, unknown>;
   const log = (...args: unknown[]) => api?.log('tags:', ...args);
 
+  /** Runs the tag; a failure is logged, never thrown. */
   const fire = (tag: Tag, input: TriggerInput) => {
     const lookup = (name: string) => {
-      const variable = container?.variables.find((v) => v.name === name);
+      const variable = container!.variables.find((v) => v.name === name);
       return variable ? variableValue(variable, input, w[layerName] as unknown[]) : undefined;
     };
     try {
@@ -75,28 +76,34 @@ export function tagsPlugin(options: TagsOptions = {}): TagflowPlugin {
       }
       log('fired', tag.id);
     } catch (error) {
-      log('tag', tag.id, 'failed:', error instanceof Error ? error.message : error);
+      log('tag', tag.id, 'failed:', error);
     }
     firing = false;
   };
 
   const allowed = (tag: Tag) => !tag.purposes?.length || !options.consent || options.consent.granted(tag.purposes);
 
+  /**
+   * Fires the tag if the input matches one of its triggers (already known when `matched`) and its
+   * purposes are granted; else holds it until they are (waitForConsent) or drops it.
+   */
+  const consider = (tag: Tag, input: TriggerInput, matched?: boolean) => {
+    try {
+      if (!matched && !tag.triggers.some((id) => container!.triggers.some((t) => t.id === id && triggerMatches(t, input)))) return;
+      if (allowed(tag)) fire(tag, input);
+      else if (tag.waitForConsent) held.push([tag, input]);
+      else log('tag', tag.id, 'needs consent for', tag.purposes?.join(', '));
+    } catch (error) {
+      log('tag', tag.id, 'failed:', error); // one tag's problem never stops the others
+    }
+  };
+
   const handle = (input: TriggerInput) => {
     if (!container) {
       if (early.length < maxEarly) early.push(input);
       return;
     }
-    for (const tag of container.tags) {
-      try {
-        if (!tag.triggers.some((id) => container!.triggers.some((t) => t.id === id && triggerMatches(t, input)))) continue;
-        if (allowed(tag)) fire(tag, input);
-        else if (tag.waitForConsent) held.push([tag, input]);
-        else log('tag', tag.id, 'needs consent for', tag.purposes?.join(', '));
-      } catch (error) {
-        log('tag', tag.id, 'failed:', error); // one tag's problem never stops the others
-      }
-    }
+    for (const tag of container.tags) consider(tag, input);
   };
 
   const load = (raw: unknown) => {
@@ -110,13 +117,16 @@ export function tagsPlugin(options: TagsOptions = {}): TagflowPlugin {
       api = a;
       if (options.container !== undefined) load(options.container);
       else {
-        // no-cache: the browser revalidates with If-None-Match and the collector answers 304 when unchanged.
-        (options.url ? fetch(options.url, { credentials: 'omit', cache: 'no-cache' }) : Promise.reject(new Error('no url')))
-          .then((response) => (response.ok ? response.json() : Promise.reject(new Error(`HTTP ${response.status}`))))
-          .then(load, (error: unknown) => {
-            log('container:', error instanceof Error ? error.message : error);
-            load({ version: 'none' });
-          });
+        (async () => {
+          if (!options.url) throw new Error('no url');
+          // no-cache: the browser revalidates with If-None-Match and the collector answers 304 when unchanged.
+          const response = await fetch(options.url, { credentials: 'omit', cache: 'no-cache' });
+          if (!response.ok) throw new Error(`HTTP ${response.status}`);
+          return response.json();
+        })().then(load, (error: unknown) => {
+          log('container:', error);
+          load({});
+        });
       }
       const onDom = (event: Event) => {
         if (event.target instanceof Element) handle({ type: event.type === 'submit' ? 'submit' : 'click', element: event.target });
@@ -131,10 +141,7 @@ export function tagsPlugin(options: TagsOptions = {}): TagflowPlugin {
       options.consent?.onChange(() => {
         const waiting = held;
         held = [];
-        for (const [tag, input] of waiting) {
-          if (allowed(tag)) fire(tag, input);
-          else held.push([tag, input]);
-        }
+        for (const [tag, input] of waiting) consider(tag, input, true);
       });
       return () => {
         removeEventListener('click', onDom, true);
