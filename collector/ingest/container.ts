@@ -1,7 +1,8 @@
 // Checks a tag container from the config (pure): the collector refuses a malformed one at start with
 // a message naming the field, and serves a valid one with a content hash as its ETag.
 import { createHash } from 'node:crypto';
-import { readContainer, type Container } from '../../sdk/plugins/tags/container';
+import type { Container } from '../../sdk/plugins/tags/container';
+import { readContainer } from '../../sdk/plugins/tags/validate';
 
 export type { Container } from '../../sdk/plugins/tags/container';
 

@@ -2,6 +2,7 @@
 // container is ever evaluated (regexes are only matched).
 import { readCookie } from '../../core/storage';
 import type { TagflowEvent } from '../../core/types';
+import { isBag } from '../shape';
 import type { TextMatch, Trigger, TriggerType, Variable } from './container';
 
 /** Something that happened on the page, as the triggers see it. */
@@ -76,7 +77,7 @@ export function render(template: unknown, lookup: (name: string) => unknown, enc
     });
   }
   if (Array.isArray(template)) return template.map((item) => render(item, lookup, encode));
-  if (typeof template === 'object' && template !== null) {
+  if (isBag(template)) {
     return Object.fromEntries(Object.entries(template).map(([key, value]) => [key, render(value, lookup, encode)]));
   }
   return template;

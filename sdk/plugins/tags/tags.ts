@@ -6,8 +6,9 @@ import type { PluginApi, TagflowPlugin } from '../../core/plugin';
 import { watchDataLayer } from '../datalayer';
 import { injectScript } from '../script';
 import { isBag } from '../shape';
-import { readContainer, type Container, type Tag } from './container';
+import type { Tag } from './container';
 import { render, triggerMatches, variableValue, type TriggerInput } from './evaluate';
+import { loadContainer, type Loaded } from './load';
 
 export type { Container, Tag, Trigger, Variable } from './container';
 
@@ -40,7 +41,7 @@ const maxEarly = 50;
 
 /** The tag manager: `tagflow.use(tagsPlugin({ url, consent }))`. */
 export function tagsPlugin(options: TagsOptions = {}): TagflowPlugin {
-  let container: Container | undefined;
+  let container: Loaded | undefined;
   let api: PluginApi | undefined;
   const early: TriggerInput[] = [];
   let held: [Tag, TriggerInput][] = [];
@@ -50,9 +51,10 @@ export function tagsPlugin(options: TagsOptions = {}): TagflowPlugin {
   const w = window as unknown as Record<string, unknown>;
   const log = (...args: unknown[]) => api?.log('tags:', ...args);
 
+  /** Runs the tag; a failure is logged, never thrown. */
   const fire = (tag: Tag, input: TriggerInput) => {
     const lookup = (name: string) => {
-      const variable = container?.variables.find((v) => v.name === name);
+      const variable = container!.variables.find((v) => v.name === name);
       return variable ? variableValue(variable, input, w[layerName] as unknown[]) : undefined;
     };
     try {
@@ -74,43 +76,38 @@ export function tagsPlugin(options: TagsOptions = {}): TagflowPlugin {
       }
       log('fired', tag.id);
     } catch (error) {
-      log('tag', tag.id, 'failed:', error instanceof Error ? error.message : error);
+      log('tag', tag.id, 'failed:', error);
     }
     firing = false;
   };
 
   const allowed = (tag: Tag) => !tag.purposes?.length || !options.consent || options.consent.granted(tag.purposes);
 
+  /**
+   * Fires the tag if the input matches one of its triggers (already known when `matched`) and its
+   * purposes are granted; else holds it until they are (waitForConsent) or drops it.
+   */
+  const consider = (tag: Tag, input: TriggerInput, matched?: boolean) => {
+    try {
+      if (!matched && !tag.triggers.some((id) => container!.triggers.some((t) => t.id === id && triggerMatches(t, input)))) return;
+      if (allowed(tag)) fire(tag, input);
+      else if (tag.waitForConsent) held.push([tag, input]);
+      else log('tag', tag.id, 'needs consent for', tag.purposes?.join(', '));
+    } catch (error) {
+      log('tag', tag.id, 'failed:', error); // one tag's problem never stops the others
+    }
+  };
+
   const handle = (input: TriggerInput) => {
     if (!container) {
       if (early.length < maxEarly) early.push(input);
       return;
     }
-    for (const tag of container.tags) {
-      try {
-        if (!tag.triggers.some((id) => container!.triggers.some((t) => t.id === id && triggerMatches(t, input)))) continue;
-        if (allowed(tag)) fire(tag, input);
-        else if (tag.waitForConsent) held.push([tag, input]);
-        else log('tag', tag.id, 'needs consent for', tag.purposes?.join(', '));
-      } catch (error) {
-        log('tag', tag.id, 'failed:', error); // one tag's problem never stops the others
-      }
-    }
+    for (const tag of container.tags) consider(tag, input);
   };
 
   const load = (raw: unknown) => {
-    const read = readContainer(raw);
-    for (const problem of read.problems) log('container:', problem, '(ignored)');
-    read.container.triggers = read.container.triggers.filter((trigger) => {
-      try {
-        if (trigger.selector) document.querySelector(trigger.selector);
-        return true;
-      } catch {
-        log('container: selector', trigger.selector, 'does not parse (ignored)');
-        return false;
-      }
-    });
-    container = read.container;
+    container = loadContainer(raw, log);
     early.splice(0).forEach(handle);
   };
 
@@ -120,13 +117,16 @@ export function tagsPlugin(options: TagsOptions = {}): TagflowPlugin {
       api = a;
       if (options.container !== undefined) load(options.container);
       else {
-        // no-cache: the browser revalidates with If-None-Match and the collector answers 304 when unchanged.
-        (options.url ? fetch(options.url, { credentials: 'omit', cache: 'no-cache' }) : Promise.reject(new Error('no url')))
-          .then((response) => (response.ok ? response.json() : Promise.reject(new Error(`HTTP ${response.status}`))))
-          .then(load, (error: unknown) => {
-            log('container:', error instanceof Error ? error.message : error);
-            load({ version: 'none' });
-          });
+        (async () => {
+          if (!options.url) throw new Error('no url');
+          // no-cache: the browser revalidates with If-None-Match and the collector answers 304 when unchanged.
+          const response = await fetch(options.url, { credentials: 'omit', cache: 'no-cache' });
+          if (!response.ok) throw new Error(`HTTP ${response.status}`);
+          return response.json();
+        })().then(load, (error: unknown) => {
+          log('container:', error);
+          load({});
+        });
       }
       const onDom = (event: Event) => {
         if (event.target instanceof Element) handle({ type: event.type === 'submit' ? 'submit' : 'click', element: event.target });
@@ -141,10 +141,7 @@ export function tagsPlugin(options: TagsOptions = {}): TagflowPlugin {
       options.consent?.onChange(() => {
         const waiting = held;
         held = [];
-        for (const [tag, input] of waiting) {
-          if (allowed(tag)) fire(tag, input);
-          else held.push([tag, input]);
-        }
+        for (const [tag, input] of waiting) consider(tag, input, true);
       });
       return () => {
         removeEventListener('click', onDom, true);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readContainer } from './container';
+import { readContainer } from './validate';
 
 const valid = {
   version: 3,
