@@ -98,17 +98,15 @@ export function createDispatcher(options: ResolvedOptions, policy: DeliveryPolic
         return schedule(delay);
       }
       attempt = 0;
-      if (outcome == 'split' && batch.length > 1) {
+      if (outcome == 'split') {
         max = (batch.length + 1) >> 1; // half, rounded up
         continue;
       }
-      const gone = outcome == 'split' ? batch : outcome;
-      const refused = result.status < 300 ? result.rejected.length : gone.length;
-      dropped.rejected += refused;
+      dropped.rejected += result.status < 300 ? result.rejected.length : outcome.length;
       log('sent', batch.length, result);
-      await queue.remove(gone);
-      for (const item of gone) unsent.delete(item.id);
-      items = items.filter((item) => !gone.includes(item));
+      await queue.remove(outcome);
+      for (const item of outcome) unsent.delete(item.id);
+      items = items.filter((item) => !outcome.includes(item));
     }
   };
 
