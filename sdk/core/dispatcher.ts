@@ -42,9 +42,10 @@ export function createDispatcher(options: ResolvedOptions, policy: DeliveryPolic
   /** This tab's events not yet seen acknowledged (nor handed to a beacon): what a page-hide beacon carries. */
   let unsent = new Map<string, QueuedEvent>();
   let writes: Promise<unknown> = Promise.resolve();
-  let running: Promise<void> | undefined;
-  /** A flush was asked for while a run was under way: run once more, so what was queued meanwhile goes too. */
-  let again: boolean | undefined;
+  /** The last run of `flush`. */
+  let running = Promise.resolve();
+  /** The run of `flush` asked for and not begun yet. */
+  let next: Promise<void> | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let attempt = 0;
   let retryAt = 0;
@@ -120,17 +121,13 @@ export function createDispatcher(options: ResolvedOptions, policy: DeliveryPolic
     if (!(await (policy.persist ? withLock(name, sendAll) : sendAll().then(() => true)))) schedule(options.flushInterval);
   };
 
-  function flush(): Promise<void> {
-    again = !!running;
-    return (running ??= (async () => {
-      do {
-        again = false;
-        await run();
-      } while (again);
-    })()
-      .catch(log)
-      .finally(() => (running = undefined)));
-  }
+  // One run at a time: a flush asked for during a run gets the next one, which every later flush joins
+  // until it begins, so what they queued goes too.
+  const flush = (): Promise<void> =>
+    (next ??= running = running.then(() => {
+      next = undefined;
+      return run();
+    }).catch(log));
 
   /**
    * One beacon with the oldest unacknowledged events of this tab that fit the keepalive budget; at
