@@ -34,6 +34,6 @@ export async function postBatch(url: string, body: string, keepalive: boolean): 
 export function outcomeOf<T>({ status, rejected }: SendResult, batch: T[]): 'retry' | 'split' | T[] {
   if (status == 413 && batch.length > 1) return 'split';
   if (!status || status == 408 || status == 429 || status > 499) return 'retry';
-  const named = rejected.map((i) => batch[i]).filter((item): item is T => !!item);
+  const named = batch.filter((_, i) => rejected.includes(i));
   return status < 300 || !named.length ? batch : named;
 }
