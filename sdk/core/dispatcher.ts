@@ -42,8 +42,8 @@ export function createDispatcher(options: ResolvedOptions, policy: DeliveryPolic
   /** This tab's events not yet seen acknowledged (nor handed to a beacon): what a page-hide beacon carries. */
   let unsent = new Map<string, QueuedEvent>();
   let writes: Promise<unknown> = Promise.resolve();
-  /** The last run of `flush`. */
-  let running = Promise.resolve();
+  /** The last run of `flush` (at first the resolved promise `writes` starts from). */
+  let running = writes as Promise<void>;
   /** The run of `flush` asked for and not begun yet. */
   let next: Promise<void> | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
