@@ -72,9 +72,9 @@ export interface SwitchableQueue extends QueueStore {
 
 /**
  * IndexedDB while it works and persistence is allowed, memory otherwise. A failing IndexedDB, or one
- * that never answers (some private modes), switches to memory for good, without throwing.
+ * that does not answer within 5 s (some private modes), switches to memory for good, without throwing.
  */
-export function switchableQueue(name: string, log: (...args: unknown[]) => void, timeoutMs = 5000): SwitchableQueue {
+export function switchableQueue(name: string, log: (...args: unknown[]) => void): SwitchableQueue {
   const memory = memoryQueue();
   // Opened at first use: a missing or throwing indexedDB fails that first operation, not this call.
   let disk: QueueStore | undefined = indexedDbQueue(name);
@@ -86,7 +86,7 @@ export function switchableQueue(name: string, log: (...args: unknown[]) => void,
     used ||= !!store;
     return (
       store
-        ? Promise.race([store[method](items as QueuedEvent[]), new Promise((_, reject) => setTimeout(reject, timeoutMs, 'timeout'))]).catch((error: unknown) => {
+        ? Promise.race([store[method](items as QueuedEvent[]), new Promise((_, reject) => setTimeout(reject, 5000, 'timeout'))]).catch((error: unknown) => {
             log('IndexedDB error', error);
             disk = undefined;
             return memory[method](items as QueuedEvent[]);
