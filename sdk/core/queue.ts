@@ -80,7 +80,7 @@ export function switchableQueue(name: string, log: (...args: unknown[]) => void)
   let disk: QueueStore | undefined = indexedDbQueue(name);
   let persist = true;
   /** IndexedDB was opened by this page (so clearing it creates no database that was not there). */
-  let used = false;
+  let used: boolean | undefined;
   const run = <K extends keyof QueueStore>(method: K, items?: QueuedEvent[]): ReturnType<QueueStore[K]> => {
     const store = persist && disk;
     used ||= !!store;
