@@ -65,12 +65,7 @@ export function createDispatcher(options: ResolvedOptions, policy: DeliveryPolic
       void flush();
     }, delay);
   };
-  const write = () =>
-    serial(() => {
-      const items = pending;
-      pending = [];
-      return queue.add(items);
-    });
+  const write = () => serial(() => queue.add(pending.splice(0))); // takes out all that is pending
 
   /** Sends batches until the queue is empty or the collector asks to wait. */
   const sendAll = async () => {
