@@ -34,6 +34,6 @@ export const replaying = (call?: typeof madeAt) => (madeAt = call);
  * above <title>: the title now is the better guess. The referrer cannot change without a new document.
  */
 export function browserContext(base: EventContext): EventContext {
-  const { href: url, pathname: path, search, searchParams } = new URL(madeAt?.href || location.href);
-  return { ...base, page: { url, path, referrer: document.referrer, title: madeAt?.title || document.title, search }, campaign: campaignOf(searchParams) };
+  const at = new URL(madeAt?.href || location.href);
+  return { ...base, page: { url: at.href, path: at.pathname, referrer: document.referrer, title: madeAt?.title || document.title, search: at.search }, campaign: campaignOf(at.searchParams) };
 }

@@ -27,7 +27,8 @@ export function createTagflow(options: TagflowOptions): Tagflow {
   const base = staticContext();
   const extraContext: Record<string, unknown> = {};
   const plugins: TagflowPlugin[] = [];
-  let saving = false;
+  /** A save is due at the next microtask. */
+  let saving: Promise<void> | undefined;
   // Events queued in one ms would leave IndexedDB (keys [t, messageId]) in messageId order, a random one:
   // each event's t gets a thousandth of a ms more than the previous, so they leave in the order tracked.
   let queued = 0;
@@ -43,15 +44,12 @@ export function createTagflow(options: TagflowOptions): Tagflow {
 
   // Writes happen a microtask later, so a consent plugin added right after createTagflow (or replayed
   // from the snippet) decides before anything touches the device.
-  const saveSoon = () => {
-    if (saving) return;
-    saving = true;
-    queueMicrotask(() => {
-      saving = false;
+  const saveSoon = () =>
+    (saving ??= Promise.resolve().then(() => {
+      saving = undefined;
       if (policy.persist) identity.save();
       void dispatcher.write();
-    });
-  };
+    }));
 
   const queueEvent = (event: TagflowEvent, from?: TagflowPlugin) => {
     let current: TagflowEvent | null = event;

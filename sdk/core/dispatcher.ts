@@ -42,9 +42,10 @@ export function createDispatcher(options: ResolvedOptions, policy: DeliveryPolic
   /** This tab's events not yet seen acknowledged (nor handed to a beacon): what a page-hide beacon carries. */
   let unsent = new Map<string, QueuedEvent>();
   let writes: Promise<unknown> = Promise.resolve();
-  let running: Promise<void> | undefined;
-  /** A flush was asked for while a run was under way: run once more, so what was queued meanwhile goes too. */
-  let again: boolean | undefined;
+  /** The last run of `flush` (at first the resolved promise `writes` starts from). */
+  let running = writes as Promise<void>;
+  /** The run of `flush` asked for and not begun yet. */
+  let next: Promise<void> | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let attempt = 0;
   let retryAt = 0;
@@ -64,12 +65,7 @@ export function createDispatcher(options: ResolvedOptions, policy: DeliveryPolic
       void flush();
     }, delay);
   };
-  const write = () =>
-    serial(() => {
-      const items = pending;
-      pending = [];
-      return queue.add(items);
-    });
+  const write = () => serial(() => queue.add(pending.splice(0))); // takes out all that is pending
 
   /** Sends batches until the queue is empty or the collector asks to wait. */
   const sendAll = async () => {
@@ -98,17 +94,15 @@ export function createDispatcher(options: ResolvedOptions, policy: DeliveryPolic
         return schedule(delay);
       }
       attempt = 0;
-      if (outcome == 'split' && batch.length > 1) {
+      if (outcome == 'split') {
         max = (batch.length + 1) >> 1; // half, rounded up
         continue;
       }
-      const gone = outcome == 'split' ? batch : outcome;
-      const refused = result.status < 300 ? result.rejected.length : gone.length;
-      dropped.rejected += refused;
+      dropped.rejected += result.status < 300 ? result.rejected.length : outcome.length;
       log('sent', batch.length, result);
-      await queue.remove(gone);
-      for (const item of gone) unsent.delete(item.id);
-      items = items.filter((item) => !gone.includes(item));
+      await queue.remove(outcome);
+      for (const item of outcome) unsent.delete(item.id);
+      items = items.filter((item) => !outcome.includes(item));
     }
   };
 
@@ -122,17 +116,13 @@ export function createDispatcher(options: ResolvedOptions, policy: DeliveryPolic
     if (!(await (policy.persist ? withLock(name, sendAll) : sendAll().then(() => true)))) schedule(options.flushInterval);
   };
 
-  function flush(): Promise<void> {
-    again = !!running;
-    return (running ??= (async () => {
-      do {
-        again = false;
-        await run();
-      } while (again);
-    })()
-      .catch(log)
-      .finally(() => (running = undefined)));
-  }
+  // One run at a time: a flush asked for during a run gets the next one, which every later flush joins
+  // until it begins, so what they queued goes too.
+  const flush = (): Promise<void> =>
+    (next ??= running = running.then(() => {
+      next = undefined;
+      return run();
+    }).catch(log));
 
   /**
    * One beacon with the oldest unacknowledged events of this tab that fit the keepalive budget; at

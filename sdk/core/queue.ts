@@ -72,23 +72,23 @@ export interface SwitchableQueue extends QueueStore {
 
 /**
  * IndexedDB while it works and persistence is allowed, memory otherwise. A failing IndexedDB, or one
- * that never answers (some private modes), switches to memory for good, without throwing.
+ * that does not answer within 5 s (some private modes), switches to memory for good, without throwing.
  */
-export function switchableQueue(name: string, log: (...args: unknown[]) => void, timeoutMs = 5000): SwitchableQueue {
+export function switchableQueue(name: string, log: (...args: unknown[]) => void): SwitchableQueue {
   const memory = memoryQueue();
-  // Opened at first use: a missing or throwing indexedDB fails that first operation, not this call.
-  let disk: QueueStore | undefined = indexedDbQueue(name);
+  /**
+   * IndexedDB from its first use with persistence on (none before: clearing creates no database that was
+   * not there); memory once it failed. A missing or throwing indexedDB fails that first operation.
+   */
+  let disk: QueueStore | undefined;
   let persist = true;
-  /** IndexedDB was opened by this page (so clearing it creates no database that was not there). */
-  let used = false;
   const run = <K extends keyof QueueStore>(method: K, items?: QueuedEvent[]): ReturnType<QueueStore[K]> => {
-    const store = persist && disk;
-    used ||= !!store;
+    const store = persist ? (disk ??= indexedDbQueue(name)) : memory;
     return (
-      store
-        ? Promise.race([store[method](items as QueuedEvent[]), new Promise((_, reject) => setTimeout(reject, timeoutMs, 'timeout'))]).catch((error: unknown) => {
+      store != memory
+        ? Promise.race([store[method](items as QueuedEvent[]), new Promise((_, reject) => setTimeout(reject, 5000, 'timeout'))]).catch((error: unknown) => {
             log('IndexedDB error', error);
-            disk = undefined;
+            disk = memory;
             return memory[method](items as QueuedEvent[]);
           })
         : memory[method](items as QueuedEvent[])
@@ -98,7 +98,7 @@ export function switchableQueue(name: string, log: (...args: unknown[]) => void,
     add: (items) => run('add', items),
     all: () => run('all'),
     remove: (items) => run('remove', items),
-    clear: () => Promise.all([memory, used && disk].map(async (store) => store && store.remove(await store.all()))),
+    clear: () => Promise.all([memory, disk].map(async (store) => store?.remove(await store.all()))),
     async setPersist(on) {
       persist = on;
       if (on) {

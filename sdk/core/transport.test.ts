@@ -13,6 +13,10 @@ describe('outcomeOf', () => {
     expect(outcomeOf(result(413), batch)).toBe('split');
   });
 
+  it('drops a single event the collector finds too large (413): it cannot be split', () => {
+    expect(outcomeOf(result(413), ['a'])).toEqual(['a']);
+  });
+
   it('removes the whole batch on 2xx, even with some events refused (they are quarantined server-side)', () => {
     expect(outcomeOf(result(200, [1]), batch)).toEqual(batch);
   });

@@ -26,13 +26,14 @@ export async function postBatch(url: string, body: string, keepalive: boolean): 
 }
 
 /**
- * What to do with a batch after the answer: `retry` (network error, 408, 429, 5xx), `split` (413),
- * or the events that leave the queue: all of the batch on 2xx; on another 4xx only the events the
- * collector names (all when it names none). What stays goes out in the next batch, so nothing loops.
+ * What to do with a batch after the answer: `retry` (network error, 408, 429, 5xx), `split` (413 on
+ * more than one event), or the events that leave the queue: all of the batch on 2xx; on another 4xx
+ * (a single event too large included) only the events the collector names (all when it names none).
+ * What stays goes out in the next batch, so nothing loops.
  */
 export function outcomeOf<T>({ status, rejected }: SendResult, batch: T[]): 'retry' | 'split' | T[] {
-  if (status == 413) return 'split';
+  if (status == 413 && batch.length > 1) return 'split';
   if (!status || status == 408 || status == 429 || status > 499) return 'retry';
-  const named = rejected.map((i) => batch[i]).filter((item): item is T => !!item);
+  const named = batch.filter((_, i) => rejected.includes(i));
   return status < 300 || !named.length ? batch : named;
 }
