@@ -35,30 +35,27 @@ const stub = w.tagflow as SnippetQueue | undefined; // or the instance, when thi
 if (stub?.config) {
   try {
     const config = stub.config as SnippetQueue['config'] & FullBuildSettings;
-    const tagflow = createTagflow(config);
-    const extra: Record<string, unknown> = {};
+    const tagflow = createTagflow(config) as Tagflow & Record<string, unknown>;
     const consent = config.consent ? consentPlugin(config.consent) : undefined;
+    const tags = config.tags === true ? {} : config.tags;
     // Order matters for beforeQueue: page drops repeated views first; cart adds its cart_id before consent
     // (which strips it when cookieless); tags come before consent, so they also see events consent holds
     // back (for tags that need no consent).
     if (config.page !== false) tagflow.use(pagePlugin(config.page || {}));
-    if (config.cart !== false) tagflow.use((extra.cart = cartPlugin()));
-    if (config.tags) {
-      const tags = config.tags === true ? {} : config.tags;
+    if (config.cart !== false) tagflow.use((tagflow.cart = cartPlugin()));
+    if (tags) {
       const url = tags.url ?? `${config.endpoint.replace(/\/+$/, '')}/v1/container/${encodeURIComponent(config.writeKey)}`;
-      tagflow.use((extra.tags = tagsPlugin({ ...tags, url, consent })));
+      tagflow.use((tagflow.tags = tagsPlugin({ ...tags, url, consent })));
     }
-    if (consent) tagflow.use((extra.consent = consent));
+    if (consent) tagflow.use((tagflow.consent = consent));
     if (config.dataLayer !== false) tagflow.use(dataLayerBridge({ name: config.dataLayer || 'dataLayer' }));
     if (config.vitals !== false) tagflow.use(vitalsPlugin());
-    if (config.feedback !== false) tagflow.use((extra.feedback = feedbackPlugin()));
-    Object.assign(tagflow, extra);
+    if (config.feedback !== false) tagflow.use((tagflow.feedback = feedbackPlugin()));
     w.tagflow = tagflow;
     replay(tagflow, stub);
     const banner = config.consent?.banner;
     if (consent && banner && !consent.decided()) {
-      const nonce = config.tags === true ? undefined : config.tags?.nonce;
-      injectScript(config.src.replace(/[^/]*$/, 'tagflow.banner.min.js'), nonce, () =>
+      injectScript(config.src.replace(/[^/]*$/, 'tagflow.banner.min.js'), tags?.nonce, () =>
         (w as { tagflowShowBanner?: typeof showConsentBanner }).tagflowShowBanner?.(consent, banner === true ? {} : banner),
       );
     }
