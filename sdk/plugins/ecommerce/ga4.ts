@@ -68,7 +68,7 @@ export function fromGa4(pushed: unknown): Ga4Mapping | undefined {
   const entry = command === 'event' ? { event: name, ecommerce: params } : pushed;
   if (!isBag(entry) || typeof entry.event !== 'string') return undefined;
   const segmentName = names[entry.event];
-  if (!segmentName) return undefined;
+  if (typeof segmentName !== 'string') return undefined; // e.g. \`constructor\`, a function every object inherits
   const ecommerce = entry.ecommerce;
   if (!isBag(ecommerce)) return { error: `${entry.event}: ecommerce must be an object` };
   const { items = [], currency } = ecommerce;
