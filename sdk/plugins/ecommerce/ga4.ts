@@ -49,15 +49,6 @@ function pick(from: Bag, fields: string, typed: (value: unknown) => string | num
   return out;
 }
 
-function product(item: Bag, currency: unknown): Product {
-  const p = {
-    ...pick(item, 'product_id=item_id sku=item_id name=item_name brand=item_brand category=item_category variant=item_variant coupon', textOf),
-    ...pick(item, 'price quantity position=index', numberOf),
-  } as Product;
-  if (typeof currency === 'string') p.currency = currency;
-  return p;
-}
-
 /**
  * Maps one dataLayer entry. Returns undefined for entries that are not GA4 e-commerce events (they
  * are none of our business), `{ error }` for an e-commerce event of the wrong shape.
@@ -68,7 +59,7 @@ export function fromGa4(pushed: unknown): Ga4Mapping | undefined {
   const entry = command === 'event' ? { event: name, ecommerce: params } : pushed;
   if (!isBag(entry) || typeof entry.event !== 'string') return undefined;
   const segmentName = names[entry.event];
-  if (typeof segmentName !== 'string') return undefined; // e.g. \`constructor\`, a function every object inherits
+  if (typeof segmentName !== 'string') return undefined; // e.g. `constructor`, a function every object inherits
   const ecommerce = entry.ecommerce;
   if (!isBag(ecommerce)) return { error: `${entry.event}: ecommerce must be an object` };
   const { items = [], currency } = ecommerce;
@@ -76,7 +67,12 @@ export function fromGa4(pushed: unknown): Ga4Mapping | undefined {
   for (const key of ['value', 'tax', 'shipping']) {
     if (ecommerce[key] !== undefined && numberOf(ecommerce[key]) === undefined) return { error: `${entry.event}: ecommerce.${key} must be a number` };
   }
-  const products = items.map((item) => product(item, currency));
+  // Each item in Segment's names, with the push's currency.
+  const products: Product[] = items.map((item) => ({
+    ...pick(item, 'product_id=item_id sku=item_id name=item_name brand=item_brand category=item_category variant=item_variant coupon', textOf),
+    ...pick(item, 'price quantity position=index', numberOf),
+    ...(typeof currency === 'string' && { currency }),
+  }));
   const perItem = entry.event === 'view_item' || entry.event === 'add_to_cart' || entry.event === 'remove_from_cart';
   if (perItem) {
     if (products.length === 0) return { error: `${entry.event}: ecommerce.items is empty` };
@@ -86,7 +82,7 @@ export function fromGa4(pushed: unknown): Ga4Mapping | undefined {
     ...pick(ecommerce, 'order_id=transaction_id coupon currency affiliation payment_method=payment_type', textOf),
     // Segment's list fields are Product List Viewed's: on an order, a list's `category` would read as one more
     // product category (a cross-sell in the warehouse's multi-category count).
-    ...(entry.event === 'view_item_list' ? pick(ecommerce, 'list_id=item_list_id category=item_list_name', textOf) : {}),
+    ...(entry.event === 'view_item_list' && pick(ecommerce, 'list_id=item_list_id category=item_list_name', textOf)),
     ...pick(ecommerce, 'tax shipping', numberOf),
     products,
   };
