@@ -101,8 +101,8 @@ export function cartPlugin(): CartPlugin {
       const props = event.properties ?? {};
       if (event.type === 'track' && withCartId.includes(event.event ?? '')) {
         const { cart_id, products } = current();
-        event.properties = { cart_id, ...props };
-        if (event.event === 'Cart Viewed' && !props.products) event.properties.products = products;
+        // The site's own cart_id wins; a Cart Viewed that lists no products gets the cart's.
+        event.properties = { cart_id, ...props, ...(event.event === 'Cart Viewed' && !props.products && { products }) };
       }
       return event;
     },
