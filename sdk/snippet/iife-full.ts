@@ -6,18 +6,23 @@
 //     page?: PagePluginOptions | false, cart?: false, dataLayer?: string | false, vitals?: false, feedback?: false }
 // The plugins' APIs hang on the instance: tagflow.consent, tagflow.cart, tagflow.feedback, tagflow.tags.
 // The banner is a file of its own (tagflow.banner.min.js, next to this one), loaded only when needed.
-import { createTagflow } from '../core/create';
 import type { Tagflow } from '../core/types';
-import { cartPlugin } from '../plugins/cart';
 import type { BannerOptions, showConsentBanner } from '../plugins/consent/banner';
-import { consentPlugin, type ConsentOptions } from '../plugins/consent/consent';
-import { dataLayerBridge } from '../plugins/datalayer-bridge';
-import { feedbackPlugin } from '../plugins/feedback';
-import { pagePlugin, type PagePluginOptions } from '../plugins/page';
-import { tagsPlugin, type TagsOptions } from '../plugins/tags/tags';
-import { vitalsPlugin } from '../plugins/vitals';
+import type { ConsentOptions } from '../plugins/consent/consent';
+import type { PagePluginOptions } from '../plugins/page';
+import type { TagsOptions } from '../plugins/tags/tags';
+// The order of these imports is the modules' order in the build, chosen because it compresses best
+// (brotli finds more matches between neighbours; 37 B less than alphabetical when measured).
+import { tagsPlugin } from '../plugins/tags/tags';
 import { injectScript } from '../plugins/script';
 import { replay, type SnippetQueue } from './queue';
+import { feedbackPlugin } from '../plugins/feedback';
+import { cartPlugin } from '../plugins/cart';
+import { consentPlugin } from '../plugins/consent/consent';
+import { pagePlugin } from '../plugins/page';
+import { dataLayerBridge } from '../plugins/datalayer-bridge';
+import { vitalsPlugin } from '../plugins/vitals';
+import { createTagflow } from '../core/create';
 
 /** The snippet settings the full build understands, on top of the core's. */
 export interface FullBuildSettings {
