@@ -45,7 +45,7 @@ function parse(raw: string | null | undefined): CartSnapshot | undefined {
 const same = (a: Product, b: Product) => (a.product_id ?? a.sku) === (b.product_id ?? b.sku) && a.variant === b.variant;
 
 /** The cart after one event; pure, so the rules read in one place. */
-export function nextSnapshot(cart: CartSnapshot, event: string, properties: Properties): CartSnapshot {
+export function nextSnapshot(cart: CartSnapshot, event: string | undefined, properties: Properties): CartSnapshot {
   const item = properties as Product;
   const quantity = typeof item.quantity === 'number' ? item.quantity : 1;
   if (event === 'Order Completed') return { cart_id: uuid(), products: [] };
@@ -101,13 +101,13 @@ export function cartPlugin(): CartPlugin {
       const props = event.properties ?? {};
       if (event.type === 'track' && withCartId.includes(event.event ?? '')) {
         const { cart_id, products } = current();
-        event.properties = { cart_id, ...props };
-        if (event.event === 'Cart Viewed' && !props.products) event.properties.products = products;
+        // The site's own cart_id wins; a Cart Viewed that lists no products gets the cart's.
+        event.properties = { cart_id, ...props, ...(event.event === 'Cart Viewed' && !props.products && { products }) };
       }
       return event;
     },
     afterQueue(event: TagflowEvent) {
-      if (event.type !== 'track' || !event.event) return;
+      if (event.type !== 'track') return;
       const before = current();
       const next = nextSnapshot(before, event.event, event.properties ?? {});
       if (next === before) return;

@@ -99,7 +99,7 @@ export function pagePlugin(options: PagePluginOptions = {}): TagflowPlugin {
         processed.add(event.messageId);
         if (viewedAt) event.timestamp = viewedAt;
         if (page) page.referrer = referrer;
-        event.properties = { url, path: page?.path, search: page?.search, title: page?.title, referrer, ...event.properties };
+        event.properties = { ...page, url, referrer, ...event.properties };
         referrer = url;
       }
       // The event's own URL (for a call the snippet queued, the one it was made on) replaces the campaign;

@@ -6,18 +6,23 @@
 //     page?: PagePluginOptions | false, cart?: false, dataLayer?: string | false, vitals?: false, feedback?: false }
 // The plugins' APIs hang on the instance: tagflow.consent, tagflow.cart, tagflow.feedback, tagflow.tags.
 // The banner is a file of its own (tagflow.banner.min.js, next to this one), loaded only when needed.
-import { createTagflow } from '../core/create';
 import type { Tagflow } from '../core/types';
-import { cartPlugin } from '../plugins/cart';
 import type { BannerOptions, showConsentBanner } from '../plugins/consent/banner';
-import { consentPlugin, type ConsentOptions } from '../plugins/consent/consent';
-import { dataLayerBridge } from '../plugins/datalayer-bridge';
-import { feedbackPlugin } from '../plugins/feedback';
-import { pagePlugin, type PagePluginOptions } from '../plugins/page';
-import { tagsPlugin, type TagsOptions } from '../plugins/tags/tags';
-import { vitalsPlugin } from '../plugins/vitals';
+import type { ConsentOptions } from '../plugins/consent/consent';
+import type { PagePluginOptions } from '../plugins/page';
+import type { TagsOptions } from '../plugins/tags/tags';
+// The order of these imports is the modules' order in the build, chosen because it compresses best
+// (brotli finds more matches between neighbours; 37 B less than alphabetical when measured).
+import { tagsPlugin } from '../plugins/tags/tags';
 import { injectScript } from '../plugins/script';
 import { replay, type SnippetQueue } from './queue';
+import { feedbackPlugin } from '../plugins/feedback';
+import { cartPlugin } from '../plugins/cart';
+import { consentPlugin } from '../plugins/consent/consent';
+import { pagePlugin } from '../plugins/page';
+import { dataLayerBridge } from '../plugins/datalayer-bridge';
+import { vitalsPlugin } from '../plugins/vitals';
+import { createTagflow } from '../core/create';
 
 /** The snippet settings the full build understands, on top of the core's. */
 export interface FullBuildSettings {
@@ -35,30 +40,27 @@ const stub = w.tagflow as SnippetQueue | undefined; // or the instance, when thi
 if (stub?.config) {
   try {
     const config = stub.config as SnippetQueue['config'] & FullBuildSettings;
-    const tagflow = createTagflow(config);
-    const extra: Record<string, unknown> = {};
+    const tagflow = createTagflow(config) as Tagflow & Record<string, unknown>;
     const consent = config.consent ? consentPlugin(config.consent) : undefined;
+    const tags = config.tags === true ? {} : config.tags;
     // Order matters for beforeQueue: page drops repeated views first; cart adds its cart_id before consent
     // (which strips it when cookieless); tags come before consent, so they also see events consent holds
     // back (for tags that need no consent).
     if (config.page !== false) tagflow.use(pagePlugin(config.page || {}));
-    if (config.cart !== false) tagflow.use((extra.cart = cartPlugin()));
-    if (config.tags) {
-      const tags = config.tags === true ? {} : config.tags;
+    if (config.cart !== false) tagflow.use((tagflow.cart = cartPlugin()));
+    if (tags) {
       const url = tags.url ?? `${config.endpoint.replace(/\/+$/, '')}/v1/container/${encodeURIComponent(config.writeKey)}`;
-      tagflow.use((extra.tags = tagsPlugin({ ...tags, url, consent })));
+      tagflow.use((tagflow.tags = tagsPlugin({ ...tags, url, consent })));
     }
-    if (consent) tagflow.use((extra.consent = consent));
+    if (consent) tagflow.use((tagflow.consent = consent));
     if (config.dataLayer !== false) tagflow.use(dataLayerBridge({ name: config.dataLayer || 'dataLayer' }));
     if (config.vitals !== false) tagflow.use(vitalsPlugin());
-    if (config.feedback !== false) tagflow.use((extra.feedback = feedbackPlugin()));
-    Object.assign(tagflow, extra);
+    if (config.feedback !== false) tagflow.use((tagflow.feedback = feedbackPlugin()));
     w.tagflow = tagflow;
     replay(tagflow, stub);
     const banner = config.consent?.banner;
     if (consent && banner && !consent.decided()) {
-      const nonce = config.tags === true ? undefined : config.tags?.nonce;
-      injectScript(config.src.replace(/[^/]*$/, 'tagflow.banner.min.js'), nonce, () =>
+      injectScript(config.src.replace(/[^/]*$/, 'tagflow.banner.min.js'), tags?.nonce, () =>
         (w as { tagflowShowBanner?: typeof showConsentBanner }).tagflowShowBanner?.(consent, banner === true ? {} : banner),
       );
     }

@@ -78,6 +78,7 @@ describe('GA4 dataLayer → Segment Ecommerce v2', () => {
     expect(fromGa4({ ecommerce: null })).toBeUndefined();
     expect(fromGa4(['consent', 'update', {}])).toBeUndefined();
     expect(fromGa4('purchase')).toBeUndefined();
+    expect(fromGa4({ event: 'constructor', ecommerce: {} })).toBeUndefined(); // inherited by the name table, not a name
   });
 
   it.each([

@@ -32,29 +32,21 @@ function numberOf(value: unknown): number | undefined {
   return typeof number === 'number' && isFinite(number) ? number : undefined;
 }
 
+/** Text, from a string or a number (ids are often pushed as numbers). */
+const textOf = (value: unknown) => (typeof value === 'string' || typeof value === 'number' ? String(value) : undefined);
+
 /**
- * Copies the fields of `from` named in `fields` that have the expected type (numbers become text where
- * text is expected, numeric text a number where a number is). `fields` lists Segment names, each
- * followed by `=ga4_name` when GA4's differs.
+ * Copies the fields of `from` named in `fields` that `typed` can read (`textOf` or `numberOf`), as it reads
+ * them. `fields` lists Segment names, each followed by `=ga4_name` when GA4's differs.
  */
-function pick(from: Bag, fields: string, type: 'string' | 'number'): Properties {
+function pick(from: Bag, fields: string, typed: (value: unknown) => string | number | undefined): Properties {
   const out: Properties = {};
   for (const field of fields.split(' ')) {
     const [to, key = to] = field.split('=') as [string, string?];
-    const value = from[key];
-    const typed = type === 'number' ? numberOf(value) : typeof value === 'string' || typeof value === 'number' ? String(value) : undefined;
-    if (typed !== undefined) out[to] = typed;
+    const value = typed(from[key]);
+    if (value !== undefined) out[to] = value;
   }
   return out;
-}
-
-function product(item: Bag, currency: unknown): Product {
-  const p = {
-    ...pick(item, 'product_id=item_id sku=item_id name=item_name brand=item_brand category=item_category variant=item_variant coupon', 'string'),
-    ...pick(item, 'price quantity position=index', 'number'),
-  } as Product;
-  if (typeof currency === 'string') p.currency = currency;
-  return p;
 }
 
 /**
@@ -67,7 +59,7 @@ export function fromGa4(pushed: unknown): Ga4Mapping | undefined {
   const entry = command === 'event' ? { event: name, ecommerce: params } : pushed;
   if (!isBag(entry) || typeof entry.event !== 'string') return undefined;
   const segmentName = names[entry.event];
-  if (!segmentName) return undefined;
+  if (typeof segmentName !== 'string') return undefined; // e.g. `constructor`, a function every object inherits
   const ecommerce = entry.ecommerce;
   if (!isBag(ecommerce)) return { error: `${entry.event}: ecommerce must be an object` };
   const { items = [], currency } = ecommerce;
@@ -75,18 +67,23 @@ export function fromGa4(pushed: unknown): Ga4Mapping | undefined {
   for (const key of ['value', 'tax', 'shipping']) {
     if (ecommerce[key] !== undefined && numberOf(ecommerce[key]) === undefined) return { error: `${entry.event}: ecommerce.${key} must be a number` };
   }
-  const products = items.map((item) => product(item, currency));
+  // Each item in Segment's names, with the push's currency.
+  const products: Product[] = items.map((item) => ({
+    ...pick(item, 'product_id=item_id sku=item_id name=item_name brand=item_brand category=item_category variant=item_variant coupon', textOf),
+    ...pick(item, 'price quantity position=index', numberOf),
+    ...(typeof currency === 'string' && { currency }),
+  }));
   const perItem = entry.event === 'view_item' || entry.event === 'add_to_cart' || entry.event === 'remove_from_cart';
   if (perItem) {
     if (products.length === 0) return { error: `${entry.event}: ecommerce.items is empty` };
     return { events: products.map((p) => ({ event: segmentName, properties: p as Properties })) };
   }
   const order: Properties = {
-    ...pick(ecommerce, 'order_id=transaction_id coupon currency affiliation payment_method=payment_type', 'string'),
+    ...pick(ecommerce, 'order_id=transaction_id coupon currency affiliation payment_method=payment_type', textOf),
     // Segment's list fields are Product List Viewed's: on an order, a list's `category` would read as one more
     // product category (a cross-sell in the warehouse's multi-category count).
-    ...(entry.event === 'view_item_list' ? pick(ecommerce, 'list_id=item_list_id category=item_list_name', 'string') : {}),
-    ...pick(ecommerce, 'tax shipping', 'number'),
+    ...(entry.event === 'view_item_list' && pick(ecommerce, 'list_id=item_list_id category=item_list_name', textOf)),
+    ...pick(ecommerce, 'tax shipping', numberOf),
     products,
   };
   const value = numberOf(ecommerce.value);
