@@ -139,6 +139,38 @@ describe('tags plugin', () => {
     expect(fired()?.filter((f) => f[0] === 'checkout')).toHaveLength(1);
   });
 
+  it('never triggers tags with its own dataLayer push, also when a tag fired during that push', () => {
+    // A dataLayer watcher installed before the tag manager's (another tool's) hears the push first and
+    // tracks an event synchronously, which fires a tag before the tag manager's own watcher hears the push.
+    const layer: unknown[] = ((window as W).dataLayer = []);
+    let track = (_: string) => undefined as unknown;
+    const push = layer.push;
+    layer.push = function (this: unknown[], ...entries: unknown[]) {
+      const length = push.apply(this, entries);
+      if (entries.some((e) => (e as { event?: string }).event === 'ads_conversion')) track('Converted');
+      return length;
+    };
+    const host = start({
+      container: {
+        triggers: [
+          { id: 'order', type: 'track', event: 'Order Completed' },
+          { id: 'converted', type: 'track', event: 'Converted' },
+          { id: 'conversion-push', type: 'dataLayer', event: 'ads_conversion' },
+        ],
+        tags: [
+          { id: 'push', type: 'dataLayer', data: { event: 'ads_conversion' }, triggers: ['order'] },
+          { id: 'on-converted', type: 'global', name: 'record', args: ['converted'], triggers: ['converted'] },
+          { id: 'on-push', type: 'global', name: 'record', args: ['loop'], triggers: ['conversion-push'] },
+        ],
+      },
+    });
+    track = (event) => host.tagflow.track(event);
+    host.tagflow.track('Order Completed');
+    expect(fired()).toEqual([['converted']]);
+    layer.push({ event: 'ads_conversion' }); // the page's own push still triggers tags
+    expect(fired()).toEqual([['converted'], ['converted'], ['loop']]);
+  });
+
   it('evaluates events that came before the container', async () => {
     let answer: (r: Response) => void = () => undefined;
     const originalFetch = globalThis.fetch;

@@ -46,7 +46,8 @@ export function tagsPlugin(options: TagsOptions = {}): TagflowPlugin {
   const early: TriggerInput[] = [];
   let held: [Tag, TriggerInput][] = [];
   const seen = new Set<string>();
-  let firing = false;
+  /** Entries the tags pushed to a dataLayer: they never trigger tags (a container could otherwise loop). */
+  const ours = new WeakSet<object>();
   const layerName = options.dataLayer ?? 'dataLayer';
   const w = window as unknown as Record<string, unknown>;
   const log = (...args: unknown[]) => api?.log('tags:', ...args);
@@ -63,9 +64,9 @@ export function tagsPlugin(options: TagsOptions = {}): TagflowPlugin {
         if (tag.type === 'pixel') new Image().src = src;
         else injectScript(src, options.nonce);
       } else if (tag.type === 'dataLayer') {
-        // Our own push must not trigger tags again (a container could otherwise loop).
-        firing = true;
-        ((w[tag.name ?? 'dataLayer'] ??= []) as unknown[]).push(render(tag.data, lookup));
+        const entry = render(tag.data, lookup);
+        if (isBag(entry)) ours.add(entry);
+        ((w[tag.name ?? 'dataLayer'] ??= []) as unknown[]).push(entry);
       } else {
         if (!options.globals?.includes(tag.name!)) throw new Error(`${tag.name} is not in globals`);
         const path = tag.name!.split('.');
@@ -78,7 +79,6 @@ export function tagsPlugin(options: TagsOptions = {}): TagflowPlugin {
     } catch (error) {
       log('tag', tag.id, 'failed:', error);
     }
-    firing = false;
   };
 
   const allowed = (tag: Tag) => !tag.purposes?.length || !options.consent || options.consent.granted(tag.purposes);
@@ -134,7 +134,7 @@ export function tagsPlugin(options: TagsOptions = {}): TagflowPlugin {
       addEventListener('click', onDom, true);
       addEventListener('submit', onDom, true);
       const stop = watchDataLayer(layerName, (entry) => {
-        if (!firing && isBag(entry) && typeof entry.event === 'string') {
+        if (isBag(entry) && !ours.has(entry) && typeof entry.event === 'string') {
           handle({ type: 'dataLayer', data: entry });
         }
       });
