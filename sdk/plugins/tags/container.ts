@@ -1,6 +1,8 @@
 // The tag container's format, shared by the collector's full validator (validate.ts) and the browser's
 // lenient reading (load.ts).
 
+import { isBag } from '../shape';
+
 /** A text condition; every condition given must hold. `regex` is a RegExp source (never evaluated as code). */
 export interface TextMatch {
   equals?: string;
@@ -8,6 +10,15 @@ export interface TextMatch {
   startsWith?: string;
   regex?: string;
 }
+
+const textMatchKeys = ['equals', 'contains', 'startsWith', 'regex'];
+
+/**
+ * Whether a value is a {@link TextMatch} the matcher can use: an object of at least one known condition,
+ * all strings. Anything else (a misspelt or empty condition) would match every page.
+ */
+export const isTextMatch = (value: unknown): value is TextMatch =>
+  isBag(value) && Object.keys(value).length > 0 && Object.entries(value).every(([k, v]) => textMatchKeys.includes(k) && typeof v === 'string');
 
 export const triggerTypes = ['page', 'track', 'click', 'submit', 'dataLayer'] as const;
 export type TriggerType = (typeof triggerTypes)[number];

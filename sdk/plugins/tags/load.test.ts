@@ -52,6 +52,15 @@ describe('loadContainer (the browser reading)', () => {
     [{ id: 't', type: 'click', selector: 'div[' }, "'div[' is not a valid selector"],
     [{ id: 't', type: 'page', url: { regex: '(' } }, 'Invalid regular expression'],
     [{ id: 't', type: 'page', path: { regex: '[' } }, 'Invalid regular expression'],
+    // Conditions the matcher cannot use would match every page, click or event.
+    [{ id: 't', type: 'click', selector: '' }, 'selector must be a non-empty string'],
+    [{ id: 't', type: 'click', selector: 5 }, 'selector must be a non-empty string'],
+    [{ id: 't', type: 'page', path: { equal: '/checkout' } }, 'path must be an object of equals, contains, startsWith or regex'],
+    [{ id: 't', type: 'page', path: {} }, 'path must be an object of equals, contains, startsWith or regex'],
+    [{ id: 't', type: 'page', url: { equals: null } }, 'url must be an object of equals, contains, startsWith or regex'],
+    [{ id: 't', type: 'page', url: '/checkout' }, 'url must be an object of equals, contains, startsWith or regex'],
+    [{ id: 't', type: 'page', url: false }, 'url must be an object of equals, contains, startsWith or regex'],
+    [{ id: 't', type: 'track', event: 'Order Completed', properties: null }, 'properties must be an object'],
   ])('ignores a trigger the browser cannot use, case %#', (trigger, problem) => {
     const { logs, triggers } = load({ ...valid, triggers: [...valid.triggers, trigger] });
     expect(triggers).toEqual(valid.triggers);
@@ -64,6 +73,8 @@ describe('loadContainer (the browser reading)', () => {
     [{ id: 'a', type: 'iframe', triggers: ['buy'] }, 'type iframe is unknown'],
     // Purposes that are not a list would otherwise let the tag fire as if it needed no consent.
     [{ id: 'a', type: 'global', name: 'fbq', triggers: ['buy'], purposes: { marketing: true } }, 'purposes must be an array'],
+    [{ id: 'a', type: 'global', name: 'fbq', triggers: ['buy'], purposes: null }, 'purposes must be an array'],
+    [{ id: 'a', type: 'global', name: 'fbq', triggers: ['buy'], purposes: '' }, 'purposes must be an array'],
     [{ id: 'a', type: 'script', triggers: ['buy'], src: 'javascript:alert(1)' }, 'src must be an http(s) URL'],
     [{ id: 'a', type: 'script', triggers: ['buy'], src: '{{from_url}}' }, 'src must be an http(s) URL'],
     [{ id: 'a', type: 'pixel', triggers: ['buy'], src: 'https://{{host}}/p' }, 'src must be an http(s) URL'],

@@ -4,14 +4,23 @@
 // throw outside a tag's own try/catch or do harm (see the checks below). Anything else odd at most
 // stops its own tag: the tag manager catches and logs each tag's failure when it runs.
 import { isBag, type Bag } from '../shape';
-import { httpSrc, tagTypes, triggerTypes, type Container, type Tag, type Trigger } from './container';
+import { httpSrc, isTextMatch, tagTypes, triggerTypes, type Container, type Tag, type Trigger } from './container';
 
 /** The parts of a container the tag manager uses. */
 export type Loaded = Pick<Container, 'tags' | 'triggers' | 'variables'>;
 
-/** Why the browser cannot use a trigger: an unknown type, or a selector or regex it cannot parse. */
+/**
+ * Why the browser cannot use a trigger: an unknown type, a condition that would match everything (an
+ * empty selector, a misspelt url or path condition, properties that are not an object), or a selector or
+ * regex it cannot parse.
+ */
 function triggerProblem(trigger: Trigger): string | undefined {
   if (!triggerTypes.includes(trigger.type)) return `type ${trigger.type} is unknown`;
+  if (trigger.selector !== undefined && !(typeof trigger.selector === 'string' && trigger.selector)) return 'selector must be a non-empty string';
+  for (const field of ['url', 'path'] as const) {
+    if (trigger[field] !== undefined && !isTextMatch(trigger[field])) return `${field} must be an object of equals, contains, startsWith or regex`;
+  }
+  if (trigger.properties !== undefined && !isBag(trigger.properties)) return 'properties must be an object';
   try {
     // Parsed once here, so matching them later cannot throw.
     if (trigger.selector) document.querySelector(trigger.selector);
@@ -26,7 +35,7 @@ function triggerProblem(trigger: Trigger): string | undefined {
 function tagProblem(tag: Tag): string | undefined {
   if (!tagTypes.includes(tag.type)) return `type ${tag.type} is unknown`;
   // A tag whose purposes are not a list must not fire as if it needed none.
-  if (tag.purposes && !Array.isArray(tag.purposes)) return 'purposes must be an array';
+  if (tag.purposes !== undefined && !Array.isArray(tag.purposes)) return 'purposes must be an array';
   // Security: inline containers never pass the collector.
   if ((tag.type === 'script' || tag.type === 'pixel') && !(typeof tag.src === 'string' && httpSrc.test(tag.src))) return 'src must be an http(s) URL';
 }

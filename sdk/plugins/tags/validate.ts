@@ -3,7 +3,7 @@
 // the browser builds.
 
 import { isBag, type Bag } from '../shape';
-import { httpSrc, tagTypes, triggerTypes, variableTypes, type Container, type Tag, type Trigger, type Variable } from './container';
+import { httpSrc, isTextMatch, tagTypes, triggerTypes, variableTypes, type Container, type Tag, type Trigger, type Variable } from './container';
 
 /** The valid part of a container and a message per refused part, each naming its field. */
 export interface ReadContainer {
@@ -33,7 +33,6 @@ const field =
 const optional = (ok: (value: unknown) => unknown) => (value: unknown) => value === undefined || ok(value);
 const typeRule = (list: readonly string[]) => field('type', (v) => list.includes(v as string), `must be one of ${list.join(', ')}`);
 const nonEmpty = 'must be a non-empty string';
-const textMatchKeys = ['equals', 'contains', 'startsWith', 'regex'];
 
 /** A {@link TextMatch} field: optional, only known conditions, all strings, a regex that compiles. */
 const textMatch =
@@ -41,11 +40,9 @@ const textMatch =
   (item) => {
     const m = item[name];
     if (m === undefined) return;
-    if (!isBag(m) || !Object.keys(m).length || !Object.entries(m).every(([k, v]) => textMatchKeys.includes(k) && typeof v === 'string')) {
-      return `${name} must be an object of equals, contains, startsWith or regex`;
-    }
+    if (!isTextMatch(m)) return `${name} must be an object of equals, contains, startsWith or regex`;
     try {
-      new RegExp((m.regex as string | undefined) ?? '');
+      new RegExp(m.regex ?? '');
     } catch {
       return `${name}.regex is not a valid regex`;
     }
