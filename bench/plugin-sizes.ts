@@ -17,14 +17,15 @@ export interface PluginSize extends Size {
 export const pluginBudgets: Record<string, number | undefined> = { 'tagflow/plugins/tags': 2560, 'tagflow/plugins/consent-banner': undefined };
 export const defaultPluginBudget = 1536;
 /**
- * Issue 4 asks for the full IIFE at 9 KB brotli. It is out of reach with every feature in it: in that
- * file the core with the build's glue takes ~3.9 KB, web-vitals 6 ~2.0 KB and the tag manager ~2.0 KB
- * (7.9 KB together), while consent, the GA4 bridge, cart, page, feedback and the vitals plugin add
- * ~2.7 KB more (`npm run bench -- plugin-sizes` measures each part). The test guards the size reached
- * (10.75 KB) with a little room, so it does not grow unnoticed; see bench/RESULTS.md for both numbers.
+ * Issue 4 asks for the full IIFE at 9 KB brotli. It is not reached with every feature in it: in that
+ * file the core with the build's glue takes ~3.8 KB, web-vitals 6 (already trimmed by
+ * scripts/web-vitals-lean.mjs) ~1.6 KB and the tag manager ~1.5 KB, while consent, the GA4 bridge, cart,
+ * page, feedback and the vitals plugin add ~2.9 KB more (`npm run bench -- plugin-sizes` measures each
+ * part). The test guards the size reached (9.9 KB) with a little room, so it does not grow unnoticed;
+ * see bench/RESULTS.md for both numbers.
  */
 export const fullBuildTarget = 9 * 1024;
-export const fullBuildBudget = 10.8 * 1024;
+export const fullBuildBudget = 10 * 1024;
 export const fullBuildFile = join('dist', 'browser', 'tagflow.full.min.js');
 
 /** The package's plugin subpaths and their built files, from package.json `exports`. */
@@ -66,7 +67,7 @@ export async function pluginSizes(root: string): Promise<PluginSize[]> {
 const fullBuildParts: { part: string; source: string; stub: string }[] = [
   { part: 'web-vitals (LCP, INP, CLS, FCP, TTFB)', source: 'web-vitals', stub: 'export const onCLS = () => {}, onFCP = onCLS, onINP = onCLS, onLCP = onCLS, onTTFB = onCLS;' },
   { part: 'vitals plugin with web-vitals', source: '../plugins/vitals', stub: "export const vitalsPlugin = () => ({ name: 'vitals' });" },
-  { part: 'tags (container validator, triggers, variables, tags)', source: '../plugins/tags/tags', stub: "export const tagsPlugin = () => ({ name: 'tags' });" },
+  { part: 'tags (container reading, triggers, variables, tags)', source: '../plugins/tags/tags', stub: "export const tagsPlugin = () => ({ name: 'tags' });" },
   { part: 'consent (with TCF and Consent Mode mapping)', source: '../plugins/consent/consent', stub: "export const consentPlugin = () => ({ name: 'consent', decided: () => true, granted: () => true, onChange() {} });" },
   { part: 'datalayer (GA4 bridge)', source: '../plugins/datalayer-bridge', stub: "export const dataLayerBridge = () => ({ name: 'datalayer-bridge' });" },
   { part: 'cart', source: '../plugins/cart', stub: "export const cartPlugin = () => ({ name: 'cart' });" },
