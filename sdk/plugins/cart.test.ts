@@ -17,6 +17,14 @@ describe('cart snapshot', () => {
     expect(after.products).toEqual([]);
     expect(after.cart_id).not.toBe('c1');
   });
+
+  it('keeps no line of quantity zero or less after a Product Added (a shop sending a decrement or a zero)', () => {
+    let cart: CartSnapshot = { cart_id: 'c1', products: [{ product_id: 'a', quantity: 1 }] };
+    cart = nextSnapshot(cart, 'Product Added', { product_id: 'b', quantity: 0 });
+    expect(cart.products).toEqual([{ product_id: 'a', quantity: 1 }]);
+    cart = nextSnapshot(cart, 'Product Added', { product_id: 'a', quantity: -1 });
+    expect(cart.products).toEqual([]);
+  });
 });
 
 describe('cart plugin', () => {

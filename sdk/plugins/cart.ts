@@ -54,9 +54,10 @@ export function nextSnapshot(cart: CartSnapshot, event: string | undefined, prop
     const { cart_id: _id, ...product } = item as Product & { cart_id?: string };
     return {
       ...cart,
-      products: found
+      products: (found
         ? cart.products.map((p) => (p === found ? { ...p, quantity: (p.quantity ?? 1) + quantity } : p))
-        : [...cart.products, { ...product, quantity }],
+        : [...cart.products, { ...product, quantity }]
+      ).filter((p) => (p.quantity ?? 1) > 0), // a Product Added may carry a zero or a decrement
     };
   }
   if (event === 'Product Removed') {
