@@ -8,6 +8,7 @@ import nodeResolve from '@rollup/plugin-node-resolve';
 import terser from '@rollup/plugin-terser';
 import typescript from '@rollup/plugin-typescript';
 import pkg from './package.json' with { type: 'json' };
+import { dtsExtensions } from './scripts/dts-extensions.mjs';
 import { terserOptions } from './scripts/terser-options.mjs';
 import { webVitalsLean, webVitalsPrivateProperties } from './scripts/web-vitals-lean.mjs';
 
@@ -22,7 +23,7 @@ export default [
     input: npmEntries,
     external: (id) => external.some((dep) => id === dep || id.startsWith(`${dep}/`)),
     output: { dir: 'dist/sdk', format: 'es', preserveModules: true, preserveModulesRoot: 'sdk', sourcemap: false },
-    plugins: [typescript({ tsconfig: './tsconfig.sdk.json' })],
+    plugins: [typescript({ tsconfig: './tsconfig.sdk.json' }), dtsExtensions()],
   },
   {
     input: 'sdk/snippet/iife.ts',
