@@ -17,7 +17,7 @@ function writeApp(): void {
   mkdirSync(join(app, 'node_modules'));
   symlinkSync(root, join(app, 'node_modules', 'tagflow'), 'dir');
   writeFileSync(join(app, 'package.json'), '{"type":"module"}');
-  const subpaths = Object.keys(pkg.exports).filter((key) => pkg.exports[key].types);
+  const subpaths = Object.entries(pkg.exports).flatMap(([key, entry]) => (entry.types ? [key] : []));
   const imports = subpaths.map((key, i) => `import * as m${i} from '${key === '.' ? 'tagflow' : `tagflow${key.slice(1)}`}';\nexport const e${i} = Object.keys(m${i});`);
   const use = "import { createTagflow } from 'tagflow';\nimport { pagePlugin } from 'tagflow/plugins/page';\n" +
     "createTagflow({ writeKey: 'k', endpoint: 'https://collect.example.com' }).use(pagePlugin());";
