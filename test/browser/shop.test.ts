@@ -29,7 +29,8 @@ describe('demo shop in Chromium', () => {
   it('sends a page view on load and a track event on click, both stored in ClickHouse', async () => {
     const page = await browser.context.newPage();
     await page.goto(`${collector.url}/`);
-    const rows = () => collector.db.rows<Row>('SELECT type, event, page_path, page_title, anonymous_id, library_name FROM events ORDER BY timestamp_ms');
+    // The product page's own view_item (a Product Viewed) is left out here: demo-plugins.test.ts follows the funnel.
+    const rows = () => collector.db.rows<Row>("SELECT type, event, page_path, page_title, anonymous_id, library_name FROM events WHERE event != 'Product Viewed' ORDER BY timestamp_ms");
     const [view] = await waitUntil(rows, (r) => r.length >= 1);
     // The demo is cookieless until the visitor answers its consent banner, and the collector strips
     // identifiers from events whose consent denies analytics: stored, but with no anonymous id.
