@@ -4,7 +4,7 @@ import { validateEvent } from './event';
 import { anonymizeIp } from './ip';
 import { correctedTime, parseClientTime, toDateTimeText, toEventRow } from './normalize';
 import { writeKeyFromAuthorization } from './write-key';
-import { analyticsDenied, applyConsentPolicy } from './consent';
+import { analyticsDenied, applyConsentPolicy, withoutClickIds } from './consent';
 import { fullBucket, takeToken } from './rate-limit';
 import { parseUserAgent } from './user-agent';
 
@@ -170,6 +170,26 @@ describe('consent policy', () => {
     [{ consent: { analytics_storage: 'denied' } }, true],
     [{ consent: { categoryPreferences: { analytics: true, marketing: false } } }, false],
     [{}, false],
+    // Denials as clients write them: any case, as text, as a number (CMPs and form values send all of these).
+    [{ consent: { analytics: 'DENIED' } }, true],
+    [{ consent: { analytics_storage: 'DENIED' } }, true],
+    [{ consent: { analytics_storage: ' Denied ' } }, true],
+    [{ consent: { analytics: 'false' } }, true],
+    [{ consent: { analytics: 'FALSE' } }, true],
+    [{ consent: { analytics: 0 } }, true],
+    [{ consent: { analytics: '0' } }, true],
+    [{ consent: { categoryPreferences: { analytics: 'false' } } }, true],
+    [{ consent: { categoryPreferences: { analytics: 0 } } }, true],
+    [{ consent: { categoryPreferences: { analytics: 'Denied' } } }, true],
+    // One denial among grants is a denial.
+    [{ consent: { categoryPreferences: { analytics: true }, analytics_storage: 'denied' } }, true],
+    // Absent, empty or granting values are no denial.
+    [{ consent: {} }, false],
+    [{ consent: { analytics: null, analytics_storage: '', categoryPreferences: { analytics: undefined } } }, false],
+    [{ consent: { analytics: 'granted', analytics_storage: 'GRANTED' } }, false],
+    [{ consent: { analytics: 1, categoryPreferences: { analytics: 'true' } } }, false],
+    [{ consent: { categoryPreferences: { marketing: false, advertising: 'denied' } } }, false],
+    [{ consent: { ad_storage: 'denied' } }, false],
   ])('reads %j as denying analytics: %s', (context, denied) => {
     expect(analyticsDenied(context)).toBe(denied);
   });
@@ -181,6 +201,50 @@ describe('consent policy', () => {
     expect(stripped.keep && stripped.event.context).not.toHaveProperty('ip');
     expect(applyConsentPolicy(event(), denied, 'drop')).toEqual({ keep: false });
     expect(applyConsentPolicy(event(), {}, 'drop')).toMatchObject({ keep: true, stripped: false });
+  });
+
+  it('strips the group, the location, ad click ids (in the campaign and in every URL) and the referrer id too', () => {
+    const landing = 'https://shop.example.com/p?utm_source=ad&gclid=g-1&fbclid=f-1&MSCLKID=m-1&q=shoes#top';
+    const parsed = validateEvent({
+      type: 'group',
+      userId: 'u',
+      groupId: 'account-7',
+      traits: { name: 'Acme' },
+      properties: { url: landing, search: '?gclid=g-1', referrer: 'https://shop.example.com/?yclid=y-1' },
+      context: {
+        groupId: 'account-7',
+        location: { latitude: 52.52, longitude: 13.4, city: 'Berlin', country: 'DE' },
+        campaign: { source: 'ad', medium: 'cpc', name: 'spring', gclid: 'g-1', fbclid: 'f-1', yclid: 'y-1', wbraid: 'w-1', ttclid: 't-1' },
+        page: { path: '/p', url: landing, search: '?gclid=g-1&utm_source=ad', referrer: 'https://shop.example.com/?fbclid=f-1', title: 'P' },
+        referrer: { type: 'dataxu', id: 'ABCD582CDEFFFF01919' },
+        locale: 'de-DE',
+      },
+    });
+    if (!parsed.ok) throw new Error(parsed.reason);
+    const stripped = applyConsentPolicy(parsed.event, { consent: { analytics: false } }, 'strip');
+    if (!stripped.keep) throw new Error('strip keeps the event');
+    expect(stripped.event).toMatchObject({ userId: '', groupId: '', traits: {} });
+    expect(stripped.event.properties).toEqual({ url: 'https://shop.example.com/p?utm_source=ad&q=shoes#top', search: '', referrer: 'https://shop.example.com/' });
+    expect(stripped.event.context).toEqual({
+      campaign: { source: 'ad', medium: 'cpc', name: 'spring' },
+      page: { path: '/p', url: 'https://shop.example.com/p?utm_source=ad&q=shoes#top', search: '?utm_source=ad', referrer: 'https://shop.example.com/', title: 'P' },
+      referrer: { type: 'dataxu' },
+      locale: 'de-DE',
+    });
+    // An event that was never denied keeps all of it.
+    expect(applyConsentPolicy(parsed.event, {}, 'strip')).toMatchObject({ stripped: false, event: { groupId: 'account-7', context: { location: { latitude: 52.52 } } } });
+  });
+
+  it('removes click ids from URLs of every shape and leaves other parameters as they were', () => {
+    expect(withoutClickIds('https://a.example/?gclid=1')).toBe('https://a.example/');
+    expect(withoutClickIds('https://a.example/?a=1&gclid=1&b=%20x')).toBe('https://a.example/?a=1&b=%20x');
+    expect(withoutClickIds('https://a.example/?gclid=1&b=2#h')).toBe('https://a.example/?b=2#h');
+    expect(withoutClickIds('https://a.example/?a=1&gclid=1#h')).toBe('https://a.example/?a=1#h');
+    expect(withoutClickIds('/p#/route?fbclid=1&x=2')).toBe('/p#/route?x=2');
+    expect(withoutClickIds('/p#gclid=1')).toBe('/p');
+    expect(withoutClickIds('?%67clid=1&gclid_like=2&xgclid=3')).toBe('?gclid_like=2&xgclid=3');
+    expect(withoutClickIds('?gclid&a=1')).toBe('?a=1');
+    expect(withoutClickIds('https://a.example/p?q=%E0%A4%A')).toBe('https://a.example/p?q=%E0%A4%A');
   });
 });
 

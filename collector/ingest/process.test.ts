@@ -116,6 +116,43 @@ describe('processBatch', () => {
     expect(JSON.parse(plain.quarantine[0]?.raw ?? '{}')).toEqual({ type: 'track', userId: 'u1' });
   });
 
+  it('applies a batch-level denial when the event has a consent object of its own (either denial wins)', () => {
+    // The audit's repro: the event's consent speaks of marketing only; the batch's denies analytics.
+    const own = track({ userId: 'user-1', context: { consent: { categoryPreferences: { marketing: true } } } });
+    const batchDenies = { consent: { categoryPreferences: { analytics: false } } };
+    const stripped = processBatch(batch([own], batchDenies), request, defaultLimits);
+    expect(stripped).toMatchObject({ stripped: 1, dropped: 0 });
+    expect(stripped.rows.map((row) => [row.anonymous_id, row.user_id, row.ip])).toEqual([['', '', '']]);
+    const dropped = processBatch(batch([own], batchDenies), { ...request, consentPolicy: 'drop' }, defaultLimits);
+    expect(dropped).toMatchObject({ rows: [], quarantine: [], dropped: 1 });
+    // And the other way round: the event's own denial under a batch context that grants.
+    const ownDenies = track({ context: { consent: { analytics_storage: 'DENIED' } } });
+    expect(processBatch(batch([ownDenies], { consent: { analytics_storage: 'granted' } }), request, defaultLimits).rows[0]?.anonymous_id).toBe('');
+    // A refused event under a batch-level denial is quarantined without its identifiers too.
+    const refused = processBatch(batch([{ type: 'track', userId: 'u1', context: { consent: { marketing: true } } }], batchDenies), request, defaultLimits);
+    expect(JSON.parse(refused.quarantine[0]?.raw ?? '{}')).toEqual({ type: 'track', context: { consent: { marketing: true } } });
+  });
+
+  it('stores nothing of a denied event under the drop policy, valid or not, and counts it as dropped', () => {
+    const drop = { ...request, consentPolicy: 'drop' as const };
+    const denied = { consent: { analytics: 'false' } };
+    const events = [
+      { type: 'track', userId: 'u1', context: denied }, // no event name
+      { type: 'track', event: 'E', userId: 'u1', context: denied, timestamp: '1990-01-01T00:00:00Z' }, // implausible time
+      { type: 'nope', userId: 'u1', context: denied }, // unknown type
+      { type: 'track', event: 'E', userId: 'u2' }, // no denial: stored
+      { type: 'track', userId: 'u3' }, // no denial, no event name: quarantined
+    ];
+    const result = processBatch(batch(events), drop, defaultLimits);
+    expect(result.rows.map((row) => row.user_id)).toEqual(['u2']);
+    expect(result.quarantine.map((row) => JSON.parse(row.raw) as unknown)).toEqual([{ type: 'track', userId: 'u3' }]);
+    expect(result.rejected).toEqual([{ index: 4, reason: 'track needs an event name' }]);
+    expect(result.dropped).toBe(3);
+    // A batch-level denial drops every event of the batch, even one that is not an object.
+    const all = processBatch(batch([{ type: 'track' }, 'x'], { consent: { analytics: false } }), drop, defaultLimits);
+    expect(all).toMatchObject({ rows: [], quarantine: [], rejected: [], rejectedCodes: [], dropped: 2 });
+  });
+
   it('anonymises an IP sent in context.ip unless the source keeps full IPs', () => {
     const sent = track({ context: { ip: '198.51.100.77' } });
     const anonymised = processBatch(batch([sent]), request, defaultLimits);

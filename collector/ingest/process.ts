@@ -3,7 +3,7 @@
 import type { ConsentPolicy, LimitsConfig } from '../config';
 import type { QuarantineRow } from '../warehouse/events';
 import type { BatchEnvelope } from './batch';
-import { applyConsentPolicy, analyticsDenied, stripRawIdentifiers } from './consent';
+import { analyticsDenied, applyConsentDecision, stripRawIdentifiers } from './consent';
 import { isObject, validateEvent, type Refusal } from './event';
 import { anonymizeIp } from './ip';
 import { eventRow, eventTimes, parseClientTime, toDateTimeText, type EventRow, type EventTimes } from './normalize';
@@ -31,7 +31,7 @@ export interface ProcessedBatch {
   rejected: Rejection[];
   /** Refusal codes, one per rejected event (for metrics). */
   rejectedCodes: string[];
-  /** Events dropped by the consent policy `drop`. */
+  /** Events dropped by the consent policy `drop`: valid or not, nothing of them is stored. */
   dropped: number;
   /** Events stored without identifiers by the consent policy `strip`. */
   stripped: number;
@@ -122,6 +122,9 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
   // The batch context counts toward each event's size as it will be stored: its JSON plus the key.
   // An upper bound where the event's own context overrides some of its keys (checked exactly then).
   const extraBytes = mergeContext ? batch.contextBytes + contextKeyBytes : 0;
+  // Read apart from the events' own consent: the merge below is shallow, so an event's own consent
+  // object (one about marketing, say) would otherwise hide the batch's denial.
+  const batchDenied = analyticsDenied(batch.context);
 
   batch.events.forEach((raw, index) => {
     // The batch's top-level context sits under each event's own (Segment's rule). Copied only when
@@ -129,7 +132,14 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
     const own = isObject(raw) ? raw.context : undefined;
     let context = isObject(own) ? (mergeContext ? { ...batchContext, ...own } : own) : batchContext;
     if (!request.keepFullIp && isObject(own) && own.ip !== undefined) context = anonymisedIp(context);
-    const denied = analyticsDenied(context);
+    // Either denial wins, the event's or its batch's.
+    const denied = batchDenied || (isObject(own) && analyticsDenied(own));
+    // `drop` means nothing of the event is stored: not as a row, and not its refusal in the quarantine
+    // either (refused or not, it is a visitor's data the visitor did not agree to).
+    if (denied && request.consentPolicy === 'drop') {
+      out.dropped += 1;
+      return;
+    }
     const merged = mergeContext && isObject(raw) && (own === undefined || own === null || isObject(own));
     // Depth: the event here, the batch context in readBatch (one level less, as it sits inside the event).
     let result = validateEvent(raw, { eventBytes, requireIds: !denied, extraBytes: merged ? extraBytes : 0 });
@@ -138,7 +148,7 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
     }
     if (!result.ok) return refuse(index, raw, result, denied);
     result.event.context = context;
-    const consent = applyConsentPolicy(result.event, context, request.consentPolicy);
+    const consent = applyConsentDecision(result.event, denied, request.consentPolicy);
     if (!consent.keep) {
       out.dropped += 1;
       return;

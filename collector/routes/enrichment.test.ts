@@ -113,6 +113,73 @@ describe('server-side consent', () => {
     await send(direct, 'dropper-write-key', [{ type: 'page', anonymousId: 'a-9', messageId: 'consent-granted', context: { consent: { categoryPreferences: { analytics: true } } } }]);
     expect(await row(direct, 'anonymous_id', 'consent-granted')).toEqual({ anonymous_id: 'a-9' });
   });
+
+  it("takes a batch-level denial when the event has a consent object of its own (the audit's repro)", async () => {
+    const batch = [{ type: 'track', event: 'E', messageId: 'consent-both-strip', anonymousId: 'anon-1', userId: 'user-1', context: { consent: { categoryPreferences: { marketing: true } } } }];
+    const context = { consent: { categoryPreferences: { analytics: false } } };
+    expect((await send(direct, 'test-source-write-key', batch, { context })).status).toBe(200);
+    expect(await row(direct, 'anonymous_id, user_id, ip', 'consent-both-strip')).toEqual({ anonymous_id: '', user_id: '', ip: '' });
+    // Under drop the same event is not stored: the spool ships in order, so once a later request's event
+    // is in, the dropped one would be too.
+    const dropped = await send(direct, 'dropper-write-key', [{ ...batch[0], messageId: 'consent-both-drop' }], { context });
+    expect(await dropped.json()).toEqual({ accepted: 0, rejected: [], dropped: 1 });
+    await send(direct, 'dropper-write-key', [{ type: 'track', event: 'E', anonymousId: 'a', messageId: 'consent-both-later' }]);
+    await row(direct, 'message_id', 'consent-both-later');
+    expect(await direct.db.rows("SELECT message_id FROM events WHERE message_id = 'consent-both-drop'")).toEqual([]);
+  });
+
+  it('recognises denials in any case, as text or as a number', async () => {
+    const denials: Record<string, unknown>[] = [
+      { analytics: 'DENIED' },
+      { analytics_storage: 'DENIED' },
+      { analytics: 'false' },
+      { analytics: 0 },
+      { categoryPreferences: { analytics: 'false' } },
+    ];
+    const response = await send(direct, 'test-source-write-key', denials.map((consent, i) => ({ type: 'page', anonymousId: 'a-1', userId: 'u-1', messageId: `consent-shape-${i}`, context: { consent } })));
+    expect(await response.json()).toEqual({ accepted: 5, rejected: [] });
+    const stored = await waitUntil(
+      () => direct.db.rows<{ message_id: string; anonymous_id: string; user_id: string }>("SELECT message_id, anonymous_id, user_id FROM events WHERE message_id LIKE 'consent-shape-%' ORDER BY message_id"),
+      (rows) => rows.length === denials.length,
+    );
+    expect(stored.map((r) => [r.anonymous_id, r.user_id])).toEqual(denials.map(() => ['', '']));
+  });
+
+  it('strips the group, the location and ad click ids, wherever the event carries them', async () => {
+    const landing = 'https://shop.example.com/p?utm_source=ad&gclid=g-secret&q=shoes';
+    const event = {
+      type: 'page',
+      anonymousId: 'a-1',
+      groupId: 'account-secret',
+      messageId: 'consent-strip-more',
+      properties: { url: landing, search: '?utm_source=ad&gclid=g-secret&q=shoes' },
+      context: {
+        ...denied,
+        groupId: 'account-secret',
+        location: { latitude: 52.5213, longitude: 13.4049, city: 'Berlin' },
+        campaign: { source: 'ad', medium: 'cpc', gclid: 'g-secret', fbclid: 'f-secret', yclid: 'y-secret' },
+        page: { path: '/p', url: landing, referrer: 'https://shop.example.com/?fbclid=f-secret' },
+      },
+    };
+    expect(await (await send(direct, 'test-source-write-key', [event])).json()).toEqual({ accepted: 1, rejected: [] });
+    const stored = await row<Record<string, string>>(direct, 'group_id, page_url, page_referrer, campaign_source, campaign_medium, properties, context', 'consent-strip-more');
+    expect(stored).toMatchObject({ group_id: '', page_url: 'https://shop.example.com/p?utm_source=ad&q=shoes', page_referrer: 'https://shop.example.com/', campaign_source: 'ad', campaign_medium: 'cpc' });
+    expect(`${stored.properties} ${stored.context}`).not.toMatch(/secret|52\.52|13\.40|Berlin/);
+  });
+
+  it('under drop stores nothing of a denied event that is refused: no quarantine row, counted as dropped', async () => {
+    const response = await send(direct, 'dropper-write-key', [
+      { type: 'track', userId: 'u-secret', messageId: 'consent-q-denied', context: { consent: { analytics: 'denied' } } }, // no event name
+      { type: 'track', userId: 'u-1', messageId: 'consent-q-plain' }, // no event name, no denial
+    ]);
+    expect(await response.json()).toEqual({ accepted: 0, rejected: [{ index: 1, reason: 'track needs an event name' }], dropped: 1 });
+    // Both would be in the same quarantine insert: once the plain one is there, the denied one is not coming.
+    const quarantined = await waitUntil(
+      () => direct.db.rows<{ raw: string }>("SELECT raw FROM events_quarantine WHERE source = 'dropper' AND raw LIKE '%consent-q-%'"),
+      (rows) => rows.some((r) => r.raw.includes('consent-q-plain')),
+    );
+    expect(quarantined.map((r) => r.raw).join()).not.toContain('consent-q-denied');
+  });
 });
 
 describe('health, readiness and metrics', () => {
