@@ -1,9 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config';
+import { ConfigError, defaultLimits, defaultShipper, defaultSpool, fileKeys, loadConfig, sourceKeys, type CollectorConfig } from './config';
 
 const dir = mkdtempSync(join(tmpdir(), 'tagflow-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -161,5 +161,32 @@ describe('settings that would be silently ignored or never match', () => {
     const config = load({ sources: [source], trustedProxies: proxies });
     expect(config.trustedProxies).toEqual(proxies);
     expect(() => Fastify({ trustProxy: proxies })).not.toThrow();
+  });
+});
+
+describe('the documented config example', () => {
+  const docs = readFileSync(new URL('../docs/collector.md', import.meta.url), 'utf8');
+  const configuration = docs.slice(docs.indexOf('## Configuration'));
+  const example = JSON.parse(/```json\n([\s\S]*?)```/.exec(configuration)?.[1] ?? '{}') as { sources: Record<string, unknown>[] };
+
+  it('shows every setting there is', () => {
+    expect(Object.keys(example).sort()).toEqual([...fileKeys].sort());
+    expect(Object.keys(example.sources[0] ?? {}).sort()).toEqual([...sourceKeys].sort());
+  });
+
+  it('loads, and apart from adminToken and container its values are the defaults', () => {
+    const { adminToken: _token, spool, ...rest } = example as Record<string, unknown>;
+    const { container: _container, ...exampleSource } = example.sources[0] ?? {};
+    const { dir: _dir, ...spoolSizes } = spool as Record<string, unknown>;
+    const withDefaults = (config: CollectorConfig) => ({
+      ...config,
+      limits: { ...defaultLimits, ...config.limits },
+      spool: { ...defaultSpool, ...config.spool },
+      shipper: { ...defaultShipper, ...config.shipper },
+    });
+    const documented = load({ ...rest, sources: [exampleSource], spool: spoolSizes });
+    const defaults = load({ sources: [{ id: exampleSource.id, writeKey: exampleSource.writeKey, allowedOrigins: exampleSource.allowedOrigins }] });
+    expect(withDefaults(documented)).toEqual(withDefaults(defaults));
+    expect(load(example)).toMatchObject({ adminToken: 'a-long-random-admin-token', sources: [{ container: { version: '1' } }] });
   });
 });

@@ -176,7 +176,8 @@ function parseOrigins(raw: unknown, where: string): string[] {
   });
 }
 
-const sourceKeys = ['id', 'writeKey', 'allowedOrigins', 'keepFullIp', 'consentPolicy', 'rateLimit', 'container'] as const;
+/** A source's settings, as docs/collector.md lists them. */
+export const sourceKeys = ['id', 'writeKey', 'allowedOrigins', 'keepFullIp', 'consentPolicy', 'rateLimit', 'container'] as const;
 
 function parseSource(raw: unknown, where: string): SourceConfig {
   if (!isObject(raw)) throw new ConfigError(`${where} must be an object`);
@@ -350,7 +351,8 @@ function readConfigFile(name: string | undefined): JsonObject {
   return parsed;
 }
 
-const fileKeys = ['host', 'port', 'database', 'trustedProxies', 'sources', 'limits', 'spool', 'shipper', 'adminToken', 'warehouseJobs', 'serveDemo'] as const;
+/** The config file's settings, as docs/collector.md lists them. */
+export const fileKeys = ['host', 'port', 'database', 'trustedProxies', 'sources', 'limits', 'spool', 'shipper', 'adminToken', 'warehouseJobs', 'serveDemo'] as const;
 
 /** Builds the config from an optional JSON file (TAGFLOW_CONFIG) and environment overrides. */
 export function loadConfig(env: Env = process.env): CollectorConfig {
