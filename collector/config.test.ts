@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Fastify from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config';
+import { ConfigError, defaultLimits, defaultShipper, defaultSpool, fileKeys, loadConfig, sourceKeys, type CollectorConfig } from './config';
 
 const dir = mkdtempSync(join(tmpdir(), 'tagflow-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -40,7 +41,6 @@ describe('loadConfig', () => {
 
   it.each([
     [{ sources: [{ ...source, consentPolicy: 'maybe' }] }, 'sources[0].consentPolicy must be "strip" or "drop"'],
-    [{ sources: [{ ...source, rateLimit: { requestsPerSecond: 0, burst: 1 } }] }, 'sources[0].rateLimit must be'],
     [{ sources: [source], limits: { eventByte: 5 } }, 'limits.eventByte is not a known setting'],
     [{ sources: [source], spool: { maxBytes: -1 } }, 'spool.maxBytes must be a positive number'],
     [{ sources: [source], trustedProxies: '10.0.0.1' }, 'trustedProxies must be an array'],
@@ -63,5 +63,130 @@ describe('admin token and warehouse jobs config', () => {
     expect(() => load({ sources: [source], adminToken: 'short' })).toThrow(/adminToken .* at least 16 characters/);
     expect(() => load({ sources: [{ ...source, writeKey: 'write-key-123456' }], adminToken: 'write-key-123456' })).toThrow(/must differ from every write key/);
     expect(() => load({ sources: [source], warehouseJobs: { identityIntervalSeconds: -1 } })).toThrow(/warehouseJobs.identityIntervalSeconds/);
+  });
+});
+
+describe('settings that would be silently ignored or never match', () => {
+  it.each([
+    [{ sources: [source], database: 42 }, 'database must be a ClickHouse database name'],
+    [{ sources: [source], database: 'my-db' }, 'database must be a ClickHouse database name'],
+    [{ sources: [source], host: 7 }, 'host must be a host name or IP address'],
+    [{ sources: [source], port: '8080' }, 'port must be a port number'],
+    [{ sources: [source], serveDemo: 'yes' }, 'serveDemo must be true or false'],
+    [{ sources: [source], adminTokn: 'a-long-admin-token-1' }, 'adminTokn is not a known setting; known: host, port'],
+    [{ sources: [{ ...source, allowedOrigin: ['https://shop.example.com'] }] }, 'sources[0].allowedOrigin is not a known setting'],
+    [{ sources: [{ ...source, ratelimit: { requestsPerSecond: 5, burst: 10 } }] }, 'sources[0].ratelimit is not a known setting'],
+    [{ sources: [{ ...source, rateLimit: { requestsPerSecond: 5, burts: 10 } }] }, 'sources[0].rateLimit.burts is not a known setting'],
+    [{ sources: [{ ...source, rateLimit: { requestsPerSecond: 5 } }] }, 'sources[0].rateLimit needs both requestsPerSecond and burst'],
+    [{ sources: [{ ...source, rateLimit: { requestsPerSecond: 0, burst: 1 } }] }, 'sources[0].rateLimit.requestsPerSecond must be a positive number'],
+    [{ sources: [source], warehouseJobs: { identityInterval: 5 } }, 'warehouseJobs.identityInterval is not a known setting'],
+    [{ sources: [source], warehouseJobs: { segmentIntervalSeconds: '900' } }, 'warehouseJobs.segmentIntervalSeconds must be a number of seconds'],
+  ])('refuses %j naming the setting', (config, message) => {
+    expect(() => load(config)).toThrow(ConfigError);
+    expect(() => load(config)).toThrow(message);
+  });
+
+  it.each([
+    [{ PORT: '80a' }, 'PORT must be a port number'],
+    [{ CLICKHOUSE_DATABASE: 'my-db' }, 'CLICKHOUSE_DATABASE must be a ClickHouse database name'],
+    [{ CLICKHOUSE_URL: 'localhost:8123' }, 'CLICKHOUSE_URL must be an http(s) URL'],
+    [{ TAGFLOW_DEMO: 'yes' }, 'TAGFLOW_DEMO must be 1'],
+    [{ TAGFLOW_SOURCES: JSON.stringify([{ ...source, ratelimit: {} }]) }, 'TAGFLOW_SOURCES[0].ratelimit is not a known setting'],
+  ])('refuses the environment %j naming the variable', (env, message) => {
+    expect(() => load({ sources: [source] }, env)).toThrow(ConfigError);
+    expect(() => load({ sources: [source] }, env)).toThrow(message);
+  });
+
+  it('reads serveDemo from the file, TAGFLOW_DEMO overriding it', () => {
+    expect(load({ sources: [source] }).serveDemo).toBe(false);
+    expect(load({ sources: [source], serveDemo: true }).serveDemo).toBe(true);
+    expect(load({ sources: [source] }, { TAGFLOW_DEMO: '1' }).serveDemo).toBe(true);
+    expect(load({ sources: [source], serveDemo: true }, { TAGFLOW_DEMO: '0' }).serveDemo).toBe(false);
+  });
+
+  it('treats an empty environment variable as unset (PORT= is not port 0)', () => {
+    const config = load({ sources: [source], port: 9000, host: '0.0.0.0' }, { PORT: '', HOST: '', CLICKHOUSE_DATABASE: '' });
+    expect(config).toMatchObject({ port: 9000, host: '0.0.0.0', clickhouse: { database: 'tagflow' } });
+  });
+
+  it('refuses two sources with one id: they would share a rate-limit bucket and a metrics label', () => {
+    const twins = { sources: [source, { id: 'web', writeKey: 'other-key-123' }] };
+    expect(() => load(twins)).toThrow(ConfigError);
+    expect(() => load(twins)).toThrow('sources[1].id "web" is already the id of sources[0]');
+  });
+
+  it('refuses a write key used twice, naming both sources', () => {
+    expect(() => load({ sources: [source, { id: 'app', writeKey: source.writeKey }] })).toThrow("sources[1].writeKey is the same as sources[0]'s");
+  });
+
+  it('refuses a write key with ":", which Basic auth cuts off at the colon', () => {
+    expect(() => load({ sources: [{ id: 'web', writeKey: 'user:pass1' }] })).toThrow('sources[0].writeKey must not contain ":"');
+  });
+
+  it('normalises allowed origins to what browsers send in Origin, and keeps "*"', () => {
+    const origins = ['https://Shop.Example.com/', 'https://shop.example.com:443', 'HTTP://LOCALHOST:8080', 'http://[::1]:3000', 'capacitor://localhost', '*'];
+    expect(load({ sources: [{ ...source, allowedOrigins: origins }] }).sources[0]?.allowedOrigins).toEqual([
+      'https://shop.example.com',
+      'https://shop.example.com',
+      'http://localhost:8080',
+      'http://[::1]:3000',
+      'capacitor://localhost',
+      '*',
+    ]);
+  });
+
+  it.each([
+    ['shop.example.com', 'sources[0].allowedOrigins: "shop.example.com" is not an origin'],
+    ['localhost:8080', 'sources[0].allowedOrigins: "localhost:8080" is not an origin'],
+    ['https://*.example.com', 'sources[0].allowedOrigins: "https://*.example.com" has a wildcard'],
+    ['https://shop.example.com/checkout', 'sources[0].allowedOrigins: "https://shop.example.com/checkout" has a path'],
+    ['https://user@shop.example.com', 'sources[0].allowedOrigins: "https://user@shop.example.com" has a user name'],
+    ['null', 'sources[0].allowedOrigins: "null" is the origin of sandboxed frames and local files'],
+    ['file:///index.html', 'sources[0].allowedOrigins: "file:///index.html" is not an origin a browser sends'],
+  ])('refuses the allowed origin %s, which no browser request could match', (origin, message) => {
+    expect(() => load({ sources: [{ ...source, allowedOrigins: [origin] }] })).toThrow(ConfigError);
+    expect(() => load({ sources: [{ ...source, allowedOrigins: [origin] }] })).toThrow(message);
+  });
+
+  it('names TAGFLOW_TRUSTED_PROXIES or trustedProxies[i] when an entry is not an address or CIDR', () => {
+    expect(() => load({ sources: [source] }, { TAGFLOW_TRUSTED_PROXIES: '10.0.0.1, not-an-ip' })).toThrow(
+      'TAGFLOW_TRUSTED_PROXIES: "not-an-ip" is not an IP address or CIDR',
+    );
+    expect(() => load({ sources: [source], trustedProxies: ['10.0.0.0/33'] })).toThrow('trustedProxies[0]: "10.0.0.0/33" is not an IP address or CIDR');
+    expect(() => load({ sources: [source], trustedProxies: [7] })).toThrow('trustedProxies[0]: 7 is not an IP address or CIDR');
+  });
+
+  it('accepts every proxy form Fastify understands that the docs name', () => {
+    const proxies = ['10.0.0.1', '10.0.0.0/8', '::1', 'fd00::/8', '::ffff:10.0.0.0/104', 'loopback', 'linklocal', 'uniquelocal'];
+    const config = load({ sources: [source], trustedProxies: proxies });
+    expect(config.trustedProxies).toEqual(proxies);
+    expect(() => Fastify({ trustProxy: proxies })).not.toThrow();
+  });
+});
+
+describe('the documented config example', () => {
+  const docs = readFileSync(new URL('../docs/collector.md', import.meta.url), 'utf8');
+  const configuration = docs.slice(docs.indexOf('## Configuration'));
+  const example = JSON.parse(/```json\n([\s\S]*?)```/.exec(configuration)?.[1] ?? '{}') as { sources: Record<string, unknown>[] };
+
+  it('shows every setting there is', () => {
+    expect(Object.keys(example).sort()).toEqual([...fileKeys].sort());
+    expect(Object.keys(example.sources[0] ?? {}).sort()).toEqual([...sourceKeys].sort());
+  });
+
+  it('loads, and apart from adminToken and container its values are the defaults', () => {
+    const { adminToken: _token, spool, ...rest } = example as Record<string, unknown>;
+    const { container: _container, ...exampleSource } = example.sources[0] ?? {};
+    const { dir: _dir, ...spoolSizes } = spool as Record<string, unknown>;
+    const withDefaults = (config: CollectorConfig) => ({
+      ...config,
+      limits: { ...defaultLimits, ...config.limits },
+      spool: { ...defaultSpool, ...config.spool },
+      shipper: { ...defaultShipper, ...config.shipper },
+    });
+    const documented = load({ ...rest, sources: [exampleSource], spool: spoolSizes });
+    const defaults = load({ sources: [{ id: exampleSource.id, writeKey: exampleSource.writeKey, allowedOrigins: exampleSource.allowedOrigins }] });
+    expect(withDefaults(documented)).toEqual(withDefaults(defaults));
+    expect(load(example)).toMatchObject({ adminToken: 'a-long-random-admin-token', sources: [{ container: { version: '1' } }] });
   });
 });

@@ -1,9 +1,12 @@
 // The collector's one configuration object: built once at start from a JSON file plus environment,
 // then passed down. No other module reads process.env.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { checkContainer, type Container } from './ingest/container';
 import { isObject } from './ingest/event';
+import { normalizeOrigin } from './origin';
+import { assertIdentifier } from './warehouse/client';
 
 /** A site or app that sends events, identified by its write key. */
 export interface SourceConfig {
@@ -85,7 +88,7 @@ export interface CollectorConfig {
   port: number;
   clickhouse: { url: string; database: string };
   sources: SourceConfig[];
-  /** Serve the demo shop and the SDK build (development only). */
+  /** Serve the demo shop at / (development only; the SDK build under /sdk/ is served either way). */
   serveDemo: boolean;
   /** Proxies (addresses or CIDRs) whose X-Forwarded-For is believed; none by default, so the socket address is used. */
   trustedProxies?: string[];
@@ -104,20 +107,27 @@ export interface WarehouseJobsConfig {
   segmentIntervalSeconds: number;
 }
 
-function parseWarehouseJobs(raw: unknown): WarehouseJobsConfig {
-  const value = raw ?? {};
-  if (!isObject(value)) throw new ConfigError('warehouseJobs must be an object');
-  const seconds = (key: string, fallback: number): number => {
-    const n = value[key] ?? fallback;
-    if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) throw new ConfigError(`warehouseJobs.${key} must be a number of seconds (0 turns it off)`);
-    return n;
-  };
-  return { identityIntervalSeconds: seconds('identityIntervalSeconds', 60), segmentIntervalSeconds: seconds('segmentIntervalSeconds', 900) };
-}
-
 /** A configuration problem, reported as one sentence at start. */
 export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID';
+}
+
+type Env = Record<string, string | undefined>;
+type JsonObject = Record<string, unknown>;
+
+/** An environment variable; empty counts as unset (as `PORT=` in a shell or compose file means), never as a value. */
+function fromEnv(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === '' ? undefined : value;
+}
+
+const settingPath = (where: string, key: string): string => (where ? `${where}.${key}` : key);
+
+/** Every key of `raw` must be one of `known`: a misspelt key would otherwise leave its default in place without a word. */
+function knownKeys(raw: JsonObject, known: readonly string[], where: string): void {
+  for (const key of Object.keys(raw)) {
+    if (!known.includes(key)) throw new ConfigError(`${settingPath(where, key)} is not a known setting; known: ${known.join(', ')}`);
+  }
 }
 
 function positive(value: unknown): value is number {
@@ -128,108 +138,240 @@ function positive(value: unknown): value is number {
 function numbers<T extends object>(raw: unknown, defaults: T, where: string): Partial<T> {
   if (raw === undefined) return {};
   if (!isObject(raw)) throw new ConfigError(`${where} must be an object`);
+  knownKeys(raw, Object.keys(defaults), where);
   for (const [key, value] of Object.entries(raw)) {
-    if (!(key in defaults)) throw new ConfigError(`${where}.${key} is not a known setting; known: ${Object.keys(defaults).join(', ')}`);
     if (!positive(value)) throw new ConfigError(`${where}.${key} must be a positive number`);
   }
   return raw as Partial<T>;
 }
 
-function parseSource(raw: unknown, index: number): SourceConfig {
-  const where = `sources[${index}]`;
+const warehouseJobKeys = ['identityIntervalSeconds', 'segmentIntervalSeconds'] as const;
+
+function parseWarehouseJobs(raw: unknown): WarehouseJobsConfig {
+  const value = raw ?? {};
+  if (!isObject(value)) throw new ConfigError('warehouseJobs must be an object');
+  knownKeys(value, warehouseJobKeys, 'warehouseJobs');
+  const seconds = (key: (typeof warehouseJobKeys)[number], fallback: number): number => {
+    const n = value[key] ?? fallback;
+    if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) throw new ConfigError(`warehouseJobs.${key} must be a number of seconds (0 turns it off)`);
+    return n;
+  };
+  return { identityIntervalSeconds: seconds('identityIntervalSeconds', 60), segmentIntervalSeconds: seconds('segmentIntervalSeconds', 900) };
+}
+
+/** Both numbers or none: a burst without its rate (or the reverse) has no sensible default. */
+function parseRateLimit(raw: unknown, where: string): RateLimitConfig {
+  if (raw === undefined) return { ...defaultRateLimit };
+  const { requestsPerSecond, burst } = numbers(raw, defaultRateLimit, where);
+  if (requestsPerSecond === undefined || burst === undefined) throw new ConfigError(`${where} needs both requestsPerSecond and burst (positive numbers)`);
+  return { requestsPerSecond, burst };
+}
+
+function parseOrigins(raw: unknown, where: string): string[] {
+  if (!Array.isArray(raw) || !raw.every((o) => typeof o === 'string')) throw new ConfigError(`${where} must be an array of origins`);
+  return raw.map((value: string) => {
+    const checked = normalizeOrigin(value);
+    if (!checked.ok) throw new ConfigError(`${where}: ${checked.problem}`);
+    return checked.origin;
+  });
+}
+
+/** A source's settings, as docs/collector.md lists them. */
+export const sourceKeys = ['id', 'writeKey', 'allowedOrigins', 'keepFullIp', 'consentPolicy', 'rateLimit', 'container'] as const;
+
+function parseSource(raw: unknown, where: string): SourceConfig {
   if (!isObject(raw)) throw new ConfigError(`${where} must be an object`);
-  const { id, writeKey, allowedOrigins = [], keepFullIp = false, consentPolicy = 'strip', rateLimit = defaultRateLimit } = raw;
+  knownKeys(raw, sourceKeys, where);
+  const { id, writeKey, allowedOrigins = [], keepFullIp = false, consentPolicy = 'strip' } = raw;
   if (typeof id !== 'string' || !id) throw new ConfigError(`${where}.id must be a non-empty string`);
   if (typeof writeKey !== 'string' || writeKey.length < 8) throw new ConfigError(`${where}.writeKey must be a string of at least 8 characters`);
-  if (!Array.isArray(allowedOrigins) || !allowedOrigins.every((o) => typeof o === 'string')) {
-    throw new ConfigError(`${where}.allowedOrigins must be an array of origins`);
-  }
+  // Segment's libraries send the key as the Basic-auth user name, which ends at the first ":".
+  if (writeKey.includes(':')) throw new ConfigError(`${where}.writeKey must not contain ":": Basic auth ends the user name there, so the key could never be sent that way`);
   if (typeof keepFullIp !== 'boolean') throw new ConfigError(`${where}.keepFullIp must be true or false`);
   if (consentPolicy !== 'strip' && consentPolicy !== 'drop') throw new ConfigError(`${where}.consentPolicy must be "strip" or "drop"`);
-  if (!isObject(rateLimit) || !positive(rateLimit.requestsPerSecond) || !positive(rateLimit.burst)) {
-    throw new ConfigError(`${where}.rateLimit must be {"requestsPerSecond": n, "burst": n} with positive numbers`);
-  }
-  const source: SourceConfig = { id, writeKey, allowedOrigins, keepFullIp, consentPolicy, rateLimit: { requestsPerSecond: rateLimit.requestsPerSecond, burst: rateLimit.burst } };
+  const source: SourceConfig = {
+    id,
+    writeKey,
+    allowedOrigins: parseOrigins(allowedOrigins, `${where}.allowedOrigins`),
+    keepFullIp,
+    consentPolicy,
+    rateLimit: parseRateLimit(raw.rateLimit, `${where}.rateLimit`),
+  };
   if (raw.container === undefined) return source;
   const container = checkContainer(raw.container);
   if (!container.ok) throw new ConfigError(`${where}.container: ${container.problems.join('; ')}`);
   return { ...source, container: container.container };
 }
 
-/** TAGFLOW_SOURCES: the sources as a JSON array, replacing the file's (write keys kept out of files). */
-function sourcesFromEnv(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new ConfigError('TAGFLOW_SOURCES must be a JSON array of sources like [{"id": "web", "writeKey": "..."}]');
+/** Ids name a source's rate-limit bucket, metrics and stored events; write keys pick the source: both must be unique. */
+function checkUnique(sources: SourceConfig[], label: string): void {
+  const ids = new Map<string, number>();
+  const keys = new Map<string, number>();
+  sources.forEach((source, index) => {
+    const sameId = ids.get(source.id);
+    if (sameId !== undefined) {
+      throw new ConfigError(`${label}[${index}].id ${JSON.stringify(source.id)} is already the id of ${label}[${sameId}]: each source needs its own id (it names its rate limit, metrics and stored events)`);
+    }
+    const sameKey = keys.get(source.writeKey);
+    if (sameKey !== undefined) throw new ConfigError(`${label}[${index}].writeKey is the same as ${label}[${sameKey}]'s: each source needs its own write key`);
+    ids.set(source.id, index);
+    keys.set(source.writeKey, index);
+  });
+}
+
+/** TAGFLOW_SOURCES (the sources as a JSON array, write keys kept out of files) replaces the file's. */
+function parseSources(env: Env, file: JsonObject): SourceConfig[] {
+  const text = fromEnv(env, 'TAGFLOW_SOURCES');
+  const label = text === undefined ? 'sources' : 'TAGFLOW_SOURCES';
+  let raw: unknown = file.sources ?? [];
+  if (text !== undefined) {
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      raw = undefined;
+    }
   }
+  if (!Array.isArray(raw)) {
+    throw new ConfigError(text === undefined ? 'sources must be an array' : 'TAGFLOW_SOURCES must be a JSON array of sources like [{"id": "web", "writeKey": "..."}]');
+  }
+  const sources = raw.map((source, index) => parseSource(source, `${label}[${index}]`));
+  checkUnique(sources, label);
+  if (sources.length === 0) throw new ConfigError('no sources are configured: add at least one {id, writeKey} to "sources" in the file named by TAGFLOW_CONFIG');
+  return sources;
 }
 
 /** The spool holds rows for one database, so by default each database gets its own directory. */
 function parseSpool(raw: unknown, dirOverride: string | undefined, database: string): Partial<SpoolConfig> {
   if (raw !== undefined && !isObject(raw)) throw new ConfigError('spool must be an object');
+  if (raw !== undefined) knownKeys(raw, ['dir', ...Object.keys(defaultSpool)], 'spool');
   const { dir = `.data/spool/${database}`, ...sizes } = raw ?? {};
   if (typeof dir !== 'string' || !dir) throw new ConfigError('spool.dir must be a directory path');
   return { ...numbers(sizes, defaultSpool, 'spool'), dir: resolve(dirOverride ?? dir) };
 }
 
-function parseProxies(raw: unknown): string[] {
-  if (!Array.isArray(raw) || !raw.every((p) => typeof p === 'string')) throw new ConfigError('trustedProxies must be an array of addresses or CIDRs');
-  return raw;
+/** Proxy-addr's (Fastify's trustProxy) forms the docs name: an address, a CIDR, or one of its named ranges. */
+function isProxy(value: unknown): boolean {
+  if (typeof value !== 'string') return false;
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(value)) return true;
+  const [address = '', prefix, ...rest] = value.split('/');
+  const version = isIP(address);
+  if (version === 0 || rest.length > 0) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128));
 }
 
-/** Builds the config from an optional JSON file (TAGFLOW_CONFIG) and environment overrides. */
-export function loadConfig(env: Record<string, string | undefined> = process.env): CollectorConfig {
-  let file: Record<string, unknown> = {};
-  if (env.TAGFLOW_CONFIG) {
-    const path = resolve(env.TAGFLOW_CONFIG);
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch {
-      throw new ConfigError(`cannot read the config file ${path} (TAGFLOW_CONFIG)`);
-    }
-    try {
-      const parsed: unknown = JSON.parse(text);
-      if (!isObject(parsed)) throw new Error('not an object');
-      file = parsed;
-    } catch {
-      throw new ConfigError(`the config file ${path} is not a JSON object`);
-    }
+function parseProxies(env: Env, file: JsonObject): string[] {
+  const text = fromEnv(env, 'TAGFLOW_TRUSTED_PROXIES');
+  const raw = text === undefined ? (file.trustedProxies ?? []) : text.split(',').map((p) => p.trim()).filter(Boolean);
+  if (!Array.isArray(raw)) throw new ConfigError('trustedProxies must be an array of addresses or CIDRs');
+  raw.forEach((proxy: unknown, index) => {
+    const where = text === undefined ? `trustedProxies[${index}]` : 'TAGFLOW_TRUSTED_PROXIES';
+    if (!isProxy(proxy)) throw new ConfigError(`${where}: ${JSON.stringify(proxy)} is not an IP address or CIDR (like 10.0.0.0/8)`);
+  });
+  return raw as string[];
+}
+
+function parseHost(env: Env, file: JsonObject): string {
+  const host = fromEnv(env, 'HOST') ?? file.host ?? '127.0.0.1';
+  if (typeof host !== 'string' || !host) throw new ConfigError(`host must be a host name or IP address to listen on (like "0.0.0.0"), not ${JSON.stringify(host)}`);
+  return host;
+}
+
+function parsePort(env: Env, file: JsonObject): number {
+  const text = fromEnv(env, 'PORT');
+  if (text !== undefined) {
+    if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new ConfigError(`PORT must be a port number (0 to 65535), not ${JSON.stringify(text)}`);
+    return Number(text);
   }
-  const rawSources = env.TAGFLOW_SOURCES ? sourcesFromEnv(env.TAGFLOW_SOURCES) : (file.sources ?? []);
-  if (!Array.isArray(rawSources)) throw new ConfigError('sources must be an array');
-  const sources = rawSources.map(parseSource);
-  const keys = new Set<string>();
-  for (const source of sources) {
-    if (keys.has(source.writeKey)) throw new ConfigError(`write key of source ${source.id} is used twice`);
-    keys.add(source.writeKey);
+  const port = file.port ?? 8080;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`port must be a port number (0 to 65535), not ${JSON.stringify(port)}`);
+  return port;
+}
+
+/** The name goes into SQL as an identifier, so it is checked with the warehouse's own rule. */
+function parseDatabase(env: Env, file: JsonObject): string {
+  const text = fromEnv(env, 'CLICKHOUSE_DATABASE');
+  const name = text ?? file.database ?? 'tagflow';
+  try {
+    if (typeof name !== 'string') throw new Error('not a string');
+    return assertIdentifier(name);
+  } catch {
+    throw new ConfigError(`${text === undefined ? 'database' : 'CLICKHOUSE_DATABASE'} must be a ClickHouse database name (letters, digits and _, not starting with a digit), not ${JSON.stringify(name)}`);
   }
-  if (sources.length === 0) throw new ConfigError('no sources are configured: add at least one {id, writeKey} to "sources" in the file named by TAGFLOW_CONFIG');
-  const adminToken = env.TAGFLOW_ADMIN_TOKEN ?? file.adminToken;
-  if (adminToken !== undefined && (typeof adminToken !== 'string' || adminToken.length < 16)) {
+}
+
+function parseClickHouseUrl(env: Env): string {
+  const url = fromEnv(env, 'CLICKHOUSE_URL') ?? 'http://127.0.0.1:8123';
+  let protocol = '';
+  try {
+    protocol = new URL(url).protocol;
+  } catch {
+    // reported below
+  }
+  if (protocol !== 'http:' && protocol !== 'https:') throw new ConfigError(`CLICKHOUSE_URL must be an http(s) URL like http://127.0.0.1:8123, not ${JSON.stringify(url)}`);
+  return url;
+}
+
+function parseServeDemo(env: Env, file: JsonObject): boolean {
+  const flag = fromEnv(env, 'TAGFLOW_DEMO');
+  if (flag !== undefined) {
+    if (flag !== '0' && flag !== '1') throw new ConfigError(`TAGFLOW_DEMO must be 1 (serve the demo shop) or 0, not ${JSON.stringify(flag)}`);
+    return flag === '1';
+  }
+  const serveDemo = file.serveDemo ?? false;
+  if (typeof serveDemo !== 'boolean') throw new ConfigError('serveDemo must be true or false');
+  return serveDemo;
+}
+
+function parseAdminToken(env: Env, file: JsonObject, sources: SourceConfig[]): string | undefined {
+  const adminToken = fromEnv(env, 'TAGFLOW_ADMIN_TOKEN') ?? file.adminToken;
+  if (adminToken === undefined) return undefined;
+  if (typeof adminToken !== 'string' || adminToken.length < 16) {
     throw new ConfigError('adminToken (or TAGFLOW_ADMIN_TOKEN) must be a string of at least 16 characters');
   }
-  if (typeof adminToken === 'string' && sources.some((source) => source.writeKey === adminToken)) {
-    throw new ConfigError('adminToken must differ from every write key');
+  if (sources.some((source) => source.writeKey === adminToken)) throw new ConfigError('adminToken must differ from every write key');
+  return adminToken;
+}
+
+function readConfigFile(name: string | undefined): JsonObject {
+  if (name === undefined) return {};
+  const path = resolve(name);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new ConfigError(`cannot read the config file ${path} (TAGFLOW_CONFIG)`);
   }
-  const port = Number(env.PORT ?? file.port ?? 8080);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`PORT must be a port number, not ${env.PORT ?? String(file.port)}`);
-  const database = env.CLICKHOUSE_DATABASE ?? (typeof file.database === 'string' ? file.database : 'tagflow');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  if (!isObject(parsed)) throw new ConfigError(`the config file ${path} is not a JSON object`);
+  return parsed;
+}
+
+/** The config file's settings, as docs/collector.md lists them. */
+export const fileKeys = ['host', 'port', 'database', 'trustedProxies', 'sources', 'limits', 'spool', 'shipper', 'adminToken', 'warehouseJobs', 'serveDemo'] as const;
+
+/** Builds the config from an optional JSON file (TAGFLOW_CONFIG) and environment overrides. */
+export function loadConfig(env: Env = process.env): CollectorConfig {
+  const file = readConfigFile(fromEnv(env, 'TAGFLOW_CONFIG'));
+  knownKeys(file, fileKeys, '');
+  const sources = parseSources(env, file);
+  const adminToken = parseAdminToken(env, file, sources);
+  const database = parseDatabase(env, file);
   return {
-    host: env.HOST ?? (typeof file.host === 'string' ? file.host : '127.0.0.1'),
-    port,
-    clickhouse: {
-      url: env.CLICKHOUSE_URL ?? 'http://127.0.0.1:8123',
-      database,
-    },
+    host: parseHost(env, file),
+    port: parsePort(env, file),
+    clickhouse: { url: parseClickHouseUrl(env), database },
     sources,
-    serveDemo: env.TAGFLOW_DEMO === '1' || file.serveDemo === true,
-    trustedProxies: parseProxies(env.TAGFLOW_TRUSTED_PROXIES?.split(',').map((p) => p.trim()).filter(Boolean) ?? file.trustedProxies ?? []),
+    serveDemo: parseServeDemo(env, file),
+    trustedProxies: parseProxies(env, file),
     limits: numbers(file.limits, defaultLimits, 'limits'),
-    spool: parseSpool(file.spool, env.TAGFLOW_SPOOL_DIR, database),
+    spool: parseSpool(file.spool, fromEnv(env, 'TAGFLOW_SPOOL_DIR'), database),
     shipper: numbers(file.shipper, defaultShipper, 'shipper'),
-    ...(typeof adminToken === 'string' ? { adminToken } : {}),
+    ...(adminToken === undefined ? {} : { adminToken }),
     warehouseJobs: parseWarehouseJobs(file.warehouseJobs),
   };
 }

@@ -10,6 +10,7 @@ import { demoRoutes } from './routes/demo';
 import { healthRoutes } from './routes/health';
 import { metricsRoutes } from './routes/metrics';
 import { queryRoutes } from './routes/query';
+import { sdkRoutes } from './routes/sdk';
 import { trackingRoutes } from './routes/tracking';
 import type { Spool } from './spool/spool';
 import type { Warehouse } from './warehouse/events';
@@ -94,6 +95,7 @@ export async function buildServer(config: CollectorConfig, warehouse: Warehouse,
   trackingRoutes(app, config, options);
   containerRoutes(app, config);
   queryRoutes(app, config);
-  if (config.serveDemo) await demoRoutes(app, config);
+  sdkRoutes(app);
+  if (config.serveDemo) demoRoutes(app, config);
   return app;
 }

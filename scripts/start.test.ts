@@ -7,6 +7,7 @@ import { createWarehouseClient } from '../collector/warehouse/client';
 import { launchBrowser, type TestBrowser } from '../test/support/browser';
 import { waitUntil } from '../test/support/clickhouse';
 import { freePort } from './free-port';
+import { startBanner } from './start';
 
 let child: ChildProcess | undefined;
 let browser: TestBrowser | undefined;
@@ -33,6 +34,9 @@ describe('npm start', () => {
     child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const printed = await waitUntil(async () => /Demo shop:\s+(\S+)/.exec(output)?.[1], (url) => url !== undefined, 60_000);
     expect(printed).toBe(`http://127.0.0.1:${port}/`);
+    // CLICKHOUSE_URL names a server npm start did not start: it is not for npm run clickhouse:stop.
+    await waitUntil(async () => output, (text) => text.includes('Stop with Ctrl-C'));
+    expect(output).not.toContain('clickhouse:stop');
 
     browser = await launchBrowser();
     const page = await browser.context.newPage();
@@ -44,4 +48,18 @@ describe('npm start', () => {
     };
     expect(await waitUntil(count, (n) => n >= 1)).toBe(1);
   }, 90_000);
+});
+
+describe('the start banner', () => {
+  const banner = { base: 'http://127.0.0.1:8080', clickhouseUrl: 'http://127.0.0.1:8123', database: 'tagflow' };
+
+  it('says how to stop the project-local ClickHouse it runs', () => {
+    expect(startBanner({ ...banner, projectLocalClickHouse: true })).toContain('The project-local ClickHouse keeps running; stop it with npm run clickhouse:stop.');
+  });
+
+  it('says nothing about stopping a ClickHouse named by CLICKHOUSE_URL, which is not ours to stop', () => {
+    const text = startBanner({ ...banner, projectLocalClickHouse: false });
+    expect(text).toContain('ClickHouse:  http://127.0.0.1:8123 (database tagflow)');
+    expect(text).not.toContain('clickhouse:stop');
+  });
 });

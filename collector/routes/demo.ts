@@ -1,14 +1,13 @@
-// Development only: serves the demo shop with the paste-in snippet filled in, and the SDK build.
-import fastifyStatic from '@fastify/static';
+// Development only (serveDemo): serves the demo shop at / with the paste-in snippet filled in. The SDK
+// build it loads is served under /sdk/ by sdk.ts, demo or not.
 import type { FastifyInstance } from 'fastify';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CollectorConfig } from '../config';
+import { browserBuildDir } from './sdk';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const browserBuildDir = join(root, 'dist', 'browser');
-const shopDir = join(root, 'examples', 'shop');
+const shopDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'shop');
 
 /** Settings a site owner puts in the snippet. */
 export interface SnippetSettings {
@@ -30,10 +29,9 @@ export function renderSnippet(settings: SnippetSettings): string {
   return readFileSync(stubPath, 'utf8').trim().replace('__TAGFLOW_CONFIG__', () => json);
 }
 
-export async function demoRoutes(app: FastifyInstance, config: CollectorConfig): Promise<void> {
+export function demoRoutes(app: FastifyInstance, config: CollectorConfig): void {
   const source = config.sources[0];
   if (!source) return;
-  await app.register(fastifyStatic, { root: browserBuildDir, prefix: '/sdk/', decorateReply: false });
   const page = (file: string) => async (request: { protocol: string; host: string }, reply: { type(t: string): { send(b: string): unknown } }) => {
     const origin = `${request.protocol}://${request.host}`;
     // The full build, so the shop shows every plugin: a consent banner (cookieless until answered) and tags.
