@@ -44,7 +44,7 @@ export interface ConsentOptions {
    * is sent; CMPs repeat their update on every page, and the next decision carries it.
    */
   consentMode?: string | false;
-  /** Most events held in memory before a decision (older ones are dropped first; default 500). */
+  /** Most events held in memory before a decision (older ones are dropped first, logged with `debug`; default 500). */
   maxHeld?: number;
 }
 
