@@ -135,6 +135,36 @@ describe('campaign of the session', () => {
     ]);
   });
 
+  it('after a denial (cookieless), the landing URL still gives its own but nothing carries it past a navigation', async () => {
+    const host = start();
+    const consent = consentPlugin({ mode: 'cookieless' });
+    host.use(consent);
+    await Promise.resolve();
+    consent.set({ analytics: false, marketing: false, personalization: false }); // Reject all, on the landing URL
+    history.pushState(null, '', '/next');
+    host.tagflow.track('After Navigation'); // the navigation's view comes first
+    expect(campaigns(host)).toEqual([
+      ['/start', landingCampaign],
+      ['Consent Updated', landingCampaign],
+      ['/next', undefined],
+      ['After Navigation', undefined],
+    ]);
+    expect(localStorage.getItem('tf_campaign')).toBeNull();
+  });
+
+  it('is carried by no event without a session id (consent, added before this plugin, stripped it)', async () => {
+    const consent = consentPlugin({ mode: 'cookieless' });
+    const host = start({}, consent);
+    await Promise.resolve();
+    consent.set({ analytics: false });
+    history.pushState(null, '', '/next');
+    host.tagflow.track('After Navigation');
+    expect(campaigns(host).slice(-2)).toEqual([
+      ['/next', undefined],
+      ['After Navigation', undefined],
+    ]);
+  });
+
   it('is not stored while consent strips identifiers (cookieless), and is stored for the session after the grant', async () => {
     const host = start();
     const consent = consentPlugin({ mode: 'cookieless' });

@@ -40,7 +40,9 @@ export function pagePlugin(options: PagePluginOptions = {}): TagflowPlugin {
   const processed = new Set<string>();
   let referrer = document.referrer;
   // This tab's latest URL campaign: the session's when storage is blocked or the event may not store it.
-  let mine: Kept | undefined;
+  // Null once consent was withdrawn on this page: from then on only a stored campaign (written by events
+  // that keep their identifiers, after a new grant) is carried, never one this tab re-read from its URL.
+  let mine: Kept | undefined | null;
   // A navigation's view waits a task, for the router to set the new page's title; it is recorded sooner
   // when an event or another navigation comes first, so events stay in the order they happened. Either
   // way it carries the time of its navigation.
@@ -104,19 +106,21 @@ export function pagePlugin(options: PagePluginOptions = {}): TagflowPlugin {
       }
       // The event's own URL (for a call the snippet queued, the one it was made on) replaces the campaign;
       // otherwise the session's, as any tab stored it last, else as this tab found it. A campaign found
-      // without a session id belongs to the first session that comes; another session's is not this one's.
+      // without a session id belongs to the first session that comes; another session's is not this one's,
+      // and an event without one (consent stripped it) has no session to carry a campaign in.
       const sessionId = context.sessionId;
       const found = campaignFrom(page?.search ?? location.search);
-      if (found) mine = [sessionId, found];
+      if (found && mine !== null) mine = [sessionId, found];
       else if (mine && mine[0] === undefined) mine[0] = sessionId;
-      const ofSession = (kept: Kept | undefined) => (kept && kept[0] === sessionId ? kept[1] : undefined);
+      const ofSession = (kept: Kept | undefined | null) => (sessionId && kept?.[0] === sessionId ? kept[1] : undefined);
       context.campaign = found ?? ofSession(readJson<Kept>(campaignKey)) ?? ofSession(mine);
       return event;
     },
     erase() {
-      // Consent withdrawn: the session's campaign goes; a URL's own still counts (it is in the address).
+      // Consent withdrawn: the session's campaign goes; a URL's own still counts (it is in the address), but
+      // only on that URL: the identity starts afresh in memory, and must not carry it past a navigation.
       writeJson(campaignKey, undefined);
-      mine = undefined;
+      mine = null;
     },
     afterQueue({ context: { sessionId, campaign } }: TagflowEvent) {
       // Stored only while consent lets events keep their identifiers (cookieless strips the session id, held

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createPluginHost } from '../../../test/support/plugin-host';
-import { consentPlugin } from './consent';
+import type { DeliveryPolicy } from '../../core/plugin';
+import { consentPlugin, type ConsentPlugin } from './consent';
 
 type W = Window & { __tcfapi?: unknown; dataLayer?: unknown[] };
 
@@ -69,6 +70,40 @@ describe('consent plugin, hold mode (default)', () => {
   });
 });
 
+describe('consent.set with what is not a choice', () => {
+  it('refuses a non-object and decides nothing without one boolean: the visitor stays undecided and held', () => {
+    const host = createPluginHost();
+    const consent = consentPlugin();
+    host.use(consent);
+    host.tagflow.track('Held');
+    const set = consent.set as (choices: unknown) => void; // what a page's script may pass
+    for (const choices of [null, undefined, 'analytics', { analytics: 'granted', marketing: 'granted' }, {}, { necessary: true }]) {
+      expect(() => set(choices)).not.toThrow();
+    }
+    expect(consent.decided()).toBe(false);
+    expect(consent.get()).toEqual({ necessary: true, analytics: false, marketing: false, personalization: false });
+    expect(host.eraseCalls).toBe(0);
+    expect(localStorage.getItem('tf_consent')).toBeNull();
+    expect(host.logs).toContain('consent: not true or false, skipped analytics granted');
+    expect(host.logs).toContain('consent: not true or false, skipped marketing granted');
+    const nothing = host.logs.filter((line) => line.startsWith('consent: no purpose true or false, nothing decided:'));
+    expect(nothing.map((line) => line.split(': ').at(-1))).toEqual(['null', 'undefined', 'analytics', '[object Object]', '[object Object]', '[object Object]']);
+    consent.set({ analytics: true }); // the held event is still there to flow
+    expect(host.names()).toEqual(['Held', 'Consent Updated']);
+  });
+
+  it('takes the booleans of a call and skips its other values', () => {
+    const host = createPluginHost();
+    const consent = consentPlugin();
+    host.use(consent);
+    (consent.set as (choices: unknown) => void)({ analytics: true, marketing: 'yes', personalization: 1 });
+    expect(consent.decided()).toBe(true);
+    expect(consent.get()).toEqual({ necessary: true, analytics: true, marketing: false, personalization: false });
+    expect(host.logs).toContain('consent: not true or false, skipped marketing yes');
+    expect(host.logs).toContain('consent: not true or false, skipped personalization 1');
+  });
+});
+
 describe('consent.onChange listeners', () => {
   const failing = () => {
     throw new Error('bug in the site listener');
@@ -100,6 +135,18 @@ describe('consent.onChange listeners', () => {
     expect(() => consent.set({ analytics: false })).not.toThrow();
     expect(host.eraseCalls).toBe(1);
     expect(policies).toEqual([{ persist: false, send: false, erased: 1 }]);
+  });
+});
+
+describe('events held over maxHeld', () => {
+  it('drop the oldest first, each with a debug message', () => {
+    const host = createPluginHost();
+    const consent = consentPlugin({ maxHeld: 2 });
+    host.use(consent);
+    for (const name of ['One', 'Two', 'Three']) host.tagflow.track(name);
+    expect(host.logs.filter((line) => line.startsWith('consent: over maxHeld'))).toHaveLength(1);
+    consent.set({ analytics: true });
+    expect(host.names()).toEqual(['Two', 'Three', 'Consent Updated']);
   });
 });
 
@@ -165,6 +212,51 @@ describe('consent withdrawn', () => {
     expect(host.names()).toEqual(['Before', 'Consent Updated', 'Consent Updated', 'After']);
     expect(after?.anonymousId).not.toBe(before?.anonymousId);
     expect(after?.anonymousId).not.toBe('anon-1');
+  });
+});
+
+/** Uses `consent` on a host, recording every policy it sets (the core writes the identity when `persist` is set). */
+function useRecordingPolicies(consent: ConsentPlugin) {
+  const host = createPluginHost();
+  const policies: Partial<DeliveryPolicy>[] = [];
+  const setup = consent.setup;
+  consent.setup = (api) => setup?.({ ...api, setPolicy: (policy) => (policies.push(policy), api.setPolicy(policy)) });
+  host.use(consent);
+  return { host, policies };
+}
+
+describe("the page's own signals, read before the first policy", () => {
+  it('a Consent Mode default pushed before the SDK denies analytics before `defaults` could allow persisting', () => {
+    (window as W).dataLayer = [['consent', 'default', { analytics_storage: 'denied', ad_storage: 'denied' }]];
+    const consent = consentPlugin({ defaults: { analytics: true } });
+    const { host, policies } = useRecordingPolicies(consent);
+    expect(policies).toEqual([{ persist: false, send: false }]);
+    expect(consent.decided()).toBe(false);
+    host.tagflow.track('Held');
+    expect(host.queued).toEqual([]);
+  });
+
+  it('a TCF answer given at once is applied before anything else, once', () => {
+    (window as W).__tcfapi = (command: string, _v: number, callback: (data: unknown, ok: boolean) => void) => {
+      if (command === 'addEventListener') callback({ gdprApplies: true, eventStatus: 'tcloaded', purpose: { consents: { 1: true } } }, true);
+    };
+    const consent = consentPlugin({ defaults: { analytics: true } });
+    const seen: unknown[] = [];
+    consent.onChange((state) => seen.push(state.analytics));
+    const { host, policies } = useRecordingPolicies(consent);
+    expect(policies.some((policy) => policy.persist)).toBe(false);
+    expect(consent.decided()).toBe(true);
+    expect(host.eraseCalls).toBe(1);
+    expect(seen).toEqual([false]);
+  });
+
+  it("a region-scoped Consent Mode default denies everywhere: the browser cannot tell the visitor's region", () => {
+    (window as W).dataLayer = [['consent', 'default', { analytics_storage: 'denied', region: ['DE', 'FR'] }]];
+    const consent = consentPlugin({ defaults: { analytics: true } });
+    const { policies } = useRecordingPolicies(consent);
+    expect(consent.get().analytics).toBe(false);
+    expect(consent.decided()).toBe(false);
+    expect(policies).toEqual([{ persist: false, send: false }]);
   });
 });
 

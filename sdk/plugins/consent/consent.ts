@@ -33,7 +33,10 @@ export interface ConsentOptions {
   tcf?: TcfMapping | false;
   /**
    * Name of the dataLayer to read Google Consent Mode v2 signals from, or false to ignore them. A `default`
-   * command can only deny (its grants, region-scoped or not, are ignored). An `update` decides only the
+   * command can only deny (its grants, region-scoped or not, are ignored), and its denials hold for every
+   * visitor even when it names a `region`: the browser cannot tell where the visitor is, so a site that
+   * denies only in some regions renders `defaults` (or its `default` command) per region on its server.
+   * Signals pushed before the SDK loaded are read before anything is stored. An `update` decides only the
    * purposes it names: with `analytics_storage`, or once the visitor has decided, it is recorded like
    * `set` (persisted, `Consent Updated`). One without `analytics_storage` from an undecided visitor (only
    * ad signals, say) changes its purposes for this page and nothing else: the visitor stays undecided
@@ -41,7 +44,7 @@ export interface ConsentOptions {
    * is sent; CMPs repeat their update on every page, and the next decision carries it.
    */
   consentMode?: string | false;
-  /** Most events held in memory before a decision (older ones are dropped first; default 500). */
+  /** Most events held in memory before a decision (older ones are dropped first, logged with `debug`; default 500). */
   maxHeld?: number;
 }
 
@@ -57,7 +60,9 @@ export interface ConsentPlugin extends TagflowPlugin {
   decided(): boolean;
   /**
    * Records a decision: persists it, emits `Consent Updated` with the whole state, applies it (in every
-   * open tab). Denying analytics erases what identifies the visitor (`PluginApi.erase`).
+   * open tab). Denying analytics erases what identifies the visitor (`PluginApi.erase`). Only booleans
+   * count: a value of another type (`'granted'`) is skipped, and a call that sets none of the choosable
+   * purposes to true or false (or is not given an object) decides nothing; each is logged with `debug`.
    */
   set(choices: Preferences): void;
   /** True when every purpose given is granted. */
@@ -99,8 +104,10 @@ export function consentPlugin(options: ConsentOptions = {}): ConsentPlugin {
   let api: PluginApi | undefined;
 
   const snapshot = () => ({ ...state });
+  let applied = false;
   const apply = () => {
     if (api) {
+      applied = true;
       api.setContext('consent', { categoryPreferences: snapshot() });
       const analytics = state.analytics === true;
       const denied = decided && !analytics;
@@ -129,17 +136,28 @@ export function consentPlugin(options: ConsentOptions = {}): ConsentPlugin {
       }
     });
   };
-  const update = (choices: Preferences, decision: boolean) => {
-    let changed = decision && !decided;
+  /**
+   * Takes the booleans `choices` gives for the purposes the visitor can choose; true when that changed the
+   * state or made the first decision. Another value is skipped, and choices without one boolean (not even an
+   * object) decide nothing: `set({ analytics: 'granted' })` must not record a denial, erasing the visitor.
+   */
+  const update = (choices: Record<string, unknown> | null | undefined, decision: boolean) => {
+    let valid = false;
+    let changed = false;
     for (const purpose of purposes) {
-      const choice = choices[purpose];
-      if (purpose !== 'necessary' && typeof choice === 'boolean' && choice !== state[purpose]) {
+      const choice = choices?.[purpose];
+      if (purpose === 'necessary' || choice === undefined) continue;
+      if (typeof choice !== 'boolean') api?.log('consent: not true or false, skipped', purpose, choice);
+      else {
+        valid = true;
+        changed ||= choice !== state[purpose];
         state[purpose] = choice;
-        changed = true;
       }
     }
-    if (decision) decided = true;
-    return changed;
+    if (!valid) {
+      if (decision) api?.log('consent: no purpose true or false, nothing decided:', choices);
+    } else if (decision && !decided) changed = decided = true;
+    return valid && changed;
   };
 
   const plugin: ConsentPlugin = {
@@ -162,7 +180,6 @@ export function consentPlugin(options: ConsentOptions = {}): ConsentPlugin {
     },
     setup(a) {
       api = a;
-      apply();
       // A CMP's answer (TCF, a Consent Mode update) decides only what it names: one without analytics (ad
       // signals only, a TCF mapping without it) leaves an undecided visitor undecided for this page, since
       // a recorded decision without analytics would deny it, erasing the visitor and dropping held events.
@@ -192,6 +209,10 @@ export function consentPlugin(options: ConsentOptions = {}): ConsentPlugin {
               if (signal?.command === 'update') fromCmp(signal.preferences);
               else if (signal && !decided && update(signal.preferences, false)) apply();
             });
+      // Applied only now, once the page's own signals (a Consent Mode default pushed before the SDK, a TCF
+      // answer given at once) are read: applying `defaults` first would write the identity they deny. A
+      // signal that changed the state has applied it already (a second apply would erase twice).
+      if (!applied) apply();
       return () => {
         removeEventListener('storage', fromOtherTab);
         stopConsentMode?.();
@@ -202,7 +223,7 @@ export function consentPlugin(options: ConsentOptions = {}): ConsentPlugin {
       if (cookielessMode) return cookieless(event, pageId);
       if (!decided) {
         held.push(event);
-        if (held.length > (options.maxHeld ?? 500)) held.shift();
+        if (held.length > (options.maxHeld ?? 500)) api?.log('consent: over maxHeld, dropped', held.shift());
         api?.log('consent: holding', event.type, event.event ?? '', 'until analytics is granted');
       }
       return null;

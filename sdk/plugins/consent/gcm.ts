@@ -27,6 +27,8 @@ export function consentModeSignal(entry: unknown): ConsentModeSignal | undefined
     const granted = present.every((signal) => given[signal] === 'granted');
     // A default may only deny: Google's own setup grants by default outside the regions it lists
     // (`region: ['DE', ...]`), which we cannot tell apart, so grants come only from an update, a CMP or the visitor.
+    // Its denials count wherever the visitor is (`region` is not read): denying too widely holds events until
+    // an update; ignoring a region's denial would track the visitors it protects.
     if (present.length > 0 && (command === 'update' || !granted)) preferences[purpose] = granted;
   }
   return { command, preferences };
