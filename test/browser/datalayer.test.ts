@@ -1,7 +1,7 @@
 // The dataLayer in real Chromium (full build, a real collector and ClickHouse): a tag that forwards an
 // order to GA4 is not taken for the site's own push (it used to loop through the GA4 bridge, ~450 rows
-// per order).
-import type { Page } from 'playwright-core';
+// per order), and pushes the site made before the SDK loaded are tracked after the landing page view.
+import type { Page, Route } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { browserSuite } from '../support/browser-suite';
 import { waitUntil } from '../support/clickhouse';
@@ -72,5 +72,48 @@ describe('a tag that forwards an order to GA4', () => {
     expect(got.map(what)).toEqual(['page', 'Order Completed', 'Marker']);
     expect(await page.evaluate(() => (window as unknown as W).dataLayer.filter((e) => (e as { event?: string }).event === 'purchase').length)).toBe(1);
     await page.close();
+  });
+
+  it('for an order tracked before the SDK loaded: the bridge, reading the dataLayer after, does not track it again', async () => {
+    await startAsFirstVisit(suite.browser.context, suite.collector);
+    const { page } = await openTestPage(suite.browser.context, suite.collector, {
+      path: '/test/dl-early-order',
+      head: gtagHead,
+      body: `<script>tagflow.track('Order Completed', { order_id: 'O-8', revenue: 5 });</script>`,
+      settings: { tags: { container: gtagContainer, globals: ['gtag'] } },
+    });
+    const got = await settle(page, '/test/dl-early-order');
+    expect(got.map(what)).toEqual(['page', 'Order Completed', 'Marker']);
+    expect(await page.evaluate(() => (window as unknown as W).gtagCalls)).toBe(1);
+    await page.close();
+  });
+});
+
+describe('dataLayer pushes made before the SDK loaded', () => {
+  it('are tracked after the landing page view the snippet queued', async () => {
+    await startAsFirstVisit(suite.browser.context, suite.collector);
+    // The SDK is held until the page has pushed (after the snippet, as a shop's templates do), so the
+    // pushes are surely older than the SDK.
+    let pushed!: () => void;
+    const pushesMade = new Promise<void>((resolve) => (pushed = resolve));
+    await suite.browser.context.route(`${suite.collector.url}/pushes-made`, (route: Route) => (pushed(), route.fulfill({ status: 204 })));
+    await suite.browser.context.route('**/sdk/tagflow.full.min.js', async (route: Route) => (await pushesMade, route.continue()));
+    const item = { item_id: 'sku-1', item_name: 'Shoe', price: 10, quantity: 1 };
+    const body = `<script>
+      dataLayer.push({ event: 'view_item', ecommerce: { currency: 'EUR', value: 10, items: [${JSON.stringify(item)}] } });
+      dataLayer.push({ event: 'add_to_cart', ecommerce: { currency: 'EUR', value: 10, items: [${JSON.stringify(item)}] } });
+      fetch('/pushes-made');
+    </script>`;
+    try {
+      const { page } = await openTestPage(suite.browser.context, suite.collector, { path: '/test/dl-early', head: '<script>window.dataLayer = [];</script>', body });
+      const got = await settle(page, '/test/dl-early');
+      expect(got.map(what)).toEqual(['page', 'Product Viewed', 'Product Added', 'Marker']);
+      const [view, ...rest] = got.map((r) => Number(r.timestamp_ms));
+      expect(rest.every((t) => t >= view!)).toBe(true);
+      await page.close();
+    } finally {
+      await suite.browser.context.unroute('**/sdk/tagflow.full.min.js');
+      await suite.browser.context.unroute(`${suite.collector.url}/pushes-made`);
+    }
   });
 });
