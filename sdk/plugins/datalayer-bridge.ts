@@ -9,7 +9,10 @@ export interface DataLayerBridgeOptions {
   name?: string;
 }
 
-/** Tracks GA4 e-commerce dataLayer pushes (also those made before the SDK loaded) as Segment events. */
+/**
+ * Tracks GA4 e-commerce dataLayer pushes (also those made before the SDK loaded) as Segment events; not
+ * those the tag manager's tags make (a tag forwarding orders to GA4 would otherwise loop).
+ */
 export function dataLayerBridge(options: DataLayerBridgeOptions = {}): TagflowPlugin {
   return {
     name: 'datalayer-bridge',

@@ -46,7 +46,10 @@ if (stub?.config) {
     const tags = config.tags === true ? {} : config.tags;
     // Order matters for beforeQueue: page drops repeated views first; cart adds its cart_id before consent
     // (which strips it when cookieless); tags come before consent, so they also see events consent holds
-    // back (for tags that need no consent).
+    // back (for tags that need no consent). All of them are in place before the snippet's calls are
+    // replayed, so they see those too. The GA4 bridge (no beforeQueue) comes after the replay, so the
+    // dataLayer pushes made before the SDK loaded are tracked after the landing page view the snippet
+    // queued, not before it; what tags pushed during the replay it skips (see watchDataLayer).
     if (config.page !== false) tagflow.use(pagePlugin(config.page || {}));
     if (config.cart !== false) tagflow.use((tagflow.cart = cartPlugin()));
     if (tags) {
@@ -54,11 +57,11 @@ if (stub?.config) {
       tagflow.use((tagflow.tags = tagsPlugin({ ...tags, url, consent })));
     }
     if (consent) tagflow.use((tagflow.consent = consent));
-    if (config.dataLayer !== false) tagflow.use(dataLayerBridge({ name: config.dataLayer || 'dataLayer' }));
     if (config.vitals !== false) tagflow.use(vitalsPlugin());
     if (config.feedback !== false) tagflow.use((tagflow.feedback = feedbackPlugin()));
     w.tagflow = tagflow;
     replay(tagflow, stub);
+    if (config.dataLayer !== false) tagflow.use(dataLayerBridge({ name: config.dataLayer || 'dataLayer' }));
     const banner = config.consent?.banner;
     if (consent && banner && !consent.decided()) {
       injectScript(config.src.replace(/[^/]*$/, 'tagflow.banner.min.js'), tags?.nonce, () =>

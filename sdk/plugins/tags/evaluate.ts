@@ -49,7 +49,11 @@ export function variableValue(variable: Variable, input: TriggerInput, dataLayer
       return new URL(location.href).searchParams.get(key) ?? undefined;
     case 'cookie': {
       const value = readCookie(key);
-      return value && decodeURIComponent(value);
+      try {
+        return value && decodeURIComponent(value);
+      } catch {
+        return value; // not URI-encoded after all (a stray %): the raw text, rather than failing the tag
+      }
     }
     case 'property':
       return atPath(input.event?.properties ?? input.data, key);

@@ -213,4 +213,13 @@ describe('variableValue', () => {
     expect(cookie('a')).toBeUndefined();
     expect(cookie('(')).toBeUndefined();
   });
+
+  it('gives a cookie that is not URI-encoded (a stray %) as it is, and the tag that reads it fires', () => {
+    document.cookie = 'weird=50%off%E0%A4%A';
+    expect(variableValue({ name: 'c', type: 'cookie', key: 'weird' }, { type: 'page' })).toBe('50%off%E0%A4%A');
+    start({
+      container: { triggers: [{ id: 'all', type: 'page' }], variables: [{ name: 'c', type: 'cookie', key: 'weird' }], tags: [{ id: 't', type: 'global', name: 'record', args: ['{{c}}'], triggers: ['all'] }] },
+    }).tagflow.page();
+    expect(fired()).toEqual([['50%off%E0%A4%A']]);
+  });
 });

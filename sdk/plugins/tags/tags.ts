@@ -3,7 +3,7 @@
 // consent arrives when the container says so. Faulty parts of a container are ignored with a debug
 // message; one tag's failure never stops another.
 import type { PluginApi, TagflowPlugin } from '../../core/plugin';
-import { watchDataLayer } from '../datalayer';
+import { fireTag, watchDataLayer } from '../datalayer';
 import { injectScript } from '../script';
 import { isBag } from '../shape';
 import type { Tag } from './container';
@@ -46,8 +46,6 @@ export function tagsPlugin(options: TagsOptions = {}): TagflowPlugin {
   const early: TriggerInput[] = [];
   let held: [Tag, TriggerInput][] = [];
   const seen = new Set<string>();
-  /** Entries the tags pushed to a dataLayer: they never trigger tags (a container could otherwise loop). */
-  const ours = new WeakSet<object>();
   const layerName = options.dataLayer ?? 'dataLayer';
   const w = window as unknown as Record<string, unknown>;
   const log = (...args: unknown[]) => api?.log('tags:', ...args);
@@ -59,22 +57,24 @@ export function tagsPlugin(options: TagsOptions = {}): TagflowPlugin {
       return variable ? variableValue(variable, input, w[layerName] as unknown[]) : undefined;
     };
     try {
-      if (tag.type === 'script' || tag.type === 'pixel') {
-        const src = render(tag.src, lookup, true) as string; // starts with http(s)://host (checked at load)
-        if (tag.type === 'pixel') new Image().src = src;
-        else injectScript(src, options.nonce);
-      } else if (tag.type === 'dataLayer') {
-        const entry = render(tag.data, lookup);
-        if (isBag(entry)) ours.add(entry);
-        ((w[tag.name ?? 'dataLayer'] ??= []) as unknown[]).push(entry);
-      } else {
-        if (!options.globals?.includes(tag.name!)) throw new Error(`${tag.name} is not in globals`);
-        const path = tag.name!.split('.');
-        const owner = path.slice(0, -1).reduce<unknown>((o, key) => (o as Record<string, unknown> | undefined)?.[key], window) as Record<string, unknown> | undefined;
-        const fn = owner?.[path[path.length - 1]!];
-        if (typeof fn !== 'function') throw new Error(`${tag.name} is not a function`);
-        (fn as (...a: unknown[]) => unknown).apply(owner, render(tag.args ?? [], lookup) as unknown[]);
-      }
+      // What the tag pushes onto a dataLayer is not the site's: no dataLayer watcher of ours (dataLayer triggers,
+      // the GA4 bridge, Consent Mode) acts on it, or a container forwarding events to GA4 or GTM would loop.
+      fireTag(() => {
+        if (tag.type === 'script' || tag.type === 'pixel') {
+          const src = render(tag.src, lookup, true) as string; // starts with http(s)://host (checked at load)
+          if (tag.type === 'pixel') new Image().src = src;
+          else injectScript(src, options.nonce);
+        } else if (tag.type === 'dataLayer') {
+          ((w[tag.name ?? 'dataLayer'] ??= []) as unknown[]).push(render(tag.data, lookup));
+        } else {
+          if (!options.globals?.includes(tag.name!)) throw new Error(`${tag.name} is not in globals`);
+          const path = tag.name!.split('.');
+          const owner = path.slice(0, -1).reduce<unknown>((o, key) => (o as Record<string, unknown> | undefined)?.[key], window) as Record<string, unknown> | undefined;
+          const fn = owner?.[path[path.length - 1]!];
+          if (typeof fn !== 'function') throw new Error(`${tag.name} is not a function`);
+          (fn as (...a: unknown[]) => unknown).apply(owner, render(tag.args ?? [], lookup) as unknown[]);
+        }
+      });
       log('fired', tag.id);
     } catch (error) {
       log('tag', tag.id, 'failed:', error);
@@ -134,7 +134,7 @@ export function tagsPlugin(options: TagsOptions = {}): TagflowPlugin {
       addEventListener('click', onDom, true);
       addEventListener('submit', onDom, true);
       const stop = watchDataLayer(layerName, (entry) => {
-        if (isBag(entry) && !ours.has(entry) && typeof entry.event === 'string') {
+        if (isBag(entry) && typeof entry.event === 'string') {
           handle({ type: 'dataLayer', data: entry });
         }
       });
