@@ -196,6 +196,25 @@ describe('user agent', () => {
     expect(parseUserAgent('Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)').bot).toBe(true);
     expect(parseUserAgent('')).toMatchObject({ browser: '', deviceType: '', bot: false });
   });
+
+  it("flags bots by the visitor's user agent, never by a server library's own", () => {
+    const googlebot = 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)';
+    const row = (context: Record<string, unknown>, requestAgent: string) => {
+      const result = validateEvent({ type: 'track', event: 'E', anonymousId: 'a', context });
+      if (!result.ok) throw new Error(result.reason);
+      return toEventRow(result.event, { source: 's', receivedAt: Date.UTC(2026, 0, 1), sentAt: undefined, ip: '', userAgent: requestAgent });
+    };
+    // Server libraries: the request's User-Agent names the library (isbot flags those); it is stored, not judged.
+    expect(row({ library: { name: 'analytics-python', version: '2.3.2' } }, 'analytics-python/2.3.2')).toMatchObject({ user_agent: 'analytics-python/2.3.2', is_bot: 0 });
+    expect(row({ library: { name: '@segment/analytics-node' } }, 'analytics-node-next/latest').is_bot).toBe(0);
+    expect(row({ library: { name: 'analytics-kotlin' } }, 'okhttp/4.9.0').is_bot).toBe(0);
+    // The visitor's user agent, forwarded by a server library in context.userAgent, is judged.
+    expect(row({ library: { name: 'analytics-python' }, userAgent: googlebot }, 'analytics-python/2.3.2').is_bot).toBe(1);
+    // Browser libraries, and events naming no library (a hand-made tag): the request came from the visitor.
+    expect(row({}, googlebot).is_bot).toBe(1);
+    expect(row({ library: { name: 'analytics.js' } }, googlebot).is_bot).toBe(1);
+    expect(row({ library: { name: 'tagflow' } }, googlebot).is_bot).toBe(1);
+  });
 });
 
 describe('toDateTimeText', () => {

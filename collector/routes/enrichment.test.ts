@@ -35,6 +35,11 @@ const chromeOnAndroid = 'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/53
 const googlebot = 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)';
 
 describe('enrichment', () => {
+  it("does not flag a server library's events as bots by the library's own User-Agent", async () => {
+    await send(direct, 'test-source-write-key', [{ type: 'track', event: 'E', userId: 'u', messageId: 'ua-server', context: { library: { name: 'analytics-python', version: '2.3.2' } } }], {}, { 'user-agent': 'analytics-python/2.3.2' });
+    expect(await row(direct, 'user_agent, is_bot', 'ua-server')).toEqual({ user_agent: 'analytics-python/2.3.2', is_bot: 0 });
+  });
+
   it('parses the user agent into browser, OS and device', async () => {
     await send(direct, 'test-source-write-key', [{ type: 'page', anonymousId: 'a', messageId: 'ua-1' }], {}, { 'user-agent': chromeOnAndroid });
     expect(await row(direct, 'browser, os, os_version, device_type, device_vendor, is_bot', 'ua-1')).toEqual({
