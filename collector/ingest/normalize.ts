@@ -2,6 +2,7 @@
 // (ClickHouse 18.16 fills omitted JSON fields with zeros and refuses nulls).
 import { randomUUID } from 'node:crypto';
 import { isObject, type IncomingEvent } from './event';
+import { parseClientTime } from './iso-time';
 import { parseUserAgent, requestAgentIsVisitors } from './user-agent';
 
 /** One row of the `events` table, column for column (see sql/migrations/001_events.sql). */
@@ -63,14 +64,8 @@ export interface RequestFacts {
   maxClockSkewMs?: number;
 }
 
-/**
- * Milliseconds of an ISO-8601 time sent by a client (NaN when it is none). A date-time without a zone is
- * read as UTC, not as the collector machine's local time (what Date.parse does), so the stored time does
- * not depend on where the collector runs.
- */
-export function parseClientTime(text: string): number {
-  return Date.parse(/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?$/.test(text) ? `${text}Z` : text);
-}
+// Re-exported for the modules that read client times through this one (batch, process).
+export { parseClientTime };
 
 /** 'YYYY-MM-DD hh:mm:ss' in UTC: the DateTime text both ClickHouse versions parse. */
 export function toDateTimeText(ms: number): string {
