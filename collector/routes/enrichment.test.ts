@@ -13,7 +13,7 @@ let proxied: TestCollector;
 beforeAll(async () => {
   [direct, proxied] = await Promise.all([
     startTestCollector({}, { sources: [source('test-source'), source('full-ip', { keepFullIp: true }), source('dropper', { consentPolicy: 'drop' })] }),
-    startTestCollector({}, { sources: [source('test-source', { keepFullIp: true })], trustedProxies: ['127.0.0.1'] }),
+    startTestCollector({}, { sources: [source('test-source', { keepFullIp: true }), source('proxied-anon')], trustedProxies: ['127.0.0.1'] }),
   ]);
 });
 afterAll(() => Promise.all([direct?.close(), proxied?.close()]));
@@ -75,6 +75,19 @@ describe('enrichment', () => {
     expect(await row(direct, 'ip', 'ip-untrusted')).toEqual({ ip: '127.0.0.1' });
     await send(proxied, 'test-source-write-key', [{ type: 'page', anonymousId: 'a', messageId: 'ip-trusted' }], {}, { 'x-forwarded-for': '203.0.113.77' });
     expect(await row(proxied, 'ip', 'ip-trusted')).toEqual({ ip: '203.0.113.77' });
+  });
+
+  it('takes the address out of a forwarded value with a port, and stores nothing that is not an IP', async () => {
+    const forwarded = async (key: string, messageId: string, value: string) => {
+      await send(proxied, key, [{ type: 'page', anonymousId: 'a', messageId }], {}, { 'x-forwarded-for': value });
+      return (await row<{ ip: string }>(proxied, 'ip', messageId)).ip;
+    };
+    expect(await forwarded('test-source-write-key', 'xff-port-4', '198.51.100.7:8080')).toBe('198.51.100.7');
+    expect(await forwarded('test-source-write-key', 'xff-port-6', '[2001:db8::1]:443')).toBe('2001:db8::1');
+    expect(await forwarded('test-source-write-key', 'xff-brackets-6', '[2001:db8::2]')).toBe('2001:db8::2');
+    expect(await forwarded('test-source-write-key', 'xff-script', '<script>alert(1)</script>')).toBe('');
+    expect(await forwarded('test-source-write-key', 'xff-name', 'proxy.example.com:80')).toBe('');
+    expect(await forwarded('proxied-anon-write-key', 'xff-port-anon', '198.51.100.7:8080')).toBe('198.51.100.0');
   });
 
   it('anonymises the IP unless the source keeps it', async () => {
