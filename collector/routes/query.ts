@@ -29,10 +29,14 @@ function invalid(error: unknown, code: string): never {
   throw error;
 }
 
+/**
+ * A paging parameter: digits only, from 0 to `max`. Number() would take '' and ' ' as 0, '0x10' as 16 and
+ * '1e3' as 1000; a repeated parameter arrives as an array.
+ */
 function pageParameter(value: unknown, name: string, fallback: number, max: number): number {
   if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > max) throw new HttpError(400, 'invalid_parameter', `${name} must be a whole number from 0 to ${max}`);
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
+  if (Number.isNaN(n) || n > max) throw new HttpError(400, 'invalid_parameter', `${name} must be a whole number from 0 to ${max.toLocaleString('en-US')}, in digits`);
   return n;
 }
 
