@@ -55,6 +55,18 @@ describe('query API', () => {
     }
   });
 
+  it('reads the Bearer scheme in any case (RFC 7235) and answers 401 with WWW-Authenticate: Bearer', async () => {
+    for (const scheme of ['bearer', 'BEARER', 'Bearer']) {
+      const response = await fetch(`${collector.url}/v1/segments`, { headers: { authorization: `${scheme} ${adminToken}` } });
+      expect(response.status, scheme).toBe(200);
+    }
+    for (const authorization of ['', 'Bearer wrong-token', `Basic ${adminToken}`]) {
+      const response = await fetch(`${collector.url}/v1/segments`, { headers: authorization ? { authorization } : {} });
+      expect(response.status).toBe(401);
+      expect(response.headers.get('www-authenticate')).toBe('Bearer');
+    }
+  });
+
   it('refuses a members page whose limit or offset is not a plain whole number in range, naming it', async () => {
     const id = 'builtin_repeat_buyers';
     for (const [name, value] of [['limit', ''], ['limit', '%20'], ['limit', '0x10'], ['limit', '1e3'], ['limit', '1.0'], ['limit', '+5'], ['limit', '10001'], ['limit', '-1'], ['offset', ''], ['offset', '0x10'], ['offset', '1e3'], ['offset', ' 1'], ['limit', '1&limit=2']] as const) {
