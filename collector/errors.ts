@@ -16,7 +16,6 @@ export class HttpError extends Error {
 const fastifyCodes: Record<string, string> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'empty_body',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
   FST_ERR_CTP_BODY_TOO_LARGE: 'body_too_large',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_content_length',
   FST_ERR_BAD_URL: 'invalid_url',
@@ -28,14 +27,27 @@ export interface ErrorBody {
   [detail: string]: unknown;
 }
 
+/** What some messages name: the server's body limit and body types, and the request's Content-Type. */
+export interface ErrorWording {
+  requestBytes: number;
+  /** The media types bodies are read in. */
+  mediaTypes: readonly string[];
+  contentType?: string | undefined;
+}
+
 /** Maps any thrown error to a status and a JSON body; unknown errors become a plain 500. */
-export function toErrorReply(error: unknown, requestBytes = 500 * 1024): { statusCode: number; body: ErrorBody } {
+export function toErrorReply(error: unknown, { requestBytes, mediaTypes, contentType }: ErrorWording): { statusCode: number; body: ErrorBody } {
   if (error instanceof HttpError) {
     return { statusCode: error.statusCode, body: { error: error.code, message: error.message, ...error.details } };
   }
   const e = error as { statusCode?: number; code?: string; message?: string };
   if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     return { statusCode: 413, body: { error: 'body_too_large', message: `the body is larger than ${requestBytes} bytes (${Math.round(requestBytes / 1024)} KB, after gzip is inflated); send fewer events per request` } };
+  }
+  if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    const mediaType = contentType?.split(';')[0]?.trim().slice(0, 100);
+    const given = mediaType ? `Content-Type ${mediaType} is` : 'a body without Content-Type is';
+    return { statusCode: 415, body: { error: 'unsupported_media_type', message: `${given} not read here: send the body as ${mediaTypes.join(' or ')} (JSON either way)` } };
   }
   // zlib's codes: a body declared gzip that is not.
   if (e.code?.startsWith('Z_')) return { statusCode: 400, body: { error: 'invalid_gzip', message: `the body is not valid gzip: ${e.message ?? e.code}` } };

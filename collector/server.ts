@@ -25,6 +25,9 @@ export interface ServerOptions {
   metrics: CollectorMetrics;
 }
 
+/** sendBeacon and the SDK post text/plain (no CORS preflight); Segment's libraries post application/json. */
+const bodyMediaTypes = ['application/json', 'text/plain'];
+
 function parseJson(body: string): unknown {
   if (body.trim() === '') return undefined;
   try {
@@ -40,7 +43,7 @@ export async function buildServer(config: CollectorConfig, warehouse: Warehouse,
   // No log line per request: at thousands of requests a second that is the log; errors are still logged.
   const logController = new LogController({ disableRequestLogging: true });
   const sendError = (error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply => {
-    const { statusCode, body } = toErrorReply(error, limits.requestBytes);
+    const { statusCode, body } = toErrorReply(error, { requestBytes: limits.requestBytes, mediaTypes: bodyMediaTypes, contentType: request.headers['content-type'] });
     if (statusCode >= 500) request.log.error({ err: error }, 'request failed');
     options.metrics.refusedRequests.inc({ reason: body.error });
     if (statusCode === 503 && !reply.hasHeader('Retry-After')) void reply.header('Retry-After', '5');
@@ -52,9 +55,8 @@ export async function buildServer(config: CollectorConfig, warehouse: Warehouse,
   // gzip-encoded bodies are inflated before parsing (the limit applies to the inflated size); slow bodies time out.
   app.addHook('preParsing', async (request, _reply, payload) => (request.method === 'POST' ? decodeBody(request.headers, payload, limits.bodyTimeoutSeconds) : payload));
 
-  // sendBeacon and the SDK post text/plain (no CORS preflight); Segment's libraries post application/json.
-  app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser(['application/json', 'text/plain'], { parseAs: 'string' }, (request, body, done) => {
+  app.removeContentTypeParser(bodyMediaTypes);
+  app.addContentTypeParser(bodyMediaTypes, { parseAs: 'string' }, (request, body, done) => {
     try {
       parsedBodyBytes.set(request, Buffer.byteLength(body as string));
       done(null, parseJson(body as string));

@@ -47,6 +47,9 @@ describe('validateEvent', () => {
     [{ type: 'page', anonymousId: { x: 1 } }, 'anonymousId must be a string'],
     [{ type: 'page', anonymousId: 'a'.repeat(101) }, 'anonymousId is longer than 100'],
     [{ type: 'page', anonymousId: 'a', timestamp: 'yesterday' }, 'timestamp is not an ISO-8601 date'],
+    [{ type: 'page', anonymousId: 'a', timestamp: '2026-02-30T10:00:00Z' }, 'timestamp is not an ISO-8601 date'],
+    [{ type: 'page', anonymousId: 'a', timestamp: '2026-11-23T10:00:00 PST' }, 'timestamp is not an ISO-8601 date'],
+    [{ type: 'page', anonymousId: 'a', timestamp: '2026-11-23T24:00:00Z' }, 'timestamp is not an ISO-8601 date'],
     [{ type: 'alias', anonymousId: 'a' }, 'alias needs a userId'],
   ])('refuses %j', (raw, reason) => {
     const result = validateEvent(raw);
@@ -106,6 +109,42 @@ describe('client times', () => {
       if (zone === undefined) delete process.env.TZ;
       else process.env.TZ = zone;
     }
+  });
+});
+
+describe('ISO-8601 times (event timestamps, sentAt, the funnel API)', () => {
+  it('reads a space for the T (RFC 3339 allows it) and zone-less times as UTC, even under America/New_York', () => {
+    const zone = process.env.TZ;
+    process.env.TZ = 'America/New_York';
+    try {
+      expect(new Date('2026-11-23T10:00:00').getTimezoneOffset()).toBe(300); // the machine's zone is in effect
+      expect(parseClientTime('2026-11-23 10:00:00')).toBe(Date.UTC(2026, 10, 23, 10));
+      expect(parseClientTime('2026-11-23 10:00')).toBe(Date.UTC(2026, 10, 23, 10));
+      expect(parseClientTime('2026-11-23t10:00:00z')).toBe(Date.UTC(2026, 10, 23, 10));
+      expect(parseClientTime('2026-11-23T10:00:00.123456Z')).toBe(Date.UTC(2026, 10, 23, 10, 0, 0, 123));
+      expect(parseClientTime('2026-11-23T10:00:00.5')).toBe(Date.UTC(2026, 10, 23, 10, 0, 0, 500));
+      expect(parseClientTime('2026-11-23T10:00:00+05:30')).toBe(Date.UTC(2026, 10, 23, 4, 30));
+      expect(parseClientTime('2026-11-23T10:00:00+0530')).toBe(Date.UTC(2026, 10, 23, 4, 30));
+      expect(parseClientTime('2026-11-23T10:00:00-05')).toBe(Date.UTC(2026, 10, 23, 15));
+      expect(parseClientTime('2028-02-29')).toBe(Date.UTC(2028, 1, 29));
+      // Expanded years (what toISOString writes outside 0000–9999) parse, so range checks can name the range.
+      expect(parseClientTime('+275760-09-13T00:00:00Z')).toBe(8.64e15);
+      // Date.UTC reads years 0–99 as 1900–1999; a year is taken as written.
+      expect(new Date(parseClientTime('0050-01-01T00:00:00Z')).getUTCFullYear()).toBe(50);
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
+  });
+
+  it.each([
+    '1', '2026', '2026-11', '20261123', '20261123T100000Z', 'November 23, 2026 10:00', 'Mon Nov 23 2026', 'yesterday', '',
+    ' 2026-11-23', '2026-11-23 ', '2026-11-23  10:00', '2026-11-23T10', '2026-11-23Z', '2026-11-23T10:00:00ZZ', '2026-11-23T10:00:00.Z',
+    '2026-02-29', '2026-02-30T10:00:00Z', '2026-13-01T00:00:00Z', '2026-00-10', '2026-11-00',
+    '2026-11-23T24:00:00Z', '2026-11-23T10:60Z', '2026-11-23T10:00:60Z', '2026-11-23T10:00:00+24:00', '2026-11-23T10:00:00+05:60',
+    '2026-11-23T10:00:00 PST', '2026-11-23T10:00:00GMT', '+275760-09-13T00:00:00.001Z', '-000000-01-01T00:00:00Z',
+  ])('refuses %j', (text) => {
+    expect(parseClientTime(text)).toBeNaN();
   });
 });
 
@@ -259,6 +298,25 @@ describe('user agent', () => {
     });
     expect(parseUserAgent('Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)').bot).toBe(true);
     expect(parseUserAgent('')).toMatchObject({ browser: '', deviceType: '', bot: false });
+  });
+
+  it("flags bots by the visitor's user agent, never by a server library's own", () => {
+    const googlebot = 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)';
+    const row = (context: Record<string, unknown>, requestAgent: string) => {
+      const result = validateEvent({ type: 'track', event: 'E', anonymousId: 'a', context });
+      if (!result.ok) throw new Error(result.reason);
+      return toEventRow(result.event, { source: 's', receivedAt: Date.UTC(2026, 0, 1), sentAt: undefined, ip: '', userAgent: requestAgent });
+    };
+    // Server libraries: the request's User-Agent names the library (isbot flags those); it is stored, not judged.
+    expect(row({ library: { name: 'analytics-python', version: '2.3.2' } }, 'analytics-python/2.3.2')).toMatchObject({ user_agent: 'analytics-python/2.3.2', is_bot: 0 });
+    expect(row({ library: { name: '@segment/analytics-node' } }, 'analytics-node-next/latest').is_bot).toBe(0);
+    expect(row({ library: { name: 'analytics-kotlin' } }, 'okhttp/4.9.0').is_bot).toBe(0);
+    // The visitor's user agent, forwarded by a server library in context.userAgent, is judged.
+    expect(row({ library: { name: 'analytics-python' }, userAgent: googlebot }, 'analytics-python/2.3.2').is_bot).toBe(1);
+    // Browser libraries, and events naming no library (a hand-made tag): the request came from the visitor.
+    expect(row({}, googlebot).is_bot).toBe(1);
+    expect(row({ library: { name: 'analytics.js' } }, googlebot).is_bot).toBe(1);
+    expect(row({ library: { name: 'tagflow' } }, googlebot).is_bot).toBe(1);
   });
 });
 

@@ -2,7 +2,8 @@
 // (ClickHouse 18.16 fills omitted JSON fields with zeros and refuses nulls).
 import { randomUUID } from 'node:crypto';
 import { isObject, type IncomingEvent } from './event';
-import { parseUserAgent } from './user-agent';
+import { parseClientTime } from './iso-time';
+import { parseUserAgent, requestAgentIsVisitors } from './user-agent';
 
 /** One row of the `events` table, column for column (see sql/migrations/001_events.sql). */
 export interface EventRow {
@@ -63,14 +64,8 @@ export interface RequestFacts {
   maxClockSkewMs?: number;
 }
 
-/**
- * Milliseconds of an ISO-8601 time sent by a client (NaN when it is none). A date-time without a zone is
- * read as UTC, not as the collector machine's local time (what Date.parse does), so the stored time does
- * not depend on where the collector runs.
- */
-export function parseClientTime(text: string): number {
-  return Date.parse(/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?$/.test(text) ? `${text}Z` : text);
-}
+// Re-exported for the modules that read client times through this one (batch, process).
+export { parseClientTime };
 
 /** 'YYYY-MM-DD hh:mm:ss' in UTC: the DateTime text both ClickHouse versions parse. */
 export function toDateTimeText(ms: number): string {
@@ -166,8 +161,12 @@ export function eventRow(event: IncomingEvent, facts: RequestFacts, times: Event
   const campaign = section(context, 'campaign');
   const library = section(context, 'library');
   const consent = section(context, 'consent');
-  const userAgent = text(context.userAgent) || facts.userAgent;
+  const ownAgent = text(context.userAgent);
+  const userAgent = ownAgent || facts.userAgent;
   const agent = parseUserAgent(userAgent);
+  const libraryName = text(library.name);
+  // is_bot judges the visitor: a server library's own User-Agent is stored and parsed, but is no crawler.
+  const bot = agent.bot && (ownAgent !== '' || requestAgentIsVisitors(libraryName));
   const properties = event.properties;
   return {
     message_id: event.messageId ?? randomUUID(),
@@ -198,7 +197,7 @@ export function eventRow(event: IncomingEvent, facts: RequestFacts, times: Event
     consent: JSON.stringify(consent),
     ip: facts.ip,
     user_agent: userAgent,
-    library_name: text(library.name),
+    library_name: libraryName,
     library_version: text(library.version),
     locale: text(context.locale),
     timezone: text(context.timezone),
@@ -209,7 +208,7 @@ export function eventRow(event: IncomingEvent, facts: RequestFacts, times: Event
     device_type: agent.deviceType,
     device_vendor: agent.deviceVendor,
     device_model: agent.deviceModel,
-    is_bot: agent.bot ? 1 : 0,
+    is_bot: bot ? 1 : 0,
     batch_position: position,
   };
 }

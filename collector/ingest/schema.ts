@@ -1,6 +1,7 @@
 // JSON Schema for each Segment event type, compiled once with ajv (the validator Fastify ships), and
 // the translation of ajv's errors into reasons a person can act on ("track needs an event name").
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { parseClientTime } from './iso-time';
 
 export const eventTypes = ['track', 'page', 'screen', 'identify', 'alias', 'group'] as const;
 export type EventType = (typeof eventTypes)[number];
@@ -45,7 +46,8 @@ export function eventSchema(type: EventType): Record<string, unknown> {
 }
 
 const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true });
-ajv.addFormat('iso-date', { type: 'string', validate: (value: string) => /^\d{4}-\d\d-\d\d/.test(value) && !Number.isNaN(Date.parse(value)) });
+// The same reader that turns the timestamp into the stored time, so what passes here is read as checked.
+ajv.addFormat('iso-date', { type: 'string', validate: (value: string) => !Number.isNaN(parseClientTime(value)) });
 
 const validators = Object.fromEntries(eventTypes.map((type) => [type, ajv.compile(eventSchema(type))])) as Record<EventType, ValidateFunction>;
 

@@ -1,6 +1,6 @@
 // The user agent parsed into browser, OS and device (ua-parser-js v1, MIT), plus a bot flag for known
-// crawlers (isbot). Parsing costs tens of microseconds, and a site sees few distinct user agents, so
-// results are memoised in a small bounded map.
+// crawlers (isbot), and which user agent is the visitor's. Parsing costs tens of microseconds, and a site
+// sees few distinct user agents, so results are memoised in a small bounded map.
 import { isbot } from 'isbot';
 import UAParser from 'ua-parser-js';
 
@@ -42,4 +42,20 @@ export function parseUserAgent(userAgent: string): UserAgentInfo {
   if (memo.size >= memoSize) memo.delete(memo.keys().next().value as string);
   memo.set(userAgent, info);
   return info;
+}
+
+/**
+ * Libraries that run in the visitor's browser, by the `context.library.name` they send: Tagflow's SDK,
+ * Segment's analytics.js (analytics-next reports the same name) and RudderStack's JavaScript SDK.
+ */
+const browserLibraries = new Set(['tagflow', 'analytics.js', 'RudderLabs JavaScript SDK']);
+
+/**
+ * Whether the request's User-Agent is the visitor's, for an event without a `context.userAgent` of its own:
+ * yes when a browser library sent it or no library is named (a hand-made tag, a sendBeacon call); no for
+ * any other library (analytics-node, analytics-python, the mobile ones), whose requests name the library
+ * (`analytics-python/2.3.2`, `okhttp/4.9.0`): isbot takes those for crawlers, which a server is not.
+ */
+export function requestAgentIsVisitors(libraryName: string): boolean {
+  return libraryName === '' || browserLibraries.has(libraryName);
 }

@@ -89,6 +89,24 @@ describe('funnel queries', () => {
     expect(refusal(() => parseFunnelQuery({ steps: [{ event: 'a' }], windowSeconds: 60, from: 'yesterday' })).path).toBe('funnel.from');
   });
 
+  it('take from/to only as ISO-8601 date-times, zone-less ones as UTC whatever the machine zone', () => {
+    const query = (from: string) => parseFunnelQuery({ steps: [{ event: 'a' }], windowSeconds: 60, from });
+    // Date.parse reads "1" as 2001-01-01 and "November 23, 2026 10:00" as local time.
+    for (const from of ['1', 'November 23, 2026 10:00', '2026-02-30', '2026-11-23T10:00:00 PST']) {
+      expect(refusal(() => query(from)), from).toEqual({ path: 'funnel.from', message: 'funnel.from: must be an ISO-8601 date-time, such as 2026-11-23T10:00:00Z' });
+    }
+    const zone = process.env.TZ;
+    process.env.TZ = 'America/New_York';
+    try {
+      expect(query('2026-11-23 10:00:00').from).toBe(Date.UTC(2026, 10, 23, 10));
+      expect(query('2026-11-23T10:00').from).toBe(Date.UTC(2026, 10, 23, 10));
+      expect(query('2026-11-23').from).toBe(Date.UTC(2026, 10, 23));
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
+  });
+
   it('refuse dates a ClickHouse DateTime cannot hold (before 1970, from 2106, six-digit years), naming the field', () => {
     const query = (from: string, to?: string) => parseFunnelQuery({ steps: [{ event: 'a' }], windowSeconds: 60, from, ...(to ? { to } : {}) });
     for (const from of ['+275760-09-13T00:00:00Z', '-000001-01-01T00:00:00Z', '+010000-01-01T00:00:00Z', '1969-12-31T23:59:59Z', '2106-01-01T00:00:00Z']) {

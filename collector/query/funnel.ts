@@ -1,7 +1,7 @@
 // The funnel builder: arbitrary steps (events with property filters), a conversion window, optional time range
 // and source of the first step, compiled to one windowFunnel query over person_events (grouped by person_key).
 import { eventMatchSql, filterSql, isRecord, onlyFields, personEventsWhere, QueryInputError, readFilters, readNumber, readText, type PropertyFilter } from './conditions';
-import { parseClientTime } from '../ingest/normalize';
+import { parseClientTime } from '../ingest/iso-time';
 import { dt, str, timeProblem } from './literal';
 
 export interface FunnelStep {
@@ -19,7 +19,7 @@ export interface FunnelQuery {
 
 function readTime(value: unknown, path: string): number {
   const ms = typeof value === 'string' ? parseClientTime(value) : NaN;
-  if (Number.isNaN(ms)) throw new QueryInputError(path, 'must be an ISO-8601 date-time');
+  if (Number.isNaN(ms)) throw new QueryInputError(path, 'must be an ISO-8601 date-time, such as 2026-11-23T10:00:00Z');
   const problem = timeProblem(ms);
   if (problem) throw new QueryInputError(path, problem);
   return ms;

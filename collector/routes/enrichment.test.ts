@@ -13,7 +13,7 @@ let proxied: TestCollector;
 beforeAll(async () => {
   [direct, proxied] = await Promise.all([
     startTestCollector({}, { sources: [source('test-source'), source('full-ip', { keepFullIp: true }), source('dropper', { consentPolicy: 'drop' })] }),
-    startTestCollector({}, { sources: [source('test-source', { keepFullIp: true })], trustedProxies: ['127.0.0.1'] }),
+    startTestCollector({}, { sources: [source('test-source', { keepFullIp: true }), source('proxied-anon')], trustedProxies: ['127.0.0.1'] }),
   ]);
 });
 afterAll(() => Promise.all([direct?.close(), proxied?.close()]));
@@ -35,6 +35,11 @@ const chromeOnAndroid = 'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/53
 const googlebot = 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)';
 
 describe('enrichment', () => {
+  it("does not flag a server library's events as bots by the library's own User-Agent", async () => {
+    await send(direct, 'test-source-write-key', [{ type: 'track', event: 'E', userId: 'u', messageId: 'ua-server', context: { library: { name: 'analytics-python', version: '2.3.2' } } }], {}, { 'user-agent': 'analytics-python/2.3.2' });
+    expect(await row(direct, 'user_agent, is_bot', 'ua-server')).toEqual({ user_agent: 'analytics-python/2.3.2', is_bot: 0 });
+  });
+
   it('parses the user agent into browser, OS and device', async () => {
     await send(direct, 'test-source-write-key', [{ type: 'page', anonymousId: 'a', messageId: 'ua-1' }], {}, { 'user-agent': chromeOnAndroid });
     expect(await row(direct, 'browser, os, os_version, device_type, device_vendor, is_bot', 'ua-1')).toEqual({
@@ -70,6 +75,19 @@ describe('enrichment', () => {
     expect(await row(direct, 'ip', 'ip-untrusted')).toEqual({ ip: '127.0.0.1' });
     await send(proxied, 'test-source-write-key', [{ type: 'page', anonymousId: 'a', messageId: 'ip-trusted' }], {}, { 'x-forwarded-for': '203.0.113.77' });
     expect(await row(proxied, 'ip', 'ip-trusted')).toEqual({ ip: '203.0.113.77' });
+  });
+
+  it('takes the address out of a forwarded value with a port, and stores nothing that is not an IP', async () => {
+    const forwarded = async (key: string, messageId: string, value: string) => {
+      await send(proxied, key, [{ type: 'page', anonymousId: 'a', messageId }], {}, { 'x-forwarded-for': value });
+      return (await row<{ ip: string }>(proxied, 'ip', messageId)).ip;
+    };
+    expect(await forwarded('test-source-write-key', 'xff-port-4', '198.51.100.7:8080')).toBe('198.51.100.7');
+    expect(await forwarded('test-source-write-key', 'xff-port-6', '[2001:db8::1]:443')).toBe('2001:db8::1');
+    expect(await forwarded('test-source-write-key', 'xff-brackets-6', '[2001:db8::2]')).toBe('2001:db8::2');
+    expect(await forwarded('test-source-write-key', 'xff-script', '<script>alert(1)</script>')).toBe('');
+    expect(await forwarded('test-source-write-key', 'xff-name', 'proxy.example.com:80')).toBe('');
+    expect(await forwarded('proxied-anon-write-key', 'xff-port-anon', '198.51.100.7:8080')).toBe('198.51.100.0');
   });
 
   it('anonymises the IP unless the source keeps it', async () => {

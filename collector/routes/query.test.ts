@@ -55,6 +55,31 @@ describe('query API', () => {
     }
   });
 
+  it('reads the Bearer scheme in any case (RFC 7235) and answers 401 with WWW-Authenticate: Bearer', async () => {
+    for (const scheme of ['bearer', 'BEARER', 'Bearer']) {
+      const response = await fetch(`${collector.url}/v1/segments`, { headers: { authorization: `${scheme} ${adminToken}` } });
+      expect(response.status, scheme).toBe(200);
+    }
+    for (const authorization of ['', 'Bearer wrong-token', `Basic ${adminToken}`]) {
+      const response = await fetch(`${collector.url}/v1/segments`, { headers: authorization ? { authorization } : {} });
+      expect(response.status).toBe(401);
+      expect(response.headers.get('www-authenticate')).toBe('Bearer');
+    }
+  });
+
+  it('refuses a members page whose limit or offset is not a plain whole number in range, naming it', async () => {
+    const id = 'builtin_repeat_buyers';
+    for (const [name, value] of [['limit', ''], ['limit', '%20'], ['limit', '0x10'], ['limit', '1e3'], ['limit', '1.0'], ['limit', '+5'], ['limit', '10001'], ['limit', '-1'], ['offset', ''], ['offset', '0x10'], ['offset', '1e3'], ['offset', ' 1'], ['limit', '1&limit=2']] as const) {
+      const response = await api(`/v1/segments/${id}/members?${name}=${value}`);
+      expect(response.status, `${name}=${value}`).toBe(400);
+      const body = (await response.json()) as { error: string; message: string };
+      expect(body.error).toBe('invalid_parameter');
+      expect(body.message.startsWith(`${name} must be`), body.message).toBe(true);
+    }
+    expect(await (await api(`/v1/segments/${id}/members?limit=0010&offset=0`)).json()).toMatchObject({ limit: 10, offset: 0 });
+    expect(await (await api(`/v1/segments/${id}/members?limit=10000`)).json()).toMatchObject({ limit: 10000 });
+  });
+
   it('resolves identities on the collector timer: three devices, two people', async () => {
     const persons = await waitUntil(
       () => collector.db.rows<{ identifier: string; person_id: string }>('SELECT identifier, person_id FROM identities_current ORDER BY identifier'),

@@ -1,6 +1,6 @@
 // The query and segment APIs (admin token only): funnels, saved segments, members, CSV export.
 import { timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { CollectorConfig } from '../config';
 import { HttpError } from '../errors';
 import { QueryInputError } from '../query/conditions';
@@ -17,11 +17,14 @@ function sameToken(given: string, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-function requireAdmin(request: FastifyRequest, token: string | undefined): void {
-  const given = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1];
-  if (!token) throw new HttpError(401, 'admin_token_not_configured', 'the query API is off: set adminToken in the collector config');
-  if (!given) throw new HttpError(401, 'missing_admin_token', 'send the admin token as Authorization: Bearer <token>');
-  if (!sameToken(given, token)) throw new HttpError(401, 'invalid_admin_token', 'the admin token is not valid');
+/** Why a request may not use the query API (a 401), or undefined when it may. */
+function adminRefusal(authorization: string | undefined, token: string | undefined): HttpError | undefined {
+  // Auth schemes are case-insensitive (RFC 7235 §2.1): `bearer <token>` is as good as `Bearer <token>`.
+  const given = /^Bearer +(.+)$/i.exec(authorization ?? '')?.[1];
+  if (!token) return new HttpError(401, 'admin_token_not_configured', 'the query API is off: set adminToken in the collector config');
+  if (!given) return new HttpError(401, 'missing_admin_token', 'send the admin token as Authorization: Bearer <token>');
+  if (!sameToken(given, token)) return new HttpError(401, 'invalid_admin_token', 'the admin token is not valid');
+  return undefined;
 }
 
 function invalid(error: unknown, code: string): never {
@@ -29,10 +32,14 @@ function invalid(error: unknown, code: string): never {
   throw error;
 }
 
+/**
+ * A paging parameter: digits only, from 0 to `max`. Number() would take '' and ' ' as 0, '0x10' as 16 and
+ * '1e3' as 1000; a repeated parameter arrives as an array.
+ */
 function pageParameter(value: unknown, name: string, fallback: number, max: number): number {
   if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > max) throw new HttpError(400, 'invalid_parameter', `${name} must be a whole number from 0 to ${max}`);
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
+  if (Number.isNaN(n) || n > max) throw new HttpError(400, 'invalid_parameter', `${name} must be a whole number from 0 to ${max.toLocaleString('en-US')}, in digits`);
   return n;
 }
 
@@ -49,7 +56,13 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig): void
   };
 
   app.register(async (scope) => {
-    scope.addHook('onRequest', async (request) => requireAdmin(request, config.adminToken));
+    scope.addHook('onRequest', async (request, reply) => {
+      const refusal = adminRefusal(request.headers.authorization, config.adminToken);
+      if (!refusal) return;
+      // RFC 7235: a 401 names the scheme that would be accepted.
+      void reply.header('WWW-Authenticate', 'Bearer');
+      throw refusal;
+    });
 
     scope.post('/v1/query/funnel', async (request) => {
       let query;

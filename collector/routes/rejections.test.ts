@@ -56,7 +56,8 @@ describe('requests refused as a whole', () => {
   });
 
   it('refuses media types other than JSON and text/plain with 415', async () => {
-    await expectError(await post(collector, '<batch/>', { 'content-type': 'application/xml' }), 415, 'unsupported_media_type');
+    const refused = await expectError(await post(collector, '<batch/>', { 'content-type': 'application/xml' }), 415, 'unsupported_media_type');
+    expect(refused.message).toBe('Content-Type application/xml is not read here: send the body as application/json or text/plain (JSON either way)');
   });
 
   it('refuses more than 2,500 events in one batch', async () => {

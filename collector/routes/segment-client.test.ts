@@ -20,6 +20,7 @@ interface Row {
   properties: string;
   traits: string;
   library_name: string;
+  is_bot: number;
 }
 
 describe('@segment/analytics-node against the collector', () => {
@@ -34,10 +35,12 @@ describe('@segment/analytics-node against the collector', () => {
     expect(failures).toEqual([]);
 
     const rows = await waitUntil(
-      () => collector.db.rows<Row>("SELECT type, event, name, user_id, anonymous_id, properties, traits, library_name FROM events WHERE library_name = '@segment/analytics-node' ORDER BY type"),
+      () => collector.db.rows<Row>("SELECT type, event, name, user_id, anonymous_id, properties, traits, library_name, is_bot FROM events WHERE library_name = '@segment/analytics-node' ORDER BY type"),
       (r) => r.length === 3,
     );
     expect(rows.map((r) => r.type)).toEqual(['identify', 'page', 'track']);
+    // Its User-Agent (analytics-node-next/latest) names the library, not a crawler.
+    expect(rows.map((r) => r.is_bot)).toEqual([0, 0, 0]);
     const [identify, page, track] = rows;
     expect(identify).toMatchObject({ user_id: 'seg-user' });
     expect(JSON.parse(identify?.traits ?? '{}')).toEqual({ email: 'seg@example.com', plan: 'pro' });

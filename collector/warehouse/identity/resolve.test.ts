@@ -20,6 +20,15 @@ describe('identifiers', () => {
     expect(normalizePhone('8 999 555 11 22')).toBe('+79995551122');
     expect(normalizePhone('0044 20 7183 8750')).toBe('+442071838750');
     expect(normalizePhone('555-1234')).toBeUndefined();
+    // The national trunk prefix written after the country code, "(0)", is not dialled from abroad.
+    expect(normalizePhone('+44 (0) 20 7183 8750')).toBe('+442071838750');
+    expect(normalizePhone('+44(0)20 7183 8750')).toBe('+442071838750');
+    expect(normalizePhone('0044 (0)20-7183-8750')).toBe('+442071838750');
+    expect(normalizePhone('+49 (0)30 901820')).toBe('+4930901820');
+    expect(eventNodes({ type: 'identify', anonymousId: 'a', userId: '', previousId: '', traits: '{"phone":"+44 (0) 20 7183 8750"}' }).strong).toEqual([
+      `phone:${sha256('+442071838750')}`,
+      `phone_digits:${sha256('442071838750')}`,
+    ]);
     const nodes = eventNodes({ type: 'identify', anonymousId: 'a', userId: 'u', previousId: '', traits: '{"email":" A@B.co ","phone":"8 (999) 555-11-22"}' });
     expect(nodes.device).toBe('anon:a');
     expect(nodes.strong).toEqual(['user:u', `email:${sha256('a@b.co')}`, `phone:${sha256('+79995551122')}`, `phone_digits:${sha256('79995551122')}`]);
