@@ -21,11 +21,12 @@ export type BatchRead = { ok: true; batch: BatchEnvelope } | { ok: false; status
 export const maxEventsPerBatch = 2500;
 
 /**
- * `sentAt` when it is an ISO-8601 date-time, as every Segment library sends it; anything looser (`"1"`,
- * which Date.parse reads as 2001) would move the batch's events by the whole skew bound, so it is ignored.
+ * `sentAt` when it is an ISO-8601 date-time, as every Segment library sends it (with a `T` or, as event
+ * timestamps may, a space); a date alone or anything looser would move the batch's events by up to the
+ * whole skew bound, so it is ignored.
  */
 const readSentAt = (value: unknown): string | undefined =>
-  typeof value === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(value) && !Number.isNaN(parseClientTime(value)) ? value : undefined;
+  typeof value === 'string' && /^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d/.test(value) && !Number.isNaN(parseClientTime(value)) ? value : undefined;
 
 const formatBytes = (bytes: number) => bytes.toLocaleString('en-US');
 

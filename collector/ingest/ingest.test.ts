@@ -24,11 +24,13 @@ describe('readBatch', () => {
   });
 
   it('ignores a sentAt that is not an ISO-8601 date-time (Date.parse would read "1" as 2001)', () => {
-    for (const sentAt of ['1', '2026', 'Mon Nov 23 2026', '2026-13-01T00:00:00Z']) {
+    for (const sentAt of ['1', '2026', 'Mon Nov 23 2026', '2026-13-01T00:00:00Z', '2026-01-01']) {
       expect(readBatch({ batch: [{ type: 'page' }], sentAt })).toMatchObject({ ok: true, batch: { sentAt: undefined } });
     }
     expect(readBatch({ batch: [{ type: 'page' }], sentAt: '2026-01-01T00:00:00.000+01:00' })).toMatchObject({ ok: true, batch: { sentAt: '2026-01-01T00:00:00.000+01:00' } });
     expect(readSingle({ type: 'page', sentAt: '1' }, 'page')).toMatchObject({ ok: true, batch: { sentAt: undefined } });
+    // A space for the T, as event timestamps may have (RFC 3339; ClickHouse prints times that way).
+    expect(readBatch({ batch: [{ type: 'page' }], sentAt: '2026-01-01 10:00:00Z' })).toMatchObject({ ok: true, batch: { sentAt: '2026-01-01 10:00:00Z' } });
   });
 
   it('reads events, sentAt, writeKey and top-level context', () => {
