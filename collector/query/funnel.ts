@@ -60,7 +60,9 @@ export function compileFunnel(query: FunnelQuery): string {
   );
   // Rows are picked by event name alone (the sorting key does it); each step's full condition, property
   // filters included, is then computed once per row as hit_<n> (18.16 evaluates every branch of a condition).
-  const where = [`(${[...new Set(query.steps.map((step) => eventMatchSql(step.event)))].join(' OR ')})`];
+  // Persons only: an event stored without ids (event:<message_id>, views/010_base.sql) is a person of its own,
+  // so a shopper whose ids the consent policy stripped would count once per step, as a funnel that never went on.
+  const where = [`(${[...new Set(query.steps.map((step) => eventMatchSql(step.event)))].join(' OR ')})`, "person_id NOT LIKE 'event:%'"];
   if (query.from !== undefined) where.push(`timestamp >= ${dt(query.from)}`);
   if (query.to !== undefined) where.push(`timestamp < ${dt(query.to)}`);
   const hits = conditions.map((_, i) => `hit_${i + 1}`);

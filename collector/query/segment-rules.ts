@@ -204,5 +204,7 @@ function compare(left: number, op: Comparison, right: number): boolean {
 /** SQL returning `person_id` of every person the rule selects, evaluated at `asOfMs` (epoch ms). */
 export function compileSegmentRule(rule: SegmentRule, asOfMs: number): string {
   // Grouped by person_key (a UInt64, much faster than the string on 18.16); any(person_id) names the person.
-  return `SELECT member AS person_id FROM (SELECT any(person_id) AS member FROM person_events GROUP BY person_key HAVING ${ruleSql(rule, asOfMs)})`;
+  // Persons only: an event stored without ids (event:<message_id>, views/010_base.sql) is no one to target. The
+  // rule's own subqueries need no such filter: they only test the persons this outer query keeps.
+  return `SELECT member AS person_id FROM (SELECT any(person_id) AS member FROM person_events WHERE person_id NOT LIKE 'event:%' GROUP BY person_key HAVING ${ruleSql(rule, asOfMs)})`;
 }
