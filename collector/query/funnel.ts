@@ -3,6 +3,7 @@
 import { eventMatchSql, filterSql, isRecord, onlyFields, personEventsWhere, QueryInputError, readFilters, readNumber, readText, type PropertyFilter } from './conditions';
 import { parseClientTime } from '../ingest/normalize';
 import { dt, str, timeProblem } from './literal';
+import { querySizeProblem } from './size';
 
 export interface FunnelStep {
   event: string;
@@ -42,6 +43,13 @@ export function parseFunnelQuery(raw: unknown): FunnelQuery {
   if (raw.to !== undefined) query.to = readTime(raw.to, 'funnel.to');
   if (query.from !== undefined && query.to !== undefined && query.to <= query.from) throw new QueryInputError('funnel.to', 'must be after from');
   if (raw.source !== undefined) query.source = readText(raw.source, 'funnel.source');
+  return withinQuerySize(query);
+}
+
+/** Refuses a funnel whose SQL ClickHouse would not take (query/size.ts): only possible beyond the documented limits. */
+function withinQuerySize(query: FunnelQuery): FunnelQuery {
+  const problem = querySizeProblem(compileFunnel(query));
+  if (problem) throw new QueryInputError('funnel.steps', problem);
   return query;
 }
 

@@ -17,6 +17,7 @@ import {
   type PropertyFilter,
 } from './conditions';
 import { dt, num, str } from './literal';
+import { querySizeProblem } from './size';
 
 export const metrics = [
   'ltv',
@@ -98,9 +99,19 @@ function readRule(raw: unknown, path: string, depth: number): SegmentRule {
   return { top: { metric: 'ltv', percent: readNumber(raw.top.percent, `${path}.top.percent`, { min: 0.001, max: 100 }) } };
 }
 
-/** Validates a rule; throws QueryInputError naming the path (`rule...`) of the first problem. */
+/** Any time: compiled SQL has the same size at every time a DateTime holds (withinDays reaches 10 years back). */
+const sizeCheckTime = Date.UTC(2100, 0, 1);
+
+/**
+ * Validates a rule; throws QueryInputError naming the path (`rule...`) of the first problem, or the rule's own
+ * path when its SQL would be too big for ClickHouse (query/size.ts): a saved segment must be one that can be
+ * materialised, and one saved before this check shows as invalid.
+ */
 export function parseSegmentRule(raw: unknown, path = 'rule'): SegmentRule {
-  return readRule(raw, path, 0);
+  const rule = readRule(raw, path, 0);
+  const problem = querySizeProblem(compileSegmentRule(rule, sizeCheckTime));
+  if (problem) throw new QueryInputError(path, problem);
+  return rule;
 }
 
 // Order metrics come from person_order_totals (collector/sql/views/015_orders.sql): one order per order_id,
