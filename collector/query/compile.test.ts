@@ -5,6 +5,7 @@ import { QueryInputError } from './conditions';
 import { compileFunnel, parseFunnelQuery } from './funnel';
 import { dt, LiteralError, num, str } from './literal';
 import { compileSegmentRule, parseSegmentRule } from './segment-rules';
+import { maxQueryBytes, querySizeProblem, syntaxElements } from './size';
 
 const hostile = ["'; DROP TABLE events; --", "\\'); SELECT 1 --", 'a\\', "x' OR 1=1 OR event='", '{name:String}', '"},"x":"'];
 
@@ -122,5 +123,42 @@ describe('funnel queries', () => {
       expect(outsideLiterals(sql)).not.toContain('DROP');
       expect(outsideLiterals(sql)).not.toContain('OR 1=1');
     }
+  });
+});
+
+/** 20 property filters on `value` (each filter of a funnel step or an event rule appears twice in its SQL). */
+const twentyFilters = (value: string, op = 'contains') => Array.from({ length: 20 }, (_, j) => ({ property: `p${j}`.padEnd(64, '_'), op, value }));
+/** 500 lone surrogates: the longest escaping the limits allow (JSON `\ud800`, then SQL `\\ud800`: 7 bytes each). */
+const worstValue = '\ud800'.repeat(500);
+
+describe('query size (ClickHouse refuses a query past max_query_size or max_ast_elements)', () => {
+  it('accepts a funnel at the documented limits: 20 steps of 20 filters of 500 characters, the worst to escape', () => {
+    for (const op of ['contains', 'eq', 'neq']) {
+      const query = parseFunnelQuery({ steps: Array.from({ length: 20 }, () => ({ event: worstValue, where: twentyFilters(worstValue, op) })), windowSeconds: 60, source: worstValue });
+      const sql = compileFunnel(query);
+      // Past the default 256 KiB, within what funnels are sent with.
+      expect(Buffer.byteLength(sql)).toBeGreaterThan(2_900_000);
+      expect(Buffer.byteLength(sql)).toBeLessThan(maxQueryBytes);
+      expect(querySizeProblem(sql)).toBeUndefined();
+    }
+  });
+
+  it('accepts the audit’s segment of 13 rules of 20 filters of 500 characters (past the default 256 KiB)', () => {
+    const rule = parseSegmentRule({ any: Array.from({ length: 13 }, () => ({ event: 'Order Completed', where: twentyFilters('c'.repeat(500)) })) });
+    expect(Buffer.byteLength(compileSegmentRule(rule, Date.UTC(2026, 0, 1)))).toBeGreaterThan(256 * 1024);
+  });
+
+  it('refuses a segment rule whose SQL would be too long or have too many elements, naming the rule', () => {
+    const long = refusal(() => parseSegmentRule({ any: Array.from({ length: 50 }, () => ({ event: 'x', where: twentyFilters(worstValue) })) }));
+    expect(long).toEqual({ path: 'rule', message: expect.stringMatching(/^rule: its SQL would be [\d,]+ bytes long, more than the 4,190,208 a query may have/) });
+    // 2,500 rules of a few bytes each: short SQL, but about 180,000 syntax elements.
+    const many = { any: Array.from({ length: 50 }, (_, i) => ({ any: Array.from({ length: 50 }, (_, j) => ({ event: `e${i}.${j}` })) })) };
+    expect(refusal(() => parseSegmentRule(many))).toEqual({ path: 'rule', message: expect.stringMatching(/^rule: its SQL would have up to [\d,]+ syntax elements, more than the 49,500/) });
+    expect(refusal(() => parseSegmentRule(many, 'segment.rule')).path).toBe('segment.rule');
+  });
+
+  it('counts syntax elements of literals, names, numbers, operators and brackets, not of commas or spaces', () => {
+    // 'a\'b', f, (, x, >=, 1.5e-3, AND, y: 8 tokens, each counted 1.5 times.
+    expect(syntaxElements("f('a\\'b', x) >= 1.5e-3 AND y")).toBe(12);
   });
 });

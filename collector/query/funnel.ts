@@ -3,6 +3,7 @@
 import { eventMatchSql, filterSql, isRecord, onlyFields, personEventsWhere, QueryInputError, readFilters, readNumber, readText, type PropertyFilter } from './conditions';
 import { parseClientTime } from '../ingest/iso-time';
 import { dt, str, timeProblem } from './literal';
+import { querySizeProblem } from './size';
 
 export interface FunnelStep {
   event: string;
@@ -42,6 +43,13 @@ export function parseFunnelQuery(raw: unknown): FunnelQuery {
   if (raw.to !== undefined) query.to = readTime(raw.to, 'funnel.to');
   if (query.from !== undefined && query.to !== undefined && query.to <= query.from) throw new QueryInputError('funnel.to', 'must be after from');
   if (raw.source !== undefined) query.source = readText(raw.source, 'funnel.source');
+  return withinQuerySize(query);
+}
+
+/** Refuses a funnel whose SQL ClickHouse would not take (query/size.ts): only possible beyond the documented limits. */
+function withinQuerySize(query: FunnelQuery): FunnelQuery {
+  const problem = querySizeProblem(compileFunnel(query));
+  if (problem) throw new QueryInputError('funnel.steps', problem);
   return query;
 }
 
@@ -60,7 +68,9 @@ export function compileFunnel(query: FunnelQuery): string {
   );
   // Rows are picked by event name alone (the sorting key does it); each step's full condition, property
   // filters included, is then computed once per row as hit_<n> (18.16 evaluates every branch of a condition).
-  const where = [`(${[...new Set(query.steps.map((step) => eventMatchSql(step.event)))].join(' OR ')})`];
+  // Persons only: an event stored without ids (event:<message_id>, views/010_base.sql) is a person of its own,
+  // so a shopper whose ids the consent policy stripped would count once per step, as a funnel that never went on.
+  const where = [`(${[...new Set(query.steps.map((step) => eventMatchSql(step.event)))].join(' OR ')})`, "person_id NOT LIKE 'event:%'"];
   if (query.from !== undefined) where.push(`timestamp >= ${dt(query.from)}`);
   if (query.to !== undefined) where.push(`timestamp < ${dt(query.to)}`);
   const hits = conditions.map((_, i) => `hit_${i + 1}`);

@@ -17,6 +17,7 @@ import {
   type PropertyFilter,
 } from './conditions';
 import { dt, num, str } from './literal';
+import { querySizeProblem } from './size';
 
 export const metrics = [
   'ltv',
@@ -98,9 +99,19 @@ function readRule(raw: unknown, path: string, depth: number): SegmentRule {
   return { top: { metric: 'ltv', percent: readNumber(raw.top.percent, `${path}.top.percent`, { min: 0.001, max: 100 }) } };
 }
 
-/** Validates a rule; throws QueryInputError naming the path (`rule...`) of the first problem. */
+/** Any time: compiled SQL has the same size at every time a DateTime holds (withinDays reaches 10 years back). */
+const sizeCheckTime = Date.UTC(2100, 0, 1);
+
+/**
+ * Validates a rule; throws QueryInputError naming the path (`rule...`) of the first problem, or the rule's own
+ * path when its SQL would be too big for ClickHouse (query/size.ts): a saved segment must be one that can be
+ * materialised, and one saved before this check shows as invalid.
+ */
 export function parseSegmentRule(raw: unknown, path = 'rule'): SegmentRule {
-  return readRule(raw, path, 0);
+  const rule = readRule(raw, path, 0);
+  const problem = querySizeProblem(compileSegmentRule(rule, sizeCheckTime));
+  if (problem) throw new QueryInputError(path, problem);
+  return rule;
 }
 
 // Order metrics come from person_order_totals (collector/sql/views/015_orders.sql): one order per order_id,
@@ -204,5 +215,7 @@ function compare(left: number, op: Comparison, right: number): boolean {
 /** SQL returning `person_id` of every person the rule selects, evaluated at `asOfMs` (epoch ms). */
 export function compileSegmentRule(rule: SegmentRule, asOfMs: number): string {
   // Grouped by person_key (a UInt64, much faster than the string on 18.16); any(person_id) names the person.
-  return `SELECT member AS person_id FROM (SELECT any(person_id) AS member FROM person_events GROUP BY person_key HAVING ${ruleSql(rule, asOfMs)})`;
+  // Persons only: an event stored without ids (event:<message_id>, views/010_base.sql) is no one to target. The
+  // rule's own subqueries need no such filter: they only test the persons this outer query keeps.
+  return `SELECT member AS person_id FROM (SELECT any(person_id) AS member FROM person_events WHERE person_id NOT LIKE 'event:%' GROUP BY person_key HAVING ${ruleSql(rule, asOfMs)})`;
 }

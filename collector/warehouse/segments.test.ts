@@ -5,6 +5,8 @@ import { createTestDatabase, waitUntil, type TestDatabase } from '../../test/sup
 import { eventRow } from '../../test/support/events';
 import { compileFunnel, parseFunnelQuery } from '../query/funnel';
 import { compileSegmentRule, parseSegmentRule } from '../query/segment-rules';
+import { querySizeSettings, syntaxElements } from '../query/size';
+import { funnelCounts } from './funnels';
 import { loadRows } from './generator/load';
 import { runIdentityJob } from './identity/job';
 import { segmentStore } from './segments';
@@ -203,5 +205,68 @@ describe('funnel builder on ClickHouse', () => {
     expect(await funnel({ steps, windowSeconds: 3 * 86_400, from: new Date(T - 5 * day).toISOString() })).toEqual([{ step_1: 4, step_2: 3 }]);
     expect(await funnel({ steps: [{ event: "Bob's \\ event" }], windowSeconds: 60, source: "web' OR '1'='1" })).toEqual([{ step_1: 0 }]);
     expect(await funnel({ steps: [{ event: "Bob's \\ event" }], windowSeconds: 60, source: 'web' })).toEqual([{ step_1: 1 }]);
+  });
+});
+
+describe('funnels and segments past ClickHouse\'s default query size (256 KiB)', () => {
+  const twentyFilters = (value: string) => Array.from({ length: 20 }, (_, j) => ({ property: `p${j}`, op: 'contains', value }));
+
+  it('answer a funnel at the documented limits: 20 steps of 20 filters of 500 characters, the worst to escape', async () => {
+    const worst = '\ud800'.repeat(500);
+    const steps = Array.from({ length: 20 }, () => ({ event: worst, where: twentyFilters(worst) }));
+    expect(await funnelCounts(db.client, parseFunnelQuery({ steps, windowSeconds: 60 }))).toEqual(Array.from({ length: 20 }, () => 0));
+    // The audit's: 14 steps × 20 filters × 500 characters (about 330 KB of SQL), after a step that matches.
+    const big = Array.from({ length: 13 }, () => ({ event: 'Product Added', where: twentyFilters('c'.repeat(500)) }));
+    expect(await funnelCounts(db.client, parseFunnelQuery({ steps: [{ event: 'Product Added' }, ...big], windowSeconds: 60 }))).toEqual([6, ...big.map(() => 0)]);
+  });
+
+  it('save and materialise the audit\'s segment of 13 rules of 20 filters of 500 characters', async () => {
+    const store = segmentStore(db.client);
+    const big = Array.from({ length: 13 }, () => ({ event: 'Order Completed', where: twentyFilters('c'.repeat(500)) }));
+    const saved = await store.create('Big', parseSegmentRule({ any: [...big, { event: 'Order Completed', sum: { property: 'revenue', op: 'gte', value: 100 } }] }));
+    expect(await store.materialize(saved, T)).toMatchObject({ members: 1 });
+    expect(await store.members(saved.id, 10, 0)).toEqual({ total: 1, members: ['user:F'] });
+  });
+
+  it('list a saved segment whose SQL would be too big under invalid (saved before the check), and refresh the others', async () => {
+    const store = segmentStore(db.client);
+    const id = 'seg_000_too_big';
+    // 2,500 rules of a few bytes: 40 KB of JSON, some 180,000 syntax elements of SQL (ClickHouse parses 50,000).
+    const rule = { any: Array.from({ length: 50 }, (_, i) => ({ any: Array.from({ length: 50 }, (_, j) => ({ event: `e${i}.${j}` })) })) };
+    await db.client.insert({ table: 'segments', values: [{ segment_id: id, name: 'too big', rule: JSON.stringify(rule), created_at: '2026-06-01 00:00:00', version: 1 }], format: 'JSONEachRow' });
+    expect(await store.invalid()).toContainEqual({ id, name: 'too big', problem: expect.stringMatching(/^rule: its SQL would have up to [\d,]+ syntax elements/) });
+    expect((await store.list()).map((s) => s.id)).not.toContain(id);
+    const outcome = await store.materializeAll({ error: () => undefined }, T);
+    expect(outcome.failed).toContain(id);
+    expect(outcome.refreshed).toContain('builtin_repeat_buyers');
+    expect(await store.remove(id)).toBe('deleted');
+  });
+
+  it('keep ClickHouse\'s syntax element count within syntaxElements for every kind of rule, filter and metric, and nest shallow', async () => {
+    const leaves = [
+      { event: 'Product Added', where: [{ property: 'category', op: 'eq', value: 'x' }, { property: 'category', op: 'neq', value: 'y' }, { property: 'price', op: 'gt', value: 1.5 }], withinDays: 7 },
+      { event: '$page', where: [{ property: 'path', op: 'contains', value: '/p' }], count: { op: 'lt', value: 2 } },
+      { event: 'Order Completed', sum: { property: 'revenue', op: 'gte', value: 100 } },
+      { trait: 'plan', op: 'eq', value: 'pro' },
+      { trait: 'age', op: 'gte', value: 30 },
+      { trait: 'plan', op: 'contains', value: 'r' },
+      { trait: 'plan', op: 'exists' },
+      ...(['ltv', 'orders', 'days_since_first_seen', 'days_since_last_seen', 'days_since_last_order', 'hours_since_last_cart_add', 'ordered_since_last_cart_add'] as const).map((metric) => ({ metric, op: 'lte', value: 0 })),
+      { metric: 'orders', op: 'gte', value: 1 },
+      { top: { metric: 'ltv', percent: 10 } },
+    ];
+    // The deepest rule allowed (leaves 12 levels down), alternating NOT, AND and OR around every kind of leaf.
+    let deep: unknown = { all: leaves };
+    for (let i = 0; i < 11; i++) deep = i % 3 === 0 ? { not: deep } : i % 3 === 1 ? { all: [deep, leaves[i]] } : { any: [deep, leaves[i]] };
+    const sqls = [
+      ...leaves.map((leaf) => compileSegmentRule(parseSegmentRule(leaf), T)),
+      compileSegmentRule(parseSegmentRule({ any: leaves }), T),
+      compileSegmentRule(parseSegmentRule(deep), T),
+      compileFunnel(parseFunnelQuery({ steps: [{ event: 'Product Added', where: [{ property: 'category', op: 'contains', value: 'x' }, { property: 'price', op: 'lt', value: 3 }] }, { event: '$page' }], windowSeconds: 60, from: '2026-01-01T00:00:00Z', to: '2027-01-01T00:00:00Z', source: 'web' })),
+    ];
+    for (const sql of sqls) {
+      // Refused (error 168 or 167) when ClickHouse counts more elements, or nests deeper than 100 (the rule at 12 levels: 67).
+      await db.client.command({ query: `${sql} FORMAT Null`, clickhouse_settings: { wait_end_of_query: 1, max_ast_elements: String(syntaxElements(sql)), max_ast_depth: '100', ...querySizeSettings } });
+    }
   });
 });

@@ -6,6 +6,7 @@ import { toDateTimeText, wellFormed } from '../ingest/normalize';
 import { builtinSegments, type BuiltinOptions, type SegmentDefinition } from '../query/builtin-segments';
 import { dt, int, str } from '../query/literal';
 import { compileSegmentRule, parseSegmentRule } from '../query/segment-rules';
+import { querySizeSettings } from '../query/size';
 
 export interface SegmentRun {
   run: number;
@@ -183,7 +184,8 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
       await client.command({
         query: `INSERT INTO segment_members (segment_id, run, person_id, computed_at)
                 SELECT ${id}, ${int(run)}, person_id, ${dt(now)} FROM (${compileSegmentRule(segment.rule, asOfMs)})`,
-        clickhouse_settings: { wait_end_of_query: 1 },
+        // parseSegmentRule keeps a rule's SQL within this size, beyond what ClickHouse parses by default.
+        clickhouse_settings: { wait_end_of_query: 1, ...querySizeSettings },
       });
       const members = `SELECT person_id FROM segment_members WHERE segment_id = ${id} AND run = `;
       const [counts] = await rows<{ n: number; entered: number; gone: number }>(

@@ -37,6 +37,11 @@ const monthNumber = (s: number): number => {
   const d = new Date(s * 1000);
   return d.getUTCFullYear() * 12 + d.getUTCMonth();
 };
+/**
+ * False for an event stored without ids (the consent policy `strip`): a person of its own, `event:<messageId>`,
+ * that the event-count views (web_vitals, cx_monthly) count and every person-level view leaves out.
+ */
+export const ofAPerson = (e: RefEvent): boolean => !e.person.startsWith('event:');
 const byMessageId = (a: RefEvent, b: RefEvent): number => (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0);
 const byTime = (a: RefEvent, b: RefEvent): number => a.t - b.t || byMessageId(a, b);
 /** A person's events in the order sessions and paths take them (views/030_sessions.sql). */
@@ -145,7 +150,7 @@ export function orderTotals(list: RefEvent[]) {
 }
 
 export function referenceProfiles(events: RefEvent[], identifiersOf: (person: string) => string[]) {
-  return [...groupBy(events, (e) => e.person)].map(([person, list]) => {
+  return [...groupBy(events.filter(ofAPerson), (e) => e.person)].map(([person, list]) => {
     const sorted = [...list].sort(byTime);
     const times = sorted.map((e) => e.t);
     const { orders, gross, net: revenue, lastOrder } = orderTotals(list);
@@ -205,7 +210,7 @@ export function referenceSessions(events: RefEvent[]) {
 /** Each person's events split into sessions at gaps over 30 minutes, numbered from 1. */
 export function splitSessions(events: RefEvent[]): { person: string; index: number; events: RefEvent[] }[] {
   const out: { person: string; index: number; events: RefEvent[] }[] = [];
-  for (const [person, list] of groupBy(events, (e) => e.person)) {
+  for (const [person, list] of groupBy(events.filter(ofAPerson), (e) => e.person)) {
     const sorted = [...list].sort(byEventOrder);
     let index = 0;
     sorted.forEach((e, i) => {
@@ -236,7 +241,7 @@ export function funnelLevel(matches: { t: number; step: number }[], stepCount: n
 const funnelSteps = ['Product Viewed', 'Product Added', 'Checkout Started', 'Order Completed'];
 
 export function referenceFunnelDaily(events: RefEvent[]) {
-  const relevant = events.filter((e) => funnelSteps.includes(e.event));
+  const relevant = events.filter((e) => ofAPerson(e) && funnelSteps.includes(e.event));
   const cells = new Map<string, { day: string; event_source: string; levels: number[] }>();
   for (const list of groupBy(relevant, (e) => e.person).values()) {
     // A funnel belongs to the day of its view, across sources (filed under the day's first view's source);
@@ -281,7 +286,7 @@ export function referencePaths(events: RefEvent[]) {
 
 function retention(events: RefEvent[], period: (t: number) => number, offset: (p: number, cohort: number) => number) {
   const cells = new Map<string, { cohort: number; offset: number; persons: number }>();
-  for (const list of groupBy(events, (e) => e.person).values()) {
+  for (const list of groupBy(events.filter(ofAPerson), (e) => e.person).values()) {
     const periods = new Set(list.map((e) => period(e.t)));
     const cohort = Math.min(...periods);
     for (const p of periods) {
@@ -323,7 +328,7 @@ const categoriesOf = (e: RefEvent): string[] => {
 };
 
 export function referenceCustomerValue(events: RefEvent[]) {
-  const money = events.filter((e) => isOrder(e) || isRefund(e));
+  const money = events.filter((e) => ofAPerson(e) && (isOrder(e) || isRefund(e)));
   return [...groupBy(money, (e) => e.person)]
     .map(([person, list]) => {
       const totals = orderTotals(list);
@@ -343,7 +348,7 @@ export function referenceCustomerValue(events: RefEvent[]) {
 }
 
 export function referenceLtvCohorts(events: RefEvent[]) {
-  const money = events.filter((e) => isOrder(e) || isRefund(e));
+  const money = events.filter((e) => ofAPerson(e) && (isOrder(e) || isRefund(e)));
   const cells = new Map<string, { cohort: number; offset: number; revenue: number; buyers: Set<string> }>();
   for (const [person, list] of groupBy(money, (e) => e.person)) {
     const orders = ordersOf(list);
@@ -454,7 +459,7 @@ export function referenceWebVitals(events: RefEvent[]) {
 
 /** Members of each built-in segment at `asOf` (epoch seconds), with the same default parameters. */
 export function referenceBuiltinSegments(events: RefEvent[], asOf: number): Map<string, Set<string>> {
-  const persons = [...groupBy(events, (e) => e.person)].map(([person, list]) => {
+  const persons = [...groupBy(events.filter(ofAPerson), (e) => e.person)].map(([person, list]) => {
     const max = (name: string) => Math.max(0, ...list.filter((e) => e.event === name).map((e) => e.t));
     const totals = orderTotals(list);
     return {

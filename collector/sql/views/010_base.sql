@@ -51,7 +51,10 @@ ANY LEFT JOIN
 -- person_events: every event once (deduplicated at write time) with the person it belongs to: the stored rows
 -- of settled identifiers plus person_events_restated. Reads the table person_events_stored, which the identity
 -- job appends to on every run (every minute by default): the view reflects events up to the job's last run.
--- Columns: see migrations/030_person_events.sql. ClickHouse 18.16 does not push an outer WHERE into a view, so
+-- Columns: see migrations/030_person_events.sql. An event stored without ids (the consent policy `strip`) is a
+-- person of its own, event:<message_id>: it counts here and in the event-count views (events_dedup, web_vitals,
+-- survey_responses, cx_*), and every person-level view leaves it out (`person_id NOT LIKE 'event:%'`), as
+-- do the funnel builder and the segment compiler. ClickHouse 18.16 does not push an outer WHERE into a view, so
 -- the hot views below (and the funnel and segment compilers) repeat these two parts with their filter inside
 -- each, which lets the sorting key (event, …) skip what they do not need.
 DROP TABLE IF EXISTS person_events;
@@ -67,6 +70,8 @@ SELECT * FROM person_events_restated;
 
 -- person_days: events per person and UTC day (person_days_stored for settled identifiers, plus the rows of
 -- person_events_restated). Retention reads it: about 5x fewer rows than person_events. Sum `events` per key.
+-- Persons only: an event stored without ids (event:<message_id>, see person_events) is not a visitor, and the
+-- rollup leaves it out (migrations/036_person_days_persons.sql).
 DROP TABLE IF EXISTS person_days;
 CREATE VIEW person_days AS
 SELECT person_key, day, events
@@ -74,4 +79,5 @@ FROM person_days_stored
 WHERE node_key NOT IN (SELECT node_key FROM stale_nodes)
 UNION ALL
 SELECT person_key, toDate(timestamp) AS day, toUInt64(1) AS events
-FROM person_events_restated;
+FROM person_events_restated
+WHERE person_id NOT LIKE 'event:%';

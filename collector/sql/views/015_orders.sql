@@ -15,7 +15,8 @@
 
 -- person_orders: one row per order of a person (ordered = 1), plus one per order_id that has refunds but no
 -- order of that person and per refund without order_id (ordered = 0). refunds: (time, amount) of each refund
--- after the cap, in time order; refunded_amount is their sum.
+-- after the cap, in time order; refunded_amount is their sum. Persons only: an order stored without ids
+-- (event:<message_id>, views/010_base.sql) is no customer's, so it is in no customer count, LTV or segment.
 DROP TABLE IF EXISTS person_orders;
 CREATE VIEW person_orders AS
 SELECT
@@ -65,11 +66,12 @@ FROM
                    if(order_id = '', message_id, '') AS lone, timestamp_ms * 65536 + batch_position AS event_order
             FROM person_events_stored
             WHERE event IN ('Order Completed', 'Order Refunded') AND node_key NOT IN (SELECT node_key FROM stale_nodes)
+              AND person_id NOT LIKE 'event:%'
             UNION ALL
             SELECT person_id, person_key, message_id, timestamp, event, revenue, revenue_given, order_id, properties,
                    if(order_id = '', message_id, '') AS lone, timestamp_ms * 65536 + batch_position AS event_order
             FROM person_events_restated
-            WHERE event IN ('Order Completed', 'Order Refunded')
+            WHERE event IN ('Order Completed', 'Order Refunded') AND person_id NOT LIKE 'event:%'
         )
         -- Events without an order_id are one group each (lone = their message_id).
         GROUP BY person_key, order_id, lone

@@ -49,6 +49,8 @@ FROM
             SELECT person_id, type, traits, timestamp, consent, campaign_source, campaign_medium, campaign_name,
                    timestamp_ms * 65536 + batch_position AS event_order
             FROM person_events
+            -- An event stored without ids (event:<message_id>, views/010_base.sql) is no one's profile.
+            WHERE person_id NOT LIKE 'event:%'
         )
         GROUP BY person_id
     )

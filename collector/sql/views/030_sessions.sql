@@ -9,7 +9,9 @@
 -- order events within a second, such as a page view and the track it fires, or an SPA redirect; the position in
 -- the client's batch orders those within one ms; message_id only makes the rest deterministic.
 -- (The event time enters the lambda as an array argument: 18.16 loses columns captured by a lambda when an
--- outer query prunes columns.)
+-- outer query prunes columns.) An event stored without ids (event:<message_id>, views/010_base.sql) is not a
+-- visit: it is left out here, so in sessions and the path views too (the right side needs no filter: only the
+-- left side's persons look it up).
 DROP TABLE IF EXISTS session_events;
 CREATE VIEW session_events AS
 SELECT
@@ -27,6 +29,7 @@ FROM
 (
     SELECT person_id, person_key, timestamp AS event_time, timestamp_ms * 65536 + batch_position AS event_order, message_id, type, event, page_path, campaign_source, source
     FROM person_events
+    WHERE person_id NOT LIKE 'event:%'
 )
 ANY LEFT JOIN
 (

@@ -11,6 +11,8 @@
 -- day's midnight (under 2 days, so under 2^32) times 4, plus the step's index (0–3; from the conditions, which
 -- windowFunnel computes anyway). Steps within one ms count in step order on both versions, and the 24-hour
 -- window becomes 86,400,000 ms · 4 + 3 (the index's room).
+-- Persons only: an event stored without ids (event:<message_id>, views/010_base.sql) is a person of its own, so
+-- a shopper whose ids the consent policy stripped would count as a view that never went on.
 DROP TABLE IF EXISTS ecommerce_funnel_daily;
 CREATE VIEW ecommerce_funnel_daily AS
 SELECT
@@ -38,9 +40,10 @@ FROM
     FROM (
         SELECT person_key, timestamp, timestamp_ms, source, event FROM person_events_stored
         WHERE event IN ('Product Viewed', 'Product Added', 'Checkout Started', 'Order Completed') AND node_key NOT IN (SELECT node_key FROM stale_nodes)
+          AND person_id NOT LIKE 'event:%'
         UNION ALL
         SELECT person_key, timestamp, timestamp_ms, source, event FROM person_events_restated
-        WHERE event IN ('Product Viewed', 'Product Added', 'Checkout Started', 'Order Completed')
+        WHERE event IN ('Product Viewed', 'Product Added', 'Checkout Started', 'Order Completed') AND person_id NOT LIKE 'event:%'
     )
     ARRAY JOIN if(event = 'Product Viewed', [toDate(timestamp)], [toDate(timestamp), toDate(timestamp) - 1]) AS funnel_day
     GROUP BY group_key

@@ -17,10 +17,15 @@ let increments: TestDatabase;
 const attribution = (db: TestDatabase) =>
   db.rows<{ message_id: string; person_id: string; received_at: string }>('SELECT message_id, person_id, received_at FROM person_events ORDER BY message_id');
 
-/** The per-person-day rollup follows the appends, the stale re-attribution and the bucket rewrites. */
+/**
+ * The per-person-day rollup follows the appends, the stale re-attribution and the bucket rewrites. It holds persons
+ * only: events stored without ids (event:<message_id>) are left out (migrations/036_person_days_persons.sql).
+ */
 async function expectDaysMatchEvents(): Promise<void> {
   expect(await increments.rows('SELECT person_key, day, sum(events) AS n FROM person_days GROUP BY person_key, day ORDER BY person_key, day')).toEqual(
-    await increments.rows('SELECT person_key, toDate(timestamp) AS day, count() AS n FROM person_events GROUP BY person_key, day ORDER BY person_key, day'),
+    await increments.rows(
+      "SELECT person_key, toDate(timestamp) AS day, count() AS n FROM person_events WHERE person_id NOT LIKE 'event:%' GROUP BY person_key, day ORDER BY person_key, day",
+    ),
   );
 }
 
