@@ -54,7 +54,7 @@ describe('admin token and warehouse jobs config', () => {
   it('reads the admin token from the file or TAGFLOW_ADMIN_TOKEN, and job intervals with defaults', () => {
     const config = load({ sources: [source], adminToken: 'a-long-admin-token-1' });
     expect(config.adminToken).toBe('a-long-admin-token-1');
-    expect(config.warehouseJobs).toEqual({ identityIntervalSeconds: 60, segmentIntervalSeconds: 900 });
+    expect(config.warehouseJobs).toEqual({ identityIntervalSeconds: 60, segmentIntervalSeconds: 900, identityOverlapSeconds: 86_400 });
     expect(load({ sources: [source] }, { TAGFLOW_ADMIN_TOKEN: 'from-the-environment' }).adminToken).toBe('from-the-environment');
     expect(load({ sources: [source] }).adminToken).toBeUndefined();
   });
@@ -63,6 +63,9 @@ describe('admin token and warehouse jobs config', () => {
     expect(() => load({ sources: [source], adminToken: 'short' })).toThrow(/adminToken .* at least 16 characters/);
     expect(() => load({ sources: [{ ...source, writeKey: 'write-key-123456' }], adminToken: 'write-key-123456' })).toThrow(/must differ from every write key/);
     expect(() => load({ sources: [source], warehouseJobs: { identityIntervalSeconds: -1 } })).toThrow(/warehouseJobs.identityIntervalSeconds/);
+    // After a long outage: a wider look back for late events; 0 would lose retries, so it is refused.
+    expect(load({ sources: [source], warehouseJobs: { identityOverlapSeconds: 604_800 } }).warehouseJobs?.identityOverlapSeconds).toBe(604_800);
+    expect(() => load({ sources: [source], warehouseJobs: { identityOverlapSeconds: 0 } })).toThrow(/warehouseJobs.identityOverlapSeconds must be a positive/);
   });
 });
 

@@ -105,6 +105,11 @@ export interface CollectorConfig {
 export interface WarehouseJobsConfig {
   identityIntervalSeconds: number;
   segmentIntervalSeconds: number;
+  /**
+   * How far back (by `received_at`) each identity run looks again for events that reached ClickHouse late.
+   * Widen it for a while after an outage longer than it: spooled events are shipped with their old `received_at`.
+   */
+  identityOverlapSeconds: number;
 }
 
 /** A configuration problem, reported as one sentence at start. */
@@ -145,7 +150,7 @@ function numbers<T extends object>(raw: unknown, defaults: T, where: string): Pa
   return raw as Partial<T>;
 }
 
-const warehouseJobKeys = ['identityIntervalSeconds', 'segmentIntervalSeconds'] as const;
+const warehouseJobKeys = ['identityIntervalSeconds', 'segmentIntervalSeconds', 'identityOverlapSeconds'] as const;
 
 function parseWarehouseJobs(raw: unknown): WarehouseJobsConfig {
   const value = raw ?? {};
@@ -156,7 +161,10 @@ function parseWarehouseJobs(raw: unknown): WarehouseJobsConfig {
     if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) throw new ConfigError(`warehouseJobs.${key} must be a number of seconds (0 turns it off)`);
     return n;
   };
-  return { identityIntervalSeconds: seconds('identityIntervalSeconds', 60), segmentIntervalSeconds: seconds('segmentIntervalSeconds', 900) };
+  const identityOverlapSeconds = seconds('identityOverlapSeconds', 86_400);
+  // 0 would not turn the overlap off but lose every retry that reached ClickHouse after the run's checkpoint.
+  if (identityOverlapSeconds === 0) throw new ConfigError('warehouseJobs.identityOverlapSeconds must be a positive number of seconds');
+  return { identityIntervalSeconds: seconds('identityIntervalSeconds', 60), segmentIntervalSeconds: seconds('segmentIntervalSeconds', 900), identityOverlapSeconds };
 }
 
 /** Both numbers or none: a burst without its rate (or the reverse) has no sensible default. */

@@ -24,7 +24,7 @@ const listSegments = async () => (await (await api('/v1/segments')).json()) as S
 const createSegment = async (name: string, rule: unknown) => ((await (await post('/v1/segments', { name, rule })).json()) as { id: string }).id;
 
 beforeAll(async () => {
-  collector = await startTestCollector({}, { adminToken, warehouseJobs: { identityIntervalSeconds: 0.2, segmentIntervalSeconds: 0 } });
+  collector = await startTestCollector({}, { adminToken, warehouseJobs: { identityIntervalSeconds: 0.2, segmentIntervalSeconds: 0, identityOverlapSeconds: 86_400 } });
   const now = Date.now();
   const at = (minutesAgo: number) => new Date(now - minutesAgo * 60_000).toISOString();
   const batch = [
@@ -229,7 +229,7 @@ describe('deleting segments', () => {
 
 describe('a collector without an admin token, refreshing segments on its timer', () => {
   it('keeps the query API closed and materialises the built-in segments on schedule', async () => {
-    const closed = await startTestCollector({}, { warehouseJobs: { identityIntervalSeconds: 0, segmentIntervalSeconds: 0.2 } });
+    const closed = await startTestCollector({}, { warehouseJobs: { identityIntervalSeconds: 0, segmentIntervalSeconds: 0.2, identityOverlapSeconds: 86_400 } });
     try {
       const response = await fetch(`${closed.url}/v1/segments`, { headers: { authorization: 'Bearer anything-at-all-123' } });
       expect(response.status).toBe(401);

@@ -35,7 +35,7 @@ export function startWarehouseJobs(clickhouse: { url: string; database: string }
     timers.push(setTimeout(tick, 0).unref());
   };
 
-  every(config.identityIntervalSeconds, 'identity', () => runIdentityJob(client));
+  every(config.identityIntervalSeconds, 'identity', () => runIdentityJob(client, { overlapSeconds: config.identityOverlapSeconds }));
   const segments = segmentStore(client);
   every(config.segmentIntervalSeconds, 'segments', () => segments.materializeAll(log));
 
