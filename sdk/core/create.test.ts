@@ -180,6 +180,77 @@ describe('createTagflow', () => {
   });
 });
 
+describe('identify and alias with ids the collector would refuse', () => {
+  // Each of these, kept as the user id, had every later event quarantined, also after reloads.
+  const refused: [string, unknown][] = [
+    ['101 characters', 'u'.repeat(101)],
+    ['an unsafe integer', 12345678901234567891],
+    ['a fraction', 1.5],
+    ['a boolean', true],
+  ];
+
+  it.each(refused)('keeps the current user id for %s, records the traits and logs the value', async (_, bad) => {
+    const sent = fakeCollector();
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    const first = instance({ debug: true });
+    first.identify('u1');
+    (first.identify as (id: unknown, traits?: object) => void)(bad, { plan: 'pro' });
+    first.track('After');
+    await first.flush();
+    const second = instance(); // a reload
+    second.track('After Reload');
+    await second.flush();
+    const [, identify, after, afterReload] = sent.flatMap((s) => s.batch);
+    expect(log).toHaveBeenCalledWith('[tagflow]', 'invalid userId:', bad);
+    expect(identify).toMatchObject({ type: 'identify', userId: 'u1' });
+    for (const event of [after, afterReload]) expect(event?.userId).toBe('u1');
+    expect(JSON.parse(localStorage.getItem(storageKey) ?? '{}')).toMatchObject({ userId: 'u1' });
+    expect(identify?.traits).toEqual({ plan: 'pro' });
+  });
+
+  it('takes a safe integer, as a string, and a string of 100 characters', async () => {
+    const sent = fakeCollector();
+    const tagflow = instance();
+    tagflow.identify(12345, { plan: 'pro' });
+    tagflow.track('As Number');
+    tagflow.identify('u'.repeat(100));
+    tagflow.track('As Long String');
+    await tagflow.flush();
+    expect(sent.flatMap((s) => s.batch).map((e) => e.userId)).toEqual(['12345', '12345', 'u'.repeat(100), 'u'.repeat(100)]);
+  });
+
+  it('identify(traits), as in Segment, records the traits for the current user', async () => {
+    const sent = fakeCollector();
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    const tagflow = instance({ debug: true });
+    tagflow.identify('u1', { plan: 'pro' });
+    tagflow.identify({ email: 'a@example.com' });
+    tagflow.identify(null, { seats: 3 });
+    tagflow.track('After');
+    await tagflow.flush();
+    const [, byTraits, byNull, after] = sent.flatMap((s) => s.batch);
+    expect(byTraits).toMatchObject({ type: 'identify', userId: 'u1', traits: { email: 'a@example.com' } });
+    expect(byNull).toMatchObject({ type: 'identify', userId: 'u1', traits: { seats: 3 } });
+    expect(after?.userId).toBe('u1');
+    expect(JSON.parse(localStorage.getItem(storageKey) ?? '{}')).toMatchObject({ userId: 'u1', traits: { plan: 'pro', email: 'a@example.com', seats: 3 } });
+    expect(log.mock.calls.filter((call) => call[1] === 'invalid userId:')).toEqual([]);
+  });
+
+  it('alias with an id the collector would refuse keeps the current user id', async () => {
+    const sent = fakeCollector();
+    const tagflow = instance();
+    tagflow.identify('u1');
+    (tagflow.alias as (id: unknown) => void)({ email: 'a@example.com' });
+    tagflow.alias('u'.repeat(101));
+    tagflow.track('After');
+    tagflow.alias(7);
+    await tagflow.flush();
+    const events = sent.flatMap((s) => s.batch);
+    expect(events.map((e) => e.userId)).toEqual(['u1', 'u1', 'u1', 'u1', '7']);
+    expect(events.at(-1)).toMatchObject({ type: 'alias', userId: '7', previousId: 'u1' });
+  });
+});
+
 describe('delivery answers', () => {
   it('retries a 503 no sooner than its Retry-After, then delivers once', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });

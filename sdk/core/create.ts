@@ -7,7 +7,7 @@ import { loadIdentity } from './identity';
 import { resolveOptions } from './options';
 import type { DeliveryPolicy, PluginApi, TagflowPlugin } from './plugin';
 import { byteLength, safeJson } from './safe-json';
-import type { DropCounts, EventType, Tagflow, TagflowEvent, TagflowOptions } from './types';
+import type { DropCounts, EventType, Properties, Tagflow, TagflowEvent, TagflowOptions } from './types';
 
 /** The collector's (and Segment's) limit for one event. */
 export const maxEventBytes = 32 * 1024;
@@ -79,8 +79,11 @@ export function createTagflow(options: TagflowOptions): Tagflow {
     // Missing names and ids are the collector's to refuse: it says why (logged with debug) and keeps them in quarantine.
     track: (event, properties) => record('track', { event, properties }),
     page: (name, properties) => record('page', { name, properties }),
-    identify(userId, traits) {
+    identify(userId?: unknown, traits?: Properties) {
+      if (userId && typeof userId == 'object') (traits = userId as Properties), (userId = undefined); // identify(traits), as in Segment
       guard(() => identity.setUser(userId, traits)); // traits with a throwing getter must not reach the page
+      // setUser kept the current id (a valid number became a string, equal to it for !=).
+      if (userId != null && userId != identity.userId) log('invalid userId:', userId);
       record('identify', { traits });
     },
     alias(userId) {
