@@ -419,6 +419,28 @@ describe('plugins', () => {
     expect(seen).toEqual(['public']);
   });
 
+  it('keep the event as it was when beforeQueue returns something that is not an event, with a debug message naming the plugin', async () => {
+    const sent = fakeCollector();
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    const tagflow = instance({ debug: true });
+    const returns: unknown[] = [true, 1, 'event', {}, [1]];
+    returns.forEach((value, i) => tagflow.use({ name: `odd-${i}`, beforeQueue: () => value as TagflowEvent }));
+    tagflow.use({ name: 'mutates', beforeQueue: (event) => void (event.context.seen = true) as unknown as TagflowEvent }); // returns nothing: kept
+    tagflow.track('Kept', { i: 1 });
+    await tagflow.flush();
+    expect(sent[0]?.batch).toEqual([expect.objectContaining({ type: 'track', event: 'Kept', properties: { i: 1 }, messageId: expect.any(String), context: expect.objectContaining({ seen: true }) })]);
+    expect(log.mock.calls.filter((call) => call[2] === 'beforeQueue returned').map((call) => [call[1], call[3]])).toEqual(returns.map((value, i) => [`odd-${i}`, value]));
+  });
+
+  it('drop the event when beforeQueue returns null or false', async () => {
+    const sent = fakeCollector();
+    const tagflow = instance();
+    tagflow.use({ name: 'drops', beforeQueue: (event) => (event.event === 'Null' ? null : event.event === 'False' ? (false as unknown as null) : event) });
+    for (const name of ['Null', 'False', 'Kept']) tagflow.track(name);
+    await tagflow.flush();
+    expect(names(sent)).toEqual(['Kept']);
+  });
+
   it('enqueue keeps messageId and timestamp and skips the calling plugin’s own beforeQueue, not the others’', async () => {
     const sent = fakeCollector();
     const tagflow = instance();

@@ -55,8 +55,11 @@ export function createTagflow(options: TagflowOptions): Tagflow {
     let current: TagflowEvent | null = event;
     for (const plugin of plugins) {
       if (current && plugin != from) {
-        const next: TagflowEvent | null | undefined = guard(() => plugin.beforeQueue?.(current!));
-        if (next !== undefined) current = next; // undefined: no hook, or it threw; the event stays as it was
+        const next: unknown = guard(() => plugin.beforeQueue?.(current!));
+        // An event (changed or not) replaces it, null (any falsy value) drops it; undefined: no hook, or it
+        // threw. Anything else (true, a number) is no event: kept, it would have no messageId for its
+        // IndexedDB key, and the failed write would move the queue to memory.
+        if (next !== undefined) (next as TagflowEvent | null)?.messageId || !next ? (current = next as TagflowEvent | null) : log(plugin.name, 'beforeQueue returned', next);
       }
     }
     if (!current) return log('plugin dropped', event);
