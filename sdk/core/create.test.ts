@@ -136,6 +136,24 @@ describe('createTagflow', () => {
     expect(sent[0]?.batch[0]?.properties).toEqual({ cyclic: { keep: 1 }, big: '10' });
   });
 
+  it('refuses an event that cannot be serialised (a throwing getter, toJSON or Proxy) with a debug message saying so, and counts it', async () => {
+    const sent = fakeCollector();
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    const tagflow = instance({ debug: true });
+    const getter = Object.defineProperty({}, 'boom', { enumerable: true, get: () => { throw new Error('getter'); } });
+    const proxy = new Proxy({}, { ownKeys: () => { throw new Error('proxy'); } });
+    tagflow.track('Getter', getter);
+    tagflow.track('ToJSON', { toJSON: () => { throw new Error('toJSON'); } });
+    tagflow.track('Proxy', proxy);
+    tagflow.track('Fine');
+    await tagflow.flush();
+    expect(names(sent)).toEqual(['Fine']);
+    expect(tagflow.dropped.tooLarge).toBe(3);
+    const said = log.mock.calls.filter((call) => call[1] === 'cannot be serialised').map((call) => (call[2] as TagflowEvent).event);
+    expect(said).toEqual(['Getter', 'ToJSON', 'Proxy']);
+    expect(log.mock.calls.some((call) => call[1] === 'over 32 KB')).toBe(false);
+  });
+
   it('identifies with traits that cannot be serialised without throwing, and persists what can be kept', async () => {
     const sent = fakeCollector();
     const tagflow = instance();

@@ -66,8 +66,8 @@ export function createTagflow(options: TagflowOptions): Tagflow {
     const json = safeJson(current) ?? '';
     const bytes = byteLength(json);
     if (!json || bytes > maxEventBytes) {
-      dropped.tooLarge++;
-      return log('over 32 KB', current);
+      dropped.tooLarge++; // not serialisable counts here too: refused before queueing, as one too large
+      return log(json ? 'over 32 KB' : 'cannot be serialised', current);
     }
     dispatcher.push({ t: Date.now() + ++queued / 1e3, id: current.messageId, s: json, b: bytes });
     saveSoon();

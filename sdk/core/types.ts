@@ -61,7 +61,10 @@ export interface TagflowOptions {
 
 /** Events the SDK gave up on, by reason; `debug: true` logs each. */
 export interface DropCounts {
-  /** Over 32 KB once serialised: refused in the browser. */
+  /**
+   * Over 32 KB once serialised, or not serialisable at all (a getter, toJSON or Proxy in the properties
+   * threw; the debug message tells which): refused in the browser.
+   */
   tooLarge: number;
   /** Past the queue caps (count or age): the oldest were dropped. */
   overCap: number;
