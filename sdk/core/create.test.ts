@@ -326,7 +326,7 @@ describe('delivery answers', () => {
     expect(tagflow.dropped.rejected).toBe(1);
   });
 
-  it('on a 400 that names invalid events drops only those, counted and logged, and never loops', async () => {
+  it('on a 400 that names invalid events drops only those, counted and logged with the reasons, and never loops', async () => {
     const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
     const sent = fakeCollector((body, call) =>
       call === 0 ? { status: 400, body: { error: 'no_valid_events', rejected: [{ index: 1, reason: 'track needs an event name' }] } } : { status: 200, body: { accepted: body.batch.length, rejected: [] } },
@@ -336,7 +336,7 @@ describe('delivery answers', () => {
     await tagflow.flush();
     expect(sent.map((s) => s.batch.map((e) => e.event))).toEqual([['a', 'b', 'c'], ['a', 'c']]);
     expect(tagflow.dropped.rejected).toBe(1);
-    expect(log).toHaveBeenCalledWith('[tagflow]', 'sent', 3, expect.objectContaining({ status: 400 }));
+    expect(log).toHaveBeenCalledWith('[tagflow]', 'sent', 3, expect.objectContaining({ status: 400, rejected: [{ index: 1, reason: 'track needs an event name' }] }));
   });
 
   it('counts events the collector accepted the batch of but refused (200 with rejected)', async () => {
