@@ -254,9 +254,10 @@ describe('identify and alias with ids the collector would refuse', () => {
     expect(log.mock.calls.filter((call) => call[1] === 'invalid userId:')).toEqual([]);
   });
 
-  it('alias with an id the collector would refuse keeps the current user id', async () => {
+  it('alias with an id the collector would refuse keeps the current user id and logs the value', async () => {
     const sent = fakeCollector();
-    const tagflow = instance();
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    const tagflow = instance({ debug: true });
     tagflow.identify('u1');
     (tagflow.alias as (id: unknown) => void)({ email: 'a@example.com' });
     tagflow.alias('u'.repeat(101));
@@ -266,6 +267,7 @@ describe('identify and alias with ids the collector would refuse', () => {
     const events = sent.flatMap((s) => s.batch);
     expect(events.map((e) => e.userId)).toEqual(['u1', 'u1', 'u1', 'u1', '7']);
     expect(events.at(-1)).toMatchObject({ type: 'alias', userId: '7', previousId: 'u1' });
+    expect(log.mock.calls.filter((call) => call[1] === 'invalid userId:').map((call) => call[2])).toEqual([{ email: 'a@example.com' }, 'u'.repeat(101)]);
   });
 });
 

@@ -42,6 +42,9 @@ export function createTagflow(options: TagflowOptions): Tagflow {
     }
   };
 
+  /** Logs a user id setUser kept out: the current one stayed (a valid number became a string, equal to it for !=). */
+  const refused = (userId: unknown) => userId != null && userId != identity.userId && log('invalid userId:', userId);
+
   // Writes happen a microtask later, so a consent plugin added right after createTagflow (or replayed
   // from the snippet) decides before anything touches the device.
   const saveSoon = () =>
@@ -85,12 +88,12 @@ export function createTagflow(options: TagflowOptions): Tagflow {
     identify(userId?: unknown, traits?: Properties) {
       if (userId && typeof userId == 'object') (traits = userId as Properties), (userId = undefined); // identify(traits), as in Segment
       guard(() => identity.setUser(userId, traits)); // traits with a throwing getter must not reach the page
-      // setUser kept the current id (a valid number became a string, equal to it for !=).
-      if (userId != null && userId != identity.userId) log('invalid userId:', userId);
+      refused(userId);
       record('identify', { traits });
     },
     alias(userId) {
       record('alias', { previousId: identity.setUser(userId) });
+      refused(userId);
     },
     group: (groupId, traits) => record('group', { groupId, traits }),
     reset: () => (identity.reset(), saveSoon()),
