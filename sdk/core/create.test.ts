@@ -136,6 +136,24 @@ describe('createTagflow', () => {
     expect(sent[0]?.batch[0]?.properties).toEqual({ cyclic: { keep: 1 }, big: '10' });
   });
 
+  it('refuses an event that cannot be serialised (a throwing getter, toJSON or Proxy) with a debug message saying so, and counts it', async () => {
+    const sent = fakeCollector();
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    const tagflow = instance({ debug: true });
+    const getter = Object.defineProperty({}, 'boom', { enumerable: true, get: () => { throw new Error('getter'); } });
+    const proxy = new Proxy({}, { ownKeys: () => { throw new Error('proxy'); } });
+    tagflow.track('Getter', getter);
+    tagflow.track('ToJSON', { toJSON: () => { throw new Error('toJSON'); } });
+    tagflow.track('Proxy', proxy);
+    tagflow.track('Fine');
+    await tagflow.flush();
+    expect(names(sent)).toEqual(['Fine']);
+    expect(tagflow.dropped.tooLarge).toBe(3);
+    const said = log.mock.calls.filter((call) => call[1] === 'cannot be serialised').map((call) => (call[2] as TagflowEvent).event);
+    expect(said).toEqual(['Getter', 'ToJSON', 'Proxy']);
+    expect(log.mock.calls.some((call) => call[1] === 'over 32 KB')).toBe(false);
+  });
+
   it('identifies with traits that cannot be serialised without throwing, and persists what can be kept', async () => {
     const sent = fakeCollector();
     const tagflow = instance();
@@ -177,6 +195,79 @@ describe('createTagflow', () => {
     api?.setPolicy({ send: true });
     await vi.waitFor(() => expect(names(sent)).toEqual(['new']));
     expect(tagflow.dropped.overCap).toBe(1);
+  });
+});
+
+describe('identify and alias with ids the collector would refuse', () => {
+  // Each of these, kept as the user id, had every later event quarantined, also after reloads.
+  const refused: [string, unknown][] = [
+    ['101 characters', 'u'.repeat(101)],
+    ['an unsafe integer', 12345678901234567891],
+    ['a fraction', 1.5],
+    ['a boolean', true],
+  ];
+
+  it.each(refused)('keeps the current user id for %s, records the traits and logs the value', async (_, bad) => {
+    const sent = fakeCollector();
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    const first = instance({ debug: true });
+    first.identify('u1');
+    (first.identify as (id: unknown, traits?: object) => void)(bad, { plan: 'pro' });
+    first.track('After');
+    await first.flush();
+    const second = instance(); // a reload
+    second.track('After Reload');
+    await second.flush();
+    const [, identify, after, afterReload] = sent.flatMap((s) => s.batch);
+    expect(log).toHaveBeenCalledWith('[tagflow]', 'invalid userId:', bad);
+    expect(identify).toMatchObject({ type: 'identify', userId: 'u1' });
+    for (const event of [after, afterReload]) expect(event?.userId).toBe('u1');
+    expect(JSON.parse(localStorage.getItem(storageKey) ?? '{}')).toMatchObject({ userId: 'u1' });
+    expect(identify?.traits).toEqual({ plan: 'pro' });
+  });
+
+  it('takes a safe integer, as a string, and a string of 100 characters', async () => {
+    const sent = fakeCollector();
+    const tagflow = instance();
+    tagflow.identify(12345, { plan: 'pro' });
+    tagflow.track('As Number');
+    tagflow.identify('u'.repeat(100));
+    tagflow.track('As Long String');
+    await tagflow.flush();
+    expect(sent.flatMap((s) => s.batch).map((e) => e.userId)).toEqual(['12345', '12345', 'u'.repeat(100), 'u'.repeat(100)]);
+  });
+
+  it('identify(traits), as in Segment, records the traits for the current user', async () => {
+    const sent = fakeCollector();
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    const tagflow = instance({ debug: true });
+    tagflow.identify('u1', { plan: 'pro' });
+    tagflow.identify({ email: 'a@example.com' });
+    tagflow.identify(null, { seats: 3 });
+    tagflow.track('After');
+    await tagflow.flush();
+    const [, byTraits, byNull, after] = sent.flatMap((s) => s.batch);
+    expect(byTraits).toMatchObject({ type: 'identify', userId: 'u1', traits: { email: 'a@example.com' } });
+    expect(byNull).toMatchObject({ type: 'identify', userId: 'u1', traits: { seats: 3 } });
+    expect(after?.userId).toBe('u1');
+    expect(JSON.parse(localStorage.getItem(storageKey) ?? '{}')).toMatchObject({ userId: 'u1', traits: { plan: 'pro', email: 'a@example.com', seats: 3 } });
+    expect(log.mock.calls.filter((call) => call[1] === 'invalid userId:')).toEqual([]);
+  });
+
+  it('alias with an id the collector would refuse keeps the current user id and logs the value', async () => {
+    const sent = fakeCollector();
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    const tagflow = instance({ debug: true });
+    tagflow.identify('u1');
+    (tagflow.alias as (id: unknown) => void)({ email: 'a@example.com' });
+    tagflow.alias('u'.repeat(101));
+    tagflow.track('After');
+    tagflow.alias(7);
+    await tagflow.flush();
+    const events = sent.flatMap((s) => s.batch);
+    expect(events.map((e) => e.userId)).toEqual(['u1', 'u1', 'u1', 'u1', '7']);
+    expect(events.at(-1)).toMatchObject({ type: 'alias', userId: '7', previousId: 'u1' });
+    expect(log.mock.calls.filter((call) => call[1] === 'invalid userId:').map((call) => call[2])).toEqual([{ email: 'a@example.com' }, 'u'.repeat(101)]);
   });
 });
 
@@ -237,7 +328,7 @@ describe('delivery answers', () => {
     expect(tagflow.dropped.rejected).toBe(1);
   });
 
-  it('on a 400 that names invalid events drops only those, counted and logged, and never loops', async () => {
+  it('on a 400 that names invalid events drops only those, counted and logged with the reasons, and never loops', async () => {
     const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
     const sent = fakeCollector((body, call) =>
       call === 0 ? { status: 400, body: { error: 'no_valid_events', rejected: [{ index: 1, reason: 'track needs an event name' }] } } : { status: 200, body: { accepted: body.batch.length, rejected: [] } },
@@ -247,7 +338,7 @@ describe('delivery answers', () => {
     await tagflow.flush();
     expect(sent.map((s) => s.batch.map((e) => e.event))).toEqual([['a', 'b', 'c'], ['a', 'c']]);
     expect(tagflow.dropped.rejected).toBe(1);
-    expect(log).toHaveBeenCalledWith('[tagflow]', 'sent', 3, expect.objectContaining({ status: 400 }));
+    expect(log).toHaveBeenCalledWith('[tagflow]', 'sent', 3, expect.objectContaining({ status: 400, rejected: [{ index: 1, reason: 'track needs an event name' }] }));
   });
 
   it('counts events the collector accepted the batch of but refused (200 with rejected)', async () => {
@@ -346,6 +437,28 @@ describe('plugins', () => {
     expect(names(sent)).toEqual(['public']);
     expect(sent[0]?.batch[0]?.properties).toEqual({ enriched: true });
     expect(seen).toEqual(['public']);
+  });
+
+  it('keep the event as it was when beforeQueue returns something that is not an event, with a debug message naming the plugin', async () => {
+    const sent = fakeCollector();
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    const tagflow = instance({ debug: true });
+    const returns: unknown[] = [true, 1, 'event', {}, [1]];
+    returns.forEach((value, i) => tagflow.use({ name: `odd-${i}`, beforeQueue: () => value as TagflowEvent }));
+    tagflow.use({ name: 'mutates', beforeQueue: (event) => void (event.context.seen = true) as unknown as TagflowEvent }); // returns nothing: kept
+    tagflow.track('Kept', { i: 1 });
+    await tagflow.flush();
+    expect(sent[0]?.batch).toEqual([expect.objectContaining({ type: 'track', event: 'Kept', properties: { i: 1 }, messageId: expect.any(String), context: expect.objectContaining({ seen: true }) })]);
+    expect(log.mock.calls.filter((call) => call[2] === 'beforeQueue returned').map((call) => [call[1], call[3]])).toEqual(returns.map((value, i) => [`odd-${i}`, value]));
+  });
+
+  it('drop the event when beforeQueue returns null or false', async () => {
+    const sent = fakeCollector();
+    const tagflow = instance();
+    tagflow.use({ name: 'drops', beforeQueue: (event) => (event.event === 'Null' ? null : event.event === 'False' ? (false as unknown as null) : event) });
+    for (const name of ['Null', 'False', 'Kept']) tagflow.track(name);
+    await tagflow.flush();
+    expect(names(sent)).toEqual(['Kept']);
   });
 
   it('enqueue keeps messageId and timestamp and skips the calling plugin’s own beforeQueue, not the others’', async () => {

@@ -7,7 +7,7 @@ import { loadIdentity } from './identity';
 import { resolveOptions } from './options';
 import type { DeliveryPolicy, PluginApi, TagflowPlugin } from './plugin';
 import { byteLength, safeJson } from './safe-json';
-import type { DropCounts, EventType, Tagflow, TagflowEvent, TagflowOptions } from './types';
+import type { DropCounts, EventType, Properties, Tagflow, TagflowEvent, TagflowOptions } from './types';
 
 /** The collector's (and Segment's) limit for one event. */
 export const maxEventBytes = 32 * 1024;
@@ -42,6 +42,9 @@ export function createTagflow(options: TagflowOptions): Tagflow {
     }
   };
 
+  /** Logs a user id setUser kept out: the current one stayed (a valid number became a string, equal to it for !=). */
+  const refused = (userId: unknown) => userId != null && userId != identity.userId && log('invalid userId:', userId);
+
   // Writes happen a microtask later, so a consent plugin added right after createTagflow (or replayed
   // from the snippet) decides before anything touches the device.
   const saveSoon = () =>
@@ -55,16 +58,19 @@ export function createTagflow(options: TagflowOptions): Tagflow {
     let current: TagflowEvent | null = event;
     for (const plugin of plugins) {
       if (current && plugin != from) {
-        const next: TagflowEvent | null | undefined = guard(() => plugin.beforeQueue?.(current!));
-        if (next !== undefined) current = next; // undefined: no hook, or it threw; the event stays as it was
+        const next: unknown = guard(() => plugin.beforeQueue?.(current!));
+        // An event (changed or not) replaces it, null (any falsy value) drops it; undefined: no hook, or it
+        // threw. Anything else (true, a number) is no event: kept, it would have no messageId for its
+        // IndexedDB key, and the failed write would move the queue to memory.
+        if (next !== undefined) (next as TagflowEvent | null)?.messageId || !next ? (current = next as TagflowEvent | null) : log(plugin.name, 'beforeQueue returned', next);
       }
     }
     if (!current) return log('plugin dropped', event);
     const json = safeJson(current) ?? '';
     const bytes = byteLength(json);
     if (!json || bytes > maxEventBytes) {
-      dropped.tooLarge++;
-      return log('over 32 KB', current);
+      dropped.tooLarge++; // not serialisable counts here too: refused before queueing, as one too large
+      return log(json ? 'over 32 KB' : 'cannot be serialised', current);
     }
     dispatcher.push({ t: Date.now() + ++queued / 1e3, id: current.messageId, s: json, b: bytes });
     saveSoon();
@@ -79,12 +85,15 @@ export function createTagflow(options: TagflowOptions): Tagflow {
     // Missing names and ids are the collector's to refuse: it says why (logged with debug) and keeps them in quarantine.
     track: (event, properties) => record('track', { event, properties }),
     page: (name, properties) => record('page', { name, properties }),
-    identify(userId, traits) {
+    identify(userId?: unknown, traits?: Properties) {
+      if (userId && typeof userId == 'object') (traits = userId as Properties), (userId = undefined); // identify(traits), as in Segment
       guard(() => identity.setUser(userId, traits)); // traits with a throwing getter must not reach the page
+      refused(userId);
       record('identify', { traits });
     },
     alias(userId) {
       record('alias', { previousId: identity.setUser(userId) });
+      refused(userId);
     },
     group: (groupId, traits) => record('group', { groupId, traits }),
     reset: () => (identity.reset(), saveSoon()),

@@ -1,10 +1,10 @@
 // Delivery: writes queued events to the queue before any network attempt, sends them in batches (one
-// request in flight per tab, one sending tab per site), retries with backoff, pauses offline, sends at
-// once when the page is hidden and hands what this tab has not seen acknowledged to sendBeacon when it
-// unloads. An event leaves the queue only once the collector answered for its batch: at least once.
+// request in flight per tab, one sending tab per site where the browser has Web Locks), retries with
+// backoff, pauses offline, sends at once when the page is hidden and hands what this tab has not seen
+// acknowledged to sendBeacon when it unloads. An event leaves the queue only once the collector answered
+// for its batch: at least once.
 import { retryDelay } from './backoff';
 import { batchBody, takeBatch } from './batch';
-import { withLock } from './lock';
 import type { ResolvedOptions } from './options';
 import type { DeliveryPolicy } from './plugin';
 import { applyCaps, switchableQueue, type QueuedEvent } from './queue';
@@ -112,8 +112,10 @@ export function createDispatcher(options: ResolvedOptions, policy: DeliveryPolic
     if (!sendable() || retryAt > Date.now()) return;
     clearTimeout(timer);
     timer = undefined;
-    // The queue is shared with other tabs only when it is persisted.
-    if (!(await (policy.persist ? withLock(name, sendAll) : sendAll().then(() => true)))) schedule(options.flushInterval);
+    // The queue is shared with other tabs only when it is persisted: then one tab sends at a time, under a
+    // Web Lock. Browsers without Web Locks (Firefox before 96, Safari before 15.4) send without one: two
+    // tabs may then send the same events, which the collector deduplicates by messageId.
+    await (policy.persist && navigator.locks ? navigator.locks.request(name, sendAll) : sendAll());
   };
 
   // One run at a time: a flush asked for during a run gets the next one, which every later flush joins

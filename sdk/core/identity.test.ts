@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { cookieName, loadIdentity, nextSession, sessionTimeout, storageKey } from './identity';
+import { maxIdLength } from '../../collector/ingest/schema';
+import { cookieName, loadIdentity, maxUserIdLength, nextSession, sessionTimeout, storageKey, validUserId } from './identity';
 
 function clearDevice(): void {
   localStorage.clear();
@@ -103,6 +104,53 @@ describe('loadIdentity', () => {
     expect(loadIdentity().anonymousId).toMatch(/^[0-9a-f-]{36}$/);
     localStorage.setItem(storageKey, 'null');
     expect(loadIdentity().traits).toEqual({});
+  });
+});
+
+describe('validUserId', () => {
+  it('takes what the collector takes as a userId: a string of at most 100 characters, or a safe integer (as a string)', () => {
+    expect(maxUserIdLength).toBe(maxIdLength); // the collector's limit (collector/ingest/schema.ts)
+    expect(validUserId('u1')).toBe('u1');
+    expect(validUserId('u'.repeat(100))).toBe('u'.repeat(100));
+    expect(validUserId(12345)).toBe('12345');
+    expect(validUserId(Number.MAX_SAFE_INTEGER)).toBe('9007199254740991');
+    expect(validUserId('')).toBe(''); // no id: setUser keeps the current one
+  });
+
+  it('refuses what the collector would quarantine every later event for', () => {
+    for (const bad of ['u'.repeat(101), 12345678901234567891, 1.5, NaN, true, { email: 'a@example.com' }, ['u1'], null, undefined]) {
+      expect(validUserId(bad)).toBeUndefined();
+    }
+  });
+});
+
+describe('loadIdentity with a refused userId', () => {
+  it('keeps the current user id when setUser gets one the collector would refuse, and still merges the traits', () => {
+    const identity = loadIdentity();
+    identity.setUser('u1');
+    for (const bad of ['u'.repeat(101), 12345678901234567891, true, { email: 'a@example.com' }, '']) identity.setUser(bad, { seen: true });
+    expect(identity).toMatchObject({ userId: 'u1', traits: { seen: true } });
+    identity.setUser(42);
+    expect(identity.userId).toBe('42');
+  });
+
+  it('forgets a userId an older version stored unchecked, and keeps the rest of the identity', () => {
+    for (const bad of [{ email: 'a@example.com' }, 'u'.repeat(101), 12345678901234567000, true]) {
+      localStorage.setItem(storageKey, JSON.stringify({ anonymousId: 'a-1', userId: bad, traits: { plan: 'pro' } }));
+      const identity = loadIdentity();
+      expect(identity).toMatchObject({ anonymousId: 'a-1', userId: undefined, traits: { plan: 'pro' } });
+      identity.save();
+      expect(stored()).not.toHaveProperty('userId');
+    }
+  });
+
+  it('forgets such a userId written by another tab (an older version still open there)', () => {
+    const a = loadIdentity();
+    a.setUser('u1');
+    a.save();
+    localStorage.setItem(storageKey, JSON.stringify({ ...stored(), userId: { email: 'a@example.com' } }));
+    a.session(1_000_000); // takes in the other tab's copy
+    expect(a.userId).toBeUndefined();
   });
 });
 

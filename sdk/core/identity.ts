@@ -25,9 +25,24 @@ export function nextSession(current: Session | undefined, now: number): Session 
   return [current && now - current[1] < sessionTimeout ? current[0] : uuid(), now];
 }
 
+/** The longest userId the collector takes, in characters: its `maxIdLength` (collector/ingest/schema.ts). */
+export const maxUserIdLength = 100;
+
+/**
+ * `id` as a userId the collector takes, else undefined. It quarantines every event whose userId is not a
+ * string of at most 100 characters or a safe integer (collector/ingest/event.ts), so one such id kept as
+ * the user's would lose every later event, also after reloads. A number becomes a string, as in Segment's
+ * analytics.js and as the collector stores it. Blank strings it takes, and so does this. The length is
+ * in UTF-16 units: stricter than the collector's code points only for ids with characters beyond the BMP
+ * (emoji), which no real id has.
+ */
+export const validUserId = (id: unknown): string | undefined =>
+  Number.isSafeInteger(id) ? `${id as number}` : typeof id == 'string' && id.length <= maxUserIdLength ? id : undefined;
+
 interface Stored {
   anonymousId?: string;
-  userId?: string;
+  /** Anything: what an older version or another script wrote. */
+  userId?: unknown;
   traits?: Properties;
   session?: Session;
 }
@@ -39,10 +54,11 @@ export interface Identity {
   /** The session id for an event at `now`, renewed after inactivity; first takes in what another tab stored. */
   session(now?: number): string;
   /**
-   * Sets the user id (when given) and merges traits, on top of what another tab stored. Returns the id
-   * from before (user id, else anonymous id): an alias's previousId.
+   * Sets the user id when it is a {@link validUserId} (else the current one stays) and merges traits, on
+   * top of what another tab stored. Returns the id from before (user id, else anonymous id): an alias's
+   * previousId.
    */
-  setUser(userId: string | undefined, traits?: Properties): string;
+  setUser(userId: unknown, traits?: Properties): string;
   /** Forgets the user and traits; new anonymous id and session. */
   reset(): void;
   /**
@@ -74,7 +90,8 @@ export function loadIdentity(cookieDomain?: string): Identity {
     const stored = parseJson<Stored>(raw) ?? {};
     // Whichever copy survived restores the other on the next save.
     identity.anonymousId = cookie ?? stored.anonymousId ?? uuid();
-    identity.userId = stored.userId;
+    // One an older version stored unchecked would keep every event in quarantine: forgotten.
+    identity.userId = validUserId(stored.userId);
     identity.traits = stored.traits ?? {};
     current = stored.session;
   };
@@ -96,7 +113,7 @@ export function loadIdentity(cookieDomain?: string): Identity {
     setUser(id, more) {
       sync();
       const previous = identity.userId ?? identity.anonymousId;
-      if (id) identity.userId = id;
+      identity.userId = validUserId(id) || identity.userId; // '' is no id either
       identity.traits = { ...identity.traits, ...more };
       return previous;
     },

@@ -23,6 +23,18 @@ describe('resolveOptions', () => {
     expect(options).toMatchObject({ endpoint: 'http://127.0.0.1:8080', batchSize: 5, flushInterval: 1000, cookieDomain: '.example.com', debug: true });
   });
 
+  it('names its error after its class, like a built-in error', () => {
+    const error = (() => {
+      try {
+        resolveOptions({ writeKey: '', endpoint: 'https://c.example.com' });
+      } catch (thrown) {
+        return thrown as Error;
+      }
+    })();
+    expect(error).toMatchObject({ name: 'TagflowOptionsError', code: 'TAGFLOW_OPTIONS' });
+    expect(String(error)).toBe('TagflowOptionsError: Tagflow: writeKey is required');
+  });
+
   it('refuses a missing write key with one clear message', () => {
     expect(() => resolveOptions({ writeKey: '', endpoint: 'https://c.example.com' })).toThrow(TagflowOptionsError);
     expect(() => resolveOptions({ writeKey: ' ', endpoint: 'https://c.example.com' })).toThrow(/^Tagflow: writeKey is required$/);

@@ -10,6 +10,10 @@ export class TagflowOptionsError extends Error {
   get code(): 'TAGFLOW_OPTIONS' {
     return 'TAGFLOW_OPTIONS';
   }
+  /** Its class name, as the console and `String(error)` show it (the minifier renames the class). */
+  override get name(): string {
+    return 'TagflowOptionsError';
+  }
 }
 
 const defaults = { batchSize: 20, batchBytes: 60_000, flushInterval: 1000, maxQueueEvents: 10_000, maxQueueAge: 7 * 864e5 };

@@ -49,7 +49,11 @@ export interface TagflowPlugin {
   name: string;
   /** Called once by `tagflow.use(plugin)`; may return a function that undoes it. */
   setup?(api: PluginApi): void | (() => void);
-  /** Runs on every event before it is queued: return it (changed or not), or null to drop it. */
+  /**
+   * Runs on every event before it is queued: return it (changed or not), or null to drop it (so does any
+   * other falsy value but undefined). Returning nothing keeps it as it was; so does returning anything
+   * else that is not an event (an object with a messageId), with a debug message naming the plugin.
+   */
   beforeQueue?(event: TagflowEvent): TagflowEvent | null;
   /** Runs after an event was queued: for plugins that react to events (tags, dataLayer forwarding). */
   afterQueue?(event: TagflowEvent): void;

@@ -26,6 +26,14 @@ describe('safeJson', () => {
     expect(parse(cyclic)).toEqual({ nested: {}, ok: true });
   });
 
+  it('never serialises a window (and with it the page and every localStorage value), wherever it sits', () => {
+    localStorage.setItem('session-token', 'secret');
+    const text = safeJson({ w: window, event: { view: window, detail: 1 }, list: [window], ok: true });
+    expect(JSON.parse(text ?? 'null')).toEqual({ event: { detail: 1 }, list: [null], ok: true });
+    expect(text).not.toContain('secret');
+    localStorage.removeItem('session-token');
+  });
+
   it('cuts huge strings', () => {
     const out = parse({ huge: 'x'.repeat(1_000_000) });
     expect(out.huge).toHaveLength(maxStringLength + 1);

@@ -1,5 +1,5 @@
 // Serialises what a page passes (properties, traits, a plugin's event) without ever throwing: cycles,
-// functions, symbols and DOM nodes are left out, BigInt becomes a string, huge strings are cut.
+// functions, symbols, DOM nodes and windows are left out, BigInt becomes a string, huge strings are cut.
 
 /** Strings longer than this are cut (an event must stay under 32 KB anyway). */
 export const maxStringLength = 8192;
@@ -21,7 +21,9 @@ export function safeJson(value: unknown): string | undefined {
       if (typeof item == 'string' && item.length > maxStringLength) return `${item.slice(0, maxStringLength)}…`;
       if (item && typeof item == 'object') {
         path.splice(path.indexOf(this) + 1); // back to `this` (none of it for the root's wrapper)
-        if (path.includes(item) || 'nodeType' in item) return undefined;
+        // A window (`this` in a sloppy-mode handler, an event's view) would bring the whole page and every
+        // localStorage value: checked first, as `in` throws on another origin's window and `.window` does not.
+        if (path.includes(item) || (item as Window).window == item || 'nodeType' in item) return undefined;
         path.push(item);
       }
       return item;

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { outcomeOf, postBatch, type SendResult } from './transport';
 
 const batch = ['a', 'b', 'c'];
-const result = (status: number, rejected: number[] = []): SendResult => ({ status, rejected });
+const result = (status: number, indexes: number[] = []): SendResult => ({ status, rejected: indexes.map((index) => ({ index, reason: 'x' })) });
 
 describe('outcomeOf', () => {
   it('retries network errors, 408, 429 and 5xx', () => {
@@ -27,6 +27,10 @@ describe('outcomeOf', () => {
     expect(outcomeOf(result(400), batch)).toEqual(batch);
     expect(outcomeOf(result(401), batch)).toEqual(batch);
   });
+
+  it('reads the refusals of an odd answer without throwing (null entries, no index)', () => {
+    expect(outcomeOf({ status: 400, rejected: [null, { index: 2 }, {} as { index: number }] }, batch)).toEqual(['c']);
+  });
 });
 
 describe('postBatch', () => {
@@ -35,10 +39,10 @@ describe('postBatch', () => {
     vi.useRealTimers();
   });
 
-  it('posts with keepalive and reads the status, Retry-After and the refused indexes', async () => {
+  it('posts with keepalive and reads the status, Retry-After and the refusals with their reasons', async () => {
     const fetch = vi.fn(async () => new Response(JSON.stringify({ accepted: 1, rejected: [{ index: 1, reason: 'x' }] }), { status: 200, headers: { 'Retry-After': '3' } }));
     vi.stubGlobal('fetch', fetch);
-    expect(await postBatch('https://c.example.com/v1/batch', '{}', true)).toEqual({ status: 200, retryAfter: '3', rejected: [1] });
+    expect(await postBatch('https://c.example.com/v1/batch', '{}', true)).toEqual({ status: 200, retryAfter: '3', rejected: [{ index: 1, reason: 'x' }] });
     expect(fetch).toHaveBeenCalledWith('https://c.example.com/v1/batch', { method: 'POST', body: '{}', keepalive: true, signal: expect.any(AbortSignal) });
   });
 
@@ -70,7 +74,7 @@ describe('postBatch', () => {
     const sent = postBatch('https://c.example.com/v1/batch', '{}', false);
     await vi.advanceTimersByTimeAsync(29_000);
     expect(abortedWhenAnswered).toBe(false);
-    await expect(Promise.race([sent, Promise.resolve('pending')])).resolves.toEqual({ status: 400, retryAfter: null, rejected: [0] });
+    await expect(Promise.race([sent, Promise.resolve('pending')])).resolves.toEqual({ status: 400, retryAfter: null, rejected: [{ index: 0 }] });
     expect(outcomeOf(await sent, batch)).toEqual(['a']);
   });
 

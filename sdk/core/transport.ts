@@ -5,9 +5,15 @@ export interface SendResult {
   /** HTTP status, 0 for a network error. */
   status: number;
   retryAfter?: string | null;
-  /** Indexes of the batch the collector refused (from its JSON answer). */
-  rejected: number[];
+  /**
+   * The events of the batch the collector refused, as its JSON answer lists them: with the reasons, which
+   * the debug log shows.
+   */
+  rejected: Rejection[];
 }
+
+/** One refused event in the collector's answer: its index in the batch and why (untrusted JSON: maybe null). */
+export type Rejection = { index: number; reason?: string } | null;
 
 export async function postBatch(url: string, body: string, keepalive: boolean): Promise<SendResult> {
   try {
@@ -17,8 +23,8 @@ export async function postBatch(url: string, body: string, keepalive: boolean): 
     const abort = new AbortController();
     setTimeout(() => abort.abort(), 3e4);
     const response = await fetch(url, { method: 'POST', body, keepalive, signal: abort.signal });
-    const answer = (await response.json().catch(() => undefined)) as { rejected?: { index: number }[] } | null | undefined;
-    const rejected = Array.from(answer?.rejected || [], (r) => r?.index);
+    const answer = (await response.json().catch(() => undefined)) as { rejected?: Rejection[] } | null | undefined;
+    const rejected = Array.from(answer?.rejected || []);
     return { status: response.status, retryAfter: response.headers.get('Retry-After'), rejected };
   } catch {
     return { status: 0, rejected: [] };
@@ -34,6 +40,6 @@ export async function postBatch(url: string, body: string, keepalive: boolean): 
 export function outcomeOf<T>({ status, rejected }: SendResult, batch: T[]): 'retry' | 'split' | T[] {
   if (status == 413 && batch.length > 1) return 'split';
   if (!status || status == 408 || status == 429 || status > 499) return 'retry';
-  const named = batch.filter((_, i) => rejected.includes(i));
+  const named = batch.filter((_, i) => rejected.some((r) => r?.index == i));
   return status < 300 || !named.length ? batch : named;
 }

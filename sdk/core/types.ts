@@ -61,7 +61,10 @@ export interface TagflowOptions {
 
 /** Events the SDK gave up on, by reason; `debug: true` logs each. */
 export interface DropCounts {
-  /** Over 32 KB once serialised: refused in the browser. */
+  /**
+   * Over 32 KB once serialised, or not serialisable at all (a getter, toJSON or Proxy in the properties
+   * threw; the debug message tells which): refused in the browser.
+   */
   tooLarge: number;
   /** Past the queue caps (count or age): the oldest were dropped. */
   overCap: number;
@@ -75,10 +78,21 @@ export interface Tagflow {
   track(event: string, properties?: Properties): void;
   /** Records a page view of the current page. */
   page(name?: string, properties?: Properties): void;
-  /** Ties this device to a known user (kept across reloads) and records their traits. */
-  identify(userId?: string, traits?: Properties): void;
-  /** Links the current identity (previousId) to `userId`, which becomes the user id. */
-  alias(userId: string): void;
+  /**
+   * Ties this device to a known user (kept across reloads) and records their traits. The user id must be
+   * one the collector takes: a string of at most 100 characters or a safe integer (sent as a string).
+   * Another value (an object, `true`, a longer string, 12345678901234567891) is ignored with a debug
+   * message naming it: the current user id stays and the traits are still recorded. Without a user id
+   * (undefined, null or '') the traits are the current user's.
+   */
+  identify(userId?: string | number | null, traits?: Properties): void;
+  /** As in Segment's analytics.js: a plain object first is the traits, recorded for the current user. */
+  identify(traits: Properties): void;
+  /**
+   * Links the current identity (previousId) to `userId`, which becomes the user id. An id the collector
+   * would refuse (see {@link Tagflow.identify}) is ignored with a debug message: the current user id stays.
+   */
+  alias(userId: string | number): void;
   /** Records that the user belongs to a group (company, account) with its traits. */
   group(groupId: string, traits?: Properties): void;
   /** Forgets the user id and traits and starts a new anonymous id and session. */

@@ -1,5 +1,11 @@
-/** A random UUID v4: crypto.randomUUID in secure contexts, getRandomValues elsewhere (plain-http pages). */
+/**
+ * A random UUID v4: crypto.randomUUID where there is one (secure contexts of current browsers), else the
+ * one the browser generates for every blob URL (the File API makes it `blob:<origin>/<UUID>`), on
+ * plain-http pages and in older browsers (Safari before 15.4, Chrome before 92). The URL is revoked at
+ * once, so nothing is left registered.
+ */
 export function uuid(): string {
-  const c = crypto;
-  return c.randomUUID?.() ?? '10000000-1000-4000-8000-100000000000'.replace(/[018]/g, (d) => (+d ^ ((c.getRandomValues(new Uint8Array(1))[0] as number) & (15 >> (+d / 4)))).toString(16));
+  let id: string | undefined = crypto.randomUUID?.();
+  if (!id) URL.revokeObjectURL((id = URL.createObjectURL(new Blob())));
+  return id.slice(-36);
 }
