@@ -83,6 +83,11 @@ export function impreciseIdRefusal(raw: JsonObject): Refusal | undefined {
         reason: `${field} is a number that is not a safe integer (a whole number of at most ${Number.MAX_SAFE_INTEGER}), so it cannot be read exactly; send it as a string`,
       };
     }
+    // An id of spaces names nobody: kept, every visitor identified with "  " would become one person
+    // (and every event with messageId "  " one event). Empty counts as absent, as before.
+    if (typeof value === 'string' && value !== '' && value.trim() === '') {
+      return { code: 'blank_id', reason: `${field} is blank (only spaces); leave it out or send a real id` };
+    }
   }
   return undefined;
 }

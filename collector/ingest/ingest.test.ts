@@ -75,6 +75,17 @@ describe('validateEvent', () => {
     expect(validateEvent({ type: 'page', anonymousId: 'a', [field]: 1.5 })).toMatchObject({ ok: false, code: 'imprecise_id' });
   });
 
+  it.each(['messageId', 'anonymousId', 'userId', 'groupId', 'previousId'])('refuses a %s of spaces, which would make one person (or event) of everyone sending it', (field) => {
+    for (const blank of [' ', '  \t', '\n']) {
+      expect(validateEvent({ type: 'alias', userId: 'u', previousId: 'p', anonymousId: 'a', [field]: blank })).toEqual({
+        ok: false,
+        code: 'blank_id',
+        reason: `${field} is blank (only spaces); leave it out or send a real id`,
+      });
+    }
+    expect(validateEvent({ type: 'page', anonymousId: 'a', [field]: ' x ' }).ok).toBe(true);
+  });
+
   it('keeps numeric ids that are safe integers, as Segment does', () => {
     const result = validateEvent({ type: 'identify', userId: Number.MAX_SAFE_INTEGER, anonymousId: -7, messageId: 0 });
     expect(result.ok && result.event).toMatchObject({ userId: '9007199254740991', anonymousId: '-7', messageId: '0' });

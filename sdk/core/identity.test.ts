@@ -114,7 +114,11 @@ describe('validUserId', () => {
     expect(validUserId('u'.repeat(100))).toBe('u'.repeat(100));
     expect(validUserId(12345)).toBe('12345');
     expect(validUserId(Number.MAX_SAFE_INTEGER)).toBe('9007199254740991');
-    expect(validUserId('')).toBe(''); // no id: setUser keeps the current one
+  });
+
+  it('takes no blank id: \'\' is no id, and one of spaces the collector refuses (it would name everyone sent with it)', () => {
+    for (const blank of ['', ' ', '  \t']) expect(validUserId(blank)).toBeUndefined();
+    expect(validUserId(' u ')).toBe(' u ');
   });
 
   it('refuses what the collector would quarantine every later event for', () => {
