@@ -44,12 +44,12 @@ describe('a cookieless landing, then Accept all', () => {
 
     await page.getByRole('button', { name: 'Accept all' }).click();
     await page.goto(`${suite.collector.url}${next}`);
-    const [view] = await waitUntil(deliveries(next), (r) => r.length === 1 && r[0]!.anonymous_id !== '');
+    const [view] = await waitUntil(deliveries(next), (r) => r.some((row) => row.anonymous_id !== ''));
     const visitor = view!.anonymous_id;
-    // The same messages again, now with the visitor's anonymous id (each perhaps more than once: the
-    // page-hide beacon at the navigation goes on top of the batch the grant sent).
+    // The same messages again, now with the visitor's anonymous id, and Consent Updated (each perhaps more than
+    // once: the page-hide beacon at the navigation goes on top of the batch the grant sent).
     const identified = (r: EventRow[]) => new Set(r.filter((row) => row.anonymous_id === visitor).map((row) => row.message_id));
-    await waitUntil(deliveries(landing), (r) => ids.every((id) => identified(r).has(id)));
+    await waitUntil(deliveries(landing), (r) => identified(r).size === 3 && ids.every((id) => identified(r).has(id)));
     await runIdentityJob(suite.collector.db.client);
 
     const person = `anon:${visitor}`;
