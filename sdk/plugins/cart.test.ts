@@ -87,6 +87,19 @@ describe('cart plugin', () => {
     expect(JSON.parse(localStorage.getItem('tf_cart') ?? '{}')).toMatchObject({ cart_id: sent, products: [{ product_id: 'a' }, { product_id: 'b' }, { product_id: 'c' }] });
   });
 
+  it('counts a product added before the grant once, and stores the cart once granted (cookieless)', () => {
+    const host = createPluginHost();
+    const cart = cartPlugin();
+    const consent = consentPlugin({ mode: 'cookieless' });
+    host.use(cart);
+    host.use(consent);
+    cart.productAdded({ product_id: 'a', price: 5 });
+    consent.set({ analytics: true }); // sends the Product Added again, now with its cart_id
+    const sent = host.queued.find((event) => event.properties?.cart_id)?.properties?.cart_id;
+    expect(cart.snapshot()).toEqual({ cart_id: sent, products: [{ product_id: 'a', price: 5, quantity: 1 }] });
+    expect(JSON.parse(localStorage.getItem('tf_cart') ?? '{}')).toEqual(cart.snapshot());
+  });
+
   it('erases the stored cart when consent is withdrawn; the next grant ties events with a new cart_id', () => {
     const host = createPluginHost();
     const cart = cartPlugin();

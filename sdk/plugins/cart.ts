@@ -79,6 +79,8 @@ export function cartPlugin(): CartPlugin {
   /** tf_cart as this page last read or wrote it: another value there was written by another tab. */
   let seen = readLocal(storageKey);
   let cart = parse(seen) ?? { cart_id: uuid(), products: [] };
+  /** messageIds of the track events this page has applied to the cart. */
+  const counted = new Set<string>();
   /** The cart, after adopting another tab's change. None stored (blocked, erased, cookieless): this page's. */
   const current = () => {
     const raw = readLocal(storageKey);
@@ -110,8 +112,12 @@ export function cartPlugin(): CartPlugin {
     afterQueue(event: TagflowEvent) {
       if (event.type !== 'track') return;
       const before = current();
-      const next = nextSnapshot(before, event.event, event.properties ?? {});
-      if (next === before) return;
+      // An event that comes back (consent sends it again with its cart_id once granted, cookieless) changed
+      // the cart when its stripped copy went: now it only stores it.
+      const again = counted.has(event.messageId);
+      counted.add(event.messageId);
+      const next = again ? before : nextSnapshot(before, event.event, event.properties ?? {});
+      if (next === before && !again) return;
       cart = next;
       // No cart_id left means consent stripped it (cookieless): then the cart lives for this page only.
       if (event.properties?.cart_id) {

@@ -1,6 +1,9 @@
 -- The newest delivery of every event key (source, message_id, day of original_timestamp: the key of the
 -- events table) with a delivery in {window}, unless person_events_stored already holds that key. The newest
 -- delivery of a key is always in the window when any delivery is, so this is what `events FINAL` keeps.
+-- received_at has whole seconds: of two deliveries in one second, one with ids is the newer (the consent
+-- plugin's cookieless mode sends an event stripped, then again with ids once analytics is granted; never the
+-- other way round), as `events FINAL` keeps the one inserted last. superseded_events.sql ranks them alike.
 SELECT
     multiIf(newest.5 != '', concat('user:', newest.5), newest.4 != '', concat('anon:', newest.4), concat('event:', message_id)) AS node,
     message_id, source, original_day,
@@ -17,7 +20,7 @@ FROM
         max(received_at) AS last_received,
         argMax(tuple(type, event, name, anonymous_id, user_id, timestamp, properties, traits, consent,
                      page_path, page_url, page_referrer, campaign_source, campaign_medium, campaign_name,
-                     timestamp_ms, batch_position), received_at) AS newest
+                     timestamp_ms, batch_position), toUInt32(received_at) * 2 + (anonymous_id != '' OR user_id != '')) AS newest
     FROM events
     WHERE {window}
     GROUP BY source, message_id, original_day

@@ -166,6 +166,37 @@ describe('consent plugin, cookieless mode', () => {
     expect(event && 'userId' in event).toBe(false);
     expect(event?.context.sessionId).toBeUndefined();
   });
+
+  it('sends what it sent stripped again once analytics is granted: whole, same messageIds, with the grant', () => {
+    const host = createPluginHost();
+    const consent = consentPlugin({ mode: 'cookieless' });
+    host.use(consent);
+    host.context.sessionId = 's-1';
+    host.tagflow.page();
+    host.tagflow.identify('user-1');
+    host.tagflow.track('Clicked');
+    const stripped = [...host.queued];
+    consent.set({ analytics: true });
+    const again = host.queued.slice(2, 5);
+    expect(host.names('track')).toEqual(['Clicked', 'Clicked', 'Consent Updated']);
+    expect(again.map((event) => event.messageId)).toEqual([stripped[0]?.messageId, expect.any(String), stripped[1]?.messageId]);
+    expect(again.map((event) => event.type)).toEqual(['page', 'identify', 'track']); // identify was not sent stripped
+    for (const event of again) {
+      expect(event).toMatchObject({ anonymousId: 'anon-1', context: { sessionId: 's-1', consent: { categoryPreferences: { analytics: true } } } });
+    }
+    expect(again[1]?.userId).toBe('user-1');
+  });
+
+  it('drops the whole copies on a denial, and keeps none once decided', () => {
+    const host = createPluginHost();
+    const consent = consentPlugin({ mode: 'cookieless' });
+    host.use(consent);
+    host.tagflow.track('Before Denial');
+    consent.set({ analytics: false });
+    host.tagflow.track('After Denial');
+    consent.set({ analytics: true });
+    expect(host.names()).toEqual(['Before Denial', 'Consent Updated', 'After Denial', 'Consent Updated']);
+  });
 });
 
 describe('consent withdrawn', () => {
@@ -208,8 +239,8 @@ describe('consent withdrawn', () => {
     consent.set({ analytics: true });
     consent.set({ analytics: false });
     host.tagflow.track('After');
-    const [before, , , after] = host.queued;
-    expect(host.names()).toEqual(['Before', 'Consent Updated', 'Consent Updated', 'After']);
+    const [before, , , , after] = host.queued;
+    expect(host.names()).toEqual(['Before', 'Before', 'Consent Updated', 'Consent Updated', 'After']); // sent again at the grant
     expect(after?.anonymousId).not.toBe(before?.anonymousId);
     expect(after?.anonymousId).not.toBe('anon-1');
   });

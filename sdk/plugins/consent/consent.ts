@@ -4,7 +4,10 @@
 // (api.erase: the core's identity and queue, each plugin's own keys). Every event carries the state in
 // context.consent.
 // Held events are replayed through `api.enqueue` with the state at release time, so the collector's
-// server-side consent policy sees the grant, not the undecided default they were recorded under.
+// server-side consent policy sees the grant, not the undecided default they were recorded under. In
+// cookieless mode an undecided visitor's events are held whole as well as sent stripped: a grant sends them
+// again with their ids (same messageIds; the warehouse keeps a message's newest delivery), so the landing
+// page, its campaign and the events before the grant belong to the visitor who accepted.
 import type { PluginApi, TagflowPlugin } from '../../core/plugin';
 import type { TagflowEvent } from '../../core/types';
 import { readJson, writeJson } from '../../core/storage';
@@ -24,6 +27,9 @@ export interface ConsentOptions {
   /**
    * Before analytics is granted (and after it is denied): `hold` keeps events in memory and sends
    * nothing (default); `cookieless` sends them without identifiers (a per-page id, no user id or traits).
+   * Until the visitor decides, `cookieless` also keeps each event whole in memory (this page only, up to
+   * `maxHeld`): a grant sends those again with their identifiers and the same messageIds (identify, alias
+   * and group too, never sent stripped), a denial drops them.
    */
   mode?: 'hold' | 'cookieless';
   /**
@@ -44,7 +50,7 @@ export interface ConsentOptions {
    * is sent; CMPs repeat their update on every page, and the next decision carries it.
    */
   consentMode?: string | false;
-  /** Most events held in memory before a decision (older ones are dropped first, logged with `debug`; default 500). */
+  /** Most events held in memory before a decision, in either mode (older ones are dropped first, logged with `debug`; default 500). */
   maxHeld?: number;
 }
 
@@ -220,13 +226,14 @@ export function consentPlugin(options: ConsentOptions = {}): ConsentPlugin {
     },
     beforeQueue(event) {
       if (state.analytics) return event;
-      if (cookielessMode) return cookieless(event, pageId);
+      // Undecided, cookieless too: a grant sends the whole event again (same messageId, which the
+      // warehouse keeps once, the newest delivery), so the landing page and its campaign are the visitor's.
       if (!decided) {
         held.push(event);
         if (held.length > (options.maxHeld ?? 500)) api?.log('consent: over maxHeld, dropped', held.shift());
         api?.log('consent: holding', event.type, event.event ?? '', 'until analytics is granted');
       }
-      return null;
+      return cookielessMode ? cookieless(event, pageId) : null;
     },
   };
   return plugin;
