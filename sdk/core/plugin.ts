@@ -55,7 +55,11 @@ export interface TagflowPlugin {
    * else that is not an event (an object with a messageId), with a debug message naming the plugin.
    */
   beforeQueue?(event: TagflowEvent): TagflowEvent | null;
-  /** Runs after an event was queued: for plugins that react to events (tags, dataLayer forwarding). */
+  /**
+   * Runs after an event was queued: for plugins that react to events (tags, dataLayer forwarding). It may
+   * see one messageId twice: consent in cookieless mode queues a stripped copy, then the whole event after
+   * a grant.
+   */
   afterQueue?(event: TagflowEvent): void;
   /** Called by {@link PluginApi.erase}: removes what this plugin stored on the device and forgets identifiers it holds. */
   erase?(): void;
