@@ -21,11 +21,11 @@ export const defaultPluginBudget = 1536;
  * file the core with the build's glue takes ~3.8 KB, web-vitals 6 (already trimmed by
  * scripts/web-vitals-lean.mjs) ~1.6 KB and the tag manager ~1.5 KB, while consent, the GA4 bridge, cart,
  * page, feedback and the vitals plugin add ~2.7 KB more (`npm run bench -- plugin-sizes` measures each
- * part). The test guards the size reached (9.9 KB) with a little room, so it does not grow unnoticed;
- * see bench/RESULTS.md for both numbers.
+ * part). The test guards the size reached (10,283 B after session 10's fixes of bugs an audit found,
+ * +174 B) with a little room, so it does not grow unnoticed; see bench/RESULTS.md for both numbers.
  */
 export const fullBuildTarget = 9 * 1024;
-export const fullBuildBudget = 10 * 1024;
+export const fullBuildBudget = Math.round(10.1 * 1024);
 export const fullBuildFile = join('dist', 'browser', 'tagflow.full.min.js');
 
 /** The package's plugin subpaths and their built files, from package.json `exports`. */

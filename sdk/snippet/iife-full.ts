@@ -16,9 +16,9 @@ import type { TagsOptions } from '../plugins/tags/tags';
 // a few dozen bytes, and worth re-trying after large changes.
 import { injectScript } from '../plugins/script';
 import { replay, type SnippetQueue } from './queue';
-import { feedbackPlugin } from '../plugins/feedback';
 import { dataLayerBridge } from '../plugins/datalayer-bridge';
 import { cartPlugin } from '../plugins/cart';
+import { feedbackPlugin } from '../plugins/feedback';
 import { consentPlugin } from '../plugins/consent/consent';
 import { tagsPlugin } from '../plugins/tags/tags';
 import { pagePlugin } from '../plugins/page';
