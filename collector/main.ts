@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultShipper, defaultSpool, loadConfig, type CollectorConfig } from './config';
+import { isEntryPoint } from './entry-point';
 import { createMetrics, type CollectorMetrics } from './metrics';
 import { buildServer } from './server';
 import { Shipper } from './spool/shipper';
@@ -92,8 +93,7 @@ export async function startCollector(config: CollectorConfig, options: { logger?
   return { app, url: address, spool, metrics };
 }
 
-const isEntryPoint = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/'));
-if (isEntryPoint) {
+if (isEntryPoint(import.meta.url)) {
   try {
     const { app } = await startCollector(loadConfig(), { logger: true });
     // Stop accepting, ship what can be shipped, close the spool, exit.

@@ -1,6 +1,7 @@
 // `npm start`: ClickHouse, migrations, SDK build, then the collector with the demo shop.
 import { startCollector } from '../collector/main';
 import { loadConfig } from '../collector/config';
+import { isEntryPoint } from '../collector/entry-point';
 import { buildSdk } from './build';
 import { ensureClickHouse } from './clickhouse/server';
 
@@ -48,8 +49,7 @@ async function start(): Promise<void> {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void app.close().then(() => process.exit(0)));
 }
 
-const isEntryPoint = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/'));
-if (isEntryPoint) {
+if (isEntryPoint(import.meta.url)) {
   try {
     await start();
   } catch (error) {
