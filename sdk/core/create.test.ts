@@ -244,17 +244,19 @@ describe('identify and alias with ids the collector would refuse', () => {
     tagflow.identify('u1', { plan: 'pro' });
     tagflow.identify({ email: 'a@example.com' });
     tagflow.identify(null, { seats: 3 });
+    tagflow.identify('', { seats: 4 }); // '' is no id: not an invalid one
     tagflow.track('After');
     await tagflow.flush();
-    const [, byTraits, byNull, after] = sent.flatMap((s) => s.batch);
+    const [, byTraits, byNull, byEmpty, after] = sent.flatMap((s) => s.batch);
     expect(byTraits).toMatchObject({ type: 'identify', userId: 'u1', traits: { email: 'a@example.com' } });
     expect(byNull).toMatchObject({ type: 'identify', userId: 'u1', traits: { seats: 3 } });
+    expect(byEmpty).toMatchObject({ type: 'identify', userId: 'u1', traits: { seats: 4 } });
     expect(after?.userId).toBe('u1');
-    expect(JSON.parse(localStorage.getItem(storageKey) ?? '{}')).toMatchObject({ userId: 'u1', traits: { plan: 'pro', email: 'a@example.com', seats: 3 } });
+    expect(JSON.parse(localStorage.getItem(storageKey) ?? '{}')).toMatchObject({ userId: 'u1', traits: { plan: 'pro', email: 'a@example.com', seats: 4 } });
     expect(log.mock.calls.filter((call) => call[1] === 'invalid userId:')).toEqual([]);
   });
 
-  it('alias with an id the collector would refuse keeps the current user id and logs the value', async () => {
+  it('alias with an id the collector would refuse sends nothing, keeps the current user id and logs the value', async () => {
     const sent = fakeCollector();
     const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
     const tagflow = instance({ debug: true });
@@ -265,7 +267,8 @@ describe('identify and alias with ids the collector would refuse', () => {
     tagflow.alias(7);
     await tagflow.flush();
     const events = sent.flatMap((s) => s.batch);
-    expect(events.map((e) => e.userId)).toEqual(['u1', 'u1', 'u1', 'u1', '7']);
+    // identify, track, alias(7): no alias to the same user, which the collector would store as u1 → u1.
+    expect(events.map((e) => [e.type, e.userId])).toEqual([['identify', 'u1'], ['track', 'u1'], ['alias', '7']]);
     expect(events.at(-1)).toMatchObject({ type: 'alias', userId: '7', previousId: 'u1' });
     expect(log.mock.calls.filter((call) => call[1] === 'invalid userId:').map((call) => call[2])).toEqual([{ email: 'a@example.com' }, 'u'.repeat(101)]);
   });

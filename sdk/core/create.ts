@@ -3,7 +3,7 @@
 import { browserContext, staticContext } from './context';
 import { createDispatcher } from './dispatcher';
 import { buildEvent, type EventFields } from './envelope';
-import { loadIdentity } from './identity';
+import { loadIdentity, validUserId } from './identity';
 import { resolveOptions } from './options';
 import type { DeliveryPolicy, PluginApi, TagflowPlugin } from './plugin';
 import { byteLength, safeJson } from './safe-json';
@@ -42,9 +42,6 @@ export function createTagflow(options: TagflowOptions): Tagflow {
     }
   };
 
-  /** Logs a user id setUser kept out: the current one stayed (a valid number became a string, equal to it for !=). */
-  const refused = (userId: unknown) => userId != null && userId != identity.userId && log('invalid userId:', userId);
-
   // Writes happen a microtask later, so a consent plugin added right after createTagflow (or replayed
   // from the snippet) decides before anything touches the device.
   const saveSoon = () =>
@@ -59,10 +56,14 @@ export function createTagflow(options: TagflowOptions): Tagflow {
     for (const plugin of plugins) {
       if (current && plugin != from) {
         const next: unknown = guard(() => plugin.beforeQueue?.(current!));
-        // An event (changed or not) replaces it, null (any falsy value) drops it; undefined: no hook, or it
-        // threw. Anything else (true, a number) is no event: kept, it would have no messageId for its
-        // IndexedDB key, and the failed write would move the queue to memory.
-        if (next !== undefined) (next as TagflowEvent | null)?.messageId || !next ? (current = next as TagflowEvent | null) : log(plugin.name, 'beforeQueue returned', next);
+        // undefined: no hook, or it threw, and the event stays as it was. null (any falsy value) drops it.
+        // An event (changed or not) replaces it. Anything else (true, a number) is no event: the event is
+        // kept, as a value without a messageId has no IndexedDB key and its failed write would move the queue
+        // to memory.
+        if (next === undefined) continue;
+        if (!next) current = null;
+        else if ((next as TagflowEvent).messageId) current = next as TagflowEvent;
+        else log(plugin.name, 'beforeQueue returned', next);
       }
     }
     if (!current) return log('plugin dropped', event);
@@ -88,12 +89,15 @@ export function createTagflow(options: TagflowOptions): Tagflow {
     identify(userId?: unknown, traits?: Properties) {
       if (userId && typeof userId == 'object') (traits = userId as Properties), (userId = undefined); // identify(traits), as in Segment
       guard(() => identity.setUser(userId, traits)); // traits with a throwing getter must not reach the page
-      refused(userId);
+      // '' and undefined are no id; another value setUser kept out is logged (a valid number became a
+      // string, equal to it for !=).
+      if ((userId ?? '') !== '' && userId != identity.userId) log('invalid userId:', userId);
       record('identify', { traits });
     },
     alias(userId) {
+      // An alias to an id the collector refuses (or to none) would only be quarantined.
+      if (!validUserId(userId)) return log('invalid userId:', userId);
       record('alias', { previousId: identity.setUser(userId) });
-      refused(userId);
     },
     group: (groupId, traits) => record('group', { groupId, traits }),
     reset: () => (identity.reset(), saveSoon()),

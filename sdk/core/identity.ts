@@ -32,10 +32,9 @@ export const maxUserIdLength = 100;
  * `id` as a userId the collector takes, else undefined. It quarantines every event whose userId is not a
  * string of at most 100 characters or a safe integer (collector/ingest/event.ts), so one such id kept as
  * the user's would lose every later event, also after reloads. A number becomes a string, as in Segment's
- * analytics.js and as the collector stores it. A string of spaces it refuses (it would name everyone
-sent with it), and so does this; '' is no id. The length is
- * in UTF-16 units: stricter than the collector's code points only for ids with characters beyond the BMP
- * (emoji), which no real id has.
+ * analytics.js and as the collector stores it. A string of spaces it refuses (it would name everyone sent
+ * with it), and so does this; '' is no id. The length is in UTF-16 units: stricter than the collector's
+ * code points only for ids with characters beyond the BMP (emoji), which no real id has.
  */
 export const validUserId = (id: unknown): string | undefined =>
   Number.isSafeInteger(id) ? `${id as number}` : typeof id == 'string' && id.trim() && id.length <= maxUserIdLength ? id : undefined;

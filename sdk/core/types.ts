@@ -90,7 +90,8 @@ export interface Tagflow {
   identify(traits: Properties): void;
   /**
    * Links the current identity (previousId) to `userId`, which becomes the user id. An id the collector
-   * would refuse (see {@link Tagflow.identify}) is ignored with a debug message: the current user id stays.
+   * would refuse (see {@link Tagflow.identify}) is ignored with a debug message: nothing is sent and the
+   * current user id stays.
    */
   alias(userId: string | number): void;
   /** Records that the user belongs to a group (company, account) with its traits. */
