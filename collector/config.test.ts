@@ -65,7 +65,9 @@ describe('admin token and warehouse jobs config', () => {
     expect(() => load({ sources: [source], warehouseJobs: { identityIntervalSeconds: -1 } })).toThrow(/warehouseJobs.identityIntervalSeconds/);
     // After a long outage: a wider look back for late events; 0 would lose retries, so it is refused.
     expect(load({ sources: [source], warehouseJobs: { identityOverlapSeconds: 604_800 } }).warehouseJobs?.identityOverlapSeconds).toBe(604_800);
-    expect(() => load({ sources: [source], warehouseJobs: { identityOverlapSeconds: 0 } })).toThrow(/warehouseJobs.identityOverlapSeconds must be a positive/);
+    for (const bad of [0, -1, '86400']) {
+      expect(() => load({ sources: [source], warehouseJobs: { identityOverlapSeconds: bad } })).toThrow(/warehouseJobs.identityOverlapSeconds must be a positive number of seconds$/);
+    }
   });
 });
 

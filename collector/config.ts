@@ -156,15 +156,16 @@ function parseWarehouseJobs(raw: unknown): WarehouseJobsConfig {
   const value = raw ?? {};
   if (!isObject(value)) throw new ConfigError('warehouseJobs must be an object');
   knownKeys(value, warehouseJobKeys, 'warehouseJobs');
-  const seconds = (key: (typeof warehouseJobKeys)[number], fallback: number): number => {
+  const interval = (key: (typeof warehouseJobKeys)[number], fallback: number): number => {
     const n = value[key] ?? fallback;
     if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) throw new ConfigError(`warehouseJobs.${key} must be a number of seconds (0 turns it off)`);
     return n;
   };
-  const identityOverlapSeconds = seconds('identityOverlapSeconds', 86_400);
-  // 0 would not turn the overlap off but lose every retry that reached ClickHouse after the run's checkpoint.
-  if (identityOverlapSeconds === 0) throw new ConfigError('warehouseJobs.identityOverlapSeconds must be a positive number of seconds');
-  return { identityIntervalSeconds: seconds('identityIntervalSeconds', 60), segmentIntervalSeconds: seconds('segmentIntervalSeconds', 900), identityOverlapSeconds };
+  // Not an interval: 0 would not turn the overlap off but lose every retry that reached ClickHouse after the
+  // run's checkpoint.
+  const identityOverlapSeconds = value.identityOverlapSeconds ?? 86_400;
+  if (!positive(identityOverlapSeconds)) throw new ConfigError('warehouseJobs.identityOverlapSeconds must be a positive number of seconds');
+  return { identityIntervalSeconds: interval('identityIntervalSeconds', 60), segmentIntervalSeconds: interval('segmentIntervalSeconds', 900), identityOverlapSeconds };
 }
 
 /** Both numbers or none: a burst without its rate (or the reverse) has no sensible default. */

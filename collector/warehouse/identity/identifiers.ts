@@ -14,7 +14,8 @@ export function normalizeEmail(value: unknown): string | undefined {
 
 /**
  * E.164 (`+79991234567`), or undefined. A `(0)` right after the country code (`+44 (0) 20 7183 8750`) is
- * the national trunk prefix, dialled only from inside the country, and is dropped with its brackets; then
+ * the national trunk prefix, dialled only from inside the country, and is dropped with its brackets, except
+ * after +39 (Italy) and +378 (San Marino), whose numbers keep their 0 in international form; then
  * spaces, dashes, dots and brackets are dropped; a leading `00` becomes `+`; an 11-digit number starting
  * with 8 is read as Russian (8 → +7), the trunk-prefix convention of the markets Yandex and VK serve.
  * Numbers without a country code are refused rather than guessed.
@@ -22,7 +23,10 @@ export function normalizeEmail(value: unknown): string | undefined {
 export function normalizePhone(value: unknown): string | undefined {
   if (typeof value !== 'string' && typeof value !== 'number') return undefined;
   // Before the brackets go: without them the 0 could not be told from the number's own digits.
-  let phone = String(value).trim().replace(/^((?:\+|00)\d{1,3})[\s\-.]*\(0\)/, '$1').replace(/[\s\-().]/g, '');
+  let phone = String(value)
+    .trim()
+    .replace(/^((?:\+|00)\d{1,3})[\s\-.]*\(0\)/, (whole, code: string) => (/^(\+|00)(39|378)$/.test(code) ? whole : code))
+    .replace(/[\s\-().]/g, '');
   if (phone.startsWith('00')) phone = `+${phone.slice(2)}`;
   if (/^8\d{10}$/.test(phone)) phone = `+7${phone.slice(1)}`;
   return /^\+[1-9]\d{6,14}$/.test(phone) ? phone : undefined;

@@ -25,6 +25,10 @@ describe('identifiers', () => {
     expect(normalizePhone('+44(0)20 7183 8750')).toBe('+442071838750');
     expect(normalizePhone('0044 (0)20-7183-8750')).toBe('+442071838750');
     expect(normalizePhone('+49 (0)30 901820')).toBe('+4930901820');
+    // Italy and San Marino keep the 0 in international numbers: there "(0)" is part of the number.
+    expect(normalizePhone('+39 (0)6 1234 5678')).toBe('+390612345678');
+    expect(normalizePhone('0039 (0)6 1234 5678')).toBe('+390612345678');
+    expect(normalizePhone('+378 (0)549 123456')).toBe('+3780549123456');
     expect(eventNodes({ type: 'identify', anonymousId: 'a', userId: '', previousId: '', traits: '{"phone":"+44 (0) 20 7183 8750"}' }).strong).toEqual([
       `phone:${sha256('+442071838750')}`,
       `phone_digits:${sha256('442071838750')}`,
