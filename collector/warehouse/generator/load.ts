@@ -1,6 +1,6 @@
 // Turns generated deliveries into `events` rows through the collector's own validation and
 // normalisation, and loads them in batches, in delivery (shuffled) order.
-import { analyticsDenied, applyConsentPolicy } from '../../ingest/consent';
+import { analyticsDenied, applyConsentDecision } from '../../ingest/consent';
 import { isObject, validateEvent } from '../../ingest/event';
 import { toEventRow, type EventRow } from '../../ingest/normalize';
 import type { ClickHouseClient } from '../client';
@@ -10,11 +10,12 @@ import type { Delivery } from './generate';
 /** Rows exactly as the collector would write them; throws if the generator made an invalid event. */
 export function deliveriesToRows(deliveries: readonly Delivery[]): EventRow[] {
   return deliveries.map((delivery) => {
-    // Like collector/ingest/process.ts with the default consent policy: analytics-denied events are stored without ids.
-    const context = isObject(delivery.raw.context) ? delivery.raw.context : {};
-    const result = validateEvent(delivery.raw, { requireIds: !analyticsDenied(context) });
+    // Like collector/ingest/process.ts with the default consent policy: analytics-denied events are stored
+    // without ids. Deliveries are single events, so their own consent is the whole decision (no batch context).
+    const denied = analyticsDenied(isObject(delivery.raw.context) ? delivery.raw.context : {});
+    const result = validateEvent(delivery.raw, { requireIds: !denied });
     if (!result.ok) throw new Error(`generator produced an invalid event: ${result.reason}`);
-    const consent = applyConsentPolicy(result.event, context, 'strip');
+    const consent = applyConsentDecision(result.event, denied, 'strip');
     if (!consent.keep) throw new Error('the strip policy keeps every event');
     return toEventRow(consent.event, { source: delivery.source, receivedAt: delivery.receivedAt, sentAt: Date.parse(delivery.sentAt), ip: '', userAgent: '' });
   });
