@@ -68,12 +68,18 @@ describe('cart plugin', () => {
     expect(again.snapshot().products).toEqual([]);
   });
 
-  it('stores no cart while consent strips its cart_id (cookieless), and starts storing after the grant', () => {
+  /** The cart before a cookieless consent plugin, in the order the README gives. */
+  const cookielessCart = () => {
     const host = createPluginHost();
     const cart = cartPlugin();
     const consent = consentPlugin({ mode: 'cookieless' });
     host.use(cart);
     host.use(consent);
+    return { host, cart, consent };
+  };
+
+  it('stores no cart while consent strips its cart_id (cookieless), and starts storing after the grant', () => {
+    const { host, cart, consent } = cookielessCart();
     cart.productAdded({ product_id: 'a', price: 5 });
     expect(host.queued[0]?.properties).not.toHaveProperty('cart_id');
     expect(localStorage.getItem('tf_cart')).toBeNull();
@@ -88,11 +94,7 @@ describe('cart plugin', () => {
   });
 
   it('counts a product added before the grant once, and stores the cart once granted (cookieless)', () => {
-    const host = createPluginHost();
-    const cart = cartPlugin();
-    const consent = consentPlugin({ mode: 'cookieless' });
-    host.use(cart);
-    host.use(consent);
+    const { host, cart, consent } = cookielessCart();
     cart.productAdded({ product_id: 'a', price: 5 });
     consent.set({ analytics: true }); // sends the Product Added again, now with its cart_id
     const sent = host.queued.find((event) => event.properties?.cart_id)?.properties?.cart_id;
