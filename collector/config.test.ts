@@ -126,6 +126,9 @@ describe('settings that would be silently ignored or never match', () => {
 
   it('refuses a write key with ":", which Basic auth cuts off at the colon', () => {
     expect(() => load({ sources: [{ id: 'web', writeKey: 'user:pass1' }] })).toThrow('sources[0].writeKey must not contain ":"');
+    for (const pasted of ['a-long-key ', ' a-long-key', 'a-long\nkey', 'a-long\u0000key', 'a long key']) {
+      expect(() => load({ sources: [{ id: 'web', writeKey: pasted }] })).toThrow(`sources[0].writeKey must not contain spaces, line breaks or control characters: ${JSON.stringify(pasted)}`);
+    }
   });
 
   it('normalises allowed origins to what browsers send in Origin, and keeps "*"', () => {

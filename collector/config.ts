@@ -196,6 +196,8 @@ function parseSource(raw: unknown, where: string): SourceConfig {
   if (typeof writeKey !== 'string' || writeKey.length < 8) throw new ConfigError(`${where}.writeKey must be a string of at least 8 characters`);
   // Segment's libraries send the key as the Basic-auth user name, which ends at the first ":".
   if (writeKey.includes(':')) throw new ConfigError(`${where}.writeKey must not contain ":": Basic auth ends the user name there, so the key could never be sent that way`);
+  // A space or line break pasted with the key (or a control character) would make it one no client sends.
+  if (/[\s\x00-\x1f\x7f]/.test(writeKey)) throw new ConfigError(`${where}.writeKey must not contain spaces, line breaks or control characters: ${JSON.stringify(writeKey)}`);
   if (typeof keepFullIp !== 'boolean') throw new ConfigError(`${where}.keepFullIp must be true or false`);
   if (consentPolicy !== 'strip' && consentPolicy !== 'drop') throw new ConfigError(`${where}.consentPolicy must be "strip" or "drop"`);
   const source: SourceConfig = {
