@@ -6,7 +6,6 @@ import { defineConfig } from 'vitest/config';
 //  - browser: real Chromium against a real collector and ClickHouse
 export default defineConfig({
   test: {
-    globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     projects: [
@@ -20,8 +19,9 @@ export default defineConfig({
           environmentOptions: { happyDOM: { settings: { disableJavaScriptFileLoading: true, handleDisabledFileLoadingAsSuccess: true } } },
         },
       },
-      { extends: true, test: { name: 'node', include: ['collector/**/*.test.ts', 'scripts/**/*.test.ts', 'test/build/**/*.test.ts'], environment: 'node' } },
-      { extends: true, test: { name: 'browser', include: ['test/browser/**/*.test.ts'], environment: 'node', testTimeout: 60_000 } },
+      // Only these two need a ClickHouse: a run of the sdk project alone starts none.
+      { extends: true, test: { name: 'node', include: ['collector/**/*.test.ts', 'scripts/**/*.test.ts', 'test/build/**/*.test.ts'], environment: 'node', globalSetup: ['test/support/global-setup.ts'] } },
+      { extends: true, test: { name: 'browser', include: ['test/browser/**/*.test.ts'], environment: 'node', testTimeout: 60_000, globalSetup: ['test/support/global-setup.ts'] } },
     ],
   },
 });

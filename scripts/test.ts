@@ -1,4 +1,4 @@
-// `npm test`: the same bootstrap as `npm start` (ClickHouse is ensured by the vitest global setup),
+// `npm test`: the same bootstrap as `npm start` (ClickHouse is ensured by the node and browser projects' global setup),
 // plus Chromium for the browser tests, then the whole suite.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
