@@ -1,12 +1,11 @@
 // The tracking API: POST /v1/batch and Segment's single-event endpoints (/v1/track, page, screen,
 // identify, alias, group). HTTP only: the rules live in ingest/, durability in spool/.
-import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { defaultLimits, defaultRateLimit, type CollectorConfig, type SourceConfig } from '../config';
 import { HttpError } from '../errors';
 import { readBatch, readSingle, type BatchRead } from '../ingest/batch';
 import { eventTypes } from '../ingest/event';
-import { anonymizeIp } from '../ingest/ip';
+import { anonymizeIp, clientIp } from '../ingest/ip';
 import { processBatch, type Rejection } from '../ingest/process';
 import { fullBucket, takeToken, type Bucket } from '../ingest/rate-limit';
 import { writeKeyFromAuthorization } from '../ingest/write-key';
@@ -26,18 +25,6 @@ export interface BatchReply {
 
 /** Seconds a client is asked to wait when the spool is full. */
 export const spoolFullRetryAfterSeconds = 5;
-
-/**
- * The client's address from Fastify's `request.ip`. Behind a trusted proxy that is the X-Forwarded-For
- * entry the proxy wrote, which some write with a port (`1.2.3.4:8080`, `[2001:db8::1]:443`): port and
- * brackets are dropped. What is then not an IP address (a host name, `<script>`) is not stored: ''.
- */
-function clientIp(forwarded: string): string {
-  const bracketed = /^\[([^\]]*)\](?::\d+)?$/.exec(forwarded);
-  // One colon: IPv4 with a port (an IPv6 address without brackets has at least two).
-  const address = bracketed?.[1] ?? (/^[^:]*:\d+$/.test(forwarded) ? forwarded.slice(0, forwarded.lastIndexOf(':')) : forwarded);
-  return isIP(address) ? address : '';
-}
 
 function originAllowed(source: SourceConfig, origin: string | undefined): boolean {
   return origin === undefined || source.allowedOrigins.includes('*') || source.allowedOrigins.includes(origin);

@@ -58,13 +58,12 @@ function definition(stored: StoredSegment): SegmentDefinition {
   return { id: stored.id, name: stored.name, rule: parseSegmentRule(JSON.parse(stored.rule)), builtin: false };
 }
 
-/** Why a stored segment's rule no longer validates, or undefined when it does. */
-function ruleProblem(stored: StoredSegment): string | undefined {
+/** A stored segment as a definition, or why its rule no longer validates: one parse (which compiles the rule). */
+function readStored(stored: StoredSegment): { definition: SegmentDefinition } | { problem: string } {
   try {
-    definition(stored);
-    return undefined;
+    return { definition: definition(stored) };
   } catch (error) {
-    return error instanceof Error ? error.message : String(error);
+    return { problem: error instanceof Error ? error.message : String(error) };
   }
 }
 
@@ -86,7 +85,10 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
 
   /** The saved segments whose rule still validates; materializeAll reports the others on every run. */
   async function saved(): Promise<SegmentDefinition[]> {
-    return (await stored()).filter((s) => ruleProblem(s) === undefined).map(definition);
+    return (await stored()).flatMap((s) => {
+      const read = readStored(s);
+      return 'definition' in read ? [read.definition] : [];
+    });
   }
 
   /** True once the newest version of saved segment `id` marks it deleted. */
@@ -138,8 +140,8 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
     /** Stored segments whose rule no longer validates: list() leaves them out, materializeAll logs them. */
     async invalid(): Promise<InvalidSegment[]> {
       return (await stored()).flatMap((s) => {
-        const problem = ruleProblem(s);
-        return problem === undefined ? [] : [{ id: s.id, name: s.name, problem }];
+        const read = readStored(s);
+        return 'problem' in read ? [{ id: s.id, name: s.name, problem: read.problem }] : [];
       });
     },
 
