@@ -31,6 +31,7 @@ describe('loadConfig', () => {
     );
     expect(config).toMatchObject({ limits: { eventBytes: 1000 }, spool: { dir: '/tmp/b', maxBytes: 99 }, shipper: { intervalMs: 5 }, trustedProxies: ['10.0.0.0/8', '127.0.0.1'] });
     expect(config.sources[0]).toMatchObject({ consentPolicy: 'drop', rateLimit: { requestsPerSecond: 5, burst: 10 } });
+    expect(load({ sources: [{ ...source, analyticsConsentIds: ['C0002'] }] }).sources[0]?.analyticsConsentIds).toEqual(['C0002']);
   });
 
   it('takes the sources from TAGFLOW_SOURCES when set, so write keys can stay out of files', () => {
@@ -41,6 +42,9 @@ describe('loadConfig', () => {
 
   it.each([
     [{ sources: [{ ...source, consentPolicy: 'maybe' }] }, 'sources[0].consentPolicy must be "strip" or "drop"'],
+    [{ sources: [{ ...source, analyticsConsentIds: 'C0002' }] }, 'sources[0].analyticsConsentIds must be a non-empty array of consent ids (strings), like ["C0002"]'],
+    [{ sources: [{ ...source, analyticsConsentIds: [] }] }, 'sources[0].analyticsConsentIds must be a non-empty array'],
+    [{ sources: [{ ...source, analyticsConsentIds: ['C0002', ' '] }] }, 'sources[0].analyticsConsentIds must be a non-empty array'],
     [{ sources: [source], limits: { eventByte: 5 } }, 'limits.eventByte is not a known setting'],
     [{ sources: [source], spool: { maxBytes: -1 } }, 'spool.maxBytes must be a positive number'],
     [{ sources: [source], trustedProxies: '10.0.0.1' }, 'trustedProxies must be an array'],
@@ -182,9 +186,9 @@ describe('the documented config example', () => {
     expect(Object.keys(example.sources[0] ?? {}).sort()).toEqual([...sourceKeys].sort());
   });
 
-  it('loads, and apart from adminToken and container its values are the defaults', () => {
+  it('loads, and apart from adminToken, container and analyticsConsentIds its values are the defaults', () => {
     const { adminToken: _token, spool, ...rest } = example as Record<string, unknown>;
-    const { container: _container, ...exampleSource } = example.sources[0] ?? {};
+    const { container: _container, analyticsConsentIds: _ids, ...exampleSource } = example.sources[0] ?? {};
     const { dir: _dir, ...spoolSizes } = spool as Record<string, unknown>;
     const withDefaults = (config: CollectorConfig) => ({
       ...config,
@@ -195,6 +199,6 @@ describe('the documented config example', () => {
     const documented = load({ ...rest, sources: [exampleSource], spool: spoolSizes });
     const defaults = load({ sources: [{ id: exampleSource.id, writeKey: exampleSource.writeKey, allowedOrigins: exampleSource.allowedOrigins }] });
     expect(withDefaults(documented)).toEqual(withDefaults(defaults));
-    expect(load(example)).toMatchObject({ adminToken: 'a-long-random-admin-token', sources: [{ container: { version: '1' } }] });
+    expect(load(example)).toMatchObject({ adminToken: 'a-long-random-admin-token', sources: [{ container: { version: '1' }, analyticsConsentIds: ['C0002'] }] });
   });
 });

@@ -21,6 +21,8 @@ export interface SourceConfig {
   rateLimit?: RateLimitConfig;
   /** What to do with events whose `context.consent` denies analytics (see docs/collector.md). Default 'strip'. */
   consentPolicy?: ConsentPolicy;
+  /** The consent platform's ids for analytics (OneTrust's `C0002`, …), besides `analytics` itself (see docs/collector.md). */
+  analyticsConsentIds?: string[];
   /** The tag container served at GET /v1/container/:writeKey (validated at load). */
   container?: Container;
 }
@@ -186,7 +188,15 @@ function parseOrigins(raw: unknown, where: string): string[] {
 }
 
 /** A source's settings, as docs/collector.md lists them. */
-export const sourceKeys = ['id', 'writeKey', 'allowedOrigins', 'keepFullIp', 'consentPolicy', 'rateLimit', 'container'] as const;
+export const sourceKeys = ['id', 'writeKey', 'allowedOrigins', 'keepFullIp', 'consentPolicy', 'analyticsConsentIds', 'rateLimit', 'container'] as const;
+
+/** Ids as consent platforms write them: a list of non-empty strings (an empty list would name nothing). */
+function parseConsentIds(raw: unknown, where: string): string[] {
+  if (!Array.isArray(raw) || raw.length === 0 || !raw.every((id) => typeof id === 'string' && id.trim() !== '')) {
+    throw new ConfigError(`${where} must be a non-empty array of consent ids (strings), like ["C0002"]`);
+  }
+  return raw as string[];
+}
 
 function parseSource(raw: unknown, where: string): SourceConfig {
   if (!isObject(raw)) throw new ConfigError(`${where} must be an object`);
@@ -208,6 +218,7 @@ function parseSource(raw: unknown, where: string): SourceConfig {
     consentPolicy,
     rateLimit: parseRateLimit(raw.rateLimit, `${where}.rateLimit`),
   };
+  if (raw.analyticsConsentIds !== undefined) source.analyticsConsentIds = parseConsentIds(raw.analyticsConsentIds, `${where}.analyticsConsentIds`);
   if (raw.container === undefined) return source;
   const container = checkContainer(raw.container);
   if (!container.ok) throw new ConfigError(`${where}.container: ${container.problems.join('; ')}`);

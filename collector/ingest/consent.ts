@@ -17,15 +17,96 @@ export function isDenial(value: unknown): boolean {
 }
 
 /**
- * True when the context's consent object denies analytics, in any of the shapes clients send:
- * Segment's `categoryPreferences.analytics`, a plain `analytics`, or Google Consent Mode's
- * `analytics_storage`; one denial among grants is a denial. No consent object means no denial (Segment's rule).
+ * The consent ids that mean analytics for a source, compared trimmed and in lower case: `analytics` always
+ * (Segment's category, Ketch's purpose, the Tagflow SDK's), plus the ids the source names for its consent
+ * platform (`analyticsConsentIds`: OneTrust's `C0002`, an iubenda purpose, a custom name).
  */
-export function analyticsDenied(context: Record<string, unknown>): boolean {
+export interface AnalyticsIds {
+  ids: ReadonlySet<string>;
+  /** The ids as the source wrote them (for the stored reason of an allow-list without them). */
+  names: readonly string[];
+  /** The source named its platform's ids: then RudderStack's allow-list decides (see consentManagementDenials). */
+  named: boolean;
+}
+
+const normalId = (id: string): string => id.trim().toLowerCase();
+
+/** The analytics ids of a source that names `named` (none: `analytics` alone). */
+export function analyticsIds(named?: readonly string[]): AnalyticsIds {
+  const names = ['analytics', ...(named ?? []).filter((id) => normalId(id) !== 'analytics')];
+  return { ids: new Set(names.map(normalId)), names, named: named !== undefined && named.length > 0 };
+}
+
+const defaultAnalyticsIds = analyticsIds();
+
+/**
+ * A RudderStack id list as strings. JS SDK v3 sends arrays; its early versions sent OneTrust's
+ * `allowedConsentIds` as an object of id to group name, whose keys are the ids.
+ */
+function consentIdList(value: unknown): string[] {
+  const list: unknown[] = Array.isArray(value) ? value : isObject(value) ? Object.keys(value) : [];
+  return list.filter((id): id is string => typeof id === 'string' && id.trim() !== '');
+}
+
+/** The analytics ids among `list`, trimmed, each once. */
+function analyticsAmong(list: readonly string[], analytics: AnalyticsIds): string[] {
+  const found = new Map<string, string>();
+  for (const id of list) if (analytics.ids.has(normalId(id)) && !found.has(normalId(id))) found.set(normalId(id), id.trim());
+  return [...found.values()];
+}
+
+/**
+ * Denials in RudderStack's `context.consentManagement` (`{ provider, allowedConsentIds, deniedConsentIds,
+ * resolutionStrategy }`, sent by its JS SDK v3 and mobile SDKs, or by hand through its HTTP API).
+ * - An analytics id in `deniedConsentIds` denies.
+ * - An analytics id in neither list: when the source named its platform's ids, a non-empty
+ *   `allowedConsentIds` without any of them denies, as RudderStack itself decides for a destination with
+ *   consent settings (a custom platform may send the allow-list alone). When it did not, it is no denial:
+ *   without the mapping the collector cannot tell whether the platform has an id called `analytics` at all
+ *   (OneTrust's are C0001…), and reading its absence as a refusal would strip every visitor who accepted everything.
+ * - Empty lists (the SDK before the platform answered, RudderStack's pre-consent tracking) decide nothing.
+ * `provider` and `resolutionStrategy` are not read: the strategy combines the several categories of one
+ * destination, while the analytics ids are names of one purpose.
+ */
+function consentManagementDenials(value: unknown, analytics: AnalyticsIds): string[] {
+  if (!isObject(value)) return [];
+  const denied = analyticsAmong(consentIdList(value.deniedConsentIds), analytics);
+  if (denied.length > 0) return [`consentManagement.deniedConsentIds: ${denied.join(', ')}`];
+  if (!analytics.named) return [];
+  const allowed = consentIdList(value.allowedConsentIds);
+  if (allowed.length === 0 || analyticsAmong(allowed, analytics).length > 0) return [];
+  return [`consentManagement.allowedConsentIds: none of ${analytics.names.join(', ')}`];
+}
+
+/**
+ * Where the context denies analytics, one entry per key that does, as a path in the context
+ * (`consent.analytics_storage`, `consentManagement.deniedConsentIds: C0002`); empty when nothing does.
+ * Read: Segment's `consent.categoryPreferences` (the entry of each analytics id: Segment's OneTrust wrapper
+ * keys it by group id), a plain `consent.analytics`, Google Consent Mode's `consent.analytics_storage`, and
+ * RudderStack's `consentManagement`. One denial among grants is a denial; no consent object means no denial
+ * (Segment's rule).
+ */
+export function analyticsDenials(context: Record<string, unknown>, analytics: AnalyticsIds = defaultAnalyticsIds): string[] {
+  const found: string[] = [];
   const consent = context.consent;
-  if (!isObject(consent)) return false;
-  const preferences = isObject(consent.categoryPreferences) ? consent.categoryPreferences : {};
-  return isDenial(preferences.analytics) || isDenial(consent.analytics) || isDenial(consent.analytics_storage);
+  if (isObject(consent)) {
+    const preferences = consent.categoryPreferences;
+    if (isObject(preferences)) {
+      // Every key, for an id in any case (`Analytics`, `c0002`); a handful per event.
+      for (const key in preferences) {
+        if (Object.hasOwn(preferences, key) && analytics.ids.has(normalId(key)) && isDenial(preferences[key])) found.push(`consent.categoryPreferences.${key.trim()}`);
+      }
+    }
+    if (isDenial(consent.analytics)) found.push('consent.analytics');
+    if (isDenial(consent.analytics_storage)) found.push('consent.analytics_storage');
+  }
+  if (context.consentManagement !== undefined) found.push(...consentManagementDenials(context.consentManagement, analytics));
+  return found;
+}
+
+/** True when the context denies analytics (see analyticsDenials). */
+export function analyticsDenied(context: Record<string, unknown>, analytics: AnalyticsIds = defaultAnalyticsIds): boolean {
+  return analyticsDenials(context, analytics).length > 0;
 }
 
 /**

@@ -4,7 +4,7 @@ import { validateEvent } from './event';
 import { anonymizeIp } from './ip';
 import { correctedTime, parseClientTime, toDateTimeText, toEventRow } from './normalize';
 import { writeKeyFromAuthorization } from './write-key';
-import { analyticsDenied, applyConsentPolicy, withoutClickIds } from './consent';
+import { analyticsDenials, analyticsDenied, analyticsIds, applyConsentPolicy, withoutClickIds } from './consent';
 import { fullBucket, takeToken } from './rate-limit';
 import { parseUserAgent } from './user-agent';
 
@@ -244,6 +244,61 @@ describe('consent policy', () => {
     [{ consent: { ad_storage: 'denied' } }, false],
   ])('reads %j as denying analytics: %s', (context, denied) => {
     expect(analyticsDenied(context)).toBe(denied);
+  });
+
+  // RudderStack's SDKs (JS v3, Android, iOS) and HTTP API send `context.consentManagement`; the ids are the
+  // consent platform's, so `analytics` counts by default and a source names its platform's own.
+  const oneTrust = (allowed: unknown, denied: unknown) => ({ consentManagement: { provider: 'oneTrust', allowedConsentIds: allowed, deniedConsentIds: denied, resolutionStrategy: 'and' } });
+  const custom = (allowed: unknown, denied?: unknown) => ({ consentManagement: { provider: 'custom', allowedConsentIds: allowed, ...(denied === undefined ? {} : { deniedConsentIds: denied }) } });
+  it.each([
+    [{ consentManagement: { provider: 'ketch', allowedConsentIds: ['essential'], deniedConsentIds: ['analytics', 'marketing'], resolutionStrategy: 'or' } }, true],
+    [custom([], [' Analytics ']), true],
+    [{ consent: { categoryPreferences: { analytics: true } }, ...custom(['analytics', 'x'], ['ANALYTICS']) }, true], // one denial among grants
+    [custom(['analytics'], ['marketing']), false],
+    // Without the source's mapping an id in neither list decides nothing: OneTrust's C0002 could be anything.
+    [oneTrust(['C0001'], ['C0002', 'C0004']), false],
+    [custom(['marketing']), false],
+    [custom([], []), false], // before the platform answered (RudderStack's pre-consent)
+    [{ consentManagement: {} }, false],
+    [{ consentManagement: { deniedConsentIds: 'analytics' } }, false], // not a list
+    [{ consentManagement: 'analytics' }, false],
+  ])('reads RudderStack consent management %j as denying analytics: %s', (context, denied) => {
+    expect(analyticsDenied(context)).toBe(denied);
+  });
+
+  it.each([
+    [oneTrust(['C0001', 'C0003'], ['C0002', 'C0004']), true],
+    [oneTrust(['C0001', 'C0002', 'C0003'], ['C0004']), false],
+    // A custom platform may send the allow-list alone: with the source's mapping, RudderStack's rule for a
+    // destination with consent settings holds, a non-empty allow-list without the id refuses it.
+    [custom(['C0001']), true],
+    [custom(['C0001', 'c0002 ']), false],
+    [custom(['C0001'], ['C0004']), true],
+    [custom([], []), false],
+    [custom([], ['C0004']), false],
+    // JS SDK v3's first OneTrust versions sent the allow-list as an object of id to group name.
+    [oneTrust({ C0001: 'Strictly Necessary' }, []), true],
+    [oneTrust({ C0001: 'Strictly Necessary', C0002: 'Performance Cookies' }, []), false],
+    // `analytics` still counts (a Ketch app on the same source), in either list.
+    [custom(['analytics']), false],
+    [custom(['C0002'], ['analytics']), true],
+    // Segment's OneTrust wrapper keys categoryPreferences by group id.
+    [{ consent: { categoryPreferences: { C0001: true, C0002: false } } }, true],
+    [{ consent: { categoryPreferences: { C0001: true, C0002: true } } }, false],
+    [{}, false],
+  ])('with analyticsConsentIds ["C0002"] reads %j as denying analytics: %s', (context, denied) => {
+    expect(analyticsDenied(context, analyticsIds(['C0002']))).toBe(denied);
+  });
+
+  it('names each key that denies, as a path in the context', () => {
+    const ids = analyticsIds(['C0002']);
+    expect(analyticsDenials({ consent: { categoryPreferences: { C0002: false, analytics: 'denied' }, analytics_storage: 'DENIED' } }, ids)).toEqual([
+      'consent.categoryPreferences.C0002',
+      'consent.categoryPreferences.analytics',
+      'consent.analytics_storage',
+    ]);
+    expect(analyticsDenials(oneTrust([], ['C0002', ' c0002', 'analytics']), ids)).toEqual(['consentManagement.deniedConsentIds: C0002, analytics']);
+    expect(analyticsDenials(custom(['C0001']), ids)).toEqual(['consentManagement.allowedConsentIds: none of analytics, C0002']);
   });
 
   it('strips identifiers or drops, as the policy says', () => {

@@ -133,6 +133,23 @@ describe('processBatch', () => {
     expect(JSON.parse(refused.quarantine[0]?.raw ?? '{}')).toEqual({ type: 'track', context: { consent: { marketing: true } } });
   });
 
+  it("applies a RudderStack client's denial (context.consentManagement), the event's or its batch's", () => {
+    const rudder = (consentManagement: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+      track({ userId: 'user-1', context: { library: { name: 'RudderLabs JavaScript SDK' }, consentManagement }, ...extra });
+    const ketch = { provider: 'ketch', allowedConsentIds: ['essential'], deniedConsentIds: ['analytics'], resolutionStrategy: 'or' };
+    const stripped = processBatch(batch([rudder(ketch)]), request, defaultLimits);
+    expect(stripped).toMatchObject({ stripped: 1 });
+    expect(stripped.rows.map((row) => [row.anonymous_id, row.user_id, row.ip])).toEqual([['', '', '']]);
+    expect(processBatch(batch([rudder(ketch)]), { ...request, consentPolicy: 'drop' }, defaultLimits)).toMatchObject({ rows: [], dropped: 1 });
+    expect(processBatch(batch([track()], { consentManagement: ketch }), request, defaultLimits).rows[0]?.anonymous_id).toBe('');
+    // OneTrust's ids mean analytics only where the source says which: its analyticsConsentIds.
+    const oneTrust = (allowed: string[], denied: string[]) => rudder({ provider: 'oneTrust', allowedConsentIds: allowed, deniedConsentIds: denied, resolutionStrategy: 'and' });
+    const mapped = { ...request, analyticsConsentIds: ['C0002'] };
+    expect(processBatch(batch([oneTrust(['C0001'], ['C0002'])]), mapped, defaultLimits).rows[0]?.anonymous_id).toBe('');
+    expect(processBatch(batch([oneTrust(['C0001', 'C0002'], ['C0004'])]), mapped, defaultLimits).rows[0]?.anonymous_id).toBe('anon-1');
+    expect(processBatch(batch([oneTrust(['C0001'], ['C0002'])]), request, defaultLimits).rows[0]?.anonymous_id).toBe('anon-1');
+  });
+
   it('stores nothing of a denied event under the drop policy, valid or not, and counts it as dropped', () => {
     const drop = { ...request, consentPolicy: 'drop' as const };
     const denied = { consent: { analytics: 'false' } };

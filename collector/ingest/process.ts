@@ -3,7 +3,7 @@
 import type { ConsentPolicy, LimitsConfig } from '../config';
 import type { QuarantineRow } from '../warehouse/events';
 import type { BatchEnvelope } from './batch';
-import { analyticsDenied, applyConsentDecision, stripRawIdentifiers } from './consent';
+import { analyticsDenied, analyticsIds, applyConsentDecision, stripRawIdentifiers } from './consent';
 import { isObject, validateEvent, type Refusal } from './event';
 import { anonymizeIp } from './ip';
 import { eventRow, eventTimes, parseClientTime, toDateTimeText, type EventRow, type EventTimes } from './normalize';
@@ -17,6 +17,8 @@ export interface Rejection {
 export interface RequestContext {
   source: string;
   consentPolicy: ConsentPolicy;
+  /** The source's consent ids for analytics besides `analytics` (its `analyticsConsentIds`; see consent.ts). */
+  analyticsConsentIds?: readonly string[];
   receivedAt: number;
   /** The client IP as it will be stored (already anonymised when the source wants that). */
   ip: string;
@@ -122,9 +124,10 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
   // The batch context counts toward each event's size as it will be stored: its JSON plus the key.
   // An upper bound where the event's own context overrides some of its keys (checked exactly then).
   const extraBytes = mergeContext ? batch.contextBytes + contextKeyBytes : 0;
+  const analytics = analyticsIds(request.analyticsConsentIds);
   // Read apart from the events' own consent: the merge below is shallow, so an event's own consent
   // object (one about marketing, say) would otherwise hide the batch's denial.
-  const batchDenied = analyticsDenied(batch.context);
+  const batchDenied = analyticsDenied(batch.context, analytics);
 
   batch.events.forEach((raw, index) => {
     // The batch's top-level context sits under each event's own (Segment's rule). Copied only when
@@ -133,7 +136,7 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
     let context = isObject(own) ? (mergeContext ? { ...batchContext, ...own } : own) : batchContext;
     if (!request.keepFullIp && isObject(own) && own.ip !== undefined) context = anonymisedIp(context);
     // Either denial wins, the event's or its batch's.
-    const denied = batchDenied || (isObject(own) && analyticsDenied(own));
+    const denied = batchDenied || (isObject(own) && analyticsDenied(own, analytics));
     // `drop` means nothing of the event is stored: not as a row, and not its refusal in the quarantine
     // either (refused or not, it is a visitor's data the visitor did not agree to).
     if (denied && request.consentPolicy === 'drop') {

@@ -12,7 +12,7 @@ let direct: TestCollector;
 let proxied: TestCollector;
 beforeAll(async () => {
   [direct, proxied] = await Promise.all([
-    startTestCollector({}, { sources: [source('test-source'), source('full-ip', { keepFullIp: true }), source('dropper', { consentPolicy: 'drop' })] }),
+    startTestCollector({}, { sources: [source('test-source'), source('full-ip', { keepFullIp: true }), source('dropper', { consentPolicy: 'drop' }), source('onetrust', { analyticsConsentIds: ['C0002'] })] }),
     startTestCollector({}, { sources: [source('test-source', { keepFullIp: true }), source('proxied-anon')], trustedProxies: ['127.0.0.1'] }),
   ]);
 });
@@ -144,6 +144,18 @@ describe('server-side consent', () => {
     await send(direct, 'dropper-write-key', [{ type: 'track', event: 'E', anonymousId: 'a', messageId: 'consent-both-later' }]);
     await row(direct, 'message_id', 'consent-both-later');
     expect(await direct.db.rows("SELECT message_id FROM events WHERE message_id = 'consent-both-drop'")).toEqual([]);
+  });
+
+  it("takes a RudderStack client's denial with the source's consent ids", async () => {
+    // RudderStack's JS SDK v3 with OneTrust: every group in one list or the other.
+    const consentManagement = { provider: 'oneTrust', allowedConsentIds: ['C0001', 'C0003'], deniedConsentIds: ['C0002', 'C0004'], resolutionStrategy: 'and' };
+    const event = { type: 'track', event: 'E', anonymousId: 'anon-r', userId: 'user-r', messageId: 'consent-rudder', context: { library: { name: 'RudderLabs JavaScript SDK' }, consentManagement } };
+    expect((await send(direct, 'onetrust-write-key', [event])).status).toBe(200);
+    expect(await row(direct, 'anonymous_id, user_id', 'consent-rudder')).toEqual({ anonymous_id: '', user_id: '' });
+    // The same visitor accepting analytics is kept whole.
+    const granted = { ...event, messageId: 'consent-rudder-granted', context: { consentManagement: { ...consentManagement, allowedConsentIds: ['C0001', 'C0002'], deniedConsentIds: ['C0004'] } } };
+    await send(direct, 'onetrust-write-key', [granted]);
+    expect(await row(direct, 'anonymous_id', 'consent-rudder-granted')).toEqual({ anonymous_id: 'anon-r' });
   });
 
   it('recognises denials in any case, as text or as a number', async () => {

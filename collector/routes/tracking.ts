@@ -103,6 +103,7 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
       {
         source: source.id,
         consentPolicy: source.consentPolicy ?? 'strip',
+        analyticsConsentIds: source.analyticsConsentIds,
         receivedAt: Date.now(),
         ip: source.keepFullIp ? ip : anonymizeIp(ip),
         keepFullIp: source.keepFullIp,
