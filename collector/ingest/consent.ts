@@ -110,6 +110,28 @@ export function analyticsDenied(context: Record<string, unknown>, analytics: Ana
 }
 
 /**
+ * The consent stored (column `consent`) for an event whose analytics was denied: its consent object as
+ * sent (after the batch merge), with every analytics key it carries saying so — `categoryPreferences.analytics`
+ * `false` (added when absent, as that is what analysts read), the entries of the source's other analytics ids
+ * `false`, and a plain `analytics` or `analytics_storage` that does not deny already `false` or `denied` —
+ * and `analyticsDeniedBy`, the denials that decided (the batch's may hide under the event's own object: the
+ * merge is shallow). The `context` column keeps the consent as the client sent it.
+ */
+export function deniedConsent(consent: unknown, denials: readonly string[], analytics: AnalyticsIds = defaultAnalyticsIds): Record<string, unknown> {
+  const sent = isObject(consent) ? consent : {};
+  const preferences = isObject(sent.categoryPreferences) ? sent.categoryPreferences : {};
+  const applied: Record<string, unknown> = { ...sent };
+  applied.categoryPreferences = {
+    ...Object.fromEntries(Object.entries(preferences).map(([key, value]) => [key, analytics.ids.has(normalId(key)) ? false : value])),
+    analytics: false,
+  };
+  if ('analytics' in sent && !isDenial(sent.analytics)) applied.analytics = false;
+  if ('analytics_storage' in sent && !isDenial(sent.analytics_storage)) applied.analytics_storage = 'denied';
+  applied.analyticsDeniedBy = [...denials];
+  return applied;
+}
+
+/**
  * Ids an ad or e-mail platform puts in a landing URL, one per click or per recipient: with one, the
  * platform (or anyone holding its reports) can tell who the visitor was. Compared in lower case.
  */

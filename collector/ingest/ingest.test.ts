@@ -4,7 +4,7 @@ import { validateEvent } from './event';
 import { anonymizeIp } from './ip';
 import { correctedTime, parseClientTime, toDateTimeText, toEventRow } from './normalize';
 import { writeKeyFromAuthorization } from './write-key';
-import { analyticsDenials, analyticsDenied, analyticsIds, applyConsentPolicy, withoutClickIds } from './consent';
+import { analyticsDenials, analyticsDenied, analyticsIds, applyConsentPolicy, deniedConsent, withoutClickIds } from './consent';
 import { fullBucket, takeToken } from './rate-limit';
 import { parseUserAgent } from './user-agent';
 
@@ -299,6 +299,27 @@ describe('consent policy', () => {
     ]);
     expect(analyticsDenials(oneTrust([], ['C0002', ' c0002', 'analytics']), ids)).toEqual(['consentManagement.deniedConsentIds: C0002, analytics']);
     expect(analyticsDenials(custom(['C0001']), ids)).toEqual(['consentManagement.allowedConsentIds: none of analytics, C0002']);
+  });
+
+  it('stores, for a denied event, its consent with every analytics key denied and what denied it', () => {
+    const ids = analyticsIds(['C0002']);
+    const sent = { categoryPreferences: { analytics: true, C0002: true, marketing: true }, analytics_storage: 'granted', ad_storage: 'granted' };
+    expect(deniedConsent(sent, ['batch context.consent.analytics'], ids)).toEqual({
+      categoryPreferences: { analytics: false, C0002: false, marketing: true },
+      analytics_storage: 'denied',
+      ad_storage: 'granted',
+      analyticsDeniedBy: ['batch context.consent.analytics'],
+    });
+    // A denial as sent stays as sent; `categoryPreferences.analytics` is added: it is what analysts read.
+    expect(deniedConsent({ analytics_storage: 'DENIED' }, ['context.consent.analytics_storage'])).toEqual({
+      analytics_storage: 'DENIED',
+      categoryPreferences: { analytics: false },
+      analyticsDeniedBy: ['context.consent.analytics_storage'],
+    });
+    expect(deniedConsent(undefined, ['context.consentManagement.deniedConsentIds: analytics'])).toEqual({
+      categoryPreferences: { analytics: false },
+      analyticsDeniedBy: ['context.consentManagement.deniedConsentIds: analytics'],
+    });
   });
 
   it('strips identifiers or drops, as the policy says', () => {

@@ -150,6 +150,28 @@ describe('processBatch', () => {
     expect(processBatch(batch([oneTrust(['C0001'], ['C0002'])]), request, defaultLimits).rows[0]?.anonymous_id).toBe('anon-1');
   });
 
+  it('stores the consent it applied: a batch denial over an event granting in its own object reads as denied, and by what', () => {
+    const sent = { categoryPreferences: { analytics: true, marketing: true }, analytics_storage: 'granted' };
+    const own = track({ context: { consent: sent } });
+    const result = processBatch(batch([own], { consent: { categoryPreferences: { analytics: false } } }), request, defaultLimits);
+    expect(JSON.parse(result.rows[0]?.consent ?? '{}')).toEqual({
+      categoryPreferences: { analytics: false, marketing: true },
+      analytics_storage: 'denied',
+      analyticsDeniedBy: ['batch context.consent.categoryPreferences.analytics'],
+    });
+    // The context keeps the event's consent as it was sent.
+    expect(JSON.parse(result.rows[0]?.context ?? '{}')).toMatchObject({ consent: sent });
+    // The event's own denial, and a RudderStack one (whose event has no `consent` to show it), say so too.
+    const ownDenial = processBatch(batch([track({ context: { consent: { analytics_storage: 'denied' } } })]), request, defaultLimits);
+    expect(JSON.parse(ownDenial.rows[0]?.consent ?? '{}')).toEqual({ analytics_storage: 'denied', categoryPreferences: { analytics: false }, analyticsDeniedBy: ['context.consent.analytics_storage'] });
+    const rudder = track({ context: { consentManagement: { provider: 'oneTrust', allowedConsentIds: ['C0001'], deniedConsentIds: ['C0002'] } } });
+    const rudderDenial = processBatch(batch([rudder]), { ...request, analyticsConsentIds: ['C0002'] }, defaultLimits);
+    expect(JSON.parse(rudderDenial.rows[0]?.consent ?? '{}')).toEqual({ categoryPreferences: { analytics: false }, analyticsDeniedBy: ['context.consentManagement.deniedConsentIds: C0002'] });
+    // Without a denial the stored consent is the event's, unchanged.
+    const granted = processBatch(batch([own], { consent: { categoryPreferences: { analytics: true } } }), request, defaultLimits);
+    expect(granted.rows[0]?.consent).toBe(JSON.stringify(sent));
+  });
+
   it('stores nothing of a denied event under the drop policy, valid or not, and counts it as dropped', () => {
     const drop = { ...request, consentPolicy: 'drop' as const };
     const denied = { consent: { analytics: 'false' } };

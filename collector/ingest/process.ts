@@ -3,7 +3,7 @@
 import type { ConsentPolicy, LimitsConfig } from '../config';
 import type { QuarantineRow } from '../warehouse/events';
 import type { BatchEnvelope } from './batch';
-import { analyticsDenied, analyticsIds, applyConsentDecision, stripRawIdentifiers } from './consent';
+import { analyticsDenials, analyticsIds, applyConsentDecision, deniedConsent, stripRawIdentifiers } from './consent';
 import { isObject, validateEvent, type Refusal } from './event';
 import { anonymizeIp } from './ip';
 import { eventRow, eventTimes, parseClientTime, toDateTimeText, type EventRow, type EventTimes } from './normalize';
@@ -127,7 +127,7 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
   const analytics = analyticsIds(request.analyticsConsentIds);
   // Read apart from the events' own consent: the merge below is shallow, so an event's own consent
   // object (one about marketing, say) would otherwise hide the batch's denial.
-  const batchDenied = analyticsDenied(batch.context, analytics);
+  const batchDenials = analyticsDenials(batch.context, analytics).map((denial) => `batch context.${denial}`);
 
   batch.events.forEach((raw, index) => {
     // The batch's top-level context sits under each event's own (Segment's rule). Copied only when
@@ -136,7 +136,9 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
     let context = isObject(own) ? (mergeContext ? { ...batchContext, ...own } : own) : batchContext;
     if (!request.keepFullIp && isObject(own) && own.ip !== undefined) context = anonymisedIp(context);
     // Either denial wins, the event's or its batch's.
-    const denied = batchDenied || (isObject(own) && analyticsDenied(own, analytics));
+    const ownDenials = isObject(own) ? analyticsDenials(own, analytics).map((denial) => `context.${denial}`) : [];
+    const denials = ownDenials.length === 0 ? batchDenials : [...ownDenials, ...batchDenials];
+    const denied = denials.length > 0;
     // `drop` means nothing of the event is stored: not as a row, and not its refusal in the quarantine
     // either (refused or not, it is a visitor's data the visitor did not agree to).
     if (denied && request.consentPolicy === 'drop') {
@@ -161,7 +163,10 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
     const late = timestampRefusal(times, request.receivedAt, limits);
     if (late) return refuse(index, raw, late, denied);
     // `index` counts refused events too: what matters is the order the client sent them in.
-    out.rows.push(eventRow(consent.event, consent.stripped ? { ...facts, ip: '' } : facts, times, index));
+    const row = eventRow(consent.event, consent.stripped ? { ...facts, ip: '' } : facts, times, index);
+    // What was applied, not only what the event's own object says (it may grant what its batch denied).
+    if (consent.stripped) row.consent = JSON.stringify(deniedConsent(context.consent, denials, analytics));
+    out.rows.push(row);
   });
   return out;
 }

@@ -146,16 +146,18 @@ describe('server-side consent', () => {
     expect(await direct.db.rows("SELECT message_id FROM events WHERE message_id = 'consent-both-drop'")).toEqual([]);
   });
 
-  it("takes a RudderStack client's denial with the source's consent ids", async () => {
+  it("takes a RudderStack client's denial with the source's consent ids, and stores the consent it applied", async () => {
     // RudderStack's JS SDK v3 with OneTrust: every group in one list or the other.
     const consentManagement = { provider: 'oneTrust', allowedConsentIds: ['C0001', 'C0003'], deniedConsentIds: ['C0002', 'C0004'], resolutionStrategy: 'and' };
     const event = { type: 'track', event: 'E', anonymousId: 'anon-r', userId: 'user-r', messageId: 'consent-rudder', context: { library: { name: 'RudderLabs JavaScript SDK' }, consentManagement } };
     expect((await send(direct, 'onetrust-write-key', [event])).status).toBe(200);
-    expect(await row(direct, 'anonymous_id, user_id', 'consent-rudder')).toEqual({ anonymous_id: '', user_id: '' });
+    const stored = await row<{ anonymous_id: string; user_id: string; consent: string }>(direct, 'anonymous_id, user_id, consent', 'consent-rudder');
+    expect(stored).toMatchObject({ anonymous_id: '', user_id: '' });
+    expect(JSON.parse(stored.consent)).toEqual({ categoryPreferences: { analytics: false }, analyticsDeniedBy: ['context.consentManagement.deniedConsentIds: C0002'] });
     // The same visitor accepting analytics is kept whole.
     const granted = { ...event, messageId: 'consent-rudder-granted', context: { consentManagement: { ...consentManagement, allowedConsentIds: ['C0001', 'C0002'], deniedConsentIds: ['C0004'] } } };
     await send(direct, 'onetrust-write-key', [granted]);
-    expect(await row(direct, 'anonymous_id', 'consent-rudder-granted')).toEqual({ anonymous_id: 'anon-r' });
+    expect(await row(direct, 'anonymous_id, consent', 'consent-rudder-granted')).toEqual({ anonymous_id: 'anon-r', consent: '{}' });
   });
 
   it('recognises denials in any case, as text or as a number', async () => {
