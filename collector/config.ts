@@ -19,7 +19,7 @@ export interface SourceConfig {
   keepFullIp: boolean;
   /** Requests per second this source may send (token bucket); over it the answer is 429 with Retry-After. */
   rateLimit?: RateLimitConfig;
-  /** What to do with events whose `context.consent` denies analytics (see docs/collector.md). Default 'strip'. */
+  /** What to do with events whose consent (Segment, Consent Mode or RudderStack shapes) denies analytics (see docs/collector.md). Default 'strip'. */
   consentPolicy?: ConsentPolicy;
   /** The consent platform's ids for analytics (OneTrust's `C0002`, …), besides `analytics` itself (see docs/collector.md). */
   analyticsConsentIds?: string[];

@@ -1,6 +1,6 @@
 // Turns generated deliveries into `events` rows through the collector's own validation and
 // normalisation, and loads them in batches, in delivery (shuffled) order.
-import { analyticsDenied, applyConsentDecision } from '../../ingest/consent';
+import { analyticsDenials, applyConsentDecision, deniedConsent } from '../../ingest/consent';
 import { isObject, validateEvent } from '../../ingest/event';
 import { toEventRow, type EventRow } from '../../ingest/normalize';
 import type { ClickHouseClient } from '../client';
@@ -12,12 +12,17 @@ export function deliveriesToRows(deliveries: readonly Delivery[]): EventRow[] {
   return deliveries.map((delivery) => {
     // Like collector/ingest/process.ts with the default consent policy: analytics-denied events are stored
     // without ids. Deliveries are single events, so their own consent is the whole decision (no batch context).
-    const denied = analyticsDenied(isObject(delivery.raw.context) ? delivery.raw.context : {});
+    const context = isObject(delivery.raw.context) ? delivery.raw.context : {};
+    const denials = analyticsDenials(context).map((denial) => `context.${denial}`);
+    const denied = denials.length > 0;
     const result = validateEvent(delivery.raw, { requireIds: !denied });
     if (!result.ok) throw new Error(`generator produced an invalid event: ${result.reason}`);
     const consent = applyConsentDecision(result.event, denied, 'strip');
     if (!consent.keep) throw new Error('the strip policy keeps every event');
-    return toEventRow(consent.event, { source: delivery.source, receivedAt: delivery.receivedAt, sentAt: Date.parse(delivery.sentAt), ip: '', userAgent: '' });
+    const row = toEventRow(consent.event, { source: delivery.source, receivedAt: delivery.receivedAt, sentAt: Date.parse(delivery.sentAt), ip: '', userAgent: '' });
+    // The consent that was applied, as the collector stores it for a stripped event.
+    if (consent.stripped) row.consent = JSON.stringify(deniedConsent(context.consent, denials));
+    return row;
   });
 }
 
