@@ -96,8 +96,10 @@ export interface CollectorConfig {
   /** Without a spool directory the collector spools to a fresh temporary directory (tests only). */
   spool?: Partial<SpoolConfig>;
   shipper?: Partial<ShipperConfig>;
-  /** Bearer token for the query and segment APIs (separate from write keys); unset: those APIs answer 401. */
+  /** Bearer token for the query and segment APIs and GET /metrics (separate from write keys); unset: those answer 401. */
   adminToken?: string;
+  /** Serve GET /metrics without the admin token (a scrape on a private network). Off by default. */
+  publicMetrics?: boolean;
   /** Periodic warehouse jobs (identity resolution, segment refresh); seconds, 0 turns one off. */
   warehouseJobs?: WarehouseJobsConfig;
 }
@@ -343,6 +345,12 @@ function parseAdminToken(env: Env, file: JsonObject, sources: SourceConfig[]): s
   return adminToken;
 }
 
+function parsePublicMetrics(file: JsonObject): boolean {
+  const publicMetrics = file.publicMetrics ?? false;
+  if (typeof publicMetrics !== 'boolean') throw new ConfigError('publicMetrics must be true or false');
+  return publicMetrics;
+}
+
 function readConfigFile(name: string | undefined): JsonObject {
   if (name === undefined) return {};
   const path = resolve(name);
@@ -363,7 +371,7 @@ function readConfigFile(name: string | undefined): JsonObject {
 }
 
 /** The config file's settings, as docs/collector.md lists them. */
-export const fileKeys = ['host', 'port', 'database', 'trustedProxies', 'sources', 'limits', 'spool', 'shipper', 'adminToken', 'warehouseJobs', 'serveDemo'] as const;
+export const fileKeys = ['host', 'port', 'database', 'trustedProxies', 'sources', 'limits', 'spool', 'shipper', 'adminToken', 'publicMetrics', 'warehouseJobs', 'serveDemo'] as const;
 
 /** Builds the config from an optional JSON file (TAGFLOW_CONFIG) and environment overrides. */
 export function loadConfig(env: Env = process.env): CollectorConfig {
@@ -383,6 +391,7 @@ export function loadConfig(env: Env = process.env): CollectorConfig {
     spool: parseSpool(file.spool, fromEnv(env, 'TAGFLOW_SPOOL_DIR'), database),
     shipper: numbers(file.shipper, defaultShipper, 'shipper'),
     ...(adminToken === undefined ? {} : { adminToken }),
+    publicMetrics: parsePublicMetrics(file),
     warehouseJobs: parseWarehouseJobs(file.warehouseJobs),
   };
 }

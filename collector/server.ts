@@ -93,7 +93,7 @@ export async function buildServer(config: CollectorConfig, warehouse: Warehouse,
   });
 
   healthRoutes(app, warehouse, options.spool);
-  metricsRoutes(app, options.metrics);
+  metricsRoutes(app, options.metrics, config);
   trackingRoutes(app, config, options);
   containerRoutes(app, config);
   queryRoutes(app, config);

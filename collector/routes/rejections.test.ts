@@ -11,14 +11,17 @@ let collector: TestCollector;
 /** A second collector with tiny limits: a source allowed 3 requests, an 8 KB spool, a 1 s body deadline. */
 let strict: TestCollector;
 const limitedKey = 'limited-write-key';
+const adminToken = 'admin-token-0123456789';
 beforeAll(async () => {
   const sources = [
     { id: 'test-source', writeKey: 'test-write-key', allowedOrigins: [], keepFullIp: false },
     { id: 'limited', writeKey: limitedKey, allowedOrigins: [], keepFullIp: false, rateLimit: { requestsPerSecond: 0.01, burst: 3 } },
   ];
-  [collector, strict] = await Promise.all([startTestCollector(), startTestCollector({}, { sources, spool: { maxBytes: 8192 }, limits: { bodyTimeoutSeconds: 1 } })]);
+  [collector, strict] = await Promise.all([startTestCollector({}, { adminToken }), startTestCollector({}, { sources, spool: { maxBytes: 8192 }, limits: { bodyTimeoutSeconds: 1 } })]);
 });
 afterAll(() => Promise.all([collector?.close(), strict?.close()]));
+
+const scrape = async (target: TestCollector) => (await fetch(`${target.url}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } })).text();
 
 const basic = (key: string) => `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
 const headers = (extra: Record<string, string> = {}) => ({ 'content-type': 'application/json', authorization: basic('test-write-key'), ...extra });
@@ -75,13 +78,13 @@ describe('requests refused as a whole', () => {
 
   it('refuses a malformed percent-escape in the URL in the collector\'s JSON shape, and counts it', async () => {
     await expectError(await fetch(`${collector.url}/v1/container/%E0%A4%A`), 400, 'invalid_url');
-    const metrics = await (await fetch(`${collector.url}/metrics`)).text();
+    const metrics = await scrape(collector);
     expect(metrics).toMatch(/tagflow_requests_refused_total\{reason="invalid_url"\} [1-9]/);
   });
 
   it('counts an unknown write key in the metrics', async () => {
     await expectError(await post(collector, JSON.stringify({ batch: [track('k')] }), { authorization: basic('no-such-key') }), 401, 'unknown_write_key');
-    const metrics = await (await fetch(`${collector.url}/metrics`)).text();
+    const metrics = await scrape(collector);
     expect(metrics).toMatch(/tagflow_requests_refused_total\{reason="unknown_write_key"\} [1-9]/);
   });
 
@@ -182,7 +185,7 @@ describe('events refused one by one', () => {
   it('answers 400 no_valid_events when every event is refused, and counts the reasons', async () => {
     const response = await post(collector, JSON.stringify({ batch: [{ type: 'track', anonymousId: 'a' }] }));
     await expectError(response, 400, 'no_valid_events');
-    const metrics = await (await fetch(`${collector.url}/metrics`)).text();
+    const metrics = await scrape(collector);
     expect(metrics).toMatch(/tagflow_events_rejected_total\{source="test-source",reason="missing_field"\} [1-9]/);
     expect(metrics).toMatch(/tagflow_events_rejected_total\{source="test-source",reason="timestamp_in_future"\} 1/);
   });
