@@ -3,7 +3,7 @@ import { readBatch, readSingle } from './batch';
 import { validateEvent } from './event';
 import { anonymizeIp } from './ip';
 import { correctedTime, parseClientTime, toDateTimeText, toEventRow } from './normalize';
-import { writeKeyFromAuthorization } from './write-key';
+import { writeKeyFromAuthorization, writeKeyFromBody } from './write-key';
 import { analyticsDenied, applyConsentPolicy, withoutClickIds } from './consent';
 import { fullBucket, takeToken } from './rate-limit';
 import { parseUserAgent } from './user-agent';
@@ -206,6 +206,25 @@ describe('rate limit', () => {
     expect(takeToken(bucket, limit, 0)).toEqual({ ok: false, retryAfterSeconds: 1 });
     expect(takeToken(bucket, limit, 500).ok).toBe(true);
     expect(takeToken(bucket, limit, 500).ok).toBe(false);
+  });
+});
+
+describe('writeKeyFromBody', () => {
+  it('takes a string, and no key from absent or null', () => {
+    expect(writeKeyFromBody('k-123456')).toEqual({ ok: true, writeKey: 'k-123456' });
+    expect(writeKeyFromBody(undefined)).toEqual({ ok: true, writeKey: undefined });
+    expect(writeKeyFromBody(null)).toEqual({ ok: true, writeKey: undefined });
+  });
+
+  it.each([
+    [123, 'a number'],
+    [false, 'a boolean'],
+    [[], 'an array'],
+    [{}, 'an object'],
+  ])('refuses %j, naming it as %s', (value, kind) => {
+    const read = writeKeyFromBody(value);
+    expect(read).toMatchObject({ ok: false, error: 'invalid_write_key' });
+    expect(!read.ok && read.message).toContain(kind);
   });
 });
 

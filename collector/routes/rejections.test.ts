@@ -139,6 +139,124 @@ describe('requests refused as a whole', () => {
   });
 });
 
+/** One HTTP exchange on a fresh connection, as written; resolves with the answer once the server closes it. */
+function exchange(target: TestCollector, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(new URL(target.url).port), '127.0.0.1', () => socket.write(request));
+    let text = '';
+    socket.on('data', (chunk) => (text += chunk.toString()));
+    socket.on('close', () => resolve(text));
+    socket.on('error', reject);
+  });
+}
+
+interface RawAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** The first response of a raw HTTP answer (`Content-Length` bodies only, as every error answer has one). */
+function firstAnswer(text: string): RawAnswer {
+  const end = text.indexOf('\r\n\r\n');
+  const [statusLine = '', ...lines] = text.slice(0, end).split('\r\n');
+  const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+  const length = Number(headers['content-length'] ?? 0);
+  return { status: Number(statusLine.split(' ')[1]), headers, body: Buffer.from(text.slice(end + 4)).subarray(0, length).toString() };
+}
+
+/** The collector's error shape: JSON with exactly `error` (the code) and `message` (a sentence). */
+function expectShape(answer: RawAnswer, status: number, code: string): string {
+  expect({ status: answer.status, type: answer.headers['content-type'] }).toEqual({ status, type: 'application/json; charset=utf-8' });
+  const body = JSON.parse(answer.body) as Record<string, unknown>;
+  expect(Object.keys(body).sort()).toEqual(['error', 'message']);
+  expect(body.error).toBe(code);
+  expect(String(body.message).length).toBeGreaterThan(10);
+  return String(body.message);
+}
+
+describe("what Node's HTTP parser or Fastify would answer in their own shape", () => {
+  const post = (headers: string, body = '{}') => `POST /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${headers}Connection: close\r\n\r\n${body}`;
+
+  it.each([
+    ['a Content-Length that is not a number', post('Content-Length: abc\r\n'), 400, 'invalid_content_length'],
+    ['two different Content-Lengths', post('Content-Length: 2\r\nContent-Length: 3\r\n'), 400, 'invalid_content_length'],
+    ['Content-Length with Transfer-Encoding: chunked', post('Content-Length: 2\r\nTransfer-Encoding: chunked\r\n', '0\r\n\r\n'), 400, 'invalid_transfer_encoding'],
+    ['a broken chunked body', post('Transfer-Encoding: chunked\r\n', 'zz\r\n'), 400, 'invalid_transfer_encoding'],
+    ['a method HTTP does not define', 'BREW /v1/batch HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 400, 'invalid_method'],
+    ['a request line that is not HTTP', 'GET /healthz HTTX/1.1\r\nHost: x\r\n\r\n', 400, 'malformed_request'],
+    ['a header line without a colon', 'GET /healthz HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n', 400, 'malformed_request'],
+    ['headers over 16 KB', `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: ${'p'.repeat(20_000)}\r\nConnection: close\r\n\r\n`, 431, 'headers_too_large'],
+    ['an HTTP/1.1 request without Host', 'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n', 400, 'missing_host'],
+    ['an Expect other than 100-continue', post('Content-Length: 2\r\nExpect: teapot\r\n'), 417, 'expectation_failed'],
+    ['a path segment longer than the router takes', `GET /v1/container/${'k'.repeat(5000)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, 414, 'url_too_long'],
+    ['an unknown route', 'GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 404, 'not_found'],
+    ['a method a route does not take', 'PUT /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n', 404, 'not_found'],
+    ['malformed JSON', post('Content-Length: 5\r\n', '{"a":'), 400, 'invalid_json'],
+    ['a body over the limit, by its Content-Length', post('Content-Length: 600000\r\n', ''), 413, 'body_too_large'],
+  ])('%s', async (_label, request, status, code) => {
+    const message = expectShape(firstAnswer(await exchange(collector, request)), status, code);
+    // A sentence of the collector's, not an echo of the request.
+    expect(message.length).toBeLessThan(300);
+  });
+
+  it('counts what the HTTP parser refuses in tagflow_requests_refused_total', async () => {
+    await exchange(collector, post('Content-Length: abc\r\n'));
+    const metrics = await scrape(collector);
+    expect(metrics).toMatch(/tagflow_requests_refused_total\{reason="invalid_content_length"\} [1-9]/);
+  });
+
+  it('serves a write key longer than 100 characters its container (the router took at most 100)', async () => {
+    const longKey = `long-${'k'.repeat(150)}`;
+    const target = await startTestCollector({ writeKey: longKey, container: { version: '1', triggers: [], variables: [], tags: [] } });
+    try {
+      expect((await fetch(`${target.url}/v1/container/${longKey}`)).status).toBe(200);
+    } finally {
+      await target.close();
+    }
+  });
+
+  it('answers 503 shutting_down with Retry-After to a request that arrives while the collector stops', async () => {
+    const stopping = await startTestCollector();
+    const body = JSON.stringify({ batch: [track('before-stop')], writeKey: stopping.source.writeKey });
+    const socket = connect(Number(new URL(stopping.url).port), '127.0.0.1');
+    let text = '';
+    socket.on('data', (chunk) => (text += chunk.toString()));
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    // Expect: 100-continue: the server answers "100 Continue" once it has taken the request in, so the
+    // request is in flight (not an idle connection the close would drop) when the collector starts to stop.
+    socket.write(`POST /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`);
+    await waitUntil(async () => text, (t) => t.includes('100 Continue'));
+    const stopped = stopping.app.close();
+    await waitUntil(async () => stopping.app.server.listening, (listening) => !listening);
+    // The rest of the first request, and a second one pipelined behind it.
+    socket.write(`${body}GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await closed;
+    await stopped;
+    await stopping.db.drop();
+    const answers = text.slice(text.indexOf('\r\n\r\n') + 4);
+    expect(firstAnswer(answers).status).toBe(200);
+    const second = firstAnswer(answers.slice(answers.indexOf('HTTP/1.1', 1)));
+    expectShape(second, 503, 'shutting_down');
+    expect(Number(second.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('a write key in the body', () => {
+  it.each([
+    [123, 'a number'],
+    [true, 'a boolean'],
+    [['test-write-key'], 'an array'],
+    [{ key: 'test-write-key' }, 'an object'],
+  ])('refuses %j as an invalid write key, naming its type', async (writeKey, kind) => {
+    const response = await fetch(`${collector.url}/v1/batch`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ batch: [track('wk-type')], writeKey }) });
+    const refused = await expectError(response, 400, 'invalid_write_key');
+    expect(refused.message).toContain(kind);
+    const single = await fetch(`${collector.url}/v1/track`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ ...track('wk-type-single'), writeKey }) });
+    expect((await expectError(single, 400, 'invalid_write_key')).message).toContain(kind);
+  });
+});
+
 describe('events refused one by one', () => {
   const day = 86_400_000;
   const cases: Array<[string, unknown, string]> = [
