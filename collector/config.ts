@@ -17,7 +17,7 @@ export interface SourceConfig {
   allowedOrigins: string[];
   /** Keep the full client IP instead of its /24 (IPv4) or /48 (IPv6) network. Off by default. */
   keepFullIp: boolean;
-  /** Requests per second this source may send (token bucket); over it the answer is 429 with Retry-After. */
+  /** Requests per second each client (address, IPv6 /64) may send to this source (a token bucket each); over it 429 with Retry-After. */
   rateLimit?: RateLimitConfig;
   /** What to do with events whose `context.consent` denies analytics (see docs/collector.md). Default 'strip'. */
   consentPolicy?: ConsentPolicy;
@@ -46,6 +46,8 @@ export interface LimitsConfig {
   maxAgeDays: number;
   /** A body that has not fully arrived after this long is refused with 408. */
   bodyTimeoutSeconds: number;
+  /** Rate-limit buckets (one per source and client) kept at most; past it full ones, then the least recently used, are forgotten. */
+  rateLimitClients: number;
 }
 
 /** The on-disk spool every accepted event is written to before the 200. */
@@ -77,6 +79,7 @@ export const defaultLimits: LimitsConfig = {
   maxFutureSeconds: 86_400,
   maxAgeDays: 365,
   bodyTimeoutSeconds: 10,
+  rateLimitClients: 100_000,
 };
 
 export const defaultSpool: Omit<SpoolConfig, 'dir'> = { maxBytes: 1024 ** 3, segmentBytes: 64 * 1024 ** 2 };

@@ -10,6 +10,8 @@ import { startTestCollector, type TestCollector } from '../../test/support/colle
 let collector: TestCollector;
 /** A second collector with tiny limits: a source allowed 3 requests, an 8 KB spool, a 1 s body deadline. */
 let strict: TestCollector;
+/** A third behind a trusted proxy (127.0.0.1), so X-Forwarded-For names the client; the same tiny rate limit. */
+let proxied: TestCollector;
 const limitedKey = 'limited-write-key';
 const adminToken = 'admin-token-0123456789';
 beforeAll(async () => {
@@ -17,9 +19,13 @@ beforeAll(async () => {
     { id: 'test-source', writeKey: 'test-write-key', allowedOrigins: [], keepFullIp: false },
     { id: 'limited', writeKey: limitedKey, allowedOrigins: [], keepFullIp: false, rateLimit: { requestsPerSecond: 0.01, burst: 3 } },
   ];
-  [collector, strict] = await Promise.all([startTestCollector({}, { adminToken }), startTestCollector({}, { sources, spool: { maxBytes: 8192 }, limits: { bodyTimeoutSeconds: 1 } })]);
+  [collector, strict, proxied] = await Promise.all([
+    startTestCollector({}, { adminToken }),
+    startTestCollector({}, { sources, spool: { maxBytes: 8192 }, limits: { bodyTimeoutSeconds: 1 } }),
+    startTestCollector({}, { sources, trustedProxies: ['127.0.0.1'] }),
+  ]);
 });
-afterAll(() => Promise.all([collector?.close(), strict?.close()]));
+afterAll(() => Promise.all([collector?.close(), strict?.close(), proxied?.close()]));
 
 const scrape = async (target: TestCollector) => (await fetch(`${target.url}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } })).text();
 
@@ -109,6 +115,23 @@ describe('requests refused as a whole', () => {
     // The same bucket whether the key comes in the Authorization header or in the body.
     const bodyKey = await fetch(`${strict.url}/v1/batch`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ batch: [track('rl-body')], writeKey: limitedKey }) });
     await expectError(bodyKey, 429, 'rate_limited');
+  });
+
+  it('keeps a bucket per source and client: a client over the limit does not stop another one of the same source', async () => {
+    const from = (client: string, messageId: string) => post(proxied, JSON.stringify({ batch: [track(messageId)] }), { authorization: basic(limitedKey), 'x-forwarded-for': client });
+    for (let i = 0; i < 3; i++) expect((await from('203.0.113.7', `pc-a-${i}`)).status).toBe(200);
+    await expectError(await from('203.0.113.7', 'pc-a-3'), 429, 'rate_limited');
+    expect((await from('203.0.113.8', 'pc-b-0')).status).toBe(200);
+    // Through the body key as well (sendBeacon), the bucket is the client's.
+    const beacon = await fetch(`${proxied.url}/v1/batch`, { method: 'POST', headers: { 'content-type': 'text/plain', 'x-forwarded-for': '203.0.113.7' }, body: JSON.stringify({ batch: [track('pc-a-beacon')], writeKey: limitedKey }) });
+    await expectError(beacon, 429, 'rate_limited');
+  });
+
+  it('keeps one bucket per IPv6 /64, so a client cannot escape its limit by changing the host part', async () => {
+    const from = (client: string, messageId: string) => post(proxied, JSON.stringify({ batch: [track(messageId)] }), { authorization: basic(limitedKey), 'x-forwarded-for': client });
+    for (let i = 1; i <= 3; i++) expect((await from(`2001:db8:0:1::${i}`, `pc-v6-${i}`)).status).toBe(200);
+    await expectError(await from('2001:db8:0:1:ffff:ffff:ffff:9', 'pc-v6-4'), 429, 'rate_limited');
+    expect((await from('2001:db8:0:2::1', 'pc-v6-other')).status).toBe(200);
   });
 
   it('answers 503 with Retry-After when the spool is over its byte cap', async () => {
