@@ -99,9 +99,13 @@ const body = (prefix: string, index: number) => JSON.stringify({ batch: batch(pr
 
 
 
+/** GET /metrics needs the admin token; the bench's collector gets this one. */
+const adminToken = `bench-admin-${randomBytes(12).toString('hex')}`;
+const scrapeMetrics = async (url: string): Promise<string> => (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } })).text();
+
 /** The collector's own CPU seconds so far (user + system), from its /metrics. */
 async function collectorCpuSeconds(url: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+  const text = await scrapeMetrics(url);
   return Number(/^tagflow_process_cpu_seconds_total (\S+)$/m.exec(text)?.[1] ?? NaN);
 }
 
@@ -123,7 +127,7 @@ export async function collectorSection(root: string): Promise<string> {
     const port = await freePort();
     const collector = await spawnCollector(
       dir,
-      { port, database: e2eDb, sources: [{ id: 'bench', writeKey, rateLimit: { requestsPerSecond: 1_000_000, burst: 1_000_000 } }], spool: { dir: join(dir, 'spool') } },
+      { port, database: e2eDb, adminToken, sources: [{ id: 'bench', writeKey, rateLimit: { requestsPerSecond: 1_000_000, burst: 1_000_000 } }], spool: { dir: join(dir, 'spool') } },
       { CLICKHOUSE_URL: clickhouse.url },
     );
     let peakRss = collector.rss();
@@ -150,7 +154,7 @@ export async function collectorSection(root: string): Promise<string> {
       const floor = await httpLoad({ url: `${nullServer.url}/v1/batch`, rate: fixedRate, requests: fixedRateRequests, connections, headers, body: (index) => body('floor', index) }).finally(() => nullServer.stop());
       await poll(() => count(clickhouse.url, e2eDb), (n) => n >= totalEvents + fixedRateRequests * eventsPerBatch, 120_000);
       clearInterval(sampler);
-      const metrics = await (await fetch(`${collector.url}/metrics`)).text();
+      const metrics = await scrapeMetrics(collector.url);
       const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
       const commits = metric('tagflow_spool_commit_duration_seconds_count');
       const commitMs = (metric('tagflow_spool_commit_duration_seconds_sum') / commits) * 1000;

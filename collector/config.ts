@@ -17,7 +17,7 @@ export interface SourceConfig {
   allowedOrigins: string[];
   /** Keep the full client IP instead of its /24 (IPv4) or /48 (IPv6) network. Off by default. */
   keepFullIp: boolean;
-  /** Requests per second this source may send (token bucket); over it the answer is 429 with Retry-After. */
+  /** Requests per second each client (address, IPv6 /64) may send to this source (a token bucket each); over it 429 with Retry-After. */
   rateLimit?: RateLimitConfig;
   /** What to do with events whose consent (Segment, Consent Mode or RudderStack shapes) denies analytics (see docs/collector.md). Default 'strip'. */
   consentPolicy?: ConsentPolicy;
@@ -48,6 +48,8 @@ export interface LimitsConfig {
   maxAgeDays: number;
   /** A body that has not fully arrived after this long is refused with 408. */
   bodyTimeoutSeconds: number;
+  /** Rate-limit buckets (one per source and client) kept at most; past it full ones, then the least recently used, are forgotten. */
+  rateLimitClients: number;
 }
 
 /** The on-disk spool every accepted event is written to before the 200. */
@@ -79,6 +81,7 @@ export const defaultLimits: LimitsConfig = {
   maxFutureSeconds: 86_400,
   maxAgeDays: 365,
   bodyTimeoutSeconds: 10,
+  rateLimitClients: 100_000,
 };
 
 export const defaultSpool: Omit<SpoolConfig, 'dir'> = { maxBytes: 1024 ** 3, segmentBytes: 64 * 1024 ** 2 };
@@ -98,8 +101,10 @@ export interface CollectorConfig {
   /** Without a spool directory the collector spools to a fresh temporary directory (tests only). */
   spool?: Partial<SpoolConfig>;
   shipper?: Partial<ShipperConfig>;
-  /** Bearer token for the query and segment APIs (separate from write keys); unset: those APIs answer 401. */
+  /** Bearer token for the query and segment APIs and GET /metrics (separate from write keys); unset: those answer 401. */
   adminToken?: string;
+  /** Serve GET /metrics without the admin token (a scrape on a private network). Off by default. */
+  publicMetrics?: boolean;
   /** Periodic warehouse jobs (identity resolution, segment refresh); seconds, 0 turns one off. */
   warehouseJobs?: WarehouseJobsConfig;
 }
@@ -354,6 +359,12 @@ function parseAdminToken(env: Env, file: JsonObject, sources: SourceConfig[]): s
   return adminToken;
 }
 
+function parsePublicMetrics(file: JsonObject): boolean {
+  const publicMetrics = file.publicMetrics ?? false;
+  if (typeof publicMetrics !== 'boolean') throw new ConfigError('publicMetrics must be true or false');
+  return publicMetrics;
+}
+
 function readConfigFile(name: string | undefined): JsonObject {
   if (name === undefined) return {};
   const path = resolve(name);
@@ -374,7 +385,7 @@ function readConfigFile(name: string | undefined): JsonObject {
 }
 
 /** The config file's settings, as docs/collector.md lists them. */
-export const fileKeys = ['host', 'port', 'database', 'trustedProxies', 'sources', 'limits', 'spool', 'shipper', 'adminToken', 'warehouseJobs', 'serveDemo'] as const;
+export const fileKeys = ['host', 'port', 'database', 'trustedProxies', 'sources', 'limits', 'spool', 'shipper', 'adminToken', 'publicMetrics', 'warehouseJobs', 'serveDemo'] as const;
 
 /** Builds the config from an optional JSON file (TAGFLOW_CONFIG) and environment overrides. */
 export function loadConfig(env: Env = process.env): CollectorConfig {
@@ -394,6 +405,7 @@ export function loadConfig(env: Env = process.env): CollectorConfig {
     spool: parseSpool(file.spool, fromEnv(env, 'TAGFLOW_SPOOL_DIR'), database),
     shipper: numbers(file.shipper, defaultShipper, 'shipper'),
     ...(adminToken === undefined ? {} : { adminToken }),
+    publicMetrics: parsePublicMetrics(file),
     warehouseJobs: parseWarehouseJobs(file.warehouseJobs),
   };
 }

@@ -1,8 +1,10 @@
 // Builds the Fastify app from a config and a warehouse; main.ts (or a test) decides where it listens.
 import cors from '@fastify/cors';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { defaultLimits, type CollectorConfig } from './config';
-import { HttpError, toErrorReply } from './errors';
+import { HttpError, clientErrorReply, defaultMaxParamLength, toErrorReply, type ErrorReply } from './errors';
 import type { CollectorMetrics } from './metrics';
 import { decodeBody, parsedBodyBytes } from './routes/body';
 import { containerRoutes } from './routes/container';
@@ -37,20 +39,75 @@ function parseJson(body: string): unknown {
   }
 }
 
+/** Seconds a client is asked to wait when the collector is stopping (another instance, or this one restarted). */
+const stoppingRetryAfterSeconds = 5;
+
+/** An error answer written straight to the socket, for what Node refuses before there is a request object. */
+function rawErrorResponse({ statusCode, body }: ErrorReply): string {
+  const text = JSON.stringify(body);
+  return `HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`;
+}
+
 export async function buildServer(config: CollectorConfig, warehouse: Warehouse, options: ServerOptions): Promise<FastifyInstance> {
   const limits = { ...defaultLimits, ...config.limits };
   const trustProxy = config.trustedProxies && config.trustedProxies.length > 0 ? config.trustedProxies : false;
   // No log line per request: at thousands of requests a second that is the log; errors are still logged.
   const logController = new LogController({ disableRequestLogging: true });
+  // The router refuses longer path segments (414): a write key of any length must fit in /v1/container/:writeKey.
+  const maxParamLength = Math.max(defaultMaxParamLength, ...config.sources.map((source) => source.writeKey.length));
   const sendError = (error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply => {
-    const { statusCode, body } = toErrorReply(error, { requestBytes: limits.requestBytes, mediaTypes: bodyMediaTypes, contentType: request.headers['content-type'] });
+    const { statusCode, body } = toErrorReply(error, { requestBytes: limits.requestBytes, mediaTypes: bodyMediaTypes, contentType: request.headers['content-type'], maxParamLength });
     if (statusCode >= 500) request.log.error({ err: error }, 'request failed');
     options.metrics.refusedRequests.inc({ reason: body.error });
     if (statusCode === 503 && !reply.hasHeader('Retry-After')) void reply.header('Retry-After', '5');
     return reply.code(statusCode).send(body);
   };
-  // frameworkErrors: what Fastify refuses before routing (a malformed percent-escape in the URL) gets our shape too.
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: limits.requestBytes, trustProxy, logController, frameworkErrors: sendError });
+  // What Node's HTTP parser refuses (a bad Content-Length, an unknown method, headers too large, a timeout)
+  // never becomes a request: answered here in our shape, on the socket, as Node itself would.
+  const clientErrorHandler = (error: Error & { code?: string }, socket: Socket): void => {
+    if (error.code === 'ECONNRESET' || socket.destroyed) return;
+    const response = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    const reply = clientErrorReply(error);
+    options.metrics.refusedRequests.inc({ reason: reply.body.error });
+    // Not in the middle of another answer on this connection (Node's own rule).
+    if (socket.writable && !response?.headersSent) socket.write(rawErrorResponse(reply));
+    socket.destroy(error);
+  };
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: limits.requestBytes,
+    trustProxy,
+    logController,
+    routerOptions: { maxParamLength },
+    // frameworkErrors: what Fastify refuses before routing (a malformed percent-escape in the URL) gets our shape too.
+    frameworkErrors: sendError,
+    clientErrorHandler,
+    // Fastify's 503 while stopping is in its own shape; the onRequest hook below answers ours.
+    return503OnClosing: false,
+    // Node's answer to a missing Host is an empty 400; the onRequest hook below answers ours.
+    http: { requireHostHeader: false },
+  });
+
+  // An Expect other than 100-continue: Node would answer an empty 417.
+  app.server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
+    const reply: ErrorReply = { statusCode: 417, body: { error: 'expectation_failed', message: `Expect: ${String(request.headers.expect).slice(0, 100)} is not supported; only 100-continue is` } };
+    options.metrics.refusedRequests.inc({ reason: reply.body.error });
+    const text = JSON.stringify(reply.body);
+    response.writeHead(reply.statusCode, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), Connection: 'close' }).end(text);
+  });
+
+  let stopping = false;
+  app.addHook('preClose', async () => {
+    stopping = true;
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    if (stopping) {
+      void reply.header('Connection', 'close').header('Retry-After', String(stoppingRetryAfterSeconds));
+      throw new HttpError(503, 'shutting_down', 'the collector is stopping; retry shortly (what it accepted before is kept)');
+    }
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is refused with 400.
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) throw new HttpError(400, 'missing_host', 'an HTTP/1.1 request must send a Host header');
+  });
 
   // gzip-encoded bodies are inflated before parsing (the limit applies to the inflated size); slow bodies time out.
   app.addHook('preParsing', async (request, _reply, payload) => (request.method === 'POST' ? decodeBody(request.headers, payload, limits.bodyTimeoutSeconds) : payload));
@@ -93,7 +150,7 @@ export async function buildServer(config: CollectorConfig, warehouse: Warehouse,
   });
 
   healthRoutes(app, warehouse, options.spool);
-  metricsRoutes(app, options.metrics);
+  metricsRoutes(app, options.metrics, config);
   trackingRoutes(app, config, options);
   containerRoutes(app, config);
   queryRoutes(app, config);

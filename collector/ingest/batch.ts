@@ -3,6 +3,7 @@
 import { defaultLimits, type LimitsConfig } from '../config';
 import { isObject, maxDepth, nestedDeeperThan, type EventType } from './event';
 import { parseClientTime } from './normalize';
+import { writeKeyFromBody } from './write-key';
 
 /** What a batch request carries besides its events; top-level context merges into each event. */
 export interface BatchEnvelope {
@@ -68,11 +69,12 @@ export function readBatch(body: unknown, limits: Pick<LimitsConfig, 'eventBytes'
     return { ok: false, error: 'too_many_events', message: `batch has ${events.length} events; at most ${maxEventsPerBatch} are allowed` };
   }
   const sentAt = readSentAt(body.sentAt);
-  const writeKey = typeof body.writeKey === 'string' ? body.writeKey : undefined;
+  const writeKey = writeKeyFromBody(body.writeKey);
+  if (!writeKey.ok) return writeKey;
   const context = isObject(body.context) ? body.context : {};
   const contextBytes = contextRefusal(context, events.length, limits);
   if (typeof contextBytes !== 'number') return contextBytes;
-  return { ok: true, batch: { events, sentAt, writeKey, context, contextBytes } };
+  return { ok: true, batch: { events, sentAt, writeKey: writeKey.writeKey, context, contextBytes } };
 }
 
 /**
@@ -84,13 +86,15 @@ export function readSingle(body: unknown, type: EventType): BatchRead {
     return { ok: false, error: 'empty_body', message: `the request body is empty; send one ${type} event as a JSON object` };
   }
   if (!isObject(body)) return { ok: false, error: 'invalid_shape', message: `the body must be one ${type} event as a JSON object` };
-  const { writeKey, sentAt, ...event } = body;
+  const { writeKey: rawWriteKey, sentAt, ...event } = body;
+  const writeKey = writeKeyFromBody(rawWriteKey);
+  if (!writeKey.ok) return writeKey;
   return {
     ok: true,
     batch: {
       events: [{ ...event, type }],
       sentAt: readSentAt(sentAt),
-      writeKey: typeof writeKey === 'string' ? writeKey : undefined,
+      writeKey: writeKey.writeKey,
       context: {},
       contextBytes: 0,
     },

@@ -3,9 +3,9 @@ import { readBatch, readSingle } from './batch';
 import { validateEvent } from './event';
 import { anonymizeIp } from './ip';
 import { correctedTime, parseClientTime, toDateTimeText, toEventRow } from './normalize';
-import { writeKeyFromAuthorization } from './write-key';
+import { writeKeyFromAuthorization, writeKeyFromBody } from './write-key';
 import { analyticsDenials, analyticsDenied, analyticsIds, applyConsentPolicy, deniedConsent, withoutClickIds } from './consent';
-import { fullBucket, takeToken } from './rate-limit';
+import { clientNetwork, createRateLimiter, fullBucket, takeToken } from './rate-limit';
 import { parseUserAgent } from './user-agent';
 
 describe('readBatch', () => {
@@ -206,6 +206,78 @@ describe('rate limit', () => {
     expect(takeToken(bucket, limit, 0)).toEqual({ ok: false, retryAfterSeconds: 1 });
     expect(takeToken(bucket, limit, 500).ok).toBe(true);
     expect(takeToken(bucket, limit, 500).ok).toBe(false);
+  });
+
+  it('keys a client by its IPv4 address, or by the /64 of its IPv6 one', () => {
+    expect(clientNetwork('203.0.113.7')).toBe('203.0.113.7');
+    expect(clientNetwork('::ffff:203.0.113.7')).toBe('203.0.113.7');
+    expect(clientNetwork('2001:db8:0:1::1')).toBe(clientNetwork('2001:db8:0:1:ffff:ffff:ffff:ffff'));
+    expect(clientNetwork('2001:db8:0:1::1')).toBe('2001:db8:0:1::/64');
+    expect(clientNetwork('2001:db8:0:2::1')).not.toBe(clientNetwork('2001:db8:0:1::1'));
+    expect(clientNetwork('::1')).toBe('0:0:0:0::/64');
+    expect(clientNetwork('')).toBe('');
+  });
+
+  const limit = { requestsPerSecond: 1, burst: 2 };
+  const drain = (limiter: ReturnType<typeof createRateLimiter>, ip: string, now: number) => {
+    limiter.take('web', ip, limit, now);
+    limiter.take('web', ip, limit, now);
+  };
+
+  it('keeps a bucket per source and client', () => {
+    const limiter = createRateLimiter(100);
+    drain(limiter, '203.0.113.1', 0);
+    expect(limiter.take('web', '203.0.113.1', limit, 0).ok).toBe(false);
+    expect(limiter.take('web', '203.0.113.2', limit, 0).ok).toBe(true);
+    expect(limiter.take('app', '203.0.113.1', limit, 0).ok).toBe(true);
+  });
+
+  it('never keeps more buckets than its cap, forgetting full ones first', () => {
+    const limiter = createRateLimiter(10);
+    // Nine clients drained at 0 and one at 5 s; by 5 s the nine have refilled (2 tokens at 1 a second).
+    for (let i = 0; i < 9; i++) drain(limiter, `198.51.100.${i}`, 0);
+    drain(limiter, '203.0.113.1', 5000);
+    expect(limiter.size).toBe(10);
+    limiter.take('web', '203.0.113.2', limit, 5000);
+    expect(limiter.size).toBeLessThanOrEqual(10);
+    // The one still drained was kept: forgetting it would have handed it a full bucket.
+    expect(limiter.take('web', '203.0.113.1', limit, 5000).ok).toBe(false);
+  });
+
+  it('at its cap with no full bucket, forgets the least recently used ones', () => {
+    const limiter = createRateLimiter(10);
+    for (let i = 0; i < 10; i++) drain(limiter, `198.51.100.${i}`, 0);
+    // .0 is used again, so .1 is now the least recently used.
+    expect(limiter.take('web', '198.51.100.0', limit, 0).ok).toBe(false);
+    for (let i = 0; i < 1000; i++) {
+      limiter.take('web', `192.0.2.${i % 250}-${i}`, limit, 0);
+      expect(limiter.size).toBeLessThanOrEqual(10);
+    }
+    const fresh = createRateLimiter(10);
+    for (let i = 0; i < 10; i++) drain(fresh, `198.51.100.${i}`, 0);
+    fresh.take('web', '198.51.100.0', limit, 0);
+    fresh.take('web', '192.0.2.1', limit, 0);
+    expect(fresh.take('web', '198.51.100.0', limit, 0).ok).toBe(false);
+    expect(fresh.take('web', '198.51.100.1', limit, 0).ok).toBe(true);
+  });
+});
+
+describe('writeKeyFromBody', () => {
+  it('takes a string, and no key from absent or null', () => {
+    expect(writeKeyFromBody('k-123456')).toEqual({ ok: true, writeKey: 'k-123456' });
+    expect(writeKeyFromBody(undefined)).toEqual({ ok: true, writeKey: undefined });
+    expect(writeKeyFromBody(null)).toEqual({ ok: true, writeKey: undefined });
+  });
+
+  it.each([
+    [123, 'a number'],
+    [false, 'a boolean'],
+    [[], 'an array'],
+    [{}, 'an object'],
+  ])('refuses %j, naming it as %s', (value, kind) => {
+    const read = writeKeyFromBody(value);
+    expect(read).toMatchObject({ ok: false, error: 'invalid_write_key' });
+    expect(!read.ok && read.message).toContain(kind);
   });
 });
 

@@ -4,7 +4,7 @@
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 
 /** Expands an IPv6 address to its eight 16-bit groups (handles `::` and an embedded IPv4 tail). */
-function ipv6Groups(ip: string): string[] {
+export function ipv6Groups(ip: string): string[] {
   const [head = '', tail = ''] = ip.split('::');
   const parse = (part: string) => (part ? part.split(':') : []);
   const headGroups = parse(head);

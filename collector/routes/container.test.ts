@@ -15,8 +15,14 @@ const container: Container = {
 };
 
 let collector: TestCollector;
+/** A second source, without a container: its key must not be told apart from one no source has. */
+const bareKey = 'bare-write-key';
 beforeAll(async () => {
-  collector = await startTestCollector({ container });
+  const sources = [
+    { id: 'test-source', writeKey: 'test-write-key', allowedOrigins: [], keepFullIp: false, container },
+    { id: 'bare', writeKey: bareKey, allowedOrigins: [], keepFullIp: false },
+  ];
+  collector = await startTestCollector({}, { sources });
 });
 afterAll(() => collector.close());
 
@@ -36,10 +42,16 @@ describe('GET /v1/container/:writeKey', () => {
     expect(changed.status).toBe(200);
   });
 
-  it('answers 404 with a JSON error for an unknown write key', async () => {
-    const response = await fetch(`${collector.url}/v1/container/nope-nope`);
-    expect(response.status).toBe(404);
-    expect(await response.json()).toMatchObject({ error: 'unknown_write_key' });
+  it('answers an unknown write key and a source without a container alike, so keys cannot be probed', async () => {
+    const answer = async (key: string) => {
+      const response = await fetch(`${collector.url}/v1/container/${key}`);
+      return { status: response.status, contentType: response.headers.get('content-type'), body: await response.text() };
+    };
+    const unknown = await answer('nope-nope-nope');
+    expect(unknown.status).toBe(404);
+    expect(JSON.parse(unknown.body)).toMatchObject({ error: 'no_container', message: expect.stringContaining('container') });
+    expect(await answer(bareKey)).toEqual(unknown);
+    expect(unknown.body).not.toContain('bare');
   });
 });
 

@@ -10,9 +10,12 @@ const source = (id: string, extra: Partial<SourceConfig> = {}): SourceConfig => 
 
 let direct: TestCollector;
 let proxied: TestCollector;
+const adminToken = 'admin-token-0123456789';
+/** GET /metrics with the admin token it needs. */
+const scrape = (target: TestCollector) => fetch(`${target.url}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } });
 beforeAll(async () => {
   [direct, proxied] = await Promise.all([
-    startTestCollector({}, { sources: [source('test-source'), source('full-ip', { keepFullIp: true }), source('dropper', { consentPolicy: 'drop' }), source('onetrust', { analyticsConsentIds: ['C0002'] })] }),
+    startTestCollector({}, { sources: [source('test-source'), source('full-ip', { keepFullIp: true }), source('dropper', { consentPolicy: 'drop' }), source('onetrust', { analyticsConsentIds: ['C0002'] })], adminToken }),
     startTestCollector({}, { sources: [source('test-source', { keepFullIp: true }), source('proxied-anon')], trustedProxies: ['127.0.0.1'] }),
   ]);
 });
@@ -123,7 +126,7 @@ describe('server-side consent', () => {
     await row(direct, 'message_id', 'consent-kept');
     const dropped = await direct.db.rows<{ n: number }>("SELECT count() AS n FROM events WHERE message_id = 'consent-dropped'");
     expect(dropped[0]?.n).toBe(0);
-    const metrics = await (await fetch(`${direct.url}/metrics`)).text();
+    const metrics = await (await scrape(direct)).text();
     expect(metrics).toMatch(/tagflow_events_consent_total\{source="dropper",action="dropped"\} 1/);
   });
 
@@ -225,10 +228,10 @@ describe('health, readiness and metrics', () => {
   it('exposes received, accepted, spooled, inserted, insert latency, spool depth and batch sizes', async () => {
     await send(direct, 'test-source-write-key', [{ type: 'page', anonymousId: 'a', messageId: 'metrics-1' }]);
     await row(direct, 'message_id', 'metrics-1');
-    const response = await fetch(`${direct.url}/metrics`);
+    const response = await scrape(direct);
     expect(response.headers.get('content-type')).toContain('text/plain');
     const text = await waitUntil(
-      async () => (await fetch(`${direct.url}/metrics`)).text(),
+      async () => (await scrape(direct)).text(),
       (t) => /tagflow_events_inserted_total [1-9]/.test(t),
     );
     for (const pattern of [

@@ -17,8 +17,8 @@ function sameToken(given: string, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/** Why a request may not use the query API (a 401), or undefined when it may. */
-function adminRefusal(authorization: string | undefined, token: string | undefined): HttpError | undefined {
+/** Why a request may not use the query API (a 401), or undefined when it may. GET /metrics asks the same. */
+export function adminRefusal(authorization: string | undefined, token: string | undefined): HttpError | undefined {
   // Auth schemes are case-insensitive (RFC 7235 §2.1): `bearer <token>` is as good as `Bearer <token>`.
   const given = /^Bearer +(.+)$/i.exec(authorization ?? '')?.[1];
   if (!token) return new HttpError(401, 'admin_token_not_configured', 'the query API is off: set adminToken in the collector config');

@@ -10,15 +10,24 @@ import { startTestCollector, type TestCollector } from '../../test/support/colle
 let collector: TestCollector;
 /** A second collector with tiny limits: a source allowed 3 requests, an 8 KB spool, a 1 s body deadline. */
 let strict: TestCollector;
+/** A third behind a trusted proxy (127.0.0.1), so X-Forwarded-For names the client; the same tiny rate limit. */
+let proxied: TestCollector;
 const limitedKey = 'limited-write-key';
+const adminToken = 'admin-token-0123456789';
 beforeAll(async () => {
   const sources = [
     { id: 'test-source', writeKey: 'test-write-key', allowedOrigins: [], keepFullIp: false },
     { id: 'limited', writeKey: limitedKey, allowedOrigins: [], keepFullIp: false, rateLimit: { requestsPerSecond: 0.01, burst: 3 } },
   ];
-  [collector, strict] = await Promise.all([startTestCollector(), startTestCollector({}, { sources, spool: { maxBytes: 8192 }, limits: { bodyTimeoutSeconds: 1 } })]);
+  [collector, strict, proxied] = await Promise.all([
+    startTestCollector({}, { adminToken }),
+    startTestCollector({}, { sources, spool: { maxBytes: 8192 }, limits: { bodyTimeoutSeconds: 1 } }),
+    startTestCollector({}, { sources, trustedProxies: ['127.0.0.1'] }),
+  ]);
 });
-afterAll(() => Promise.all([collector?.close(), strict?.close()]));
+afterAll(() => Promise.all([collector?.close(), strict?.close(), proxied?.close()]));
+
+const scrape = async (target: TestCollector) => (await fetch(`${target.url}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } })).text();
 
 const basic = (key: string) => `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
 const headers = (extra: Record<string, string> = {}) => ({ 'content-type': 'application/json', authorization: basic('test-write-key'), ...extra });
@@ -75,13 +84,13 @@ describe('requests refused as a whole', () => {
 
   it('refuses a malformed percent-escape in the URL in the collector\'s JSON shape, and counts it', async () => {
     await expectError(await fetch(`${collector.url}/v1/container/%E0%A4%A`), 400, 'invalid_url');
-    const metrics = await (await fetch(`${collector.url}/metrics`)).text();
+    const metrics = await scrape(collector);
     expect(metrics).toMatch(/tagflow_requests_refused_total\{reason="invalid_url"\} [1-9]/);
   });
 
   it('counts an unknown write key in the metrics', async () => {
     await expectError(await post(collector, JSON.stringify({ batch: [track('k')] }), { authorization: basic('no-such-key') }), 401, 'unknown_write_key');
-    const metrics = await (await fetch(`${collector.url}/metrics`)).text();
+    const metrics = await scrape(collector);
     expect(metrics).toMatch(/tagflow_requests_refused_total\{reason="unknown_write_key"\} [1-9]/);
   });
 
@@ -106,6 +115,23 @@ describe('requests refused as a whole', () => {
     // The same bucket whether the key comes in the Authorization header or in the body.
     const bodyKey = await fetch(`${strict.url}/v1/batch`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ batch: [track('rl-body')], writeKey: limitedKey }) });
     await expectError(bodyKey, 429, 'rate_limited');
+  });
+
+  it('keeps a bucket per source and client: a client over the limit does not stop another one of the same source', async () => {
+    const from = (client: string, messageId: string) => post(proxied, JSON.stringify({ batch: [track(messageId)] }), { authorization: basic(limitedKey), 'x-forwarded-for': client });
+    for (let i = 0; i < 3; i++) expect((await from('203.0.113.7', `pc-a-${i}`)).status).toBe(200);
+    await expectError(await from('203.0.113.7', 'pc-a-3'), 429, 'rate_limited');
+    expect((await from('203.0.113.8', 'pc-b-0')).status).toBe(200);
+    // Through the body key as well (sendBeacon), the bucket is the client's.
+    const beacon = await fetch(`${proxied.url}/v1/batch`, { method: 'POST', headers: { 'content-type': 'text/plain', 'x-forwarded-for': '203.0.113.7' }, body: JSON.stringify({ batch: [track('pc-a-beacon')], writeKey: limitedKey }) });
+    await expectError(beacon, 429, 'rate_limited');
+  });
+
+  it('keeps one bucket per IPv6 /64, so a client cannot escape its limit by changing the host part', async () => {
+    const from = (client: string, messageId: string) => post(proxied, JSON.stringify({ batch: [track(messageId)] }), { authorization: basic(limitedKey), 'x-forwarded-for': client });
+    for (let i = 1; i <= 3; i++) expect((await from(`2001:db8:0:1::${i}`, `pc-v6-${i}`)).status).toBe(200);
+    await expectError(await from('2001:db8:0:1:ffff:ffff:ffff:9', 'pc-v6-4'), 429, 'rate_limited');
+    expect((await from('2001:db8:0:2::1', 'pc-v6-other')).status).toBe(200);
   });
 
   it('answers 503 with Retry-After when the spool is over its byte cap', async () => {
@@ -133,6 +159,124 @@ describe('requests refused as a whole', () => {
     });
     expect(answer).toMatch(/^HTTP\/1\.1 408/);
     expect(answer).toContain('"error":"body_timeout"');
+  });
+});
+
+/** One HTTP exchange on a fresh connection, as written; resolves with the answer once the server closes it. */
+function exchange(target: TestCollector, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(new URL(target.url).port), '127.0.0.1', () => socket.write(request));
+    let text = '';
+    socket.on('data', (chunk) => (text += chunk.toString()));
+    socket.on('close', () => resolve(text));
+    socket.on('error', reject);
+  });
+}
+
+interface RawAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** The first response of a raw HTTP answer (`Content-Length` bodies only, as every error answer has one). */
+function firstAnswer(text: string): RawAnswer {
+  const end = text.indexOf('\r\n\r\n');
+  const [statusLine = '', ...lines] = text.slice(0, end).split('\r\n');
+  const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+  const length = Number(headers['content-length'] ?? 0);
+  return { status: Number(statusLine.split(' ')[1]), headers, body: Buffer.from(text.slice(end + 4)).subarray(0, length).toString() };
+}
+
+/** The collector's error shape: JSON with exactly `error` (the code) and `message` (a sentence). */
+function expectShape(answer: RawAnswer, status: number, code: string): string {
+  expect({ status: answer.status, type: answer.headers['content-type'] }).toEqual({ status, type: 'application/json; charset=utf-8' });
+  const body = JSON.parse(answer.body) as Record<string, unknown>;
+  expect(Object.keys(body).sort()).toEqual(['error', 'message']);
+  expect(body.error).toBe(code);
+  expect(String(body.message).length).toBeGreaterThan(10);
+  return String(body.message);
+}
+
+describe("what Node's HTTP parser or Fastify would answer in their own shape", () => {
+  const post = (headers: string, body = '{}') => `POST /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${headers}Connection: close\r\n\r\n${body}`;
+
+  it.each([
+    ['a Content-Length that is not a number', post('Content-Length: abc\r\n'), 400, 'invalid_content_length'],
+    ['two different Content-Lengths', post('Content-Length: 2\r\nContent-Length: 3\r\n'), 400, 'invalid_content_length'],
+    ['Content-Length with Transfer-Encoding: chunked', post('Content-Length: 2\r\nTransfer-Encoding: chunked\r\n', '0\r\n\r\n'), 400, 'invalid_transfer_encoding'],
+    ['a broken chunked body', post('Transfer-Encoding: chunked\r\n', 'zz\r\n'), 400, 'invalid_transfer_encoding'],
+    ['a method HTTP does not define', 'BREW /v1/batch HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 400, 'invalid_method'],
+    ['a request line that is not HTTP', 'GET /healthz HTTX/1.1\r\nHost: x\r\n\r\n', 400, 'malformed_request'],
+    ['a header line without a colon', 'GET /healthz HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n', 400, 'malformed_request'],
+    ['headers over 16 KB', `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: ${'p'.repeat(20_000)}\r\nConnection: close\r\n\r\n`, 431, 'headers_too_large'],
+    ['an HTTP/1.1 request without Host', 'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n', 400, 'missing_host'],
+    ['an Expect other than 100-continue', post('Content-Length: 2\r\nExpect: teapot\r\n'), 417, 'expectation_failed'],
+    ['a path segment longer than the router takes', `GET /v1/container/${'k'.repeat(5000)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, 414, 'url_too_long'],
+    ['an unknown route', 'GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 404, 'not_found'],
+    ['a method a route does not take', 'PUT /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n', 404, 'not_found'],
+    ['malformed JSON', post('Content-Length: 5\r\n', '{"a":'), 400, 'invalid_json'],
+    ['a body over the limit, by its Content-Length', post('Content-Length: 600000\r\n', ''), 413, 'body_too_large'],
+  ])('%s', async (_label, request, status, code) => {
+    const message = expectShape(firstAnswer(await exchange(collector, request)), status, code);
+    // A sentence of the collector's, not an echo of the request.
+    expect(message.length).toBeLessThan(300);
+  });
+
+  it('counts what the HTTP parser refuses in tagflow_requests_refused_total', async () => {
+    await exchange(collector, post('Content-Length: abc\r\n'));
+    const metrics = await scrape(collector);
+    expect(metrics).toMatch(/tagflow_requests_refused_total\{reason="invalid_content_length"\} [1-9]/);
+  });
+
+  it('serves a write key longer than 100 characters its container (the router took at most 100)', async () => {
+    const longKey = `long-${'k'.repeat(150)}`;
+    const target = await startTestCollector({ writeKey: longKey, container: { version: '1', triggers: [], variables: [], tags: [] } });
+    try {
+      expect((await fetch(`${target.url}/v1/container/${longKey}`)).status).toBe(200);
+    } finally {
+      await target.close();
+    }
+  });
+
+  it('answers 503 shutting_down with Retry-After to a request that arrives while the collector stops', async () => {
+    const stopping = await startTestCollector();
+    const body = JSON.stringify({ batch: [track('before-stop')], writeKey: stopping.source.writeKey });
+    const socket = connect(Number(new URL(stopping.url).port), '127.0.0.1');
+    let text = '';
+    socket.on('data', (chunk) => (text += chunk.toString()));
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    // Expect: 100-continue: the server answers "100 Continue" once it has taken the request in, so the
+    // request is in flight (not an idle connection the close would drop) when the collector starts to stop.
+    socket.write(`POST /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`);
+    await waitUntil(async () => text, (t) => t.includes('100 Continue'));
+    const stopped = stopping.app.close();
+    await waitUntil(async () => stopping.app.server.listening, (listening) => !listening);
+    // The rest of the first request, and a second one pipelined behind it.
+    socket.write(`${body}GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await closed;
+    await stopped;
+    await stopping.db.drop();
+    const answers = text.slice(text.indexOf('\r\n\r\n') + 4);
+    expect(firstAnswer(answers).status).toBe(200);
+    const second = firstAnswer(answers.slice(answers.indexOf('HTTP/1.1', 1)));
+    expectShape(second, 503, 'shutting_down');
+    expect(Number(second.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('a write key in the body', () => {
+  it.each([
+    [123, 'a number'],
+    [true, 'a boolean'],
+    [['test-write-key'], 'an array'],
+    [{ key: 'test-write-key' }, 'an object'],
+  ])('refuses %j as an invalid write key, naming its type', async (writeKey, kind) => {
+    const response = await fetch(`${collector.url}/v1/batch`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ batch: [track('wk-type')], writeKey }) });
+    const refused = await expectError(response, 400, 'invalid_write_key');
+    expect(refused.message).toContain(kind);
+    const single = await fetch(`${collector.url}/v1/track`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ ...track('wk-type-single'), writeKey }) });
+    expect((await expectError(single, 400, 'invalid_write_key')).message).toContain(kind);
   });
 });
 
@@ -182,7 +326,7 @@ describe('events refused one by one', () => {
   it('answers 400 no_valid_events when every event is refused, and counts the reasons', async () => {
     const response = await post(collector, JSON.stringify({ batch: [{ type: 'track', anonymousId: 'a' }] }));
     await expectError(response, 400, 'no_valid_events');
-    const metrics = await (await fetch(`${collector.url}/metrics`)).text();
+    const metrics = await scrape(collector);
     expect(metrics).toMatch(/tagflow_events_rejected_total\{source="test-source",reason="missing_field"\} [1-9]/);
     expect(metrics).toMatch(/tagflow_events_rejected_total\{source="test-source",reason="timestamp_in_future"\} 1/);
   });

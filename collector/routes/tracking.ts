@@ -7,7 +7,7 @@ import { readBatch, readSingle, type BatchRead } from '../ingest/batch';
 import { eventTypes } from '../ingest/event';
 import { anonymizeIp, clientIp } from '../ingest/ip';
 import { processBatch, type Rejection } from '../ingest/process';
-import { fullBucket, takeToken, type Bucket } from '../ingest/rate-limit';
+import { createRateLimiter } from '../ingest/rate-limit';
 import { writeKeyFromAuthorization } from '../ingest/write-key';
 import type { CollectorMetrics } from '../metrics';
 import { encodeSpoolRecord } from '../spool/payload';
@@ -55,17 +55,16 @@ export interface TrackingDependencies {
 export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { spool, metrics }: TrackingDependencies): void {
   const sources = new Map(config.sources.map((source) => [source.writeKey, source]));
   const limits = { ...defaultLimits, ...config.limits };
-  const buckets = new Map<string, Bucket>();
+  const rateLimiter = createRateLimiter(limits.rateLimitClients);
 
-  function rateLimit(source: SourceConfig, reply: FastifyReply): void {
+  // Per source and client address (as the trusted proxies say), so a flood from one client leaves the
+  // source's other visitors alone.
+  function rateLimit(source: SourceConfig, request: FastifyRequest, reply: FastifyReply): void {
     const limit = source.rateLimit ?? defaultRateLimit;
-    const now = Date.now();
-    let bucket = buckets.get(source.id);
-    if (!bucket) buckets.set(source.id, (bucket = fullBucket(limit, now)));
-    const taken = takeToken(bucket, limit, now);
+    const taken = rateLimiter.take(source.id, clientIp(request.ip), limit, Date.now());
     if (!taken.ok) {
       void reply.header('Retry-After', String(taken.retryAfterSeconds));
-      throw new HttpError(429, 'rate_limited', `source ${source.id} sends more than ${limit.requestsPerSecond} requests per second; retry after ${taken.retryAfterSeconds} s`);
+      throw new HttpError(429, 'rate_limited', `this client sends source ${source.id} more than ${limit.requestsPerSecond} requests per second; retry after ${taken.retryAfterSeconds} s`);
     }
   }
 
@@ -74,10 +73,10 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
     return new HttpError(503, 'spool_full', 'the collector is behind on writing to its warehouse; retry later', { retryable: true });
   }
 
-  // Requests whose source already paid its rate-limit token before the body was read.
+  // Requests that already paid their rate-limit token before the body was read.
   const limited = new WeakSet<FastifyRequest>();
 
-  // Refused before the body is read or parsed, so a full spool or a source over its rate limit costs no
+  // Refused before the body is read or parsed, so a full spool or a client over its rate limit costs no
   // memory per request (the rate limit needs the key from the Authorization header for that).
   const beforeBody = async (request: FastifyRequest, reply: FastifyReply) => {
     if (!spool.hasRoomFor(Number(request.headers['content-length']) || 0)) {
@@ -87,7 +86,7 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
     }
     const source = sources.get(writeKeyFromAuthorization(request.headers.authorization) ?? '');
     if (source) {
-      rateLimit(source, reply);
+      rateLimit(source, request, reply);
       limited.add(request);
     }
   };
@@ -96,7 +95,7 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
     if (!read.ok) throw new HttpError(read.status ?? 400, read.error, read.message);
     const { batch } = read;
     const source = authenticate(request, batch.writeKey, sources);
-    if (!limited.has(request)) rateLimit(source, reply);
+    if (!limited.has(request)) rateLimit(source, request, reply);
     const ip = clientIp(request.ip);
     const result = processBatch(
       batch,
