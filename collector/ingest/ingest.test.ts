@@ -461,13 +461,14 @@ describe('user agent', () => {
     expect(parseUserAgent('')).toMatchObject({ browser: '', deviceType: '', bot: false });
   });
 
+  const googlebot = 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)';
+  const row = (context: Record<string, unknown>, requestAgent: string) => {
+    const result = validateEvent({ type: 'track', event: 'E', anonymousId: 'a', context });
+    if (!result.ok) throw new Error(result.reason);
+    return toEventRow(result.event, { source: 's', receivedAt: Date.UTC(2026, 0, 1), sentAt: undefined, ip: '', userAgent: requestAgent });
+  };
+
   it("flags bots by the visitor's user agent, never by a server library's own", () => {
-    const googlebot = 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)';
-    const row = (context: Record<string, unknown>, requestAgent: string) => {
-      const result = validateEvent({ type: 'track', event: 'E', anonymousId: 'a', context });
-      if (!result.ok) throw new Error(result.reason);
-      return toEventRow(result.event, { source: 's', receivedAt: Date.UTC(2026, 0, 1), sentAt: undefined, ip: '', userAgent: requestAgent });
-    };
     // Server libraries: the request's User-Agent names the library (isbot flags those); it is stored, not judged.
     expect(row({ library: { name: 'analytics-python', version: '2.3.2' } }, 'analytics-python/2.3.2')).toMatchObject({ user_agent: 'analytics-python/2.3.2', is_bot: 0 });
     expect(row({ library: { name: '@segment/analytics-node' } }, 'analytics-node-next/latest').is_bot).toBe(0);
@@ -478,6 +479,17 @@ describe('user agent', () => {
     expect(row({}, googlebot).is_bot).toBe(1);
     expect(row({ library: { name: 'analytics.js' } }, googlebot).is_bot).toBe(1);
     expect(row({ library: { name: 'tagflow' } }, googlebot).is_bot).toBe(1);
+  });
+
+  it('judges an event naming no library only by a browser’s user agent: a script or server posting is no crawler', () => {
+    // The person-level views leave bots out: a shop backend's plain HTTP call (an order, a refund) must not be one.
+    for (const agent of ['node', 'undici', 'curl/8.5.0', 'python-requests/2.31.0', 'Go-http-client/1.1', 'axios/1.6.8']) {
+      expect(row({}, agent), agent).toMatchObject({ user_agent: agent, is_bot: 0 });
+    }
+    expect(row({ userAgent: 'curl/8.5.0' }, 'curl/8.5.0').is_bot).toBe(0);
+    // A hand-made tag in a page: every browser's user agent, and every page-rendering crawler's, starts with Mozilla/.
+    expect(row({}, 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/124.0.0.0 Safari/537.36').is_bot).toBe(1);
+    expect(row({ userAgent: googlebot }, 'curl/8.5.0').is_bot).toBe(1);
   });
 });
 

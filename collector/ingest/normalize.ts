@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { isObject, type IncomingEvent } from './event';
 import { parseClientTime } from './iso-time';
-import { parseUserAgent, requestAgentIsVisitors } from './user-agent';
+import { isVisitorsAgent, parseUserAgent } from './user-agent';
 
 /** One row of the `events` table, column for column (see sql/migrations/001_events.sql). */
 export interface EventRow {
@@ -165,8 +165,9 @@ export function eventRow(event: IncomingEvent, facts: RequestFacts, times: Event
   const userAgent = ownAgent || facts.userAgent;
   const agent = parseUserAgent(userAgent);
   const libraryName = text(library.name);
-  // is_bot judges the visitor: a server library's own User-Agent is stored and parsed, but is no crawler.
-  const bot = agent.bot && (ownAgent !== '' || requestAgentIsVisitors(libraryName));
+  // is_bot judges the visitor: a server's or script's own User-Agent is stored and parsed, but is no crawler.
+  // The person-level views leave bots out (the identity job; collector/sql/jobs/fresh_events.sql).
+  const bot = agent.bot && isVisitorsAgent(libraryName, ownAgent, userAgent);
   const properties = event.properties;
   return {
     message_id: event.messageId ?? randomUUID(),

@@ -51,11 +51,18 @@ export function parseUserAgent(userAgent: string): UserAgentInfo {
 const browserLibraries = new Set(['tagflow', 'analytics.js', 'RudderLabs JavaScript SDK']);
 
 /**
- * Whether the request's User-Agent is the visitor's, for an event without a `context.userAgent` of its own:
- * yes when a browser library sent it or no library is named (a hand-made tag, a sendBeacon call); no for
- * any other library (analytics-node, analytics-python, the mobile ones), whose requests name the library
- * (`analytics-python/2.3.2`, `okhttp/4.9.0`): isbot takes those for crawlers, which a server is not.
+ * Whether an event's user agent is its visitor's, so that isbot's verdict on it is the visitor's (`is_bot`).
+ * `ownAgent`: the event's `context.userAgent` ('' without one); `userAgent`: that, else the request's User-Agent.
+ *  - A library is named: a browser library's requests come from the visitor's browser. Any other library
+ *    (analytics-node, analytics-python, the mobile ones) names itself in the request (`analytics-python/2.3.2`,
+ *    `okhttp/4.9.0`, which isbot takes for crawlers), so only a `context.userAgent` it forwards is the visitor's.
+ *  - No library is named: a hand-made tag in a page sends a browser's user agent, which starts with `Mozilla/`
+ *    (every browser's does, and so do those of the crawlers that render pages: Googlebot, Bingbot, headless
+ *    Chrome); anything else is a script or a server posting with curl, requests or fetch (`curl/8.5.0`,
+ *    `python-requests/2.31.0`, `node`), such as a shop's backend sending its orders: no crawler, and its events
+ *    must stay in the person-level views, which leave bots out.
  */
-export function requestAgentIsVisitors(libraryName: string): boolean {
-  return libraryName === '' || browserLibraries.has(libraryName);
+export function isVisitorsAgent(libraryName: string, ownAgent: string, userAgent: string): boolean {
+  if (libraryName === '') return userAgent.startsWith('Mozilla/');
+  return ownAgent !== '' || browserLibraries.has(libraryName);
 }

@@ -3,6 +3,9 @@ import { createTestDatabase, waitUntil, type TestDatabase } from '../../test/sup
 import { validateEvent } from '../ingest/event';
 import { toEventRow } from '../ingest/normalize';
 import { createWarehouseClient, type ClickHouseClient } from './client';
+import { loadRows } from './generator/load';
+import { sha256 } from './identity/identifiers';
+import { runIdentityJob } from './identity/job';
 import { loadMigrations, loadViewStatements, migrate, splitStatements } from './migrate';
 import { segmentStore } from './segments';
 
@@ -170,6 +173,73 @@ describe('migrations', () => {
       await insert('person_events_staging', [row('event:m8', 9, 'm8', '04'), row('user:u1', 9, 'm9', '04')]);
       await client.command({ query: 'ALTER TABLE person_days_stored REPLACE PARTITION 9 FROM person_days_staging' });
       expect(await days()).toEqual([...u1, { u1: 1, day: '2025-03-04', n: 1 }]);
+    });
+  });
+
+  it('take crawlers’ events out of person_events, person_days and the identity graph (037), keeping a backend’s that older versions flagged', async () => {
+    await withOlderDatabase('bots', 37, async ({ database, client, read }) => {
+      await migrate(db.url, database, loadMigrations().filter((m) => m.version < 37)); // the views, to look before
+      const at = Date.UTC(2026, 3, 7, 10);
+      const chrome = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36';
+      const headless = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/124.0.0.0 Safari/537.36';
+      const tag = { library: { name: 'tagflow' } };
+      const event = (raw: Record<string, unknown>, minute: number, userAgent: string) => {
+        const parsed = validateEvent({ ...raw, timestamp: new Date(at + minute * 60_000).toISOString() });
+        if (!parsed.ok) throw new Error(parsed.reason);
+        // Loaded unflagged: versions before 037 stored crawlers' events like anyone's (flagged below, as they were).
+        return { ...toEventRow(parsed.event, { source: 'web', receivedAt: at + 10 * 60_000, sentAt: undefined, ip: '', userAgent }), is_bot: 0 };
+      };
+      await loadRows(client, [
+        event({ type: 'identify', messageId: 'ann-1', anonymousId: 'anon-ann', userId: 'ann', traits: { email: 'ann@example.com' }, context: tag }, 0, chrome),
+        event({ type: 'page', messageId: 'ann-2', anonymousId: 'anon-ann', userId: 'ann', properties: { path: '/shoes' }, context: tag }, 1, chrome),
+        event({ type: 'track', messageId: 'ann-3', anonymousId: 'anon-ann', userId: 'ann', event: 'Order Completed', properties: { order_id: 'o-1', revenue: 50 }, context: tag }, 2, chrome),
+        // A synthetic monitor logs in with the shopper's e-mail, as an account named before hers: she became it.
+        event({ type: 'identify', messageId: 'bot-1', anonymousId: 'anon-monitor', userId: 'aaa-monitor', traits: { email: 'ann@example.com' }, context: tag }, 3, headless),
+        event({ type: 'page', messageId: 'bot-2', anonymousId: 'anon-monitor', userId: 'aaa-monitor', properties: { path: '/shoes' }, context: tag }, 4, headless),
+        // The shop's backend refunds with Node's fetch, naming no library: older versions flagged that too.
+        event({ type: 'track', messageId: 'backend-1', userId: 'ann', event: 'Order Refunded', properties: { order_id: 'o-1', revenue: 10 } }, 5, 'node'),
+      ]);
+      const overlapSeconds = 10 * 365 * 86_400;
+      await runIdentityJob(client, { overlapSeconds });
+      await client.command({ query: "ALTER TABLE events UPDATE is_bot = 1 WHERE message_id IN ('bot-1', 'bot-2', 'backend-1')" });
+      await waitUntil(
+        async () => (await client.query({ query: `SELECT count() AS n FROM system.mutations WHERE database = '${database}' AND is_done = 0`, format: 'JSONEachRow' })).json<{ n: string }>(),
+        (rows) => Number(rows[0]?.n) === 0,
+      );
+      const profile = () => read('SELECT person_id, identifiers, page_views, orders, revenue FROM profiles');
+      const email = `email:${sha256('ann@example.com')}`;
+      expect(await profile()).toEqual([
+        { person_id: 'user:aaa-monitor', identifiers: ['anon:anon-ann', 'anon:anon-monitor', email, 'user:aaa-monitor', 'user:ann'], page_views: 2, orders: 1, revenue: 40 },
+      ]);
+
+      await migrate(db.url, database);
+      const stored = () => read('SELECT message_id FROM person_events_stored ORDER BY message_id');
+      const kept = ['ann-1', 'ann-2', 'ann-3', 'backend-1'].map((message_id) => ({ message_id }));
+      expect(await stored()).toEqual(kept);
+      const days = () => read('SELECT person_key, day, sum(events) AS n FROM person_days GROUP BY person_key, day ORDER BY person_key, day');
+      const daysOfEvents = () => read('SELECT person_key, toDate(timestamp) AS day, count() AS n FROM person_events GROUP BY person_key, day ORDER BY person_key, day');
+      expect(await days()).toEqual(await daysOfEvents());
+      expect(await read('SELECT count() AS n FROM person_days_staging')).toEqual([{ n: 0 }]);
+      expect(await read('SELECT DISTINCT message_id FROM identity_edges ORDER BY message_id')).toEqual([{ message_id: 'ann-1' }]);
+      expect(await read('SELECT node FROM identity_run_nodes ORDER BY node')).toEqual(['anon:anon-monitor', email, 'user:aaa-monitor'].map((node) => ({ node })));
+
+      // The next identity run re-resolves what the monitor's login had merged; its identifiers are their own again.
+      await runIdentityJob(client, { overlapSeconds });
+      expect(await read("SELECT identifier, person_id FROM identities_current WHERE identifier NOT LIKE 'email:%' ORDER BY identifier")).toEqual([
+        { identifier: 'anon:anon-ann', person_id: 'user:ann' },
+        { identifier: 'anon:anon-monitor', person_id: 'anon:anon-monitor' },
+        { identifier: 'user:aaa-monitor', person_id: 'user:aaa-monitor' },
+        { identifier: 'user:ann', person_id: 'user:ann' },
+      ]);
+      const ann = [{ person_id: 'user:ann', identifiers: ['anon:anon-ann', email, 'user:ann'], page_views: 1, orders: 1, revenue: 40 }];
+      expect(await profile()).toEqual(ann);
+      expect(await days()).toEqual(await daysOfEvents());
+
+      // Interrupted, it is run again whole: every statement can be repeated.
+      for (const statement of loadMigrations().find((m) => m.version === 37)?.statements ?? []) await client.command({ query: statement });
+      await runIdentityJob(client, { overlapSeconds });
+      expect(await stored()).toEqual(kept);
+      expect(await profile()).toEqual(ann);
     });
   });
 

@@ -4,11 +4,13 @@
 // same events again, with the same messageIds and the grant, and the warehouse keeps that delivery only.
 import { describe, expect, it } from 'vitest';
 import { runIdentityJob } from '../../collector/warehouse/identity/job';
+import { desktopChrome } from '../support/browser';
 import { browserSuite } from '../support/browser-suite';
 import { waitUntil } from '../support/clickhouse';
 import { openTestPage, startAsFirstVisit } from '../support/test-page';
 
-const suite = browserSuite();
+// A shopper's browser: headless Chromium's own user agent is a bot's, whose events are in no person-level view.
+const suite = browserSuite({}, { userAgent: desktopChrome });
 
 interface EventRow {
   message_id: string;

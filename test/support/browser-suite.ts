@@ -2,7 +2,7 @@
 // own Chromium, started before the file's tests and closed after them.
 import { afterAll, beforeAll } from 'vitest';
 import type { SourceConfig } from '../../collector/config';
-import { launchBrowser, type TestBrowser } from './browser';
+import { launchBrowser, type BrowserOptions, type TestBrowser } from './browser';
 import { startTestCollector, type TestCollector } from './collector';
 import { browserPool } from './sdk-page';
 
@@ -11,12 +11,15 @@ export interface BrowserSuite {
   browser: TestBrowser;
 }
 
-/** Registers beforeAll/afterAll hooks; the returned object is filled in before the first test runs. */
-export function browserSuite(overrides: Partial<SourceConfig> = {}): BrowserSuite {
+/**
+ * Registers beforeAll/afterAll hooks; the returned object is filled in before the first test runs. `browser`: for a
+ * test about shoppers in the person-level views, `{ userAgent: desktopChrome }` (headless Chromium is a bot).
+ */
+export function browserSuite(overrides: Partial<SourceConfig> = {}, browser: BrowserOptions = {}): BrowserSuite {
   const suite = {} as BrowserSuite;
   beforeAll(async () => {
     suite.collector = await startTestCollector(overrides);
-    suite.browser = await launchBrowser();
+    suite.browser = await launchBrowser(undefined, browser);
   });
   afterAll(async () => {
     await suite.browser?.close();

@@ -51,6 +51,8 @@ ANY LEFT JOIN
 -- person_events: every event once (deduplicated at write time) with the person it belongs to: the stored rows
 -- of settled identifiers plus person_events_restated. Reads the table person_events_stored, which the identity
 -- job appends to on every run (every minute by default): the view reflects events up to the job's last run.
+-- Crawlers' events (events.is_bot) are never written there (jobs/fresh_events.sql), so no view reading it, person-
+-- level or not, counts them: they are in events_dedup only.
 -- Columns: see migrations/030_person_events.sql. An event stored without ids (the consent policy `strip`) is a
 -- person of its own, event:<message_id>: it counts here and in the event-count views (events_dedup, web_vitals,
 -- survey_responses, cx_*), and every person-level view leaves it out (`person_id NOT LIKE 'event:%'`), as

@@ -129,7 +129,9 @@ async function resolveNewIdentities(
   const completed = checkpoint.version;
   const since = Math.max(0, checkpoint.position - overlap);
   const sinceText = dt(since * 1000);
-  // Newest delivery of each message (as events FINAL would keep it) not yet recorded in identity_edges.
+  // Newest delivery of each message (as events FINAL would keep it) not yet recorded in identity_edges. A crawler's
+  // (a synthetic monitor logging in, say) joins no one: its events are no person's (jobs/fresh_events.sql, whose
+  // bot test this repeats), and its identifiers, linked to a real customer's e-mail, would merge them into one.
   const fresh = await rows<EventFacts>(
     client,
     `SELECT message_id, argMax(type, received_at) AS t_type, argMax(anonymous_id, received_at) AS t_anon,
@@ -139,7 +141,8 @@ async function resolveNewIdentities(
      FROM events
      WHERE type IN ('identify', 'alias') AND received_at >= ${sinceText}
      GROUP BY message_id
-     HAVING (message_id, last_received) NOT IN
+     HAVING argMax(is_bot = 1 AND (library_name != '' OR user_agent LIKE 'Mozilla/%'), received_at) = 0
+        AND (message_id, last_received) NOT IN
             (SELECT message_id, max(received_at) FROM identity_edges WHERE received_at >= ${sinceText} GROUP BY message_id)`,
   );
   // Nodes of runs that started after the last completed one and did not finish: their edges are written (so
@@ -164,6 +167,10 @@ async function resolveNewIdentities(
   await insertRows(client, 'identity_edges', edgeRows);
 
   const resolved = resolveIdentities(toMessages(await componentEdges(client, seeds, expandLimit)));
+  // An identifier left without any edge is its own person again. Only migration 037 removes edges (those of
+  // crawlers' logins), and it names their identifiers in identity_run_nodes: a crawler's device or account, mapped
+  // to whoever it had logged in as. (`previous:` edges name no identifier.)
+  for (const node of seeds) if (!resolved.has(node) && !node.startsWith(previousEdgePrefix)) resolved.set(node, [{ validFrom: 0, personId: node }]);
   // Stale marks before identities: an interruption in between leaves extra marks (a cost at read time only),
   // and the next run, finding identities unchanged, would not mark them again.
   const staleIdentifiers = await markStaleNodes(client, resolved);
