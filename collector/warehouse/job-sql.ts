@@ -7,6 +7,13 @@ import { splitStatements } from './migrate';
 
 export const jobSqlDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'sql', 'jobs');
 
+/**
+ * A delivery made by a crawler, as the identity job reads `events`: flagged `is_bot` (collector/ingest/user-agent.ts),
+ * by a named library or a browser's `Mozilla/` user agent. Collectors before migration 037 also flagged scripts and
+ * servers that name no library (curl, Node's fetch); the second half applies today's rule to their rows too.
+ */
+export const crawlerDelivery = "is_bot = 1 AND (library_name != '' OR user_agent LIKE 'Mozilla/%')";
+
 const cache = new Map<string, string>();
 
 /** The one statement of collector/sql/jobs/`name`.sql with every `{key}` replaced by `parts[key]`. */

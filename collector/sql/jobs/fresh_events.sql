@@ -4,11 +4,8 @@
 -- received_at has whole seconds: of two deliveries in one second, one with ids is the newer (the consent
 -- plugin's cookieless mode sends an event stripped, then again with ids once analytics is granted; never the
 -- other way round), as `events FINAL` keeps the one inserted last. superseded_events.sql ranks them alike.
--- A key whose newest delivery is a crawler's (is_bot: a bot's user agent, see collector/ingest/user-agent.ts) is
--- left out, so it is no person in any view: it stays in events (events_dedup) only. Rows written before
--- migrations/037_person_events_without_bots.sql also flagged scripts and servers that name no library (curl,
--- Node's fetch); `library_name != '' OR user_agent LIKE 'Mozilla/%'` applies today's rule to them too (for newer
--- rows it changes nothing).
+-- A key whose newest delivery is a crawler's ({crawler}: `crawlerDelivery` in collector/warehouse/job-sql.ts) is
+-- left out, so it is no person in any view: it stays in events (events_dedup) only.
 SELECT
     multiIf(newest.5 != '', concat('user:', newest.5), newest.4 != '', concat('anon:', newest.4), concat('event:', message_id)) AS node,
     message_id, source, original_day,
@@ -25,7 +22,7 @@ FROM
         max(received_at) AS last_received,
         argMax(tuple(type, event, name, anonymous_id, user_id, timestamp, properties, traits, consent,
                      page_path, page_url, page_referrer, campaign_source, campaign_medium, campaign_name,
-                     timestamp_ms, batch_position, is_bot = 1 AND (library_name != '' OR user_agent LIKE 'Mozilla/%')),
+                     timestamp_ms, batch_position, {crawler}),
                toUInt32(received_at) * 2 + (anonymous_id != '' OR user_id != '')) AS newest
     FROM events
     WHERE {window}

@@ -6,6 +6,7 @@ import { readCheckpoint, writeCheckpoint } from '../checkpoints';
 import { insertRows, queryRows, type ClickHouseClient } from '../client';
 import { toDateTimeText } from '../../ingest/normalize';
 import { dt, int, strList } from '../../query/literal';
+import { crawlerDelivery } from '../job-sql';
 import { eventNodes, previousEdgePrefix } from './identifiers';
 import { appendPersonEvents, markStaleNodes, type PersonEventsOptions } from './person-events';
 import { resolveIdentities, type IdentityMessage } from './resolve';
@@ -130,8 +131,8 @@ async function resolveNewIdentities(
   const since = Math.max(0, checkpoint.position - overlap);
   const sinceText = dt(since * 1000);
   // Newest delivery of each message (as events FINAL would keep it) not yet recorded in identity_edges. A crawler's
-  // (a synthetic monitor logging in, say) joins no one: its events are no person's (jobs/fresh_events.sql, whose
-  // bot test this repeats), and its identifiers, linked to a real customer's e-mail, would merge them into one.
+  // (a synthetic monitor logging in, say) joins no one: its events are no person's (jobs/fresh_events.sql, with
+  // the same crawlerDelivery test), and its identifiers, linked to a real customer's e-mail, would merge them into one.
   const fresh = await rows<EventFacts>(
     client,
     `SELECT message_id, argMax(type, received_at) AS t_type, argMax(anonymous_id, received_at) AS t_anon,
@@ -141,7 +142,7 @@ async function resolveNewIdentities(
      FROM events
      WHERE type IN ('identify', 'alias') AND received_at >= ${sinceText}
      GROUP BY message_id
-     HAVING argMax(is_bot = 1 AND (library_name != '' OR user_agent LIKE 'Mozilla/%'), received_at) = 0
+     HAVING argMax(${crawlerDelivery}, received_at) = 0
         AND (message_id, last_received) NOT IN
             (SELECT message_id, max(received_at) FROM identity_edges WHERE received_at >= ${sinceText} GROUP BY message_id)`,
   );

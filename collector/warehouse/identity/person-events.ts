@@ -7,7 +7,7 @@
 //     attributed with the latest identities.
 import { readCheckpoint, writeCheckpoint } from '../checkpoints';
 import { insertRows, queryRows, type ClickHouseClient } from '../client';
-import { jobSql } from '../job-sql';
+import { crawlerDelivery, jobSql } from '../job-sql';
 import { toDateTimeText } from '../../ingest/normalize';
 import { dt, int, str, strList } from '../../query/literal';
 import type { Period } from './resolve';
@@ -150,7 +150,7 @@ export async function appendPersonEvents(client: ClickHouseClient, options: Pers
     const months = await queryRows<{ month: number }>(client, `SELECT DISTINCT toYYYYMM(original_timestamp) AS month FROM events WHERE ${window} ORDER BY month`);
     for (const { month } of months) {
       const monthWindow = `${window} AND toYYYYMM(original_timestamp) = ${int(Number(month))}`;
-      const rows = jobSql('fresh_events', { window: monthWindow });
+      const rows = jobSql('fresh_events', { window: monthWindow, crawler: crawlerDelivery });
       const nodes = jobSql('window_nodes', { window: monthWindow });
       await command(client, jobSql('attribute_person_events', { target: 'person_events_stored', rows, nodes }));
     }
