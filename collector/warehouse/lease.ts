@@ -1,0 +1,233 @@
+// A lease in ClickHouse, so that each warehouse job (identity, segments) runs on one collector at a time among
+// all collectors sharing a database. No transactions, no Keeper: a small table of claims (job_leases,
+// migrations/038_job_leases.sql) and a deterministic rule every reader applies alike. Works on 18.16 and 23.x+.
+//
+// Rows and the rule
+//   A claim is (job, holder, claimed_at); the newest row of a claim (by written_at) gives its expires_at (0 once
+//   released). A claim is valid at time t while expires_at > t. Of the valid claims, the one with the earliest
+//   claimed_at (then the smallest holder) is the lease's holder: the leader. Renewals keep their claim's
+//   claimed_at, so a holder that keeps renewing stays ahead of every later claimant.
+//
+// Acquire (the scheduler's tick; a holder that still holds by its own clock just says so)
+//   1. read the valid claims: if there is a leader, someone holds it: busy, nothing written;
+//   2. write a claim: claimed_at = now, expires_at = now + ttl;
+//   3. wait `settle`;
+//   4. read the valid claims again: the lease is ours if the leader is our claim (and it is not about to expire
+//      by our clock); otherwise withdraw our claim (expires_at 0) and report busy.
+// Renew (every ttl/3 while held, also between runs: a holder keeps the job until it stops or dies)
+//   only while our clock says the lease is held (now < expires_at - settle): write a row with expires_at = now +
+//   ttl, then read again; if another claim leads (a holder we took for gone came back), the lease is lost.
+// Release (a collector that stops): a row with expires_at 0, so another collector takes the job at its next tick.
+//
+// Races, and why they are safe (assumptions below)
+//   * Two claimants at once, no holder: both wrote before either read → both see both claims and pick the
+//     same leader. If B's claim was not yet visible to A's read, B wrote it after A read, so B claimed at least
+//     `settle` after A did (A waited that long between its claim and its read; B stamps its claim right before
+//     writing it; up to A1 and A3); B's read sees A's claim, which is earlier, and B backs off. The settle delay
+//     turns "not visible yet" into "later by the rule".
+//   * A newcomer while a holder renews: the holder's claim is valid and earliest; the newcomer is busy at step 1,
+//     or loses at step 4 if its first read came just before the holder's very first claim was written.
+//   * A holder that crashes: its claim expires after ttl (without renewal) and the next claimant's tick takes it
+//     over, so a dead collector does not block a job for longer than the lease (plus one tick of the others).
+//   * A holder whose renewals fail (ClickHouse unreachable from it): by its own clock it stops holding `settle`
+//     before the expiry others will see; whileHeld() makes every statement of its running job fail from then on,
+//     so it stops between two statements, before anyone else may start.
+//   * A release or withdrawal that fails to be written: the claim simply expires.
+//
+// Assumptions
+//   A1. Collectors' clocks agree to well within `settle` (NTP): claims written by different hosts are compared.
+//   A2. A write that returned is seen by every later read: true for this plain table on one ClickHouse server
+//       (synchronous inserts). Not true behind a load balancer over replicas that lag, nor with
+//       `async_insert=1, wait_for_async_insert=0` in the collector's ClickHouse profile: do not do that.
+//   A3. A process does not stall for longer than `settle` between reading its clock and its statement reaching
+//       ClickHouse (a GC pause, a suspended VM, a request stuck in a network).
+//
+// What it does not guarantee, and what limits the damage then
+//   * A3 broken: a holder paused past its expiry (after whileHeld() let a statement through, or with a renewal
+//     in flight) may run on while another collector has taken the job over. A statement already sent completes
+//     on the server whatever happens to the lease: with renewals failing meanwhile, a long INSERT … SELECT may
+//     finish after the expiry. A late renewal makes the old claim lead again: the newcomer sees that at its next
+//     renewal (at most ttl/3 later) and stops at its next statement. Until then two runs overlap, which is what
+//     this lease otherwise prevents (jobs.test.ts shows what overlapping runs did before it): the identity job
+//     may store some events twice in person_events_stored (undone at the next rewrite of their bucket) or, when
+//     two bucket rewrites interleave, drop a bucket's stored rows (a run with identityOverlapSeconds widened over
+//     their time appends them again); two segment refreshes that pick the same run number store each member
+//     twice until the next refresh. What limits it: the overlap lasts at most one renewal interval, and the
+//     identity job's checkpoints and run versions (job_checkpoints, identity_run_nodes) make a run stopped
+//     between two statements complete at the next run.
+//   * It is not a fence: ClickHouse cannot refuse a write from a holder that lost its lease.
+//
+// Cost: a standby's tick reads the job's few claim rows; a holder writes and reads one row per renewal; taking
+// a lease waits `settle` once. ReplacingMergeTree keeps one row per claim (a few per collector start).
+import { queryRows, type ClickHouseClient } from './client';
+import { int, str } from '../query/literal';
+
+/** A claim as read back: who claimed, when (their clock, ms), and until when it holds. */
+export interface LeaseClaim {
+  holder: string;
+  claimedAt: number;
+  until: number;
+}
+
+/** What acquire found: the lease is ours until `until`, or another claim leads (or none does, after a lost contest). */
+export type LeaseState = { held: true; until: number } | { held: false; leader: LeaseClaim | undefined };
+
+export interface LeaseOptions {
+  /** The job the lease is for: one lease per job name and database. */
+  job: string;
+  /** Who claims: unique per scheduler (jobs.ts uses host, pid and a random part, so people can read it too). */
+  holder: string;
+  /** How long a claim lasts without a renewal (ms). */
+  ttlMs: number;
+  /** Between writing a claim and reading who leads; also the margin by which a holder stops early (ms, default 2000). */
+  settleMs?: number;
+  /** The clock (epoch ms); tests move it by hand. */
+  now?: () => number;
+  /** The settle wait; tests replace it to interleave claimants without sleeping. */
+  wait?: (ms: number) => Promise<void>;
+}
+
+export interface JobLease {
+  readonly job: string;
+  readonly holder: string;
+  /** Ours already (by our clock), or claimed now if no valid claim leads. */
+  acquire(): Promise<LeaseState>;
+  /** Extends a held lease; false once it is lost (and from then on until the next successful acquire). */
+  renew(): Promise<boolean>;
+  /** Whether we hold it by our own clock, with the settle margin: the test before each statement of a job. */
+  held(): boolean;
+  /** Gives it up, so another collector takes it at its next tick. */
+  release(): Promise<void>;
+}
+
+/** A job statement refused because its collector no longer holds the job's lease. */
+export class LeaseLostError extends Error {
+  readonly code = 'LEASE_LOST';
+  constructor(readonly job: string) {
+    super(`this collector no longer holds the lease of warehouse job ${job}; it stops before its next statement`);
+  }
+}
+
+export const defaultSettleMs = 2000;
+
+/** The leader of `claims` (all valid): the earliest claimed_at, then the smallest holder; undefined if none. */
+export function leader(claims: readonly LeaseClaim[]): LeaseClaim | undefined {
+  let first: LeaseClaim | undefined;
+  for (const claim of claims) {
+    if (!first || claim.claimedAt < first.claimedAt || (claim.claimedAt === first.claimedAt && claim.holder < first.holder)) first = claim;
+  }
+  return first;
+}
+
+export function createLease(client: ClickHouseClient, options: LeaseOptions): JobLease {
+  const { job, holder, ttlMs } = options;
+  const settleMs = options.settleMs ?? defaultSettleMs;
+  const now = options.now ?? Date.now;
+  const wait = options.wait ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  // The renewal interval is ttl/3 and the holder stops `settle` early: a shorter lease leaves no room for renewals.
+  if (!(ttlMs >= 5 * settleMs)) throw new RangeError(`lease of ${job}: ttlMs (${ttlMs}) must be at least 5 × settleMs (${settleMs})`);
+
+  /** Our claim while we hold the lease. */
+  let mine: { claimedAt: number; until: number } | undefined;
+  /** written_at of our last row: strictly increasing, so that our newest row is the one readers take. */
+  let lastWritten = 0;
+
+  const isOurs = (claim: LeaseClaim | undefined, claimedAt: number): boolean => claim?.holder === holder && claim.claimedAt === claimedAt;
+
+  async function write(claimedAt: number, expiresAt: number): Promise<void> {
+    lastWritten = Math.max(now(), lastWritten + 1);
+    await client.insert({
+      table: 'job_leases',
+      values: [{ job, holder, claimed_at: claimedAt, expires_at: expiresAt, written_at: lastWritten }],
+      format: 'JSONEachRow',
+    });
+  }
+
+  /** The leader among the claims valid at `at`. Aliases never reuse a column name (18.16). */
+  async function leaderAt(at: number): Promise<LeaseClaim | undefined> {
+    const rows = await queryRows<{ holder: string; claimed_at: number; valid_until: number }>(
+      client,
+      `SELECT holder, claimed_at, argMax(expires_at, written_at) AS valid_until
+       FROM job_leases WHERE job = ${str(job)}
+       GROUP BY holder, claimed_at
+       HAVING valid_until > ${int(at)}`,
+    );
+    return leader(rows.map((r) => ({ holder: r.holder, claimedAt: Number(r.claimed_at), until: Number(r.valid_until) })));
+  }
+
+  /** Withdraws a claim we do not hold (best effort: if the write fails, the claim expires by itself). */
+  async function withdraw(claimedAt: number): Promise<void> {
+    await write(claimedAt, 0).catch(() => undefined);
+  }
+
+  const lease: JobLease = {
+    job,
+    holder,
+
+    held: () => mine !== undefined && now() < mine.until - settleMs,
+
+    async acquire() {
+      if (mine && lease.held()) return { held: true, until: mine.until };
+      mine = undefined;
+      const before = await leaderAt(now());
+      if (before) return { held: false, leader: before };
+      // Stamped right before the write: the rule compares stamps where the protocol needs write order.
+      const claimedAt = now();
+      await write(claimedAt, claimedAt + ttlMs);
+      await wait(settleMs);
+      const readAt = now();
+      const after = await leaderAt(readAt);
+      if (after && isOurs(after, claimedAt) && readAt < after.until - settleMs) {
+        mine = { claimedAt, until: after.until };
+        return { held: true, until: after.until };
+      }
+      await withdraw(claimedAt);
+      return { held: false, leader: isOurs(after, claimedAt) ? undefined : after };
+    },
+
+    async renew() {
+      const claim = mine;
+      if (!claim) return false;
+      const renewedAt = now();
+      if (renewedAt >= claim.until - settleMs) {
+        // Others may take it from now on: never extend a claim that may have lapsed in their eyes.
+        mine = undefined;
+        await withdraw(claim.claimedAt);
+        return false;
+      }
+      await write(claim.claimedAt, renewedAt + ttlMs);
+      const current = await leaderAt(now());
+      if (mine !== claim) return false; // released or lost meanwhile
+      if (current === undefined || !isOurs(current, claim.claimedAt)) {
+        mine = undefined;
+        await withdraw(claim.claimedAt);
+        return false;
+      }
+      claim.until = current.until;
+      return true;
+    },
+
+    async release() {
+      const claim = mine;
+      mine = undefined;
+      if (claim) await write(claim.claimedAt, 0);
+    },
+  };
+  return lease;
+}
+
+/**
+ * `client` for a job that runs under `lease`: every statement first checks that the lease is still held by our
+ * clock, and fails with LeaseLostError otherwise, so a job whose lease ran out stops between two statements.
+ */
+export function whileHeld(client: ClickHouseClient, lease: Pick<JobLease, 'job' | 'held'>): ClickHouseClient {
+  const statements = new Set<PropertyKey>(['query', 'insert', 'command', 'exec']);
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (!statements.has(prop) || typeof value !== 'function') return value;
+      return (...args: unknown[]): unknown =>
+        lease.held() ? Reflect.apply(value as (...a: unknown[]) => unknown, target, args) : Promise.reject(new LeaseLostError(lease.job));
+    },
+  });
+}
