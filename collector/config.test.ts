@@ -72,6 +72,11 @@ describe('admin token and warehouse jobs config', () => {
     for (const bad of [0, -1, '86400']) {
       expect(() => load({ sources: [source], warehouseJobs: { identityOverlapSeconds: bad } })).toThrow(/warehouseJobs.identityOverlapSeconds must be a positive number of seconds$/);
     }
+    // The job lease (warehouse/jobs.ts): its length is renewed every third of it, so a few seconds at least.
+    expect(load({ sources: [source], warehouseJobs: { leaseSeconds: 120 } }).warehouseJobs?.leaseSeconds).toBe(120);
+    for (const bad of [9, 0, '60']) {
+      expect(() => load({ sources: [source], warehouseJobs: { leaseSeconds: bad } })).toThrow(/warehouseJobs.leaseSeconds must be a number of seconds, at least 10$/);
+    }
   });
 });
 

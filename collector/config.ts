@@ -117,6 +117,11 @@ export interface WarehouseJobsConfig {
    * Widen it for a while after an outage longer than it: spooled events are shipped with their old `received_at`.
    */
   identityOverlapSeconds: number;
+  /**
+   * How long a job's lease lasts without renewal (default 60, warehouse/jobs.ts): collectors sharing a database
+   * run each job on one of them at a time, and a collector that dies holds its jobs for at most this long.
+   */
+  leaseSeconds?: number;
 }
 
 /** A configuration problem, reported as one sentence at start. */
@@ -157,7 +162,7 @@ function numbers<T extends object>(raw: unknown, defaults: T, where: string): Pa
   return raw as Partial<T>;
 }
 
-const warehouseJobKeys = ['identityIntervalSeconds', 'segmentIntervalSeconds', 'identityOverlapSeconds'] as const;
+const warehouseJobKeys = ['identityIntervalSeconds', 'segmentIntervalSeconds', 'identityOverlapSeconds', 'leaseSeconds'] as const;
 
 function parseWarehouseJobs(raw: unknown): WarehouseJobsConfig {
   const value = raw ?? {};
@@ -172,7 +177,17 @@ function parseWarehouseJobs(raw: unknown): WarehouseJobsConfig {
   // run's checkpoint.
   const identityOverlapSeconds = value.identityOverlapSeconds ?? 86_400;
   if (!positive(identityOverlapSeconds)) throw new ConfigError('warehouseJobs.identityOverlapSeconds must be a positive number of seconds');
-  return { identityIntervalSeconds: interval('identityIntervalSeconds', 60), segmentIntervalSeconds: interval('segmentIntervalSeconds', 900), identityOverlapSeconds };
+  // The lease is renewed every third of it and its holder stops 2 s early (warehouse/lease.ts): 10 s at least.
+  const lease = value.leaseSeconds;
+  if (lease !== undefined && !(typeof lease === 'number' && Number.isFinite(lease) && lease >= 10)) {
+    throw new ConfigError('warehouseJobs.leaseSeconds must be a number of seconds, at least 10');
+  }
+  return {
+    identityIntervalSeconds: interval('identityIntervalSeconds', 60),
+    segmentIntervalSeconds: interval('segmentIntervalSeconds', 900),
+    identityOverlapSeconds,
+    ...(lease === undefined ? {} : { leaseSeconds: lease }),
+  };
 }
 
 /** Both numbers or none: a burst without its rate (or the reverse) has no sensible default. */
