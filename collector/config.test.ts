@@ -58,7 +58,7 @@ describe('admin token and warehouse jobs config', () => {
   it('reads the admin token from the file or TAGFLOW_ADMIN_TOKEN, and job intervals with defaults', () => {
     const config = load({ sources: [source], adminToken: 'a-long-admin-token-1' });
     expect(config.adminToken).toBe('a-long-admin-token-1');
-    expect(config.warehouseJobs).toEqual({ identityIntervalSeconds: 60, segmentIntervalSeconds: 900, identityOverlapSeconds: 86_400 });
+    expect(config.warehouseJobs).toEqual({ identityIntervalSeconds: 60, segmentIntervalSeconds: 900, identityOverlapSeconds: 86_400, leaseSeconds: 60 });
     expect(load({ sources: [source] }, { TAGFLOW_ADMIN_TOKEN: 'from-the-environment' }).adminToken).toBe('from-the-environment');
     expect(load({ sources: [source] }).adminToken).toBeUndefined();
   });

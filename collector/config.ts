@@ -118,7 +118,7 @@ export interface WarehouseJobsConfig {
    */
   identityOverlapSeconds: number;
   /**
-   * How long a job's lease lasts without renewal (default 60, warehouse/jobs.ts): collectors sharing a database
+   * How long a job's lease lasts without renewal (default 60; warehouse/jobs.ts): collectors sharing a database
    * run each job on one of them at a time, and a collector that dies holds its jobs for at most this long.
    */
   leaseSeconds?: number;
@@ -162,6 +162,9 @@ function numbers<T extends object>(raw: unknown, defaults: T, where: string): Pa
   return raw as Partial<T>;
 }
 
+/** How long a warehouse job's lease lasts without renewal (warehouse/jobs.ts). */
+export const defaultLeaseSeconds = 60;
+
 const warehouseJobKeys = ['identityIntervalSeconds', 'segmentIntervalSeconds', 'identityOverlapSeconds', 'leaseSeconds'] as const;
 
 function parseWarehouseJobs(raw: unknown): WarehouseJobsConfig {
@@ -178,16 +181,11 @@ function parseWarehouseJobs(raw: unknown): WarehouseJobsConfig {
   const identityOverlapSeconds = value.identityOverlapSeconds ?? 86_400;
   if (!positive(identityOverlapSeconds)) throw new ConfigError('warehouseJobs.identityOverlapSeconds must be a positive number of seconds');
   // The lease is renewed every third of it and its holder stops 2 s early (warehouse/lease.ts): 10 s at least.
-  const lease = value.leaseSeconds;
-  if (lease !== undefined && !(typeof lease === 'number' && Number.isFinite(lease) && lease >= 10)) {
+  const leaseSeconds = value.leaseSeconds ?? defaultLeaseSeconds;
+  if (!(typeof leaseSeconds === 'number' && Number.isFinite(leaseSeconds) && leaseSeconds >= 10)) {
     throw new ConfigError('warehouseJobs.leaseSeconds must be a number of seconds, at least 10');
   }
-  return {
-    identityIntervalSeconds: interval('identityIntervalSeconds', 60),
-    segmentIntervalSeconds: interval('segmentIntervalSeconds', 900),
-    identityOverlapSeconds,
-    ...(lease === undefined ? {} : { leaseSeconds: lease }),
-  };
+  return { identityIntervalSeconds: interval('identityIntervalSeconds', 60), segmentIntervalSeconds: interval('segmentIntervalSeconds', 900), identityOverlapSeconds, leaseSeconds };
 }
 
 /** Both numbers or none: a burst without its rate (or the reverse) has no sensible default. */

@@ -8,7 +8,7 @@
 // job altogether, to pin a job to chosen collectors.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { WarehouseJobsConfig } from '../config';
+import { defaultLeaseSeconds, type WarehouseJobsConfig } from '../config';
 import { createWarehouseClient, type ClickHouseClient } from './client';
 import { runIdentityJob } from './identity/job';
 import { createLease, LeaseLostError, whileHeld, type JobLease } from './lease';
@@ -34,9 +34,6 @@ export interface WarehouseJobsOptions {
   /** Replaces a job's body; tests observe overlaps with it. The client given fails once the lease is lost. */
   runners?: Partial<Record<WarehouseJobName, (client: ClickHouseClient) => Promise<unknown>>>;
 }
-
-/** How long a job's lease lasts without renewal: a collector that dies blocks its jobs for at most this long. */
-export const defaultLeaseSeconds = 60;
 
 export function startWarehouseJobs(
   clickhouse: { url: string; database: string },
