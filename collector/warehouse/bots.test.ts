@@ -5,15 +5,13 @@
 // with the shopper's e-mail, which would merge its device and account into the shopper.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../test/support/clickhouse';
+import { expectOneShopper, shopperVisit } from '../../test/support/one-shopper';
 import { defaultLimits } from '../config';
 import { readBatch } from '../ingest/batch';
 import { processBatch } from '../ingest/process';
-import { compileSegmentRule, parseSegmentRule } from '../query/segment-rules';
-import { funnelCounts } from './funnels';
 import { loadRows } from './generator/load';
 import { sha256 } from './identity/identifiers';
 import { runIdentityJob } from './identity/job';
-import { segmentStore } from './segments';
 
 const minute = 60_000;
 const at = Date.UTC(2026, 3, 7, 10);
@@ -31,28 +29,11 @@ const collect = (body: unknown, userAgent: string, receivedAt: number) => {
   return processBatch(read.batch, { source: 'web', consentPolicy: 'strip', receivedAt, ip: '', keepFullIp: false, userAgent }, defaultLimits).rows;
 };
 
-/** One visit from the tag (library tagflow, the browser's user agent): log in, a page, the funnel, a survey answer, web vitals. */
+/** One visit from the tag (library tagflow, the browser's user agent): log in, then shopperVisit. */
 function visit(name: string, email: string, userAgent: string) {
-  const time = (i: number) => new Date(at + i * minute).toISOString();
   const ids = { anonymousId: `anon-${name}`, userId: name };
-  return collect(
-    {
-      sentAt: time(7),
-      context: { library: tagflow, userAgent },
-      batch: [
-        { type: 'identify', ...ids, timestamp: time(0), traits: { email } },
-        { type: 'page', ...ids, timestamp: time(1), context: { page: { path: '/shoes' } } },
-        { type: 'track', ...ids, timestamp: time(2), event: 'Product Viewed', properties: { product_id: 'p1' } },
-        { type: 'track', ...ids, timestamp: time(3), event: 'Product Added', properties: { product_id: 'p1' } },
-        { type: 'track', ...ids, timestamp: time(4), event: 'Checkout Started' },
-        { type: 'track', ...ids, timestamp: time(5), event: 'Order Completed', properties: { order_id: `o-${name}`, revenue: 50 } },
-        { type: 'track', ...ids, timestamp: time(6), event: 'Survey Responded', properties: { survey_type: 'nps', score: 10, scale_min: 0, scale_max: 10 } },
-        { type: 'track', ...ids, timestamp: time(7), event: 'Web Vitals', properties: { path: '/shoes', lcp: 1200 } },
-      ],
-    },
-    userAgent,
-    at + 7 * minute,
-  );
+  const batch = [{ type: 'identify', ...ids, timestamp: new Date(at).toISOString(), traits: { email } }, ...shopperVisit(ids, at, 1)];
+  return collect({ sentAt: new Date(at + 7 * minute).toISOString(), context: { library: tagflow, userAgent }, batch }, userAgent, at + 7 * minute);
 }
 
 /** The monitor's login on its own device, with the shopper's e-mail. */
@@ -102,52 +83,11 @@ describe('a crawler that renders pages and fires the tag', () => {
     ]);
   });
 
-  it('is no funnel: ecommerce_funnel_daily and the funnel builder count the shopper, 100% converted', async () => {
-    expect(await db.rows('SELECT day, viewed, added_to_cart, checkout_started, ordered FROM ecommerce_funnel_daily')).toEqual([
-      { day: '2026-04-07', viewed: 1, added_to_cart: 1, checkout_started: 1, ordered: 1 },
-    ]);
-    const steps = ['Product Viewed', 'Product Added', 'Checkout Started', 'Order Completed'].map((event) => ({ event, where: [] }));
-    expect(await funnelCounts(db.client, { steps, windowSeconds: 86_400 })).toEqual([1, 1, 1, 1]);
-  });
-
-  it('is no visitor: profiles, sessions, paths and retention have the shopper only', async () => {
-    expect(await db.rows('SELECT person_id, sessions, page_views, orders, revenue FROM profiles')).toEqual([
-      { person_id: 'user:ann', sessions: 1, page_views: 1, orders: 1, revenue: 40 },
-    ]);
-    expect(await db.rows('SELECT session_id, events, landing_page, converted FROM sessions')).toEqual([
-      { session_id: 'user:ann#1', events: 9, landing_page: '/shoes', converted: 1 },
-    ]);
-    expect(await db.rows('SELECT path, sessions FROM paths_to_conversion')).toEqual([
-      { path: 'page /shoes > Product Viewed > Product Added > Checkout Started', sessions: 1 },
-    ]);
-    expect(await db.rows('SELECT sessions FROM paths_after_landing')).toEqual([{ sessions: 1 }]);
-    expect(await db.rows('SELECT week_offset, active_persons, cohort_size FROM retention_weekly')).toEqual([{ week_offset: 0, active_persons: 1, cohort_size: 1 }]);
-    expect(await db.rows('SELECT month_offset, active_persons, cohort_size FROM retention_monthly')).toEqual([{ month_offset: 0, active_persons: 1, cohort_size: 1 }]);
-    expect(await db.rows('SELECT uniqExact(person_key) AS persons, sum(events) AS events FROM person_days')).toEqual([{ persons: 1, events: 9 }]);
-  });
-
-  it('is no customer: orders, value and LTV count the shopper’s order, refunded by the backend', async () => {
+  it('is no visitor, funnel, customer or segment member: every person-level view counts the shopper only', async () => {
+    await expectOneShopper(db, { personId: 'user:ann', events: 9, net: 40, asOf });
+    // The backend's refund (a plain HTTP call, no crawler) counts against the shopper's order.
     expect(await db.rows('SELECT person_id, order_id, order_revenue, refunded_amount FROM person_orders')).toEqual([
       { person_id: 'user:ann', order_id: 'o-ann', order_revenue: 50, refunded_amount: 10 },
     ]);
-    expect(await db.rows('SELECT person_id, orders, net_revenue FROM customer_value')).toEqual([{ person_id: 'user:ann', orders: 1, net_revenue: 40 }]);
-    expect(await db.rows('SELECT customers, total_orders, net FROM value_metrics')).toEqual([{ customers: 1, total_orders: 1, net: 40 }]);
-    expect(await db.rows('SELECT cohort_month, customers, net_revenue FROM ltv_cohort_monthly')).toEqual([{ cohort_month: '2026-04-01', customers: 1, net_revenue: 40 }]);
-  });
-
-  it('is in no segment, built-in or saved', async () => {
-    const store = segmentStore(db.client);
-    const members = async (id: string) => {
-      const segment = store.builtins.find((s) => s.id === id);
-      if (!segment) throw new Error(id);
-      await store.materialize(segment, asOf);
-      return (await store.members(id, 100, 0)).members;
-    };
-    expect(await members('builtin_new_visitors')).toEqual(['user:ann']);
-    expect(await members('builtin_top_ltv_10')).toEqual(['user:ann']);
-    const rule = (raw: unknown) => db.rows<{ person_id: string }>(compileSegmentRule(parseSegmentRule(raw), asOf));
-    expect(await rule({ event: 'Product Viewed' })).toEqual([{ person_id: 'user:ann' }]);
-    expect(await rule({ metric: 'orders', op: 'gte', value: 1 })).toEqual([{ person_id: 'user:ann' }]);
-    expect(await rule({ not: { event: 'Product Viewed' } })).toEqual([]);
   });
 });
