@@ -51,10 +51,11 @@
 //     this lease otherwise prevents (jobs.test.ts shows what overlapping runs did before it): the identity job
 //     may store some events twice in person_events_stored (undone at the next rewrite of their bucket) or, when
 //     two bucket rewrites interleave, drop a bucket's stored rows (a run with identityOverlapSeconds widened over
-//     their time appends them again); two segment refreshes that pick the same run number store each member
-//     twice until the next refresh. What limits it: the overlap lasts at most one renewal interval, and the
-//     identity job's checkpoints and run versions (job_checkpoints, identity_run_nodes) make a run stopped
-//     between two statements complete at the next run.
+//     their time appends them again); two segment refreshes only do the same work twice (each run's rows carry
+//     its own run_token, migration 039, so even two that pick the same run number store each member once). What
+//     limits it: the overlap lasts at most one renewal interval, and the identity job's checkpoints and run
+//     versions (job_checkpoints, identity_run_nodes) make a run stopped between two statements complete at the
+//     next run.
 //   * It is not a fence: ClickHouse cannot refuse a write from a holder that lost its lease.
 //
 // Cost: a standby's tick reads the job's few claim rows; a holder writes and reads one row per renewal; taking
