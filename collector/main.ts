@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultShipper, defaultSpool, loadConfig, type CollectorConfig } from './config';
+import { defaultLeaseSeconds, defaultShipper, defaultSpool, loadConfig, type CollectorConfig } from './config';
 import { isEntryPoint } from './entry-point';
 import { createMetrics, type CollectorMetrics } from './metrics';
 import { buildServer } from './server';
@@ -13,7 +13,7 @@ import { createWarehouseClient } from './warehouse/client';
 import { clickhouseWarehouse } from './warehouse/events';
 import { linesWriter } from './warehouse/lines';
 import { startWarehouseJobs } from './warehouse/jobs';
-import { migrate } from './warehouse/migrate';
+import { loadMigrations, loadViewStatements, migrate, type MigrationLogger } from './warehouse/migrate';
 import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
 
 /** Thrown when the collector cannot start; its message is meant for the operator as is. */
@@ -41,14 +41,31 @@ export interface RunningCollector {
 /** How long closing waits for the shipper to empty the spool; the rest is replayed at the next start. */
 export const drainTimeoutMs = 10_000;
 
+export interface StartOptions {
+  logger?: FastifyServerOptions['logger'];
+  /** The migrations lease's settle delay (ms; lease.ts); tests whose database is their own shorten it. */
+  migrationSettleMs?: number;
+}
+
+/** What the migrations say before the server, and its logger, exist: one line each, as the start failures. */
+const startupLog: MigrationLogger = {
+  info: (_fields, message) => console.log(`[tagflow] ${message}`),
+  error: (fields, message) => console.error(`[tagflow] ${message}${fields.err instanceof Error ? `: ${fields.err.message}` : ''}`),
+};
+
 /** Starts a collector for `config`; resolves once it listens. */
-export async function startCollector(config: CollectorConfig, options: { logger?: FastifyServerOptions['logger'] } = {}): Promise<RunningCollector> {
+export async function startCollector(config: CollectorConfig, options: StartOptions = {}): Promise<RunningCollector> {
   if (!(await reachable(config.clickhouse.url))) {
     throw new StartupError(
       `ClickHouse is not reachable at ${config.clickhouse.url}: start it (npm start does this for you) or set CLICKHOUSE_URL to a running server.`,
     );
   }
-  await migrate(config.clickhouse.url, config.clickhouse.database);
+  // Collectors started together take turns (the migrations lease): this waits while another one migrates.
+  await migrate(config.clickhouse.url, config.clickhouse.database, loadMigrations(), loadViewStatements(), {
+    leaseMs: (config.warehouseJobs?.leaseSeconds ?? defaultLeaseSeconds) * 1000,
+    ...(options.logger ? { log: startupLog } : {}),
+    ...(options.migrationSettleMs === undefined ? {} : { settleMs: options.migrationSettleMs }),
+  });
   const client = createWarehouseClient(config.clickhouse.url, config.clickhouse.database);
   const warehouse = clickhouseWarehouse(client);
   // Tests may leave the spool out: they get a fresh temporary one, removed once it is empty.
@@ -66,7 +83,7 @@ export async function startCollector(config: CollectorConfig, options: { logger?
   } catch (error) {
     throw new StartupError(`the spool cannot be opened: ${(error as Error).message}.`);
   }
-  const app = await buildServer(config, warehouse, { ...options, spool, metrics });
+  const app = await buildServer(config, warehouse, { logger: options.logger, spool, metrics });
   log = app.log;
   const shipper = new Shipper(spool, linesWriter(client), { ...defaultShipper, ...config.shipper }, metrics, app.log);
   shipper.start();

@@ -6,12 +6,10 @@
 // the first tick after it is free takes the job over. Within a collector a job waits for its previous run to
 // finish; a failed run is logged and retried at the next tick. An interval of 0 keeps a collector out of that
 // job altogether, to pin a job to chosen collectors.
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import { defaultLeaseSeconds, type WarehouseJobsConfig } from '../config';
 import { createWarehouseClient, type ClickHouseClient } from './client';
 import { runIdentityJob } from './identity/job';
-import { createLease, LeaseLostError, whileHeld, type JobLease } from './lease';
+import { createLease, LeaseLostError, newHolderName, whileHeld, type JobLease } from './lease';
 import { segmentStore } from './segments';
 
 export interface JobLogger {
@@ -42,7 +40,7 @@ export function startWarehouseJobs(
   options: WarehouseJobsOptions = {},
 ): WarehouseJobs {
   const client = createWarehouseClient(clickhouse.url, clickhouse.database);
-  const holder = options.holder ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const holder = options.holder ?? newHolderName();
   const ttlMs = (config.leaseSeconds ?? defaultLeaseSeconds) * 1000;
   const runners: Record<WarehouseJobName, (jobClient: ClickHouseClient) => Promise<unknown>> = {
     identity: (jobClient) => runIdentityJob(jobClient, { overlapSeconds: config.identityOverlapSeconds }),

@@ -1,6 +1,8 @@
 // A lease in ClickHouse, so that each warehouse job (identity, segments) runs on one collector at a time among
-// all collectors sharing a database. No transactions, no Keeper: a small table of claims (job_leases,
-// migrations/038_job_leases.sql) and a deterministic rule every reader applies alike. Works on 18.16 and 23.x+.
+// all collectors sharing a database, and one of them applies the migrations at start while the others wait
+// (exclusively(), below; migrate.ts). No transactions, no Keeper: a small table of claims (job_leases,
+// migrations/038_job_leases.sql, which the migrations runner creates before taking its lease) and a
+// deterministic rule every reader applies alike. Works on 18.16 and 23.x+.
 //
 // Rows and the rule
 //   A claim is (job, holder, claimed_at); the newest row of a claim (by written_at) gives its expires_at (0 once
@@ -51,14 +53,18 @@
 //     this lease otherwise prevents (jobs.test.ts shows what overlapping runs did before it): the identity job
 //     may store some events twice in person_events_stored (undone at the next rewrite of their bucket) or, when
 //     two bucket rewrites interleave, drop a bucket's stored rows (a run with identityOverlapSeconds widened over
-//     their time appends them again); two segment refreshes that pick the same run number store each member
-//     twice until the next refresh. What limits it: the overlap lasts at most one renewal interval, and the
-//     identity job's checkpoints and run versions (job_checkpoints, identity_run_nodes) make a run stopped
-//     between two statements complete at the next run.
+//     their time appends them again); two segment refreshes only do the same work twice (each run's rows carry
+//     its own run_token, migration 039, so even two that pick the same run number store each member once). Two
+//     migrators may both apply the pending migration (036 and 037 can then lose stored rows in the buckets whose
+//     swaps interleave). What limits it: the overlap lasts at most one renewal interval, and the identity job's
+//     checkpoints and run versions (job_checkpoints, identity_run_nodes) make a run stopped between two
+//     statements complete at the next run.
 //   * It is not a fence: ClickHouse cannot refuse a write from a holder that lost its lease.
 //
 // Cost: a standby's tick reads the job's few claim rows; a holder writes and reads one row per renewal; taking
 // a lease waits `settle` once. ReplacingMergeTree keeps one row per claim (a few per collector start).
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { queryRows, type ClickHouseClient } from './client';
 import { int, str } from '../query/literal';
 
@@ -90,6 +96,8 @@ export interface LeaseOptions {
 export interface JobLease {
   readonly job: string;
   readonly holder: string;
+  /** How long a claim lasts without a renewal (ms): a holder renews every third of it. */
+  readonly ttlMs: number;
   /** Ours already (by our clock), or claimed now if no valid claim leads. */
   acquire(): Promise<LeaseState>;
   /** Extends a held lease; false once it is lost (and from then on until the next successful acquire). */
@@ -109,6 +117,11 @@ export class LeaseLostError extends Error {
 }
 
 export const defaultSettleMs = 2000;
+
+/** A holder name for a new claimant: unique (host, pid and a random part), and readable by people in job_leases. */
+export function newHolderName(): string {
+  return `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+}
 
 /** The leader of `claims` (all valid): the earliest claimed_at, then the smallest holder; undefined if none. */
 export function leader(claims: readonly LeaseClaim[]): LeaseClaim | undefined {
@@ -163,6 +176,7 @@ export function createLease(client: ClickHouseClient, options: LeaseOptions): Jo
   const lease: JobLease = {
     job,
     holder,
+    ttlMs,
 
     held: () => mine !== undefined && now() < mine.until - settleMs,
 
@@ -230,4 +244,63 @@ export function whileHeld(client: ClickHouseClient, lease: Pick<JobLease, 'job' 
         lease.held() ? Reflect.apply(value as (...a: unknown[]) => unknown, target, args) : Promise.reject(new LeaseLostError(lease.job));
     },
   });
+}
+
+export interface ExclusiveOptions {
+  /** Between two looks at a lease another collector holds (ms): waiting costs one small read per look. */
+  pollMs: number;
+  /** Told once per claim waited for: who holds the lease, and until when unless it renews. */
+  onWait?: (leader: LeaseClaim) => void;
+  /** A renewal or the release failed; the lease expires by itself if no later renewal succeeds. */
+  onError?: (error: unknown, step: 'renew' | 'release') => void;
+  /** A renewal found the lease lost: from then on the statements of `work` sent through whileHeld() fail. */
+  onLost?: () => void;
+  /** The wait between two looks; tests may replace it. */
+  wait?: (ms: number) => Promise<void>;
+}
+
+/**
+ * Runs `work` while this collector holds `lease`, for one-off work that every collector would otherwise do at
+ * once (the migrations at start): waits while another collector holds it (a look every pollMs, until its holder
+ * releases it or it expires), takes it, renews it every third of its length while `work` runs, however long
+ * that is, and releases it when `work` ends, whether it succeeded or failed. `work` sends its statements
+ * through whileHeld(client, lease), so that it stops between two statements if the lease is lost.
+ */
+export async function exclusively<T>(lease: JobLease, work: () => Promise<T>, options: ExclusiveOptions): Promise<T> {
+  const wait = options.wait ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  let waitedFor: LeaseClaim | undefined;
+  for (;;) {
+    const state = await lease.acquire();
+    if (state.held) break;
+    // A renewed claim keeps its holder and claimed_at: told once, not at every look.
+    const claim = state.leader;
+    if (claim && (claim.holder !== waitedFor?.holder || claim.claimedAt !== waitedFor.claimedAt)) {
+      waitedFor = claim;
+      options.onWait?.(claim);
+    }
+    await wait(options.pollMs);
+  }
+  let renewal: Promise<void> | undefined;
+  const timer = setInterval(() => {
+    if (renewal) return;
+    renewal = lease
+      .renew()
+      .then(
+        (kept) => {
+          if (kept) return;
+          clearInterval(timer);
+          options.onLost?.();
+        },
+        (error: unknown) => options.onError?.(error, 'renew'),
+      )
+      .finally(() => (renewal = undefined));
+  }, lease.ttlMs / 3).unref();
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+    // A renewal landing after the release would make the claim valid again: the others would wait for it to expire.
+    await renewal;
+    await lease.release().catch((error: unknown) => options.onError?.(error, 'release'));
+  }
 }

@@ -6,8 +6,13 @@ import { createWarehouseClient, type ClickHouseClient } from './client';
 import { loadRows } from './generator/load';
 import { sha256 } from './identity/identifiers';
 import { runIdentityJob } from './identity/job';
-import { loadMigrations, loadViewStatements, migrate, splitStatements } from './migrate';
+import { loadMigrations, loadViewStatements, migrate as migrateWith, splitStatements, viewsDir, type MigrateOptions } from './migrate';
 import { segmentStore } from './segments';
+
+const settleMs = 20;
+/** Each database here has one migrator at a time unless a test says otherwise: a short settle keeps taking the lease quick. */
+const migrate = (url: string, database: string, migrations = loadMigrations(), views = loadViewStatements(), options: MigrateOptions = {}) =>
+  migrateWith(url, database, migrations, views, { settleMs, ...options });
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -178,7 +183,9 @@ describe('migrations', () => {
 
   it('take crawlers’ events out of person_events, person_days and the identity graph (037), keeping a backend’s that older versions flagged', async () => {
     await withOlderDatabase('bots', 37, async ({ database, client, read }) => {
-      await migrate(db.url, database, loadMigrations().filter((m) => m.version < 37)); // the views, to look before
+      // The views, to look before; not the segment views, which read a column of a later migration (039).
+      const personViews = loadMigrations(viewsDir).filter((v) => v.name !== 'segments').flatMap((v) => v.statements);
+      await migrate(db.url, database, loadMigrations().filter((m) => m.version < 37), personViews);
       const at = Date.UTC(2026, 3, 7, 10);
       const chrome = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36';
       const headless = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/124.0.0.0 Safari/537.36';
@@ -248,5 +255,176 @@ describe('migrations', () => {
       'CREATE TABLE a (x String)',
       "SELECT 'x;y'",
     ]);
+  });
+});
+
+describe('migrations on several collectors', () => {
+  interface Recorded {
+    who: string;
+    statement: string;
+    at: number;
+  }
+
+  /**
+   * Wraps a migrator's client: records each statement it sends (with who sent it and when), after waiting for
+   * what `pause` returns for that statement.
+   */
+  const recording =
+    (who: string, statements: Recorded[], pause: (statement: string) => Promise<void> | undefined = () => undefined) =>
+    (client: ClickHouseClient): ClickHouseClient =>
+      new Proxy(client, {
+        get(target, prop, receiver) {
+          const value: unknown = Reflect.get(target, prop, receiver);
+          if (prop !== 'command' || typeof value !== 'function') return value;
+          return async (params: { query: string }): Promise<unknown> => {
+            await pause(params.query);
+            statements.push({ who, statement: params.query, at: Date.now() });
+            return Reflect.apply(value as (...a: unknown[]) => unknown, target, [params]);
+          };
+        },
+      });
+
+  /** A database of its own, not created yet; dropped after `check`. */
+  async function withNewDatabase(suffix: string, check: (database: string, read: (query: string) => Promise<unknown[]>) => Promise<void>): Promise<void> {
+    const database = `${db.database}_${suffix}`;
+    const client = createWarehouseClient(db.url);
+    const read = async (query: string) =>
+      (await client.query({ query: query.replaceAll('{db}', database), format: 'JSONEachRow', clickhouse_settings: { output_format_json_quote_64bit_integers: 0 } })).json();
+    try {
+      await check(database, read);
+    } finally {
+      await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+      await client.close();
+    }
+  }
+
+  const leaseClaims = (read: (query: string) => Promise<unknown[]>) =>
+    read("SELECT holder, argMax(expires_at, written_at) AS until FROM {db}.job_leases WHERE job = 'migrations' GROUP BY holder, claimed_at ORDER BY holder");
+
+  it('apply each migration once when two start together on a fresh database: one applies them, the other waits for it', async () => {
+    await withNewDatabase('pair', async (database, read) => {
+      const statements: Recorded[] = [];
+      const told: Record<'a' | 'b', string[]> = { a: [], b: [] };
+      const finished = new Set<'a' | 'b'>();
+      let paused = false;
+      const options = (who: 'a' | 'b'): MigrateOptions => ({
+        holder: `collector-${who}`,
+        pollMs: 50,
+        log: { info: (_fields, message) => told[who].push(message), error: (_fields, message) => told[who].push(message) },
+        // The first to reach 036's bucket swaps stays there until the other has said whom it waits for (or has
+        // finished, which it must not): a migration in the middle of rewriting data.
+        wrapClient: recording(who, statements, (statement) => {
+          if (paused || !statement.startsWith('ALTER TABLE person_days_stored REPLACE PARTITION')) return undefined;
+          paused = true;
+          const other = who === 'a' ? 'b' : 'a';
+          return waitUntil(async () => told[other].length > 0 || finished.has(other), (done) => done).then(() => undefined);
+        }),
+      });
+      const start = (who: 'a' | 'b') => migrate(db.url, database, loadMigrations(), loadViewStatements(), options(who)).finally(() => finished.add(who));
+      const [a, b] = await Promise.all([start('a'), start('b')]);
+
+      const all = loadMigrations().map((m) => m.version);
+      expect([a, b].map((applied) => applied.length).sort((x, y) => x - y)).toEqual([0, all.length]);
+      const [migrator, waiter] = a.length > 0 ? (['a', 'b'] as const) : (['b', 'a'] as const);
+      expect(migrator === 'a' ? a : b).toEqual(all);
+      expect(told[migrator]).toEqual([]);
+      expect(told[waiter]).toEqual([expect.stringContaining(`collector-${migrator}`)]);
+      // Not interleaved: every statement of the one that migrated, then the other's, which found nothing to apply.
+      const order = statements.map((s) => s.who);
+      expect(order).toEqual([...order.filter((w) => w === migrator), ...order.filter((w) => w === waiter)]);
+      expect(statements.filter((s) => s.who === waiter).map((s) => s.statement)).toEqual([expect.stringContaining('schema_migrations'), ...loadViewStatements()]);
+      expect(await read('SELECT version, count() AS n FROM {db}.schema_migrations GROUP BY version ORDER BY version')).toEqual(all.map((version) => ({ version, n: 1 })));
+      // Each held the lease in turn and gave it up.
+      const claims = (await leaseClaims(read)) as Array<{ holder: string; until: number }>;
+      expect(new Set(claims.map((c) => c.holder))).toEqual(new Set(['collector-a', 'collector-b']));
+      expect(claims.filter((c) => c.until !== 0)).toEqual([]);
+    });
+  });
+
+  it('keep the lease through a migration that lasts longer than it, renewing it, while the other waits', async () => {
+    await withNewDatabase('long', async (database, read) => {
+      const leaseMs = 1000;
+      const long = [{ version: 1, name: 'long', statements: ['SELECT 1'] }];
+      const told: Record<'a' | 'b', string[]> = { a: [], b: [] };
+      const errors: string[] = [];
+      let paused = false;
+      /** How long the newest claim of `holder` has held so far, renewals included (ms). */
+      const held = async (holder: string) =>
+        ((await read(`SELECT claimed_at, max(expires_at) - claimed_at AS span FROM {db}.job_leases WHERE job = 'migrations' AND holder = '${holder}' GROUP BY claimed_at ORDER BY claimed_at DESC LIMIT 1`)) as Array<{ span: number }>)[0]?.span ?? 0;
+      const options = (who: 'a' | 'b'): MigrateOptions => ({
+        holder: `collector-${who}`,
+        leaseMs,
+        pollMs: 50,
+        log: { info: (_fields, message) => told[who].push(message), error: (_fields, message) => errors.push(message) },
+        // The migration lasts until its lease has been renewed past three lease lengths and the other waits.
+        wrapClient: recording(who, [], (statement) => {
+          if (paused || statement !== 'SELECT 1') return undefined;
+          paused = true;
+          const other = who === 'a' ? 'b' : 'a';
+          return waitUntil(async () => ({ span: await held(`collector-${who}`), waiting: told[other].length }), (now) => now.span >= 3 * leaseMs && now.waiting > 0).then(() => undefined);
+        }),
+      });
+      const [a, b] = await Promise.all([migrate(db.url, database, long, [], options('a')), migrate(db.url, database, long, [], options('b'))]);
+      expect([a, b].sort()).toEqual([[], [1]]);
+      const [migrator, waiter] = a.length > 0 ? (['a', 'b'] as const) : (['b', 'a'] as const);
+      // One line for the whole wait: the claim it waited for stayed the same through its renewals.
+      expect(told[waiter]).toEqual([expect.stringContaining(`collector-${migrator}`)]);
+      expect(errors).toEqual([]);
+    });
+  });
+
+  it('wait for one that died while migrating until its lease expires, then complete its migrations', async () => {
+    await withOlderDatabase('crash', 36, async ({ database, client, read }) => {
+      const row = (person: string, bucket: number, id: string, day: string) =>
+        `('${person}', cityHash64('${person}'), '${person}', cityHash64('${person}'), ${bucket}, '${id}', 'Product Viewed', toDateTime('2025-03-${day} 10:00:00', 'UTC'))`;
+      await client.command({
+        query: `INSERT INTO person_events_stored (person_id, person_key, node, node_key, bucket, message_id, event, timestamp) VALUES
+          ${[row('user:u1', 3, 'm1', '01'), row('user:u1', 9, 'm2', '02'), row('event:m3', 5, 'm3', '01'), row('event:m4', 9, 'm4', '02')].join(', ')}`,
+      });
+      // A collector died in 036: it had created job_leases and taken the lease, filled the staging table and
+      // swapped half the buckets. It never renewed nor released its lease.
+      for (const statement of loadMigrations().find((m) => m.name === 'job_leases')?.statements ?? []) await client.command({ query: statement });
+      const in036 = loadMigrations().find((m) => m.version === 36)?.statements ?? [];
+      for (const statement of in036.slice(0, in036.findIndex((s) => s.endsWith('REPLACE PARTITION 8 FROM person_days_staging')))) await client.command({ query: statement });
+      const expiresAt = Date.now() + 1500;
+      await client.insert({
+        table: 'job_leases',
+        values: [{ job: 'migrations', holder: 'crashed', claimed_at: Date.now() - 1000, expires_at: expiresAt, written_at: Date.now() }],
+        format: 'JSONEachRow',
+      });
+
+      const statements: Recorded[] = [];
+      const told: string[] = [];
+      const applied = await migrate(db.url, database, loadMigrations(), [], {
+        holder: 'next',
+        pollMs: 50,
+        log: { info: (_fields, message) => told.push(message), error: (_fields, message) => told.push(message) },
+        wrapClient: recording('next', statements),
+      });
+      const pending = loadMigrations().filter((m) => m.version >= 36).map((m) => m.version);
+      expect(applied).toEqual(pending);
+      expect(told).toEqual([expect.stringContaining('crashed')]);
+      expect(statements[0]?.at).toBeGreaterThanOrEqual(expiresAt);
+      // 036 ran again whole: the rollup counts persons only, in every bucket.
+      expect(await read(`SELECT person_key = cityHash64('user:u1') AS u1, day, sum(events) AS n FROM person_days_stored GROUP BY person_key, day ORDER BY u1, day`)).toEqual([
+        { u1: 1, day: '2025-03-01', n: 1 },
+        { u1: 1, day: '2025-03-02', n: 1 },
+      ]);
+      expect(await read('SELECT count() AS n FROM person_days_staging')).toEqual([{ n: 0 }]);
+      expect(await read('SELECT version, count() AS n FROM schema_migrations WHERE version >= 36 GROUP BY version ORDER BY version')).toEqual(pending.map((version) => ({ version, n: 1 })));
+    });
+  });
+
+  it('give the lease up when a migration fails, so that the next one does not wait for it', async () => {
+    await withNewDatabase('fail', async (database, read) => {
+      const broken = [{ version: 1, name: 'broken', statements: ['SELECT no_such_function()'] }];
+      await expect(migrate(db.url, database, broken, [], { holder: 'broken' })).rejects.toThrow(/no_such_function/);
+      expect(await leaseClaims(read)).toEqual([{ holder: 'broken', until: 0 }]);
+      const told: string[] = [];
+      const log = { info: (_fields: Record<string, unknown>, message: string) => told.push(message), error: (_fields: Record<string, unknown>, message: string) => told.push(message) };
+      expect(await migrate(db.url, database, [], [], { holder: 'after', log })).toEqual([]);
+      expect(told).toEqual([]);
+      expect(await read('SELECT count() AS n FROM {db}.schema_migrations')).toEqual([{ n: 0 }]);
+    });
   });
 });

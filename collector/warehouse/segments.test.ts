@@ -270,3 +270,55 @@ describe('funnels and segments past ClickHouse\'s default query size (256 KiB)',
     }
   });
 });
+
+describe('two materialisations of one segment at once', () => {
+  /**
+   * Two collectors' clients whose INSERT INTO segment_members waits until both materialisations have reached it:
+   * each has read the previous run before either writes anything.
+   */
+  function twoCollectors() {
+    let arrived = 0;
+    let release!: () => void;
+    const bothThere = new Promise<void>((resolve) => (release = resolve));
+    const client = () =>
+      new Proxy(db.client, {
+        get(target, prop, receiver) {
+          const value: unknown = Reflect.get(target, prop, receiver);
+          if (prop !== 'command' || typeof value !== 'function') return value;
+          return async (params: { query: string }): Promise<unknown> => {
+            if (params.query.trimStart().startsWith('INSERT INTO segment_members')) {
+              arrived += 1;
+              if (arrived === 2) release();
+              await bothThere;
+            }
+            return Reflect.apply(value as (...a: unknown[]) => unknown, target, [params]);
+          };
+        },
+      });
+    return [segmentStore(client()), segmentStore(client())] as const;
+  }
+
+  it('leave each member once in the newest run, with its counts, even when both pick the same run number', async () => {
+    const saved = await segmentStore(db.client).create('Sneaker carts, twice', parseSegmentRule(sneakersRule));
+    // The last run was stored by a collector whose clock is ahead: both next runs come right after it.
+    const ahead = Date.now() + 3_600_000;
+    await db.client.insert({
+      table: 'segment_runs',
+      values: [{ segment_id: saved.id, run: ahead, computed_at: '2026-06-15 12:00:00', members: 0, entered_count: 0, left_count: 0 }],
+      format: 'JSONEachRow',
+    });
+    const [first, second] = twoCollectors();
+    const runs = await Promise.all([first.materialize(saved, T), second.materialize(saved, T)]);
+    expect(runs.map((r) => r.run)).toEqual([ahead + 1, ahead + 1]);
+    for (const run of runs) expect(run).toMatchObject({ members: 2, entered: 2, left: 0 });
+
+    const store = segmentStore(db.client);
+    expect(await store.members(saved.id, 10, 0)).toEqual({ total: 2, members: ['user:A', 'user:F'] });
+    expect((await store.list()).find((s) => s.id === saved.id)?.lastRun).toMatchObject({ run: ahead + 1, members: 2, entered: 2, left: 0 });
+    expect(await db.rows(`SELECT members, customers FROM ltv_by_segment WHERE segment_id = '${saved.id}'`)).toEqual([{ members: 2, customers: 1 }]);
+
+    // The next refresh compares with that run, each member once.
+    expect(await store.materialize(saved, T + 5 * day)).toMatchObject({ members: 1, entered: 0, left: 1 });
+    expect(await store.members(saved.id, 10, 0)).toEqual({ total: 1, members: ['user:F'] });
+  });
+});

@@ -29,6 +29,12 @@ export interface ExportRow {
 
 const rows = queryRows;
 
+/** A segment's newest run as readers pick it: its summary, and the token its member rows carry. */
+interface LastRun {
+  summary: SegmentRun;
+  token: string;
+}
+
 /** What one materializeAll did: the segments refreshed and those that failed (each logged). */
 export interface RefreshOutcome {
   refreshed: string[];
@@ -103,14 +109,17 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
     await client.command({ query: `ALTER TABLE segment_runs DELETE WHERE segment_id = ${str(id)}` });
   }
 
-  async function lastRuns(): Promise<Map<string, SegmentRun>> {
-    const found = await rows<{ segment_id: string; last_run: number; at: string; n: number; entered: number; gone: number }>(
+  /** Each segment's newest run, as every reader picks it (segment_last_runs): its summary and its token. */
+  async function lastRuns(): Promise<Map<string, LastRun>> {
+    const found = await rows<{ segment_id: string; last_run: number; last_token: string; at: string; n: number; entered: number; gone: number }>(
       client,
-      `SELECT segment_id, max(run) AS last_run, argMax(computed_at, run) AS at, argMax(members, run) AS n,
-              argMax(entered_count, run) AS entered, argMax(left_count, run) AS gone
-       FROM segment_runs GROUP BY segment_id`,
+      `SELECT segment_id, run AS last_run, run_token AS last_token, computed_at AS at, members AS n,
+              entered_count AS entered, left_count AS gone
+       FROM segment_last_runs`,
     );
-    return new Map(found.map((r) => [r.segment_id, { run: Number(r.last_run), computedAt: r.at, members: r.n, entered: r.entered, left: r.gone }]));
+    return new Map(
+      found.map((r) => [r.segment_id, { token: r.last_token, summary: { run: Number(r.last_run), computedAt: r.at, members: r.n, entered: r.entered, left: r.gone } }]),
+    );
   }
 
   const store = {
@@ -134,7 +143,7 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
 
     async list(): Promise<SegmentSummary[]> {
       const [mine, runs] = await Promise.all([saved(), lastRuns()]);
-      return [...builtins, ...mine].map((s) => ({ ...s, lastRun: runs.get(s.id) }));
+      return [...builtins, ...mine].map((s) => ({ ...s, lastRun: runs.get(s.id)?.summary }));
     },
 
     /** Stored segments whose rule no longer validates: list() leaves them out, materializeAll logs them. */
@@ -176,37 +185,46 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
       return 'deleted';
     },
 
-    /** Computes the members now (or at `asOfMs`), records the run with entered/left counts. */
+    /**
+     * Computes the members now (or at `asOfMs`), records the run with entered/left counts. Runs of one segment may
+     * overlap (the scheduled refresh and the API, on one collector or several) and pick the same run number: each
+     * has its own token, its rows are told apart by it, and readers take one of them (segment_last_runs).
+     */
     async materialize(segment: SegmentDefinition, asOfMs = Date.now()): Promise<SegmentRun> {
       const id = str(segment.id);
       const previous = (await lastRuns()).get(segment.id);
       const now = Date.now();
-      const run = Math.max(now, (previous?.run ?? 0) + 1);
+      // Increasing with time, as readers take the highest; after a run stamped by a clock ahead of ours, right after it.
+      const run = Math.max(now, (previous?.summary.run ?? 0) + 1);
+      const token = randomBytes(8).toString('hex');
       const computedAt = toDateTimeText(now);
       await client.command({
-        query: `INSERT INTO segment_members (segment_id, run, person_id, computed_at)
-                SELECT ${id}, ${int(run)}, person_id, ${dt(now)} FROM (${compileSegmentRule(segment.rule, asOfMs)})`,
+        query: `INSERT INTO segment_members (segment_id, run, run_token, person_id, computed_at)
+                SELECT ${id}, ${int(run)}, ${str(token)}, person_id, ${dt(now)} FROM (${compileSegmentRule(segment.rule, asOfMs)})`,
         // parseSegmentRule keeps a rule's SQL within this size, beyond what ClickHouse parses by default.
         clickhouse_settings: { wait_end_of_query: 1, ...querySizeSettings },
       });
-      const members = `SELECT person_id FROM segment_members WHERE segment_id = ${id} AND run = `;
+      /** The rows of one materialisation: its run number and its token (none before the first run: no rows). */
+      const of = (r: number, t: string) => `segment_id = ${id} AND run = ${int(r)} AND run_token = ${str(t)}`;
+      const mine = of(run, token);
+      const before = of(previous?.summary.run ?? 0, previous?.token ?? '');
       const [counts] = await rows<{ n: number; entered: number; gone: number }>(
         client,
         `SELECT
-           (SELECT count() FROM segment_members WHERE segment_id = ${id} AND run = ${int(run)}) AS n,
-           (SELECT count() FROM segment_members WHERE segment_id = ${id} AND run = ${int(run)}
-              AND person_id NOT IN (${members}${int(previous?.run ?? 0)})) AS entered,
-           (SELECT count() FROM segment_members WHERE segment_id = ${id} AND run = ${int(previous?.run ?? 0)}
-              AND person_id NOT IN (${members}${int(run)})) AS gone`,
+           (SELECT count() FROM segment_members WHERE ${mine}) AS n,
+           (SELECT count() FROM segment_members WHERE ${mine} AND person_id NOT IN (SELECT person_id FROM segment_members WHERE ${before})) AS entered,
+           (SELECT count() FROM segment_members WHERE ${before} AND person_id NOT IN (SELECT person_id FROM segment_members WHERE ${mine})) AS gone`,
       );
       const result: SegmentRun = { run, computedAt, members: counts?.n ?? 0, entered: counts?.entered ?? 0, left: counts?.gone ?? 0 };
       await client.insert({
         table: 'segment_runs',
-        values: [{ segment_id: segment.id, run, computed_at: computedAt, members: result.members, entered_count: result.entered, left_count: result.left }],
+        values: [
+          { segment_id: segment.id, run, run_token: token, computed_at: computedAt, members: result.members, entered_count: result.entered, left_count: result.left },
+        ],
         format: 'JSONEachRow',
       });
       // Runs before the previous one are no longer needed (the mutation runs in the background).
-      if (previous) await client.command({ query: `ALTER TABLE segment_members DELETE WHERE segment_id = ${id} AND run < ${int(previous.run)}` });
+      if (previous) await client.command({ query: `ALTER TABLE segment_members DELETE WHERE segment_id = ${id} AND run < ${int(previous.summary.run)}` });
       // A delete during this run missed the rows written after it: a mutation only covers the parts that exist
       // when it is issued. The deletion is stored before its mutations, so checking after writing closes the gap.
       if (!segment.builtin && (await isDeleted(segment.id))) await forgetRuns(segment.id);

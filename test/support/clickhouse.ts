@@ -2,7 +2,13 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 import { createWarehouseClient, type ClickHouseClient } from '../../collector/warehouse/client';
-import { migrate } from '../../collector/warehouse/migrate';
+import { loadMigrations, loadViewStatements, migrate } from '../../collector/warehouse/migrate';
+
+/**
+ * The migrations lease's settle delay for a test's own database: nobody else migrates it at the same time, so
+ * the 2 s that collectors sharing a database need would only slow every test file down.
+ */
+export const privateSettleMs = 20;
 
 export interface TestDatabase {
   url: string;
@@ -16,7 +22,7 @@ export interface TestDatabase {
 export async function createTestDatabase(prefix = 'test'): Promise<TestDatabase> {
   const url = inject('clickhouseUrl');
   const database = `tf_${prefix}_${randomBytes(4).toString('hex')}`;
-  await migrate(url, database);
+  await migrate(url, database, loadMigrations(), loadViewStatements(), { settleMs: privateSettleMs });
   const client = createWarehouseClient(url, database);
   return {
     url,

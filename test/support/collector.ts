@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { CollectorConfig, SourceConfig } from '../../collector/config';
 import { startCollector, type RunningCollector } from '../../collector/main';
 import { freePort } from '../../scripts/free-port';
-import { createTestDatabase, type TestDatabase } from './clickhouse';
+import { createTestDatabase, privateSettleMs, type TestDatabase } from './clickhouse';
 
 export interface TestCollector {
   url: string;
@@ -44,7 +44,7 @@ async function startOn(port: number, db: TestDatabase, overrides: Partial<Source
     shipper: { intervalMs: 50 },
     ...settings,
   };
-  const { app, spool, metrics } = await startCollector(config);
+  const { app, spool, metrics } = await startCollector(config, { migrationSettleMs: privateSettleMs });
   return {
     url,
     source,

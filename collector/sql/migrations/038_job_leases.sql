@@ -1,4 +1,6 @@
--- job_leases: who runs each warehouse job (identity, segments) when several collectors share this database.
+-- job_leases: who runs each warehouse job (identity, segments) when several collectors share this database, and
+-- who applies the migrations (job 'migrations'). The migrations runner runs this file's statement before taking
+-- that lease, on databases of any version: it must stay a CREATE TABLE IF NOT EXISTS that any later version reads.
 -- A claim is (job, holder, claimed_at); its newest row (highest written_at) says until when it holds
 -- (expires_at; 0 once released). The earliest claim still valid wins; renewals keep their claim's claimed_at.
 -- Protocol, races and limits: collector/warehouse/lease.ts. Times are epoch milliseconds of the writer's clock

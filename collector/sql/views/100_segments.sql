@@ -1,10 +1,27 @@
+-- segment_last_runs: each segment's newest completed materialisation run (segment_runs is written after the
+-- run's members), one row per segment: the highest run number, and of materialisations that picked the same
+-- number (two at once, migration 039), the one with the highest run_token. Its members are the rows of
+-- segment_members with that run and run_token.
+DROP TABLE IF EXISTS segment_last_runs;
+CREATE VIEW segment_last_runs AS
+SELECT segment_id, run, run_token, computed_at, members, entered_count, left_count
+FROM segment_runs
+WHERE (segment_id, run, run_token) IN
+(
+    SELECT segment_id, run, max(run_token)
+    FROM segment_runs
+    WHERE (segment_id, run) IN (SELECT segment_id, max(run) FROM segment_runs GROUP BY segment_id)
+    GROUP BY segment_id, run
+)
+LIMIT 1 BY segment_id;
+
 -- segment_members_current: members of each segment's newest completed materialisation run. A deleted saved
 -- segment is left out at once: its runs and members are removed by mutations that finish later.
 DROP TABLE IF EXISTS segment_members_current;
 CREATE VIEW segment_members_current AS
 SELECT segment_id, person_id, computed_at
 FROM segment_members
-WHERE (segment_id, run) IN (SELECT segment_id, max(run) FROM segment_runs GROUP BY segment_id)
+WHERE (segment_id, run, run_token) IN (SELECT segment_id, run, run_token FROM segment_last_runs)
   AND segment_id NOT IN (SELECT segment_id FROM segments GROUP BY segment_id HAVING argMax(deleted, version) = 1);
 
 -- ltv_by_segment: members, customers and net revenue (LTV) per segment.
