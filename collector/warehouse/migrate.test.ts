@@ -6,7 +6,7 @@ import { createWarehouseClient, type ClickHouseClient } from './client';
 import { loadRows } from './generator/load';
 import { sha256 } from './identity/identifiers';
 import { runIdentityJob } from './identity/job';
-import { loadMigrations, loadViewStatements, migrate as migrateWith, splitStatements, viewsDir, type MigrateOptions } from './migrate';
+import { addedColumn, loadMigrations, loadViewStatements, migrate as migrateWith, splitStatements, viewsDir, type MigrateOptions } from './migrate';
 import { segmentStore } from './segments';
 
 const settleMs = 20;
@@ -255,6 +255,29 @@ describe('migrations', () => {
       'CREATE TABLE a (x String)',
       "SELECT 'x;y'",
     ]);
+  });
+
+  it('run a migration stopped between two of its ALTERs again whole: the column its first run added is skipped, not an error', async () => {
+    const tokens = loadMigrations().find((m) => m.name === 'segment_run_tokens');
+    if (!tokens) throw new Error('migration segment_run_tokens is missing');
+    expect(tokens.statements.length).toBeGreaterThan(1);
+    await withOlderDatabase('rerun', tokens.version, async ({ database, client, read }) => {
+      // The first run stopped after its first ALTER: the column is there, the version is not recorded.
+      await client.command({ query: tokens.statements[0] ?? '' });
+      expect(await migrate(db.url, database, loadMigrations().filter((m) => m.version <= tokens.version), [])).toEqual([tokens.version]);
+      expect(await read("SELECT table, name FROM system.columns WHERE database = currentDatabase() AND name = 'run_token' ORDER BY table")).toEqual([
+        { table: 'segment_members', name: 'run_token' },
+        { table: 'segment_runs', name: 'run_token' },
+      ]);
+    });
+  });
+
+  it('know a statement that adds one column, and only such a statement', () => {
+    expect(addedColumn("ALTER TABLE segment_runs ADD COLUMN run_token String DEFAULT '' AFTER run")).toEqual({ table: 'segment_runs', column: 'run_token' });
+    expect(addedColumn('alter table t\n  add column c UInt8')).toEqual({ table: 't', column: 'c' });
+    expect(addedColumn('ALTER TABLE t ADD COLUMN a UInt8, ADD COLUMN b UInt8')).toBeUndefined();
+    expect(addedColumn('ALTER TABLE t DROP COLUMN c')).toBeUndefined();
+    expect(addedColumn('CREATE TABLE t (c UInt8) ENGINE = Memory')).toBeUndefined();
   });
 });
 

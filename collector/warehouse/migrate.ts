@@ -9,6 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultLeaseSeconds } from '../config';
+import { str } from '../query/literal';
 import { assertIdentifier, createWarehouseClient, type ClickHouseClient } from './client';
 import { createLease, exclusively, newHolderName, whileHeld } from './lease';
 
@@ -90,6 +91,33 @@ async function appliedVersions(client: ClickHouseClient): Promise<Set<number>> {
   return new Set(rows.map((row) => Number(row.version)));
 }
 
+/** The table and column of a statement that adds one column (`ALTER TABLE t ADD COLUMN c …`); undefined otherwise. */
+export function addedColumn(statement: string): { table: string; column: string } | undefined {
+  const match = /^ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)\b/i.exec(statement);
+  if (!match?.[1] || !match[2] || /\bADD\s+COLUMN\b/i.test(statement.slice(match[0].length))) return undefined;
+  return { table: match[1], column: match[2] };
+}
+
+async function columnExists(client: ClickHouseClient, { table, column }: { table: string; column: string }): Promise<boolean> {
+  const result = await client.query({
+    query: `SELECT count() AS n FROM system.columns WHERE database = currentDatabase() AND table = ${str(table)} AND name = ${str(column)}`,
+    format: 'JSONEachRow',
+  });
+  const [row] = await result.json<{ n: number | string }>();
+  return Number(row?.n ?? 0) > 0;
+}
+
+/**
+ * Runs one statement of a migration. A migration is recorded once all its statements ran, so one stopped midway
+ * (a crash, a lost lease) runs again whole; 18.16 has no ADD COLUMN IF NOT EXISTS, so a column its first run
+ * added is skipped instead of failing every later start (032, 034 and 039 add several columns, one ALTER each).
+ */
+async function runMigrationStatement(client: ClickHouseClient, statement: string): Promise<void> {
+  const added = addedColumn(statement);
+  if (added && (await columnExists(client, added))) return;
+  await client.command({ query: statement });
+}
+
 /** Applies what `client`'s database has not seen of `migrations`, then re-creates the views; the lease's holder only. */
 async function applyPending(client: ClickHouseClient, migrations: Migration[], views: string[]): Promise<number[]> {
   await client.command({
@@ -101,7 +129,7 @@ async function applyPending(client: ClickHouseClient, migrations: Migration[], v
   const applied: number[] = [];
   for (const migration of migrations) {
     if (done.has(migration.version)) continue;
-    for (const statement of migration.statements) await client.command({ query: statement });
+    for (const statement of migration.statements) await runMigrationStatement(client, statement);
     await client.insert({
       table: 'schema_migrations',
       values: [{ version: migration.version, name: migration.name, applied_at: Math.floor(Date.now() / 1000) }],
