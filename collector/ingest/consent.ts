@@ -104,9 +104,19 @@ export function analyticsDenials(context: Record<string, unknown>, analytics: An
   return found;
 }
 
-/** True when the context denies analytics (see analyticsDenials). */
-export function analyticsDenied(context: Record<string, unknown>, analytics: AnalyticsIds = defaultAnalyticsIds): boolean {
-  return analyticsDenials(context, analytics).length > 0;
+/** The denials of a batch's context, each named as found there (`batch context.consent.analytics`). */
+export function batchDenials(context: Record<string, unknown>, analytics: AnalyticsIds = defaultAnalyticsIds): string[] {
+  return analyticsDenials(context, analytics).map((denial) => `batch context.${denial}`);
+}
+
+/**
+ * The denials that apply to an event: those of its own context (`context.…`; read apart from its batch's, as
+ * the merge of the two is shallow and an event's own consent object would hide the batch's) and its batch's
+ * (batchDenials). Either denies; none means analytics is not denied.
+ */
+export function eventDenials(ownContext: unknown, ofBatch: readonly string[], analytics: AnalyticsIds = defaultAnalyticsIds): string[] {
+  const own = isObject(ownContext) ? analyticsDenials(ownContext, analytics).map((denial) => `context.${denial}`) : [];
+  return [...own, ...ofBatch];
 }
 
 /**
@@ -259,9 +269,4 @@ export function applyConsentDecision(event: IncomingEvent, denied: boolean, poli
   if (!denied) return { keep: true, event, stripped: false };
   if (policy === 'drop') return { keep: false };
   return { keep: true, event: stripIdentifiers(event), stripped: true };
-}
-
-/** Applies a source's policy to an event whose whole consent is in `context`. */
-export function applyConsentPolicy(event: IncomingEvent, context: Record<string, unknown>, policy: ConsentPolicy): ConsentOutcome {
-  return applyConsentDecision(event, analyticsDenied(context), policy);
 }

@@ -3,7 +3,7 @@
 import type { ConsentPolicy, LimitsConfig } from '../config';
 import type { QuarantineRow } from '../warehouse/events';
 import type { BatchEnvelope } from './batch';
-import { analyticsDenials, analyticsIds, applyConsentDecision, deniedConsent, stripRawIdentifiers } from './consent';
+import { analyticsIds, applyConsentDecision, batchDenials, deniedConsent, eventDenials, stripRawIdentifiers } from './consent';
 import { isObject, validateEvent, type Refusal } from './event';
 import { anonymizeIp } from './ip';
 import { eventRow, eventTimes, parseClientTime, toDateTimeText, type EventRow, type EventTimes } from './normalize';
@@ -127,7 +127,7 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
   const analytics = analyticsIds(request.analyticsConsentIds);
   // Read apart from the events' own consent: the merge below is shallow, so an event's own consent
   // object (one about marketing, say) would otherwise hide the batch's denial.
-  const batchDenials = analyticsDenials(batch.context, analytics).map((denial) => `batch context.${denial}`);
+  const ofBatch = batchDenials(batch.context, analytics);
 
   batch.events.forEach((raw, index) => {
     // The batch's top-level context sits under each event's own (Segment's rule). Copied only when
@@ -136,8 +136,7 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
     let context = isObject(own) ? (mergeContext ? { ...batchContext, ...own } : own) : batchContext;
     if (!request.keepFullIp && isObject(own) && own.ip !== undefined) context = anonymisedIp(context);
     // Either denial wins, the event's or its batch's.
-    const ownDenials = isObject(own) ? analyticsDenials(own, analytics).map((denial) => `context.${denial}`) : [];
-    const denials = ownDenials.length === 0 ? batchDenials : [...ownDenials, ...batchDenials];
+    const denials = eventDenials(own, ofBatch, analytics);
     const denied = denials.length > 0;
     // `drop` means nothing of the event is stored: not as a row, and not its refusal in the quarantine
     // either (refused or not, it is a visitor's data the visitor did not agree to).

@@ -1,6 +1,6 @@
 // Turns generated deliveries into `events` rows through the collector's own validation and
 // normalisation, and loads them in batches, in delivery (shuffled) order.
-import { analyticsDenials, applyConsentDecision, deniedConsent } from '../../ingest/consent';
+import { applyConsentDecision, deniedConsent, eventDenials } from '../../ingest/consent';
 import { isObject, validateEvent } from '../../ingest/event';
 import { toEventRow, type EventRow } from '../../ingest/normalize';
 import type { ClickHouseClient } from '../client';
@@ -13,7 +13,7 @@ export function deliveriesToRows(deliveries: readonly Delivery[]): EventRow[] {
     // Like collector/ingest/process.ts with the default consent policy: analytics-denied events are stored
     // without ids. Deliveries are single events, so their own consent is the whole decision (no batch context).
     const context = isObject(delivery.raw.context) ? delivery.raw.context : {};
-    const denials = analyticsDenials(context).map((denial) => `context.${denial}`);
+    const denials = eventDenials(context, []);
     const denied = denials.length > 0;
     const result = validateEvent(delivery.raw, { requireIds: !denied });
     if (!result.ok) throw new Error(`generator produced an invalid event: ${result.reason}`);
