@@ -1,7 +1,10 @@
 // GET /metrics on a real collector: the admin token by default (its labels name every source), open to
 // anyone only with publicMetrics.
+import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCollector, type TestCollector } from '../../test/support/collector';
+import { createMetrics } from '../metrics';
+import { metricsRoutes } from './metrics';
 
 const adminToken = 'admin-token-0123456789';
 let guarded: TestCollector;
@@ -49,5 +52,18 @@ describe('GET /metrics', () => {
     const refusal = JSON.parse(await expectRefused(await scrape(tokenless, 'Bearer anything-at-all-here'), 'admin_token_not_configured')) as { message: string };
     expect(refusal.message).toContain('adminToken');
     expect(refusal.message).toContain('publicMetrics');
+  });
+
+  it('warns at start when no scrape can succeed (no adminToken and not public), and only then', async () => {
+    const warnings = async (config: { adminToken?: string; publicMetrics?: boolean }) => {
+      const lines: string[] = [];
+      const app = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => void lines.push(line) } } });
+      metricsRoutes(app, createMetrics(() => 0), config);
+      await app.close();
+      return lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
+    };
+    expect(await warnings({})).toEqual([expect.stringContaining('GET /metrics answers 401 to every scrape')]);
+    expect(await warnings({ adminToken })).toEqual([]);
+    expect(await warnings({ publicMetrics: true })).toEqual([]);
   });
 });

@@ -22,6 +22,8 @@ export function metricsRoutes(app: FastifyInstance, metrics: CollectorMetrics, c
     void reply.header('WWW-Authenticate', 'Bearer');
     throw refusal.code === 'admin_token_not_configured' ? noToken() : refusal;
   };
+  // Scrapes that worked before /metrics needed the token now get 401, and Prometheus shows only the status.
+  if (!config.publicMetrics && !config.adminToken) app.log.warn('GET /metrics answers 401 to every scrape: set adminToken (Prometheus sends it as a bearer token), or publicMetrics: true');
   app.get('/metrics', { onRequest: config.publicMetrics ? [] : [guard] }, async (_request, reply) =>
     reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
   );
