@@ -37,6 +37,9 @@ describe('npm start', () => {
     // CLICKHOUSE_URL names a server npm start did not start: it is not for npm run clickhouse:stop.
     await waitUntil(async () => output, (text) => text.includes('Stop with Ctrl-C'));
     expect(output).not.toContain('clickhouse:stop');
+    // A newcomer's first start warns of nothing (pino's warn level is 40): the demo config serves /metrics openly.
+    expect(output).not.toContain('"level":40');
+    expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(200);
 
     browser = await launchBrowser();
     const page = await browser.context.newPage();

@@ -23,6 +23,7 @@ export function startBanner({ base, clickhouseUrl, database, projectLocalClickHo
     Collector:   ${base}/v1/batch
     SDK:         ${base}/sdk/tagflow.min.js
     Health:      ${base}/healthz
+    Metrics:     ${base}/metrics
     ClickHouse:  ${clickhouseUrl} (database ${database})
   Stop with Ctrl-C.${stop}
 `;
