@@ -82,7 +82,7 @@ FROM
                 -- refund); the low 64 bits hold person_key, so two persons' events of the same millisecond and batch
                 -- position go to the smaller person_key, the same on every run. One Decimal128 rather than a tuple
                 -- with message_id: argMin compares a number far faster (at 10M events the tuple made the view about
-                -- 25% slower than the per-person grouping it replaced, this about 5-12%; docs/analytics.md).
+                -- 25% slower than the per-person grouping it replaced, this about 3-9%; docs/analytics.md).
                 toDecimal128(event_order + (event = 'Order Refunded') * 288230376151711744, 0) * toDecimal128(4294967296, 0)
                     * toDecimal128(4294967296, 0) + toDecimal128(person_key, 0) AS owner_rank
             FROM
