@@ -1,6 +1,7 @@
 // Segment rules and the funnel builder against real ClickHouse: the sneakers example, traits, sums,
 // hostile values matched literally, materialisation with entered/left counts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backendRefundRows, refundsStart } from '../../test/support/backend-refunds';
 import { createTestDatabase, waitUntil, type TestDatabase } from '../../test/support/clickhouse';
 import { eventRow } from '../../test/support/events';
 import { compileFunnel, parseFunnelQuery } from '../query/funnel';
@@ -320,5 +321,37 @@ describe('two materialisations of one segment at once', () => {
     // The next refresh compares with that run, each member once.
     expect(await store.materialize(saved, T + 5 * day)).toMatchObject({ members: 1, entered: 0, left: 1 });
     expect(await store.members(saved.id, 10, 0)).toEqual({ total: 1, members: ['user:F'] });
+  });
+});
+
+describe('order metrics when the shop\'s backend refunds under an identity that is not the buyer\'s', () => {
+  // A database of its own (top LTV and ltv_by_segment are shop-wide): test/support/backend-refunds.ts.
+  let shop: TestDatabase;
+  const asOf = refundsStart + 60 * day;
+  const shopMembers = async (rule: unknown) => (await shop.rows<{ person_id: string }>(compileSegmentRule(parseSegmentRule(rule), asOf))).map((r) => r.person_id).sort();
+  beforeAll(async () => {
+    shop = await createTestDatabase('segments_refunds');
+    await loadRows(shop.client, backendRefundRows());
+    await runIdentityJob(shop.client);
+  }, 60_000);
+  afterAll(() => shop.drop());
+
+  it('net each buyer\'s LTV, and leave the senders of matched refunds at 0', async () => {
+    expect(await shopMembers({ metric: 'ltv', op: 'eq', value: 60 })).toEqual(['anon:kiosk-1', 'user:bea']);
+    // Only refunds that match no order are the senders': C-404's 15 and 3 (the backend sent its first), and 5 without an order_id.
+    expect(await shopMembers({ metric: 'ltv', op: 'lt', value: 0 })).toEqual(['anon:shop-backend', 'user:order-system']);
+    // An order_id counts once: gus reloaded the kiosk's order after logging in, and placed none.
+    expect(await shopMembers({ metric: 'orders', op: 'gte', value: 1 })).toEqual(['anon:cal-phone', 'anon:kiosk-1', 'user:bea', 'user:dan', 'user:eve', 'user:fay']);
+    // Customers' LTV: 0, 0, 35, 40, 60, 60.
+    expect(await shopMembers({ top: { metric: 'ltv', percent: 50 } })).toEqual(['anon:kiosk-1', 'user:bea', 'user:fay']);
+  });
+
+  it('give ltv_by_segment the buyers\' net revenue', async () => {
+    const store = segmentStore(shop.client);
+    const saved = await store.create('Customers', parseSegmentRule({ metric: 'orders', op: 'gte', value: 1 }));
+    expect(await store.materialize(saved, asOf)).toMatchObject({ members: 6 });
+    expect(await shop.rows(`SELECT members, customers, revenue, ltv_per_member FROM ltv_by_segment WHERE segment_id = '${saved.id}'`)).toEqual([
+      { members: 6, customers: 6, revenue: 195, ltv_per_member: 32.5 },
+    ]);
   });
 });

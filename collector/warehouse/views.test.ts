@@ -37,7 +37,8 @@ const sortBy = <T>(rows: T[], key: (row: T) => string): T[] => [...rows].sort((a
 
 beforeAll(async () => {
   db = await createTestDatabase('views');
-  dataset = generateDataset({ seed: 7, people: 10_000 });
+  // A share of refunds comes from the shop's backend under its own service anonymousId, not the buyer's userId.
+  dataset = generateDataset({ seed: 7, people: 10_000, backendRefundShare: 0.3 });
   const rows = deliveriesToRows(dataset.deliveries);
   await loadRows(db.client, rows);
   await runIdentityJob(db.client);
@@ -61,15 +62,21 @@ describe('the generated dataset', () => {
     for (const name of ['Order Refunded', 'Survey Responded', 'Consent Updated', 'Web Vitals']) expect(names).toContain(name);
   });
 
-  it('has orders sent twice, orders without order_id, full refunds without an amount and refunds cut to what is left', () => {
+  it('has orders sent twice, orders without order_id, full refunds without an amount, refunds cut to what is left and refunds sent under the backend\'s own id', () => {
     const orders = events.filter((e) => e.event === 'Order Completed');
     const withId = orders.filter((e) => typeof e.properties.order_id === 'string');
     expect(withId.length - new Set(withId.map((e) => `${e.person}|${String(e.properties.order_id)}`)).size).toBeGreaterThan(100);
     expect(orders.length - withId.length).toBeGreaterThan(50);
     const refunds = events.filter((e) => e.event === 'Order Refunded');
     expect(refunds.filter((e) => !('revenue' in e.properties)).length).toBeGreaterThan(20);
-    // Orders whose refunds ask for more than the order's revenue in total (a full refund after a partial one).
-    const key = (e: RefEvent) => `${e.person}|${String(e.properties.order_id)}`;
+    // Refunds of an order by another person than its buyer (the backend's service anonymousId).
+    const buyerOf = new Map(withId.map((e) => [String(e.properties.order_id), e.person]));
+    const elsewhere = refunds.filter((e) => buyerOf.has(String(e.properties.order_id)) && buyerOf.get(String(e.properties.order_id)) !== e.person);
+    expect(elsewhere.length).toBeGreaterThan(100);
+    expect(new Set(elsewhere.map((e) => e.person))).toEqual(new Set(['anon:shop-backend']));
+    // Orders whose refunds ask for more than the order's revenue in total (a full refund after a partial one);
+    // an order_id is one order whoever sent its events.
+    const key = (e: RefEvent) => String(e.properties.order_id);
     const revenueOf = new Map(withId.map((e) => [key(e), Number(e.properties.revenue)]));
     const asked = new Map<string, number>();
     for (const r of refunds) asked.set(key(r), (asked.get(key(r)) ?? 0) + (typeof r.properties.revenue === 'number' ? r.properties.revenue : (revenueOf.get(key(r)) ?? 0)));

@@ -93,7 +93,9 @@ const isOrder = (e: RefEvent): boolean => e.event === 'Order Completed';
 const isRefund = (e: RefEvent): boolean => e.event === 'Order Refunded';
 
 export interface RefOrder {
-  /** False for refunds that match no order of the person. */
+  /** The owner: the person of the order_id's first Order Completed, else of its first refund; else the sender. */
+  person: string;
+  /** False for refunds that match no order. */
   ordered: boolean;
   at: number;
   revenue: number;
@@ -102,19 +104,21 @@ export interface RefOrder {
 }
 
 /**
- * One person's orders: an order_id counts once (its earliest Order Completed, then the smallest messageId,
- * gives revenue and time); an event without order_id is its own group. A refund without a numeric revenue
- * refunds the whole order; in time order, each refund is cut to what is left of its order's revenue.
+ * Every order, by owner: an order_id counts once, whoever sent its events (its earliest Order Completed, then
+ * the smallest messageId, gives revenue and time; in event order, its person owns it, or, without one, the
+ * person of its first refund); an event without order_id is its own group, its sender's. A refund without a
+ * numeric revenue refunds the whole order; in time order, each refund is cut to what is left of its order's revenue.
  */
-export function ordersOf(list: RefEvent[]): RefOrder[] {
+export function referenceOrders(events: RefEvent[]): Map<string, RefOrder[]> {
   // A number is its decimal text: 1234 and "1234" are one order.
   const orderId = (e: RefEvent): string => {
     const id = e.properties.order_id;
     return typeof id === 'string' ? id : typeof id === 'number' ? String(id) : '';
   };
-  const money = list.filter((e) => isOrder(e) || isRefund(e));
-  return [...groupBy(money, (e) => (orderId(e) === '' ? `\u0000${e.messageId}` : orderId(e))).values()].map((group) => {
+  const money = events.filter((e) => ofAPerson(e) && (isOrder(e) || isRefund(e)));
+  const orders = [...groupBy(money, (e) => (orderId(e) === '' ? `\u0000${e.messageId}` : orderId(e))).values()].map((group): RefOrder => {
     const first = group.filter(isOrder).sort(byTime)[0];
+    const owner = [...group.filter(isOrder).sort(byEventOrder), ...group.filter(isRefund).sort(byEventOrder)][0] as RefEvent;
     const revenue = first ? moneyOf(first) : 0;
     let running = 0;
     let before = 0;
@@ -128,13 +132,13 @@ export function ordersOf(list: RefEvent[]): RefOrder[] {
         before = capped;
         return { t: e.t, amount };
       });
-    return { ordered: first !== undefined, at: first?.t ?? 0, revenue, multiCategory: first !== undefined && categoriesOf(first).length >= 2, refunds };
+    return { person: owner.person, ordered: first !== undefined, at: first?.t ?? 0, revenue, multiCategory: first !== undefined && categoriesOf(first).length >= 2, refunds };
   });
+  return groupBy(orders, (o) => o.person);
 }
 
 /** A person's order totals, as person_order_totals has them (no orders: 0 and 0). */
-export function orderTotals(list: RefEvent[]) {
-  const orders = ordersOf(list);
+export function orderTotals(orders: RefOrder[]) {
   const placed = orders.filter((o) => o.ordered);
   const gross = orders.reduce((s, o) => s + o.revenue, 0);
   const refunded = orders.reduce((s, o) => s + o.refunds.reduce((r, x) => r + x.amount, 0), 0);
@@ -150,10 +154,11 @@ export function orderTotals(list: RefEvent[]) {
 }
 
 export function referenceProfiles(events: RefEvent[], identifiersOf: (person: string) => string[]) {
+  const ordersOf = referenceOrders(events);
   return [...groupBy(events.filter(ofAPerson), (e) => e.person)].map(([person, list]) => {
     const sorted = [...list].sort(byTime);
     const times = sorted.map((e) => e.t);
-    const { orders, gross, net: revenue, lastOrder } = orderTotals(list);
+    const { orders, gross, net: revenue, lastOrder } = orderTotals(ordersOf.get(person) ?? []);
     const identifies = sorted.filter((e) => e.type === 'identify' && e.traits !== '' && e.traits !== '{}');
     const consents = sorted.filter((e) => e.consent !== '' && e.consent !== '{}');
     const touches = sorted.filter((e) => e.campaign[0] !== '');
@@ -328,30 +333,26 @@ const categoriesOf = (e: RefEvent): string[] => {
 };
 
 export function referenceCustomerValue(events: RefEvent[]) {
-  const money = events.filter((e) => ofAPerson(e) && (isOrder(e) || isRefund(e)));
-  return [...groupBy(money, (e) => e.person)]
-    .map(([person, list]) => {
-      const totals = orderTotals(list);
-      return {
-        person_id: person,
-        first_order_at: dateTime(totals.firstOrder),
-        last_order_at: dateTime(totals.lastOrder),
-        orders: totals.orders,
-        gross_revenue: totals.gross,
-        refunded: totals.refunded,
-        net_revenue: totals.net,
-        average_order_value: totals.gross / totals.orders,
-        multi_category_orders: totals.multiCategory,
-      };
-    })
-    .filter((c) => c.orders > 0);
+  // Customers only: a person with refunds of no order of theirs (the shop's backend, say) is none.
+  return [...referenceOrders(events)]
+    .map(([person, orders]) => ({ person, totals: orderTotals(orders) }))
+    .filter(({ totals }) => totals.orders > 0)
+    .map(({ person, totals }) => ({
+      person_id: person,
+      first_order_at: dateTime(totals.firstOrder),
+      last_order_at: dateTime(totals.lastOrder),
+      orders: totals.orders,
+      gross_revenue: totals.gross,
+      refunded: totals.refunded,
+      net_revenue: totals.net,
+      average_order_value: totals.gross / totals.orders,
+      multi_category_orders: totals.multiCategory,
+    }));
 }
 
 export function referenceLtvCohorts(events: RefEvent[]) {
-  const money = events.filter((e) => ofAPerson(e) && (isOrder(e) || isRefund(e)));
   const cells = new Map<string, { cohort: number; offset: number; revenue: number; buyers: Set<string> }>();
-  for (const [person, list] of groupBy(money, (e) => e.person)) {
-    const orders = ordersOf(list);
+  for (const [person, orders] of referenceOrders(events)) {
     const placed = orders.filter((o) => o.ordered);
     if (placed.length === 0) continue;
     const cohort = monthStart(Math.min(...placed.map((o) => o.at)));
@@ -459,9 +460,10 @@ export function referenceWebVitals(events: RefEvent[]) {
 
 /** Members of each built-in segment at `asOf` (epoch seconds), with the same default parameters. */
 export function referenceBuiltinSegments(events: RefEvent[], asOf: number): Map<string, Set<string>> {
+  const ordersOf = referenceOrders(events);
   const persons = [...groupBy(events.filter(ofAPerson), (e) => e.person)].map(([person, list]) => {
     const max = (name: string) => Math.max(0, ...list.filter((e) => e.event === name).map((e) => e.t));
-    const totals = orderTotals(list);
+    const totals = orderTotals(ordersOf.get(person) ?? []);
     return {
       person,
       orders: totals.orders,

@@ -16,6 +16,12 @@ export interface GeneratorOptions {
   firstIndex?: number;
   /** Share of people who register (log in, buy); the rest are anonymous visitors. Default 0.75. */
   registeredShare?: number;
+  /**
+   * Share of refunds the shop's backend sends under its own service anonymousId (`shop-backend`, as a Segment
+   * server library configured with a fixed one does) instead of the buyer's userId. Default 0 (the same
+   * deliveries as before the option). The backend is then a person of its own: `anon:shop-backend`.
+   */
+  backendRefundShare?: number;
 }
 
 /** One HTTP delivery of one event, as the collector would see it. */
@@ -92,10 +98,14 @@ class Builder {
     private readonly rnd: Random,
     readonly end: number,
     private readonly prefix: string,
+    readonly backendRefundShare: number,
   ) {}
 
-  /** Emits one event at true time `at`, delivered (maybe late, maybe twice) from `device`'s clock. */
-  emit(person: Person, device: Device | undefined, at: number, body: Record<string, unknown>, withUser: boolean, page: string): void {
+  /**
+   * Emits one event at true time `at`, delivered (maybe late, maybe twice) from `device`'s clock. `service`: the
+   * shop's backend sends it under that anonymousId of its own (no device, no userId): the event is that service's.
+   */
+  emit(person: Person, device: Device | undefined, at: number, body: Record<string, unknown>, withUser: boolean, page: string, service?: string): void {
     const messageId = `m${this.prefix}${(this.counter++).toString(36)}-${this.rnd.hex(6)}`;
     const skew = device?.skew ?? 0;
     // Browser events carry the device's consent and page; the shop's backend (refunds) carries neither.
@@ -104,7 +114,8 @@ class Builder {
       : {};
     const raw: Record<string, unknown> = { ...body, messageId, timestamp: new Date(at + skew).toISOString(), context: { ...context, ...(body.context as object | undefined) } };
     if (device) raw.anonymousId = device.anonymousId;
-    if (withUser || !device) raw.userId = person.userId;
+    if (service !== undefined) raw.anonymousId = service;
+    else if (withUser || !device) raw.userId = person.userId;
     const late = this.rnd.chance(0.03) ? this.rnd.int(1, 72) * hour : 0;
     const delay = this.rnd.int(1, 5) * second + late;
     const source = device?.source ?? 'server';
@@ -113,7 +124,7 @@ class Builder {
       const retry = this.rnd.int(1, 10) * minute;
       this.deliveries.push({ raw, source, sentAt: new Date(at + delay + retry + skew).toISOString(), receivedAt: at + delay + retry });
     }
-    this.personOfMessage.set(messageId, device && !device.analytics ? `event:${messageId}` : person.personId);
+    this.personOfMessage.set(messageId, service !== undefined ? `anon:${service}` : device && !device.analytics ? `event:${messageId}` : person.personId);
   }
 }
 
@@ -143,7 +154,7 @@ export function generateDataset(options: GeneratorOptions = {}): Dataset {
   const days = options.days ?? 120;
   const start = end - days * day;
   const firstIndex = options.firstIndex ?? 0;
-  const b = new Builder(rnd, end, firstIndex === 0 ? '' : `${firstIndex.toString(36)}_`);
+  const b = new Builder(rnd, end, firstIndex === 0 ? '' : `${firstIndex.toString(36)}_`, options.backendRefundShare ?? 0);
   const persons: Person[] = [];
   const sharedDevices = new Map<string, string[]>();
   let lastRegistered: Person | undefined;
@@ -286,15 +297,17 @@ function session(b: Builder, rnd: Random, person: Person, device: Device, startA
             step();
             b.emit(person, device, at, { type: 'track', event: 'Order Completed', properties: order }, withUser(), page);
           }
-          // Refunds come from the shop's backend: userId only, no device. Without revenue a refund is a full
-          // one (the Segment spec; what the GA4 bridge sends); a second partial refund may ask for more than is left.
+          // Refunds come from the shop's backend: the buyer's userId only, no device, or (backendRefundShare) its own
+          // service anonymousId. Without revenue a refund is a full one (the Segment spec; what the GA4 bridge sends);
+          // a second partial refund may ask for more than is left.
           let refundAt = at;
           for (let n = rnd.chance(0.1) ? (rnd.chance(0.3) ? 2 : 1) : 0; n > 0; n--) {
             refundAt += rnd.int(1, 10) * day;
             if (refundAt >= b.end) break;
             const amount = rnd.chance(0.4) ? {} : { revenue: rnd.int(1, revenue) };
             const refund = { ...(orderId === undefined ? {} : { order_id: orderId }), ...amount, currency: 'USD' };
-            b.emit(person, undefined, refundAt, { type: 'track', event: 'Order Refunded', properties: refund }, true, '');
+            const service = b.backendRefundShare > 0 && rnd.chance(b.backendRefundShare) ? 'shop-backend' : undefined;
+            b.emit(person, undefined, refundAt, { type: 'track', event: 'Order Refunded', properties: refund }, true, '', service);
           }
         }
       }
