@@ -7,6 +7,7 @@ import { defaultLimits, type CollectorConfig } from './config';
 import { HttpError, clientErrorReply, defaultMaxParamLength, toErrorReply, type ErrorReply } from './errors';
 import type { CollectorMetrics } from './metrics';
 import { decodeBody, parsedBodyBytes } from './routes/body';
+import { clientCompatRoutes } from './routes/client-compat';
 import { containerRoutes } from './routes/container';
 import { demoRoutes } from './routes/demo';
 import { healthRoutes } from './routes/health';
@@ -152,6 +153,7 @@ export async function buildServer(config: CollectorConfig, warehouse: Warehouse,
   healthRoutes(app, warehouse, options.spool);
   metricsRoutes(app, options.metrics, config);
   trackingRoutes(app, config, options);
+  clientCompatRoutes(app, config);
   containerRoutes(app, config);
   queryRoutes(app, config);
   sdkRoutes(app);

@@ -1,10 +1,11 @@
 // The tracking API: POST /v1/batch and Segment's single-event endpoints (/v1/track, page, screen,
-// identify, alias, group). HTTP only: the rules live in ingest/, durability in spool/.
+// identify, alias, group), each also under the short path Segment's own clients post to (/v1/b, /v1/t, …).
+// HTTP only: the rules live in ingest/, durability in spool/.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { defaultLimits, defaultRateLimit, type CollectorConfig, type SourceConfig } from '../config';
 import { HttpError } from '../errors';
 import { readBatch, readSingle, type BatchRead } from '../ingest/batch';
-import { eventTypes } from '../ingest/event';
+import { eventTypes, type EventType } from '../ingest/event';
 import { anonymizeIp, clientIp } from '../ingest/ip';
 import { processBatch, type Rejection } from '../ingest/process';
 import { createRateLimiter } from '../ingest/rate-limit';
@@ -23,10 +24,25 @@ export interface BatchReply {
   dropped?: number;
 }
 
+/**
+ * Segment's mobile libraries (analytics-kotlin RequestFactory.upload, analytics-swift HTTPClient.startBatchUpload)
+ * and analytics.js when batching post batches to `{apiHost}/b`, apiHost being `api.segment.io/v1` by default.
+ */
+export const batchShortPath = '/v1/b';
+
+/**
+ * analytics.js (analytics-next, plugins/segmentio) posts each event to `{apiHost}/` + the first letter of its
+ * type: /v1/t, /v1/p, /v1/s, /v1/i, /v1/a, /v1/g (distinct for the six types).
+ */
+export function singleEventShortPath(type: EventType): string {
+  return `/v1/${type.charAt(0)}`;
+}
+
 /** Seconds a client is asked to wait when the spool is full. */
 export const spoolFullRetryAfterSeconds = 5;
 
-function originAllowed(source: SourceConfig, origin: string | undefined): boolean {
+/** Whether a browser on `origin` may use this source (a request without Origin is not a browser's). */
+export function originAllowed(source: SourceConfig, origin: string | undefined): boolean {
   return origin === undefined || source.allowedOrigins.includes('*') || source.allowedOrigins.includes(origin);
 }
 
@@ -138,8 +154,13 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
       : reply.code(400).send({ error: 'no_valid_events', message: 'every event in the batch was rejected', ...body });
   }
 
-  app.post('/v1/batch', { onRequest: beforeBody }, (request, reply) => ingest(request, reply, readBatch(request.body, limits), false));
+  // The short paths are the same handler under a second name, so auth, limits, CORS and errors cannot drift apart.
+  for (const path of ['/v1/batch', batchShortPath]) {
+    app.post(path, { onRequest: beforeBody }, (request, reply) => ingest(request, reply, readBatch(request.body, limits), false));
+  }
   for (const type of eventTypes) {
-    app.post(`/v1/${type}`, { onRequest: beforeBody }, (request, reply) => ingest(request, reply, readSingle(request.body, type), true));
+    for (const path of [`/v1/${type}`, singleEventShortPath(type)]) {
+      app.post(path, { onRequest: beforeBody }, (request, reply) => ingest(request, reply, readSingle(request.body, type), true));
+    }
   }
 }
