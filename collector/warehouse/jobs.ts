@@ -31,6 +31,8 @@ export interface WarehouseJobsOptions {
   settleMs?: number;
   /** Replaces a job's body; tests observe overlaps with it. The client given fails once the lease is lost. */
   runners?: Partial<Record<WarehouseJobName, (client: ClickHouseClient) => Promise<unknown>>>;
+  /** Wraps the client the leases and the jobs use; tests hold a statement back with it. */
+  wrapClient?: (client: ClickHouseClient) => ClickHouseClient;
 }
 
 export function startWarehouseJobs(
@@ -39,7 +41,8 @@ export function startWarehouseJobs(
   log: JobLogger,
   options: WarehouseJobsOptions = {},
 ): WarehouseJobs {
-  const client = createWarehouseClient(clickhouse.url, clickhouse.database);
+  const ownClient = createWarehouseClient(clickhouse.url, clickhouse.database);
+  const client = options.wrapClient ? options.wrapClient(ownClient) : ownClient;
   const holder = options.holder ?? newHolderName();
   const ttlMs = (config.leaseSeconds ?? defaultLeaseSeconds) * 1000;
   const runners: Record<WarehouseJobName, (jobClient: ClickHouseClient) => Promise<unknown>> = {
@@ -131,7 +134,7 @@ export function startWarehouseJobs(
       await Promise.all(running);
       // Another collector can take the jobs at its next tick rather than after the lease expires.
       await Promise.all(leases.map((lease) => lease.release().catch((error: unknown) => log.error({ err: error, job: lease.job }, `warehouse job ${lease.job}: the lease could not be released; it expires by itself`))));
-      await client.close();
+      await ownClient.close();
     },
   };
 }
