@@ -1,6 +1,7 @@
 // The job lease against ClickHouse, with clocks moved by hand and claimants interleaved on purpose (no sleeps):
 // one holder among racing claimants, renewals keep it, an expired holder is taken over and its statements are
-// refused, a release frees it at once, and a paused holder's late renewal costs the newcomer its lease.
+// refused, a release frees it at once, a holder's own tick during its slow renewal leaves it the holder, and a
+// paused holder's late renewal costs the newcomer its lease.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../test/support/clickhouse';
 import type { ClickHouseClient } from './client';
@@ -201,6 +202,32 @@ describe('job lease on ClickHouse', () => {
     await first.release();
     expect(first.held()).toBe(false);
     expect((await second.acquire()).held).toBe(true);
+  });
+
+  it('stays with its holder when the holder’s own tick comes while a renewal sent in time is still on its way', async () => {
+    const job = newJob();
+    const time = clock();
+    const delayed = pausingClient(db.client, 'insert');
+    const holder = lease(job, 'holder', time.now, {}, delayed.client);
+    const newcomer = lease(job, 'newcomer', time.now);
+    expect((await holder.acquire()).held).toBe(true);
+    // Earlier renewals failed; this one starts just in time (before `until - settle`), and its write is slow.
+    const renewedAt = T0 + ttlMs - settleMs - 1;
+    time.set(renewedAt);
+    const stuck = delayed.pauseNext();
+    const renewal = holder.renew();
+    await stuck.reached;
+    // Meanwhile the holder's clock passes `until - settle` and the job's tick comes: held() says no.
+    time.advance(2);
+    expect(holder.held()).toBe(false);
+    const tick = holder.acquire();
+    stuck.resume();
+    // The tick waits for the renewal, which kept the lease: the holder still has it, it did not take itself for another.
+    expect(await renewal).toBe(true);
+    expect(await tick).toEqual({ held: true, until: renewedAt + ttlMs });
+    expect(holder.held()).toBe(true);
+    expect(await newcomer.acquire()).toMatchObject({ held: false, leader: { holder: 'holder', claimedAt: T0 } });
+    expect((await claims(job)).map((c) => [c.holder, c.valid_until])).toEqual([['holder', renewedAt + ttlMs]]);
   });
 
   it('costs the newcomer its lease at its next renewal when a paused holder’s renewal lands late (the limit of the protocol)', async () => {

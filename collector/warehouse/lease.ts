@@ -1,6 +1,7 @@
 // A lease in ClickHouse, so that each warehouse job (identity, segments) runs on one collector at a time among
-// all collectors sharing a database, and one of them applies the migrations at start while the others wait
-// (exclusively(), below; migrate.ts). No transactions, no Keeper: a small table of claims (job_leases,
+// all collectors sharing a database, one of them applies the migrations at start while the others wait
+// (exclusively(), below; migrate.ts), and no job runs while it migrates (see "Migrations exclude the jobs").
+// No transactions, no Keeper: a small table of claims (job_leases,
 // migrations/038_job_leases.sql, which the migrations runner creates before taking its lease) and a
 // deterministic rule every reader applies alike. Works on 18.16 and 23.x+.
 //
@@ -10,7 +11,8 @@
 //   claimed_at (then the smallest holder) is the lease's holder: the leader. Renewals keep their claim's
 //   claimed_at, so a holder that keeps renewing stays ahead of every later claimant.
 //
-// Acquire (the scheduler's tick; a holder that still holds by its own clock just says so)
+// Acquire (the scheduler's tick; a holder that still holds by its own clock just says so; it first waits for a
+// renewal of its own in flight, see Races)
 //   1. read the valid claims: if there is a leader, someone holds it: busy, nothing written;
 //   2. write a claim: claimed_at = now, expires_at = now + ttl;
 //   3. wait `settle`;
@@ -19,6 +21,7 @@
 // Renew (every ttl/3 while held, also between runs: a holder keeps the job until it stops or dies)
 //   only while our clock says the lease is held (now < expires_at - settle): write a row with expires_at = now +
 //   ttl, then read again; if another claim leads (a holder we took for gone came back), the lease is lost.
+//   keepRenewing() is that loop, for the jobs (jobs.ts) and exclusively() alike.
 // Release (a collector that stops): a row with expires_at 0, so another collector takes the job at its next tick.
 //
 // Races, and why they are safe (assumptions below)
@@ -34,7 +37,40 @@
 //   * A holder whose renewals fail (ClickHouse unreachable from it): by its own clock it stops holding `settle`
 //     before the expiry others will see; whileHeld() makes every statement of its running job fail from then on,
 //     so it stops between two statements, before anyone else may start.
+//   * A holder's own tick while a renewal of its own is in flight (sent in time, slow to land, after earlier
+//     renewals failed): by then held() may say no, and the tick would read the claim that renewal is extending
+//     and take it for another collector's; the renewal, finding the lease reset, would leave its claim
+//     extended for nobody, and every collector would skip the job for a whole lease. So acquire() waits for
+//     the renewal and goes by its outcome, and a renewal that finds its claim no longer ours withdraws it.
 //   * A release or withdrawal that fails to be written: the claim simply expires.
+//
+// Migrations exclude the jobs
+//   Migrations 036 and 037 rewrite what the jobs write: the staging tables, which the identity job's bucket
+//   rewrite fills, swaps in and truncates, and identity_run_nodes, which a completed identity run empties. A job
+//   run during them can swap an emptied staging bucket in (stored person rows lost) or wipe the nodes 037 queued.
+//   So the migrator, once it holds `migrations` and finds a migration pending, takes the jobs' leases itself
+//   (identity, then segments, as any claimant: acquire above), holds them until it is done, and sends every
+//   statement through whileHeld() for all three (migrate.ts). A job run and a migration then exclude each other
+//   by this very protocol, with its races and limits and no other: a job runs only while its collector holds
+//   the job's lease, a migration only while the migrator does, and two claimants never both hold it. No
+//   reasoning about the order of separate checks is involved, so no such order can leave a window in which a
+//   run starts after the migrator found the jobs free: finding them free and holding them are one step.
+//   What the jobs add (jobs.ts) is that the migrator gets the leases at all, as a holder keeps its job lease
+//   between runs for as long as it lives:
+//     * a tick reads the `migrations` claims first: if one is valid, it gives its job lease up (if it holds it)
+//       and skips, so it neither keeps nor claims the lease against a migrator;
+//     * after taking (or keeping) its lease it reads them again before the run, for a migrator that came during
+//       its settle wait. A migrator that comes later finds the lease held and waits for the run to end;
+//     * the renewal loop reads them after each renewal while no tick is under way: a holder between runs gives
+//       its lease up within a third of it. A run under way is never cut short for a migrator; the migrator
+//       waits for its end, after which the holder's renewal or next tick gives the lease up.
+//   The migrator bounds that wait (migrate.ts, 10 minutes by default), logs whom it waits for, and then stops
+//   with an error naming the holder: collectors of versions before this one keep their job leases for good
+//   (they still cannot run a job while the migrator holds its lease). Collectors from before the lease take no
+//   lease at all and cannot be excluded: they must be stopped, or have both job intervals at 0, before the first
+//   upgraded collector starts (docs/collector.md). Re-creating the views with nothing pending takes only
+//   `migrations`: a holder that looks meanwhile gives its job up all the same, and the next tick of any
+//   collector after the release takes it again.
 //
 // Assumptions
 //   A1. Collectors' clocks agree to well within `settle` (NTP): claims written by different hosts are compared.
@@ -56,13 +92,15 @@
 //     their time appends them again); two segment refreshes only do the same work twice (each run's rows carry
 //     its own run_token, migration 039, so even two that pick the same run number store each member once). Two
 //     migrators may both apply the pending migration (036 and 037 can then lose stored rows in the buckets whose
-//     swaps interleave). What limits it: the overlap lasts at most one renewal interval, and the identity job's
-//     checkpoints and run versions (job_checkpoints, identity_run_nodes) make a run stopped between two
-//     statements complete at the next run.
+//     swaps interleave), and a migration may overlap a job run in the same way. What limits it: the overlap
+//     lasts at most one renewal interval, and the identity job's checkpoints and run versions (job_checkpoints,
+//     identity_run_nodes) make a run stopped between two statements complete at the next run.
 //   * It is not a fence: ClickHouse cannot refuse a write from a holder that lost its lease.
 //
-// Cost: a standby's tick reads the job's few claim rows; a holder writes and reads one row per renewal; taking
-// a lease waits `settle` once. ReplacingMergeTree keeps one row per claim (a few per collector start).
+// Cost: a standby's tick reads the job's few claim rows and the migrations lease's; a holder writes and reads one
+// row per renewal and reads the migrations lease's rows after it and before each run; taking a lease waits
+// `settle` once (a migrator with migrations pending: three times). ReplacingMergeTree keeps one row per claim (a
+// few per collector start).
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { queryRows, type ClickHouseClient } from './client';
@@ -116,6 +154,13 @@ export class LeaseLostError extends Error {
   }
 }
 
+/** The lease the migrations run under (migrate.ts). */
+export const migrationsLease = 'migrations';
+
+/** The warehouse jobs' leases (jobs.ts). A migrator takes them too, after `migrations`, so no job runs while it migrates. */
+export const warehouseJobNames = ['identity', 'segments'] as const;
+export type WarehouseJobName = (typeof warehouseJobNames)[number];
+
 export const defaultSettleMs = 2000;
 
 /** A holder name for a new claimant: unique (host, pid and a random part), and readable by people in job_leases. */
@@ -132,6 +177,21 @@ export function leader(claims: readonly LeaseClaim[]): LeaseClaim | undefined {
   return first;
 }
 
+/**
+ * The leader of `job`'s lease among the claims valid at `at` (epoch ms), or undefined if none is valid: a
+ * claimant in the middle of taking it counts too. Aliases never reuse a column name (18.16).
+ */
+export async function readLeader(client: ClickHouseClient, job: string, at: number): Promise<LeaseClaim | undefined> {
+  const rows = await queryRows<{ holder: string; claimed_at: number; valid_until: number }>(
+    client,
+    `SELECT holder, claimed_at, argMax(expires_at, written_at) AS valid_until
+     FROM job_leases WHERE job = ${str(job)}
+     GROUP BY holder, claimed_at
+     HAVING valid_until > ${int(at)}`,
+  );
+  return leader(rows.map((r) => ({ holder: r.holder, claimedAt: Number(r.claimed_at), until: Number(r.valid_until) })));
+}
+
 export function createLease(client: ClickHouseClient, options: LeaseOptions): JobLease {
   const { job, holder, ttlMs } = options;
   const settleMs = options.settleMs ?? defaultSettleMs;
@@ -144,6 +204,13 @@ export function createLease(client: ClickHouseClient, options: LeaseOptions): Jo
   let mine: { claimedAt: number; until: number } | undefined;
   /** written_at of our last row: strictly increasing, so that our newest row is the one readers take. */
   let lastWritten = 0;
+  /**
+   * A renewal in flight: acquire() waits for it. Otherwise a tick coming while a renewal sent in time is still on
+   * its way (held() false by then) would read the claim that renewal is extending and take it for another's, and
+   * the renewal, finding `mine` reset, would leave it extended for nobody: every collector skipping the job for
+   * a whole lease.
+   */
+  let renewing: Promise<unknown> | undefined;
 
   const isOurs = (claim: LeaseClaim | undefined, claimedAt: number): boolean => claim?.holder === holder && claim.claimedAt === claimedAt;
 
@@ -156,21 +223,38 @@ export function createLease(client: ClickHouseClient, options: LeaseOptions): Jo
     });
   }
 
-  /** The leader among the claims valid at `at`. Aliases never reuse a column name (18.16). */
-  async function leaderAt(at: number): Promise<LeaseClaim | undefined> {
-    const rows = await queryRows<{ holder: string; claimed_at: number; valid_until: number }>(
-      client,
-      `SELECT holder, claimed_at, argMax(expires_at, written_at) AS valid_until
-       FROM job_leases WHERE job = ${str(job)}
-       GROUP BY holder, claimed_at
-       HAVING valid_until > ${int(at)}`,
-    );
-    return leader(rows.map((r) => ({ holder: r.holder, claimedAt: Number(r.claimed_at), until: Number(r.valid_until) })));
-  }
+  const leaderAt = (at: number): Promise<LeaseClaim | undefined> => readLeader(client, job, at);
 
   /** Withdraws a claim we do not hold (best effort: if the write fails, the claim expires by itself). */
   async function withdraw(claimedAt: number): Promise<void> {
     await write(claimedAt, 0).catch(() => undefined);
+  }
+
+  async function renewOnce(): Promise<boolean> {
+    const claim = mine;
+    if (!claim) return false;
+    const renewedAt = now();
+    if (renewedAt >= claim.until - settleMs) {
+      // Others may take it from now on: never extend a claim that may have lapsed in their eyes.
+      mine = undefined;
+      await withdraw(claim.claimedAt);
+      return false;
+    }
+    await write(claim.claimedAt, renewedAt + ttlMs);
+    const current = await leaderAt(now());
+    if (mine !== claim) {
+      // Released meanwhile (a release's row is stamped after ours, so it already wins). Withdrawn once more all
+      // the same: a claim we no longer hold must never stay extended for nobody, whatever reset `mine`.
+      if (mine?.claimedAt !== claim.claimedAt) await withdraw(claim.claimedAt);
+      return false;
+    }
+    if (current === undefined || !isOurs(current, claim.claimedAt)) {
+      mine = undefined;
+      await withdraw(claim.claimedAt);
+      return false;
+    }
+    claim.until = current.until;
+    return true;
   }
 
   const lease: JobLease = {
@@ -181,6 +265,7 @@ export function createLease(client: ClickHouseClient, options: LeaseOptions): Jo
     held: () => mine !== undefined && now() < mine.until - settleMs,
 
     async acquire() {
+      while (renewing) await renewing.catch(() => undefined);
       if (mine && lease.held()) return { held: true, until: mine.until };
       mine = undefined;
       const before = await leaderAt(now());
@@ -199,26 +284,14 @@ export function createLease(client: ClickHouseClient, options: LeaseOptions): Jo
       return { held: false, leader: isOurs(after, claimedAt) ? undefined : after };
     },
 
-    async renew() {
-      const claim = mine;
-      if (!claim) return false;
-      const renewedAt = now();
-      if (renewedAt >= claim.until - settleMs) {
-        // Others may take it from now on: never extend a claim that may have lapsed in their eyes.
-        mine = undefined;
-        await withdraw(claim.claimedAt);
-        return false;
-      }
-      await write(claim.claimedAt, renewedAt + ttlMs);
-      const current = await leaderAt(now());
-      if (mine !== claim) return false; // released or lost meanwhile
-      if (current === undefined || !isOurs(current, claim.claimedAt)) {
-        mine = undefined;
-        await withdraw(claim.claimedAt);
-        return false;
-      }
-      claim.until = current.until;
-      return true;
+    renew() {
+      const renewal = renewOnce();
+      renewing = renewal;
+      const done = (): void => {
+        if (renewing === renewal) renewing = undefined;
+      };
+      renewal.then(done, done);
+      return renewal;
     },
 
     async release() {
@@ -246,6 +319,76 @@ export function whileHeld(client: ClickHouseClient, lease: Pick<JobLease, 'job' 
   });
 }
 
+export interface RenewalOptions {
+  /** A renewal found the lease lost (the renewals stop there): from then on statements sent through whileHeld() fail. */
+  onLost?: () => void;
+  /** A renewal failed (tried again at the next interval; the lease expires by itself if none succeeds). */
+  onError?: (error: unknown) => void;
+  /**
+   * After each renewal that kept the lease, as part of it (the next waits): false stops the renewals, for a
+   * holder that gives the lease up there (jobs.ts, for a collector that migrates). Must not call stop().
+   */
+  afterRenewal?: () => Promise<boolean>;
+}
+
+export interface Renewals {
+  /** False once the renewals stopped: lost, given up, or stop(). */
+  readonly active: boolean;
+  /** Stops renewing; resolves once a renewal in flight has landed, so that a release can only come after it. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Renews `lease` every third of its length until it is lost or stop() is called: the holders' loop (the jobs'
+ * between and during runs, exclusively()'s while its work runs). A renewal still in flight when the next is due
+ * is not doubled: that one is skipped.
+ */
+export function keepRenewing(lease: JobLease, options: RenewalOptions = {}): Renewals {
+  let active = true;
+  let inFlight: Promise<void> | undefined;
+  const end = (): void => {
+    active = false;
+    clearInterval(timer);
+  };
+  const renewOnce = async (): Promise<void> => {
+    const kept = await lease.renew();
+    if (!active) return;
+    if (!kept) {
+      end();
+      options.onLost?.();
+      return;
+    }
+    if (options.afterRenewal && !(await options.afterRenewal())) end();
+  };
+  const timer = setInterval(() => {
+    if (inFlight || !active) return;
+    inFlight = renewOnce()
+      .catch((error: unknown) => options.onError?.(error))
+      .finally(() => (inFlight = undefined));
+  }, lease.ttlMs / 3);
+  timer.unref();
+  return {
+    get active() {
+      return active;
+    },
+    async stop() {
+      end();
+      await inFlight;
+    },
+  };
+}
+
+/** Given up waiting for a lease that another claim kept holding (exclusively() with a deadline). */
+export class LeaseWaitTimeout extends Error {
+  readonly code = 'LEASE_WAIT_TIMEOUT';
+  constructor(
+    readonly job: string,
+    readonly leader: LeaseClaim | undefined,
+  ) {
+    super(`gave up waiting for the lease of ${job}${leader ? `, held by ${leader.holder} until ${new Date(leader.until).toISOString()} unless it renews it` : ''}`);
+  }
+}
+
 export interface ExclusiveOptions {
   /** Between two looks at a lease another collector holds (ms): waiting costs one small read per look. */
   pollMs: number;
@@ -257,12 +400,15 @@ export interface ExclusiveOptions {
   onLost?: () => void;
   /** The wait between two looks; tests may replace it. */
   wait?: (ms: number) => Promise<void>;
+  /** Stop waiting at this time (epoch ms, Date.now()): throws LeaseWaitTimeout naming the claim waited for. */
+  deadline?: number;
 }
 
 /**
  * Runs `work` while this collector holds `lease`, for one-off work that every collector would otherwise do at
- * once (the migrations at start): waits while another collector holds it (a look every pollMs, until its holder
- * releases it or it expires), takes it, renews it every third of its length while `work` runs, however long
+ * once (the migrations at start), or that no job may overlap (the jobs' leases, taken by the migrator): waits
+ * while another collector holds it (a look every pollMs, until its holder releases it or it expires, or until
+ * `deadline`: LeaseWaitTimeout), takes it, renews it every third of its length while `work` runs, however long
  * that is, and releases it when `work` ends, whether it succeeded or failed. `work` sends its statements
  * through whileHeld(client, lease), so that it stops between two statements if the lease is lost.
  */
@@ -278,29 +424,18 @@ export async function exclusively<T>(lease: JobLease, work: () => Promise<T>, op
       waitedFor = claim;
       options.onWait?.(claim);
     }
+    if (options.deadline !== undefined && Date.now() >= options.deadline) throw new LeaseWaitTimeout(lease.job, claim ?? waitedFor);
     await wait(options.pollMs);
   }
-  let renewal: Promise<void> | undefined;
-  const timer = setInterval(() => {
-    if (renewal) return;
-    renewal = lease
-      .renew()
-      .then(
-        (kept) => {
-          if (kept) return;
-          clearInterval(timer);
-          options.onLost?.();
-        },
-        (error: unknown) => options.onError?.(error, 'renew'),
-      )
-      .finally(() => (renewal = undefined));
-  }, lease.ttlMs / 3).unref();
+  const renewals = keepRenewing(lease, {
+    ...(options.onLost ? { onLost: options.onLost } : {}),
+    onError: (error) => options.onError?.(error, 'renew'),
+  });
   try {
     return await work();
   } finally {
-    clearInterval(timer);
     // A renewal landing after the release would make the claim valid again: the others would wait for it to expire.
-    await renewal;
+    await renewals.stop();
     await lease.release().catch((error: unknown) => options.onError?.(error, 'release'));
   }
 }

@@ -6,6 +6,7 @@ import { createWarehouseClient, type ClickHouseClient } from './client';
 import { loadRows } from './generator/load';
 import { sha256 } from './identity/identifiers';
 import { runIdentityJob } from './identity/job';
+import { startWarehouseJobs, type JobLogger } from './jobs';
 import { addedColumn, loadMigrations, loadViewStatements, migrate as migrateWith, splitStatements, viewsDir, type MigrateOptions } from './migrate';
 import { segmentStore } from './segments';
 
@@ -409,25 +410,31 @@ describe('migrations on several collectors', () => {
       for (const statement of loadMigrations().find((m) => m.name === 'job_leases')?.statements ?? []) await client.command({ query: statement });
       const in036 = loadMigrations().find((m) => m.version === 36)?.statements ?? [];
       for (const statement of in036.slice(0, in036.findIndex((s) => s.endsWith('REPLACE PARTITION 8 FROM person_days_staging')))) await client.command({ query: statement });
-      const expiresAt = Date.now() + 1500;
-      await client.insert({
-        table: 'job_leases',
-        values: [{ job: 'migrations', holder: 'crashed', claimed_at: Date.now() - 1000, expires_at: expiresAt, written_at: Date.now() }],
-        format: 'JSONEachRow',
-      });
+      // Its claim lasts until the next collector has said it waits for it, then expires (expires_at = now, as
+      // time would do).
+      const claimedAt = Date.now() - 1000;
+      const claim = (expiresAt: number, writtenAt: number) =>
+        client.insert({ table: 'job_leases', values: [{ job: 'migrations', holder: 'crashed', claimed_at: claimedAt, expires_at: expiresAt, written_at: writtenAt }], format: 'JSONEachRow' });
+      const writtenAt = Date.now();
+      await claim(writtenAt + 3_600_000, writtenAt);
 
       const statements: Recorded[] = [];
       const told: string[] = [];
-      const applied = await migrate(db.url, database, loadMigrations(), [], {
+      const migrating = migrate(db.url, database, loadMigrations(), [], {
         holder: 'next',
         pollMs: 50,
         log: { info: (_fields, message) => told.push(message), error: (_fields, message) => told.push(message) },
         wrapClient: recording('next', statements),
       });
+      await waitUntil(async () => told.length, (n) => n > 0);
+      expect(statements).toEqual([]);
+      const expiredAt = Math.max(Date.now(), writtenAt + 1);
+      await claim(expiredAt, expiredAt);
+      const applied = await migrating;
       const pending = loadMigrations().filter((m) => m.version >= 36).map((m) => m.version);
       expect(applied).toEqual(pending);
       expect(told).toEqual([expect.stringContaining('crashed')]);
-      expect(statements[0]?.at).toBeGreaterThanOrEqual(expiresAt);
+      expect(statements[0]?.at).toBeGreaterThanOrEqual(expiredAt);
       // 036 ran again whole: the rollup counts persons only, in every bucket.
       expect(await read(`SELECT person_key = cityHash64('user:u1') AS u1, day, sum(events) AS n FROM person_days_stored GROUP BY person_key, day ORDER BY u1, day`)).toEqual([
         { u1: 1, day: '2025-03-01', n: 1 },
@@ -435,6 +442,111 @@ describe('migrations on several collectors', () => {
       ]);
       expect(await read('SELECT count() AS n FROM person_days_staging')).toEqual([{ n: 0 }]);
       expect(await read('SELECT version, count() AS n FROM schema_migrations WHERE version >= 36 GROUP BY version ORDER BY version')).toEqual(pending.map((version) => ({ version, n: 1 })));
+    });
+  });
+
+  it('wait for another collector’s identity run to end before migrating, and keep the jobs out until done', async () => {
+    await withNewDatabase('jobs', async (database, read) => {
+      // The database as an earlier version left it; one migration is pending.
+      await migrate(db.url, database, [], []);
+      const pending = [{ version: 1, name: 'rewrite', statements: ['SELECT 1'] }];
+      const timeline: string[] = [];
+      const told: string[] = [];
+      const skipped: string[] = [];
+      const jobErrors: string[] = [];
+      let finished = false;
+      let active = 0;
+      let identityRuns = 0;
+      // The other collector's identity run: its first one lasts until the migrator has said whom it waits for.
+      const identity = async (): Promise<void> => {
+        identityRuns += 1;
+        active += 1;
+        timeline.push('identity run');
+        try {
+          if (identityRuns === 1) await waitUntil(async () => told.length > 0 || finished, (done) => done);
+        } finally {
+          active -= 1;
+          timeline.push('identity run ended');
+        }
+      };
+      const jobLog: JobLogger = { error: (_object, message) => jobErrors.push(message), debug: (_object, message) => skipped.push(message) };
+      const jobs = startWarehouseJobs({ url: db.url, database }, { identityIntervalSeconds: 0.05, segmentIntervalSeconds: 0, identityOverlapSeconds: 0, leaseSeconds: 3 }, jobLog, {
+        holder: 'collector-jobs',
+        settleMs: 100,
+        runners: { identity },
+      });
+      try {
+        await waitUntil(async () => identityRuns, (n) => n > 0);
+        let activeDuringMigration = -1;
+        // The migration lasts until the jobs' ticks have come and skipped meanwhile (or a run is under way).
+        const wrapClient = recording('migrator', [], (statement) => {
+          if (statement !== 'SELECT 1') return undefined;
+          timeline.push('migration');
+          const skippedBefore = skipped.length;
+          return waitUntil(async () => ({ skipped: skipped.length, active }), (now) => now.skipped >= skippedBefore + 2 || now.active > 0).then((now) => {
+            activeDuringMigration = now.active;
+          });
+        });
+        const applied = await migrate(db.url, database, pending, [], {
+          holder: 'collector-migrator',
+          settleMs: 100,
+          pollMs: 50,
+          log: { info: (_fields, message) => told.push(message), error: (_fields, message) => told.push(message) },
+          wrapClient,
+        });
+        finished = true;
+        timeline.push('migrated');
+        expect(applied).toEqual([1]);
+        expect(activeDuringMigration).toBe(0);
+        expect(told).toEqual([expect.stringMatching(/collector-jobs.*identity/)]);
+        expect(timeline.slice(0, 4)).toEqual(['identity run', 'identity run ended', 'migration', 'migrated']);
+        // The jobs take the identity job again once the migrations lease is released.
+        await waitUntil(async () => timeline.length, (n) => n > 4);
+        expect(timeline[4]).toBe('identity run');
+      } finally {
+        finished = true;
+        await jobs.stop();
+      }
+      expect(jobErrors).toEqual([]);
+      expect(await read("SELECT job, holder FROM {db}.job_leases WHERE job IN ('identity', 'segments') GROUP BY job, holder, claimed_at HAVING argMax(expires_at, written_at) > 0 ORDER BY job, holder")).toEqual([]);
+    });
+  });
+
+  it('stop waiting, naming the holder, for a collector that never gives its job up (a version before this one), and not wait when nothing is pending', async () => {
+    await withNewDatabase('old_jobs', async (database, read) => {
+      await migrate(db.url, database, [], []);
+      // A collector of an earlier version holds the identity job and keeps it: it renews, never gives way.
+      const client = createWarehouseClient(db.url, database);
+      try {
+        await client.insert({
+          table: 'job_leases',
+          values: [{ job: 'identity', holder: 'collector-old', claimed_at: Date.now(), expires_at: Date.now() + 3_600_000, written_at: Date.now() }],
+          format: 'JSONEachRow',
+        });
+      } finally {
+        await client.close();
+      }
+      const statements: Recorded[] = [];
+      const told: string[] = [];
+      const options: MigrateOptions = {
+        holder: 'collector-new',
+        pollMs: 50,
+        jobsWaitMs: 500,
+        log: { info: (_fields, message) => told.push(message), error: (_fields, message) => told.push(message) },
+        wrapClient: recording('new', statements),
+      };
+      // Nothing to migrate: the views alone are re-created, without waiting for the jobs.
+      expect(await migrate(db.url, database, [], ['SELECT 2'], options)).toEqual([]);
+      expect(told).toEqual([]);
+      expect(statements.map((s) => s.statement)).toEqual([expect.stringContaining('schema_migrations'), 'SELECT 2']);
+
+      const pending = [{ version: 1, name: 'rewrite', statements: ['SELECT 1'] }];
+      await expect(migrate(db.url, database, pending, [], options)).rejects.toThrow(/collector-old.*identityIntervalSeconds/s);
+      expect(told).toEqual([expect.stringMatching(/collector-old.*identity/)]);
+      expect(statements.map((s) => s.statement)).not.toContain('SELECT 1');
+      expect(await read('SELECT count() AS n FROM {db}.schema_migrations')).toEqual([{ n: 0 }]);
+      // It gave up every lease it had taken: the next start does not wait for it.
+      expect(await read("SELECT job, holder FROM {db}.job_leases GROUP BY job, holder, claimed_at HAVING argMax(expires_at, written_at) > 0 ORDER BY job")).toEqual([{ job: 'identity', holder: 'collector-old' }]);
     });
   });
 

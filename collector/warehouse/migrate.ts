@@ -5,13 +5,19 @@
 // the `migrations` lease (lease.ts), so one collector migrates while the others wait for it and then find
 // nothing left to apply. Two at once applied each migration twice and interleaved the copy-and-swap steps of
 // the migrations that rewrite data (036, 037); their view re-creations collided too.
+// The warehouse jobs of the other collectors keep running meanwhile, and write what 036 and 037 rewrite (the
+// staging tables, which a bucket rewrite fills and truncates, and identity_run_nodes, which a completed run
+// empties). So when a migration is pending, the migrator also takes the jobs' leases (identity, segments) before
+// applying it, waiting for their holders to give them up (jobs.ts does when it sees the migrations lease, at the
+// end of a run under way), and holds them until it is done; lease.ts, "Migrations exclude the jobs", says why no
+// job run can start meanwhile. Re-creating the views alone does not wait for the jobs.
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultLeaseSeconds } from '../config';
 import { str } from '../query/literal';
 import { assertIdentifier, createWarehouseClient, type ClickHouseClient } from './client';
-import { createLease, exclusively, newHolderName, whileHeld } from './lease';
+import { createLease, exclusively, LeaseWaitTimeout, migrationsLease, newHolderName, warehouseJobNames, whileHeld, type LeaseClaim } from './lease';
 
 export const migrationsDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'sql', 'migrations');
 export const viewsDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'sql', 'views');
@@ -81,9 +87,35 @@ export interface MigrateOptions {
   pollMs?: number;
   /** Wraps the client the migrations and views are sent through; tests record and pause statements with it. */
   wrapClient?: (client: ClickHouseClient) => ClickHouseClient;
+  /** How long to wait for the warehouse jobs' holders to give their jobs up before migrating (ms, 10 minutes by default). */
+  jobsWaitMs?: number;
 }
 
 export const defaultPollMs = 1000;
+
+/**
+ * The bound on the wait for the jobs. A holder of this version gives its job up at its next renewal (a third of
+ * its lease) or at the end of the run under way, and a dead one's lease expires (leaseSeconds): much less, unless
+ * a run is very long. A holder that keeps its job this long is most likely of a version that never gives it up.
+ */
+export const defaultJobsWaitMs = 10 * 60_000;
+
+/** A migration not applied because a collector kept running a warehouse job through the whole wait for it. */
+export class JobsBusyError extends Error {
+  readonly code = 'JOBS_BUSY';
+  constructor(
+    readonly database: string,
+    readonly job: string,
+    readonly holder: string | undefined,
+    waitedMs: number,
+  ) {
+    super(
+      `collector ${holder ?? '(unknown)'} did not give the warehouse job ${job} up within ${Math.round(waitedMs / 1000)} s, so database ${database} was not migrated: ` +
+        `collectors of versions before the one that waits for the jobs never give a job up to a migration. Stop it, or set its identityIntervalSeconds ` +
+        `and segmentIntervalSeconds to 0, then start this collector again`,
+    );
+  }
+}
 
 async function appliedVersions(client: ClickHouseClient): Promise<Set<number>> {
   const result = await client.query({ query: 'SELECT version FROM schema_migrations', format: 'JSONEachRow' });
@@ -118,34 +150,40 @@ async function runMigrationStatement(client: ClickHouseClient, statement: string
   await client.command({ query: statement });
 }
 
-/** Applies what `client`'s database has not seen of `migrations`, then re-creates the views; the lease's holder only. */
-async function applyPending(client: ClickHouseClient, migrations: Migration[], views: string[]): Promise<number[]> {
+/** The migrations `client`'s database has not seen yet (read under the lease: a collector that waited sees what the one before it applied). */
+async function pendingMigrations(client: ClickHouseClient, migrations: Migration[]): Promise<Migration[]> {
   await client.command({
     query: `CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, applied_at DateTime('UTC'))
             ENGINE = MergeTree ORDER BY version`,
   });
-  // Read under the lease: a collector that waited sees what the one before it applied.
   const done = await appliedVersions(client);
-  const applied: number[] = [];
-  for (const migration of migrations) {
-    if (done.has(migration.version)) continue;
+  return migrations.filter((migration) => !done.has(migration.version));
+}
+
+/** Applies `pending` in order, recording each; the holder of the migrations and jobs' leases only. */
+async function apply(client: ClickHouseClient, pending: Migration[]): Promise<number[]> {
+  for (const migration of pending) {
     for (const statement of migration.statements) await runMigrationStatement(client, statement);
     await client.insert({
       table: 'schema_migrations',
       values: [{ version: migration.version, name: migration.name, applied_at: Math.floor(Date.now() / 1000) }],
       format: 'JSONEachRow',
     });
-    applied.push(migration.version);
   }
+  return pending.map((migration) => migration.version);
+}
+
+async function createViews(client: ClickHouseClient, views: string[]): Promise<void> {
   for (const statement of views) await client.command({ query: statement });
-  return applied;
 }
 
 /**
  * Creates `database` if needed and applies the migrations it has not seen yet, holding the `migrations` lease:
- * while another collector holds it, waits (logging whom for) until it is released or expires. A migration that
- * fails releases the lease and throws. Returns the versions applied by this call. Safe to run again: applied
- * versions are skipped.
+ * while another collector holds it, waits (logging whom for) until it is released or expires. With migrations
+ * pending it then takes the warehouse jobs' leases too, waiting (logging whom for) until their holders give
+ * them up, at most jobsWaitMs (then throws JobsBusyError, applying nothing). A migration that fails releases
+ * the leases and throws. Returns the versions applied by this call. Safe to run again: applied versions are
+ * skipped.
  */
 export async function migrate(
   url: string,
@@ -165,27 +203,71 @@ export async function migrate(
   try {
     // The lease's own table first (idempotent, so collectors starting together may all run it).
     for (const statement of leaseTableStatements()) await client.command({ query: statement });
-    const lease = createLease(client, {
-      job: 'migrations',
+    const leaseOptions = {
       holder: options.holder ?? newHolderName(),
       ttlMs: options.leaseMs ?? defaultLeaseSeconds * 1000,
       ...(options.settleMs === undefined ? {} : { settleMs: options.settleMs }),
-    });
+    };
+    const lease = createLease(client, { job: migrationsLease, ...leaseOptions });
     const statements = whileHeld(options.wrapClient ? options.wrapClient(client) : client, lease);
-    return await exclusively(lease, () => applyPending(statements, migrations, views), {
-      pollMs: options.pollMs ?? defaultPollMs,
-      onWait: (leader) =>
+    const pollMs = options.pollMs ?? defaultPollMs;
+    const onError = (name: string) => (error: unknown, step: 'renew' | 'release') =>
+      log?.error({ err: error, database }, step === 'renew' ? `the ${name} lease could not be renewed (retried)` : `the ${name} lease could not be released; it expires by itself`);
+    const onLost = (name: string) => () => log?.error({ database }, `this collector lost the ${name} lease; it stops before its next statement`);
+
+    /**
+     * Runs `work` holding the jobs' leases too, taken in one order (identity, segments) after `migrations`, by
+     * the holder of `migrations` only: migrators never wait for each other's job leases. Their claims are
+     * written through whileHeld(migrations), so the wait ends if the migrations lease is lost.
+     */
+    const jobsExcluded = async <T>(work: (client: ClickHouseClient) => Promise<T>): Promise<T> => {
+      const jobLeases = warehouseJobNames.map((job) => createLease(whileHeld(client, lease), { job, ...leaseOptions }));
+      const guarded = jobLeases.reduce((inner, jobLease) => whileHeld(inner, jobLease), statements);
+      const waitMs = options.jobsWaitMs ?? defaultJobsWaitMs;
+      const deadline = Date.now() + waitMs;
+      const onWait = (job: string) => (leader: LeaseClaim) =>
         log?.info(
-          { database, holder: leader.holder, until: new Date(leader.until).toISOString() },
-          `waiting for collector ${leader.holder}, which is migrating database ${database} (its lease runs until ${new Date(leader.until).toISOString()} unless it renews it)`,
-        ),
-      onError: (error, step) =>
-        log?.error(
-          { err: error, database },
-          step === 'renew' ? 'the migrations lease could not be renewed (retried)' : 'the migrations lease could not be released; it expires by itself',
-        ),
-      onLost: () => log?.error({ database }, 'this collector lost the migrations lease; it stops before its next statement'),
-    });
+          { database, job, holder: leader.holder, until: new Date(leader.until).toISOString() },
+          `waiting for collector ${leader.holder} to give up the warehouse job ${job} before migrating database ${database}: it does at the end of its run under way (its lease runs until ${new Date(leader.until).toISOString()} unless it renews it)`,
+        );
+      const holding = jobLeases.reduceRight<() => Promise<T>>(
+        (inner, jobLease) => () =>
+          exclusively(jobLease, inner, { pollMs, deadline, onWait: onWait(jobLease.job), onError: onError(jobLease.job), onLost: onLost(jobLease.job) }),
+        () => work(guarded),
+      );
+      try {
+        return await holding();
+      } catch (error) {
+        if (error instanceof LeaseWaitTimeout) throw new JobsBusyError(database, error.job, error.leader?.holder, waitMs);
+        throw error;
+      }
+    };
+
+    return await exclusively(
+      lease,
+      async () => {
+        const pending = await pendingMigrations(statements, migrations);
+        if (pending.length === 0) {
+          await createViews(statements, views);
+          return [];
+        }
+        return jobsExcluded(async (guarded) => {
+          const applied = await apply(guarded, pending);
+          await createViews(guarded, views);
+          return applied;
+        });
+      },
+      {
+        pollMs,
+        onWait: (leader) =>
+          log?.info(
+            { database, holder: leader.holder, until: new Date(leader.until).toISOString() },
+            `waiting for collector ${leader.holder}, which is migrating database ${database} (its lease runs until ${new Date(leader.until).toISOString()} unless it renews it)`,
+          ),
+        onError: onError(migrationsLease),
+        onLost: onLost(migrationsLease),
+      },
+    );
   } finally {
     await client.close();
   }

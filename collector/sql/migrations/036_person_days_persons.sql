@@ -4,10 +4,11 @@
 -- filter on where it is read, so its materialized views leave such events out from now on, and the rows already
 -- rolled up are rebuilt without them, one bucket (partition) at a time, as the identity job's bucket rewrites
 -- do (collector/warehouse/identity/person-events.ts).
--- Runs when the collector starts, before the identity job: nothing writes person_events_stored meanwhile (an
--- append between the DROP and the CREATE of an MV would miss the rollup; one between the INSERT into the
--- staging table and a REPLACE would be undone in that bucket). Interrupted, it is run again whole: every
--- statement can be repeated.
+-- Nothing may write person_events_stored meanwhile (an append between the DROP and the CREATE of an MV would miss
+-- the rollup; one between the INSERT into the staging table and a REPLACE would be undone in that bucket): the
+-- migrator holds the identity and segments job leases while it applies this, and the collectors of this version
+-- and later run no job until it is done (collector/warehouse/lease.ts, "Migrations exclude the jobs"); older ones
+-- must be stopped first (docs/collector.md). Interrupted, it is run again whole: every statement can be repeated.
 DROP TABLE IF EXISTS person_days_mv;
 
 CREATE MATERIALIZED VIEW person_days_mv TO person_days_stored AS

@@ -8,8 +8,11 @@
 -- jobs/fresh_events.sql: `is_bot = 1 AND (library_name != '' OR user_agent LIKE 'Mozilla/%')`. Rows written
 -- before this version also flagged scripts and servers that name no library (curl, Node's fetch: a shop's backend
 -- sending its orders); the user agent test keeps those.
--- Runs when the collector starts, before the identity job: nothing writes these tables meanwhile. Interrupted, it
--- is run again whole: every statement can be repeated.
+-- Nothing writes these tables meanwhile: the migrator holds the identity and segments job leases while it applies
+-- this, and the collectors of this version and later give their jobs up to it and run none until it is done
+-- (collector/warehouse/lease.ts, "Migrations exclude the jobs"). Collectors from before those leases are not held
+-- off: they must be stopped, or have their job intervals at 0, before an upgraded one starts (docs/collector.md).
+-- Interrupted, it is run again whole: every statement can be repeated.
 
 -- 1. The identity graph. The nodes of crawlers' identify/alias messages go to identity_run_nodes with a version
 -- above the last completed identity run's, so the next run re-resolves their components as an interrupted run's
