@@ -5,8 +5,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { CollectorConfig, SourceConfig } from '../config';
 import { HttpError } from '../errors';
-import { writeKeyFromAuthorization } from '../ingest/write-key';
-import { originAllowed } from './tracking';
+import { checkOrigin, sourceOfWriteKey } from './tracking';
 
 /**
  * Browsers may reuse an answer for five minutes; `private` keeps shared caches from storing it, as the
@@ -76,12 +75,6 @@ export function clientCompatRoutes(app: FastifyInstance, config: CollectorConfig
   // The config is loaded once at start: its answers change only when the collector restarts.
   const loadedAt = new Date().toISOString();
 
-  function checkOrigin(source: SourceConfig, request: FastifyRequest): void {
-    if (!originAllowed(source, request.headers.origin)) {
-      throw new HttpError(403, 'origin_not_allowed', `origin ${request.headers.origin} is not allowed for source ${source.id}`);
-    }
-  }
-
   function send(reply: FastifyReply, body: Record<string, unknown>): FastifyReply {
     return reply.header('Cache-Control', settingsCacheControl).type('application/json; charset=utf-8').send(body);
   }
@@ -103,15 +96,8 @@ export function clientCompatRoutes(app: FastifyInstance, config: CollectorConfig
   // rudder-sdk-js v3: {configUrl}/sourceConfig/?p=…&v=…&build=…&writeKey=…&lockIntegrationsVersion=…. All
   // send the write key as the Basic-auth user name.
   const sourceConfig = async (request: FastifyRequest<{ Querystring: { writeKey?: string | string[] } }>, reply: FastifyReply) => {
-    const headerKey = writeKeyFromAuthorization(request.headers.authorization);
     const queryKey = typeof request.query.writeKey === 'string' && request.query.writeKey !== '' ? request.query.writeKey : undefined;
-    if (headerKey !== undefined && queryKey !== undefined && headerKey !== queryKey) {
-      throw new HttpError(400, 'conflicting_write_keys', 'the write key in the Authorization header and writeKey in the query differ; send one, or the same in both');
-    }
-    const key = headerKey ?? queryKey;
-    if (!key) throw new HttpError(401, 'missing_write_key', 'send the write key as the Basic-auth user name (as RudderStack SDKs do) or as writeKey in the query');
-    const source = sources.get(key);
-    if (!source) throw new HttpError(401, 'unknown_write_key', 'this write key belongs to no configured source');
+    const source = sourceOfWriteKey(request, queryKey, 'query', sources);
     checkOrigin(source, request);
     return send(reply, rudderSourceConfig(source, loadedAt));
   };

@@ -42,24 +42,38 @@ export function singleEventShortPath(type: EventType): string {
 export const spoolFullRetryAfterSeconds = 5;
 
 /** Whether a browser on `origin` may use this source (a request without Origin is not a browser's). */
-export function originAllowed(source: SourceConfig, origin: string | undefined): boolean {
+function originAllowed(source: SourceConfig, origin: string | undefined): boolean {
   return origin === undefined || source.allowedOrigins.includes('*') || source.allowedOrigins.includes(origin);
 }
 
-function authenticate(request: FastifyRequest, bodyKey: string | undefined, sources: Map<string, SourceConfig>): SourceConfig {
+/**
+ * The source a request's write key names: the Basic-auth user name, or `otherKey`, the writeKey given in the
+ * request's `where` (its body, or its query for the settings endpoints).
+ */
+export function sourceOfWriteKey(request: FastifyRequest, otherKey: string | undefined, where: 'body' | 'query', sources: Map<string, SourceConfig>): SourceConfig {
   const headerKey = writeKeyFromAuthorization(request.headers.authorization);
   // Two different keys are a misconfigured client: picking either would file its events under a source it
   // may not have meant, silently.
-  if (headerKey !== undefined && bodyKey !== undefined && headerKey !== bodyKey) {
-    throw new HttpError(400, 'conflicting_write_keys', 'the write key in the Authorization header and writeKey in the body differ; send one, or the same in both');
+  if (headerKey !== undefined && otherKey !== undefined && headerKey !== otherKey) {
+    throw new HttpError(400, 'conflicting_write_keys', `the write key in the Authorization header and writeKey in the ${where} differ; send one, or the same in both`);
   }
-  const key = headerKey ?? bodyKey;
-  if (!key) throw new HttpError(401, 'missing_write_key', 'send the write key as the Basic-auth user name or as writeKey in the body');
+  const key = headerKey ?? otherKey;
+  if (!key) throw new HttpError(401, 'missing_write_key', `send the write key as the Basic-auth user name or as writeKey in the ${where}`);
   const source = sources.get(key);
   if (!source) throw new HttpError(401, 'unknown_write_key', 'this write key belongs to no configured source');
+  return source;
+}
+
+/** Refuses (403) a request from a page whose origin `source` does not allow. */
+export function checkOrigin(source: SourceConfig, request: FastifyRequest): void {
   if (!originAllowed(source, request.headers.origin)) {
     throw new HttpError(403, 'origin_not_allowed', `origin ${request.headers.origin} is not allowed for source ${source.id}`);
   }
+}
+
+function authenticate(request: FastifyRequest, bodyKey: string | undefined, sources: Map<string, SourceConfig>): SourceConfig {
+  const source = sourceOfWriteKey(request, bodyKey, 'body', sources);
+  checkOrigin(source, request);
   return source;
 }
 
