@@ -45,8 +45,8 @@ export function backendRefundRows(): EventRow[] {
     order({ userId: 'eve' }, 'E-1', 40, t + 3 * hour),
     refund(shopBackend, { order_id: 'E-1', revenue: 5 }, t + 3 * hour - 10 * minute),
     // Two persons' Order Completed of one order in the same millisecond: the order is the one with the smaller
-    // person_key (user:fay's), whichever arrives first.
-    order({ userId: 'flo' }, 'F-1', 40, t + 4 * hour),
+    // person_key (user:fay's), whichever arrives first, with its revenue (40, not flo's 45).
+    order({ userId: 'flo' }, 'F-1', 45, t + 4 * hour),
     order({ userId: 'fay' }, 'F-1', 40, t + 4 * hour),
     // No one ordered C-404 or C-405: their refunds count their amounts (nothing without one), uncapped, for the
     // sender of each order_id's first refund.

@@ -69,10 +69,12 @@ FROM
             argMin(person_id, owner_rank) AS customer_id,
             toUInt8(countIf(event = 'Order Completed') > 0) AS ordered,
             minIf(timestamp, event = 'Order Completed') AS ordered_at,
-            argMinIf(revenue, (event_order, message_id), event = 'Order Completed') AS order_revenue,
+            -- Revenue and categories of the owner's first Order Completed (the same owner_rank; message_id breaks a
+            -- tie within one person).
+            argMinIf(revenue, (owner_rank, message_id), event = 'Order Completed') AS order_revenue,
             -- Product categories come from products[] only: a top-level category of an order is not a product's (the
             -- GA4 bridge used to send an item list's name as one, and stored events keep it).
-            argMinIf(toUInt8(length(arrayDistinct(extractAll(visitParamExtractRaw(properties, 'products'), '"category":"([^"]*)"'))) >= 2), (event_order, message_id), event = 'Order Completed') AS multi_category,
+            argMinIf(toUInt8(length(arrayDistinct(extractAll(visitParamExtractRaw(properties, 'products'), '"category":"([^"]*)"'))) >= 2), (owner_rank, message_id), event = 'Order Completed') AS multi_category,
             arraySort(groupArrayIf((timestamp, event_order, message_id, revenue, revenue_given), event = 'Order Refunded')) AS refund_events
         FROM
         (
