@@ -5,10 +5,11 @@
 --   * an order_id counts once in the database, across persons and sources: one database is one shop (the web
 --     and app sources place orders, the backend's source refunds them; two shops on one server need a database
 --     each). The earliest Order Completed with it (in
---     event order: ms, then position in the batch, then message_id; see views/030_sessions.sql) gives the
---     order's revenue and time, and its person owns the order: a later Order Completed with the same order_id
---     under another person (a shared device before and after a login that was never merged) adds nothing (two
---     persons' first Order Completed of one millisecond and batch position: the smaller person_key's). A
+--     event order: ms, then position in the batch; see views/030_sessions.sql) gives the order's revenue and
+--     time, and its person owns the order: a later Order Completed with the same order_id under another person
+--     (a shared device before and after a login that was never merged) adds nothing (two persons' first Order
+--     Completed of one millisecond and batch position: the smaller person_key's, with its revenue; within one
+--     person, the smaller message_id's). A
 --     reloaded thank-you page, or the GA4 bridge and the site's own cart call both firing, send the same order
 --     twice with different messageIds; GA4 also keeps one purchase per transaction id. A numeric order_id is its
 --     decimal text (1234 and "1234" are one order). An Order Completed without an order_id is an order of its
