@@ -114,9 +114,11 @@ export function batchDenials(context: Record<string, unknown>, analytics: Analyt
  * the merge of the two is shallow and an event's own consent object would hide the batch's) and its batch's
  * (batchDenials). Either denies; none means analytics is not denied.
  */
-export function eventDenials(ownContext: unknown, ofBatch: readonly string[], analytics: AnalyticsIds = defaultAnalyticsIds): string[] {
-  const own = isObject(ownContext) ? analyticsDenials(ownContext, analytics).map((denial) => `context.${denial}`) : [];
-  return [...own, ...ofBatch];
+export function eventDenials(ownContext: unknown, ofBatch: readonly string[], analytics: AnalyticsIds = defaultAnalyticsIds): readonly string[] {
+  if (!isObject(ownContext)) return ofBatch;
+  const own = analyticsDenials(ownContext, analytics);
+  // Per event, and most events deny nothing: the batch's list as it is, no copy.
+  return own.length === 0 ? ofBatch : [...own.map((denial) => `context.${denial}`), ...ofBatch];
 }
 
 /**

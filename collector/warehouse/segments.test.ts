@@ -1,7 +1,7 @@
 // Segment rules and the funnel builder against real ClickHouse: the sneakers example, traits, sums,
 // hostile values matched literally, materialisation with entered/left counts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backendRefundRows, refundsStart } from '../../test/support/backend-refunds';
+import { backendRefundsDatabase, refundsStart } from '../../test/support/backend-refunds';
 import { createTestDatabase, waitUntil, type TestDatabase } from '../../test/support/clickhouse';
 import { eventRow } from '../../test/support/events';
 import { compileFunnel, parseFunnelQuery } from '../query/funnel';
@@ -330,9 +330,7 @@ describe('order metrics when the shop\'s backend refunds under an identity that 
   const asOf = refundsStart + 60 * day;
   const shopMembers = async (rule: unknown) => (await shop.rows<{ person_id: string }>(compileSegmentRule(parseSegmentRule(rule), asOf))).map((r) => r.person_id).sort();
   beforeAll(async () => {
-    shop = await createTestDatabase('segments_refunds');
-    await loadRows(shop.client, backendRefundRows());
-    await runIdentityJob(shop.client);
+    shop = await backendRefundsDatabase('segments_refunds');
   }, 60_000);
   afterAll(() => shop.drop());
 

@@ -1,7 +1,7 @@
 // Value views on hand-made edge cases the generator does not produce (the exact-match run is views.test.ts).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { referenceEvents, referenceLtvCohorts } from '../../test/support/analytics-reference';
-import { backendRefundRows } from '../../test/support/backend-refunds';
+import { backendRefundsDatabase } from '../../test/support/backend-refunds';
 import { createTestDatabase, type TestDatabase } from '../../test/support/clickhouse';
 import type { Delivery } from './generator/generate';
 import { deliveriesToRows, loadRows } from './generator/load';
@@ -43,9 +43,7 @@ describe('refunds sent by the shop\'s backend under an identity that is not the 
   // A database of its own: value_metrics and ltv_cohort_monthly are shop-wide.
   let shop: TestDatabase;
   beforeAll(async () => {
-    shop = await createTestDatabase('refunds');
-    await loadRows(shop.client, backendRefundRows());
-    await runIdentityJob(shop.client);
+    shop = await backendRefundsDatabase('refunds');
   }, 60_000);
   afterAll(() => shop.drop());
 

@@ -3,6 +3,9 @@
 // under two persons, and refunds that match no order: of an order_id no one ordered, and without an order_id. The
 // value and segment tests load it into a database of their own.
 import type { EventRow } from '../../collector/ingest/normalize';
+import { loadRows } from '../../collector/warehouse/generator/load';
+import { runIdentityJob } from '../../collector/warehouse/identity/job';
+import { createTestDatabase, type TestDatabase } from './clickhouse';
 import { eventRow } from './events';
 
 export const refundsStart = Date.UTC(2026, 2, 2, 12);
@@ -56,4 +59,12 @@ export function backendRefundRows(): EventRow[] {
     // Without an order_id a refund stays with its sender too.
     refund(orderSystem, { revenue: 5 }, t + 6 * day),
   ];
+}
+
+/** A database of its own (the value views and top LTV are shop-wide) holding backendRefundRows, identities resolved. */
+export async function backendRefundsDatabase(prefix: string): Promise<TestDatabase> {
+  const shop = await createTestDatabase(prefix);
+  await loadRows(shop.client, backendRefundRows());
+  await runIdentityJob(shop.client);
+  return shop;
 }
