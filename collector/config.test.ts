@@ -181,6 +181,34 @@ describe('settings that would be silently ignored or never match', () => {
   });
 });
 
+describe('publicUrl', () => {
+  it('is unset by default, and read from the file or TAGFLOW_PUBLIC_URL in one spelling', () => {
+    expect(load({ sources: [source] })).not.toHaveProperty('publicUrl');
+    expect(load({ sources: [source], publicUrl: 'HTTPS://Shop.Example.com:443/tagflow/' }).publicUrl).toBe('https://shop.example.com/tagflow');
+    expect(load({ sources: [source], publicUrl: 'http://collect.example.com:8080/' }).publicUrl).toBe('http://collect.example.com:8080');
+    expect(load({ sources: [source], publicUrl: 'https://a.example' }, { TAGFLOW_PUBLIC_URL: 'https://b.example/t' }).publicUrl).toBe('https://b.example/t');
+  });
+
+  it.each([
+    [{ publicUrl: 'collect.example.com' }, 'publicUrl "collect.example.com" is not an absolute http(s) URL'],
+    [{ publicUrl: 'https:collect.example.com' }, 'publicUrl "https:collect.example.com" is not an absolute http(s) URL'],
+    [{ publicUrl: 'ftp://collect.example.com' }, 'publicUrl "ftp://collect.example.com" is not an absolute http(s) URL'],
+    [{ publicUrl: 'https://collect.example.com:99999' }, 'publicUrl "https://collect.example.com:99999" is not a URL'],
+    [{ publicUrl: 'https://collect.example.com/?x=1' }, 'publicUrl "https://collect.example.com/?x=1" has a query'],
+    [{ publicUrl: 'https://collect.example.com/#top' }, 'publicUrl "https://collect.example.com/#top" has a fragment'],
+    [{ publicUrl: 'https://user:pw@collect.example.com' }, 'publicUrl "https://user:pw@collect.example.com" has a user name or password'],
+    [{ publicUrl: 'https://collect.example.com/v1' }, 'publicUrl "https://collect.example.com/v1" ends in /v1'],
+    [{ publicUrl: 42 }, 'publicUrl 42 is not a string'],
+  ])('refuses %j, naming the setting and the value', (settings, message) => {
+    expect(() => load({ sources: [source], ...settings })).toThrow(ConfigError);
+    expect(() => load({ sources: [source], ...settings })).toThrow(message);
+  });
+
+  it('names TAGFLOW_PUBLIC_URL when the environment gave the bad value', () => {
+    expect(() => load({ sources: [source] }, { TAGFLOW_PUBLIC_URL: 'shop.example.com/tagflow' })).toThrow('TAGFLOW_PUBLIC_URL "shop.example.com/tagflow" is not an absolute http(s) URL');
+  });
+});
+
 describe('the documented config example', () => {
   const docs = readFileSync(new URL('../docs/collector.md', import.meta.url), 'utf8');
   const configuration = docs.slice(docs.indexOf('## Configuration'));
@@ -191,8 +219,8 @@ describe('the documented config example', () => {
     expect(Object.keys(example.sources[0] ?? {}).sort()).toEqual([...sourceKeys].sort());
   });
 
-  it('loads, and apart from adminToken, container and analyticsConsentIds its values are the defaults', () => {
-    const { adminToken: _token, spool, ...rest } = example as Record<string, unknown>;
+  it('loads, and apart from adminToken, publicUrl, container and analyticsConsentIds its values are the defaults', () => {
+    const { adminToken: _token, publicUrl: _publicUrl, spool, ...rest } = example as Record<string, unknown>;
     const { container: _container, analyticsConsentIds: _ids, ...exampleSource } = example.sources[0] ?? {};
     const { dir: _dir, ...spoolSizes } = spool as Record<string, unknown>;
     const withDefaults = (config: CollectorConfig) => ({
@@ -204,6 +232,6 @@ describe('the documented config example', () => {
     const documented = load({ ...rest, sources: [exampleSource], spool: spoolSizes });
     const defaults = load({ sources: [{ id: exampleSource.id, writeKey: exampleSource.writeKey, allowedOrigins: exampleSource.allowedOrigins }] });
     expect(withDefaults(documented)).toEqual(withDefaults(defaults));
-    expect(load(example)).toMatchObject({ adminToken: 'a-long-random-admin-token', sources: [{ container: { version: '1' }, analyticsConsentIds: ['C0002'] }] });
+    expect(load(example)).toMatchObject({ adminToken: 'a-long-random-admin-token', publicUrl: 'https://collect.example.com', sources: [{ container: { version: '1' }, analyticsConsentIds: ['C0002'] }] });
   });
 });

@@ -97,6 +97,11 @@ export interface CollectorConfig {
   serveDemo: boolean;
   /** Proxies (addresses or CIDRs) whose X-Forwarded-For is believed; none by default, so the socket address is used. */
   trustedProxies?: string[];
+  /**
+   * Where clients reach this collector (`https://shop.example.com/tagflow`: scheme, host, optional port and path
+   * prefix, no trailing slash), named in the Segment settings it serves. Unset: the host the request came to.
+   */
+  publicUrl?: string;
   limits?: Partial<LimitsConfig>;
   /** Without a spool directory the collector spools to a fresh temporary directory (tests only). */
   spool?: Partial<SpoolConfig>;
@@ -310,6 +315,45 @@ function parseProxies(env: Env, file: JsonObject): string[] {
   return raw as string[];
 }
 
+type PublicUrlCheck = { ok: true; url: string } | { ok: false; problem: string };
+
+/**
+ * `value` as the base clients put `/v1/…` after, in one spelling (lower-case scheme and host, no default port,
+ * no trailing slash), or what is wrong with it: it must be an absolute http(s) URL, without what a base cannot
+ * carry (a query, a fragment) or what must never be handed to clients (a user name or password).
+ */
+function checkPublicUrl(value: unknown): PublicUrlCheck {
+  if (typeof value !== 'string') return { ok: false, problem: 'is not a string' };
+  // `new URL` would read `https:collect.example.com` as https://collect.example.com/: ask for the form everyone writes.
+  if (!/^https?:\/\/[^/?#]/i.test(value)) return { ok: false, problem: 'is not an absolute http(s) URL' };
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return { ok: false, problem: 'is not a URL' };
+  }
+  if (value.includes('?')) return { ok: false, problem: 'has a query (?…), which clients would not keep' };
+  if (value.includes('#')) return { ok: false, problem: 'has a fragment (#…), which clients would not send' };
+  if (url.username !== '' || url.password !== '') return { ok: false, problem: 'has a user name or password, which would be handed to every client' };
+  // The collector's own paths start with /v1: a public URL ending in it would have clients send to …/v1/v1/b.
+  if (/\/v1\/*$/i.test(url.pathname)) return { ok: false, problem: 'ends in /v1: give the URL of the collector itself, the one /v1/batch is under' };
+  return { ok: true, url: `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}` };
+}
+
+/** Where clients reach the collector (publicUrl, or TAGFLOW_PUBLIC_URL); unset by default. */
+function parsePublicUrl(env: Env, file: JsonObject): string | undefined {
+  const text = fromEnv(env, 'TAGFLOW_PUBLIC_URL');
+  const value = text ?? file.publicUrl;
+  if (value === undefined) return undefined;
+  const checked = checkPublicUrl(value);
+  if (!checked.ok) {
+    throw new ConfigError(
+      `${text === undefined ? 'publicUrl' : 'TAGFLOW_PUBLIC_URL'} ${JSON.stringify(value)} ${checked.problem}; it must be the URL clients reach this collector at, like "https://collect.example.com" or "https://shop.example.com/tagflow"`,
+    );
+  }
+  return checked.url;
+}
+
 function parseHost(env: Env, file: JsonObject): string {
   const host = fromEnv(env, 'HOST') ?? file.host ?? '127.0.0.1';
   if (typeof host !== 'string' || !host) throw new ConfigError(`host must be a host name or IP address to listen on (like "0.0.0.0"), not ${JSON.stringify(host)}`);
@@ -398,7 +442,7 @@ function readConfigFile(name: string | undefined): JsonObject {
 }
 
 /** The config file's settings, as docs/collector.md lists them. */
-export const fileKeys = ['host', 'port', 'database', 'trustedProxies', 'sources', 'limits', 'spool', 'shipper', 'adminToken', 'publicMetrics', 'warehouseJobs', 'serveDemo'] as const;
+export const fileKeys = ['host', 'port', 'database', 'trustedProxies', 'publicUrl', 'sources', 'limits', 'spool', 'shipper', 'adminToken', 'publicMetrics', 'warehouseJobs', 'serveDemo'] as const;
 
 /** Builds the config from an optional JSON file (TAGFLOW_CONFIG) and environment overrides. */
 export function loadConfig(env: Env = process.env): CollectorConfig {
@@ -407,6 +451,7 @@ export function loadConfig(env: Env = process.env): CollectorConfig {
   const sources = parseSources(env, file);
   const adminToken = parseAdminToken(env, file, sources);
   const database = parseDatabase(env, file);
+  const publicUrl = parsePublicUrl(env, file);
   return {
     host: parseHost(env, file),
     port: parsePort(env, file),
@@ -414,6 +459,7 @@ export function loadConfig(env: Env = process.env): CollectorConfig {
     sources,
     serveDemo: parseServeDemo(env, file),
     trustedProxies: parseProxies(env, file),
+    ...(publicUrl === undefined ? {} : { publicUrl }),
     limits: numbers(file.limits, defaultLimits, 'limits'),
     spool: parseSpool(file.spool, fromEnv(env, 'TAGFLOW_SPOOL_DIR'), database),
     shipper: numbers(file.shipper, defaultShipper, 'shipper'),

@@ -136,6 +136,31 @@ describe('Segment settings: GET /v1/projects/:writeKey/settings', () => {
     }
   });
 
+  it('with publicUrl, names it (host, port and path prefix) whatever Host or a trusted proxy says', async () => {
+    // A proxy serving the collector under https://shop.example.com:8443/tagflow/ that strips the prefix: only the
+    // operator knows the prefix. The clients build their URLs from apiHost (no scheme) as below.
+    const publicUrl = 'https://shop.example.com:8443/tagflow';
+    const prefixed = await startTestCollector({}, { trustedProxies: ['127.0.0.1'], publicUrl });
+    try {
+      const response = await fetch(`${prefixed.url}/v1/projects/${prefixed.source.writeKey}/settings`, {
+        headers: { 'x-forwarded-host': 'internal.example', 'x-forwarded-proto': 'http' },
+      });
+      expect(response.status).toBe(200);
+      const settings = (await response.json()) as { integrations: { 'Segment.io': { apiHost: string; protocol: string } } };
+      const { apiHost, protocol } = settings.integrations['Segment.io'];
+      expect({ apiHost, protocol }).toEqual({ apiHost: 'shop.example.com:8443/tagflow/v1', protocol: 'https' });
+      // analytics-kotlin RequestFactory.upload and analytics-swift segmentURL: `https://${apiHost}/b`;
+      // analytics-next: `${protocol}://${apiHost}/${type[0]}`.
+      expect(`https://${apiHost}/b`).toBe(`${publicUrl}/v1/b`);
+      expect(`${protocol}://${apiHost}/t`).toBe(`${publicUrl}/v1/t`);
+      const sourceConfig = await fetch(`${prefixed.url}/sourceConfig?p=android&v=1`, { headers: { authorization: basic(prefixed.source.writeKey) } });
+      // RudderStack's source config names no data plane either way (see rudderSourceConfig): the SDKs keep theirs.
+      expect(((await sourceConfig.json()) as { source: Record<string, unknown> }).source).not.toHaveProperty('dataplanes');
+    } finally {
+      await prefixed.close();
+    }
+  });
+
   it('answers an unknown write key 404 in the collector shape, and a foreign page 403', async () => {
     const unknown = await fetch(`${collector.url}/v1/projects/nobody-has-this/settings`);
     expect(unknown.status).toBe(404);

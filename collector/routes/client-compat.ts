@@ -9,15 +9,26 @@ import { checkOrigin, sourceOfWriteKey } from './tracking';
 
 /**
  * Browsers may reuse an answer for five minutes; `private` keeps shared caches from storing it, as the
- * Segment answer names the host the request came to (one poisoned Host must not reach other clients).
+ * Segment answer names the host the request came to when no publicUrl is set (one poisoned Host must not reach
+ * other clients).
  */
 const settingsCacheControl = 'private, max-age=300';
 
-/** Where the client that asked reaches this collector: what Segment's libraries need as apiHost. */
+/** Where clients reach this collector: what Segment's libraries need as apiHost. */
 export interface ApiEndpoint {
-  /** `host[:port]` as the request named it (or X-Forwarded-Host from a trusted proxy). */
-  host: string;
+  /**
+   * `host[:port]` and the path prefix the collector is served under, if any, without a scheme or a trailing
+   * slash (`shop.example.com/tagflow`): Segment's libraries put `https://` (analytics.js: `protocol`) before
+   * apiHost and `/b`, `/t`, … after it.
+   */
+  base: string;
   protocol: 'http' | 'https';
+}
+
+/** The endpoint of a configured public URL (config.ts gives it as `scheme://host[:port][/prefix]`, no trailing slash). */
+export function publicEndpoint(publicUrl: string): ApiEndpoint {
+  const url = new URL(publicUrl);
+  return { base: `${url.host}${url.pathname === '/' ? '' : url.pathname}`, protocol: url.protocol === 'https:' ? 'https' : 'http' };
 }
 
 /**
@@ -32,7 +43,7 @@ export interface ApiEndpoint {
 export function segmentSettings(source: SourceConfig, endpoint: ApiEndpoint): Record<string, unknown> {
   return {
     integrations: {
-      'Segment.io': { apiKey: source.writeKey, apiHost: `${endpoint.host}/v1`, protocol: endpoint.protocol, unbundledIntegrations: [] },
+      'Segment.io': { apiKey: source.writeKey, apiHost: `${endpoint.base}/v1`, protocol: endpoint.protocol, unbundledIntegrations: [] },
     },
     plan: {},
     edgeFunction: {},
@@ -48,8 +59,10 @@ export function segmentSettings(source: SourceConfig, endpoint: ApiEndpoint): Re
  * crash on less: rudder-sdk-js v3 (isValidSourceConfig) needs `source.id`, a `source.config` object and a
  * `destinations` array; rudder-sdk-android crashed on a missing `config.statsCollection` (issue #429); the
  * Kotlin SDK (RudderServerConfigSource) requires `id`, `name`, `writeKey`, `enabled`, `workspaceId` and
- * `updatedAt`. No `dataplanes`: the SDKs then keep the dataPlaneUrl they were configured with. Error and
- * metrics collection are off, as they would report to RudderStack.
+ * `updatedAt`. No `dataplanes`, publicUrl or not: the SDKs then keep the dataPlaneUrl they were configured with.
+ * rudder-sdk-js v3 no longer reads it (data residency was removed in 2024), and the older SDKs that do (v1.1,
+ * rudder-sdk-android and -ios 1.x) let its default URL replace their configured dataPlaneUrl, which already
+ * points here. Error and metrics collection are off, as they would report to RudderStack.
  */
 export function rudderSourceConfig(source: SourceConfig, updatedAt: string): Record<string, unknown> {
   return {
@@ -70,10 +83,23 @@ export function rudderSourceConfig(source: SourceConfig, updatedAt: string): Rec
   };
 }
 
+/**
+ * Where the request says it was sent: its Host (X-Forwarded-Host and -Proto when it comes from a trusted proxy:
+ * Fastify's trustProxy, set from trustedProxies). It has no path prefix a proxy may have stripped.
+ */
+function requestEndpoint(request: FastifyRequest): ApiEndpoint {
+  const host = request.host;
+  if (!host) throw new HttpError(400, 'missing_host', 'the settings name the host they were asked from: send a Host header');
+  return { base: host, protocol: request.protocol === 'https' ? 'https' : 'http' };
+}
+
 export function clientCompatRoutes(app: FastifyInstance, config: CollectorConfig): void {
   const sources = new Map(config.sources.map((source) => [source.writeKey, source]));
   // The config is loaded once at start: its answers change only when the collector restarts.
   const loadedAt = new Date().toISOString();
+  // Behind a proxy that serves the collector under a path prefix (or rewrites Host), only the operator knows
+  // the URL clients use: publicUrl. Without it, the host the request came to.
+  const configured = config.publicUrl === undefined ? undefined : publicEndpoint(config.publicUrl);
 
   function send(reply: FastifyReply, body: Record<string, unknown>): FastifyReply {
     return reply.header('Cache-Control', settingsCacheControl).type('application/json; charset=utf-8').send(body);
@@ -87,9 +113,7 @@ export function clientCompatRoutes(app: FastifyInstance, config: CollectorConfig
     // POST with the key does.)
     if (!source) throw new HttpError(404, 'unknown_write_key', 'this write key belongs to no configured source, so there are no settings for it');
     checkOrigin(source, request);
-    const host = request.host;
-    if (!host) throw new HttpError(400, 'missing_host', 'the settings name the host they were asked from: send a Host header');
-    return send(reply, segmentSettings(source, { host, protocol: request.protocol === 'https' ? 'https' : 'http' }));
+    return send(reply, segmentSettings(source, configured ?? requestEndpoint(request)));
   });
 
   // rudder-sdk-android: {controlPlaneUrl}/sourceConfig?p=android&v=…&bv=…; rudder-sdk-ios: …/sourceConfig?p=ios&v=…;
