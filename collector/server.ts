@@ -11,6 +11,7 @@ import { clientCompatRoutes } from './routes/client-compat';
 import { containerRoutes } from './routes/container';
 import { demoRoutes } from './routes/demo';
 import { healthRoutes } from './routes/health';
+import { methodNotAllowedRoutes, recordRoutes } from './routes/method-not-allowed';
 import { metricsRoutes } from './routes/metrics';
 import { queryRoutes } from './routes/query';
 import { sdkRoutes } from './routes/sdk';
@@ -150,6 +151,8 @@ export async function buildServer(config: CollectorConfig, warehouse: Warehouse,
     maxAge: 86_400,
   });
 
+  // Every route from here on is recorded, so that a known path asked with another method is answered 405.
+  const routes = recordRoutes(app);
   healthRoutes(app, warehouse, options.spool);
   metricsRoutes(app, options.metrics, config);
   trackingRoutes(app, config, options);
@@ -158,5 +161,7 @@ export async function buildServer(config: CollectorConfig, warehouse: Warehouse,
   queryRoutes(app, config);
   sdkRoutes(app);
   if (config.serveDemo) demoRoutes(app, config);
+  // Last: plugins run in the order they were registered, so the routes of those above (the query API's) are known.
+  await app.register(methodNotAllowedRoutes(routes));
   return app;
 }

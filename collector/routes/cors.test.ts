@@ -27,6 +27,28 @@ describe('CORS', () => {
     expect(response.headers.get('access-control-allow-methods')).toBe('GET, POST');
   });
 
+  it.each([
+    ['POST', '/v1/batch'],
+    ['POST', '/v1/t'],
+    ['POST', '/v1/track'],
+    ['GET', '/v1/projects/KEY/settings'],
+    ['GET', '/sourceConfig/?writeKey=KEY'],
+    ['GET', '/v1/container/KEY'],
+    ['GET', '/sdk/tagflow.min.js'],
+    // A method the path does not take, and a path there is not: the preflight is answered all the same (the
+    // browser then finds the method missing from Access-Control-Allow-Methods, or gets the 404).
+    ['PUT', '/v1/batch'],
+    ['GET', '/nope'],
+  ])('answers a preflight for %s %s (405 answers never hide the CORS route)', async (method, path) => {
+    const response = await fetch(`${collector.url}${path.replace('KEY', collector.source.writeKey)}`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://shop.example', 'access-control-request-method': method, 'access-control-request-headers': 'authorization, content-type' },
+    });
+    expect(response.status).toBe(204);
+    expect(response.headers.get('access-control-allow-origin')).toBe('https://shop.example');
+    expect(response.headers.get('allow')).toBeNull();
+  });
+
   it('gives an unconfigured origin no CORS grant, and says why in JSON (403 origin_not_allowed)', async () => {
     const response = await fetch(`${collector.url}/v1/batch`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
     expect(response.headers.get('access-control-allow-origin')).toBeNull();

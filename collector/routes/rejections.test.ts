@@ -214,7 +214,7 @@ describe("what Node's HTTP parser or Fastify would answer in their own shape", (
     ['an Expect other than 100-continue', post('Content-Length: 2\r\nExpect: teapot\r\n'), 417, 'expectation_failed'],
     ['a path segment longer than the router takes', `GET /v1/container/${'k'.repeat(5000)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, 414, 'url_too_long'],
     ['an unknown route', 'GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 404, 'not_found'],
-    ['a method a route does not take', 'PUT /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n', 404, 'not_found'],
+    ['a method a route does not take (with Allow: POST, see method-not-allowed.test.ts)', 'PUT /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n', 405, 'method_not_allowed'],
     ['malformed JSON', post('Content-Length: 5\r\n', '{"a":'), 400, 'invalid_json'],
     ['a body over the limit, by its Content-Length', post('Content-Length: 600000\r\n', ''), 413, 'body_too_large'],
   ])('%s', async (_label, request, status, code) => {
