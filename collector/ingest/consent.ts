@@ -79,6 +79,31 @@ function consentManagementDenials(value: unknown, analytics: AnalyticsIds): stri
 }
 
 /**
+ * What a RudderStack `context.consentManagement` says, stored (column `consent`) in the shape of Segment's
+ * `context.consent`, which analysts and `profiles.consent_state` read: `categoryPreferences` with each id
+ * `true` (in `allowedConsentIds`) or `false` (in `deniedConsentIds`, which wins over a grant, as a denial among
+ * grants does), and `analytics` as the analytics ids decide it (see consentManagementDenials): `true` when one
+ * of them is allowed, `false` when one is denied or the source's named ids are missing from a non-empty
+ * allow-list, absent when the lists do not say (OneTrust's ids without `analyticsConsentIds`). Plus `provider`
+ * when given. Empty lists (no decision yet) give `{}`, as an event without consent has: nothing for the latest
+ * consent to show.
+ */
+export function consentManagementPreferences(value: unknown, analytics: AnalyticsIds = defaultAnalyticsIds): Record<string, unknown> {
+  if (!isObject(value)) return {};
+  const allowed = consentIdList(value.allowedConsentIds).map((id) => id.trim());
+  const denied = consentIdList(value.deniedConsentIds).map((id) => id.trim());
+  if (allowed.length === 0 && denied.length === 0) return {};
+  // A Map, then fromEntries: ids are the client's text, and `preferences["__proto__"] = true` would be lost.
+  const preferences = new Map<string, boolean>();
+  for (const id of allowed) preferences.set(id, true);
+  for (const id of denied) preferences.set(id, false);
+  if (consentManagementDenials(value, analytics).length > 0) preferences.set('analytics', false);
+  else if (analyticsAmong(allowed, analytics).length > 0) preferences.set('analytics', true);
+  const provider = typeof value.provider === 'string' && value.provider.trim() !== '' ? { provider: value.provider.trim() } : {};
+  return { categoryPreferences: Object.fromEntries(preferences), ...provider };
+}
+
+/**
  * Where the context denies analytics, one entry per key that does, as a path in the context
  * (`consent.analytics_storage`, `consentManagement.deniedConsentIds: C0002`); empty when nothing does.
  * Read: Segment's `consent.categoryPreferences` (the entry of each analytics id: Segment's OneTrust wrapper

@@ -4,7 +4,7 @@ import { validateEvent } from './event';
 import { anonymizeIp } from './ip';
 import { correctedTime, parseClientTime, toDateTimeText, toEventRow } from './normalize';
 import { writeKeyFromAuthorization, writeKeyFromBody } from './write-key';
-import { analyticsDenials, analyticsIds, applyConsentDecision, deniedConsent, withoutClickIds } from './consent';
+import { analyticsDenials, analyticsIds, applyConsentDecision, consentManagementPreferences, deniedConsent, withoutClickIds } from './consent';
 import { clientNetwork, createRateLimiter, fullBucket, takeToken } from './rate-limit';
 import { parseUserAgent } from './user-agent';
 
@@ -392,6 +392,30 @@ describe('consent policy', () => {
       categoryPreferences: { analytics: false },
       analyticsDeniedBy: ['context.consentManagement.deniedConsentIds: analytics'],
     });
+  });
+
+  it("stores a RudderStack client's consent in the shape of Segment's, with what analytics is", () => {
+    const ids = analyticsIds(['C0002']);
+    // OneTrust through RudderStack's JS SDK v3: every group in one list or the other.
+    expect(consentManagementPreferences(oneTrust(['C0001', 'C0002'], ['C0003', 'C0004']).consentManagement, ids)).toEqual({
+      categoryPreferences: { C0001: true, C0002: true, C0003: false, C0004: false, analytics: true },
+      provider: 'oneTrust',
+    });
+    // Without the source's analytics ids, what OneTrust's ids say of analytics is unknown: not claimed either way.
+    expect(consentManagementPreferences(oneTrust(['C0001', 'C0002'], ['C0004']).consentManagement)).toEqual({
+      categoryPreferences: { C0001: true, C0002: true, C0004: false },
+      provider: 'oneTrust',
+    });
+    // A platform whose ids are purposes; a denial wins over the same id granted; ids trimmed; the old object form.
+    expect(consentManagementPreferences({ allowedConsentIds: [' analytics ', 'ads', 'ads'], deniedConsentIds: ['ads'] })).toEqual({ categoryPreferences: { analytics: true, ads: false } });
+    expect(consentManagementPreferences({ allowedConsentIds: { C0002: 'Performance' } }, ids)).toEqual({ categoryPreferences: { C0002: true, analytics: true } });
+    // Denials (the event is stripped then, and stores deniedConsent; here only for completeness).
+    expect(consentManagementPreferences(custom(['C0001']).consentManagement, ids)).toEqual({ categoryPreferences: { C0001: true, analytics: false }, provider: 'custom' });
+    // An id named like an object's prototype is an id like any other.
+    expect(JSON.stringify(consentManagementPreferences({ allowedConsentIds: ['__proto__'] }))).toBe('{"categoryPreferences":{"__proto__":true}}');
+    // No decision yet (empty lists, pre-consent tracking) and no object: nothing, as for an event without consent.
+    expect(consentManagementPreferences(oneTrust([], []).consentManagement, ids)).toEqual({});
+    expect(consentManagementPreferences('analytics', ids)).toEqual({});
   });
 
   it('strips identifiers or drops, as the policy says', () => {

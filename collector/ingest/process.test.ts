@@ -172,6 +172,23 @@ describe('processBatch', () => {
     expect(granted.rows[0]?.consent).toBe(JSON.stringify(sent));
   });
 
+  it("stores a RudderStack client's consent (context.consentManagement) as categoryPreferences, the event's or its batch's", () => {
+    const oneTrust = { provider: 'oneTrust', allowedConsentIds: ['C0001', 'C0002'], deniedConsentIds: ['C0004'], resolutionStrategy: 'and' };
+    const mapped = { ...request, analyticsConsentIds: ['C0002'] };
+    const expected = { categoryPreferences: { C0001: true, C0002: true, C0004: false, analytics: true }, provider: 'oneTrust' };
+    const own = processBatch(batch([track({ context: { consentManagement: oneTrust } })]), mapped, defaultLimits);
+    expect(own.rows[0]).toMatchObject({ anonymous_id: 'anon-1' });
+    expect(JSON.parse(own.rows[0]?.consent ?? '')).toEqual(expected);
+    const ofBatch = processBatch(batch([track()], { consentManagement: oneTrust }), mapped, defaultLimits);
+    expect(JSON.parse(ofBatch.rows[0]?.consent ?? '')).toEqual(expected);
+    // An event with a consent object of Segment's shape stores that, as before.
+    const both = processBatch(batch([track({ context: { consent: { categoryPreferences: { analytics: true } }, consentManagement: oneTrust } })]), mapped, defaultLimits);
+    expect(JSON.parse(both.rows[0]?.consent ?? '')).toEqual({ categoryPreferences: { analytics: true } });
+    // Nothing decided yet: {} as for an event without consent (profiles keep the visitor's last decision).
+    const undecided = processBatch(batch([track({ context: { consentManagement: { provider: 'oneTrust', allowedConsentIds: [], deniedConsentIds: [] } } })]), mapped, defaultLimits);
+    expect(undecided.rows[0]?.consent).toBe('{}');
+  });
+
   it('stores nothing of a denied event under the drop policy, valid or not, and counts it as dropped', () => {
     const drop = { ...request, consentPolicy: 'drop' as const };
     const denied = { consent: { analytics: 'false' } };

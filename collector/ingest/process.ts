@@ -3,7 +3,7 @@
 import type { ConsentPolicy, LimitsConfig } from '../config';
 import type { QuarantineRow } from '../warehouse/events';
 import type { BatchEnvelope } from './batch';
-import { analyticsIds, applyConsentDecision, batchDenials, deniedConsent, eventDenials, stripRawIdentifiers } from './consent';
+import { analyticsIds, applyConsentDecision, batchDenials, consentManagementPreferences, deniedConsent, eventDenials, stripRawIdentifiers } from './consent';
 import { isObject, validateEvent, type Refusal } from './event';
 import { anonymizeIp } from './ip';
 import { eventRow, eventTimes, parseClientTime, toDateTimeText, type EventRow, type EventTimes } from './normalize';
@@ -165,6 +165,10 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
     const row = eventRow(consent.event, consent.stripped ? { ...facts, ip: '' } : facts, times, index);
     // What was applied, not only what the event's own object says (it may grant what its batch denied).
     if (consent.stripped) row.consent = JSON.stringify(deniedConsent(context.consent, denials, analytics));
+    // RudderStack's consent is not in `context.consent`: stored in its shape, for what analysts read there.
+    else if (!isObject(context.consent) && isObject(context.consentManagement)) {
+      row.consent = JSON.stringify(consentManagementPreferences(context.consentManagement, analytics));
+    }
     out.rows.push(row);
   });
   return out;

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SourceConfig } from '../config';
 import { waitUntil } from '../../test/support/clickhouse';
 import { startTestCollector, type TestCollector } from '../../test/support/collector';
+import { runIdentityJob } from '../warehouse/identity/job';
 
 const source = (id: string, extra: Partial<SourceConfig> = {}): SourceConfig => ({ id, writeKey: `${id}-write-key`, allowedOrigins: [], keepFullIp: false, ...extra });
 
@@ -157,10 +158,35 @@ describe('server-side consent', () => {
     const stored = await row<{ anonymous_id: string; user_id: string; consent: string }>(direct, 'anonymous_id, user_id, consent', 'consent-rudder');
     expect(stored).toMatchObject({ anonymous_id: '', user_id: '' });
     expect(JSON.parse(stored.consent)).toEqual({ categoryPreferences: { analytics: false }, analyticsDeniedBy: ['context.consentManagement.deniedConsentIds: C0002'] });
-    // The same visitor accepting analytics is kept whole.
+    // The same visitor accepting analytics is kept whole, and what the event says is stored as Segment's events
+    // store it (`categoryPreferences`), with `analytics` from the source's analyticsConsentIds.
     const granted = { ...event, messageId: 'consent-rudder-granted', context: { consentManagement: { ...consentManagement, allowedConsentIds: ['C0001', 'C0002'], deniedConsentIds: ['C0004'] } } };
     await send(direct, 'onetrust-write-key', [granted]);
-    expect(await row(direct, 'anonymous_id, consent', 'consent-rudder-granted')).toEqual({ anonymous_id: 'anon-r', consent: '{}' });
+    const kept = await row<{ anonymous_id: string; consent: string }>(direct, 'anonymous_id, consent', 'consent-rudder-granted');
+    expect(kept.anonymous_id).toBe('anon-r');
+    expect(JSON.parse(kept.consent)).toEqual({ categoryPreferences: { C0001: true, C0002: true, C0004: false, analytics: true }, provider: 'oneTrust' });
+  });
+
+  it("shows a RudderStack visitor's latest consent in profiles, as it does a Segment visitor's", async () => {
+    const at = (ms: number) => new Date(Date.now() - ms).toISOString();
+    const rudder = (messageId: string, timestamp: string, allowed: string[], denied: string[]) => ({
+      type: 'track',
+      event: 'E',
+      userId: 'user-rudder-profile',
+      messageId,
+      timestamp,
+      // RudderStack's Android SDK (a browser library's event would be judged by this request's User-Agent, a bot's).
+      context: { library: { name: 'com.rudderstack.android.sdk.core' }, consentManagement: { provider: 'oneTrust', allowedConsentIds: allowed, deniedConsentIds: denied, resolutionStrategy: 'and' } },
+    });
+    // Marketing first refused, then granted; the last event, before the platform answered, decides nothing.
+    const events = [rudder('profile-r-1', at(3000), ['C0001', 'C0002'], ['C0004']), rudder('profile-r-2', at(2000), ['C0001', 'C0002', 'C0004'], []), rudder('profile-r-3', at(1000), [], [])];
+    expect((await send(direct, 'onetrust-write-key', events)).status).toBe(200);
+    await waitUntil(() => direct.db.rows<{ n: number }>("SELECT count() AS n FROM events WHERE message_id LIKE 'profile-r-%'"), (r) => r[0]?.n === 3);
+    await runIdentityJob(direct.db.client);
+    const profiles = await direct.db.rows<{ consent_state: string }>("SELECT consent_state FROM profiles WHERE person_id = 'user:user-rudder-profile'");
+    expect(profiles.map((p) => JSON.parse(p.consent_state) as unknown)).toEqual([
+      { categoryPreferences: { C0001: true, C0002: true, C0004: true, analytics: true }, provider: 'oneTrust' },
+    ]);
   });
 
   it('recognises denials in any case, as text or as a number', async () => {
