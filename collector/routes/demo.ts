@@ -33,7 +33,8 @@ export function demoRoutes(app: FastifyInstance, config: CollectorConfig): void 
   const source = config.sources[0];
   if (!source) return;
   const page = (file: string) => async (request: { protocol: string; host: string }, reply: { type(t: string): { send(b: string): unknown } }) => {
-    const origin = `${request.protocol}://${request.host}`;
+    // publicUrl when set: behind a proxy under a path prefix, the host the request came to is not where browsers reach us.
+    const origin = config.publicUrl ?? `${request.protocol}://${request.host}`;
     // The full build, so the shop shows every plugin: a consent banner (cookieless until answered) and tags.
     const snippet = renderSnippet({ writeKey: source.writeKey, endpoint: origin, src: `${origin}/sdk/tagflow.full.min.js`, consent: { mode: 'cookieless', banner: true }, tags: { globals: ['console.info'] } });
     const html = readFileSync(join(shopDir, file), 'utf8').replace('<!-- tagflow-snippet -->', () => `<script>${snippet}</script>`);
