@@ -64,6 +64,34 @@ describe('segment rules', () => {
     expect(refusal(() => parseSegmentRule('everyone')).path).toBe('rule');
   });
 
+  it('name every op an error allows: filters and traits also take contains, traits exists', () => {
+    expect(refusal(() => parseSegmentRule({ event: 'x', where: [{ property: 'p', op: 'like', value: 'a' }] }))).toEqual({
+      path: 'rule.where[0].op',
+      message: 'rule.where[0].op: must be one of eq, neq, gt, gte, lt, lte, contains',
+    });
+    expect(refusal(() => parseFunnelQuery({ steps: [{ event: 'x', where: [{ property: 'p', op: 'is', value: 'a' }] }], windowSeconds: 60 })).message).toBe(
+      'funnel.steps[0].where[0].op: must be one of eq, neq, gt, gte, lt, lte, contains',
+    );
+    expect(refusal(() => parseSegmentRule({ trait: 'plan', op: 'like', value: 'a' }))).toEqual({ path: 'rule.op', message: 'rule.op: must be one of eq, neq, gt, gte, lt, lte, contains, exists' });
+    // Counts, sums and metrics compare numbers only.
+    expect(refusal(() => parseSegmentRule({ metric: 'ltv', op: 'contains', value: 1 })).message).toBe('rule.op: must be one of eq, neq, gt, gte, lt, lte');
+  });
+
+  it('refuse a value given to exists, naming it, rather than dropping it', () => {
+    expect(refusal(() => parseSegmentRule({ trait: 'plan', op: 'exists', value: 3 }))).toEqual({ path: 'rule.value', message: 'rule.value: exists takes no value' });
+    expect(parseSegmentRule({ trait: 'plan', op: 'exists' })).toEqual({ trait: 'plan', op: 'exists' });
+  });
+
+  it('take a trait as a top-level name or one level into an object (company.plan), and refuse other paths', () => {
+    expect(parseSegmentRule({ trait: 'company.plan', op: 'eq', value: 'pro' })).toEqual({ trait: 'company.plan', op: 'eq', value: 'pro' });
+    for (const trait of ['a.b.c', 'a.', '.a', 'a..b', 'a.1b', 'company.plan\'']) {
+      expect(refusal(() => parseSegmentRule({ trait, op: 'exists' })), trait).toEqual({
+        path: 'rule.trait',
+        message: 'rule.trait: must be a name of letters, digits and _ (at most 64), starting with a letter or _, or two such names joined by a dot (company.plan)',
+      });
+    }
+  });
+
   it('compile hostile values into escaped literals only', () => {
     for (const value of hostile) {
       const rule = parseSegmentRule({

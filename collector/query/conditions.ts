@@ -59,11 +59,13 @@ export function readNumber(value: unknown, path: string, { min = -Infinity, max 
   return value;
 }
 
-export function readComparison(value: unknown, path: string): Comparison {
-  if (typeof value !== 'string' || !(comparisons as readonly string[]).includes(value)) {
-    throw new QueryInputError(path, `must be one of ${comparisons.join(', ')}`);
-  }
-  return value as Comparison;
+/** A comparison, or one of `more` (e.g. `contains`): the refusal lists every op the place takes. */
+export function readComparison(value: unknown, path: string): Comparison;
+export function readComparison<More extends string>(value: unknown, path: string, more: readonly More[]): Comparison | More;
+export function readComparison(value: unknown, path: string, more: readonly string[] = []): string {
+  const ops = [...comparisons, ...more];
+  if (typeof value !== 'string' || !ops.includes(value)) throw new QueryInputError(path, `must be one of ${ops.join(', ')}`);
+  return value;
 }
 
 export function readFilters(value: unknown, path: string): PropertyFilter[] {
@@ -74,7 +76,7 @@ export function readFilters(value: unknown, path: string): PropertyFilter[] {
     if (!isRecord(raw)) throw new QueryInputError(at, 'must be an object {property, op, value}');
     onlyFields(raw, ['property', 'op', 'value'], at);
     const property = readName(raw.property, `${at}.property`);
-    const op = raw.op === 'contains' ? 'contains' : readComparison(raw.op, `${at}.op`);
+    const op = readComparison(raw.op, `${at}.op`, ['contains'] as const);
     const rawValue = raw.value;
     const filterValue = typeof rawValue === 'number' ? readNumber(rawValue, `${at}.value`) : readText(rawValue, `${at}.value`);
     if (typeof filterValue === 'string' && !['eq', 'neq', 'contains'].includes(op)) {
@@ -101,12 +103,30 @@ function stringValuesSql(column: string, property: string): string {
 const jsonInner = (value: string): string => JSON.stringify(value).slice(1, -1);
 
 /**
+ * Whether `raw`, a JSON value's text (visitParamExtractRaw), is a JSON number: the test migrations/032 uses for
+ * revenue_given. A missing property gives '' and a string '"12.5"': neither is a number, although
+ * visitParamExtractFloat reads them as 0 and 12.5.
+ */
+export const isJsonNumberSql = (raw: string): string => `match(${raw}, '^-?[0-9]')`;
+
+/**
+ * A numeric comparison of a JSON value's text `raw` (a number or not, see isJsonNumberSql) with `number`, read
+ * by `read`: it holds only for a JSON number, and `neq` is its negation ("not eq"), as for strings.
+ */
+export function numberComparisonSql(raw: string, read: string, op: Comparison, value: number): string {
+  const holds = (comparison: Comparison) => `(${isJsonNumberSql(raw)} AND ${read} ${sqlComparison[comparison]} ${num(value)})`;
+  return op === 'neq' ? `NOT ${holds('eq')}` : holds(op);
+}
+
+/**
  * A property filter as SQL over `column`. Strings match when any occurrence of the property (top level or
- * nested, e.g. products[].category) equals / contains the value; numbers compare the first occurrence.
+ * nested, e.g. products[].category) equals / contains the value; numbers compare the first occurrence, and
+ * only when it is a JSON number (the Segment spec sends numbers; a number sent as a string is a string).
  */
 export function filterSql(filter: PropertyFilter, column = 'properties'): string {
   if (typeof filter.value === 'number') {
-    return `visitParamExtractFloat(${column}, ${str(filter.property)}) ${sqlComparison[filter.op as Comparison]} ${num(filter.value)}`;
+    const name = str(filter.property);
+    return numberComparisonSql(`visitParamExtractRaw(${column}, ${name})`, `visitParamExtractFloat(${column}, ${name})`, filter.op as Comparison, filter.value);
   }
   const values = stringValuesSql(column, filter.property);
   const wanted = str(jsonInner(filter.value));

@@ -2,6 +2,7 @@
 // returns the person_id of every member. See docs/analytics.md for the language.
 import {
   comparisonSql,
+  numberComparisonSql,
   eventMatchSql,
   filterSql,
   isRecord,
@@ -34,6 +35,7 @@ export type SegmentRule =
   | { all: SegmentRule[] }
   | { any: SegmentRule[] }
   | { not: SegmentRule }
+  // `trait`: a top-level trait, or `parent.child` one level into an object trait (Segment's company, address).
   | { trait: string; op: Comparison | 'contains' | 'exists'; value?: string | number }
   | { event: string; where: PropertyFilter[]; withinDays?: number; count?: { op: Comparison; value: number }; sum?: { property: string; op: Comparison; value: number } }
   | { metric: Metric; op: Comparison; value: number }
@@ -41,6 +43,16 @@ export type SegmentRule =
 
 const kinds = ['all', 'any', 'not', 'trait', 'event', 'metric', 'top'] as const;
 const maxDepth = 12;
+
+const traitName = '[A-Za-z_][A-Za-z0-9_]{0,63}';
+
+/** A trait: a name, or two joined by a dot (company.plan). Names are plain, so safe in any literal or pattern. */
+function readTraitPath(value: unknown, path: string): string {
+  if (typeof value !== 'string' || !new RegExp(`^${traitName}(?:\\.${traitName})?$`).test(value)) {
+    throw new QueryInputError(path, 'must be a name of letters, digits and _ (at most 64), starting with a letter or _, or two such names joined by a dot (company.plan)');
+  }
+  return value;
+}
 
 function readRule(raw: unknown, path: string, depth: number): SegmentRule {
   if (depth > maxDepth) throw new QueryInputError(path, `rules nest at most ${maxDepth} deep`);
@@ -60,9 +72,12 @@ function readRule(raw: unknown, path: string, depth: number): SegmentRule {
   }
   if (kind === 'trait') {
     onlyFields(raw, ['trait', 'op', 'value'], path);
-    const trait = readName(raw.trait, `${path}.trait`);
-    if (raw.op === 'exists') return { trait, op: 'exists' };
-    const op = raw.op === 'contains' ? 'contains' : readComparison(raw.op, `${path}.op`);
+    const trait = readTraitPath(raw.trait, `${path}.trait`);
+    const op = readComparison(raw.op, `${path}.op`, ['contains', 'exists'] as const);
+    if (op === 'exists') {
+      if (raw.value !== undefined) throw new QueryInputError(`${path}.value`, 'exists takes no value');
+      return { trait, op };
+    }
     const value = typeof raw.value === 'number' ? readNumber(raw.value, `${path}.value`) : readText(raw.value, `${path}.value`);
     if (typeof value === 'string' && !['eq', 'neq', 'contains'].includes(op)) throw new QueryInputError(`${path}.value`, `${op} compares numbers; give a number`);
     if (typeof value === 'number' && op === 'contains') throw new QueryInputError(`${path}.value`, 'contains needs a string');
@@ -140,19 +155,63 @@ function metricSql(metric: Exclude<Metric, 'ltv' | 'orders' | 'days_since_last_o
   }
 }
 
-/** The event a "since the last …" metric counts from: a person who never had one has no value, so matches no comparison. */
-const sinceLast: Partial<Record<Metric, string>> = { hours_since_last_cart_add: 'Product Added' };
+/**
+ * The event a "since the last …" metric counts from: a person who never had one has no value, so matches no
+ * comparison. Whether one ordered since the last cart add does not arise for one who never added to a cart.
+ */
+const sinceLast: Partial<Record<Metric, string>> = { hours_since_last_cart_add: 'Product Added', ordered_since_last_cart_add: 'Product Added' };
 
-function traitSql(rule: Extract<SegmentRule, { trait: string }>): string {
-  const has = `(type = 'identify' AND visitParamHas(traits, ${str(rule.trait)}))`;
-  if (rule.op === 'exists') return `countIf(${has}) > 0`;
+/**
+ * The tokens of a traits JSON text (JSON.stringify's, without spaces): strings (a key with its colon), brackets,
+ * and other scalars. Brackets inside strings stay inside string tokens, so they do not count as nesting.
+ * visitParamHas / visitParamExtractRaw find a key at any depth, the first in the text winning, so Segment's
+ * reserved company.plan or address.city would answer for plan or city; 18.16 has no JSONExtract. The depth of
+ * each token (the running count of open brackets) tells a top-level key (depth 1) from a nested one.
+ */
+const traitTokenPattern = String.raw`"(?:[^"\\]|\\.)*":?|[{}\[\]]|[^,:{}\[\]"]+`;
+const traitColumns = [
+  `extractAll(traits, ${str(traitTokenPattern)}) AS trait_tokens`,
+  "arrayCumSum(arrayMap(x -> x IN ('{', '[') ? 1 : (x IN ('}', ']') ? -1 : 0), trait_tokens)) AS trait_depths",
+];
+
+/**
+ * The position of `trait`'s key token in trait_tokens, 0 if absent. For `parent.child`, the child is looked for
+ * from the parent's value on, at depth 2, up to the first token back at depth 1 (the end of the parent's value).
+ */
+function traitKeySql(trait: string): string {
+  const [parent = '', child] = trait.split('.');
+  const top = `arrayFirstIndex((x, y) -> x = ${str(`"${parent}":`)} AND y = 1, trait_tokens, trait_depths)`;
+  if (child === undefined) return top;
+  const key = str(`"${child}":`);
+  const at = `(trait_parent + arrayFirstIndex((x, y) -> (x = ${key} AND y = 2) OR y < 2, arraySlice(trait_tokens, trait_parent + 1), arraySlice(trait_depths, trait_parent + 1)))`;
+  return `if((${top} AS trait_parent) > 0 AND trait_tokens[${at} AS trait_child] = ${key} AND trait_depths[trait_child] = 2, trait_child, 0)`;
+}
+
+/**
+ * The persons whose latest value of the trait passes `having` (over `latest`, its JSON text), or who have it
+ * at all without `having`. Only identify events that mention the key anywhere are read (visitParamHas, cheap),
+ * and tokenised: the person_events subquery keeps the sorting key's skipping, as event rules do.
+ */
+function traitPersons(trait: string, having?: (latest: string) => string): string {
+  const mentions = trait.split('.').map((name) => `visitParamHas(traits, ${str(name)})`).join(' AND ');
   // Latest in event order (views/030_sessions.sql): ms, then position in the batch, as profiles.latest_traits.
-  const latest = `argMaxIf(visitParamExtractRaw(traits, ${str(rule.trait)}), timestamp_ms * 65536 + batch_position, ${has})`;
+  const identifies = personEventsWhere(['person_key', 'timestamp_ms * 65536 + batch_position AS trait_order', 'traits'], `type = 'identify' AND ${mentions}`);
+  // Tokenised once, outside the two parts of person_events: half the SQL.
+  const rows = `SELECT person_key, trait_order, ${traitColumns.join(', ')}, ${traitKeySql(trait)} AS trait_at, trait_tokens[trait_at + 1] AS trait_value FROM ${identifies} WHERE trait_at > 0`;
+  return having ? `(SELECT person_key FROM (${rows}) GROUP BY person_key HAVING ${having('argMax(trait_value, trait_order)')})` : `(SELECT person_key FROM (${rows}))`;
+}
+
+/** The latest value of a trait (from identify), compared; see docs/analytics.md. */
+function traitSql(rule: Extract<SegmentRule, { trait: string }>): string {
+  if (rule.op === 'exists') return `(person_key IN ${traitPersons(rule.trait)})`;
   const value = rule.value as string | number;
-  if (typeof value === 'number') return `(countIf(${has}) > 0 AND toFloat64OrZero(${latest}) ${comparisonSql(rule.op as Comparison)} ${num(value)})`;
-  const json = str(JSON.stringify(value));
-  if (rule.op === 'contains') return `position(${latest}, ${str(JSON.stringify(value).slice(1, -1))}) > 0`;
-  return rule.op === 'neq' ? `${latest} != ${json}` : `${latest} = ${json}`;
+  if (rule.op === 'contains') return `(person_key IN ${traitPersons(rule.trait, (latest) => `position(${latest}, ${str(JSON.stringify(value).slice(1, -1))}) > 0`)})`;
+  // Numbers compare only a JSON number (a string "30" is a string); strings the JSON text of a string.
+  const test = (op: Comparison) => (latest: string) =>
+    typeof value === 'number' ? numberComparisonSql(latest, `toFloat64OrZero(${latest})`, op, value) : `${latest} ${comparisonSql(op)} ${str(JSON.stringify(value))}`;
+  // neq is "not eq": it also holds for persons who never had the trait (as PostHog's "is not").
+  const op = rule.op as Comparison;
+  return op === 'neq' ? `(person_key NOT IN ${traitPersons(rule.trait, test('eq'))})` : `(person_key IN ${traitPersons(rule.trait, test(op))})`;
 }
 
 /** The boolean aggregate expression of a rule, over person_events grouped by person. */

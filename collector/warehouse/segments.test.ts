@@ -252,6 +252,7 @@ describe('funnels and segments past ClickHouse\'s default query size (256 KiB)',
       { trait: 'age', op: 'gte', value: 30 },
       { trait: 'plan', op: 'contains', value: 'r' },
       { trait: 'plan', op: 'exists' },
+      { trait: 'company.plan', op: 'neq', value: 'pro' },
       ...(['ltv', 'orders', 'days_since_first_seen', 'days_since_last_seen', 'days_since_last_order', 'hours_since_last_cart_add', 'ordered_since_last_cart_add'] as const).map((metric) => ({ metric, op: 'lte', value: 0 })),
       { metric: 'orders', op: 'gte', value: 1 },
       { top: { metric: 'ltv', percent: 10 } },
@@ -351,5 +352,82 @@ describe('order metrics when the shop\'s backend refunds under an identity that 
     expect(await shop.rows(`SELECT members, customers, revenue, ltv_per_member FROM ltv_by_segment WHERE segment_id = '${saved.id}'`)).toEqual([
       { members: 6, customers: 6, revenue: 195, ltv_per_member: 32.5 },
     ]);
+  });
+});
+
+describe('rules on properties and traits that a person or event may not have', () => {
+  // A database of its own, so that the persons above keep their expected lists.
+  let shop: TestDatabase;
+  const shopMembers = async (rule: unknown) => (await shop.rows<{ person_id: string }>(compileSegmentRule(parseSegmentRule(rule), T))).map((r) => r.person_id).sort();
+  const identify = (userId: string, traits: Record<string, unknown>, at: number) => eventRow({ type: 'identify', userId, traits }, at);
+  const viewed = (userId: string, properties: Record<string, unknown>) => track(userId, 'Product Viewed', properties, T - 2 * day);
+  const everyone = ['user:ann', 'user:bo', 'user:cy', 'user:di', 'user:ed', 'user:flo'];
+
+  beforeAll(async () => {
+    shop = await createTestDatabase('segments_presence');
+    await loadRows(shop.client, [
+      // ann: a price; plan "free", and Segment's reserved `company` trait with a plan of its own, first in the text.
+      viewed('ann', { price: 120 }),
+      track('ann', 'Product Added', { price: 120 }, T - 2 * day + 1000),
+      identify('ann', { company: { name: 'Acme', plan: 'enterprise' }, plan: 'free', age: 30 }, T - 9 * day),
+      // bo: a product without a price; braces and brackets inside a string must not count as nesting.
+      viewed('bo', { category: 'x' }),
+      identify('bo', { bio: 'likes {"plan":"hacker"} and [ { [', plan: 'pro', age: 41, address: { city: 'Berlin' } }, T - 9 * day),
+      // cy: a price sent as a string; an age as a string; a company plan but no plan of his own.
+      viewed('cy', { price: '5' }),
+      identify('cy', { company: { plan: 'pro' }, age: '30' }, T - 9 * day),
+      // di: a price of 0; no traits, never added to the cart.
+      viewed('di', { price: 0 }),
+      // ed: added to the cart, then ordered.
+      track('ed', 'Product Added', { price: 10 }, T - 3 * day),
+      track('ed', 'Order Completed', { order_id: 'o-ed', revenue: 10 }, T - 2 * day),
+      // flo: an order, then a cart add without an order since.
+      track('flo', 'Order Completed', { order_id: 'o-flo', revenue: 10 }, T - 3 * day),
+      track('flo', 'Product Added', { price: 10 }, T - 2 * day),
+    ]);
+    await runIdentityJob(shop.client);
+  }, 60_000);
+  afterAll(() => shop.drop());
+
+  it('compare numbers only where the property is a JSON number (not missing, not a string)', async () => {
+    const viewedWhere = (op: string, value: number) => shopMembers({ event: 'Product Viewed', where: [{ property: 'price', op, value }] });
+    expect(await viewedWhere('lt', 10)).toEqual(['user:di']);
+    expect(await viewedWhere('eq', 0)).toEqual(['user:di']);
+    expect(await viewedWhere('lte', 120)).toEqual(['user:ann', 'user:di']);
+    // neq is "not eq", as for strings: events without the property, or with a string, differ from 120.
+    expect(await viewedWhere('neq', 120)).toEqual(['user:bo', 'user:cy', 'user:di']);
+    // The string is still there for string filters.
+    expect(await shopMembers({ event: 'Product Viewed', where: [{ property: 'price', op: 'eq', value: '5' }] })).toEqual(['user:cy']);
+    const steps = [{ event: 'Product Viewed', where: [{ property: 'price', op: 'lt', value: 10 }] }];
+    expect(await funnelCounts(shop.client, parseFunnelQuery({ steps, windowSeconds: 60 }))).toEqual([1]);
+  });
+
+  it('give a numeric trait neq to persons who never had the trait, and compare only numbers otherwise', async () => {
+    expect(await shopMembers({ trait: 'age', op: 'neq', value: 30 })).toEqual(everyone.filter((p) => p !== 'user:ann'));
+    expect(await shopMembers({ trait: 'age', op: 'lt', value: 35 })).toEqual(['user:ann']);
+    expect(await shopMembers({ trait: 'age', op: 'gte', value: 0 })).toEqual(['user:ann', 'user:bo']);
+    expect(await shopMembers({ trait: 'age', op: 'exists' })).toEqual(['user:ann', 'user:bo', 'user:cy']);
+  });
+
+  it('read a top-level trait, not a nested one of the same name, and a nested one when asked by path', async () => {
+    expect(await shopMembers({ trait: 'plan', op: 'eq', value: 'free' })).toEqual(['user:ann']);
+    expect(await shopMembers({ trait: 'plan', op: 'eq', value: 'pro' })).toEqual(['user:bo']);
+    expect(await shopMembers({ trait: 'plan', op: 'exists' })).toEqual(['user:ann', 'user:bo']);
+    expect(await shopMembers({ trait: 'plan', op: 'neq', value: 'free' })).toEqual(everyone.filter((p) => p !== 'user:ann'));
+    expect(await shopMembers({ trait: 'plan', op: 'contains', value: 'r' })).toEqual(['user:ann', 'user:bo']);
+    expect(await shopMembers({ trait: 'name', op: 'exists' })).toEqual([]);
+    expect(await shopMembers({ trait: 'city', op: 'exists' })).toEqual([]);
+    expect(await shopMembers({ trait: 'company.plan', op: 'eq', value: 'enterprise' })).toEqual(['user:ann']);
+    expect(await shopMembers({ trait: 'company.plan', op: 'eq', value: 'pro' })).toEqual(['user:cy']);
+    expect(await shopMembers({ trait: 'company.name', op: 'exists' })).toEqual(['user:ann']);
+    expect(await shopMembers({ trait: 'address.city', op: 'eq', value: 'Berlin' })).toEqual(['user:bo']);
+    expect(await shopMembers({ trait: 'company', op: 'exists' })).toEqual(['user:ann', 'user:cy']);
+    expect(await shopMembers({ trait: 'age.plan', op: 'exists' })).toEqual([]);
+  });
+
+  it('give ordered_since_last_cart_add no value for persons who never added to the cart', async () => {
+    expect(await shopMembers({ metric: 'ordered_since_last_cart_add', op: 'eq', value: 1 })).toEqual(['user:ed']);
+    expect(await shopMembers({ metric: 'ordered_since_last_cart_add', op: 'eq', value: 0 })).toEqual(['user:ann', 'user:flo']);
+    expect(await shopMembers({ metric: 'ordered_since_last_cart_add', op: 'gte', value: 0 })).toEqual(['user:ann', 'user:ed', 'user:flo']);
   });
 });
