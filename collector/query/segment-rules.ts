@@ -170,7 +170,11 @@ const sinceLast: Partial<Record<Metric, string>> = { hours_since_last_cart_add: 
  */
 const traitTokenPattern = String.raw`"(?:[^"\\]|\\.)*":?|[{}\[\]]|[^,:{}\[\]"]+`;
 const traitColumns = [
-  `extractAll(traits, ${str(traitTokenPattern)}) AS trait_tokens`,
+  // Flat traits (no object or array after the opening brace, the usual identify) have every key at depth 1, where
+  // visitParamExtractRaw is exact: only the others are tokenised (about twice as fast at 1M events, bench data).
+  // 18.16 computes both branches of if(), hence the tokens of '' for flat traits rather than a branch.
+  "position(substring(traits, 2), '{') = 0 AND position(traits, '[') = 0 AS trait_flat",
+  `extractAll(if(trait_flat, '', traits), ${str(traitTokenPattern)}) AS trait_tokens`,
   "arrayCumSum(arrayMap(x -> x IN ('{', '[') ? 1 : (x IN ('}', ']') ? -1 : 0), trait_tokens)) AS trait_depths",
 ];
 
@@ -197,7 +201,11 @@ function traitPersons(trait: string, having?: (latest: string) => string): strin
   // Latest in event order (views/030_sessions.sql): ms, then position in the batch, as profiles.latest_traits.
   const identifies = personEventsWhere(['person_key', 'timestamp_ms * 65536 + batch_position AS trait_order', 'traits'], `type = 'identify' AND ${mentions}`);
   // Tokenised once, outside the two parts of person_events: half the SQL.
-  const rows = `SELECT person_key, trait_order, ${traitColumns.join(', ')}, ${traitKeySql(trait)} AS trait_at, trait_tokens[trait_at + 1] AS trait_value FROM ${identifies} WHERE trait_at > 0`;
+  // Flat traits have no parent.child, and the key (they mention it) at depth 1.
+  const [name = '', child] = trait.split('.');
+  const value = child === undefined ? `if(trait_flat, visitParamExtractRaw(traits, ${str(name)}), trait_tokens[trait_at + 1])` : 'trait_tokens[trait_at + 1]';
+  const found = child === undefined ? 'trait_flat OR trait_at > 0' : 'NOT trait_flat AND trait_at > 0';
+  const rows = `SELECT person_key, trait_order, ${traitColumns.join(', ')}, ${traitKeySql(trait)} AS trait_at, ${value} AS trait_value FROM ${identifies} WHERE ${found}`;
   return having ? `(SELECT person_key FROM (${rows}) GROUP BY person_key HAVING ${having('argMax(trait_value, trait_order)')})` : `(SELECT person_key FROM (${rows}))`;
 }
 
