@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCollector, type TestCollector } from '../../test/support/collector';
 import { waitUntil } from '../../test/support/clickhouse';
+import { exportFormats, type ExportFormat, type ExportRow } from '../query/export';
 import { sha256 } from '../warehouse/identity/identifiers';
 
 const adminToken = 'admin-token-0123456789';
@@ -135,6 +136,15 @@ describe('query API', () => {
     expect(await (await post(`/v1/segments/${id}/materialize`, {})).json()).toMatchObject({ members: 0 });
   });
 
+  it('refuses a query body over the size limit with a message about the query, not about events', async () => {
+    const response = await post('/v1/query/funnel', { steps: [{ event: 'x'.repeat(600 * 1024) }], windowSeconds: 60 });
+    expect(response.status).toBe(413);
+    const body = (await response.json()) as { error: string; message: string };
+    expect(body.error).toBe('body_too_large');
+    expect(body.message).toMatch(/send a smaller funnel query or segment rule$/);
+    expect(body.message).not.toMatch(/events/);
+  });
+
   it('saves, lists, materialises, pages and exports segments', async () => {
     const bad = await post('/v1/segments', { name: 'bad', rule: { all: [{ event: 'Product Added', where: [{ property: "x') --", op: 'eq', value: 'y' }] }] } });
     expect(bad.status).toBe(400);
@@ -222,6 +232,15 @@ describe('deleting segments', () => {
     expect(before.invalid).toEqual([{ id, name: 'tiny ltv', problem: expect.stringMatching(/^rule\.value: must be 0 or at least/) }]);
     expect(before.segments.map((s) => s.id)).not.toContain(id);
 
+    // Stored but unusable: not "no segment", but what is wrong with it.
+    for (const refused of [api(`/v1/segments/${id}/members`), api(`/v1/segments/${id}/export`), post(`/v1/segments/${id}/materialize`, {})]) {
+      const response = await refused;
+      expect(response.status).toBe(409);
+      const body = (await response.json()) as { error: string; message: string; problem: string };
+      expect(body).toMatchObject({ error: 'invalid_stored_segment', problem: expect.stringMatching(/^rule\.value: must be 0 or at least/) });
+      expect(body.message).toMatch(/is stored, but its rule no longer validates \(rule\.value: must be 0/);
+    }
+
     expect((await del(`/v1/segments/${id}`)).status).toBe(204);
     expect((await listSegments()).invalid).toEqual([]);
   });
@@ -242,5 +261,153 @@ describe('a collector without an admin token, refreshing segments on its timer',
     } finally {
       await closed.close();
     }
+  });
+});
+
+/** The export as it was built before it streamed: every row, then one string (the oracle for the streamed bytes). */
+function wholeCsv(format: ExportFormat, rows: readonly ExportRow[]): string {
+  const out: string[][] = [];
+  for (const row of rows) {
+    const phones = format === 'google' ? row.phones : row.phone_digits;
+    if (format === 'vk') {
+      for (const id of [...row.emails, ...phones]) out.push([id]);
+      continue;
+    }
+    const count = Math.max(row.emails.length, phones.length);
+    for (let i = 0; i < count; i++) out.push([row.emails[i] ?? '', phones[i] ?? '']);
+  }
+  const lines = (all: string[][]) => `${all.map((r) => r.join(',')).join('\r\n')}\r\n`;
+  if (format === 'vk') return lines(out);
+  return lines([format === 'google' ? ['Email', 'Phone'] : ['email', 'phone'], ...out]);
+}
+
+describe('exports to ad platforms', () => {
+  let shop: TestCollector;
+  const shopApi = (path: string, init: RequestInit = {}) =>
+    fetch(`${shop.url}${path}`, { ...init, headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` } });
+  const hash = (email: string) => sha256(email);
+  interface Export {
+    status: number;
+    text: string;
+    headers: Headers;
+  }
+  const exportOf = async (id: string, query: string): Promise<Export> => {
+    const response = await shopApi(`/v1/segments/${id}/export?${query}`);
+    return { status: response.status, text: await response.text(), headers: response.headers };
+  };
+  const counts = (e: Export) => ({
+    requirement: e.headers.get('x-tagflow-consent-requirement'),
+    exported: e.headers.get('x-tagflow-exported-persons'),
+    leftOut: e.headers.get('x-tagflow-left-out-for-consent'),
+    undecided: e.headers.get('x-tagflow-consent-undecided'),
+  });
+  let segment = '';
+
+  beforeAll(async () => {
+    shop = await startTestCollector({}, { adminToken, warehouseJobs: { identityIntervalSeconds: 0.2, segmentIntervalSeconds: 0, identityOverlapSeconds: 86_400 } });
+    const now = Date.now();
+    const at = (minutesAgo: number) => new Date(now - minutesAgo * 60_000).toISOString();
+    const person = (userId: string, minutesAgo: number, consent?: unknown, traits?: Record<string, unknown>) => ({
+      type: 'identify',
+      anonymousId: `dev-${userId}`,
+      userId,
+      timestamp: at(minutesAgo),
+      traits: traits ?? { email: `${userId}@example.com` },
+      ...(consent === undefined ? {} : { context: { consent } }),
+    });
+    const page = (userId: string, minutesAgo: number, context: Record<string, unknown>) => ({ type: 'page', anonymousId: `dev-${userId}`, userId, timestamp: at(minutesAgo), context });
+    const batch = [
+      // ann grants marketing (the SDK's purposes).
+      person('ann', 50, { categoryPreferences: { necessary: true, analytics: true, marketing: true, personalization: false } }),
+      // ivy refuses advertising (Segment/OneTrust category) and ad_user_data (Consent Mode) after identifying.
+      person('ivy', 50),
+      page('ivy', 40, { consent: { categoryPreferences: { analytics: true, advertising: false }, ad_user_data: 'denied' } }),
+      // gus grants ad_user_data but denies ad_personalization, in capitals.
+      person('gus', 50, { ad_user_data: 'granted', ad_personalization: 'DENIED', analytics_storage: 'granted' }),
+      // una never says anything about consent.
+      person('una', 50),
+      // ola refuses marketing; a later consent about analytics only does not lift it.
+      person('ola', 50, { categoryPreferences: { analytics: true, marketing: false } }),
+      page('ola', 30, { consent: { categoryPreferences: { analytics: true } } }),
+      // ron refused, then granted: the latest decision counts.
+      person('ron', 50, { categoryPreferences: { analytics: true, marketing: false } }),
+      page('ron', 30, { consent: { categoryPreferences: { analytics: true, marketing: true } } }),
+      // rud: RudderStack with OneTrust, marketing (C0004) denied; stored as categoryPreferences.C0004 = false.
+      { ...person('rud', 50), context: { consentManagement: { provider: 'oneTrust', allowedConsentIds: ['C0001', 'C0002'], deniedConsentIds: ['C0004'] } } },
+      // pho: a phone only, with the trunk 0 written without brackets.
+      person('pho', 50, undefined, { phone: '+44 020 7183 8750' }),
+    ];
+    const response = await fetch(`${shop.url}/v1/batch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ batch, sentAt: new Date(now).toISOString(), writeKey: shop.source.writeKey }),
+    });
+    expect(response.status).toBe(200);
+    await waitUntil(() => shop.db.rows('SELECT message_id FROM person_events'), (rows) => rows.length === batch.length);
+    const created = await shopApi('/v1/segments', { method: 'POST', body: JSON.stringify({ name: 'contacts', rule: { any: [{ trait: 'email', op: 'exists' }, { trait: 'phone', op: 'exists' }] } }) });
+    segment = ((await created.json()) as { id: string }).id;
+    expect(await (await shopApi(`/v1/segments/${segment}/materialize`, { method: 'POST' })).json()).toMatchObject({ members: 8 });
+  }, 60_000);
+  afterAll(() => shop.close());
+
+  it('leave out whoever refused advertising, by default, and say how many in the headers', async () => {
+    const google = await exportOf(segment, 'format=google');
+    expect(google.status).toBe(200);
+    // Sorted by person_id: ann, pho, ron, rud, una. ivy (advertising / ad_user_data), gus (ad_personalization)
+    // and ola (marketing, not lifted by a later analytics-only consent) are left out.
+    expect(google.text).toBe(
+      `Email,Phone\r\n${hash('ann@example.com')},\r\n,${sha256('+442071838750')}\r\n${hash('ron@example.com')},\r\n${hash('rud@example.com')},\r\n${hash('una@example.com')},\r\n`,
+    );
+    for (const refused of ['ivy', 'gus', 'ola']) expect(google.text).not.toContain(hash(`${refused}@example.com`));
+    expect(counts(google)).toEqual({ requirement: 'unless_denied', exported: '5', leftOut: '3', undecided: '3' });
+    expect(counts(await exportOf(segment, 'format=vk&consent=unless_denied'))).toEqual(counts(google));
+  });
+
+  it('with consent=required, carry only those whose latest consent grants advertising', async () => {
+    const required = await exportOf(segment, 'format=yandex&consent=required');
+    expect(required.text).toBe(`email,phone\r\n${hash('ann@example.com')},\r\n${hash('ron@example.com')},\r\n`);
+    expect(counts(required)).toEqual({ requirement: 'required', exported: '2', leftOut: '6', undecided: '3' });
+  });
+
+  it("read the consent tool's own marketing ids (OneTrust's C0004) when the export names them", async () => {
+    const named = await exportOf(segment, 'format=vk&marketingConsentIds=C0004,c0005');
+    expect(named.text).not.toContain(hash('rud@example.com'));
+    expect(counts(named)).toEqual({ requirement: 'unless_denied', exported: '4', leftOut: '4', undecided: '2' });
+    for (const query of ['consent=maybe', 'marketingConsentIds=', "marketingConsentIds=C0004'", 'marketingConsentIds=a|b']) {
+      const refused = await exportOf(segment, query);
+      expect(refused.status, query).toBe(400);
+      expect(JSON.parse(refused.text)).toMatchObject({ error: 'invalid_parameter' });
+    }
+  });
+
+  it('stream a segment larger than one chunk: the same bytes as the whole file built at once, without a Content-Length', async () => {
+    const persons = 4000;
+    const id = ((await (await shopApi('/v1/segments', { method: 'POST', body: JSON.stringify({ name: 'big', rule: { event: 'Nothing Like This' } }) })).json()) as { id: string }).id;
+    const rows: ExportRow[] = [];
+    const identities: object[] = [];
+    for (let i = 0; i < persons; i++) {
+      const personId = `user:big-${String(i).padStart(5, '0')}`;
+      const emails = [sha256(`big${i}@example.com`), ...(i % 5 === 0 ? [sha256(`big${i}@work.example`)] : [])].sort();
+      const phone = i % 3 === 0 ? `+7999${String(i).padStart(7, '0')}` : undefined;
+      const nodes = [...emails.map((e) => `email:${e}`), ...(phone ? [`phone:${sha256(phone)}`, `phone_digits:${sha256(phone.slice(1))}`] : [])];
+      for (const identifier of nodes) identities.push({ identifier, valid_from: '1970-01-01 00:00:00', person_id: personId, mapped_at: '2026-01-01 00:00:00', version: 1 });
+      rows.push({ person_id: personId, emails, phones: phone ? [sha256(phone)] : [], phone_digits: phone ? [sha256(phone.slice(1))] : [] });
+    }
+    await shop.db.client.insert({ table: 'identities', values: identities, format: 'JSONEachRow' });
+    const run = { segment_id: id, run: 1, run_token: 'big', computed_at: '2026-01-01 00:00:00' };
+    await shop.db.client.insert({ table: 'segment_members', values: rows.map((r) => ({ ...run, person_id: r.person_id })), format: 'JSONEachRow' });
+    await shop.db.client.insert({ table: 'segment_runs', values: [{ ...run, members: persons, entered_count: persons, left_count: 0 }], format: 'JSONEachRow' });
+
+    for (const format of exportFormats) {
+      const streamed = await shopApi(`/v1/segments/${id}/export?format=${format}`);
+      expect(streamed.headers.get('content-length'), format).toBeNull();
+      const text = await streamed.text();
+      expect(text.length).toBeGreaterThan(256 * 1024);
+      expect(text, format).toBe(wholeCsv(format, rows));
+    }
+    // Built by hand, as the format has always been (header, one line per e-mail/phone pair, CRLF).
+    const google = await (await shopApi(`/v1/segments/${id}/export?format=google`)).text();
+    expect(google.startsWith(`Email,Phone\r\n${sha256('big0@example.com') < sha256('big0@work.example') ? sha256('big0@example.com') : sha256('big0@work.example')},${sha256('+79990000000')}\r\n`)).toBe(true);
+    expect(google.split('\r\n').length).toBe(1 + persons + persons / 5 + 1);
   });
 });

@@ -1,10 +1,11 @@
 // The query and segment APIs (admin token only): funnels, saved segments, members, CSV export.
 import { timingSafeEqual } from 'node:crypto';
+import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import type { CollectorConfig } from '../config';
+import { defaultLimits, type CollectorConfig } from '../config';
 import { HttpError } from '../errors';
 import { QueryInputError } from '../query/conditions';
-import { exportFormats, segmentCsv, type ExportFormat } from '../query/export';
+import { consentRequirements, exportFormats, parseMarketingIds, segmentCsvChunks, type ConsentRequirement, type ExportFormat } from '../query/export';
 import { parseFunnelQuery } from '../query/funnel';
 import { parseSegmentRule } from '../query/segment-rules';
 import { createWarehouseClient } from '../warehouse/client';
@@ -48,14 +49,32 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig): void
   const segments = segmentStore(client);
   app.addHook('onClose', () => client.close());
 
+  const requestBytes = config.limits?.requestBytes ?? defaultLimits.requestBytes;
   const unknownSegment = (id: string) => new HttpError(404, 'unknown_segment', `no segment ${JSON.stringify(id)}`);
-  const segmentOr404 = async (id: string) => {
-    const segment = await segments.get(id);
-    if (!segment) throw unknownSegment(id);
-    return segment;
+  /** The segment to run, list or export: 404 when there is none, 409 when it is stored but its rule no longer validates. */
+  const usableSegment = async (id: string) => {
+    const found = await segments.lookup(id);
+    if (!found) throw unknownSegment(id);
+    if ('invalid' in found) {
+      throw new HttpError(
+        409,
+        'invalid_stored_segment',
+        `segment ${JSON.stringify(id)} is stored, but its rule no longer validates (${found.invalid.problem}); delete it and save the rule again`,
+        { problem: found.invalid.problem },
+      );
+    }
+    return found.segment;
   };
 
   app.register(async (scope) => {
+    // The collector's wording for a body over the limit speaks of events; here the body is a query or a rule.
+    // Thrown on, so the collector's handler answers (and counts) it as every other refusal.
+    scope.setErrorHandler((error) => {
+      if ((error as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+        throw new HttpError(413, 'body_too_large', `the body is larger than ${requestBytes} bytes (${Math.round(requestBytes / 1024)} KB, after gzip is inflated); send a smaller funnel query or segment rule`);
+      }
+      throw error;
+    });
     scope.addHook('onRequest', async (request, reply) => {
       const refusal = adminRefusal(request.headers.authorization, config.adminToken);
       if (!refusal) return;
@@ -102,26 +121,41 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig): void
       return reply.code(204).send();
     });
 
-    scope.post<{ Params: { id: string } }>('/v1/segments/:id/materialize', async (request) => segments.materialize(await segmentOr404(request.params.id)));
+    scope.post<{ Params: { id: string } }>('/v1/segments/:id/materialize', async (request) => segments.materialize(await usableSegment(request.params.id)));
 
     scope.get<{ Params: { id: string }; Querystring: { limit?: string; offset?: string } }>('/v1/segments/:id/members', async (request) => {
-      const segment = await segmentOr404(request.params.id);
+      const segment = await usableSegment(request.params.id);
       const limit = pageParameter(request.query.limit, 'limit', 100, 10_000);
       const offset = pageParameter(request.query.offset, 'offset', 0, 1e12);
       return { segmentId: segment.id, limit, offset, ...(await segments.members(segment.id, limit, offset)) };
     });
 
-    scope.get<{ Params: { id: string }; Querystring: { format?: string } }>('/v1/segments/:id/export', async (request, reply) => {
-      const segment = await segmentOr404(request.params.id);
+    scope.get<{ Params: { id: string }; Querystring: { format?: string; consent?: string; marketingConsentIds?: string } }>('/v1/segments/:id/export', async (request, reply) => {
+      const segment = await usableSegment(request.params.id);
       const format = request.query.format ?? 'google';
       if (!(exportFormats as readonly string[]).includes(format)) {
         throw new HttpError(400, 'invalid_parameter', `format must be one of ${exportFormats.join(', ')}`);
       }
-      const csv = segmentCsv(format as ExportFormat, await segments.hashedContacts(segment.id));
+      const requirement = request.query.consent ?? 'unless_denied';
+      if (!(consentRequirements as readonly string[]).includes(requirement)) {
+        throw new HttpError(400, 'invalid_parameter', `consent must be one of ${consentRequirements.join(', ')}`);
+      }
+      let marketingIds: string[] = [];
+      try {
+        marketingIds = parseMarketingIds(request.query.marketingConsentIds);
+      } catch (error) {
+        invalid(error, 'invalid_parameter');
+      }
+      const exported = await segments.contactExport(segment.id, { requirement: requirement as ConsentRequirement, marketingIds });
+      // Known before the first row, so they can be headers: how many members the file carries and who was left out.
       return reply
         .header('Content-Type', 'text/csv; charset=utf-8')
         .header('Content-Disposition', `attachment; filename="${segment.id}-${format}.csv"`)
-        .send(csv);
+        .header('X-Tagflow-Consent-Requirement', requirement)
+        .header('X-Tagflow-Exported-Persons', String(exported.withContacts - exported.leftOutForConsent))
+        .header('X-Tagflow-Left-Out-For-Consent', String(exported.leftOutForConsent))
+        .header('X-Tagflow-Consent-Undecided', String(exported.undecided))
+        .send(Readable.from(segmentCsvChunks(format as ExportFormat, exported.rows), { objectMode: false }));
     });
   });
 }

@@ -4,7 +4,8 @@ import { queryRows, type ClickHouseClient } from './client';
 import type { JobLogger } from './jobs';
 import { toDateTimeText, wellFormed } from '../ingest/normalize';
 import { builtinSegments, type BuiltinOptions, type SegmentDefinition } from '../query/builtin-segments';
-import { dt, int, str } from '../query/literal';
+import { consentStatusSql, keptStatuses, marketingDecisionSql, type ConsentFilter, type ExportRow } from '../query/export';
+import { dt, int, str, strList } from '../query/literal';
 import { compileSegmentRule, parseSegmentRule } from '../query/segment-rules';
 import { querySizeSettings } from '../query/size';
 
@@ -20,12 +21,24 @@ export interface SegmentSummary extends SegmentDefinition {
   lastRun: SegmentRun | undefined;
 }
 
-export interface ExportRow {
-  person_id: string;
-  emails: string[];
-  phones: string[];
-  phone_digits: string[];
+export type { ExportRow };
+
+/**
+ * A segment's export: counts known before the first row (for the response's headers), then the rows, read from
+ * ClickHouse as they are consumed (the query runs when iteration starts; stopping early cancels it).
+ */
+export interface ContactExport {
+  /** Members with at least one e-mail or phone. */
+  withContacts: number;
+  /** Of those, left out for consent: their latest marketing consent denies, or (consent=required) does not grant. */
+  leftOutForConsent: number;
+  /** Of those, whose consent never said anything about marketing (kept unless consent=required). */
+  undecided: number;
+  rows: AsyncIterable<ExportRow>;
 }
+
+/** A saved segment as found by id: usable, or stored with a rule that no longer validates. */
+export type SegmentLookup = { segment: SegmentDefinition } | { invalid: InvalidSegment };
 
 const rows = queryRows;
 
@@ -64,8 +77,10 @@ function definition(stored: StoredSegment): SegmentDefinition {
   return { id: stored.id, name: stored.name, rule: parseSegmentRule(JSON.parse(stored.rule)), builtin: false };
 }
 
+type StoredRead = { definition: SegmentDefinition } | { problem: string };
+
 /** A stored segment as a definition, or why its rule no longer validates: one parse (which compiles the rule). */
-function readStored(stored: StoredSegment): { definition: SegmentDefinition } | { problem: string } {
+function readStored(stored: StoredSegment): StoredRead {
   try {
     return { definition: definition(stored) };
   } catch (error) {
@@ -73,9 +88,77 @@ function readStored(stored: StoredSegment): { definition: SegmentDefinition } | 
   }
 }
 
+/**
+ * Each member of `members` (a SELECT of person_id) who has an e-mail or a phone in the identity graph: the
+ * hashes, and `consent_status`, what their latest marketing consent says (consentStatusSql). That consent is
+ * the newest stored consent, in event order as profiles reads it, among those that grant or deny marketing:
+ * a later event whose consent says nothing about it (analytics only) does not lift a refusal.
+ */
+function contactsSql(members: string, consent: ConsentFilter): string {
+  return `SELECT person_id, emails, phones, phone_digits, ${consentStatusSql('marketing_consent', consent.marketingIds)} AS consent_status
+    FROM
+    (
+        SELECT person_id,
+               arraySort(groupUniqArrayIf(substring(identifier, 7), substring(identifier, 1, 6) = 'email:')) AS emails,
+               arraySort(groupUniqArrayIf(substring(identifier, 7), substring(identifier, 1, 6) = 'phone:')) AS phones,
+               arraySort(groupUniqArrayIf(substring(identifier, 14), substring(identifier, 1, 13) = 'phone_digits:')) AS phone_digits
+        FROM identities_current
+        WHERE person_id IN (${members})
+        GROUP BY person_id
+        HAVING notEmpty(emails) OR notEmpty(phones)
+    )
+    ANY LEFT JOIN
+    (
+        SELECT person_id,
+               argMaxIf(lower(consent), timestamp_ms * 65536 + batch_position, ${marketingDecisionSql('lower(consent)', consent.marketingIds)}) AS marketing_consent
+        FROM person_events
+        WHERE person_id IN (${members}) AND consent NOT IN ('', '{}')
+        GROUP BY person_id
+    ) USING person_id`;
+}
+
+/**
+ * The rows of a query as they arrive, without holding the result: JSONEachRow streamed, each row parsed as it
+ * comes. 18.16 reports an error after the first byte as a last line of text (not JSON), which fails the
+ * iteration (the caller's answer is then cut short) rather than ending it as if complete. Stopping the
+ * iteration early closes the response, which ends the query.
+ */
+async function* streamRows<T>(client: ClickHouseClient, query: string): AsyncGenerator<T> {
+  const result = await client.query({ query, format: 'JSONEachRow' });
+  const stream = result.stream<T>();
+  try {
+    for await (const batch of stream) {
+      for (const row of batch) {
+        if (row.text.startsWith('Code: ')) throw new Error(`ClickHouse failed during the export: ${row.text.slice(0, 500)}`);
+        yield row.json<T>();
+      }
+    }
+  } finally {
+    stream.destroy();
+  }
+}
+
 /** Segment store and materialiser over one database. */
 export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOptions = {}) {
   const builtins = builtinSegments(builtinOptions);
+  // Parsing a rule compiles it, which for a large rule takes long enough to stall the event loop: each stored
+  // version is parsed once. A new version (a delete, a future update) has another key; entries of versions no
+  // longer stored are dropped when the whole list is read.
+  const reads = new Map<string, { version: number; read: StoredRead }>();
+  const cachedRead = (stored: StoredSegment): StoredRead => {
+    const cached = reads.get(stored.id);
+    if (cached?.version === stored.version) return cached.read;
+    const read = readStored(stored);
+    reads.set(stored.id, { version: stored.version, read });
+    return read;
+  };
+  /** Every stored segment with its read, the cache trimmed to them. */
+  const readAll = async (): Promise<Array<{ stored: StoredSegment; read: StoredRead }>> => {
+    const all = (await stored()).map((s) => ({ stored: s, read: cachedRead(s) }));
+    const current = new Set(all.map((s) => s.stored.id));
+    for (const id of reads.keys()) if (!current.has(id)) reads.delete(id);
+    return all;
+  };
 
   /** The newest version of each saved segment (or of `id` only) that is not deleted, valid or not. */
   async function stored(id?: string): Promise<StoredSegment[]> {
@@ -91,10 +174,7 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
 
   /** The saved segments whose rule still validates; materializeAll reports the others on every run. */
   async function saved(): Promise<SegmentDefinition[]> {
-    return (await stored()).flatMap((s) => {
-      const read = readStored(s);
-      return 'definition' in read ? [read.definition] : [];
-    });
+    return (await readAll()).flatMap(({ read }) => ('definition' in read ? [read.definition] : []));
   }
 
   /** True once the newest version of saved segment `id` marks it deleted. */
@@ -148,14 +228,22 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
 
     /** Stored segments whose rule no longer validates: list() leaves them out, materializeAll logs them. */
     async invalid(): Promise<InvalidSegment[]> {
-      return (await stored()).flatMap((s) => {
-        const read = readStored(s);
-        return 'problem' in read ? [{ id: s.id, name: s.name, problem: read.problem }] : [];
-      });
+      return (await readAll()).flatMap(({ stored: s, read }) => ('problem' in read ? [{ id: s.id, name: s.name, problem: read.problem }] : []));
+    },
+
+    /** Segment `id`: a built-in, or the one stored segment read and parsed (not the others); undefined when unknown or deleted. */
+    async lookup(id: string): Promise<SegmentLookup | undefined> {
+      const builtin = builtins.find((s) => s.id === id);
+      if (builtin) return { segment: builtin };
+      const [found] = await stored(id);
+      if (!found) return undefined;
+      const read = cachedRead(found);
+      return 'definition' in read ? { segment: read.definition } : { invalid: { id: found.id, name: found.name, problem: read.problem } };
     },
 
     async get(id: string): Promise<SegmentDefinition | undefined> {
-      return builtins.find((s) => s.id === id) ?? (await saved()).find((s) => s.id === id);
+      const found = await store.lookup(id);
+      return found && 'segment' in found ? found.segment : undefined;
     },
 
     /**
@@ -239,7 +327,13 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
       const outcome: RefreshOutcome = { refreshed: [], failed: [] };
       const all: Array<{ id: string; load: () => SegmentDefinition }> = [
         ...builtins.map((segment) => ({ id: segment.id, load: () => segment })),
-        ...(await stored()).map((segment) => ({ id: segment.id, load: () => definition(segment) })),
+        ...(await readAll()).map(({ stored: segment, read }) => ({
+          id: segment.id,
+          load: () => {
+            if ('problem' in read) throw new Error(read.problem);
+            return read.definition;
+          },
+        })),
       ];
       for (const { id, load } of all) {
         try {
@@ -263,19 +357,34 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
       return { total: total?.n ?? 0, members: page.map((r) => r.person_id) };
     },
 
-    /** Hashed e-mails and phones (SHA-256) of the current members, per person. */
-    async hashedContacts(id: string): Promise<ExportRow[]> {
-      return rows<ExportRow>(
+    /**
+     * Hashed e-mails and phones (SHA-256) of the current members who have any, per person in person_id order,
+     * without those the consent filter leaves out (see contactsSql). The counts and the rows read the same run
+     * (its number and token), so a refresh in between changes neither.
+     */
+    async contactExport(id: string, consent: ConsentFilter): Promise<ContactExport> {
+      const [last] = await rows<{ last_run: number; last_token: string }>(
         client,
-        `SELECT person_id,
-                arraySort(groupUniqArrayIf(substring(identifier, 7), substring(identifier, 1, 6) = 'email:')) AS emails,
-                arraySort(groupUniqArrayIf(substring(identifier, 7), substring(identifier, 1, 6) = 'phone:')) AS phones,
-                arraySort(groupUniqArrayIf(substring(identifier, 14), substring(identifier, 1, 13) = 'phone_digits:')) AS phone_digits
-         FROM identities_current
-         WHERE person_id IN (SELECT person_id FROM segment_members_current WHERE segment_id = ${str(id)})
-         GROUP BY person_id
-         ORDER BY person_id`,
+        `SELECT run AS last_run, run_token AS last_token FROM segment_last_runs WHERE segment_id = ${str(id)}`,
       );
+      if (!last) return { withContacts: 0, leftOutForConsent: 0, undecided: 0, rows: (async function* () {})() };
+      const members = `SELECT person_id FROM segment_members WHERE segment_id = ${str(id)} AND run = ${int(Number(last.last_run))} AND run_token = ${str(last.last_token)}`;
+      const contacts = contactsSql(members, consent);
+      const kept = keptStatuses(consent.requirement);
+      const [counts] = await rows<{ n: number; left_out: number; undecided_n: number }>(
+        client,
+        `SELECT count() AS n, countIf(consent_status NOT IN ${strList(kept)}) AS left_out, countIf(consent_status = 'undecided') AS undecided_n
+         FROM (${contacts})`,
+      );
+      return {
+        withContacts: counts?.n ?? 0,
+        leftOutForConsent: counts?.left_out ?? 0,
+        undecided: counts?.undecided_n ?? 0,
+        rows: streamRows<ExportRow>(
+          client,
+          `SELECT person_id, emails, phones, phone_digits FROM (${contacts}) WHERE consent_status IN ${strList(kept)} ORDER BY person_id`,
+        ),
+      };
     },
   };
   return store;

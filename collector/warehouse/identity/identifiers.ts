@@ -13,20 +13,37 @@ export function normalizeEmail(value: unknown): string | undefined {
 }
 
 /**
- * E.164 (`+79991234567`), or undefined. A `(0)` right after the country code (`+44 (0) 20 7183 8750`) is
- * the national trunk prefix, dialled only from inside the country, and is dropped with its brackets, except
- * after +39 (Italy) and +378 (San Marino), whose numbers keep their 0 in international form; then
- * spaces, dashes, dots and brackets are dropped; a leading `00` becomes `+`; an 11-digit number starting
- * with 8 is read as Russian (8 → +7), the trunk-prefix convention of the markets Yandex and VK serve.
- * Numbers without a country code are refused rather than guessed.
+ * Country codes after which a 0 is part of the national number, not a trunk prefix, so it stays in the
+ * international form: Italy and the Vatican (+39, +379), San Marino (+378), Côte d'Ivoire (+225, every
+ * number since the 2021 move to 10 digits: mobiles 01/05/07…), Niger (+227, 08/09 numbers), Gabon (+241,
+ * mobiles 06/07…), the Republic of the Congo (+242, mobiles 04/05/06…), Eswatini (+268, 0800), and the
+ * non-geographic codes (+800, +808, +870, +878, +881, +882, +883, +888, +979). From libphonenumber's metadata:
+ * the regions without a national prefix whose national numbers may begin with 0.
+ */
+const zeroKeptAfter = new Set(['39', '379', '378', '225', '227', '241', '242', '268', '800', '808', '870', '878', '881', '882', '883', '888', '979']);
+
+/** The number with a trunk 0 after its country code dropped, when the code is written apart from the rest. */
+function withoutTrunkZero(text: string): string {
+  // `(0)`: the trunk prefix marked as such (`+44 (0) 20 …`). Before the brackets go: without them the 0
+  // could not be told from the number's own digits.
+  const bracketed = text.replace(/^(?:\+|00)(\d{1,3})[\s\-.]*\(0\)/, (whole, code: string) => (zeroKeptAfter.has(code) ? whole : whole.replace(/[\s\-.]*\(0\)$/, '')));
+  if (bracketed !== text) return bracketed;
+  // A 0 starting the group after a code written apart (`+44 020 …`, `+49-0151…`, `+44 0 20 …`): the national form pasted
+  // behind the code. A code written together with the rest (`+44020…`) is left as it is: its length is unknown.
+  return text.replace(/^((?:\+|00)(\d{1,3})[\s\-.]+)0(?=[\s\-.]*\d)/, (whole, prefix: string, code: string) => (zeroKeptAfter.has(code) ? whole : prefix));
+}
+
+/**
+ * E.164 (`+79991234567`), or undefined. A 0 right after the country code is the national trunk prefix,
+ * dialled only from inside the country, and is dropped, written as `(0)` (`+44 (0) 20 7183 8750`) or as the
+ * first digit of the group after the code (`+44 020 7183 8750`), except after the codes of zeroKeptAfter,
+ * whose numbers keep their 0 in international form; then spaces, dashes, dots and brackets are dropped; a
+ * leading `00` becomes `+`; an 11-digit number starting with 8 is read as Russian (8 → +7), the trunk-prefix
+ * convention of the markets Yandex and VK serve. Numbers without a country code are refused rather than guessed.
  */
 export function normalizePhone(value: unknown): string | undefined {
   if (typeof value !== 'string' && typeof value !== 'number') return undefined;
-  // Before the brackets go: without them the 0 could not be told from the number's own digits.
-  let phone = String(value)
-    .trim()
-    .replace(/^((?:\+|00)\d{1,3})[\s\-.]*\(0\)/, (whole, code: string) => (/^(\+|00)(39|378)$/.test(code) ? whole : code))
-    .replace(/[\s\-().]/g, '');
+  let phone = withoutTrunkZero(String(value).trim()).replace(/[\s\-().]/g, '');
   if (phone.startsWith('00')) phone = `+${phone.slice(2)}`;
   if (/^8\d{10}$/.test(phone)) phone = `+7${phone.slice(1)}`;
   return /^\+[1-9]\d{6,14}$/.test(phone) ? phone : undefined;

@@ -29,6 +29,27 @@ describe('identifiers', () => {
     expect(normalizePhone('+39 (0)6 1234 5678')).toBe('+390612345678');
     expect(normalizePhone('0039 (0)6 1234 5678')).toBe('+390612345678');
     expect(normalizePhone('+378 (0)549 123456')).toBe('+3780549123456');
+    // The trunk 0 written without brackets after a code written apart: the national form behind the code.
+    expect(normalizePhone('+44 020 7183 8750')).toBe('+442071838750');
+    expect(normalizePhone('0044 020 7183 8750')).toBe('+442071838750');
+    expect(normalizePhone('+49 0151 12345678')).toBe('+4915112345678');
+    expect(normalizePhone('+49-0151-12345678')).toBe('+4915112345678');
+    expect(normalizePhone('+33 06 12 34 56 78')).toBe('+33612345678');
+    expect(normalizePhone('+61 04 1234 5678')).toBe('+61412345678');
+    expect(normalizePhone('+44 0 20 7183 8750')).toBe('+442071838750');
+    // Where a 0 after the code is the number's own digit (libphonenumber: no national prefix, numbers from 0).
+    expect(normalizePhone('+39 06 1234 5678')).toBe('+390612345678');
+    expect(normalizePhone('+378 0549 123456')).toBe('+3780549123456');
+    expect(normalizePhone('+225 07 07 12 34 56')).toBe('+2250707123456');
+    expect(normalizePhone('+225 (0)7 07 12 34 56')).toBe('+2250707123456');
+    expect(normalizePhone('+242 06 123 4567')).toBe('+242061234567');
+    expect(normalizePhone('+241 06 03 12 34')).toBe('+24106031234');
+    expect(normalizePhone('+227 08 12 34 56')).toBe('+22708123456');
+    // A code written together with the rest cannot be told apart from the number: left as written.
+    expect(normalizePhone('+4402071838750')).toBe('+4402071838750');
+    expect(eventNodes({ type: 'identify', anonymousId: 'a', userId: '', previousId: '', traits: '{"phone":"+44 020 7183 8750"}' }).strong).toEqual(
+      eventNodes({ type: 'identify', anonymousId: 'a', userId: '', previousId: '', traits: '{"phone":"+44 20 7183 8750"}' }).strong,
+    );
     expect(eventNodes({ type: 'identify', anonymousId: 'a', userId: '', previousId: '', traits: '{"phone":"+44 (0) 20 7183 8750"}' }).strong).toEqual([
       `phone:${sha256('+442071838750')}`,
       `phone_digits:${sha256('442071838750')}`,
