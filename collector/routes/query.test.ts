@@ -126,6 +126,12 @@ describe('query API', () => {
     expect(await response.json()).toMatchObject({ error: 'invalid_rule', path: 'rule.value' });
   });
 
+  it('refuses a segment body with a field it does not know, naming it (as the funnel endpoint does)', async () => {
+    const response = await post('/v1/segments', { name: 'typo', rule: { event: 'Product Added' }, withinDays: 7 });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: 'invalid_segment', path: 'segment.withinDays' });
+  });
+
   it('stores lone surrogates in a segment name as U+FFFD (as ingest does) and materialises a rule holding one', async () => {
     const created = await post('/v1/segments', { name: 'bad \ud800 name', rule: { event: 'cut \ud83d', withinDays: 7 } });
     expect(created.status).toBe(201);

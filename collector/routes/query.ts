@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { defaultLimits, type CollectorConfig } from '../config';
 import { HttpError } from '../errors';
-import { QueryInputError } from '../query/conditions';
+import { isRecord, onlyFields, QueryInputError } from '../query/conditions';
 import { consentRequirements, exportFormats, parseMarketingIds, segmentCsvChunks, type ConsentRequirement, type ExportFormat } from '../query/export';
 import { parseFunnelQuery } from '../query/funnel';
 import { parseSegmentRule } from '../query/segment-rules';
@@ -96,6 +96,12 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig): void
 
     scope.post('/v1/segments', async (request, reply) => {
       const body = request.body as { name?: unknown; rule?: unknown } | undefined;
+      try {
+        // A misspelt field would otherwise be dropped unnoticed (a rule's own fields are checked by its parser).
+        if (isRecord(body)) onlyFields(body, ['name', 'rule'], 'segment');
+      } catch (error) {
+        invalid(error, 'invalid_segment');
+      }
       if (typeof body?.name !== 'string' || body.name.trim() === '' || body.name.length > 200) {
         throw new HttpError(400, 'invalid_segment', 'name must be a non-empty string of at most 200 characters', { path: 'name' });
       }
