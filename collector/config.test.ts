@@ -32,6 +32,7 @@ describe('loadConfig', () => {
     expect(config).toMatchObject({ limits: { eventBytes: 1000 }, spool: { dir: '/tmp/b', maxBytes: 99 }, shipper: { intervalMs: 5 }, trustedProxies: ['10.0.0.0/8', '127.0.0.1'] });
     expect(config.sources[0]).toMatchObject({ consentPolicy: 'drop', rateLimit: { requestsPerSecond: 5, burst: 10 } });
     expect(load({ sources: [{ ...source, analyticsConsentIds: ['C0002'] }] }).sources[0]?.analyticsConsentIds).toEqual(['C0002']);
+    expect(load({ sources: [{ ...source, marketingConsentIds: ['C0004'] }] }).sources[0]?.marketingConsentIds).toEqual(['C0004']);
   });
 
   it('takes the sources from TAGFLOW_SOURCES when set, so write keys can stay out of files', () => {
@@ -45,6 +46,8 @@ describe('loadConfig', () => {
     [{ sources: [{ ...source, analyticsConsentIds: 'C0002' }] }, 'sources[0].analyticsConsentIds must be a non-empty array of consent ids (strings), like ["C0002"]'],
     [{ sources: [{ ...source, analyticsConsentIds: [] }] }, 'sources[0].analyticsConsentIds must be a non-empty array'],
     [{ sources: [{ ...source, analyticsConsentIds: ['C0002', ' '] }] }, 'sources[0].analyticsConsentIds must be a non-empty array'],
+    [{ sources: [{ ...source, marketingConsentIds: [] }] }, 'sources[0].marketingConsentIds must be a non-empty array'],
+    [{ sources: [{ ...source, marketingConsentIds: ['C0004', 'a"b'] }] }, 'sources[0].marketingConsentIds holds "a\\"b": consent ids here are letters'],
     [{ sources: [source], limits: { eventByte: 5 } }, 'limits.eventByte is not a known setting'],
     [{ sources: [source], spool: { maxBytes: -1 } }, 'spool.maxBytes must be a positive number'],
     [{ sources: [source], trustedProxies: '10.0.0.1' }, 'trustedProxies must be an array'],
@@ -219,9 +222,9 @@ describe('the documented config example', () => {
     expect(Object.keys(example.sources[0] ?? {}).sort()).toEqual([...sourceKeys].sort());
   });
 
-  it('loads, and apart from adminToken, publicUrl, container and analyticsConsentIds its values are the defaults', () => {
+  it('loads, and apart from adminToken, publicUrl, container and the consent ids its values are the defaults', () => {
     const { adminToken: _token, publicUrl: _publicUrl, spool, ...rest } = example as Record<string, unknown>;
-    const { container: _container, analyticsConsentIds: _ids, ...exampleSource } = example.sources[0] ?? {};
+    const { container: _container, analyticsConsentIds: _ids, marketingConsentIds: _marketing, ...exampleSource } = example.sources[0] ?? {};
     const { dir: _dir, ...spoolSizes } = spool as Record<string, unknown>;
     const withDefaults = (config: CollectorConfig) => ({
       ...config,
@@ -232,6 +235,6 @@ describe('the documented config example', () => {
     const documented = load({ ...rest, sources: [exampleSource], spool: spoolSizes });
     const defaults = load({ sources: [{ id: exampleSource.id, writeKey: exampleSource.writeKey, allowedOrigins: exampleSource.allowedOrigins }] });
     expect(withDefaults(documented)).toEqual(withDefaults(defaults));
-    expect(load(example)).toMatchObject({ adminToken: 'a-long-random-admin-token', publicUrl: 'https://collect.example.com', sources: [{ container: { version: '1' }, analyticsConsentIds: ['C0002'] }] });
+    expect(load(example)).toMatchObject({ adminToken: 'a-long-random-admin-token', publicUrl: 'https://collect.example.com', sources: [{ container: { version: '1' }, analyticsConsentIds: ['C0002'], marketingConsentIds: ['C0004'] }] });
   });
 });

@@ -23,6 +23,11 @@ export interface SourceConfig {
   consentPolicy?: ConsentPolicy;
   /** The consent platform's ids for analytics (OneTrust's `C0002`, …), besides `analytics` itself (see docs/collector.md). */
   analyticsConsentIds?: string[];
+  /**
+   * The consent platform's ids for marketing (OneTrust's `C0004`, …), besides `marketing`, `advertising` and Consent
+   * Mode's ad keys: a segment export to an ad platform leaves out persons whose latest consent denies one of them.
+   */
+  marketingConsentIds?: string[];
   /** The tag container served at GET /v1/container/:writeKey (validated at load). */
   container?: Container;
 }
@@ -211,7 +216,7 @@ function parseOrigins(raw: unknown, where: string): string[] {
 }
 
 /** A source's settings, as docs/collector.md lists them. */
-export const sourceKeys = ['id', 'writeKey', 'allowedOrigins', 'keepFullIp', 'consentPolicy', 'analyticsConsentIds', 'rateLimit', 'container'] as const;
+export const sourceKeys = ['id', 'writeKey', 'allowedOrigins', 'keepFullIp', 'consentPolicy', 'analyticsConsentIds', 'marketingConsentIds', 'rateLimit', 'container'] as const;
 
 /** Ids as consent platforms write them: a list of non-empty strings (an empty list would name nothing). */
 function parseConsentIds(raw: unknown, where: string): string[] {
@@ -219,6 +224,14 @@ function parseConsentIds(raw: unknown, where: string): string[] {
     throw new ConfigError(`${where} must be a non-empty array of consent ids (strings), like ["C0002"]`);
   }
   return raw as string[];
+}
+
+/** Marketing ids are matched inside the stored consent JSON by exports: the shape an export's own ids must have. */
+function parseMarketingConsentIds(raw: unknown, where: string): string[] {
+  const ids = parseConsentIds(raw, where);
+  const odd = ids.find((id) => !/^[A-Za-z0-9_.-]{1,64}$/.test(id));
+  if (odd !== undefined) throw new ConfigError(`${where} holds ${JSON.stringify(odd)}: consent ids here are letters, digits, _, . and - (at most 64 characters)`);
+  return ids;
 }
 
 function parseSource(raw: unknown, where: string): SourceConfig {
@@ -242,6 +255,7 @@ function parseSource(raw: unknown, where: string): SourceConfig {
     rateLimit: parseRateLimit(raw.rateLimit, `${where}.rateLimit`),
   };
   if (raw.analyticsConsentIds !== undefined) source.analyticsConsentIds = parseConsentIds(raw.analyticsConsentIds, `${where}.analyticsConsentIds`);
+  if (raw.marketingConsentIds !== undefined) source.marketingConsentIds = parseMarketingConsentIds(raw.marketingConsentIds, `${where}.marketingConsentIds`);
   if (raw.container === undefined) return source;
   const container = checkContainer(raw.container);
   if (!container.ok) throw new ConfigError(`${where}.container: ${container.problems.join('; ')}`);

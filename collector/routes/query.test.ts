@@ -417,3 +417,28 @@ describe('exports to ad platforms', () => {
     expect(google.split('\r\n').length).toBe(1 + persons + persons / 5 + 1);
   });
 });
+
+describe("exports and a source's configured marketing ids", () => {
+  let shop: TestCollector;
+  const shopApi = (path: string, init: RequestInit = {}) =>
+    fetch(`${shop.url}${path}`, { ...init, headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` } });
+  afterAll(() => shop?.close());
+
+  it("leave out a RudderStack visitor who denied the source's marketing id (OneTrust C0004) without naming it in the request", async () => {
+    shop = await startTestCollector({ marketingConsentIds: ['C0004'] }, { adminToken, warehouseJobs: { identityIntervalSeconds: 0.2, segmentIntervalSeconds: 0, identityOverlapSeconds: 86_400 } });
+    const identify = (userId: string, context: Record<string, unknown>) => ({ type: 'identify', anonymousId: `dev-${userId}`, userId, traits: { email: `${userId}@example.com` }, context });
+    const batch = [
+      identify('rud', { consentManagement: { provider: 'oneTrust', allowedConsentIds: ['C0001', 'C0002'], deniedConsentIds: ['C0004'] } }),
+      identify('una', {}),
+    ];
+    const sent = await fetch(`${shop.url}/v1/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ batch, writeKey: shop.source.writeKey }) });
+    expect(sent.status).toBe(200);
+    await waitUntil(() => shop.db.rows('SELECT message_id FROM person_events'), (rows) => rows.length === batch.length);
+    const created = await shopApi('/v1/segments', { method: 'POST', body: JSON.stringify({ name: 'contacts', rule: { trait: 'email', op: 'exists' } }) });
+    const { id } = (await created.json()) as { id: string };
+    expect(await (await shopApi(`/v1/segments/${id}/materialize`, { method: 'POST' })).json()).toMatchObject({ members: 2 });
+    const exported = await shopApi(`/v1/segments/${id}/export?format=vk`);
+    expect(await exported.text()).toBe(`${sha256('una@example.com')}\r\n`);
+    expect(exported.headers.get('x-tagflow-left-out-for-consent')).toBe('1');
+  }, 60_000);
+});

@@ -152,6 +152,9 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig): void
       } catch (error) {
         invalid(error, 'invalid_parameter');
       }
+      // The sources' configured marketing ids count in every export; the request may name more.
+      const configured = config.sources.flatMap((source) => source.marketingConsentIds ?? []);
+      marketingIds = [...new Set([...configured, ...marketingIds])];
       const exported = await segments.contactExport(segment.id, { requirement: requirement as ConsentRequirement, marketingIds });
       // Known before the first row, so they can be headers: how many members the file carries and who was left out.
       return reply
