@@ -1,4 +1,5 @@
-// The query and segment APIs (admin token only): funnels, saved segments, members, CSV export.
+// The query and segment APIs (admin token only): funnels, saved segments, members, CSV export; exchange rates
+// (routes/currency-rates.ts).
 import { timingSafeEqual } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
@@ -11,6 +12,7 @@ import { parseSegmentRule } from '../query/segment-rules';
 import { createWarehouseClient } from '../warehouse/client';
 import { funnelCounts } from '../warehouse/funnels';
 import { segmentStore } from '../warehouse/segments';
+import { currencyRateRoutes, currencyRatesPath } from './currency-rates';
 
 function sameToken(given: string, expected: string): boolean {
   const a = Buffer.from(given);
@@ -69,9 +71,10 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig): void
   app.register(async (scope) => {
     // The collector's wording for a body over the limit speaks of events; here the body is a query or a rule.
     // Thrown on, so the collector's handler answers (and counts) it as every other refusal.
-    scope.setErrorHandler((error) => {
+    scope.setErrorHandler((error, request) => {
       if ((error as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-        throw new HttpError(413, 'body_too_large', `the body is larger than ${requestBytes} bytes (${Math.round(requestBytes / 1024)} KB, after gzip is inflated); send a smaller funnel query or segment rule`);
+        const advice = request.url.startsWith(currencyRatesPath) ? 'send the rates in several requests' : 'send a smaller funnel query or segment rule';
+        throw new HttpError(413, 'body_too_large', `the body is larger than ${requestBytes} bytes (${Math.round(requestBytes / 1024)} KB, after gzip is inflated); ${advice}`);
       }
       throw error;
     });
@@ -166,5 +169,7 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig): void
         .header('X-Tagflow-Consent-Undecided', String(exported.undecided))
         .send(Readable.from(segmentCsvChunks(format as ExportFormat, exported.rows), { objectMode: false }));
     });
+
+    currencyRateRoutes(scope, client);
   });
 }
