@@ -50,7 +50,7 @@ function firstLevel(sequences: string): string {
 function levelSql(k: number, windowMs: number): string {
   const shifted = `arrayPopBack(arrayPushFront(neg_${k - 1}, toInt64(0)))`;
   const reaches = `${hit(k)} AND r - c > 0 AND t + 1 - (r - c) <= ${windowMs}`;
-  return `arrayMap((r, c, t, x) -> if(${reaches}, c - r, 0), arrayCumSumNonNegative(arrayDifference(shifted_${k})), ${shifted} AS shifted_${k}, ms_${k - 1}, mask_${k - 1})`;
+  return `arrayMap((r, c, t, x) -> if(${reaches}, c - r, 0), arrayCumSumNonNegative(arrayDifference(${shifted} AS shifted_${k})), shifted_${k}, ms_${k - 1}, mask_${k - 1})`;
 }
 
 /**
