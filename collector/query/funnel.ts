@@ -1,8 +1,9 @@
 // The funnel builder: arbitrary steps (events with property filters), a conversion window, optional time range
-// and source of the first step, compiled to one windowFunnel query over person_events (grouped by person_key).
+// and source of the first step, compiled to one query over person_events (grouped by person_key; funnel-levels.ts).
 import { eventMatchSql, filterSql, isRecord, onlyFields, personEventsWhere, QueryInputError, readFilters, readNumber, readText, type PropertyFilter } from './conditions';
 import { parseClientTime } from '../ingest/iso-time';
 import { dt, str, timeProblem } from './literal';
+import { funnelLevelsSql } from './funnel-levels';
 import { querySizeProblem } from './size';
 
 export interface FunnelStep {
@@ -54,11 +55,12 @@ function withinQuerySize(query: FunnelQuery): FunnelQuery {
 }
 
 /**
- * SQL with one row: step_1 … step_n, the persons who reached each step within the window.
- * Steps are whole seconds (`timestamp`), unlike ecommerce_funnel_daily (views/040_funnels.sql), which orders
- * them by ms: 18.16's windowFunnel takes only DateTime or UInt32 times, and a window of up to 366 days over an
- * unbounded time range does not fit UInt32 in ms (2^32 ms is 49.7 days). Steps in one second count in step
- * order on modern ClickHouse and in read order on 18.16.
+ * SQL with one row: step_1 … step_n, the persons who reached each step within the window. Steps follow event
+ * order (ms, then position in the batch, then step order for two requests' events of one ms and position), each a
+ * later event than the step before it, so one event completes at most one step, and all within windowSeconds of
+ * the first step's event (inclusive, in ms); a person's level is the furthest any start reaches. The levels come
+ * from array functions (funnel-levels.ts), not windowFunnel, which orders events of one second differently on 18.16
+ * and modern ClickHouse and lets one event complete two steps on modern ones: the same answer on both.
  */
 export function compileFunnel(query: FunnelQuery): string {
   // `source` picks the funnels begun there: later steps count from any source (an order the shop's backend
@@ -67,14 +69,19 @@ export function compileFunnel(query: FunnelQuery): string {
     [eventMatchSql(step.event), ...step.where.map((f) => filterSql(f)), ...(i === 0 && query.source !== undefined ? [`source = ${str(query.source)}`] : [])].join(' AND '),
   );
   // Rows are picked by event name alone (the sorting key does it); each step's full condition, property
-  // filters included, is then computed once per row as hit_<n> (18.16 evaluates every branch of a condition).
+  // filters included, is then computed once per row, as bit k-1 of step_mask (18.16 evaluates every branch of a
+  // condition).
   // Persons only: an event stored without ids (event:<message_id>, views/010_base.sql) is a person of its own,
   // so a shopper whose ids the consent policy stripped would count once per step, as a funnel that never went on.
   const where = [`(${[...new Set(query.steps.map((step) => eventMatchSql(step.event)))].join(' OR ')})`, "person_id NOT LIKE 'event:%'"];
   if (query.from !== undefined) where.push(`timestamp >= ${dt(query.from)}`);
   if (query.to !== undefined) where.push(`timestamp < ${dt(query.to)}`);
-  const hits = conditions.map((_, i) => `hit_${i + 1}`);
+  const mask = conditions.map((c, i) => `toUInt32(${c}) * ${2 ** i}`).join(' + ');
+  const source = personEventsWhere(
+    ['person_key', 'timestamp_ms * 65536 + batch_position AS event_order', `${mask} AS step_mask`],
+    where.join(' AND '),
+  );
+  const levels = funnelLevelsSql({ rows: `${source} WHERE step_mask != 0`, steps: query.steps.length, windowMs: query.windowSeconds * 1000 });
   const counts = query.steps.map((_, i) => `countIf(level >= ${i + 1}) AS step_${i + 1}`).join(', ');
-  const source = personEventsWhere(['person_key', 'timestamp', ...conditions.map((c, i) => `toUInt8(${c}) AS ${hits[i]}`)], where.join(' AND '));
-  return `SELECT ${counts} FROM (SELECT person_key, windowFunnel(${query.windowSeconds})(timestamp, ${hits.join(', ')}) AS level FROM ${source} WHERE ${hits.join(' OR ')} GROUP BY person_key)`;
+  return `SELECT ${counts} FROM (${levels})`;
 }

@@ -70,6 +70,120 @@ describe('funnel builder', () => {
     expect(await funnel('app')).toEqual([{ step_1: 1, step_2: 0 }]);
     expect(await funnel('server')).toEqual([{ step_1: 0, step_2: 0 }]);
   });
+
+  // The cases below each have a day of their own (July 2026) and ask about that day only (`from`/`to`), so they
+  // share event names with each other and with the views' cases above.
+  const day = (n: number) => Date.UTC(2026, 6, n, 10);
+  const stepsOn = async (n: number, steps: unknown[], windowSeconds = 3600, extra: Record<string, unknown> = {}) => {
+    const range = { from: new Date(day(n) - 3_600_000).toISOString(), to: new Date(day(n) + 86_400_000).toISOString() };
+    const [row] = await db.rows<Record<string, number>>(compileFunnel(parseFunnelQuery({ steps, windowSeconds, ...range, ...extra })));
+    return steps.map((_, i) => row?.[`step_${i + 1}`]);
+  };
+  const viewed = { event: 'Product Viewed' };
+  const added = { event: 'Product Added' };
+
+  it('follows the ms within one second, both ways (18.16 read a second\'s events by name: Added before Viewed)', async () => {
+    await loadRows(db.client, [
+      track('ms-view-add', 'Product Viewed', day(1) + 100),
+      track('ms-view-add', 'Product Added', day(1) + 600),
+      track('ms-add-view', 'Product Added', day(1) + 100),
+      track('ms-add-view', 'Product Viewed', day(1) + 900),
+    ]);
+    await resolve();
+    // Viewed → Added: only the person who viewed first converted; Added → Viewed: only the one who added first.
+    expect(await stepsOn(1, [viewed, added])).toEqual([2, 1]);
+    expect(await stepsOn(1, [added, viewed])).toEqual([2, 1]);
+  });
+
+  it('follows the position in the batch within one ms', async () => {
+    const at = day(2) + 250;
+    await loadRows(db.client, [
+      { ...track('pos-view-add', 'Product Viewed', at), batch_position: 0 },
+      { ...track('pos-view-add', 'Product Added', at), batch_position: 1 },
+      { ...track('pos-add-view', 'Product Added', at), batch_position: 0 },
+      { ...track('pos-add-view', 'Product Viewed', at), batch_position: 1 },
+    ]);
+    await resolve();
+    expect(await stepsOn(2, [viewed, added])).toEqual([2, 1]);
+    expect(await stepsOn(2, [added, viewed])).toEqual([2, 1]);
+  });
+
+  it('takes events of one ms and one batch position (sent in two requests) in step order', async () => {
+    const at = day(8) + 250;
+    await loadRows(db.client, [track('two-requests', 'Product Added', at), track('two-requests', 'Product Viewed', at)]);
+    await resolve();
+    expect(await stepsOn(8, [viewed, added])).toEqual([1, 1]);
+    expect(await stepsOn(8, [added, viewed])).toEqual([1, 1]);
+    expect(await stepsOn(8, [viewed, viewed])).toEqual([1, 0]);
+  });
+
+  it('counts one event as one step: "viewed two products" counts only persons with two views', async () => {
+    await loadRows(db.client, [
+      track('one-view', 'Product Viewed', day(3)),
+      track('two-views', 'Product Viewed', day(3)),
+      track('two-views', 'Product Viewed', day(3) + 5 * minute),
+      // Two views in one ms of one batch are two events too.
+      { ...track('two-views-one-ms', 'Product Viewed', day(3) + 700), batch_position: 0 },
+      { ...track('two-views-one-ms', 'Product Viewed', day(3) + 700), batch_position: 1 },
+    ]);
+    await resolve();
+    expect(await stepsOn(3, [viewed, viewed])).toEqual([3, 2]);
+    expect(await stepsOn(3, [viewed, viewed, viewed])).toEqual([3, 2, 0]);
+  });
+
+  it('counts one event as one step when a later step is the same event with a filter', async () => {
+    const page = (userId: string, path: string, at: number) => eventRow({ type: 'page', userId, properties: { path, url: `https://shop.test${path}` } }, at);
+    await loadRows(db.client, [
+      page('checkout-only', '/checkout', day(4)),
+      page('home-checkout', '/', day(4)),
+      page('home-checkout', '/checkout', day(4) + minute),
+    ]);
+    await resolve();
+    expect(await stepsOn(4, [{ event: '$page' }, { event: '$page', where: [{ property: 'path', op: 'eq', value: '/checkout' }] }])).toEqual([2, 1]);
+  });
+
+  it('counts a step exactly windowSeconds after the first, in ms: 300 s is within 300 s, 300.8 s is not', async () => {
+    await loadRows(db.client, [
+      track('window-exact', 'Product Viewed', day(5) + 100),
+      track('window-exact', 'Product Added', day(5) + 300_100),
+      track('window-past', 'Product Viewed', day(5) + 100),
+      track('window-past', 'Product Added', day(5) + 300_900),
+    ]);
+    await resolve();
+    expect(await stepsOn(5, [viewed, added], 300)).toEqual([2, 1]);
+    expect(await stepsOn(5, [viewed, added], 299)).toEqual([2, 0]);
+    expect(await stepsOn(5, [viewed, added], 301)).toEqual([2, 2]);
+  });
+
+  it('counts the furthest any start reaches: a later view that goes on to checkout within the window', async () => {
+    // The first view's chain is past its 1-hour window at checkout; the second view's (added 500 ms after it,
+    // in the same second) reaches it.
+    await loadRows(db.client, [
+      track('restart', 'Product Viewed', day(6)),
+      track('restart', 'Product Added', day(6) + 10 * minute),
+      track('restart', 'Product Viewed', day(6) + 30 * minute),
+      track('restart', 'Product Added', day(6) + 30 * minute + 500),
+      track('restart', 'Checkout Started', day(6) + 70 * minute),
+    ]);
+    await resolve();
+    expect(await stepsOn(6, [viewed, added, { event: 'Checkout Started' }])).toEqual([1, 1, 1]);
+  });
+
+  it('applies the source to the first step only, in event order', async () => {
+    const at = day(7);
+    await loadRows(db.client, [
+      // Viewed on the web, added 500 ms later from the app: a web funnel that converted.
+      eventRow({ type: 'track', userId: 'src-web', event: 'Product Viewed' }, at + 100, 'web'),
+      eventRow({ type: 'track', userId: 'src-web', event: 'Product Added' }, at + 600, 'app'),
+      // Viewed in the app, then on the web, where nothing follows.
+      eventRow({ type: 'track', userId: 'src-app', event: 'Product Viewed' }, at + 100, 'app'),
+      eventRow({ type: 'track', userId: 'src-app', event: 'Product Viewed' }, at + 600, 'web'),
+    ]);
+    await resolve();
+    expect(await stepsOn(7, [viewed, added], 3600, { source: 'web' })).toEqual([2, 1]);
+    // "Viewed twice", begun on the web: the web view at .600 starts one, and the app's view before it is no step 2.
+    expect(await stepsOn(7, [viewed, viewed], 3600, { source: 'web' })).toEqual([2, 0]);
+  });
 });
 
 describe('profiles', () => {
