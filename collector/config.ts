@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { checkContainer, type Container } from './ingest/container';
 import { isObject } from './ingest/event';
 import { normalizeOrigin } from './origin';
+import { consentIdShape } from './query/export';
 import { assertIdentifier } from './warehouse/client';
 
 /** A site or app that sends events, identified by its write key. */
@@ -229,7 +230,7 @@ function parseConsentIds(raw: unknown, where: string): string[] {
 /** Marketing ids are matched inside the stored consent JSON by exports: the shape an export's own ids must have. */
 function parseMarketingConsentIds(raw: unknown, where: string): string[] {
   const ids = parseConsentIds(raw, where);
-  const odd = ids.find((id) => !/^[A-Za-z0-9_.-]{1,64}$/.test(id));
+  const odd = ids.find((id) => !consentIdShape.test(id));
   if (odd !== undefined) throw new ConfigError(`${where} holds ${JSON.stringify(odd)}: consent ids here are letters, digits, _, . and - (at most 64 characters)`);
   return ids;
 }

@@ -34,9 +34,12 @@ export function onlyFields(value: Record<string, unknown>, allowed: readonly str
   }
 }
 
+/** A property or trait name (a regular-expression source): letters, digits and _, at most 64, not starting with a digit. */
+export const namePattern = '[A-Za-z_][A-Za-z0-9_]{0,63}';
+
 /** Property and trait names: plain identifiers only, so they are safe inside a regular expression too. */
 export function readName(value: unknown, path: string): string {
-  if (typeof value !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(value)) {
+  if (typeof value !== 'string' || !new RegExp(`^${namePattern}$`).test(value)) {
     throw new QueryInputError(path, 'must be a name of letters, digits and _ (at most 64), starting with a letter or _');
   }
   return value;

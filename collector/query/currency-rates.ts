@@ -63,9 +63,7 @@ export function readRate(value: unknown, path: string): number {
  */
 export function parseCurrencyRates(raw: unknown): CurrencyRatesLoad {
   if (!isRecord(raw)) throw new QueryInputError('body', 'must be a JSON object {"reportingCurrency", "rates"}');
-  for (const key of Object.keys(raw)) {
-    if (key !== 'reportingCurrency' && key !== 'rates') throw new QueryInputError(key, 'unknown field (allowed: reportingCurrency, rates)');
-  }
+  onlyFields(raw, ['reportingCurrency', 'rates'], 'body');
   const reportingCurrency = readCurrencyCode(raw.reportingCurrency, 'reportingCurrency');
   if (!Array.isArray(raw.rates) || raw.rates.length === 0 || raw.rates.length > maxRatesPerLoad) {
     throw new QueryInputError('rates', `must be an array of 1 to ${maxRatesPerLoad.toLocaleString('en-US')} rates {"currency", "day", "rate"}`);

@@ -36,7 +36,11 @@ export interface ConsentFilter {
  */
 export const marketingConsentKeys: readonly string[] = ['marketing', 'advertising', 'ad_user_data', 'ad_personalization'];
 
-const consentIdShape = /^[A-Za-z0-9_.-]{1,64}$/;
+/**
+ * The shape of a consent id matched inside the stored consent JSON: keysPattern escapes only `.` and `-`, so
+ * every id (the request's and the sources' `marketingConsentIds`) must have it.
+ */
+export const consentIdShape = /^[A-Za-z0-9_.-]{1,64}$/;
 const maxConsentIds = 20;
 
 /** The `marketingConsentIds` parameter: comma-separated ids of letters, digits, `_`, `.` and `-`; none when absent. */

@@ -6,6 +6,7 @@ import {
   eventMatchSql,
   filterSql,
   isRecord,
+  namePattern,
   personEventsWhere,
   onlyFields,
   QueryInputError,
@@ -44,11 +45,9 @@ export type SegmentRule =
 const kinds = ['all', 'any', 'not', 'trait', 'event', 'metric', 'top'] as const;
 const maxDepth = 12;
 
-const traitName = '[A-Za-z_][A-Za-z0-9_]{0,63}';
-
 /** A trait: a name, or two joined by a dot (company.plan). Names are plain, so safe in any literal or pattern. */
 function readTraitPath(value: unknown, path: string): string {
-  if (typeof value !== 'string' || !new RegExp(`^${traitName}(?:\\.${traitName})?$`).test(value)) {
+  if (typeof value !== 'string' || !new RegExp(`^${namePattern}(?:\\.${namePattern})?$`).test(value)) {
     throw new QueryInputError(path, 'must be a name of letters, digits and _ (at most 64), starting with a letter or _, or two such names joined by a dot (company.plan)');
   }
   return value;

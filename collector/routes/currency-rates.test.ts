@@ -44,7 +44,7 @@ describe('PUT, GET and DELETE /v1/currency-rates', () => {
     const ok = eur('2026-11-02', 1.08);
     const cases: [unknown, string][] = [
       [[ok], 'body'],
-      [{ reportingCurrency: 'USD', rates: [ok], replace: true }, 'replace'],
+      [{ reportingCurrency: 'USD', rates: [ok], replace: true }, 'body.replace'],
       [{ rates: [ok] }, 'reportingCurrency'],
       [{ reportingCurrency: 'US', rates: [ok] }, 'reportingCurrency'],
       [{ reportingCurrency: 'US$', rates: [ok] }, 'reportingCurrency'],

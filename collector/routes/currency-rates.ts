@@ -2,17 +2,16 @@
 // person_orders converts revenue into one reporting currency with (docs/analytics.md, "Currencies").
 import type { FastifyInstance } from 'fastify';
 import { HttpError } from '../errors';
-import { QueryInputError } from '../query/conditions';
 import { parseCurrencyRates, type CurrencyRatesLoad } from '../query/currency-rates';
 import type { ClickHouseClient } from '../warehouse/client';
 import { currencyRateStore } from '../warehouse/currency-rates';
+import { refuseInput } from './input-error';
 
 function parsed(body: unknown): CurrencyRatesLoad {
   try {
     return parseCurrencyRates(body);
   } catch (error) {
-    if (error instanceof QueryInputError) throw new HttpError(400, 'invalid_currency_rates', error.message, { path: error.path });
-    throw error;
+    refuseInput(error, 'invalid_currency_rates');
   }
 }
 

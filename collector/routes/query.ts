@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { defaultLimits, type CollectorConfig } from '../config';
 import { HttpError } from '../errors';
-import { isRecord, onlyFields, QueryInputError } from '../query/conditions';
+import { isRecord, onlyFields } from '../query/conditions';
 import { consentRequirements, exportFormats, parseMarketingIds, segmentCsvChunks, type ConsentRequirement, type ExportFormat } from '../query/export';
 import { parseFunnelQuery } from '../query/funnel';
 import { parseSegmentRule } from '../query/segment-rules';
@@ -13,6 +13,7 @@ import { createWarehouseClient } from '../warehouse/client';
 import { funnelCounts } from '../warehouse/funnels';
 import { segmentStore } from '../warehouse/segments';
 import { currencyRateRoutes, currencyRatesPath } from './currency-rates';
+import { refuseInput } from './input-error';
 
 function sameToken(given: string, expected: string): boolean {
   const a = Buffer.from(given);
@@ -30,10 +31,6 @@ export function adminRefusal(authorization: string | undefined, token: string | 
   return undefined;
 }
 
-function invalid(error: unknown, code: string): never {
-  if (error instanceof QueryInputError) throw new HttpError(400, code, error.message, { path: error.path });
-  throw error;
-}
 
 /**
  * A paging parameter: digits only, from 0 to `max`. Number() would take '' and ' ' as 0, '0x10' as 16 and
@@ -91,7 +88,7 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig): void
       try {
         query = parseFunnelQuery(request.body);
       } catch (error) {
-        invalid(error, 'invalid_funnel');
+        refuseInput(error, 'invalid_funnel');
       }
       const counts = await funnelCounts(client, query);
       return { steps: counts.map((persons, i) => ({ step: i + 1, persons, conversion: i === 0 || counts[0] === 0 ? (persons > 0 ? 1 : 0) : persons / (counts[0] as number) })) };
@@ -103,7 +100,7 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig): void
         // A misspelt field would otherwise be dropped unnoticed (a rule's own fields are checked by its parser).
         if (isRecord(body)) onlyFields(body, ['name', 'rule'], 'segment');
       } catch (error) {
-        invalid(error, 'invalid_segment');
+        refuseInput(error, 'invalid_segment');
       }
       if (typeof body?.name !== 'string' || body.name.trim() === '' || body.name.length > 200) {
         throw new HttpError(400, 'invalid_segment', 'name must be a non-empty string of at most 200 characters', { path: 'name' });
@@ -112,7 +109,7 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig): void
       try {
         rule = parseSegmentRule(body.rule);
       } catch (error) {
-        invalid(error, 'invalid_rule');
+        refuseInput(error, 'invalid_rule');
       }
       return reply.code(201).send(await segments.create(body.name, rule));
     });
@@ -153,7 +150,7 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig): void
       try {
         marketingIds = parseMarketingIds(request.query.marketingConsentIds);
       } catch (error) {
-        invalid(error, 'invalid_parameter');
+        refuseInput(error, 'invalid_parameter');
       }
       // The sources' configured marketing ids count in every export; the request may name more.
       const configured = config.sources.flatMap((source) => source.marketingConsentIds ?? []);

@@ -360,7 +360,9 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
     /**
      * Hashed e-mails and phones (SHA-256) of the current members who have any, per person in person_id order,
      * without those the consent filter leaves out (see contactsSql). The counts and the rows read the same run
-     * (its number and token), so a refresh in between changes neither.
+     * (its number and token), so a refresh in between changes neither; the consent side is read again by the rows'
+     * query, so a refusal landing between the two leaves that person out of the file though the counts include
+     * them (the counts can be slightly stale, never the file).
      */
     async contactExport(id: string, consent: ConsentFilter): Promise<ContactExport> {
       const [last] = await rows<{ last_run: number; last_token: string }>(
