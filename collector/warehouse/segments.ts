@@ -93,9 +93,20 @@ function readStored(stored: StoredSegment): StoredRead {
  * person_id, `c` (the consent JSON, lower-cased) and `k` (its order, as person_events orders events). A record
  * names a `user:` or `anon:` node by the SHA-256 of its id; a device shared by several persons (one identities
  * row per switch) belongs, at the record's time, to the one whose period covers it (the latest valid_from not
- * after it; the earliest period when none does), as its events do. Small: a row per refusal and id.
+ * after it; the earliest period when none does), as its events do. Only the records of the members' hashes are
+ * read: the table grows by a row per id with every event that denies analytics, but an export touches few.
  */
 function refusalsSql(members: string): string {
+  // The members' user:/anon: nodes with every period of each (a shared device's other persons too), hashed as
+  // the records are. Small, so it is the right side of the JOIN (held in memory); the records are read only for
+  // these hashes, which their sorting key (id_hash first) narrows to a few granules.
+  const nodes = `SELECT person_id, valid_from, lower(hex(SHA256(substring(identifier, 6)))) AS id_hash, substring(identifier, 1, 4) AS id_kind
+            FROM identities_current
+            WHERE identifier IN
+            (
+                SELECT identifier FROM identities_current
+                WHERE person_id IN (${members}) AND substring(identifier, 1, 5) IN ('user:', 'anon:')
+            )`;
   return `SELECT owner AS person_id, c, k
     FROM
     (
@@ -103,17 +114,12 @@ function refusalsSql(members: string): string {
                any(lower(consent)) AS c, any(timestamp_ms * 65536 + batch_position) AS k
         FROM
         (
-            SELECT person_id, valid_from, lower(hex(SHA256(substring(identifier, 6)))) AS id_hash, substring(identifier, 1, 4) AS id_kind
-            FROM identities_current
-            WHERE identifier IN
-            (
-                SELECT identifier FROM identities_current
-                WHERE person_id IN (${members}) AND substring(identifier, 1, 5) IN ('user:', 'anon:')
-            )
+            SELECT id_hash, id_kind, timestamp, timestamp_ms, batch_position, message_id, consent FROM consent_records
+            WHERE id_hash IN (SELECT id_hash FROM (${nodes}))
         )
         ALL INNER JOIN
         (
-            SELECT id_hash, id_kind, timestamp, timestamp_ms, batch_position, message_id, consent FROM consent_records
+            ${nodes}
         ) USING (id_hash, id_kind)
         GROUP BY id_hash, id_kind, timestamp_ms, batch_position, message_id
     )

@@ -10,7 +10,9 @@
 --     batch, so a refusal and an event of the same person are ordered as person_events orders events.
 --   * consent: the consent as applied (JSON, as the events' `consent` column: analytics denied, the rest as sent).
 --   * message_id: the event's, for telling a redelivery from another record (readers take the newest by time).
--- Small (a row per refusal and id) and read per export member through the identity graph.
+-- A row per id for every event that denies analytics (a client that ignores consent sends each page view of a
+-- refusing visitor with the denial, so it grows with them); exports read only their members' hashes, by id_hash,
+-- the first key of its sorting order.
 CREATE TABLE IF NOT EXISTS consent_records
 (
     id_hash         String,
