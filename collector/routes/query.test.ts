@@ -442,3 +442,95 @@ describe("exports and a source's configured marketing ids", () => {
     expect(exported.headers.get('x-tagflow-left-out-for-consent')).toBe('1');
   }, 60_000);
 });
+
+describe('exports after a withdrawal of consent (consent_records)', () => {
+  const shops: TestCollector[] = [];
+  afterAll(() => Promise.all(shops.map((s) => s.close())));
+  const jobs = { adminToken, warehouseJobs: { identityIntervalSeconds: 0.2, segmentIntervalSeconds: 0, identityOverlapSeconds: 86_400 } };
+  const grantAll = { categoryPreferences: { analytics: true, marketing: true } };
+  const rejectAll = { categoryPreferences: { analytics: false, marketing: false } };
+  const at = (now: number, minutesAgo: number) => new Date(now - minutesAgo * 60_000).toISOString();
+  const identify = (userId: string, when: string, context: Record<string, unknown>) => ({ type: 'identify', anonymousId: `dev-${userId}`, userId, timestamp: when, traits: { email: `${userId}@example.com` }, context });
+  const consentUpdated = (userId: string, when: string, consent: unknown) => ({ type: 'track', event: 'Consent Updated', anonymousId: `dev-${userId}`, userId, timestamp: when, context: { consent } });
+
+  /** Sends the batch, waits for its stored events and its records, and materialises a segment of everyone with an e-mail. */
+  async function exportable(shop: TestCollector, batch: object[], storedEvents: number, records: number) {
+    const api = (path: string, init: RequestInit = {}) => fetch(`${shop.url}${path}`, { ...init, headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` } });
+    const sent = await fetch(`${shop.url}/v1/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ batch, writeKey: shop.source.writeKey }) });
+    expect(sent.status).toBe(200);
+    const answer = (await sent.json()) as { accepted: number; dropped?: number };
+    await waitUntil(() => shop.db.rows('SELECT message_id FROM person_events'), (rows) => rows.length === storedEvents);
+    await waitUntil(() => shop.db.rows('SELECT id_hash FROM consent_records'), (rows) => rows.length === records);
+    const created = await api('/v1/segments', { method: 'POST', body: JSON.stringify({ name: 'contacts', rule: { trait: 'email', op: 'exists' } }) });
+    const { id } = (await created.json()) as { id: string };
+    await api(`/v1/segments/${id}/materialize`, { method: 'POST' });
+    const exportText = async (query: string) => (await api(`/v1/segments/${id}/export?format=vk&${query}`)).text();
+    return { answer, exportText };
+  }
+
+  it('leave out whoever granted everything and then rejected all, with the strip policy; a later grant exports them again', async () => {
+    const shop = await startTestCollector({ marketingConsentIds: ['C0004'] }, jobs);
+    shops.push(shop);
+    const now = Date.now();
+    const batch = [
+      // wdr: grants everything, then rejects all (Segment's consent wrapper sends exactly this).
+      identify('wdr', at(now, 10), { consent: grantAll }),
+      consentUpdated('wdr', at(now, 10), rejectAll),
+      // bak: grants, rejects all, then grants again: the latest decision counts.
+      identify('bak', at(now, 30), { consent: grantAll }),
+      consentUpdated('bak', at(now, 20), rejectAll),
+      { ...consentUpdated('bak', at(now, 10), grantAll), type: 'track' },
+      // ana: grants, then denies analytics only: nothing said about marketing, so the grant stands (see docs).
+      identify('ana', at(now, 20), { consent: grantAll }),
+      consentUpdated('ana', at(now, 10), { categoryPreferences: { analytics: false } }),
+      // rua: RudderStack with OneTrust, an allow-list without the source's marketing id C0004.
+      identify('rua', at(now, 10), { consentManagement: { provider: 'oneTrust', allowedConsentIds: ['C0001', 'C0002'] } }),
+      // ctl: grants and never changes their mind.
+      identify('ctl', at(now, 10), { consent: grantAll }),
+    ];
+    // Three refusals (wdr, bak, ana), each with a userId and an anonymousId.
+    const { exportText } = await exportable(shop, batch, batch.length, 6);
+    const required = await exportText('consent=required');
+    expect(required).not.toContain(sha256('wdr@example.com'));
+    expect(required).not.toContain(sha256('rua@example.com'));
+    expect(required).toContain(sha256('bak@example.com'));
+    expect(required).toContain(sha256('ctl@example.com'));
+    expect(required).toContain(sha256('ana@example.com'));
+    const byDefault = await exportText('consent=unless_denied');
+    expect(byDefault).not.toContain(sha256('wdr@example.com'));
+    expect(byDefault).not.toContain(sha256('rua@example.com'));
+    expect(byDefault).toContain(sha256('bak@example.com'));
+
+    // The records hold the ids' hashes only, never the ids.
+    const records = await shop.db.rows<{ id_hash: string; id_kind: string; source: string; consent: string }>(
+      'SELECT id_hash, id_kind, source, consent FROM consent_records ORDER BY id_kind, id_hash',
+    );
+    const expected = ['wdr', 'bak', 'ana'].flatMap((id) => [
+      { id_hash: sha256(`dev-${id}`), id_kind: 'anon' },
+      { id_hash: sha256(id), id_kind: 'user' },
+    ]);
+    expect(records.map(({ id_hash, id_kind }) => ({ id_hash, id_kind }))).toEqual(expected.sort((a, b) => a.id_kind.localeCompare(b.id_kind) || a.id_hash.localeCompare(b.id_hash)));
+    expect(records.every((r) => r.source === 'test-source')).toBe(true);
+    const everything = JSON.stringify(await shop.db.rows('SELECT * FROM consent_records'));
+    for (const id of ['wdr', 'bak', 'ana']) expect(everything).not.toMatch(new RegExp(`"(dev-)?${id}"|:${id}\\b`));
+    expect(JSON.parse(records.find((r) => r.id_hash === sha256('wdr'))?.consent ?? '{}')).toMatchObject({ categoryPreferences: { analytics: false, marketing: false } });
+
+    // Stripping still stores the refusing events, without their ids.
+    const stripped = await shop.db.rows<{ anonymous_id: string; user_id: string }>("SELECT anonymous_id, user_id FROM events WHERE event = 'Consent Updated' AND consent LIKE '%analyticsDeniedBy%'");
+    expect(stripped).toEqual([...Array(3)].map(() => ({ anonymous_id: '', user_id: '' })));
+  }, 60_000);
+
+  it('record the refusal under the drop policy too, though nothing of its event is stored', async () => {
+    const shop = await startTestCollector({ consentPolicy: 'drop' }, jobs);
+    shops.push(shop);
+    const now = Date.now();
+    const batch = [identify('wdr', at(now, 10), { consent: grantAll }), consentUpdated('wdr', at(now, 10), rejectAll), identify('ctl', at(now, 10), { consent: grantAll })];
+    const { answer, exportText } = await exportable(shop, batch, 2, 2);
+    expect(answer).toMatchObject({ accepted: 2, dropped: 1 });
+    expect(await shop.db.rows("SELECT message_id FROM events WHERE event = 'Consent Updated'")).toEqual([]);
+    const records = await shop.db.rows<{ id_hash: string; id_kind: string }>('SELECT id_hash, id_kind FROM consent_records ORDER BY id_kind');
+    expect(records).toEqual([{ id_hash: sha256('dev-wdr'), id_kind: 'anon' }, { id_hash: sha256('wdr'), id_kind: 'user' }]);
+    expect(await exportText('consent=required')).toBe(`${sha256('ctl@example.com')}\r\n`);
+    expect(await exportText('')).toBe(`${sha256('ctl@example.com')}\r\n`);
+  }, 60_000);
+});
