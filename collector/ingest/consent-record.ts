@@ -2,10 +2,13 @@
 // or is not stored (`drop`), so without this its consent would never reach the person it came from, and a
 // withdrawal of marketing consent sent with it ("reject all") would not be honoured by the exports to ad
 // platforms. Pure: the rows go to the spool with the request's events.
+import { createHash } from 'node:crypto';
 import type { ConsentRecordRow } from '../warehouse/events';
-import { sha256 } from '../warehouse/identity/identifiers';
 import { asText, isObject } from './event';
 import { toDateTimeText } from './normalize';
+
+/** Lower-case SHA-256 hex: the form ClickHouse's `lower(hex(SHA256(x)))` gives, which the export compares with. */
+export const idHash = (id: string): string => createHash('sha256').update(id, 'utf8').digest('hex');
 
 /** What a record needs besides the event: when it happened (as its row would store it) and where. */
 export interface RecordFacts {
@@ -32,8 +35,7 @@ export function consentRecords(raw: unknown, facts: RecordFacts): ConsentRecordR
   return ids
     .filter(([, id]) => id !== '')
     .map(([kind, id]) => ({
-      // Lower-case SHA-256 hex: what ClickHouse's `lower(hex(SHA256(x)))` gives, which the export compares with.
-      id_hash: sha256(id),
+      id_hash: idHash(id),
       id_kind: kind,
       timestamp: toDateTimeText(facts.timeMs),
       timestamp_ms: facts.timeMs,
