@@ -54,7 +54,7 @@ export function nestedDeeperThan(value: unknown, limit: number): boolean {
   return false;
 }
 
-export const asText = (value: unknown): string => (typeof value === 'string' ? value : typeof value === 'number' ? String(value) : '');
+const asText = (value: unknown): string => (typeof value === 'string' ? value : typeof value === 'number' ? String(value) : '');
 const asObject = (value: unknown): JsonObject => (isObject(value) ? value : {});
 
 export interface ValidationOptions {

@@ -125,7 +125,7 @@ export interface EventTimes {
   sent: number;
 }
 
-export function eventTimes(event: Pick<IncomingEvent, 'timestamp'>, facts: RequestFacts): EventTimes {
+export function eventTimes(event: IncomingEvent, facts: RequestFacts): EventTimes {
   const sent = facts.sentAt ?? facts.receivedAt;
   const original = event.timestamp ? parseClientTime(event.timestamp) : sent;
   return { original, corrected: correctedTime(original, facts.sentAt, facts.receivedAt, facts.maxClockSkewMs), sent };

@@ -1,5 +1,4 @@
 // processBatch: what is stored and what is quarantined, as pure data.
-import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { defaultLimits } from '../config';
 import { readBatch, type BatchEnvelope } from './batch';
@@ -224,56 +223,5 @@ describe('processBatch', () => {
     expect(result.rows.map((row) => (JSON.parse(row.context) as { ip?: unknown }).ip)).toEqual(['198.51.100.0', '', '', '203.0.113.0']);
     const refused = processBatch(batch([{ type: 'track', anonymousId: 'a', context: { ip: ['203.0.113.77'] } }]), request, defaultLimits);
     expect(JSON.parse(refused.quarantine[0]?.raw ?? '{}')).toMatchObject({ context: { ip: '203.0.113.0' } });
-  });
-});
-
-describe('processBatch: refusals of analytics kept as consent records', () => {
-  const hex = (id: string) => createHash('sha256').update(id).digest('hex');
-  const rejectAll = { consent: { categoryPreferences: { analytics: false, marketing: false } } };
-  const refusal = track({ userId: 'user-7', anonymousId: 'anon-7', messageId: 'm-7', timestamp: new Date(request.receivedAt - 60_000).toISOString(), context: rejectAll });
-
-  it('records a stripped refusal under the hashes of its userId and anonymousId, never the ids, at the time and position its row has', () => {
-    const out = processBatch(batch([track(), refusal]), request, defaultLimits);
-    expect(out.rows).toHaveLength(2);
-    expect(out.rows[1]).toMatchObject({ anonymous_id: '', user_id: '', timestamp_ms: request.receivedAt - 60_000, batch_position: 1 });
-    expect(out.consentRecords.map(({ id_hash, id_kind, timestamp_ms, batch_position, source, message_id }) => ({ id_hash, id_kind, timestamp_ms, batch_position, source, message_id }))).toEqual([
-      { id_hash: hex('user-7'), id_kind: 'user', timestamp_ms: request.receivedAt - 60_000, batch_position: 1, source: 's', message_id: 'm-7' },
-      { id_hash: hex('anon-7'), id_kind: 'anon', timestamp_ms: request.receivedAt - 60_000, batch_position: 1, source: 's', message_id: 'm-7' },
-    ]);
-    expect(JSON.parse(out.consentRecords[0]?.consent ?? '{}')).toMatchObject({ categoryPreferences: { analytics: false, marketing: false } });
-    expect(JSON.stringify(out.consentRecords)).not.toMatch(/user-7|anon-7/);
-  });
-
-  it('records the refusal under the drop policy, an invalid refusing event included, and none for an event that denies nothing', () => {
-    const out = processBatch(batch([track(), refusal, { type: 'track', userId: 'user-8', context: rejectAll }]), { ...request, consentPolicy: 'drop' }, defaultLimits);
-    expect(out.rows).toHaveLength(1);
-    expect(out.dropped).toBe(2);
-    expect(out.consentRecords.map((r) => [r.id_kind, r.id_hash])).toEqual([
-      ['user', hex('user-7')],
-      ['anon', hex('anon-7')],
-      ['user', hex('user-8')],
-    ]);
-  });
-
-  it("records a RudderStack refusal with the source's marketing ids its allow-list leaves out", () => {
-    const rudder = track({ userId: 'user-9', context: { consentManagement: { provider: 'oneTrust', allowedConsentIds: ['C0001'] } } });
-    const out = processBatch(batch([rudder]), { ...request, analyticsConsentIds: ['C0002'], marketingConsentIds: ['C0004'] }, defaultLimits);
-    expect(JSON.parse(out.consentRecords[0]?.consent ?? '{}')).toMatchObject({ categoryPreferences: { C0001: true, C0004: false, analytics: false } });
-  });
-});
-
-describe("processBatch: a RudderStack allow-list without the source's marketing ids", () => {
-  it('stores each missing marketing id as refused (false) when the allow-list is not empty, as for analytics', () => {
-    const event = (consentManagement: unknown) => track({ context: { consentManagement } });
-    const out = processBatch(
-      batch([event({ provider: 'oneTrust', allowedConsentIds: ['C0001', 'C0002'] }), event({ allowedConsentIds: ['C0001', 'c0004'] }), event({ allowedConsentIds: [], deniedConsentIds: [] })]),
-      { ...request, marketingConsentIds: ['C0004'] },
-      defaultLimits,
-    );
-    expect(out.rows.map((row) => JSON.parse(row.consent))).toEqual([
-      { categoryPreferences: { C0001: true, C0002: true, C0004: false }, provider: 'oneTrust' },
-      { categoryPreferences: { C0001: true, c0004: true } },
-      {},
-    ]);
   });
 });

@@ -1,13 +1,12 @@
 // One request's events through the ingest rules: validate, apply the consent policy, normalise and
 // enrich, check the timestamp bounds. Pure: it returns the rows to spool and the refusals to report.
 import type { ConsentPolicy, LimitsConfig } from '../config';
-import type { ConsentRecordRow, QuarantineRow } from '../warehouse/events';
+import type { QuarantineRow } from '../warehouse/events';
 import type { BatchEnvelope } from './batch';
-import { analyticsIds, applyConsentDecision, type AnalyticsIds, batchDenials, consentManagementPreferences, deniedConsent, eventDenials, stripRawIdentifiers } from './consent';
-import { consentRecords } from './consent-record';
-import { asText, isObject, validateEvent, type Refusal } from './event';
+import { analyticsIds, applyConsentDecision, batchDenials, consentManagementPreferences, deniedConsent, eventDenials, stripRawIdentifiers } from './consent';
+import { isObject, validateEvent, type Refusal } from './event';
 import { anonymizeIp } from './ip';
-import { eventRow, eventTimes, parseClientTime, toDateTimeText, type EventRow, type EventTimes, type RequestFacts } from './normalize';
+import { eventRow, eventTimes, parseClientTime, toDateTimeText, type EventRow, type EventTimes } from './normalize';
 
 export interface Rejection {
   index: number;
@@ -20,8 +19,6 @@ export interface RequestContext {
   consentPolicy: ConsentPolicy;
   /** The source's consent ids for analytics besides `analytics` (its `analyticsConsentIds`; see consent.ts). */
   analyticsConsentIds?: readonly string[];
-  /** The source's consent ids for marketing (its `marketingConsentIds`): an allow-list without one denies it (consent.ts). */
-  marketingConsentIds?: readonly string[];
   receivedAt: number;
   /** The client IP as it will be stored (already anonymised when the source wants that). */
   ip: string;
@@ -33,11 +30,6 @@ export interface RequestContext {
 export interface ProcessedBatch {
   rows: EventRow[];
   quarantine: QuarantineRow[];
-  /**
-   * Every event whose consent denies analytics, stored, stripped, dropped or refused: its refusal, one row per id
-   * it carried, hashed (consent-record.ts). Spooled with the rows: an acknowledged refusal is never lost.
-   */
-  consentRecords: ConsentRecordRow[];
   rejected: Rejection[];
   /** Refusal codes, one per rejected event (for metrics). */
   rejectedCodes: string[];
@@ -101,26 +93,6 @@ const addedFieldBytes = 64;
 const contextKeyBytes = Buffer.byteLength(',"context":');
 
 /**
- * When a refused event happened, as its row would store it (the skew-corrected time), read from the event as
- * sent (a dropped or invalid one is never validated); the received time when it has no plausible time.
- */
-function refusalTime(raw: unknown, facts: RequestFacts): number {
-  const timestamp = isObject(raw) ? asText(raw.timestamp) || undefined : undefined;
-  const { original, corrected } = eventTimes({ timestamp }, facts);
-  return plausible(original) && plausible(corrected) ? corrected : facts.receivedAt;
-}
-
-/**
- * The consent a refusal is recorded with: the event's consent object as applied (deniedConsent), or for
- * RudderStack's `context.consentManagement` what that says in the same shape, so that a marketing id denied
- * there (or missing from its allow-list) is on record too; the stored event keeps only the analytics denial.
- */
-function appliedRefusal(context: Record<string, unknown>, denials: readonly string[], analytics: AnalyticsIds, marketingIds: readonly string[] | undefined): Record<string, unknown> {
-  const sent = isObject(context.consent) ? context.consent : isObject(context.consentManagement) ? consentManagementPreferences(context.consentManagement, analytics, marketingIds) : undefined;
-  return deniedConsent(sent, denials, analytics);
-}
-
-/**
  * `batch` comes from readBatch (which checked its context's depth and size once for the request).
  * `bodyBytes`, the size of the request body as parsed (after gzip) when known, spares the per-event size
  * check when no event in the body can be stored larger than the event limit.
@@ -136,7 +108,7 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
     userAgent: request.userAgent,
     maxClockSkewMs: limits.maxClockSkewSeconds * 1000,
   };
-  const out: ProcessedBatch = { rows: [], quarantine: [], consentRecords: [], rejected: [], rejectedCodes: [], dropped: 0, stripped: 0 };
+  const out: ProcessedBatch = { rows: [], quarantine: [], rejected: [], rejectedCodes: [], dropped: 0, stripped: 0 };
   const refuse = (index: number, raw: unknown, refusal: Refusal, denied: boolean) => {
     out.rejected.push({ index, reason: refusal.reason });
     out.rejectedCodes.push(refusal.code);
@@ -166,8 +138,6 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
     // Either denial wins, the event's or its batch's.
     const denials = eventDenials(own, ofBatch, analytics);
     const denied = denials.length > 0;
-    // Before the ids go (strip) or the event does (drop): the refusal must still reach the person it came from.
-    if (denied) out.consentRecords.push(...consentRecords(raw, { source: request.source, receivedAt: request.receivedAt, timeMs: refusalTime(raw, facts), position: index, consent: JSON.stringify(appliedRefusal(context, denials, analytics, request.marketingConsentIds)) }));
     // `drop` means nothing of the event is stored: not as a row, and not its refusal in the quarantine
     // either (refused or not, it is a visitor's data the visitor did not agree to).
     if (denied && request.consentPolicy === 'drop') {
@@ -197,7 +167,7 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
     if (consent.stripped) row.consent = JSON.stringify(deniedConsent(context.consent, denials, analytics));
     // RudderStack's consent is not in `context.consent`: stored in its shape, for what analysts read there.
     else if (!isObject(context.consent) && isObject(context.consentManagement)) {
-      row.consent = JSON.stringify(consentManagementPreferences(context.consentManagement, analytics, request.marketingConsentIds));
+      row.consent = JSON.stringify(consentManagementPreferences(context.consentManagement, analytics));
     }
     out.rows.push(row);
   });

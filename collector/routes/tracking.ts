@@ -133,7 +133,6 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
         source: source.id,
         consentPolicy: source.consentPolicy ?? 'strip',
         analyticsConsentIds: source.analyticsConsentIds,
-        marketingConsentIds: source.marketingConsentIds,
         receivedAt: Date.now(),
         ip: source.keepFullIp ? ip : anonymizeIp(ip),
         keepFullIp: source.keepFullIp,
@@ -143,11 +142,11 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
       // The body's size as parsed (after gzip is inflated).
       parsedBodyBytes.get(request) ?? Infinity,
     );
-    if (result.rows.length > 0 || result.quarantine.length > 0 || result.consentRecords.length > 0) {
+    if (result.rows.length > 0 || result.quarantine.length > 0) {
       try {
         // All or nothing: with room for the quarantine rows but not the events, a 503 would leave the
         // refused events spooled, and every retry of the request would quarantine them again.
-        await spool.appendAll(encodeSpoolRecord({ events: result.rows, quarantine: result.quarantine, consentRecords: result.consentRecords }));
+        await spool.appendAll(encodeSpoolRecord({ events: result.rows, quarantine: result.quarantine }));
       } catch (error) {
         if (error instanceof SpoolFullError) throw spoolFull(reply);
         request.log.error({ err: error }, 'spool append failed');

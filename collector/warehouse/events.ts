@@ -10,25 +10,6 @@ export interface QuarantineRow {
   raw: string;
 }
 
-/**
- * A refusal of analytics, kept pseudonymously so that it can be honoured after the event lost its ids
- * (migrations/041_consent_records.sql, ingest/consent-record.ts).
- */
-export interface ConsentRecordRow {
-  /** Lower-case SHA-256 hex of the id. */
-  id_hash: string;
-  /** 'user' (userId) or 'anon' (anonymousId), as the identity graph's node prefixes. */
-  id_kind: 'user' | 'anon';
-  timestamp: string;
-  timestamp_ms: number;
-  batch_position: number;
-  source: string;
-  /** The consent as applied (JSON). */
-  consent: string;
-  message_id: string;
-  received_at: string;
-}
-
 /** The warehouse operations the HTTP layer needs; tests pass the real one. */
 export interface Warehouse {
   insertEvents(rows: EventRow[]): Promise<void>;

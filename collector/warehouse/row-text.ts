@@ -3,7 +3,7 @@
 // it costs the collector's one busy thread a fraction of JSON.stringify per row. Lone UTF-16
 // surrogates need no scan: encoding the text as UTF-8 turns each into U+FFFD.
 import type { EventRow } from '../ingest/normalize';
-import type { ConsentRecordRow, QuarantineRow } from './events';
+import type { QuarantineRow } from './events';
 
 /**
  * The `events` columns in the order of a TabSeparated row (a test compares them with the table). A new
@@ -21,14 +21,9 @@ export const eventColumns = [
 
 export const quarantineColumns = ['received_at', 'source', 'reason', 'raw'] as const satisfies ReadonlyArray<keyof QuarantineRow>;
 
-/** The `consent_records` columns (migrations/041_consent_records.sql), in the order of a TabSeparated row. */
-export const consentRecordColumns = [
-  'id_hash', 'id_kind', 'timestamp', 'timestamp_ms', 'batch_position', 'source', 'consent', 'message_id', 'received_at',
-] as const satisfies ReadonlyArray<keyof ConsentRecordRow>;
+export type RowTable = 'events' | 'events_quarantine';
 
-export type RowTable = 'events' | 'events_quarantine' | 'consent_records';
-
-export const columnsOf: Record<RowTable, readonly string[]> = { events: eventColumns, events_quarantine: quarantineColumns, consent_records: consentRecordColumns };
+export const columnsOf: Record<RowTable, readonly string[]> = { events: eventColumns, events_quarantine: quarantineColumns };
 
 // ClickHouse reads these backslash escapes in TabSeparated strings (and writes them the same way).
 const special = /[\\\t\n\r\0]/;
@@ -52,9 +47,6 @@ export const eventLine = (row: EventRow): string => line(row, eventColumns);
 
 /** One `events_quarantine` row as a TabSeparated line, newline included. */
 export const quarantineLine = (row: QuarantineRow): string => line(row, quarantineColumns);
-
-/** One `consent_records` row as a TabSeparated line, newline included. */
-export const consentRecordLine = (row: ConsentRecordRow): string => line(row, consentRecordColumns);
 
 /** The fields of one TabSeparated line (its newline, if any, dropped), unescaped. */
 export function lineFields(text: string): string[] {

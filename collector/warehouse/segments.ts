@@ -89,48 +89,9 @@ function readStored(stored: StoredSegment): StoredRead {
 }
 
 /**
- * The refusals of consent_records (migrations/041_consent_records.sql) of the members of `members`, as rows of
- * person_id, `c` (the consent JSON, lower-cased) and `k` (its order, as person_events orders events). A record
- * names a `user:` or `anon:` node by the SHA-256 of its id; a device shared by several persons (one identities
- * row per switch) belongs, at the record's time, to the one whose period covers it (the latest valid_from not
- * after it; the earliest period when none does), as its events do. Only the records of the members' hashes are
- * read: the table grows by a row per id with every event that denies analytics, but an export touches few.
- */
-function refusalsSql(members: string): string {
-  // The members' user:/anon: nodes with every period of each (a shared device's other persons too), hashed as
-  // the records are. Small, so it is the right side of the JOIN (held in memory); the records are read only for
-  // these hashes, which their sorting key (id_hash first) narrows to a few granules.
-  const nodes = `SELECT person_id, valid_from, lower(hex(SHA256(substring(identifier, 6)))) AS id_hash, substring(identifier, 1, 4) AS id_kind
-            FROM identities_current
-            WHERE identifier IN
-            (
-                SELECT identifier FROM identities_current
-                WHERE person_id IN (${members}) AND substring(identifier, 1, 5) IN ('user:', 'anon:')
-            )`;
-  return `SELECT owner AS person_id, c, k
-    FROM
-    (
-        SELECT argMax(person_id, if(valid_from <= timestamp, toInt64(valid_from), -1 - toInt64(valid_from))) AS owner,
-               any(lower(consent)) AS c, any(timestamp_ms * 65536 + batch_position) AS k
-        FROM
-        (
-            SELECT id_hash, id_kind, timestamp, timestamp_ms, batch_position, message_id, consent FROM consent_records
-            WHERE id_hash IN (SELECT id_hash FROM (${nodes}))
-        )
-        ALL INNER JOIN
-        (
-            ${nodes}
-        ) USING (id_hash, id_kind)
-        GROUP BY id_hash, id_kind, timestamp_ms, batch_position, message_id
-    )
-    WHERE owner IN (${members})`;
-}
-
-/**
  * Each member of `members` (a SELECT of person_id) who has an e-mail or a phone in the identity graph: the
  * hashes, and `consent_status`, what their latest marketing consent says (consentStatusSql). That consent is
- * the newest, in event order as profiles reads it, among the member's stored consents and their recorded
- * refusals (refusalsSql: the events that carried those lost their ids at ingest) that grant or deny marketing:
+ * the newest stored consent, in event order as profiles reads it, among those that grant or deny marketing:
  * a later event whose consent says nothing about it (analytics only) does not lift a refusal.
  */
 function contactsSql(members: string, consent: ConsentFilter): string {
@@ -148,15 +109,10 @@ function contactsSql(members: string, consent: ConsentFilter): string {
     )
     ANY LEFT JOIN
     (
-        SELECT person_id, argMaxIf(c, k, ${marketingDecisionSql('c', consent.marketingIds)}) AS marketing_consent
-        FROM
-        (
-            SELECT person_id, lower(consent) AS c, timestamp_ms * 65536 + batch_position AS k
-            FROM person_events
-            WHERE person_id IN (${members}) AND consent NOT IN ('', '{}')
-            UNION ALL
-            ${refusalsSql(members)}
-        )
+        SELECT person_id,
+               argMaxIf(lower(consent), timestamp_ms * 65536 + batch_position, ${marketingDecisionSql('lower(consent)', consent.marketingIds)}) AS marketing_consent
+        FROM person_events
+        WHERE person_id IN (${members}) AND consent NOT IN ('', '{}')
         GROUP BY person_id
     ) USING person_id`;
 }
