@@ -84,11 +84,13 @@ function consentManagementDenials(value: unknown, analytics: AnalyticsIds): stri
  * `true` (in `allowedConsentIds`) or `false` (in `deniedConsentIds`, which wins over a grant, as a denial among
  * grants does), and `analytics` as the analytics ids decide it (see consentManagementDenials): `true` when one
  * of them is allowed, `false` when one is denied or the source's named ids are missing from a non-empty
- * allow-list, absent when the lists do not say (OneTrust's ids without `analyticsConsentIds`). Plus `provider`
+ * allow-list, absent when the lists do not say (OneTrust's ids without `analyticsConsentIds`); each of the
+ * source's `marketingConsentIds` missing from a non-empty allow-list `false` (refused, as the allow-list grants
+ * only what it names). Plus `provider`
  * when given. Empty lists (no decision yet) give `{}`, as an event without consent has: nothing for the latest
  * consent to show.
  */
-export function consentManagementPreferences(value: unknown, analytics: AnalyticsIds = defaultAnalyticsIds): Record<string, unknown> {
+export function consentManagementPreferences(value: unknown, analytics: AnalyticsIds = defaultAnalyticsIds, marketingIds: readonly string[] = []): Record<string, unknown> {
   if (!isObject(value)) return {};
   const allowed = consentIdList(value.allowedConsentIds).map((id) => id.trim());
   const denied = consentIdList(value.deniedConsentIds).map((id) => id.trim());
@@ -97,6 +99,13 @@ export function consentManagementPreferences(value: unknown, analytics: Analytic
   const preferences = new Map<string, boolean>();
   for (const id of allowed) preferences.set(id, true);
   for (const id of denied) preferences.set(id, false);
+  // An allow-list names every purpose granted (OneTrust's, as RudderStack sends it): a marketing id of the source
+  // that it leaves out is refused, as an analytics id is (consentManagementDenials). Stored as `false` so that the
+  // exports to ad platforms read the refusal; an empty allow-list decides nothing.
+  if (allowed.length > 0) {
+    const listed = new Set([...allowed, ...denied].map(normalId));
+    for (const id of marketingIds) if (id.trim() !== '' && !listed.has(normalId(id))) preferences.set(id.trim(), false);
+  }
   if (consentManagementDenials(value, analytics).length > 0) preferences.set('analytics', false);
   else if (analyticsAmong(allowed, analytics).length > 0) preferences.set('analytics', true);
   const provider = typeof value.provider === 'string' && value.provider.trim() !== '' ? { provider: value.provider.trim() } : {};

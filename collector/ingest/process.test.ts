@@ -225,3 +225,18 @@ describe('processBatch', () => {
     expect(JSON.parse(refused.quarantine[0]?.raw ?? '{}')).toMatchObject({ context: { ip: '203.0.113.0' } });
   });
 });
+describe("processBatch: a RudderStack allow-list without the source's marketing ids", () => {
+  it('stores each missing marketing id as refused (false) when the allow-list is not empty, as for analytics', () => {
+    const event = (consentManagement: unknown) => track({ context: { consentManagement } });
+    const out = processBatch(
+      batch([event({ provider: 'oneTrust', allowedConsentIds: ['C0001', 'C0002'] }), event({ allowedConsentIds: ['C0001', 'c0004'] }), event({ allowedConsentIds: [], deniedConsentIds: [] })]),
+      { ...request, marketingConsentIds: ['C0004'] },
+      defaultLimits,
+    );
+    expect(out.rows.map((row) => JSON.parse(row.consent))).toEqual([
+      { categoryPreferences: { C0001: true, C0002: true, C0004: false }, provider: 'oneTrust' },
+      { categoryPreferences: { C0001: true, c0004: true } },
+      {},
+    ]);
+  });
+});

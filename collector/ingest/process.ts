@@ -19,6 +19,8 @@ export interface RequestContext {
   consentPolicy: ConsentPolicy;
   /** The source's consent ids for analytics besides `analytics` (its `analyticsConsentIds`; see consent.ts). */
   analyticsConsentIds?: readonly string[];
+  /** The source's consent ids for marketing (its `marketingConsentIds`): an allow-list without one denies it (consent.ts). */
+  marketingConsentIds?: readonly string[];
   receivedAt: number;
   /** The client IP as it will be stored (already anonymised when the source wants that). */
   ip: string;
@@ -167,7 +169,7 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
     if (consent.stripped) row.consent = JSON.stringify(deniedConsent(context.consent, denials, analytics));
     // RudderStack's consent is not in `context.consent`: stored in its shape, for what analysts read there.
     else if (!isObject(context.consent) && isObject(context.consentManagement)) {
-      row.consent = JSON.stringify(consentManagementPreferences(context.consentManagement, analytics));
+      row.consent = JSON.stringify(consentManagementPreferences(context.consentManagement, analytics, request.marketingConsentIds));
     }
     out.rows.push(row);
   });

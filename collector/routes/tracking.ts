@@ -133,6 +133,7 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
         source: source.id,
         consentPolicy: source.consentPolicy ?? 'strip',
         analyticsConsentIds: source.analyticsConsentIds,
+        marketingConsentIds: source.marketingConsentIds,
         receivedAt: Date.now(),
         ip: source.keepFullIp ? ip : anonymizeIp(ip),
         keepFullIp: source.keepFullIp,
