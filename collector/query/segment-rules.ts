@@ -212,7 +212,8 @@ function traitPersons(trait: string, having?: (latest: string) => string): strin
 function traitSql(rule: Extract<SegmentRule, { trait: string }>): string {
   if (rule.op === 'exists') return `(person_key IN ${traitPersons(rule.trait)})`;
   const value = rule.value as string | number;
-  if (rule.op === 'contains') return `(person_key IN ${traitPersons(rule.trait, (latest) => `position(${latest}, ${str(JSON.stringify(value).slice(1, -1))}) > 0`)})`;
+  // contains reads strings only: the latest value's JSON text opens with a quote (a number 30 holds no text "3").
+  if (rule.op === 'contains') return `(person_key IN ${traitPersons(rule.trait, (latest) => `substring(${latest}, 1, 1) = '"' AND position(${latest}, ${str(JSON.stringify(value).slice(1, -1))}) > 0`)})`;
   // Numbers compare only a JSON number (a string "30" is a string); strings the JSON text of a string.
   const test = (op: Comparison) => (latest: string) =>
     typeof value === 'number' ? numberComparisonSql(latest, `toFloat64OrZero(${latest})`, op, value) : `${latest} ${comparisonSql(op)} ${str(JSON.stringify(value))}`;

@@ -407,6 +407,8 @@ describe('rules on properties and traits that a person or event may not have', (
     expect(await shopMembers({ trait: 'age', op: 'lt', value: 35 })).toEqual(['user:ann']);
     expect(await shopMembers({ trait: 'age', op: 'gte', value: 0 })).toEqual(['user:ann', 'user:bo']);
     expect(await shopMembers({ trait: 'age', op: 'exists' })).toEqual(['user:ann', 'user:bo', 'user:cy']);
+    // contains reads strings: ann's number 30 holds no text "3", cy's string "30" does.
+    expect(await shopMembers({ trait: 'age', op: 'contains', value: '3' })).toEqual(['user:cy']);
   });
 
   it('read a top-level trait, not a nested one of the same name, and a nested one when asked by path', async () => {
