@@ -36,10 +36,11 @@ export function onlyFields(value: Record<string, unknown>, allowed: readonly str
 
 /** A property or trait name (a regular-expression source): letters, digits and _, at most 64, not starting with a digit. */
 export const namePattern = '[A-Za-z_][A-Za-z0-9_]{0,63}';
+const nameShape = new RegExp(`^${namePattern}$`);
 
 /** Property and trait names: plain identifiers only, so they are safe inside a regular expression too. */
 export function readName(value: unknown, path: string): string {
-  if (typeof value !== 'string' || !new RegExp(`^${namePattern}$`).test(value)) {
+  if (typeof value !== 'string' || !nameShape.test(value)) {
     throw new QueryInputError(path, 'must be a name of letters, digits and _ (at most 64), starting with a letter or _');
   }
   return value;
@@ -103,7 +104,7 @@ function stringValuesSql(column: string, property: string): string {
 }
 
 /** The same escaping JSON.stringify gave the stored properties, so a value compares with its stored form. */
-const jsonInner = (value: string): string => JSON.stringify(value).slice(1, -1);
+export const jsonInner = (value: string): string => JSON.stringify(value).slice(1, -1);
 
 /**
  * Whether `raw`, a JSON value's text (visitParamExtractRaw), is a JSON number: the test migrations/032 uses for

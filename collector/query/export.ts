@@ -113,7 +113,7 @@ function csvLines(format: ExportFormat, row: ExportRow): string {
  * The CSV as chunks of text, one per member after the header, read as the rows arrive: an export of millions
  * of members is never one string. A vk file without any line is one empty line, as it always was.
  */
-export async function* segmentCsvChunks(format: ExportFormat, rows: AsyncIterable<ExportRow>): AsyncGenerator<string> {
+export async function* segmentCsvChunks(format: ExportFormat, rows: Iterable<ExportRow> | AsyncIterable<ExportRow>): AsyncGenerator<string> {
   let written = false;
   const header = csvHeader(format);
   if (header) {
@@ -131,10 +131,7 @@ export async function* segmentCsvChunks(format: ExportFormat, rows: AsyncIterabl
 
 /** The whole CSV of `rows` as one string (small exports, tests). */
 export async function segmentCsv(format: ExportFormat, rows: Iterable<ExportRow> | AsyncIterable<ExportRow>): Promise<string> {
-  const source = (async function* () {
-    yield* rows;
-  })();
   let text = '';
-  for await (const chunk of segmentCsvChunks(format, source)) text += chunk;
+  for await (const chunk of segmentCsvChunks(format, rows)) text += chunk;
   return text;
 }

@@ -31,7 +31,6 @@ export function adminRefusal(authorization: string | undefined, token: string | 
   return undefined;
 }
 
-
 /**
  * A paging parameter: digits only, from 0 to `max`. Number() would take '' and ' ' as 0, '0x10' as 16 and
  * '1e3' as 1000; a repeated parameter arrives as an array.
@@ -49,6 +48,8 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig): void
   app.addHook('onClose', () => client.close());
 
   const requestBytes = config.limits?.requestBytes ?? defaultLimits.requestBytes;
+  // The sources' configured marketing ids count in every export; a request may name more.
+  const configuredMarketingIds = config.sources.flatMap((source) => source.marketingConsentIds ?? []);
   const unknownSegment = (id: string) => new HttpError(404, 'unknown_segment', `no segment ${JSON.stringify(id)}`);
   /** The segment to run, list or export: 404 when there is none, 409 when it is stored but its rule no longer validates. */
   const usableSegment = async (id: string) => {
@@ -152,9 +153,7 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig): void
       } catch (error) {
         refuseInput(error, 'invalid_parameter');
       }
-      // The sources' configured marketing ids count in every export; the request may name more.
-      const configured = config.sources.flatMap((source) => source.marketingConsentIds ?? []);
-      marketingIds = [...new Set([...configured, ...marketingIds])];
+      marketingIds = [...new Set([...configuredMarketingIds, ...marketingIds])];
       const exported = await segments.contactExport(segment.id, { requirement: requirement as ConsentRequirement, marketingIds });
       // Known before the first row, so they can be headers: how many members the file carries and who was left out.
       return reply
