@@ -175,6 +175,10 @@ describe('query API', () => {
     expect(await google.text()).toBe(`Email,Phone\r\n${ann},${sha256('+79991234567')}\r\n${bob},\r\n`);
     expect(await (await api(`/v1/segments/${id}/export?format=yandex`)).text()).toBe(`email,phone\r\n${ann},${sha256('79991234567')}\r\n${bob},\r\n`);
     expect(await (await api(`/v1/segments/${id}/export?format=vk`)).text()).toBe(`${ann}\r\n${sha256('79991234567')}\r\n${bob}\r\n`);
+    // Meta hashes phones as digits with the country code, no + (as yandex); a person's contacts on one row.
+    const meta = await api(`/v1/segments/${id}/export?format=meta`);
+    expect(meta.headers.get('content-disposition')).toBe(`attachment; filename="${id}-meta.csv"`);
+    expect(await meta.text()).toBe(`email,email,email,phone,phone,phone\r\n${ann},,,${sha256('79991234567')},,\r\n${bob},,,,,\r\n`);
     expect((await api(`/v1/segments/${id}/export?format=csv`)).status).toBe(400);
   });
 });
@@ -283,6 +287,16 @@ function wholeCsv(format: ExportFormat, rows: readonly ExportRow[]): string {
     for (let i = 0; i < count; i++) out.push([row.emails[i] ?? '', phones[i] ?? '']);
   }
   const lines = (all: string[][]) => `${all.map((r) => r.join(',')).join('\r\n')}\r\n`;
+  if (format === 'meta') {
+    // Up to three e-mails and three phones (digits) a row, as Meta's template has them.
+    const metaRows: string[][] = [];
+    for (const row of rows) {
+      for (let i = 0; i < row.emails.length || i < row.phone_digits.length; i += 3) {
+        metaRows.push([0, 1, 2].map((k) => row.emails[i + k] ?? '').concat([0, 1, 2].map((k) => row.phone_digits[i + k] ?? '')));
+      }
+    }
+    return lines([['email', 'email', 'email', 'phone', 'phone', 'phone'], ...metaRows]);
+  }
   if (format === 'vk') return lines(out);
   return lines([format === 'google' ? ['Email', 'Phone'] : ['email', 'phone'], ...out]);
 }
