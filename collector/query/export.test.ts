@@ -1,7 +1,7 @@
 // What the export reads as a marketing decision in a stored consent (compact JSON), on real ClickHouse.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../test/support/clickhouse';
-import { consentStatusSql, marketingDecisionSql } from './export';
+import { consentStatusSql, marketingDecisionSql, segmentCsv, type ExportRow } from './export';
 import { str } from './literal';
 
 let db: TestDatabase;
@@ -39,5 +39,28 @@ describe('the marketing consent an export reads', () => {
     expect(await statusOf({ categoryPreferences: { marketing_extra: false, C0004: false } })).toBe('undecided (no decision)');
     expect(await statusOf({ categoryPreferences: { C0004: false } }, ['C0004'])).toBe('denied');
     expect(await statusOf({ categoryPreferences: { 'c0.4': true, cx04: false } }, ['c0.4'])).toBe('granted');
+  });
+});
+
+describe('the meta layout (Meta Custom Audiences customer list)', () => {
+  // Stand-ins for SHA-256 hex: the layout only places them.
+  const row = (person: string, emails: string[], phones: string[]): ExportRow => ({
+    person_id: person,
+    emails,
+    phones: phones.map((p) => `e164:${p}`),
+    phone_digits: phones.map((p) => `digits:${p}`),
+  });
+
+  it("has Meta's headers, a person's e-mails and phones on one row (up to three of each), phones as digits", async () => {
+    const csv = await segmentCsv('meta', [row('user:a', ['ea1', 'ea2'], ['pa1']), row('user:b', [], ['pb1', 'pb2', 'pb3']), row('user:c', ['ec1'], [])]);
+    expect(csv).toBe(
+      'email,email,email,phone,phone,phone\r\n' + 'ea1,ea2,,digits:pa1,,\r\n' + ',,,digits:pb1,digits:pb2,digits:pb3\r\n' + 'ec1,,,,,\r\n',
+    );
+  });
+
+  it('continues a person with more than three of a kind on a further row, and writes no row for one without contacts', async () => {
+    const csv = await segmentCsv('meta', [row('user:a', ['e1', 'e2', 'e3', 'e4', 'e5'], ['p1', 'p2', 'p3', 'p4']), row('user:b', [], [])]);
+    expect(csv).toBe('email,email,email,phone,phone,phone\r\n' + 'e1,e2,e3,digits:p1,digits:p2,digits:p3\r\n' + 'e4,e5,,digits:p4,,\r\n');
+    expect(await segmentCsv('meta', [])).toBe('email,email,email,phone,phone,phone\r\n');
   });
 });

@@ -4,7 +4,7 @@
 import { QueryInputError } from './conditions';
 import { str } from './literal';
 
-export const exportFormats = ['google', 'yandex', 'vk'] as const;
+export const exportFormats = ['google', 'yandex', 'vk', 'meta'] as const;
 export type ExportFormat = (typeof exportFormats)[number];
 
 /** One member's hashed contacts, as the export reads them from the identity graph. */
@@ -93,14 +93,40 @@ export function keptStatuses(requirement: ConsentRequirement): string[] {
  * yandex: Yandex Audiences CRM file, header `email,phone`, phone hashed from digits only (79991234567),
  *         choose "hashed data, SHA-256" when uploading.
  * vk:     VK Ads list, one hashed identifier per line, phones as digits only like Yandex.
+ * meta:   Meta (Facebook/Instagram) Custom Audience customer list, see metaLines.
  */
 function csvHeader(format: ExportFormat): string {
   if (format === 'vk') return '';
+  if (format === 'meta') return `${metaHeader.join(',')}\r\n`;
   return format === 'google' ? 'Email,Phone\r\n' : 'email,phone\r\n';
+}
+
+/**
+ * Meta's customer list takes e-mails and phones "in up to three separate columns" each, one per cell, under the
+ * headers `email` and `phone` (Meta Business Help Centre, "How to format a customer list", 2082575038703844; its
+ * downloadable template starts `email,email,email,phone,phone,phone,…`). A row is one customer, matched on any of
+ * its identifiers, so a person's contacts share a row; a fourth e-mail or phone continues on another row.
+ * Hashes are what the Marketing API's EMAIL_SHA256 / PHONE_SHA256 schemas take: e-mail trimmed and lower-cased,
+ * phone as digits with the country code, without `+` or leading zeros ("remove symbols, letters, and any leading
+ * zeroes"; Meta's Python SDK keeps only [0-9]): our phone_digits, E.164 without its `+` (a country code never
+ * starts with 0).
+ */
+const metaColumns = 3;
+const metaHeader = [...Array<string>(metaColumns).fill('email'), ...Array<string>(metaColumns).fill('phone')];
+
+function metaLines(row: ExportRow): string {
+  let out = '';
+  for (let i = 0; i < row.emails.length || i < row.phone_digits.length; i += metaColumns) {
+    const cells: string[] = [];
+    for (const ids of [row.emails, row.phone_digits]) for (let k = i; k < i + metaColumns; k++) cells.push(ids[k] ?? '');
+    out += `${cells.join(',')}\r\n`;
+  }
+  return out;
 }
 
 /** The lines of one member (CRLF after each; none for a member without contacts). */
 function csvLines(format: ExportFormat, row: ExportRow): string {
+  if (format === 'meta') return metaLines(row);
   const phones = format === 'google' ? row.phones : row.phone_digits;
   if (format === 'vk') return [...row.emails, ...phones].map((id) => `${id}\r\n`).join('');
   let out = '';

@@ -164,7 +164,7 @@ describe('query API', () => {
 
     expect(await (await post(`/v1/segments/${id}/materialize`, {})).json()).toMatchObject({ members: 2, entered: 2, left: 0 });
     const page2 = await (await api(`/v1/segments/${id}/members?limit=1&offset=1`)).json();
-    expect(page2).toEqual({ segmentId: id, limit: 1, offset: 1, total: 2, members: ['user:bob'] });
+    expect(page2).toMatchObject({ segmentId: id, limit: 1, offset: 1, total: 2, members: ['user:bob'] });
     expect((await api(`/v1/segments/${id}/members?limit=-1`)).status).toBe(400);
     expect((await api('/v1/segments/nope/members')).status).toBe(404);
 
@@ -175,7 +175,89 @@ describe('query API', () => {
     expect(await google.text()).toBe(`Email,Phone\r\n${ann},${sha256('+79991234567')}\r\n${bob},\r\n`);
     expect(await (await api(`/v1/segments/${id}/export?format=yandex`)).text()).toBe(`email,phone\r\n${ann},${sha256('79991234567')}\r\n${bob},\r\n`);
     expect(await (await api(`/v1/segments/${id}/export?format=vk`)).text()).toBe(`${ann}\r\n${sha256('79991234567')}\r\n${bob}\r\n`);
+    // Meta hashes phones as digits with the country code, no + (as yandex); a person's contacts on one row.
+    const meta = await api(`/v1/segments/${id}/export?format=meta`);
+    expect(meta.headers.get('content-disposition')).toBe(`attachment; filename="${id}-meta.csv"`);
+    expect(await meta.text()).toBe(`email,email,email,phone,phone,phone\r\n${ann},,,${sha256('79991234567')},,\r\n${bob},,,,,\r\n`);
     expect((await api(`/v1/segments/${id}/export?format=csv`)).status).toBe(400);
+  });
+});
+
+describe('paging the members of one run', () => {
+  interface MembersPage {
+    run: number | null;
+    runId: string | null;
+    computedAt: string | null;
+    total: number;
+    members: string[];
+  }
+  const page = async (id: string, query: string) => {
+    const response = await api(`/v1/segments/${id}/members?${query}`);
+    return { status: response.status, body: (await response.json()) as MembersPage & { error?: string; message?: string } };
+  };
+  /** Sends one 'Paged' event per anonymous id and waits until the identity job has them in person_events. */
+  const visit = async (...ids: string[]) => {
+    const batch = ids.map((id) => ({ type: 'track', anonymousId: id, event: 'Paged', messageId: `paged-${id}` }));
+    const sent = await fetch(`${collector.url}/v1/batch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ batch, writeKey: collector.source.writeKey }),
+    });
+    expect(sent.status).toBe(200);
+    const wanted = ids.map((id) => `anon:${id}`);
+    await waitUntil(
+      () => collector.db.rows<{ person_id: string }>(`SELECT person_id FROM person_events WHERE event = 'Paged'`),
+      (rows) => wanted.every((p) => rows.some((r) => r.person_id === p)),
+    );
+  };
+  const refresh = async (id: string) => ((await (await post(`/v1/segments/${id}/materialize`, {})).json()) as { run: number; members: number });
+
+  it('names the run of every page; with that run, page 2 comes from it after a refresh; without, from the newest', async () => {
+    const id = await createSegment('Paged', { event: 'Paged', withinDays: 7 });
+    const never = await page(id, 'limit=2');
+    expect(never).toEqual({ status: 200, body: { segmentId: id, limit: 2, offset: 0, run: null, runId: null, computedAt: null, total: 0, members: [] } });
+
+    await visit('pg-1', 'pg-2', 'pg-3');
+    const first = await refresh(id);
+    const page1 = await page(id, 'limit=2');
+    expect(page1.body).toMatchObject({ run: first.run, total: 3, members: ['anon:pg-1', 'anon:pg-2'] });
+    expect(page1.body.computedAt).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+    const runId = page1.body.runId as string;
+    expect(typeof runId).toBe('string');
+    // Passing the run back gives the same answer.
+    expect((await page(id, `limit=2&run=${encodeURIComponent(runId)}`)).body).toEqual(page1.body);
+
+    // A refresh in between: pg-0 sorts first, so the newest run's page 2 would repeat pg-2.
+    await visit('pg-0');
+    const second = await refresh(id);
+    expect(second).toMatchObject({ members: 4 });
+    const page2 = await page(id, `limit=2&offset=2&run=${encodeURIComponent(runId)}`);
+    expect(page2).toEqual({ status: 200, body: { segmentId: id, limit: 2, offset: 2, run: first.run, runId, computedAt: page1.body.computedAt, total: 3, members: ['anon:pg-3'] } });
+    const newest = await page(id, 'limit=2&offset=2');
+    expect(newest.body).toMatchObject({ run: second.run, total: 4, members: ['anon:pg-2', 'anon:pg-3'] });
+    expect(newest.body.runId).not.toBe(runId);
+
+    // The run before the newest is kept; the one before that is gone once the next refresh is computed.
+    await refresh(id);
+    const gone = await page(id, `limit=2&offset=2&run=${encodeURIComponent(runId)}`);
+    expect(gone.status).toBe(410);
+    expect(gone.body).toMatchObject({ error: 'run_gone', message: expect.stringMatching(/start again from offset 0 without run/) });
+    const previous = await page(id, `limit=2&offset=2&run=${encodeURIComponent(newest.body.runId as string)}`);
+    expect(previous.body).toMatchObject({ run: second.run, total: 4, members: ['anon:pg-2', 'anon:pg-3'] });
+    await refresh(id);
+    expect((await page(id, `run=${encodeURIComponent(newest.body.runId as string)}`)).status).toBe(410);
+  });
+
+  it('refuses a malformed run with a 400 naming it, and a run the segment never had with a 404', async () => {
+    const id = 'builtin_repeat_buyers';
+    for (const value of ['', 'abc', '12', '-abc', '12-ab-cd', '1e3-ab', `12-${'a'.repeat(65)}`, '12-a%27b', '99999999999999999999-ab', '12-ab&run=12-ab']) {
+      const response = await page(id, `run=${value}`);
+      expect(response.status, value).toBe(400);
+      expect(response.body).toMatchObject({ error: 'invalid_parameter', path: 'run', message: expect.stringMatching(/^run: must be/) });
+    }
+    const unknown = await page(id, 'run=12-0123456789abcdef');
+    expect(unknown.status).toBe(404);
+    expect(unknown.body).toMatchObject({ error: 'unknown_run', message: expect.stringMatching(/start again from offset 0 without run/) });
   });
 });
 
@@ -283,6 +365,16 @@ function wholeCsv(format: ExportFormat, rows: readonly ExportRow[]): string {
     for (let i = 0; i < count; i++) out.push([row.emails[i] ?? '', phones[i] ?? '']);
   }
   const lines = (all: string[][]) => `${all.map((r) => r.join(',')).join('\r\n')}\r\n`;
+  if (format === 'meta') {
+    // Up to three e-mails and three phones (digits) a row, as Meta's template has them.
+    const metaRows: string[][] = [];
+    for (const row of rows) {
+      for (let i = 0; i < row.emails.length || i < row.phone_digits.length; i += 3) {
+        metaRows.push([0, 1, 2].map((k) => row.emails[i + k] ?? '').concat([0, 1, 2].map((k) => row.phone_digits[i + k] ?? '')));
+      }
+    }
+    return lines([['email', 'email', 'email', 'phone', 'phone', 'phone'], ...metaRows]);
+  }
   if (format === 'vk') return lines(out);
   return lines([format === 'google' ? ['Email', 'Phone'] : ['email', 'phone'], ...out]);
 }

@@ -8,6 +8,7 @@ import { HttpError } from '../errors';
 import { isRecord, onlyFields } from '../query/conditions';
 import { consentRequirements, exportFormats, parseMarketingIds, segmentCsvChunks, type ConsentRequirement, type ExportFormat } from '../query/export';
 import { parseFunnelQuery } from '../query/funnel';
+import { parseRunId, type RunRef } from '../query/run-id';
 import { parseSegmentRule } from '../query/segment-rules';
 import { createWarehouseClient } from '../warehouse/client';
 import { funnelCounts } from '../warehouse/funnels';
@@ -130,11 +131,27 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig): void
 
     scope.post<{ Params: { id: string } }>('/v1/segments/:id/materialize', async (request) => segments.materialize(await usableSegment(request.params.id)));
 
-    scope.get<{ Params: { id: string }; Querystring: { limit?: string; offset?: string } }>('/v1/segments/:id/members', async (request) => {
+    scope.get<{ Params: { id: string }; Querystring: { limit?: string; offset?: string; run?: string } }>('/v1/segments/:id/members', async (request) => {
       const segment = await usableSegment(request.params.id);
       const limit = pageParameter(request.query.limit, 'limit', 100, 10_000);
       const offset = pageParameter(request.query.offset, 'offset', 0, 1e12);
-      return { segmentId: segment.id, limit, offset, ...(await segments.members(segment.id, limit, offset)) };
+      let run: RunRef | undefined;
+      try {
+        run = request.query.run === undefined ? undefined : parseRunId(request.query.run);
+      } catch (error) {
+        refuseInput(error, 'invalid_parameter');
+      }
+      const read = run ? await segments.runMembers(segment.id, run, limit, offset) : { page: await segments.members(segment.id, limit, offset) };
+      if ('refused' in read) {
+        const restart = 'start again from offset 0 without run';
+        if (read.refused === 'run_gone') {
+          throw new HttpError(410, 'run_gone', `run ${request.query.run} of segment ${JSON.stringify(segment.id)} is gone: a run is kept until the one after the next is computed; ${restart}`);
+        }
+        throw new HttpError(404, 'unknown_run', `segment ${JSON.stringify(segment.id)} has no run ${request.query.run}; ${restart}`);
+      }
+      // The run read from (null before the first run): pass runId back as run to page that same run.
+      const { page } = read;
+      return { segmentId: segment.id, limit, offset, run: page.run?.run ?? null, runId: page.run?.runId ?? null, computedAt: page.run?.computedAt ?? null, total: page.total, members: page.members };
     });
 
     scope.get<{ Params: { id: string }; Querystring: { format?: string; consent?: string; marketingConsentIds?: string } }>('/v1/segments/:id/export', async (request, reply) => {

@@ -6,6 +6,7 @@ import { toDateTimeText, wellFormed } from '../ingest/normalize';
 import { builtinSegments, type BuiltinOptions, type SegmentDefinition } from '../query/builtin-segments';
 import { consentStatusSql, keptStatuses, marketingDecisionSql, type ConsentFilter, type ExportRow } from '../query/export';
 import { dt, int, str, strList } from '../query/literal';
+import { formatRunId, type RunRef } from '../query/run-id';
 import { compileSegmentRule, parseSegmentRule } from '../query/segment-rules';
 import { querySizeSettings } from '../query/size';
 
@@ -36,6 +37,26 @@ export interface ContactExport {
   undecided: number;
   rows: AsyncIterable<ExportRow>;
 }
+
+/** The run a members page was read from: its number, when it was computed, and the id that pages it again. */
+export interface MembersRun {
+  run: number;
+  runId: string;
+  computedAt: string;
+}
+
+/** One page of a run's members, in person_id order; no run before the segment's first materialisation. */
+export interface MembersPage {
+  run: MembersRun | undefined;
+  total: number;
+  members: string[];
+}
+
+/**
+ * A page, or why the run asked for cannot be paged: `run_gone` once two newer runs are computed (materialize then
+ * deletes its members), `unknown_run` when the segment never had it.
+ */
+export type MembersRead = { page: MembersPage } | { refused: 'run_gone' | 'unknown_run' };
 
 /** A saved segment as found by id: usable, or stored with a rule that no longer validates. */
 export type SegmentLookup = { segment: SegmentDefinition } | { invalid: InvalidSegment };
@@ -202,6 +223,62 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
     );
   }
 
+  /** The run readers take as segment `id`'s newest (segment_last_runs), or undefined before its first run. */
+  async function newestRun(id: string): Promise<RunRef | undefined> {
+    const [last] = await rows<{ last_run: number; last_token: string }>(
+      client,
+      `SELECT run AS last_run, run_token AS last_token FROM segment_last_runs WHERE segment_id = ${str(id)}`,
+    );
+    return last ? { run: Number(last.last_run), token: last.last_token } : undefined;
+  }
+
+  /**
+   * Whether run `ref` of segment `id` is still kept, with when it was computed; undefined when segment_runs has
+   * no such run. Kept: its number is one of the segment's two highest. Every deletion materialize issues is of
+   * the runs numbered below its previous run, and it issues it after writing its own, higher-numbered row, so
+   * runs of the two highest numbers (overlapping runs that share one included) are never among those deleted.
+   */
+  async function runKept(id: string, ref: RunRef): Promise<{ at: string; kept: number } | undefined> {
+    const segment = `segment_id = ${str(id)}`;
+    const [found] = await rows<{ at: string; kept: number }>(
+      client,
+      `SELECT computed_at AS at,
+              run >= (SELECT min(run) FROM (SELECT run FROM segment_runs WHERE ${segment} GROUP BY run ORDER BY run DESC LIMIT 2)) AS kept
+       FROM segment_runs
+       WHERE ${segment} AND run = ${int(ref.run)} AND run_token = ${str(ref.token)}
+       LIMIT 1`,
+    );
+    return found;
+  }
+
+  /**
+   * A page of one run's members: the run `asked` (a runId a client passed back), else the newest. Paging one
+   * run, a client sees each member once though refreshes replace the newest run in between. A run is kept while
+   * it is the newest or the one before (materialize deletes the runs before its previous one): see runKept. The
+   * deletion is a mutation that runs later, and a run only loses its place once a newer run's row is in
+   * segment_runs, which materialize writes before it deletes; so the check comes after the reads: still kept
+   * then, no deletion of its rows had been issued when they were read, and the page is whole.
+   */
+  async function readMembers(id: string, limit: number, offset: number, asked?: RunRef): Promise<MembersRead> {
+    // Without a run asked for, the newest is read; replaced by two newer runs during the reads, the new newest.
+    for (let attempt = 1; ; attempt++) {
+      const ref = asked ?? (await newestRun(id));
+      if (!ref) return { page: { run: undefined, total: 0, members: [] } };
+      const of = `segment_id = ${str(id)} AND run = ${int(ref.run)} AND run_token = ${str(ref.token)}`;
+      const [[total], page] = await Promise.all([
+        rows<{ n: number }>(client, `SELECT count() AS n FROM segment_members WHERE ${of}`),
+        rows<{ person_id: string }>(client, `SELECT person_id FROM segment_members WHERE ${of} ORDER BY person_id LIMIT ${int(limit)} OFFSET ${int(offset)}`),
+      ]);
+      const state = await runKept(id, ref);
+      if (state?.kept === 1) {
+        const run = { run: ref.run, runId: formatRunId(ref), computedAt: state.at };
+        return { page: { run, total: total?.n ?? 0, members: page.map((r) => r.person_id) } };
+      }
+      if (asked) return { refused: state ? 'run_gone' : 'unknown_run' };
+      if (attempt === 3) throw new Error(`segment ${id}: its newest run was replaced by two newer ones while being read, three times over`);
+    }
+  }
+
   const store = {
     builtins,
 
@@ -347,14 +424,16 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
       return outcome;
     },
 
-    async members(id: string, limit: number, offset: number): Promise<{ total: number; members: string[] }> {
-      const where = `segment_id = ${str(id)}`;
-      const [total] = await rows<{ n: number }>(client, `SELECT count() AS n FROM segment_members_current WHERE ${where}`);
-      const page = await rows<{ person_id: string }>(
-        client,
-        `SELECT person_id FROM segment_members_current WHERE ${where} ORDER BY person_id LIMIT ${int(limit)} OFFSET ${int(offset)}`,
-      );
-      return { total: total?.n ?? 0, members: page.map((r) => r.person_id) };
+    /** A page of the newest run's members, naming the run (pass its runId to runMembers for the next pages). */
+    async members(id: string, limit: number, offset: number): Promise<MembersPage> {
+      const read = await readMembers(id, limit, offset);
+      if ('refused' in read) throw new Error(`segment ${id}: the newest run cannot be refused (${read.refused})`);
+      return read.page;
+    },
+
+    /** A page of run `run` of segment `id`, or why it cannot be read (see readMembers). */
+    async runMembers(id: string, run: RunRef, limit: number, offset: number): Promise<MembersRead> {
+      return readMembers(id, limit, offset, run);
     },
 
     /**
