@@ -20,8 +20,14 @@ export function createWarehouseClient(url: string, database?: string, options: {
   });
 }
 
-/** ClickHouse's numeric error code from a client error (18.16 errors carry no `.code`). */
+/**
+ * ClickHouse's numeric error code from a client error. A modern server's error is a ClickHouseError whose `.code`
+ * holds it and whose message no longer does (the client cuts `Code: 159. DB::Exception:` off); an 18.16 error is a
+ * plain Error whose message starts with `Code: 159, e.displayText() = …`, as does an error row read mid-stream.
+ */
 export function clickhouseErrorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && /^\d+$/.test(code)) return code;
   const message = error instanceof Error ? error.message : String(error);
   return /Code: (\d+)/.exec(message)?.[1];
 }
