@@ -35,6 +35,12 @@ describe('loadConfig', () => {
     expect(load({ sources: [{ ...source, marketingConsentIds: ['C0004'] }] }).sources[0]?.marketingConsentIds).toEqual(['C0004']);
   });
 
+  it('reads the query API limits, a queue of 0 included, and defaults them to 2 running, 8 waiting, 60 s', () => {
+    expect(defaultLimits).toMatchObject({ queryConcurrency: 2, queryQueue: 8, queryTimeoutSeconds: 60 });
+    const config = load({ sources: [source], limits: { queryConcurrency: 1, queryQueue: 0, queryTimeoutSeconds: 5 } });
+    expect(config.limits).toEqual({ queryConcurrency: 1, queryQueue: 0, queryTimeoutSeconds: 5 });
+  });
+
   it('takes the sources from TAGFLOW_SOURCES when set, so write keys can stay out of files', () => {
     const config = load({ sources: [source] }, { TAGFLOW_SOURCES: JSON.stringify([{ id: 'env', writeKey: 'env-key-12345' }]) });
     expect(config.sources.map((s) => s.id)).toEqual(['env']);
@@ -49,6 +55,14 @@ describe('loadConfig', () => {
     [{ sources: [{ ...source, marketingConsentIds: [] }] }, 'sources[0].marketingConsentIds must be a non-empty array'],
     [{ sources: [{ ...source, marketingConsentIds: ['C0004', 'a"b'] }] }, 'sources[0].marketingConsentIds holds "a\\"b": consent ids here are letters'],
     [{ sources: [source], limits: { eventByte: 5 } }, 'limits.eventByte is not a known setting'],
+    [{ sources: [source], limits: { eventBytes: 0 } }, 'limits.eventBytes must be a positive number'],
+    [{ sources: [source], limits: { queryConcurrency: 0 } }, 'limits.queryConcurrency must be a whole number, at least 1, not 0'],
+    [{ sources: [source], limits: { queryConcurrency: 1.5 } }, 'limits.queryConcurrency must be a whole number, at least 1, not 1.5'],
+    [{ sources: [source], limits: { queryConcurrency: '2' } }, 'limits.queryConcurrency must be a whole number, at least 1, not "2"'],
+    [{ sources: [source], limits: { queryQueue: -1 } }, 'limits.queryQueue must be a whole number, 0 or more, not -1'],
+    [{ sources: [source], limits: { queryQueue: 2.5 } }, 'limits.queryQueue must be a whole number, 0 or more, not 2.5'],
+    [{ sources: [source], limits: { queryTimeoutSeconds: 0.5 } }, 'limits.queryTimeoutSeconds must be a whole number, at least 1, not 0.5'],
+    [{ sources: [source], limits: { queryTimeoutSeconds: null } }, 'limits.queryTimeoutSeconds must be a whole number, at least 1, not null'],
     [{ sources: [source], spool: { maxBytes: -1 } }, 'spool.maxBytes must be a positive number'],
     [{ sources: [source], trustedProxies: '10.0.0.1' }, 'trustedProxies must be an array'],
   ])('refuses %j with one sentence', (config, message) => {

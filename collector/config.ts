@@ -56,6 +56,12 @@ export interface LimitsConfig {
   bodyTimeoutSeconds: number;
   /** Rate-limit buckets (one per source and client) kept at most; past it full ones, then the least recently used, are forgotten. */
   rateLimitClients: number;
+  /** Query-API requests that use ClickHouse at once (funnels, materialize, members, exports; routes/query-limiter.ts). */
+  queryConcurrency: number;
+  /** Query-API requests that may wait for one of those slots (0: none); past it 429 with Retry-After. */
+  queryQueue: number;
+  /** ClickHouse stops a query-API query after this long (max_execution_time); the answer is 504. */
+  queryTimeoutSeconds: number;
 }
 
 /** The on-disk spool every accepted event is written to before the 200. */
@@ -88,6 +94,9 @@ export const defaultLimits: LimitsConfig = {
   maxAgeDays: 365,
   bodyTimeoutSeconds: 10,
   rateLimitClients: 100_000,
+  queryConcurrency: 2,
+  queryQueue: 8,
+  queryTimeoutSeconds: 60,
 };
 
 export const defaultSpool: Omit<SpoolConfig, 'dir'> = { maxBytes: 1024 ** 3, segmentBytes: 64 * 1024 ** 2 };
@@ -171,6 +180,29 @@ function numbers<T extends object>(raw: unknown, defaults: T, where: string): Pa
     if (!positive(value)) throw new ConfigError(`${where}.${key} must be a positive number`);
   }
   return raw as Partial<T>;
+}
+
+/**
+ * Limits that count (slots, places, whole seconds ClickHouse takes) and the least each may be: a queue of 0 is
+ * meaningful (refuse as soon as every slot is taken), no slot or a 0-second limit is not.
+ */
+const wholeLimits: Partial<Record<string, number>> = { queryConcurrency: 1, queryQueue: 0, queryTimeoutSeconds: 1 };
+
+/** The limits section: every key known, each a positive number, and a whole one of at least its least where it counts. */
+function parseLimits(raw: unknown): Partial<LimitsConfig> {
+  if (raw === undefined) return {};
+  if (!isObject(raw)) throw new ConfigError('limits must be an object');
+  knownKeys(raw, Object.keys(defaultLimits), 'limits');
+  for (const [key, value] of Object.entries(raw)) {
+    const least = wholeLimits[key];
+    if (least === undefined) {
+      if (!positive(value)) throw new ConfigError(`limits.${key} must be a positive number`);
+    } else if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < least) {
+      const wanted = least === 0 ? 'a whole number, 0 or more' : `a whole number, at least ${least}`;
+      throw new ConfigError(`limits.${key} must be ${wanted}, not ${JSON.stringify(value)}`);
+    }
+  }
+  return raw as Partial<LimitsConfig>;
 }
 
 /** How long a warehouse job's lease lasts without renewal (warehouse/jobs.ts). */
@@ -475,7 +507,7 @@ export function loadConfig(env: Env = process.env): CollectorConfig {
     serveDemo: parseServeDemo(env, file),
     trustedProxies: parseProxies(env, file),
     ...(publicUrl === undefined ? {} : { publicUrl }),
-    limits: numbers(file.limits, defaultLimits, 'limits'),
+    limits: parseLimits(file.limits),
     spool: parseSpool(file.spool, fromEnv(env, 'TAGFLOW_SPOOL_DIR'), database),
     shipper: numbers(file.shipper, defaultShipper, 'shipper'),
     ...(adminToken === undefined ? {} : { adminToken }),

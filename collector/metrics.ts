@@ -19,6 +19,9 @@ export interface CollectorMetrics {
   spoolBytes: Gauge<never>;
   spoolCommitSeconds: Histogram<never>;
   corruptRecords: Counter<never>;
+  /** Query-API requests holding a ClickHouse slot, and waiting for one (routes/query-limiter.ts). */
+  queriesRunning: Gauge<never>;
+  queriesWaiting: Gauge<never>;
 }
 
 /** Creates the metrics; `spoolBytes` reads the spool depth at scrape time. */
@@ -43,5 +46,7 @@ export function createMetrics(spoolDepth: () => number): CollectorMetrics {
     spoolBytes: new Gauge({ name: 'tagflow_spool_depth_bytes', help: 'Spooled bytes not yet confirmed by ClickHouse', registers, collect() { this.set(spoolDepth()); } }),
     spoolCommitSeconds: new Histogram({ name: 'tagflow_spool_commit_duration_seconds', help: 'Duration of one group commit (O_DSYNC write: write + data sync) of the spool', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25], registers }),
     corruptRecords: new Counter({ name: 'tagflow_spool_corrupt_total', help: 'Torn or corrupt spool stretches set aside', registers }),
+    queriesRunning: new Gauge({ name: 'tagflow_queries_running', help: 'Query API requests (funnel, materialize, members, export) holding one of the limits.queryConcurrency slots', registers }),
+    queriesWaiting: new Gauge({ name: 'tagflow_queries_waiting', help: 'Query API requests waiting for a slot (at most limits.queryQueue)', registers }),
   };
 }

@@ -158,7 +158,7 @@ export async function buildServer(config: CollectorConfig, warehouse: Warehouse,
   trackingRoutes(app, config, options);
   clientCompatRoutes(app, config);
   containerRoutes(app, config);
-  queryRoutes(app, config);
+  queryRoutes(app, config, options.metrics);
   sdkRoutes(app);
   if (config.serveDemo) demoRoutes(app, config);
   // Last: plugins run in the order they were registered, so the routes of those above (the query API's) are known.

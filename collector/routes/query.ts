@@ -1,20 +1,23 @@
 // The query and segment APIs (admin token only): funnels, saved segments, members, CSV export; exchange rates
 // (routes/currency-rates.ts).
 import { timingSafeEqual } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { defaultLimits, type CollectorConfig } from '../config';
 import { HttpError } from '../errors';
+import type { CollectorMetrics } from '../metrics';
 import { isRecord, onlyFields } from '../query/conditions';
 import { consentRequirements, exportFormats, parseMarketingIds, segmentCsvChunks, type ConsentRequirement, type ExportFormat } from '../query/export';
 import { parseFunnelQuery } from '../query/funnel';
 import { parseRunId, type RunRef } from '../query/run-id';
 import { parseSegmentRule } from '../query/segment-rules';
-import { createWarehouseClient } from '../warehouse/client';
+import { clickhouseErrorCode, createWarehouseClient } from '../warehouse/client';
 import { funnelCounts } from '../warehouse/funnels';
 import { segmentStore } from '../warehouse/segments';
 import { currencyRateRoutes, currencyRatesPath } from './currency-rates';
 import { refuseInput } from './input-error';
+import { QueryLimiter } from './query-limiter';
 
 function sameToken(given: string, expected: string): boolean {
   const a = Buffer.from(given);
@@ -43,12 +46,87 @@ function pageParameter(value: unknown, name: string, fallback: number, max: numb
   return n;
 }
 
-export function queryRoutes(app: FastifyInstance, config: CollectorConfig): void {
-  const client = createWarehouseClient(config.clickhouse.url, config.clickhouse.database);
+/** Seconds a refused client is asked to wait: most queries answer within a second, the largest funnel in about 5 s. */
+export const queryRetryAfterSeconds = 5;
+
+/**
+ * ClickHouse's codes for a query stopped by max_execution_time: 159 (TIMEOUT_EXCEEDED) when it ran out of time;
+ * 160 (TOO_SLOW) when, after 10 s, ClickHouse estimated that it would (max_execution_time before 24.1, as on 23.x;
+ * 24.1 moved the estimate to max_estimated_execution_time, which is not set here).
+ */
+const timeoutCodes = new Set(['159', '160']);
+
+/** Fires when `response` closes: the answer is complete, or the client went away before it was. */
+function closing(response: ServerResponse): { signal: AbortSignal; closed: Promise<void> } {
+  const controller = new AbortController();
+  const closed = new Promise<void>((resolve) => {
+    if (response.closed || response.destroyed) resolve();
+    else response.once('close', () => resolve());
+  });
+  void closed.then(() => controller.abort());
+  return { signal: controller.signal, closed };
+}
+
+/**
+ * Runs `work` in one of the limiter's slots: at once, after waiting in the queue, or not at all (429 when the
+ * queue is full, 499 when the client left while waiting). The slot is given back once `work` has settled AND the
+ * response has closed: a JSON answer when it is sent, a streamed export when its stream ends or its client goes
+ * away, any error once its answer is sent, so that no outcome keeps it.
+ */
+async function inSlot<T>(limiter: QueryLimiter, reply: FastifyReply, work: () => Promise<T>): Promise<T> {
+  const { signal, closed } = closing(reply.raw);
+  const admission = await limiter.acquire(signal);
+  if (!admission.admitted) {
+    if (admission.reason === 'aborted') throw new HttpError(499, 'client_closed_request', 'the client closed the connection while its query waited for a slot');
+    void reply.header('Retry-After', String(queryRetryAfterSeconds));
+    throw new HttpError(
+      429,
+      'too_many_queries',
+      `the query API is running ${limiter.concurrency} queries with ${limiter.queueLength} more waiting, as many as it takes (limits.queryConcurrency, limits.queryQueue); retry after ${queryRetryAfterSeconds} seconds`,
+    );
+  }
+  try {
+    return await work();
+  } finally {
+    void closed.then(admission.release);
+  }
+}
+
+const isFileHeader = (name: string): boolean => name === 'content-type' || name === 'content-disposition' || name.startsWith('x-tagflow-');
+
+/** Removes an export's headers (type, file name, X-Tagflow-* counts) from a reply not started yet, and from its response. */
+function dropFileHeaders(reply: FastifyReply): void {
+  for (const name of Object.keys(reply.getHeaders()).filter(isFileHeader)) void reply.removeHeader(name);
+  for (const name of reply.raw.getHeaderNames().filter(isFileHeader)) reply.raw.removeHeader(name);
+}
+
+/** The answer to a query ClickHouse stopped at the query API's time limit. */
+function queryTimeout(seconds: number): HttpError {
+  return new HttpError(
+    504,
+    'query_timeout',
+    `ClickHouse stopped the query at the query API's time limit of ${seconds} seconds (limits.queryTimeoutSeconds): narrow it (a shorter from/to range, fewer steps or filters, a smaller segment) or raise the limit`,
+  );
+}
+
+export function queryRoutes(app: FastifyInstance, config: CollectorConfig, metrics?: CollectorMetrics): void {
+  const limits = { ...defaultLimits, ...config.limits };
+  // The time limit rides on every request of this client only: the shipper's and the jobs' clients have their own.
+  // The HTTP timeout (idle socket) leaves ClickHouse the time to stop the query and say why.
+  const client = createWarehouseClient(config.clickhouse.url, config.clickhouse.database, {
+    settings: { max_execution_time: limits.queryTimeoutSeconds },
+    requestTimeoutMs: Math.max(60_000, (limits.queryTimeoutSeconds + 30) * 1000),
+  });
   const segments = segmentStore(client);
   app.addHook('onClose', () => client.close());
+  const limiter = new QueryLimiter(limits.queryConcurrency, limits.queryQueue, (load) => {
+    metrics?.queriesRunning.set(load.running);
+    metrics?.queriesWaiting.set(load.waiting);
+  });
+  /** `work` in a query slot (the expensive routes; listing segments or rates, saving or deleting one stay outside). */
+  const limited = <T>(reply: FastifyReply, work: () => Promise<T>): Promise<T> => inSlot(limiter, reply, work);
 
-  const requestBytes = config.limits?.requestBytes ?? defaultLimits.requestBytes;
+  const requestBytes = limits.requestBytes;
   // The sources' configured marketing ids count in every export; a request may name more.
   const configuredMarketingIds = config.sources.flatMap((source) => source.marketingConsentIds ?? []);
   const unknownSegment = (id: string) => new HttpError(404, 'unknown_segment', `no segment ${JSON.stringify(id)}`);
@@ -68,13 +146,20 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig): void
   };
 
   app.register(async (scope) => {
-    // The collector's wording for a body over the limit speaks of events; here the body is a query or a rule.
-    // Thrown on, so the collector's handler answers (and counts) it as every other refusal.
-    scope.setErrorHandler((error, request) => {
+    // Errors are thrown on, so the collector's handler answers (and counts) them as every other refusal.
+    scope.setErrorHandler((error, request, reply) => {
+      // An export that fails before its first byte: Fastify already put the file's headers on the response to
+      // stream it (the JSON error would be refused as text/csv), and they describe a file that is not coming.
+      if (!reply.raw.headersSent) dropFileHeaders(reply);
+      // The collector's wording for a body over the limit speaks of events; here the body is a query or a rule.
       if ((error as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
         const advice = request.url.startsWith(currencyRatesPath) ? 'send the rates in several requests' : 'send a smaller funnel query or segment rule';
         throw new HttpError(413, 'body_too_large', `the body is larger than ${requestBytes} bytes (${Math.round(requestBytes / 1024)} KB, after gzip is inflated); ${advice}`);
       }
+      // A query ClickHouse stopped at the time limit (an export's too, before its first byte; after it, the answer
+      // can only be cut short): a 504 naming the limit rather than a 500.
+      const code = error instanceof HttpError ? undefined : clickhouseErrorCode(error);
+      if (code !== undefined && timeoutCodes.has(code)) throw queryTimeout(limits.queryTimeoutSeconds);
       throw error;
     });
     scope.addHook('onRequest', async (request, reply) => {
@@ -85,14 +170,16 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig): void
       throw refusal;
     });
 
-    scope.post('/v1/query/funnel', async (request) => {
+    // Funnels are checked before they take a slot: parsing uses no ClickHouse. The other limited routes look the
+    // segment up first, which does.
+    scope.post('/v1/query/funnel', async (request, reply) => {
       let query;
       try {
         query = parseFunnelQuery(request.body);
       } catch (error) {
         refuseInput(error, 'invalid_funnel');
       }
-      const counts = await funnelCounts(client, query);
+      const counts = await limited(reply, () => funnelCounts(client, query));
       return { steps: counts.map((persons, i) => ({ step: i + 1, persons, conversion: i === 0 || counts[0] === 0 ? (persons > 0 ? 1 : 0) : persons / (counts[0] as number) })) };
     });
 
@@ -129,59 +216,66 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig): void
       return reply.code(204).send();
     });
 
-    scope.post<{ Params: { id: string } }>('/v1/segments/:id/materialize', async (request) => segments.materialize(await usableSegment(request.params.id)));
+    scope.post<{ Params: { id: string } }>('/v1/segments/:id/materialize', async (request, reply) =>
+      limited(reply, async () => segments.materialize(await usableSegment(request.params.id))),
+    );
 
-    scope.get<{ Params: { id: string }; Querystring: { limit?: string; offset?: string; run?: string } }>('/v1/segments/:id/members', async (request) => {
-      const segment = await usableSegment(request.params.id);
-      const limit = pageParameter(request.query.limit, 'limit', 100, 10_000);
-      const offset = pageParameter(request.query.offset, 'offset', 0, 1e12);
-      let run: RunRef | undefined;
-      try {
-        run = request.query.run === undefined ? undefined : parseRunId(request.query.run);
-      } catch (error) {
-        refuseInput(error, 'invalid_parameter');
-      }
-      const read = run ? await segments.runMembers(segment.id, run, limit, offset) : { page: await segments.members(segment.id, limit, offset) };
-      if ('refused' in read) {
-        const restart = 'start again from offset 0 without run';
-        if (read.refused === 'run_gone') {
-          throw new HttpError(410, 'run_gone', `run ${request.query.run} of segment ${JSON.stringify(segment.id)} is gone: a run is kept until the one after the next is computed; ${restart}`);
+    scope.get<{ Params: { id: string }; Querystring: { limit?: string; offset?: string; run?: string } }>('/v1/segments/:id/members', async (request, reply) =>
+      limited(reply, async () => {
+        const segment = await usableSegment(request.params.id);
+        const limit = pageParameter(request.query.limit, 'limit', 100, 10_000);
+        const offset = pageParameter(request.query.offset, 'offset', 0, 1e12);
+        let run: RunRef | undefined;
+        try {
+          run = request.query.run === undefined ? undefined : parseRunId(request.query.run);
+        } catch (error) {
+          refuseInput(error, 'invalid_parameter');
         }
-        throw new HttpError(404, 'unknown_run', `segment ${JSON.stringify(segment.id)} has no run ${request.query.run}; ${restart}`);
-      }
-      // The run read from (null before the first run): pass runId back as run to page that same run.
-      const { page } = read;
-      return { segmentId: segment.id, limit, offset, run: page.run?.run ?? null, runId: page.run?.runId ?? null, computedAt: page.run?.computedAt ?? null, total: page.total, members: page.members };
-    });
+        const read = run ? await segments.runMembers(segment.id, run, limit, offset) : { page: await segments.members(segment.id, limit, offset) };
+        if ('refused' in read) {
+          const restart = 'start again from offset 0 without run';
+          if (read.refused === 'run_gone') {
+            throw new HttpError(410, 'run_gone', `run ${request.query.run} of segment ${JSON.stringify(segment.id)} is gone: a run is kept until the one after the next is computed; ${restart}`);
+          }
+          throw new HttpError(404, 'unknown_run', `segment ${JSON.stringify(segment.id)} has no run ${request.query.run}; ${restart}`);
+        }
+        // The run read from (null before the first run): pass runId back as run to page that same run.
+        const { page } = read;
+        return { segmentId: segment.id, limit, offset, run: page.run?.run ?? null, runId: page.run?.runId ?? null, computedAt: page.run?.computedAt ?? null, total: page.total, members: page.members };
+      }),
+    );
 
-    scope.get<{ Params: { id: string }; Querystring: { format?: string; consent?: string; marketingConsentIds?: string } }>('/v1/segments/:id/export', async (request, reply) => {
-      const segment = await usableSegment(request.params.id);
-      const format = request.query.format ?? 'google';
-      if (!(exportFormats as readonly string[]).includes(format)) {
-        throw new HttpError(400, 'invalid_parameter', `format must be one of ${exportFormats.join(', ')}`);
-      }
-      const requirement = request.query.consent ?? 'unless_denied';
-      if (!(consentRequirements as readonly string[]).includes(requirement)) {
-        throw new HttpError(400, 'invalid_parameter', `consent must be one of ${consentRequirements.join(', ')}`);
-      }
-      let marketingIds: string[] = [];
-      try {
-        marketingIds = parseMarketingIds(request.query.marketingConsentIds);
-      } catch (error) {
-        refuseInput(error, 'invalid_parameter');
-      }
-      marketingIds = [...new Set([...configuredMarketingIds, ...marketingIds])];
-      const exported = await segments.contactExport(segment.id, { requirement: requirement as ConsentRequirement, marketingIds });
-      // Known before the first row, so they can be headers: how many members the file carries and who was left out.
-      return reply
-        .header('Content-Type', 'text/csv; charset=utf-8')
-        .header('Content-Disposition', `attachment; filename="${segment.id}-${format}.csv"`)
-        .header('X-Tagflow-Consent-Requirement', requirement)
-        .header('X-Tagflow-Exported-Persons', String(exported.withContacts - exported.leftOutForConsent))
-        .header('X-Tagflow-Left-Out-For-Consent', String(exported.leftOutForConsent))
-        .header('X-Tagflow-Consent-Undecided', String(exported.undecided))
-        .send(Readable.from(segmentCsvChunks(format as ExportFormat, exported.rows), { objectMode: false }));
-    });
+    // The slot stays taken while the CSV streams (inSlot waits for the response to close).
+    scope.get<{ Params: { id: string }; Querystring: { format?: string; consent?: string; marketingConsentIds?: string } }>('/v1/segments/:id/export', async (request, reply) =>
+      limited(reply, async () => {
+        const segment = await usableSegment(request.params.id);
+        const format = request.query.format ?? 'google';
+        if (!(exportFormats as readonly string[]).includes(format)) {
+          throw new HttpError(400, 'invalid_parameter', `format must be one of ${exportFormats.join(', ')}`);
+        }
+        const requirement = request.query.consent ?? 'unless_denied';
+        if (!(consentRequirements as readonly string[]).includes(requirement)) {
+          throw new HttpError(400, 'invalid_parameter', `consent must be one of ${consentRequirements.join(', ')}`);
+        }
+        let marketingIds: string[] = [];
+        try {
+          marketingIds = parseMarketingIds(request.query.marketingConsentIds);
+        } catch (error) {
+          refuseInput(error, 'invalid_parameter');
+        }
+        marketingIds = [...new Set([...configuredMarketingIds, ...marketingIds])];
+        const exported = await segments.contactExport(segment.id, { requirement: requirement as ConsentRequirement, marketingIds });
+        // Known before the first row, so they can be headers: how many members the file carries and who was left out.
+        return reply
+          .header('Content-Type', 'text/csv; charset=utf-8')
+          .header('Content-Disposition', `attachment; filename="${segment.id}-${format}.csv"`)
+          .header('X-Tagflow-Consent-Requirement', requirement)
+          .header('X-Tagflow-Exported-Persons', String(exported.withContacts - exported.leftOutForConsent))
+          .header('X-Tagflow-Left-Out-For-Consent', String(exported.leftOutForConsent))
+          .header('X-Tagflow-Consent-Undecided', String(exported.undecided))
+          .send(Readable.from(segmentCsvChunks(format as ExportFormat, exported.rows), { objectMode: false }));
+      }),
+    );
 
     currencyRateRoutes(scope, client);
   });

@@ -1,10 +1,20 @@
 // The one place that creates ClickHouse clients. Settings follow the 18.16-compatible allow-list.
-import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 
 export type { ClickHouseClient };
 
+export interface WarehouseClientOptions {
+  requestTimeoutMs?: number;
+  /**
+   * Settings sent with every request of this client (each call's own settings are added to them), from the
+   * 18.16-compatible allow-list only: the query API's client carries its time limit this way, the shipper's and
+   * the jobs' clients carry none.
+   */
+  settings?: ClickHouseSettings;
+}
+
 /** A client bound to `database` (omit it for server-level DDL such as CREATE DATABASE). */
-export function createWarehouseClient(url: string, database?: string, options: { requestTimeoutMs?: number } = {}): ClickHouseClient {
+export function createWarehouseClient(url: string, database?: string, options: WarehouseClientOptions = {}): ClickHouseClient {
   return createClient({
     url,
     username: 'default',
@@ -13,15 +23,21 @@ export function createWarehouseClient(url: string, database?: string, options: {
     request_timeout: options.requestTimeoutMs ?? 60_000,
     max_open_connections: 10,
     keep_alive: { enabled: true },
-    clickhouse_settings: {},
+    clickhouse_settings: options.settings ?? {},
     // Every failed request is thrown to its caller, which logs it with context (the shipper: structured,
     // once per retry). The client's own log would print each one again, as a bare stack trace on stderr.
     log: { level: ClickHouseLogLevel.OFF },
   });
 }
 
-/** ClickHouse's numeric error code from a client error (18.16 errors carry no `.code`). */
+/**
+ * ClickHouse's numeric error code from a client error. A modern server's error is a ClickHouseError whose `.code`
+ * holds it and whose message no longer does (the client cuts `Code: 159. DB::Exception:` off); an 18.16 error is a
+ * plain Error whose message starts with `Code: 159, e.displayText() = …`, as does an error row read mid-stream.
+ */
 export function clickhouseErrorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && /^\d+$/.test(code)) return code;
   const message = error instanceof Error ? error.message : String(error);
   return /Code: (\d+)/.exec(message)?.[1];
 }

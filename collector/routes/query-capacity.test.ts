@@ -1,0 +1,295 @@
+// The query API's capacity on real collectors and ClickHouse: at most limits.queryConcurrency expensive requests
+// use ClickHouse at once, limits.queryQueue more wait in arrival order, the rest get 429 with Retry-After; every
+// outcome gives its slot back; ClickHouse stops a query at limits.queryTimeoutSeconds and the answer is 504.
+// A query "lasts" as long as the test wants: a gate in front of ClickHouse (test/support/clickhouse-gate.ts) holds
+// it until the test lets it through, so no test depends on how long a query takes, except the timeout's, which
+// reads enough generated rows to run for seconds without the limit.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CollectorConfig } from '../config';
+import { startCollector, type RunningCollector } from '../main';
+import { startClickHouseGate, type ClickHouseGate, type HeldQuery } from '../../test/support/clickhouse-gate';
+import { createTestDatabase, privateSettleMs, waitUntil, type TestDatabase } from '../../test/support/clickhouse';
+
+const adminToken = 'admin-token-0123456789';
+
+async function start(clickhouseUrl: string, database: string, limits: CollectorConfig['limits']): Promise<RunningCollector> {
+  const config: CollectorConfig = {
+    host: '127.0.0.1',
+    port: 0,
+    clickhouse: { url: clickhouseUrl, database },
+    sources: [{ id: 'test-source', writeKey: 'test-write-key', allowedOrigins: [], keepFullIp: false }],
+    serveDemo: false,
+    shipper: { intervalMs: 50 },
+    adminToken,
+    limits,
+  };
+  return startCollector(config, { migrationSettleMs: privateSettleMs });
+}
+
+const call = (collector: RunningCollector, path: string, init: RequestInit = {}) =>
+  fetch(`${collector.url}${path}`, { ...init, headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' } });
+/** A one-step funnel of `event`: the gate holds those whose event starts with `held-`. */
+const funnel = (collector: RunningCollector, event: string, signal?: AbortSignal) =>
+  call(collector, '/v1/query/funnel', { method: 'POST', body: JSON.stringify({ steps: [{ event }], windowSeconds: 60 }), ...(signal ? { signal } : {}) });
+const isHeldFunnel = (sql: string) => sql.includes("event = 'held-");
+const funnelOf = (query: HeldQuery | undefined) => /event = '(held-[^']*)'/.exec(query?.sql ?? '')?.[1];
+
+/** The limiter's load as GET /metrics shows it. */
+async function load(collector: RunningCollector): Promise<{ running: number; waiting: number }> {
+  const text = await (await fetch(`${collector.url}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } })).text();
+  const gauge = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return { running: gauge('tagflow_queries_running'), waiting: gauge('tagflow_queries_waiting') };
+}
+const loadIs = (collector: RunningCollector, running: number, waiting: number) =>
+  waitUntil(() => load(collector), (now) => now.running === running && now.waiting === waiting, 10_000);
+const heldCount = (gate: ClickHouseGate, n: number) => waitUntil(async () => gate.held.length, (count) => count === n, 10_000);
+
+let db: TestDatabase;
+let gate: ClickHouseGate;
+/** One slot, no queue. */
+let single: RunningCollector;
+/** One slot, two places in the queue. */
+let queued: RunningCollector;
+
+beforeAll(async () => {
+  db = await createTestDatabase('capacity');
+  gate = await startClickHouseGate(db.url);
+  gate.hold(isHeldFunnel);
+  single = await start(gate.url, db.database, { queryConcurrency: 1, queryQueue: 0 });
+  queued = await start(gate.url, db.database, { queryConcurrency: 1, queryQueue: 2 });
+});
+afterAll(async () => {
+  await single?.app.close();
+  await queued?.app.close();
+  await gate?.close();
+  await db?.drop();
+});
+
+describe('query API concurrency', () => {
+  it('refuses a second query with 429 and Retry-After while one holds the only slot, and runs the next one after', async () => {
+    const first = funnel(single, 'held-first');
+    await heldCount(gate, 1);
+    const refused = await funnel(single, 'held-second');
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toBe('5');
+    const body = (await refused.json()) as { error: string; message: string };
+    expect(body.error).toBe('too_many_queries');
+    expect(body.message).toContain('limits.queryConcurrency');
+    // Refused before it reached ClickHouse.
+    expect(gate.seen.some((request) => request.sql.includes("'held-second'"))).toBe(false);
+
+    gate.held[0]?.release();
+    expect((await first).status).toBe(200);
+    const third = await funnel(single, 'Product Added');
+    expect(third.status).toBe(200);
+    expect(await third.json()).toEqual({ steps: [{ step: 1, persons: 0, conversion: 0 }] });
+    const metrics = await (await fetch(`${single.url}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } })).text();
+    expect(metrics).toMatch(/^tagflow_requests_refused_total\{reason="too_many_queries"\} 1$/m);
+    gate.held.length = 0;
+  });
+
+  it('runs queued queries in arrival order as slots free up, and refuses one past the queue', async () => {
+    const a = funnel(queued, 'held-a');
+    await heldCount(gate, 1);
+    const b = funnel(queued, 'held-b');
+    await loadIs(queued, 1, 1);
+    const c = funnel(queued, 'held-c');
+    await loadIs(queued, 1, 2);
+    const full = await funnel(queued, 'held-d');
+    expect(full.status).toBe(429);
+
+    gate.held[0]?.release();
+    await heldCount(gate, 2);
+    expect(funnelOf(gate.held[1])).toBe('held-b');
+    expect(await load(queued)).toEqual({ running: 1, waiting: 1 });
+    gate.held[1]?.release();
+    await heldCount(gate, 3);
+    expect(funnelOf(gate.held[2])).toBe('held-c');
+    gate.held[2]?.release();
+    expect((await Promise.all([a, b, c])).map((response) => response.status)).toEqual([200, 200, 200]);
+    await loadIs(queued, 0, 0);
+    gate.held.length = 0;
+  });
+
+  it('takes a waiting request whose client went away out of the queue: its query never runs, its place is free', async () => {
+    const a = funnel(queued, 'held-running');
+    await heldCount(gate, 1);
+    const leaving = new AbortController();
+    const gone = funnel(queued, 'held-gone', leaving.signal);
+    await loadIs(queued, 1, 1);
+    leaving.abort();
+    await expect(gone).rejects.toThrow();
+    await loadIs(queued, 1, 0);
+    // Both places are free again: two more wait.
+    const next = funnel(queued, 'held-next');
+    const last = funnel(queued, 'held-last');
+    await loadIs(queued, 1, 2);
+
+    gate.held[0]?.release();
+    await heldCount(gate, 2);
+    expect(funnelOf(gate.held[1])).toBe('held-next');
+    gate.held[1]?.release();
+    await heldCount(gate, 3);
+    gate.held[2]?.release();
+    expect((await Promise.all([a, next, last])).map((response) => response.status)).toEqual([200, 200, 200]);
+    expect(gate.seen.some((request) => request.sql.includes("'held-gone'"))).toBe(false);
+    gate.held.length = 0;
+  });
+
+  it('keeps the slot of a running query whose client went away until ClickHouse is done with it', async () => {
+    const leaving = new AbortController();
+    const running = funnel(single, 'held-abandoned', leaving.signal);
+    await heldCount(gate, 1);
+    leaving.abort();
+    await expect(running).rejects.toThrow();
+    // ClickHouse is still working on it (18.16 does not notice a closed connection before it writes).
+    expect((await funnel(single, 'Product Added')).status).toBe(429);
+    gate.held[0]?.release();
+    await loadIs(single, 0, 0);
+    expect((await funnel(single, 'Product Added')).status).toBe(200);
+    gate.held.length = 0;
+  });
+
+  it('gives the slot back after a refusal inside it (404, 400) or outside it, and after a ClickHouse error', async () => {
+    const unknown = await call(single, '/v1/segments/seg_unknown/members');
+    expect(unknown.status).toBe(404);
+    expect((await funnel(single, 'Product Added')).status).toBe(200);
+    const badFormat = await call(single, '/v1/segments/builtin_repeat_buyers/export?format=pdf');
+    expect(badFormat.status).toBe(400);
+    expect((await call(single, '/v1/segments/builtin_repeat_buyers/members?limit=x')).status).toBe(400);
+    expect((await call(single, '/v1/query/funnel', { method: 'POST', body: JSON.stringify({ steps: [] }) })).status).toBe(400);
+    expect((await funnel(single, 'Product Added')).status).toBe(200);
+
+    const failing = funnel(single, 'held-failing');
+    await heldCount(gate, 1);
+    gate.held[0]?.fail(500, 'Code: 241, e.displayText() = DB::Exception: Memory limit (for query) exceeded: would use 9.32 GiB, maximum: 9.31 GiB, e.what() = DB::Exception\n');
+    const failed = await failing;
+    expect(failed.status).toBe(500);
+    expect(await failed.json()).toMatchObject({ error: 'internal' });
+    expect((await funnel(single, 'Product Added')).status).toBe(200);
+    expect(await load(single)).toEqual({ running: 0, waiting: 0 });
+    gate.held.length = 0;
+  });
+
+  it('sends max_execution_time with the query API queries only, not with the shipper inserts', async () => {
+    const sent = await fetch(`${single.url}/v1/batch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ writeKey: 'test-write-key', batch: [{ type: 'track', event: 'Settings Probe', anonymousId: 'probe' }] }),
+    });
+    expect(sent.status).toBe(200);
+    await waitUntil(async () => gate.seen.filter((request) => request.sql.startsWith('INSERT INTO events ')), (inserts) => inserts.length > 0, 10_000);
+    const inserts = gate.seen.filter((request) => request.sql.startsWith('INSERT INTO events '));
+    expect(inserts.map((request) => request.params.get('max_execution_time'))).toEqual(inserts.map(() => null));
+    const funnels = gate.seen.filter((request) => request.sql.includes('step_1'));
+    expect(funnels.length).toBeGreaterThan(0);
+    expect(new Set(funnels.map((request) => request.params.get('max_execution_time')))).toEqual(new Set(['60']));
+  });
+});
+
+describe('a streamed export', () => {
+  const segment = 'builtin_repeat_buyers';
+  const isExportRows = (sql: string) => sql.includes('SELECT person_id, emails, phones, phone_digits FROM (') && sql.includes('ORDER BY person_id');
+  const timeoutLine = 'Code: 159, e.displayText() = DB::Exception: Timeout exceeded: elapsed 60.000 seconds, maximum: 60, e.what() = DB::Exception\n';
+
+  beforeAll(async () => {
+    // One member with an e-mail, in a completed run of the segment.
+    const hash = 'a'.repeat(64);
+    await db.client.insert({ table: 'identities', values: [{ identifier: `email:${hash}`, valid_from: '1970-01-01 00:00:00', person_id: 'user:ann', mapped_at: '2026-01-01 00:00:00', version: 1 }], format: 'JSONEachRow' });
+    await db.client.insert({ table: 'segment_members', values: [{ segment_id: segment, run: 1, run_token: 't', person_id: 'user:ann', computed_at: '2026-01-01 00:00:00' }], format: 'JSONEachRow' });
+    await db.client.insert({
+      table: 'segment_runs',
+      values: [{ segment_id: segment, run: 1, run_token: 't', computed_at: '2026-01-01 00:00:00', members: 1, entered_count: 1, left_count: 0 }],
+      format: 'JSONEachRow',
+    });
+  });
+
+  it('holds its slot until its stream ends, and gives it back when its client goes away mid-stream', async () => {
+    gate.hold(isExportRows);
+    const exported = await call(single, `/v1/segments/${segment}/export`);
+    // The headers (and the CSV header line) are out; the rows' query is held.
+    expect(exported.status).toBe(200);
+    await heldCount(gate, 1);
+    expect((await funnel(single, 'Product Added')).status).toBe(429);
+    gate.held[0]?.release();
+    expect(await exported.text()).toBe(`Email,Phone\r\n${'a'.repeat(64)},\r\n`);
+    expect((await funnel(single, 'Product Added')).status).toBe(200);
+
+    const leaving = new AbortController();
+    const abandoned = await call(single, `/v1/segments/${segment}/export`, { signal: leaving.signal });
+    expect(abandoned.status).toBe(200);
+    await heldCount(gate, 2);
+    expect((await funnel(single, 'Product Added')).status).toBe(429);
+    leaving.abort();
+    await loadIs(single, 0, 0);
+    expect((await funnel(single, 'Product Added')).status).toBe(200);
+    gate.held[1]?.release();
+    gate.held.length = 0;
+  });
+
+  it('answers 504 query_timeout when ClickHouse stops its rows before the first byte, and ends the file when after', async () => {
+    const before = call(single, `/v1/segments/${segment}/export?format=vk`);
+    await heldCount(gate, 1);
+    gate.held[0]?.fail(500, timeoutLine);
+    const timedOut = await before;
+    expect(timedOut.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(timedOut.headers.get('content-disposition')).toBeNull();
+    expect(timedOut.headers.get('x-tagflow-exported-persons')).toBeNull();
+    expect(timedOut.status).toBe(504);
+    const body = (await timedOut.json()) as { error: string; message: string };
+    expect(body.error).toBe('query_timeout');
+    expect(body.message).toMatch(/time limit of 60 seconds \(limits\.queryTimeoutSeconds\): narrow it/);
+    expect((await funnel(single, 'Product Added')).status).toBe(200);
+
+    // After the first byte the status is sent: the answer is cut short, never left hanging or ended as if whole.
+    gate.appendTo(isExportRows, timeoutLine);
+    const after = call(single, `/v1/segments/${segment}/export`);
+    await heldCount(gate, 2);
+    gate.held[1]?.release();
+    const cut = await after;
+    expect(cut.status).toBe(200);
+    await expect(cut.text()).rejects.toThrow();
+    await loadIs(single, 0, 0);
+    expect((await funnel(single, 'Product Added')).status).toBe(200);
+    gate.held.length = 0;
+  });
+});
+
+describe('the query time limit', () => {
+  let slowDb: TestDatabase;
+  let limited: RunningCollector;
+  beforeAll(async () => {
+    slowDb = await createTestDatabase('timeout');
+    limited = await start(slowDb.url, slowDb.database, { queryConcurrency: 1, queryQueue: 0, queryTimeoutSeconds: 1 });
+    // 50,000 events of 10 KB properties: each step filter extracts a 10 KB value with a regular expression, about
+    // 3 s of ClickHouse for the funnel below on 18.16 without a limit (more under load), read in many blocks, so
+    // the 1-second limit is checked often while it runs.
+    await slowDb.client.command({
+      query: `INSERT INTO person_events_stored (person_id, person_key, node, node_key, bucket, message_id, source, type, event, timestamp, properties)
+              SELECT concat('user:p', toString(number)), cityHash64(number), '', 0, 0, toString(number), 'web', 'track', 'Slow Event',
+                     toDateTime(1700000000 + number, 'UTC'), '{"p":"${'x'.repeat(10_000)}"}'
+              FROM numbers(50000)`,
+      clickhouse_settings: { wait_end_of_query: 1 },
+    });
+  });
+  afterAll(async () => {
+    await limited?.app.close();
+    await slowDb?.drop();
+  });
+
+  it('answers 504 query_timeout naming the limit when ClickHouse stops the query, and frees the slot', async () => {
+    const steps = [0, 1].map((s) => ({ event: 'Slow Event', where: Array.from({ length: 20 }, (_, i) => ({ property: 'p', op: 'eq', value: `v${s}_${i}` })) }));
+    const started = Date.now();
+    const response = await call(limited, '/v1/query/funnel', { method: 'POST', body: JSON.stringify({ steps, windowSeconds: 86_400 }) });
+    expect(response.status).toBe(504);
+    expect(await response.json()).toEqual({
+      error: 'query_timeout',
+      message:
+        "ClickHouse stopped the query at the query API's time limit of 1 seconds (limits.queryTimeoutSeconds): narrow it (a shorter from/to range, fewer steps or filters, a smaller segment) or raise the limit",
+    });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect((await funnel(limited, 'Slow Event')).status).toBe(200);
+    const metrics = await (await fetch(`${limited.url}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } })).text();
+    expect(metrics).toMatch(/^tagflow_requests_refused_total\{reason="query_timeout"\} 1$/m);
+  });
+});
