@@ -45,6 +45,11 @@ export interface StartOptions {
   logger?: FastifyServerOptions['logger'];
   /** The migrations lease's settle delay (ms; lease.ts); tests whose database is their own shorten it. */
   migrationSettleMs?: number;
+  /**
+   * The receive time of tracked requests (ms), Date.now by default: what events are checked against and stamped
+   * with, and the day a consent refusal is recorded on. Tests set it to send on another day; nothing else reads it.
+   */
+  receiveClock?: () => number;
 }
 
 /** What the migrations say before the server, and its logger, exist: one line each, as the start failures. */
@@ -83,7 +88,7 @@ export async function startCollector(config: CollectorConfig, options: StartOpti
   } catch (error) {
     throw new StartupError(`the spool cannot be opened: ${(error as Error).message}.`);
   }
-  const app = await buildServer(config, warehouse, { logger: options.logger, spool, metrics });
+  const app = await buildServer(config, warehouse, { logger: options.logger, spool, metrics, ...(options.receiveClock ? { receiveClock: options.receiveClock } : {}) });
   log = app.log;
   const shipper = new Shipper(spool, linesWriter(client), { ...defaultShipper, ...config.shipper }, metrics, app.log);
   shipper.start();

@@ -27,6 +27,8 @@ export interface ServerOptions {
   logger?: FastifyServerOptions['logger'];
   spool: Spool;
   metrics: CollectorMetrics;
+  /** The receive time of tracked requests (ms); Date.now by default (StartOptions.receiveClock). */
+  receiveClock?: () => number;
 }
 
 /** sendBeacon and the SDK post text/plain (no CORS preflight); Segment's libraries post application/json. */

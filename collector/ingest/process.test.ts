@@ -1,4 +1,5 @@
 // processBatch: what is stored and what is quarantined, as pure data.
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { defaultLimits } from '../config';
 import { readBatch, type BatchEnvelope } from './batch';
@@ -161,12 +162,17 @@ describe('processBatch', () => {
     });
     // The context keeps the event's consent as it was sent.
     expect(JSON.parse(result.rows[0]?.context ?? '{}')).toMatchObject({ consent: sent });
-    // The event's own denial, and a RudderStack one (whose event has no `consent` to show it), say so too.
+    // The event's own denial, and a RudderStack one (stored in the shape its undenied events get, so that its
+    // marketing ids stay on record), say so too.
     const ownDenial = processBatch(batch([track({ context: { consent: { analytics_storage: 'denied' } } })]), request, defaultLimits);
     expect(JSON.parse(ownDenial.rows[0]?.consent ?? '{}')).toEqual({ analytics_storage: 'denied', categoryPreferences: { analytics: false }, analyticsDeniedBy: ['context.consent.analytics_storage'] });
-    const rudder = track({ context: { consentManagement: { provider: 'oneTrust', allowedConsentIds: ['C0001'], deniedConsentIds: ['C0002'] } } });
+    const rudder = track({ context: { consentManagement: { provider: 'oneTrust', allowedConsentIds: ['C0001'], deniedConsentIds: ['C0002', 'C0004'] } } });
     const rudderDenial = processBatch(batch([rudder]), { ...request, analyticsConsentIds: ['C0002'] }, defaultLimits);
-    expect(JSON.parse(rudderDenial.rows[0]?.consent ?? '{}')).toEqual({ categoryPreferences: { analytics: false }, analyticsDeniedBy: ['context.consentManagement.deniedConsentIds: C0002'] });
+    expect(JSON.parse(rudderDenial.rows[0]?.consent ?? '{}')).toEqual({
+      categoryPreferences: { C0001: true, C0002: false, C0004: false, analytics: false },
+      provider: 'oneTrust',
+      analyticsDeniedBy: ['context.consentManagement.deniedConsentIds: C0002'],
+    });
     // Without a denial the stored consent is the event's, unchanged.
     const granted = processBatch(batch([own], { consent: { categoryPreferences: { analytics: true } } }), request, defaultLimits);
     expect(granted.rows[0]?.consent).toBe(JSON.stringify(sent));
@@ -238,5 +244,80 @@ describe("processBatch: a RudderStack allow-list without the source's marketing 
       { categoryPreferences: { C0001: true, c0004: true } },
       {},
     ]);
+  });
+});
+
+describe('processBatch: the record of a "reject all" whose event loses its ids', () => {
+  const hex = (id: string) => createHash('sha256').update(id, 'utf8').digest('hex');
+  const rejectAll = { consent: { categoryPreferences: { analytics: false, marketing: false } } };
+  // 23:59:59.5 UTC: the record's day is the receive day, whatever the event says.
+  const lateAt = Date.UTC(2026, 10, 23, 23, 59, 59, 500);
+  const late = { ...request, receivedAt: lateAt };
+  const refusal = (extra: Record<string, unknown> = {}) => track({ userId: 'user-7', anonymousId: 'anon-7', context: rejectAll, timestamp: new Date(lateAt - 3 * 86_400_000).toISOString(), ...extra });
+
+  it("records the userId's hash, its kind and the receive day, nothing else, once per request", () => {
+    const out = processBatch(batch([track(), refusal(), refusal({ messageId: 'other' })]), late, defaultLimits);
+    expect(out.rows.map((row) => [row.anonymous_id, row.user_id])).toEqual([['anon-1', ''], ['', ''], ['', '']]);
+    expect(out.refusals).toEqual([{ id_hash: hex('user-7'), id_kind: 'user', refused_on: '2026-11-23' }]);
+  });
+
+  it('records the device only when there is no userId (a login on a shared device names the previous owner)', () => {
+    const out = processBatch(batch([refusal({ userId: undefined }), refusal({ userId: '', anonymousId: 'anon-8' }), refusal({ userId: '  ', anonymousId: 'anon-9' })]), late, defaultLimits);
+    expect(out.refusals).toEqual(['anon-7', 'anon-8', 'anon-9'].map((id) => ({ id_hash: hex(id), id_kind: 'anon', refused_on: '2026-11-23' })));
+  });
+
+  it("records no device of the Tagflow SDK's cookieless events (a per-page id, sent with every page of an undecided visitor too)", () => {
+    const sdk = { library: { name: 'tagflow', version: '0.1.0' }, consent: { categoryPreferences: { necessary: true, analytics: false, marketing: false } } };
+    const out = processBatch(batch([track({ anonymousId: 'page-1', context: sdk }), track({ anonymousId: 'page-2' })], sdk), late, defaultLimits);
+    expect(out.stripped).toBe(2);
+    expect(out.refusals).toEqual([]);
+    // Its userId still counts (a site that sets the consent context itself while the visitor is logged in).
+    expect(processBatch(batch([track({ userId: 'user-7', context: sdk })]), late, defaultLimits).refusals).toEqual([{ id_hash: hex('user-7'), id_kind: 'user', refused_on: '2026-11-23' }]);
+  });
+
+  it('hashes an id as the identity graph names it: untrimmed, a safe integer by its digits, a lone surrogate as U+FFFD', () => {
+    const out = processBatch(batch([refusal({ userId: 4242 }), refusal({ userId: ' u ' }), refusal({ userId: 'x\ud800' }), refusal({ userId: 2 ** 60, anonymousId: 'anon-big' }), refusal({ userId: { id: 1 }, anonymousId: false })]), late, defaultLimits);
+    expect(out.refusals.map((r) => [r.id_kind, r.id_hash])).toEqual([
+      ['user', hex('4242')],
+      ['user', hex(' u ')],
+      ['user', hex('x\ufffd')],
+      ['anon', hex('anon-big')],
+    ]);
+  });
+
+  it('records under the drop policy and for an invalid refusing event, never for one that keeps its ids', () => {
+    const drop = { ...late, consentPolicy: 'drop' as const };
+    const out = processBatch(batch([refusal(), { type: 'nope', userId: 'user-8', context: rejectAll }, 'not an event', track({ userId: 'user-9', context: { consent: { categoryPreferences: { analytics: true, marketing: false } } } })]), drop, defaultLimits);
+    expect(out).toMatchObject({ dropped: 2, rows: [{ user_id: 'user-9' }] });
+    expect(out.refusals.map((r) => r.id_hash)).toEqual([hex('user-7'), hex('user-8')]);
+    const quarantined = processBatch(batch([{ type: 'track', userId: 'user-10', context: rejectAll }]), late, defaultLimits);
+    expect(quarantined.quarantine).toHaveLength(1);
+    expect(quarantined.refusals.map((r) => r.id_hash)).toEqual([hex('user-10')]);
+  });
+
+  it('records only a denial of a marketing key the exports read, as the consent is stored (batch merge, RudderStack shape)', () => {
+    const consentOf = (consent: unknown) => track({ userId: 'user-7', context: { consent } });
+    const none = processBatch(
+      batch([consentOf({ categoryPreferences: { analytics: false } }), consentOf({ categoryPreferences: { analytics: false, marketing: true } }), consentOf({ analytics_storage: 'denied', ad_storage: 'denied' })]),
+      late,
+      defaultLimits,
+    );
+    expect(none.stripped).toBe(3);
+    expect(none.refusals).toEqual([]);
+    for (const consent of [{ analytics_storage: 'denied', ad_user_data: 'DENIED' }, { categoryPreferences: { Analytics: 0, Advertising: ' false ' } }, { analytics: false, nested: [{ ad_personalization: 'denied' }] }]) {
+      expect(processBatch(batch([consentOf(consent)]), late, defaultLimits).refusals, JSON.stringify(consent)).toHaveLength(1);
+    }
+    // A batch denial of both, under an event's own consent that grants marketing: stored as granting, no record.
+    const granted = processBatch(batch([track({ userId: 'user-7', context: { consent: { categoryPreferences: { marketing: true } } } })], rejectAll), late, defaultLimits);
+    expect(granted.refusals).toEqual([]);
+    expect(processBatch(batch([track({ userId: 'user-7' })], rejectAll), late, defaultLimits).refusals).toHaveLength(1);
+    // RudderStack: the source's marketing id denied, or left out of a non-empty allow-list.
+    const rudder = (consentManagement: unknown) => track({ userId: 'user-7', context: { consentManagement } });
+    const source = { ...late, analyticsConsentIds: ['C0002'], marketingConsentIds: ['C0004'] };
+    const out = processBatch(batch([rudder({ allowedConsentIds: ['C0001'], deniedConsentIds: ['C0002', 'C0004'] }), rudder({ allowedConsentIds: ['C0001'] }), rudder({ allowedConsentIds: ['C0001', 'C0004'], deniedConsentIds: ['C0002'] })]), source, defaultLimits);
+    expect(out.stripped).toBe(3);
+    expect(out.refusals).toHaveLength(1);
+    const separate = [rudder({ allowedConsentIds: ['C0001'] }), rudder({ allowedConsentIds: ['C0001', 'C0004'], deniedConsentIds: ['C0002'] })].map((event) => processBatch(batch([event]), source, defaultLimits).refusals.length);
+    expect(separate).toEqual([1, 0]);
   });
 });

@@ -1,9 +1,10 @@
 // One request's events through the ingest rules: validate, apply the consent policy, normalise and
 // enrich, check the timestamp bounds. Pure: it returns the rows to spool and the refusals to report.
 import type { ConsentPolicy, LimitsConfig } from '../config';
-import type { QuarantineRow } from '../warehouse/events';
+import type { ConsentRefusalRow, QuarantineRow } from '../warehouse/events';
 import type { BatchEnvelope } from './batch';
-import { analyticsIds, applyConsentDecision, batchDenials, consentManagementPreferences, deniedConsent, eventDenials, stripRawIdentifiers } from './consent';
+import { analyticsIds, applyConsentDecision, batchDenials, consentManagementPreferences, deniedConsent, eventDenials, stripRawIdentifiers, type AnalyticsIds } from './consent';
+import { consentRefusal, marketingKeys } from './consent-refusal';
 import { isObject, validateEvent, type Refusal } from './event';
 import { anonymizeIp } from './ip';
 import { eventRow, eventTimes, parseClientTime, toDateTimeText, type EventRow, type EventTimes } from './normalize';
@@ -32,6 +33,12 @@ export interface RequestContext {
 export interface ProcessedBatch {
   rows: EventRow[];
   quarantine: QuarantineRow[];
+  /**
+   * The marketing refusals of events whose ids the consent policy removes (consent-refusal.ts), stored, dropped
+   * or refused as invalid: one row per id, each once per request. Spooled with the rows, so an acknowledged
+   * refusal is never lost.
+   */
+  refusals: ConsentRefusalRow[];
   rejected: Rejection[];
   /** Refusal codes, one per rejected event (for metrics). */
   rejectedCodes: string[];
@@ -95,6 +102,16 @@ const addedFieldBytes = 64;
 const contextKeyBytes = Buffer.byteLength(',"context":');
 
 /**
+ * The consent stored for an event whose analytics was denied (deniedConsent): its consent object, or for
+ * RudderStack's `context.consentManagement` (and no `context.consent`) what that says in the same shape, so that
+ * a marketing id it denies stays on record as for an event that keeps its ids.
+ */
+function appliedDenial(context: Record<string, unknown>, denials: readonly string[], analytics: AnalyticsIds, marketingIds: readonly string[] | undefined): Record<string, unknown> {
+  const sent = isObject(context.consent) ? context.consent : isObject(context.consentManagement) ? consentManagementPreferences(context.consentManagement, analytics, marketingIds) : undefined;
+  return deniedConsent(sent, denials, analytics);
+}
+
+/**
  * `batch` comes from readBatch (which checked its context's depth and size once for the request).
  * `bodyBytes`, the size of the request body as parsed (after gzip) when known, spares the per-event size
  * check when no event in the body can be stored larger than the event limit.
@@ -110,7 +127,10 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
     userAgent: request.userAgent,
     maxClockSkewMs: limits.maxClockSkewSeconds * 1000,
   };
-  const out: ProcessedBatch = { rows: [], quarantine: [], rejected: [], rejectedCodes: [], dropped: 0, stripped: 0 };
+  const out: ProcessedBatch = { rows: [], quarantine: [], refusals: [], rejected: [], rejectedCodes: [], dropped: 0, stripped: 0 };
+  const marketing = marketingKeys(request.marketingConsentIds);
+  // One row per id and request: every refusal of an id on one day is the same row anyway.
+  const recorded = new Set<string>();
   const refuse = (index: number, raw: unknown, refusal: Refusal, denied: boolean) => {
     out.rejected.push({ index, reason: refusal.reason });
     out.rejectedCodes.push(refusal.code);
@@ -140,8 +160,17 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
     // Either denial wins, the event's or its batch's.
     const denials = eventDenials(own, ofBatch, analytics);
     const denied = denials.length > 0;
+    // What the `consent` column gets for a stripped event, and what its refusal is read from.
+    const applied = denied ? appliedDenial(context, denials, analytics, request.marketingConsentIds) : undefined;
+    // Before the ids go (strip) or the event does (drop), valid or not: a refusal counts whatever else is wrong.
+    const refusal = denied ? consentRefusal(raw, context, applied, request.receivedAt, marketing) : undefined;
+    if (refusal && !recorded.has(`${refusal.id_kind}:${refusal.id_hash}`)) {
+      recorded.add(`${refusal.id_kind}:${refusal.id_hash}`);
+      out.refusals.push(refusal);
+    }
     // `drop` means nothing of the event is stored: not as a row, and not its refusal in the quarantine
-    // either (refused or not, it is a visitor's data the visitor did not agree to).
+    // either (refused or not, it is a visitor's data the visitor did not agree to). Only its consent refusal
+    // record above, which holds no event data.
     if (denied && request.consentPolicy === 'drop') {
       out.dropped += 1;
       return;
@@ -166,7 +195,7 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
     // `index` counts refused events too: what matters is the order the client sent them in.
     const row = eventRow(consent.event, consent.stripped ? { ...facts, ip: '' } : facts, times, index);
     // What was applied, not only what the event's own object says (it may grant what its batch denied).
-    if (consent.stripped) row.consent = JSON.stringify(deniedConsent(context.consent, denials, analytics));
+    if (consent.stripped) row.consent = JSON.stringify(applied);
     // RudderStack's consent is not in `context.consent`: stored in its shape, for what analysts read there.
     else if (!isObject(context.consent) && isObject(context.consentManagement)) {
       row.consent = JSON.stringify(consentManagementPreferences(context.consentManagement, analytics, request.marketingConsentIds));

@@ -157,7 +157,12 @@ describe('server-side consent', () => {
     expect((await send(direct, 'onetrust-write-key', [event])).status).toBe(200);
     const stored = await row<{ anonymous_id: string; user_id: string; consent: string }>(direct, 'anonymous_id, user_id, consent', 'consent-rudder');
     expect(stored).toMatchObject({ anonymous_id: '', user_id: '' });
-    expect(JSON.parse(stored.consent)).toEqual({ categoryPreferences: { analytics: false }, analyticsDeniedBy: ['context.consentManagement.deniedConsentIds: C0002'] });
+    // Stored in the shape its undenied events get (so the marketing id it denies, C0004, stays on record), analytics denied.
+    expect(JSON.parse(stored.consent)).toEqual({
+      categoryPreferences: { C0001: true, C0003: true, C0002: false, C0004: false, analytics: false },
+      provider: 'oneTrust',
+      analyticsDeniedBy: ['context.consentManagement.deniedConsentIds: C0002'],
+    });
     // The same visitor accepting analytics is kept whole, and what the event says is stored as Segment's events
     // store it (`categoryPreferences`), with `analytics` from the source's analyticsConsentIds.
     const granted = { ...event, messageId: 'consent-rudder-granted', context: { consentManagement: { ...consentManagement, allowedConsentIds: ['C0001', 'C0002'], deniedConsentIds: ['C0004'] } } };

@@ -534,3 +534,147 @@ describe("exports and a source's configured marketing ids", () => {
     expect(exported.headers.get('x-tagflow-left-out-for-consent')).toBe('1');
   }, 60_000);
 });
+
+describe('exports after a "reject all" whose event lost its ids (consent_refusals)', () => {
+  const shops: TestCollector[] = [];
+  afterAll(() => Promise.all(shops.map((s) => s.close())));
+  const jobs = { adminToken, warehouseJobs: { identityIntervalSeconds: 0.2, segmentIntervalSeconds: 0, identityOverlapSeconds: 86_400 } };
+  const grantAll = { categoryPreferences: { analytics: true, marketing: true } };
+  const rejectAll = { categoryPreferences: { analytics: false, marketing: false } };
+  const dayMs = 86_400_000;
+  // Now, but at least an hour before the end of the UTC day: "the same day" must stay so while the test runs.
+  const today = Math.min(Date.now(), Math.floor(Date.now() / dayMs) * dayMs + 23 * 3_600_000);
+  const minutes = (n: number) => n * 60_000;
+  const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+  const identify = (userId: string | number, at: number, consent?: unknown, device = `dev-${userId}`) => ({
+    type: 'identify',
+    anonymousId: device,
+    userId,
+    timestamp: new Date(at).toISOString(),
+    traits: { email: `${userId}@example.com` },
+    ...(consent === undefined ? {} : { context: { consent } }),
+  });
+  const consentUpdated = (userId: string | number | undefined, at: number, consent: unknown, device = `dev-${userId}`) => ({
+    type: 'track',
+    event: 'Consent Updated',
+    anonymousId: device,
+    ...(userId === undefined ? {} : { userId }),
+    timestamp: new Date(at).toISOString(),
+    context: { consent },
+  });
+
+  /** A collector whose receive clock the test sets (`shop.receive(at, batch)`): refusals are recorded on its day. */
+  async function startShop(overrides: Parameters<typeof startTestCollector>[0] = {}) {
+    let clock = today;
+    const shop = await startTestCollector(overrides, jobs, { receiveClock: () => clock });
+    shops.push(shop);
+    const api = (path: string, init: RequestInit = {}) => fetch(`${shop.url}${path}`, { ...init, headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` } });
+    return {
+      shop,
+      async receive(at: number, batch: object[]) {
+        clock = at;
+        const response = await fetch(`${shop.url}/v1/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ batch, writeKey: shop.source.writeKey }) });
+        expect(response.status).toBe(200);
+        return (await response.json()) as { accepted: number; dropped?: number };
+      },
+      /** Waits for `stored` person_events and `refusals` distinct refusal ids, then exports everyone with an e-mail. */
+      async exportAll(stored: number, refusals: number) {
+        await waitUntil(() => shop.db.rows('SELECT message_id FROM person_events'), (rows) => rows.length === stored);
+        await waitUntil(() => shop.db.rows('SELECT DISTINCT id_hash, id_kind FROM consent_refusals'), (rows) => rows.length === refusals);
+        const created = await api('/v1/segments', { method: 'POST', body: JSON.stringify({ name: 'contacts', rule: { trait: 'email', op: 'exists' } }) });
+        const { id } = (await created.json()) as { id: string };
+        await api(`/v1/segments/${id}/materialize`, { method: 'POST' });
+        return async (query: string) => {
+          const response = await api(`/v1/segments/${id}/export?format=vk&${query}`);
+          expect(response.status).toBe(200);
+          return { text: await response.text(), leftOut: response.headers.get('x-tagflow-left-out-for-consent'), exported: response.headers.get('x-tagflow-exported-persons') };
+        };
+      },
+    };
+  }
+  const emailsIn = (text: string, names: Array<string | number>) => names.filter((name) => text.includes(sha256(`${name}@example.com`)));
+
+  it('leave out whoever refused all after a grant, undecided, or by a numeric userId or a device alone; a grant on a later day lifts it, one on the same day does not', async () => {
+    const { shop, receive, exportAll } = await startShop();
+    // Yesterday first (the identity job reads deliveries by when they were received).
+    const yesterday = today - dayMs;
+    await receive(yesterday, [identify('lat', yesterday - minutes(10), grantAll), consentUpdated('lat', yesterday - minutes(5), rejectAll)]);
+    await receive(today - minutes(30), [
+      // gra granted (a day earlier), then rejected all today: twice, in two requests.
+      identify('gra', today - dayMs, grantAll),
+      consentUpdated('gra', today - minutes(20), rejectAll),
+      // und never decided, then rejected all.
+      identify('und', today - minutes(60)),
+      consentUpdated('und', today - minutes(20), rejectAll),
+      // A shared device: ash granted and identified on it, then bea logged in there and rejected all.
+      identify('ash', today - minutes(120), grantAll, 'dev-shared'),
+      identify('bea', today - minutes(60), undefined, 'dev-shared'),
+      consentUpdated('bea', today - minutes(50), rejectAll, 'dev-shared'),
+      // sam rejected all, then granted again later the same day: the tie goes to the refusal.
+      identify('sam', today - minutes(120)),
+      consentUpdated('sam', today - minutes(40), rejectAll),
+      // A numeric userId: the graph names it by its digits.
+      identify(4242, today - minutes(60), grantAll),
+      consentUpdated(4242, today - minutes(20), rejectAll),
+      // ano identified on their device, then rejected all from it, logged out (no userId).
+      identify('ano', today - minutes(60), grantAll),
+      consentUpdated(undefined, today - minutes(20), rejectAll, 'dev-ano'),
+      // ana refuses analytics only, anm analytics but grants marketing: no marketing refusal, no record.
+      identify('ana', today - minutes(60), grantAll),
+      consentUpdated('ana', today - minutes(20), { categoryPreferences: { analytics: false } }),
+      identify('anm', today - minutes(60)),
+      consentUpdated('anm', today - minutes(20), { categoryPreferences: { analytics: false, marketing: true } }),
+      // kep refuses marketing on an event that keeps its ids: person_events carries it, no record.
+      identify('kep', today - minutes(60), grantAll),
+      consentUpdated('kep', today - minutes(20), { categoryPreferences: { analytics: true, marketing: false } }),
+      identify('ctl', today - minutes(60), grantAll),
+    ]);
+    await receive(today - minutes(10), [consentUpdated('gra', today - minutes(10), rejectAll)]);
+    // lat grants again today (a day after the refusal); sam the same day as theirs.
+    await receive(today, [consentUpdated('lat', today, grantAll), consentUpdated('sam', today, grantAll)]);
+    // 25 events stored (the stripped ones as persons of their own); records of lat, gra, und, bea, sam, 4242, dev-ano.
+    const exportText = await exportAll(25, 7);
+
+    const everyone = ['lat', 'gra', 'und', 'ash', 'bea', 'sam', 4242, 'ano', 'ana', 'anm', 'kep', 'ctl'];
+    const byDefault = await exportText('consent=unless_denied');
+    expect(emailsIn(byDefault.text, everyone)).toEqual(['lat', 'ash', 'ana', 'anm', 'ctl']);
+    expect(byDefault).toMatchObject({ exported: '5', leftOut: '7' });
+    const required = await exportText('consent=required');
+    expect(emailsIn(required.text, everyone)).toEqual(['lat', 'ash', 'ana', 'ctl']);
+    expect(required).toMatchObject({ exported: '4', leftOut: '8' });
+
+    // What is stored: an id's hash, its kind and the day received. A userId when there is one (bea's device is
+    // ash's too), the device only without one; nothing for ana, anm and kep.
+    const columns = await shop.db.rows<{ name: string; type: string }>("SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = 'consent_refusals'");
+    expect(columns).toEqual([
+      { name: 'id_hash', type: 'String' },
+      { name: 'id_kind', type: 'String' },
+      { name: 'refused_on', type: 'Date' },
+    ]);
+    const stored = await shop.db.rows<{ id_hash: string; id_kind: string; refused_on: string }>('SELECT DISTINCT id_hash, id_kind, refused_on FROM consent_refusals ORDER BY id_kind, id_hash');
+    const record = (id: string, kind: string, on: number) => ({ id_hash: sha256(id), id_kind: kind, refused_on: day(on) });
+    expect(stored).toEqual(
+      [record('lat', 'user', yesterday), ...['gra', 'und', 'bea', 'sam', '4242'].map((id) => record(id, 'user', today)), record('dev-ano', 'anon', today)].sort(
+        (a, b) => a.id_kind.localeCompare(b.id_kind) || a.id_hash.localeCompare(b.id_hash),
+      ),
+    );
+    // gra's two refusals (two requests, the same day) are the same row: nothing tells them apart.
+    const gra = await shop.db.rows<Record<string, string>>(`SELECT * FROM consent_refusals WHERE id_hash = '${sha256('gra')}'`);
+    expect(gra.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(gra.map((row) => JSON.stringify(row))).size).toBe(1);
+    // The refusing events themselves are stored without ids, as before.
+    const stripped = await shop.db.rows<{ n: number }>("SELECT count() AS n FROM events WHERE event = 'Consent Updated' AND anonymous_id = '' AND user_id = ''");
+    expect(stripped[0]?.n).toBe(10);
+  }, 90_000);
+
+  it('record the refusal under the drop policy too, though nothing of its event is stored', async () => {
+    const { shop, receive, exportAll } = await startShop({ consentPolicy: 'drop' });
+    const answer = await receive(today, [identify('gra', today - minutes(30), grantAll), consentUpdated('gra', today - minutes(10), rejectAll), identify('ctl', today - minutes(30), grantAll)]);
+    expect(answer).toMatchObject({ accepted: 2, dropped: 1 });
+    const exportText = await exportAll(2, 1);
+    expect(await exportText('consent=required')).toMatchObject({ text: `${sha256('ctl@example.com')}\r\n`, leftOut: '1' });
+    expect(await exportText('')).toMatchObject({ text: `${sha256('ctl@example.com')}\r\n`, leftOut: '1' });
+    expect(await shop.db.rows("SELECT message_id FROM events WHERE event = 'Consent Updated'")).toEqual([]);
+    expect(await shop.db.rows('SELECT id_hash, id_kind, refused_on FROM consent_refusals')).toEqual([{ id_hash: sha256('gra'), id_kind: 'user', refused_on: day(today) }]);
+  }, 60_000);
+});

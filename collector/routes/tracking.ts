@@ -80,9 +80,11 @@ function authenticate(request: FastifyRequest, bodyKey: string | undefined, sour
 export interface TrackingDependencies {
   spool: Spool;
   metrics: CollectorMetrics;
+  /** The receive time of a request (ms); Date.now unless a test sends one on another day (StartOptions.receiveClock). */
+  receiveClock?: () => number;
 }
 
-export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { spool, metrics }: TrackingDependencies): void {
+export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { spool, metrics, receiveClock = Date.now }: TrackingDependencies): void {
   const sources = new Map(config.sources.map((source) => [source.writeKey, source]));
   const limits = { ...defaultLimits, ...config.limits };
   const rateLimiter = createRateLimiter(limits.rateLimitClients);
@@ -134,7 +136,7 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
         consentPolicy: source.consentPolicy ?? 'strip',
         analyticsConsentIds: source.analyticsConsentIds,
         marketingConsentIds: source.marketingConsentIds,
-        receivedAt: Date.now(),
+        receivedAt: receiveClock(),
         ip: source.keepFullIp ? ip : anonymizeIp(ip),
         keepFullIp: source.keepFullIp,
         userAgent: request.headers['user-agent'] ?? '',
@@ -143,11 +145,11 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
       // The body's size as parsed (after gzip is inflated).
       parsedBodyBytes.get(request) ?? Infinity,
     );
-    if (result.rows.length > 0 || result.quarantine.length > 0) {
+    if (result.rows.length > 0 || result.quarantine.length > 0 || result.refusals.length > 0) {
       try {
         // All or nothing: with room for the quarantine rows but not the events, a 503 would leave the
         // refused events spooled, and every retry of the request would quarantine them again.
-        await spool.appendAll(encodeSpoolRecord({ events: result.rows, quarantine: result.quarantine }));
+        await spool.appendAll(encodeSpoolRecord({ events: result.rows, quarantine: result.quarantine, refusals: result.refusals }));
       } catch (error) {
         if (error instanceof SpoolFullError) throw spoolFull(reply);
         request.log.error({ err: error }, 'spool append failed');

@@ -6,13 +6,15 @@
 // version older than this one cannot read these payloads: downgrading needs an empty spool.
 import { inflateRawSync } from 'node:zlib';
 import type { EventRow } from '../ingest/normalize';
-import type { QuarantineRow } from '../warehouse/events';
+import type { ConsentRefusalRow, QuarantineRow } from '../warehouse/events';
 import type { LinesFormat } from '../warehouse/lines';
-import { columnsOf, eventLine, quarantineLine, type RowTable } from '../warehouse/row-text';
+import { columnsOf, eventLine, quarantineLine, refusalLine, type RowTable } from '../warehouse/row-text';
 
 export interface SpoolRecord {
   events: EventRow[];
   quarantine: QuarantineRow[];
+  /** Marketing refusals of events that lost their ids (ingest/consent-refusal.ts); none when absent. */
+  refusals?: ConsentRefusalRow[];
 }
 
 export interface DecodedPayload {
@@ -37,12 +39,13 @@ interface Code {
 const codes = new Map<number, Code>([
   [0x56, { table: 'events', format: 'TabSeparated', deflated: false }], // 'V'
   [0x57, { table: 'events_quarantine', format: 'TabSeparated', deflated: false }], // 'W'
+  [0x58, { table: 'consent_refusals', format: 'TabSeparated', deflated: false }], // 'X'
   [0x45, { table: 'events', format: 'JSONEachRow', deflated: false }], // 'E'
   [0x51, { table: 'events_quarantine', format: 'JSONEachRow', deflated: false }], // 'Q'
   [0x65, { table: 'events', format: 'JSONEachRow', deflated: true }], // 'e'
   [0x71, { table: 'events_quarantine', format: 'JSONEachRow', deflated: true }], // 'q'
 ]);
-const writeCodes: Record<RowTable, number> = { events: 0x56, events_quarantine: 0x57 };
+const writeCodes: Record<RowTable, number> = { events: 0x56, events_quarantine: 0x57, consent_refusals: 0x58 };
 
 /** One payload as parts for Spool.append: the header, then the row text. */
 export type SpoolPayload = readonly [header: Buffer, text: string];
@@ -62,6 +65,8 @@ function payload(table: RowTable, rows: number, text: string): SpoolPayload {
 export function encodeSpoolRecord(record: SpoolRecord): SpoolPayload[] {
   const payloads: SpoolPayload[] = [];
   if (record.quarantine.length > 0) payloads.push(payload('events_quarantine', record.quarantine.length, record.quarantine.map(quarantineLine).join('')));
+  const refusals = record.refusals ?? [];
+  if (refusals.length > 0) payloads.push(payload('consent_refusals', refusals.length, refusals.map(refusalLine).join('')));
   if (record.events.length > 0) payloads.push(payload('events', record.events.length, record.events.map(eventLine).join('')));
   return payloads;
 }

@@ -224,6 +224,27 @@ describe('shipper', () => {
     expect(JSON.parse(stored?.properties ?? '{}')).toEqual({ note: name });
   });
 
+  it('ships the consent refusals of a request with its events, through a ClickHouse outage', async () => {
+    const refusal = { id_hash: 'f'.repeat(64), id_kind: 'user' as const, refused_on: '2026-11-23' };
+    const payloads = encodeSpoolRecord({ events: [row('refusal-event-1')], quarantine: [], refusals: [refusal] });
+    expect(payloads.map(([header]) => header.readUInt8(0))).toEqual([0x58, 0x56]);
+    // The first insert fails as a dropped connection would: the refusal stays in the spool and goes in on the retry.
+    const real = linesWriter(db.client);
+    let failed = false;
+    const writer: LinesWriter = {
+      async insertLines(table, format, chunks, columns) {
+        if (!failed) {
+          failed = true;
+          throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+        }
+        await real.insertLines(table, format, chunks, columns);
+      },
+    };
+    await shipThrough(payloads, { intervalMs: 20 }, { writer });
+    expect(await db.rows('SELECT id_hash, id_kind, refused_on FROM consent_refusals')).toEqual([refusal]);
+    expect(await db.rows("SELECT message_id FROM events WHERE message_id = 'refusal-event-1'")).toHaveLength(1);
+  });
+
   it('never lets the ingest path produce a lone surrogate', () => {
     expect(wellFormed('ok \ud83d\ude00')).toBe('ok \ud83d\ude00');
     expect(wellFormed('cut \ud83d')).toBe('cut \ufffd');

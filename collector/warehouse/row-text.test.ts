@@ -14,8 +14,8 @@ afterAll(async () => {
 });
 
 describe('row text', () => {
-  it('names every column of events and events_quarantine', async () => {
-    for (const table of ['events', 'events_quarantine'] as const) {
+  it('names every column of events, events_quarantine and consent_refusals', async () => {
+    for (const table of ['events', 'events_quarantine', 'consent_refusals'] as const) {
       const columns = await db.rows<{ name: string }>(`SELECT name FROM system.columns WHERE database = currentDatabase() AND table = '${table}'`);
       expect([...columnsOf[table]].sort()).toEqual(columns.map((c) => c.name).sort());
     }

@@ -3,7 +3,7 @@
 // it costs the collector's one busy thread a fraction of JSON.stringify per row. Lone UTF-16
 // surrogates need no scan: encoding the text as UTF-8 turns each into U+FFFD.
 import type { EventRow } from '../ingest/normalize';
-import type { QuarantineRow } from './events';
+import type { ConsentRefusalRow, QuarantineRow } from './events';
 
 /**
  * The `events` columns in the order of a TabSeparated row (a test compares them with the table). A new
@@ -21,9 +21,12 @@ export const eventColumns = [
 
 export const quarantineColumns = ['received_at', 'source', 'reason', 'raw'] as const satisfies ReadonlyArray<keyof QuarantineRow>;
 
-export type RowTable = 'events' | 'events_quarantine';
+/** The `consent_refusals` columns (migrations/041_consent_refusals.sql), in the order of a TabSeparated row. */
+export const refusalColumns = ['id_hash', 'id_kind', 'refused_on'] as const satisfies ReadonlyArray<keyof ConsentRefusalRow>;
 
-export const columnsOf: Record<RowTable, readonly string[]> = { events: eventColumns, events_quarantine: quarantineColumns };
+export type RowTable = 'events' | 'events_quarantine' | 'consent_refusals';
+
+export const columnsOf: Record<RowTable, readonly string[]> = { events: eventColumns, events_quarantine: quarantineColumns, consent_refusals: refusalColumns };
 
 // ClickHouse reads these backslash escapes in TabSeparated strings (and writes them the same way).
 const special = /[\\\t\n\r\0]/;
@@ -47,6 +50,9 @@ export const eventLine = (row: EventRow): string => line(row, eventColumns);
 
 /** One `events_quarantine` row as a TabSeparated line, newline included. */
 export const quarantineLine = (row: QuarantineRow): string => line(row, quarantineColumns);
+
+/** One `consent_refusals` row as a TabSeparated line, newline included. */
+export const refusalLine = (row: ConsentRefusalRow): string => line(row, refusalColumns);
 
 /** The fields of one TabSeparated line (its newline, if any, dropped), unescaped. */
 export function lineFields(text: string): string[] {

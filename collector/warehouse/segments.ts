@@ -114,24 +114,57 @@ function readStored(stored: StoredSegment): StoredRead {
  * hashes, and `consent_status`, what their latest marketing consent says (consentStatusSql). That consent is
  * the newest stored consent, in event order as profiles reads it, among those that grant or deny marketing:
  * a later event whose consent says nothing about it (analytics only) does not lift a refusal.
+ *
+ * A refusal recorded in consent_refusals (its event lost its ids: migrations/041_consent_refusals.sql) makes the
+ * member `denied` when its day is on or after the day of that latest decision, or when there is no decision:
+ * refusals keep no time of day, so a tie goes to the refusal. It counts when it names one of the member's `user:`
+ * nodes, or an `anon:` node (a device) the member was using by that day: a device shared with someone who came
+ * later does not pass that person's refusals back. The nodes are hashed in the same scan of identities_current
+ * that gathers the e-mails and phones (one pass), and joined with consent_refusals held in memory, the latest day
+ * per id, keyed by a 64-bit hash of the id's hash and kind: a number per refusing id, which ClickHouse joins
+ * faster than the two strings (a million refusals, 126k members, 18.16: +0.4 s a query instead of +1.3 s). Two
+ * ids with one key would leave out a member who did not refuse: about one chance in 10^7 with a million refusals
+ * and a million members' nodes.
  */
 function contactsSql(members: string, consent: ConsentFilter): string {
-  return `SELECT person_id, emails, phones, phone_digits, ${consentStatusSql('marketing_consent', consent.marketingIds)} AS consent_status
+  const decision = marketingDecisionSql('lower(consent)', consent.marketingIds);
+  return `SELECT person_id, emails, phones, phone_digits,
+           if(refused = 1 AND refused_on >= decided_on, 'denied', ${consentStatusSql('marketing_consent', consent.marketingIds)}) AS consent_status
     FROM
     (
         SELECT person_id,
                arraySort(groupUniqArrayIf(substring(identifier, 7), substring(identifier, 1, 6) = 'email:')) AS emails,
                arraySort(groupUniqArrayIf(substring(identifier, 7), substring(identifier, 1, 6) = 'phone:')) AS phones,
-               arraySort(groupUniqArrayIf(substring(identifier, 14), substring(identifier, 1, 13) = 'phone_digits:')) AS phone_digits
-        FROM identities_current
-        WHERE person_id IN (${members})
+               arraySort(groupUniqArrayIf(substring(identifier, 14), substring(identifier, 1, 13) = 'phone_digits:')) AS phone_digits,
+               max(refusal_counts) AS refused,
+               maxIf(refusal_day, refusal_counts = 1) AS refused_on
+        FROM
+        (
+            SELECT person_id, identifier, refusal_day,
+                   refusal_found = 1 AND (substring(identifier, 1, 5) = 'user:' OR toDate(valid_from, 'UTC') <= refusal_day) AS refusal_counts
+            FROM
+            (
+                SELECT person_id, identifier, valid_from,
+                       if(substring(identifier, 1, 5) IN ('user:', 'anon:'),
+                          cityHash64(lower(hex(SHA256(substring(identifier, 6)))), substring(identifier, 1, 4)), 0) AS id_key
+                FROM identities_current
+                WHERE person_id IN (${members})
+            )
+            ANY LEFT JOIN
+            (
+                SELECT cityHash64(id_hash, id_kind) AS id_key, max(refused_on) AS refusal_day, toUInt8(1) AS refusal_found
+                FROM consent_refusals
+                GROUP BY id_key
+            ) USING id_key
+        )
         GROUP BY person_id
         HAVING notEmpty(emails) OR notEmpty(phones)
     )
     ANY LEFT JOIN
     (
         SELECT person_id,
-               argMaxIf(lower(consent), timestamp_ms * 65536 + batch_position, ${marketingDecisionSql('lower(consent)', consent.marketingIds)}) AS marketing_consent
+               argMaxIf(lower(consent), timestamp_ms * 65536 + batch_position, ${decision}) AS marketing_consent,
+               toDate(argMaxIf(timestamp, timestamp_ms * 65536 + batch_position, ${decision}), 'UTC') AS decided_on
         FROM person_events
         WHERE person_id IN (${members}) AND consent NOT IN ('', '{}')
         GROUP BY person_id

@@ -1,7 +1,7 @@
 // A real collector for tests: its own ClickHouse database, a random port, the demo shop served.
 import type { FastifyInstance } from 'fastify';
 import type { CollectorConfig, SourceConfig } from '../../collector/config';
-import { startCollector, type RunningCollector } from '../../collector/main';
+import { startCollector, type RunningCollector, type StartOptions } from '../../collector/main';
 import { freePort } from '../../scripts/free-port';
 import { createTestDatabase, privateSettleMs, type TestDatabase } from './clickhouse';
 
@@ -16,13 +16,16 @@ export interface TestCollector {
   close(): Promise<void>;
 }
 
-/** `overrides` change the one source; `settings` the rest of the config (the shipper flushes every 50 ms by default). */
-export async function startTestCollector(overrides: Partial<SourceConfig> = {}, settings: Partial<CollectorConfig> = {}): Promise<TestCollector> {
+/**
+ * `overrides` change the one source; `settings` the rest of the config (the shipper flushes every 50 ms by default);
+ * `start` the start options besides the settle delay (a receive clock).
+ */
+export async function startTestCollector(overrides: Partial<SourceConfig> = {}, settings: Partial<CollectorConfig> = {}, start: Pick<StartOptions, 'receiveClock'> = {}): Promise<TestCollector> {
   const db = await createTestDatabase('collector');
   // freePort's port was free a moment ago; a parallel test file may take it first: then try another.
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startOn(await freePort(), db, overrides, settings);
+      return await startOn(await freePort(), db, overrides, settings, start);
     } catch (error) {
       if (attempt === 5 || ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code !== 'EADDRINUSE') {
         await db.drop();
@@ -32,7 +35,7 @@ export async function startTestCollector(overrides: Partial<SourceConfig> = {}, 
   }
 }
 
-async function startOn(port: number, db: TestDatabase, overrides: Partial<SourceConfig>, settings: Partial<CollectorConfig>): Promise<TestCollector> {
+async function startOn(port: number, db: TestDatabase, overrides: Partial<SourceConfig>, settings: Partial<CollectorConfig>, start: Pick<StartOptions, 'receiveClock'>): Promise<TestCollector> {
   const url = `http://127.0.0.1:${port}`;
   const source: SourceConfig = { id: 'test-source', writeKey: 'test-write-key', allowedOrigins: [url], keepFullIp: false, ...overrides };
   const config: CollectorConfig = {
@@ -44,7 +47,7 @@ async function startOn(port: number, db: TestDatabase, overrides: Partial<Source
     shipper: { intervalMs: 50 },
     ...settings,
   };
-  const { app, spool, metrics } = await startCollector(config, { migrationSettleMs: privateSettleMs });
+  const { app, spool, metrics } = await startCollector(config, { ...start, migrationSettleMs: privateSettleMs });
   return {
     url,
     source,
