@@ -667,6 +667,21 @@ describe('exports after a "reject all" whose event lost its ids (consent_refusal
     expect(stripped[0]?.n).toBe(10);
   }, 90_000);
 
+  it('date a decision no later than the day it was received: a fast client clock cannot make a grant outlast a later refusal', async () => {
+    const { receive, exportAll } = await startShop();
+    // 23:00 UTC two days ago: fst grants from a device whose clock is 2 hours fast, with no sentAt to correct it, so
+    // the event says 01:00 the next day (the collector takes timestamps up to a day ahead). Half an hour later,
+    // still on that day, fst rejects all.
+    const lateEvening = Math.floor(today / dayMs) * dayMs - dayMs - minutes(60);
+    await receive(lateEvening - dayMs, [identify('fst', lateEvening - dayMs), identify('ctl', lateEvening - dayMs)]);
+    await receive(lateEvening, [consentUpdated('fst', lateEvening + minutes(120), grantAll), consentUpdated('ctl', lateEvening, grantAll)]);
+    await receive(lateEvening + minutes(30), [consentUpdated('fst', lateEvening + minutes(30), rejectAll)]);
+    const exportText = await exportAll(5, 1);
+    const exported = await exportText('consent=unless_denied');
+    expect(emailsIn(exported.text, ['fst', 'ctl'])).toEqual(['ctl']);
+    expect(exported).toMatchObject({ exported: '1', leftOut: '1' });
+  }, 60_000);
+
   it('record the refusal under the drop policy too, though nothing of its event is stored', async () => {
     const { shop, receive, exportAll } = await startShop({ consentPolicy: 'drop' });
     const answer = await receive(today, [identify('gra', today - minutes(30), grantAll), consentUpdated('gra', today - minutes(10), rejectAll), identify('ctl', today - minutes(30), grantAll)]);

@@ -117,8 +117,10 @@ function readStored(stored: StoredSegment): StoredRead {
  *
  * A refusal recorded in consent_refusals (its event lost its ids: migrations/041_consent_refusals.sql) makes the
  * member `denied` when its day is on or after the day of that latest decision, or when there is no decision:
- * refusals keep no time of day, so a tie goes to the refusal. It counts when it names one of the member's `user:`
- * nodes, or an `anon:` node (a device) the member was using by that day: a device shared with someone who came
+ * refusals keep no time of day, so a tie goes to the refusal. A decision's day is that of its event time, but
+ * never after the day it was received (as a refusal's is): a client clock running fast (the collector takes
+ * timestamps up to a day ahead when no sentAt corrects them) must not date a grant after a refusal received
+ * later. It counts when it names one of the member's `user:` nodes, or an `anon:` node (a device) the member was using by that day: a device shared with someone who came
  * later does not pass that person's refusals back. The nodes are hashed in the same scan of identities_current
  * that gathers the e-mails and phones (one pass), and joined with consent_refusals held in memory, the latest day
  * per id, keyed by a 64-bit hash of the id's hash and kind: a number per refusing id, which ClickHouse joins
@@ -164,7 +166,7 @@ function contactsSql(members: string, consent: ConsentFilter): string {
     (
         SELECT person_id,
                argMaxIf(lower(consent), timestamp_ms * 65536 + batch_position, ${decision}) AS marketing_consent,
-               toDate(argMaxIf(timestamp, timestamp_ms * 65536 + batch_position, ${decision}), 'UTC') AS decided_on
+               toDate(argMaxIf(least(timestamp, received_at), timestamp_ms * 65536 + batch_position, ${decision}), 'UTC') AS decided_on
         FROM person_events
         WHERE person_id IN (${members}) AND consent NOT IN ('', '{}')
         GROUP BY person_id

@@ -12,8 +12,9 @@
 --     number, an e-mail used as userId) is found again by hashing candidates, so treat the table as personal data.
 --   * refused_on: the day (UTC) the collector received the refusal. No time of day, message id, source or
 --     position: every refusal of one id on one day is the same row, so the table cannot tell the page views of a
---     refusing visitor apart (a client may send each of them with the denial) nor be joined back to the stripped
---     events. ReplacingMergeTree keeps the latest day per id; readers take max(refused_on) until it has merged.
+--     refusing visitor apart (a client may send each of them with the denial) nor be joined back to a single
+--     stripped event (the day still links them on a day with few refusals: docs/collector.md says so).
+--     ReplacingMergeTree keeps the latest day per id; readers take max(refused_on) until it has merged.
 -- An export leaves a member out when a refusal of one of their ids is on or after the day of their latest
 -- marketing decision in person_events (ties go to the refusal: without a time of day a grant sent later that
 -- day cannot be told from one sent before).
