@@ -1,6 +1,6 @@
-// Review of the consent_refusals change: who an export leaves out, through a real collector and ClickHouse, and
-// what the record links. Pins the behaviour found, including two cases where the person's last decision was a
-// grant and the export still leaves them out (documented in docs/analytics.md since this review).
+// Who an export leaves out after a reject-all (consent_refusals), through a real collector and ClickHouse, and what
+// the record links. Pins two cases where the person's last decision was a grant and the export still leaves them
+// out, and the linkage a warehouse reader can make on a day with one refusal (both documented in docs/analytics.md).
 import { afterAll, describe, expect, it } from 'vitest';
 import { startTestCollector, type TestCollector } from '../../test/support/collector';
 import { waitUntil } from '../../test/support/clickhouse';
@@ -44,7 +44,7 @@ const tracked = (userId: string | number | undefined, ts: number | string, conte
   context,
 });
 
-describe('review: who an export leaves out after a reject-all', () => {
+describe('who an export leaves out after a reject-all', () => {
   let shop: TestCollector;
   let clock = 0;
   let accepted = 0;
@@ -144,7 +144,7 @@ describe('review: who an export leaves out after a reject-all', () => {
     expect.soft(exported('tzn'), 'a grant on the UTC day of the refusal (the next day in UTC+2)').toBe(false);
     expect.soft(exported('tzm'), 'a grant on the UTC day after the refusal (the same day in UTC-5)').toBe(true);
     expect.soft(exported('ctl'), 'control').toBe(true);
-    // Left out though their last decision was a grant (the review's findings; now documented):
+    // Left out though their last decision was a grant (documented):
     // a refusal is dated by its arrival, so one delivered late outweighs a grant made before it arrived;
     expect.soft(exported('lrf'), "a refusal made before the person's newest grant, delivered after it").toBe(false);
     // a consent tool's default state that denies everything is a refusal, and a grant the same day does not lift it.
@@ -152,7 +152,7 @@ describe('review: who an export leaves out after a reject-all', () => {
   }, 120_000);
 });
 
-describe('review: what the refusal record tells a warehouse reader', () => {
+describe('what the refusal record tells a warehouse reader', () => {
   const shops: TestCollector[] = [];
   afterAll(() => Promise.all(shops.map((s) => s.close())));
 
@@ -168,7 +168,7 @@ describe('review: what the refusal record tells a warehouse reader', () => {
     return { shop, receive };
   }
 
-  it('REPRO: on a day with one refusal, the stripped events of that day are the refusing person\'s', async () => {
+  it('on a day with one refusal, the stripped events of that day are the refusing person\'s (a documented limit)', async () => {
     const { shop, receive } = await start({});
     await receive(at(3, 10), [identify('solo', at(3, 10)), identify('other', at(3, 10))]);
     // Day -2: solo browses after rejecting all (a Segment consent wrapper sends the state with every event);
