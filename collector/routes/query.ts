@@ -265,6 +265,9 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig, metri
         }
         marketingIds = [...new Set([...configuredMarketingIds, ...marketingIds])];
         const exported = await segments.contactExport(segment.id, { requirement: requirement as ConsentRequirement, marketingIds });
+        // A HEAD gets the GET's headers and no body. Fastify would drain a stream body for it after the answer,
+        // once the slot is given back: the rows' query would run outside the limits. Its rows are never read.
+        const body = request.method === 'HEAD' ? Readable.from([]) : Readable.from(segmentCsvChunks(format as ExportFormat, exported.rows), { objectMode: false });
         // Known before the first row, so they can be headers: how many members the file carries and who was left out.
         return reply
           .header('Content-Type', 'text/csv; charset=utf-8')
@@ -273,7 +276,7 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig, metri
           .header('X-Tagflow-Exported-Persons', String(exported.withContacts - exported.leftOutForConsent))
           .header('X-Tagflow-Left-Out-For-Consent', String(exported.leftOutForConsent))
           .header('X-Tagflow-Consent-Undecided', String(exported.undecided))
-          .send(Readable.from(segmentCsvChunks(format as ExportFormat, exported.rows), { objectMode: false }));
+          .send(body);
       }),
     );
 

@@ -1,0 +1,84 @@
+// Review of the query API's capacity (review-13): cases query-capacity.test.ts does not cover. Same set-up: a gate
+// in front of ClickHouse holds the queries a test picks, so nothing here depends on how long a query takes.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CollectorConfig } from '../config';
+import { startCollector, type RunningCollector } from '../main';
+import { startClickHouseGate, type ClickHouseGate } from '../../test/support/clickhouse-gate';
+import { createTestDatabase, privateSettleMs, waitUntil, type TestDatabase } from '../../test/support/clickhouse';
+
+const adminToken = 'admin-token-0123456789';
+const segment = 'builtin_repeat_buyers';
+const hash = 'a'.repeat(64);
+
+let db: TestDatabase;
+let gate: ClickHouseGate;
+/** One slot, no queue. */
+let single: RunningCollector;
+/** A response a test may leave unread when it fails. */
+let leftover: Response | undefined;
+
+const call = (path: string, init: RequestInit = {}) => fetch(`${single.url}${path}`, { ...init, headers: { authorization: `Bearer ${adminToken}` } });
+const isExportRows = (sql: string) => sql.includes('SELECT person_id, emails, phones, phone_digits FROM (') && sql.includes('ORDER BY person_id');
+const timeoutText = 'Code: 159, e.displayText() = DB::Exception: Timeout exceeded: elapsed 60.000 seconds, maximum: 60, e.what() = DB::Exception\n';
+
+async function load(): Promise<{ running: number; waiting: number }> {
+  const text = await (await call('/metrics')).text();
+  const gauge = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return { running: gauge('tagflow_queries_running'), waiting: gauge('tagflow_queries_waiting') };
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase('audit_review13');
+  gate = await startClickHouseGate(db.url);
+  const config: CollectorConfig = {
+    host: '127.0.0.1',
+    port: 0,
+    clickhouse: { url: gate.url, database: db.database },
+    sources: [{ id: 'test-source', writeKey: 'test-write-key', allowedOrigins: [], keepFullIp: false }],
+    serveDemo: false,
+    shipper: { intervalMs: 50 },
+    adminToken,
+    limits: { queryConcurrency: 1, queryQueue: 0 },
+  };
+  single = await startCollector(config, { migrationSettleMs: privateSettleMs });
+  // One member with an e-mail, in a completed run of the segment.
+  await db.client.insert({ table: 'identities', values: [{ identifier: `email:${hash}`, valid_from: '1970-01-01 00:00:00', person_id: 'user:ann', mapped_at: '2026-01-01 00:00:00', version: 1 }], format: 'JSONEachRow' });
+  await db.client.insert({ table: 'segment_members', values: [{ segment_id: segment, run: 1, run_token: 't', person_id: 'user:ann', computed_at: '2026-01-01 00:00:00' }], format: 'JSONEachRow' });
+  await db.client.insert({
+    table: 'segment_runs',
+    values: [{ segment_id: segment, run: 1, run_token: 't', computed_at: '2026-01-01 00:00:00', members: 1, entered_count: 1, left_count: 0 }],
+    format: 'JSONEachRow',
+  });
+});
+afterAll(async () => {
+  // After a failed test: let what it left held finish, and read what it left unread, so the collector can close.
+  for (const held of gate?.held ?? []) held.release();
+  await leftover?.text().catch(() => undefined);
+  await single?.app.close();
+  await gate?.close();
+  await db?.drop();
+});
+
+describe('an export asked with HEAD', () => {
+  it('answers the GET headers without running the rows query (which would run outside any slot)', async () => {
+    gate.hold(isExportRows);
+    // Marked by a marketing id, so that its queries can be told from the GET's below.
+    const head = await call(`/v1/segments/${segment}/export?marketingConsentIds=HEADPROBE`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    expect(head.headers.get('x-tagflow-exported-persons')).toBe('1');
+    expect(await load()).toEqual({ running: 0, waiting: 0 });
+
+    // A GET export now takes the only slot; its rows query reaches the gate after the HEAD's would have.
+    const get = await call(`/v1/segments/${segment}/export`);
+    leftover = get;
+    expect(get.status).toBe(200);
+    await waitUntil(async () => gate.held.filter((q) => !q.sql.includes('headprobe')).length, (n) => n === 1, 10_000);
+    // Before the fix, the HEAD's rows query was in ClickHouse (here: held by the gate) with no slot taken:
+    // any number of HEADs ran exports at once, past limits.queryConcurrency and limits.queryQueue.
+    expect(gate.seen.filter((q) => isExportRows(q.sql) && q.sql.includes('headprobe'))).toEqual([]);
+    for (const held of gate.held) held.release();
+    expect(await get.text()).toBe(`Email,Phone\r\n${hash},\r\n`);
+    gate.held.length = 0;
+  });
+});
