@@ -1,6 +1,6 @@
 // Review of the query API's capacity (review-13): cases query-capacity.test.ts does not cover. Same set-up: a gate
 // in front of ClickHouse holds the queries a test picks, so nothing here depends on how long a query takes.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { CollectorConfig } from '../config';
 import { startCollector, type RunningCollector } from '../main';
 import { startClickHouseGate, type ClickHouseGate } from '../../test/support/clickhouse-gate';
@@ -50,10 +50,17 @@ beforeAll(async () => {
     format: 'JSONEachRow',
   });
 });
-afterAll(async () => {
-  // After a failed test: let what it left held finish, and read what it left unread, so the collector can close.
+/** After a failed test: lets what it left held finish, and reads what it left unread, so the next starts afresh. */
+async function tidy(): Promise<void> {
   for (const held of gate?.held ?? []) held.release();
   await leftover?.text().catch(() => undefined);
+  leftover = undefined;
+  if (gate) gate.held.length = 0;
+  if (single) await waitUntil(load, (now) => now.running === 0 && now.waiting === 0, 10_000);
+}
+afterEach(tidy);
+afterAll(async () => {
+  await tidy();
   await single?.app.close();
   await gate?.close();
   await db?.drop();
@@ -70,15 +77,31 @@ describe('an export asked with HEAD', () => {
     expect(await load()).toEqual({ running: 0, waiting: 0 });
 
     // A GET export now takes the only slot; its rows query reaches the gate after the HEAD's would have.
-    const get = await call(`/v1/segments/${segment}/export`);
-    leftover = get;
-    expect(get.status).toBe(200);
+    const getting = call(`/v1/segments/${segment}/export`);
     await waitUntil(async () => gate.held.filter((q) => !q.sql.includes('headprobe')).length, (n) => n === 1, 10_000);
     // Before the fix, the HEAD's rows query was in ClickHouse (here: held by the gate) with no slot taken:
     // any number of HEADs ran exports at once, past limits.queryConcurrency and limits.queryQueue.
     expect(gate.seen.filter((q) => isExportRows(q.sql) && q.sql.includes('headprobe'))).toEqual([]);
     for (const held of gate.held) held.release();
+    const get = await getting;
+    leftover = get;
+    expect(get.status).toBe(200);
     expect(await get.text()).toBe(`Email,Phone\r\n${hash},\r\n`);
-    gate.held.length = 0;
+  });
+});
+
+describe('an export whose rows query ClickHouse stops before its first row', () => {
+  it.each(['google', 'yandex', 'meta', 'vk'])('answers 504 query_timeout in the %s format, not a 200 file cut short', async (format) => {
+    gate.hold(isExportRows);
+    const answer = call(`/v1/segments/${segment}/export?format=${format}`);
+    await waitUntil(async () => gate.held.length, (n) => n === 1, 10_000);
+    gate.held[0]?.fail(500, timeoutText);
+    const response = await answer;
+    leftover = response;
+    // Before the fix: 200 for the formats with a header line (sent before the rows query ran), then a cut download.
+    expect(response.status).toBe(504);
+    expect(response.headers.get('content-disposition')).toBeNull();
+    expect(await response.json()).toMatchObject({ error: 'query_timeout' });
+    expect(await load()).toEqual({ running: 0, waiting: 0 });
   });
 });
