@@ -83,6 +83,7 @@ describe('an export asked with HEAD', () => {
     // any number of HEADs ran exports at once, past limits.queryConcurrency and limits.queryQueue.
     expect(gate.seen.filter((q) => isExportRows(q.sql) && q.sql.includes('headprobe'))).toEqual([]);
     for (const held of gate.held) held.release();
+    gate.held.length = 0;
     const get = await getting;
     leftover = get;
     expect(get.status).toBe(200);
@@ -96,6 +97,8 @@ describe('an export whose rows query ClickHouse stops before its first row', () 
     const answer = call(`/v1/segments/${segment}/export?format=${format}`);
     await waitUntil(async () => gate.held.length, (n) => n === 1, 10_000);
     gate.held[0]?.fail(500, timeoutText);
+    // Answered: not to be released later.
+    gate.held.length = 0;
     const response = await answer;
     leftover = response;
     // Before the fix: 200 for the formats with a header line (sent before the rows query ran), then a cut download.
@@ -103,5 +106,40 @@ describe('an export whose rows query ClickHouse stops before its first row', () 
     expect(response.headers.get('content-disposition')).toBeNull();
     expect(await response.json()).toMatchObject({ error: 'query_timeout' });
     expect(await load()).toEqual({ running: 0, waiting: 0 });
+  });
+});
+
+describe('a very long query time limit', () => {
+  it('is taken without a TimeoutOverflowWarning on every query (the HTTP timeout to ClickHouse stays within a timer)', async () => {
+    const huge = 3_000_000; // seconds: about 35 days, a whole number as the config takes
+    const other = await startCollector(
+      {
+        host: '127.0.0.1',
+        port: 0,
+        clickhouse: { url: db.url, database: db.database },
+        sources: [{ id: 'test-source', writeKey: 'test-write-key', allowedOrigins: [], keepFullIp: false }],
+        serveDemo: false,
+        adminToken,
+        limits: { queryTimeoutSeconds: huge },
+      },
+      { migrationSettleMs: privateSettleMs },
+    );
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => void warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', onWarning);
+    try {
+      const response = await fetch(`${other.url}/v1/query/funnel`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ steps: [{ event: 'Product Added' }], windowSeconds: 60 }),
+      });
+      expect(response.status).toBe(200);
+      // A warning is emitted on the next tick of the call that caused it.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      expect(warnings.filter((w) => w.startsWith('TimeoutOverflowWarning'))).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+      await other.app.close();
+    }
   });
 });

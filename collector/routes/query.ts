@@ -46,6 +46,9 @@ function pageParameter(value: unknown, name: string, fallback: number, max: numb
   return n;
 }
 
+/** The longest delay a Node timer takes (2^31 - 1 ms); a longer one warns (TimeoutOverflowWarning). */
+const maxTimerMs = 2 ** 31 - 1;
+
 /** Seconds a refused client is asked to wait: most queries answer within a second, the largest funnel in about 5 s. */
 export const queryRetryAfterSeconds = 5;
 
@@ -112,10 +115,11 @@ function queryTimeout(seconds: number): HttpError {
 export function queryRoutes(app: FastifyInstance, config: CollectorConfig, metrics?: CollectorMetrics): void {
   const limits = { ...defaultLimits, ...config.limits };
   // The time limit rides on every request of this client only: the shipper's and the jobs' clients have their own.
-  // The HTTP timeout (idle socket) leaves ClickHouse the time to stop the query and say why.
+  // The HTTP timeout (idle socket) leaves ClickHouse the time to stop the query and say why; at most what a Node
+  // timer holds (about 24.8 days), past which Node warns on every request and truncates it anyway.
   const client = createWarehouseClient(config.clickhouse.url, config.clickhouse.database, {
     settings: { max_execution_time: limits.queryTimeoutSeconds },
-    requestTimeoutMs: Math.max(60_000, (limits.queryTimeoutSeconds + 30) * 1000),
+    requestTimeoutMs: Math.min(maxTimerMs, Math.max(60_000, (limits.queryTimeoutSeconds + 30) * 1000)),
   });
   const segments = segmentStore(client);
   app.addHook('onClose', () => client.close());
