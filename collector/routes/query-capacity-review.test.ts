@@ -1,5 +1,6 @@
 // Review of the query API's capacity (review-13): cases query-capacity.test.ts does not cover. Same set-up: a gate
 // in front of ClickHouse holds the queries a test picks, so nothing here depends on how long a query takes.
+import { connect } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { CollectorConfig } from '../config';
 import { startCollector, type RunningCollector } from '../main';
@@ -142,4 +143,57 @@ describe('a very long query time limit', () => {
       await other.app.close();
     }
   });
+});
+
+describe('an export whose client stops reading but keeps its connection', () => {
+  it('gives its slot back once its rows query is over (here: abandoned at the HTTP timeout to ClickHouse)', async () => {
+    // Enough members that the CSV (about 13 MB) cannot all wait in the sockets' buffers.
+    const big = 'builtin_lapsed_customers';
+    const members = 200_000;
+    await db.client.command({
+      query: `INSERT INTO identities (identifier, valid_from, person_id, mapped_at, version)
+              SELECT concat('email:', lower(hex(SHA256(toString(number))))), toDateTime(0, 'UTC'), concat('user:big', toString(number)), toDateTime('2026-01-01 00:00:00', 'UTC'), 1
+              FROM numbers(${members})`,
+      clickhouse_settings: { wait_end_of_query: 1 },
+    });
+    await db.client.command({
+      query: `INSERT INTO segment_members (segment_id, run, run_token, person_id, computed_at)
+              SELECT '${big}', 1, 't', concat('user:big', toString(number)), toDateTime('2026-01-01 00:00:00', 'UTC') FROM numbers(${members})`,
+      clickhouse_settings: { wait_end_of_query: 1 },
+    });
+    await db.client.insert({
+      table: 'segment_runs',
+      values: [{ segment_id: big, run: 1, run_token: 't', computed_at: '2026-01-01 00:00:00', members, entered_count: members, left_count: 0 }],
+      format: 'JSONEachRow',
+    });
+    // Its own collector, with the shortest HTTP timeout to ClickHouse: 60 s (limits.queryTimeoutSeconds 1).
+    const stalled = await startCollector(
+      {
+        host: '127.0.0.1',
+        port: 0,
+        clickhouse: { url: db.url, database: db.database },
+        sources: [{ id: 'test-source', writeKey: 'test-write-key', allowedOrigins: [], keepFullIp: false }],
+        serveDemo: false,
+        adminToken,
+        limits: { queryConcurrency: 1, queryQueue: 0, queryTimeoutSeconds: 1 },
+      },
+      { migrationSettleMs: privateSettleMs },
+    );
+    const running = async () => Number(/^tagflow_queries_running (\d+)$/m.exec(await (await fetch(`${stalled.url}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } })).text())?.[1]);
+    const socket = connect(Number(new URL(stalled.url).port), '127.0.0.1');
+    try {
+      // The client reads the first bytes of the answer, then nothing more, and keeps the connection open.
+      const firstBytes = new Promise<string>((resolve) => socket.once('data', (chunk: Buffer) => resolve(chunk.toString('latin1'))));
+      socket.write(`GET /v1/segments/${big}/export HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${adminToken}\r\n\r\n`);
+      expect((await firstBytes).split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+      socket.pause();
+      expect(await running()).toBe(1);
+      // The collector stops reading ClickHouse's answer too, and gives it up after 60 s without a byte. Before the
+      // fix the slot stayed taken for as long as the client kept its connection (here: past the wait).
+      await waitUntil(running, (n) => n === 0, 100_000);
+    } finally {
+      socket.destroy();
+      await stalled.app.close();
+    }
+  }, 150_000);
 });
