@@ -136,23 +136,24 @@ function csvLines(format: ExportFormat, row: ExportRow): string {
 }
 
 /**
- * The CSV as chunks of text, one per member after the header, read as the rows arrive: an export of millions
- * of members is never one string. A vk file without any line is one empty line, as it always was.
+ * The CSV as chunks of text, one per member, read as the rows arrive: an export of millions of members is never
+ * one string. The header goes out with the first member's lines (or alone at the end), not before the rows are
+ * read: until the first chunk the answer's status can still change, so a rows query that fails before its first
+ * row (the query API's time limit) is answered with its error status, whatever the format. A vk file without any
+ * line is one empty line, as it always was.
  */
 export async function* segmentCsvChunks(format: ExportFormat, rows: Iterable<ExportRow> | AsyncIterable<ExportRow>): AsyncGenerator<string> {
+  let header = csvHeader(format);
   let written = false;
-  const header = csvHeader(format);
-  if (header) {
-    written = true;
-    yield header;
-  }
   for await (const row of rows) {
     const lines = csvLines(format, row);
     if (!lines) continue;
     written = true;
-    yield lines;
+    yield header + lines;
+    header = '';
   }
-  if (!written) yield '\r\n';
+  if (header) yield header;
+  else if (!written) yield '\r\n';
 }
 
 /** The whole CSV of `rows` as one string (small exports, tests). */

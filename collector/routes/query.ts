@@ -46,6 +46,9 @@ function pageParameter(value: unknown, name: string, fallback: number, max: numb
   return n;
 }
 
+/** The longest delay a Node timer takes (2^31 - 1 ms); a longer one warns (TimeoutOverflowWarning). */
+const maxTimerMs = 2 ** 31 - 1;
+
 /** Seconds a refused client is asked to wait: most queries answer within a second, the largest funnel in about 5 s. */
 export const queryRetryAfterSeconds = 5;
 
@@ -70,10 +73,13 @@ function closing(response: ServerResponse): { signal: AbortSignal; closed: Promi
 /**
  * Runs `work` in one of the limiter's slots: at once, after waiting in the queue, or not at all (429 when the
  * queue is full, 499 when the client left while waiting). The slot is given back once `work` has settled AND the
- * response has closed: a JSON answer when it is sent, a streamed export when its stream ends or its client goes
- * away, any error once its answer is sent, so that no outcome keeps it.
+ * response has closed, or as soon as `work` says it is done with ClickHouse (`clickhouseDone`): a JSON answer when
+ * it is sent, any error once its answer is sent, a streamed export when its rows' query is over or its client goes
+ * away, so that no outcome keeps it. (An export's client that stops reading but keeps its connection would
+ * otherwise keep the slot as long as the connection: its answer never ends, and nothing else ends it. An export's
+ * `work` settles when its answer does: Fastify's reply, which it returns, is awaited until then.)
  */
-async function inSlot<T>(limiter: QueryLimiter, reply: FastifyReply, work: () => Promise<T>): Promise<T> {
+async function inSlot<T>(limiter: QueryLimiter, reply: FastifyReply, work: (clickhouseDone: () => void) => Promise<T>): Promise<T> {
   const { signal, closed } = closing(reply.raw);
   const admission = await limiter.acquire(signal);
   if (!admission.admitted) {
@@ -85,8 +91,9 @@ async function inSlot<T>(limiter: QueryLimiter, reply: FastifyReply, work: () =>
       `the query API is running ${limiter.concurrency} queries with ${limiter.queueLength} more waiting, as many as it takes (limits.queryConcurrency, limits.queryQueue); retry after ${queryRetryAfterSeconds} seconds`,
     );
   }
+  // A release counts once, whichever comes first.
   try {
-    return await work();
+    return await work(admission.release);
   } finally {
     void closed.then(admission.release);
   }
@@ -112,10 +119,11 @@ function queryTimeout(seconds: number): HttpError {
 export function queryRoutes(app: FastifyInstance, config: CollectorConfig, metrics?: CollectorMetrics): void {
   const limits = { ...defaultLimits, ...config.limits };
   // The time limit rides on every request of this client only: the shipper's and the jobs' clients have their own.
-  // The HTTP timeout (idle socket) leaves ClickHouse the time to stop the query and say why.
+  // The HTTP timeout (idle socket) leaves ClickHouse the time to stop the query and say why; at most what a Node
+  // timer holds (about 24.8 days), past which Node warns on every request and truncates it anyway.
   const client = createWarehouseClient(config.clickhouse.url, config.clickhouse.database, {
     settings: { max_execution_time: limits.queryTimeoutSeconds },
-    requestTimeoutMs: Math.max(60_000, (limits.queryTimeoutSeconds + 30) * 1000),
+    requestTimeoutMs: Math.min(maxTimerMs, Math.max(60_000, (limits.queryTimeoutSeconds + 30) * 1000)),
   });
   const segments = segmentStore(client);
   app.addHook('onClose', () => client.close());
@@ -124,7 +132,7 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig, metri
     metrics?.queriesWaiting.set(load.waiting);
   });
   /** `work` in a query slot (the expensive routes; listing segments or rates, saving or deleting one stay outside). */
-  const limited = <T>(reply: FastifyReply, work: () => Promise<T>): Promise<T> => inSlot(limiter, reply, work);
+  const limited = <T>(reply: FastifyReply, work: (clickhouseDone: () => void) => Promise<T>): Promise<T> => inSlot(limiter, reply, work);
 
   const requestBytes = limits.requestBytes;
   // The sources' configured marketing ids count in every export; a request may name more.
@@ -245,9 +253,9 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig, metri
       }),
     );
 
-    // The slot stays taken while the CSV streams (inSlot waits for the response to close).
+    // The slot stays taken while the CSV streams, until the rows' query is over or the response has closed.
     scope.get<{ Params: { id: string }; Querystring: { format?: string; consent?: string; marketingConsentIds?: string } }>('/v1/segments/:id/export', async (request, reply) =>
-      limited(reply, async () => {
+      limited(reply, async (clickhouseDone) => {
         const segment = await usableSegment(request.params.id);
         const format = request.query.format ?? 'google';
         if (!(exportFormats as readonly string[]).includes(format)) {
@@ -264,7 +272,10 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig, metri
           refuseInput(error, 'invalid_parameter');
         }
         marketingIds = [...new Set([...configuredMarketingIds, ...marketingIds])];
-        const exported = await segments.contactExport(segment.id, { requirement: requirement as ConsentRequirement, marketingIds });
+        const exported = await segments.contactExport(segment.id, { requirement: requirement as ConsentRequirement, marketingIds }, clickhouseDone);
+        // A HEAD gets the GET's headers and no body. Fastify would drain a stream body for it after the answer,
+        // once the slot is given back: the rows' query would run outside the limits. Its rows are never read.
+        const body = request.method === 'HEAD' ? Readable.from([]) : Readable.from(segmentCsvChunks(format as ExportFormat, exported.rows), { objectMode: false });
         // Known before the first row, so they can be headers: how many members the file carries and who was left out.
         return reply
           .header('Content-Type', 'text/csv; charset=utf-8')
@@ -273,7 +284,7 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig, metri
           .header('X-Tagflow-Exported-Persons', String(exported.withContacts - exported.leftOutForConsent))
           .header('X-Tagflow-Left-Out-For-Consent', String(exported.leftOutForConsent))
           .header('X-Tagflow-Consent-Undecided', String(exported.undecided))
-          .send(Readable.from(segmentCsvChunks(format as ExportFormat, exported.rows), { objectMode: false }));
+          .send(body);
       }),
     );
 

@@ -177,11 +177,19 @@ function contactsSql(members: string, consent: ConsentFilter): string {
  * The rows of a query as they arrive, without holding the result: JSONEachRow streamed, each row parsed as it
  * comes. 18.16 reports an error after the first byte as a last line of text (not JSON), which fails the
  * iteration (the caller's answer is then cut short) rather than ending it as if complete. Stopping the
- * iteration early closes the response, which ends the query.
+ * iteration early closes the response, which ends the query. `onClosed` hears once ClickHouse's answer is over:
+ * read to its end, refused, or abandoned (the iteration stopped, or the client's HTTP timeout gave up on it while
+ * the reader asked for no more rows).
  */
-async function* streamRows<T>(client: ClickHouseClient, query: string): AsyncGenerator<T> {
-  const result = await client.query({ query, format: 'JSONEachRow' });
-  const stream = result.stream<T>();
+async function* streamRows<T>(client: ClickHouseClient, query: string, onClosed: () => void = () => undefined): AsyncGenerator<T> {
+  let stream;
+  try {
+    stream = (await client.query({ query, format: 'JSONEachRow' })).stream<T>();
+  } catch (error) {
+    onClosed();
+    throw error;
+  }
+  stream.once('close', onClosed);
   try {
     for await (const batch of stream) {
       for (const row of batch) {
@@ -476,9 +484,10 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
      * without those the consent filter leaves out (see contactsSql). The counts and the rows read the same run
      * (its number and token), so a refresh in between changes neither; the consent side is read again by the rows'
      * query, so a refusal landing between the two leaves that person out of the file though the counts include
-     * them (the counts can be slightly stale, never the file).
+     * them (the counts can be slightly stale, never the file). `onRowsClosed` hears when the rows' query is over
+     * (see streamRows), which starts when the rows are first read.
      */
-    async contactExport(id: string, consent: ConsentFilter): Promise<ContactExport> {
+    async contactExport(id: string, consent: ConsentFilter, onRowsClosed?: () => void): Promise<ContactExport> {
       const [last] = await rows<{ last_run: number; last_token: string }>(
         client,
         `SELECT run AS last_run, run_token AS last_token FROM segment_last_runs WHERE segment_id = ${str(id)}`,
@@ -499,6 +508,7 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
         rows: streamRows<ExportRow>(
           client,
           `SELECT person_id, emails, phones, phone_digits FROM (${contacts}) WHERE consent_status IN ${strList(kept)} ORDER BY person_id`,
+          onRowsClosed,
         ),
       };
     },

@@ -1,0 +1,199 @@
+// Review of the query API's capacity (review-13): cases query-capacity.test.ts does not cover. Same set-up: a gate
+// in front of ClickHouse holds the queries a test picks, so nothing here depends on how long a query takes.
+import { connect } from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { CollectorConfig } from '../config';
+import { startCollector, type RunningCollector } from '../main';
+import { startClickHouseGate, type ClickHouseGate } from '../../test/support/clickhouse-gate';
+import { createTestDatabase, privateSettleMs, waitUntil, type TestDatabase } from '../../test/support/clickhouse';
+
+const adminToken = 'admin-token-0123456789';
+const segment = 'builtin_repeat_buyers';
+const hash = 'a'.repeat(64);
+
+let db: TestDatabase;
+let gate: ClickHouseGate;
+/** One slot, no queue. */
+let single: RunningCollector;
+/** A response a test may leave unread when it fails. */
+let leftover: Response | undefined;
+
+const call = (path: string, init: RequestInit = {}) => fetch(`${single.url}${path}`, { ...init, headers: { authorization: `Bearer ${adminToken}` } });
+const isExportRows = (sql: string) => sql.includes('SELECT person_id, emails, phones, phone_digits FROM (') && sql.includes('ORDER BY person_id');
+const timeoutText = 'Code: 159, e.displayText() = DB::Exception: Timeout exceeded: elapsed 60.000 seconds, maximum: 60, e.what() = DB::Exception\n';
+
+async function load(): Promise<{ running: number; waiting: number }> {
+  const text = await (await call('/metrics')).text();
+  const gauge = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return { running: gauge('tagflow_queries_running'), waiting: gauge('tagflow_queries_waiting') };
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase('audit_review13');
+  gate = await startClickHouseGate(db.url);
+  const config: CollectorConfig = {
+    host: '127.0.0.1',
+    port: 0,
+    clickhouse: { url: gate.url, database: db.database },
+    sources: [{ id: 'test-source', writeKey: 'test-write-key', allowedOrigins: [], keepFullIp: false }],
+    serveDemo: false,
+    shipper: { intervalMs: 50 },
+    adminToken,
+    limits: { queryConcurrency: 1, queryQueue: 0 },
+  };
+  single = await startCollector(config, { migrationSettleMs: privateSettleMs });
+  // One member with an e-mail, in a completed run of the segment.
+  await db.client.insert({ table: 'identities', values: [{ identifier: `email:${hash}`, valid_from: '1970-01-01 00:00:00', person_id: 'user:ann', mapped_at: '2026-01-01 00:00:00', version: 1 }], format: 'JSONEachRow' });
+  await db.client.insert({ table: 'segment_members', values: [{ segment_id: segment, run: 1, run_token: 't', person_id: 'user:ann', computed_at: '2026-01-01 00:00:00' }], format: 'JSONEachRow' });
+  await db.client.insert({
+    table: 'segment_runs',
+    values: [{ segment_id: segment, run: 1, run_token: 't', computed_at: '2026-01-01 00:00:00', members: 1, entered_count: 1, left_count: 0 }],
+    format: 'JSONEachRow',
+  });
+});
+/** After a failed test: lets what it left held finish, and reads what it left unread, so the next starts afresh. */
+async function tidy(): Promise<void> {
+  for (const held of gate?.held ?? []) held.release();
+  await leftover?.text().catch(() => undefined);
+  leftover = undefined;
+  if (gate) gate.held.length = 0;
+  if (single) await waitUntil(load, (now) => now.running === 0 && now.waiting === 0, 10_000);
+}
+afterEach(tidy);
+afterAll(async () => {
+  await tidy();
+  await single?.app.close();
+  await gate?.close();
+  await db?.drop();
+});
+
+describe('an export asked with HEAD', () => {
+  it('answers the GET headers without running the rows query (which would run outside any slot)', async () => {
+    gate.hold(isExportRows);
+    // Marked by a marketing id, so that its queries can be told from the GET's below.
+    const head = await call(`/v1/segments/${segment}/export?marketingConsentIds=HEADPROBE`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    expect(head.headers.get('x-tagflow-exported-persons')).toBe('1');
+    expect(await load()).toEqual({ running: 0, waiting: 0 });
+
+    // A GET export now takes the only slot; its rows query reaches the gate after the HEAD's would have.
+    const getting = call(`/v1/segments/${segment}/export`);
+    await waitUntil(async () => gate.held.filter((q) => !q.sql.includes('headprobe')).length, (n) => n === 1, 10_000);
+    // Before the fix, the HEAD's rows query was in ClickHouse (here: held by the gate) with no slot taken:
+    // any number of HEADs ran exports at once, past limits.queryConcurrency and limits.queryQueue.
+    expect(gate.seen.filter((q) => isExportRows(q.sql) && q.sql.includes('headprobe'))).toEqual([]);
+    for (const held of gate.held) held.release();
+    gate.held.length = 0;
+    const get = await getting;
+    leftover = get;
+    expect(get.status).toBe(200);
+    expect(await get.text()).toBe(`Email,Phone\r\n${hash},\r\n`);
+  });
+});
+
+describe('an export whose rows query ClickHouse stops before its first row', () => {
+  it.each(['google', 'yandex', 'meta', 'vk'])('answers 504 query_timeout in the %s format, not a 200 file cut short', async (format) => {
+    gate.hold(isExportRows);
+    const answer = call(`/v1/segments/${segment}/export?format=${format}`);
+    await waitUntil(async () => gate.held.length, (n) => n === 1, 10_000);
+    gate.held[0]?.fail(500, timeoutText);
+    // Answered: not to be released later.
+    gate.held.length = 0;
+    const response = await answer;
+    leftover = response;
+    // Before the fix: 200 for the formats with a header line (sent before the rows query ran), then a cut download.
+    expect(response.status).toBe(504);
+    expect(response.headers.get('content-disposition')).toBeNull();
+    expect(await response.json()).toMatchObject({ error: 'query_timeout' });
+    expect(await load()).toEqual({ running: 0, waiting: 0 });
+  });
+});
+
+describe('a very long query time limit', () => {
+  it('is taken without a TimeoutOverflowWarning on every query (the HTTP timeout to ClickHouse stays within a timer)', async () => {
+    const huge = 3_000_000; // seconds: about 35 days, a whole number as the config takes
+    const other = await startCollector(
+      {
+        host: '127.0.0.1',
+        port: 0,
+        clickhouse: { url: db.url, database: db.database },
+        sources: [{ id: 'test-source', writeKey: 'test-write-key', allowedOrigins: [], keepFullIp: false }],
+        serveDemo: false,
+        adminToken,
+        limits: { queryTimeoutSeconds: huge },
+      },
+      { migrationSettleMs: privateSettleMs },
+    );
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => void warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', onWarning);
+    try {
+      const response = await fetch(`${other.url}/v1/query/funnel`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ steps: [{ event: 'Product Added' }], windowSeconds: 60 }),
+      });
+      expect(response.status).toBe(200);
+      // A warning is emitted on the next tick of the call that caused it.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      expect(warnings.filter((w) => w.startsWith('TimeoutOverflowWarning'))).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+      await other.app.close();
+    }
+  });
+});
+
+describe('an export whose client stops reading but keeps its connection', () => {
+  it('gives its slot back once its rows query is over (here: abandoned at the HTTP timeout to ClickHouse)', async () => {
+    // Enough members that the CSV (about 13 MB) cannot all wait in the sockets' buffers.
+    const big = 'builtin_lapsed_customers';
+    const members = 200_000;
+    await db.client.command({
+      query: `INSERT INTO identities (identifier, valid_from, person_id, mapped_at, version)
+              SELECT concat('email:', lower(hex(SHA256(toString(number))))), toDateTime(0, 'UTC'), concat('user:big', toString(number)), toDateTime('2026-01-01 00:00:00', 'UTC'), 1
+              FROM numbers(${members})`,
+      clickhouse_settings: { wait_end_of_query: 1 },
+    });
+    await db.client.command({
+      query: `INSERT INTO segment_members (segment_id, run, run_token, person_id, computed_at)
+              SELECT '${big}', 1, 't', concat('user:big', toString(number)), toDateTime('2026-01-01 00:00:00', 'UTC') FROM numbers(${members})`,
+      clickhouse_settings: { wait_end_of_query: 1 },
+    });
+    await db.client.insert({
+      table: 'segment_runs',
+      values: [{ segment_id: big, run: 1, run_token: 't', computed_at: '2026-01-01 00:00:00', members, entered_count: members, left_count: 0 }],
+      format: 'JSONEachRow',
+    });
+    // Its own collector, with the shortest HTTP timeout to ClickHouse: 60 s (limits.queryTimeoutSeconds 1).
+    const stalled = await startCollector(
+      {
+        host: '127.0.0.1',
+        port: 0,
+        clickhouse: { url: db.url, database: db.database },
+        sources: [{ id: 'test-source', writeKey: 'test-write-key', allowedOrigins: [], keepFullIp: false }],
+        serveDemo: false,
+        adminToken,
+        limits: { queryConcurrency: 1, queryQueue: 0, queryTimeoutSeconds: 1 },
+      },
+      { migrationSettleMs: privateSettleMs },
+    );
+    const running = async () => Number(/^tagflow_queries_running (\d+)$/m.exec(await (await fetch(`${stalled.url}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } })).text())?.[1]);
+    const socket = connect(Number(new URL(stalled.url).port), '127.0.0.1');
+    try {
+      // The client reads the first bytes of the answer, then nothing more, and keeps the connection open.
+      const firstBytes = new Promise<string>((resolve) => socket.once('data', (chunk: Buffer) => resolve(chunk.toString('latin1'))));
+      socket.write(`GET /v1/segments/${big}/export HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${adminToken}\r\n\r\n`);
+      expect((await firstBytes).split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+      socket.pause();
+      expect(await running()).toBe(1);
+      // The collector stops reading ClickHouse's answer too, and gives it up after 60 s without a byte. Before the
+      // fix the slot stayed taken for as long as the client kept its connection (here: past the wait).
+      await waitUntil(running, (n) => n === 0, 100_000);
+    } finally {
+      socket.destroy();
+      await stalled.app.close();
+    }
+  }, 150_000);
+});
