@@ -1,4 +1,5 @@
-// Review of the query API's capacity (review-13): cases query-capacity.test.ts does not cover. Same set-up: a gate
+// The query API's capacity at its edges (HEAD, exports stopped or stalled, very long limits), beside
+// query-capacity.test.ts. Same set-up: a gate
 // in front of ClickHouse holds the queries a test picks, so nothing here depends on how long a query takes.
 import { connect } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
