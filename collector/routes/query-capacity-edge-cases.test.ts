@@ -3,12 +3,11 @@
 // in front of ClickHouse holds the queries a test picks, so nothing here depends on how long a query takes.
 import { connect } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { CollectorConfig } from '../config';
-import { startCollector, type RunningCollector } from '../main';
+import type { RunningCollector } from '../main';
 import { startClickHouseGate, type ClickHouseGate } from '../../test/support/clickhouse-gate';
-import { createTestDatabase, privateSettleMs, waitUntil, type TestDatabase } from '../../test/support/clickhouse';
+import { createTestDatabase, waitUntil, type TestDatabase } from '../../test/support/clickhouse';
+import { adminToken, clickhouseTimeoutText, isExportRowsQuery, queryLoad, seedOneMemberRun, startQueryCollector } from '../../test/support/query-api';
 
-const adminToken = 'admin-token-0123456789';
 const segment = 'builtin_repeat_buyers';
 const hash = 'a'.repeat(64);
 
@@ -20,37 +19,17 @@ let single: RunningCollector;
 let leftover: Response | undefined;
 
 const call = (path: string, init: RequestInit = {}) => fetch(`${single.url}${path}`, { ...init, headers: { authorization: `Bearer ${adminToken}` } });
-const isExportRows = (sql: string) => sql.includes('SELECT person_id, emails, phones, phone_digits FROM (') && sql.includes('ORDER BY person_id');
-const timeoutText = 'Code: 159, e.displayText() = DB::Exception: Timeout exceeded: elapsed 60.000 seconds, maximum: 60, e.what() = DB::Exception\n';
+const isExportRows = isExportRowsQuery;
+const timeoutText = clickhouseTimeoutText;
 
-async function load(): Promise<{ running: number; waiting: number }> {
-  const text = await (await call('/metrics')).text();
-  const gauge = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
-  return { running: gauge('tagflow_queries_running'), waiting: gauge('tagflow_queries_waiting') };
-}
+const load = () => queryLoad(single);
 
 beforeAll(async () => {
-  db = await createTestDatabase('audit_review13');
+  db = await createTestDatabase('capacity_edges');
   gate = await startClickHouseGate(db.url);
-  const config: CollectorConfig = {
-    host: '127.0.0.1',
-    port: 0,
-    clickhouse: { url: gate.url, database: db.database },
-    sources: [{ id: 'test-source', writeKey: 'test-write-key', allowedOrigins: [], keepFullIp: false }],
-    serveDemo: false,
-    shipper: { intervalMs: 50 },
-    adminToken,
-    limits: { queryConcurrency: 1, queryQueue: 0 },
-  };
-  single = await startCollector(config, { migrationSettleMs: privateSettleMs });
+  single = await startQueryCollector(gate.url, db.database, { queryConcurrency: 1, queryQueue: 0 });
   // One member with an e-mail, in a completed run of the segment.
-  await db.client.insert({ table: 'identities', values: [{ identifier: `email:${hash}`, valid_from: '1970-01-01 00:00:00', person_id: 'user:ann', mapped_at: '2026-01-01 00:00:00', version: 1 }], format: 'JSONEachRow' });
-  await db.client.insert({ table: 'segment_members', values: [{ segment_id: segment, run: 1, run_token: 't', person_id: 'user:ann', computed_at: '2026-01-01 00:00:00' }], format: 'JSONEachRow' });
-  await db.client.insert({
-    table: 'segment_runs',
-    values: [{ segment_id: segment, run: 1, run_token: 't', computed_at: '2026-01-01 00:00:00', members: 1, entered_count: 1, left_count: 0 }],
-    format: 'JSONEachRow',
-  });
+  await seedOneMemberRun(db, segment, hash);
 });
 /** After a failed test: lets what it left held finish, and reads what it left unread, so the next starts afresh. */
 async function tidy(): Promise<void> {
@@ -114,18 +93,7 @@ describe('an export whose rows query ClickHouse stops before its first row', () 
 describe('a very long query time limit', () => {
   it('is taken without a TimeoutOverflowWarning on every query (the HTTP timeout to ClickHouse stays within a timer)', async () => {
     const huge = 3_000_000; // seconds: about 35 days, a whole number as the config takes
-    const other = await startCollector(
-      {
-        host: '127.0.0.1',
-        port: 0,
-        clickhouse: { url: db.url, database: db.database },
-        sources: [{ id: 'test-source', writeKey: 'test-write-key', allowedOrigins: [], keepFullIp: false }],
-        serveDemo: false,
-        adminToken,
-        limits: { queryTimeoutSeconds: huge },
-      },
-      { migrationSettleMs: privateSettleMs },
-    );
+    const other = await startQueryCollector(db.url, db.database, { queryTimeoutSeconds: huge });
     const warnings: string[] = [];
     const onWarning = (warning: Error) => void warnings.push(`${warning.name}: ${warning.message}`);
     process.on('warning', onWarning);
@@ -168,19 +136,8 @@ describe('an export whose client stops reading but keeps its connection', () => 
       format: 'JSONEachRow',
     });
     // Its own collector, with the shortest HTTP timeout to ClickHouse: 60 s (limits.queryTimeoutSeconds 1).
-    const stalled = await startCollector(
-      {
-        host: '127.0.0.1',
-        port: 0,
-        clickhouse: { url: db.url, database: db.database },
-        sources: [{ id: 'test-source', writeKey: 'test-write-key', allowedOrigins: [], keepFullIp: false }],
-        serveDemo: false,
-        adminToken,
-        limits: { queryConcurrency: 1, queryQueue: 0, queryTimeoutSeconds: 1 },
-      },
-      { migrationSettleMs: privateSettleMs },
-    );
-    const running = async () => Number(/^tagflow_queries_running (\d+)$/m.exec(await (await fetch(`${stalled.url}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } })).text())?.[1]);
+    const stalled = await startQueryCollector(db.url, db.database, { queryConcurrency: 1, queryQueue: 0, queryTimeoutSeconds: 1 });
+    const running = async () => (await queryLoad(stalled)).running;
     const socket = connect(Number(new URL(stalled.url).port), '127.0.0.1');
     try {
       // The client reads the first bytes of the answer, then nothing more, and keeps the connection open.

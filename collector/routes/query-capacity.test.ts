@@ -5,26 +5,10 @@
 // it until the test lets it through, so no test depends on how long a query takes, except the timeout's, which
 // reads enough generated rows to run for seconds without the limit.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CollectorConfig } from '../config';
-import { startCollector, type RunningCollector } from '../main';
+import type { RunningCollector } from '../main';
 import { startClickHouseGate, type ClickHouseGate, type HeldQuery } from '../../test/support/clickhouse-gate';
-import { createTestDatabase, privateSettleMs, waitUntil, type TestDatabase } from '../../test/support/clickhouse';
-
-const adminToken = 'admin-token-0123456789';
-
-async function start(clickhouseUrl: string, database: string, limits: CollectorConfig['limits']): Promise<RunningCollector> {
-  const config: CollectorConfig = {
-    host: '127.0.0.1',
-    port: 0,
-    clickhouse: { url: clickhouseUrl, database },
-    sources: [{ id: 'test-source', writeKey: 'test-write-key', allowedOrigins: [], keepFullIp: false }],
-    serveDemo: false,
-    shipper: { intervalMs: 50 },
-    adminToken,
-    limits,
-  };
-  return startCollector(config, { migrationSettleMs: privateSettleMs });
-}
+import { createTestDatabase, waitUntil, type TestDatabase } from '../../test/support/clickhouse';
+import { adminToken, clickhouseTimeoutText, isExportRowsQuery, queryLoad, seedOneMemberRun, startQueryCollector } from '../../test/support/query-api';
 
 const call = (collector: RunningCollector, path: string, init: RequestInit = {}) =>
   fetch(`${collector.url}${path}`, { ...init, headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' } });
@@ -34,12 +18,7 @@ const funnel = (collector: RunningCollector, event: string, signal?: AbortSignal
 const isHeldFunnel = (sql: string) => sql.includes("event = 'held-");
 const funnelOf = (query: HeldQuery | undefined) => /event = '(held-[^']*)'/.exec(query?.sql ?? '')?.[1];
 
-/** The limiter's load as GET /metrics shows it. */
-async function load(collector: RunningCollector): Promise<{ running: number; waiting: number }> {
-  const text = await (await fetch(`${collector.url}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } })).text();
-  const gauge = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
-  return { running: gauge('tagflow_queries_running'), waiting: gauge('tagflow_queries_waiting') };
-}
+const load = queryLoad;
 const loadIs = (collector: RunningCollector, running: number, waiting: number) =>
   waitUntil(() => load(collector), (now) => now.running === running && now.waiting === waiting, 10_000);
 const heldCount = (gate: ClickHouseGate, n: number) => waitUntil(async () => gate.held.length, (count) => count === n, 10_000);
@@ -55,8 +34,8 @@ beforeAll(async () => {
   db = await createTestDatabase('capacity');
   gate = await startClickHouseGate(db.url);
   gate.hold(isHeldFunnel);
-  single = await start(gate.url, db.database, { queryConcurrency: 1, queryQueue: 0 });
-  queued = await start(gate.url, db.database, { queryConcurrency: 1, queryQueue: 2 });
+  single = await startQueryCollector(gate.url, db.database, { queryConcurrency: 1, queryQueue: 0 });
+  queued = await startQueryCollector(gate.url, db.database, { queryConcurrency: 1, queryQueue: 2 });
 });
 afterAll(async () => {
   await single?.app.close();
@@ -189,19 +168,12 @@ describe('query API concurrency', () => {
 
 describe('a streamed export', () => {
   const segment = 'builtin_repeat_buyers';
-  const isExportRows = (sql: string) => sql.includes('SELECT person_id, emails, phones, phone_digits FROM (') && sql.includes('ORDER BY person_id');
-  const timeoutLine = 'Code: 159, e.displayText() = DB::Exception: Timeout exceeded: elapsed 60.000 seconds, maximum: 60, e.what() = DB::Exception\n';
+  const isExportRows = isExportRowsQuery;
+  const timeoutLine = clickhouseTimeoutText;
 
   beforeAll(async () => {
     // One member with an e-mail, in a completed run of the segment.
-    const hash = 'a'.repeat(64);
-    await db.client.insert({ table: 'identities', values: [{ identifier: `email:${hash}`, valid_from: '1970-01-01 00:00:00', person_id: 'user:ann', mapped_at: '2026-01-01 00:00:00', version: 1 }], format: 'JSONEachRow' });
-    await db.client.insert({ table: 'segment_members', values: [{ segment_id: segment, run: 1, run_token: 't', person_id: 'user:ann', computed_at: '2026-01-01 00:00:00' }], format: 'JSONEachRow' });
-    await db.client.insert({
-      table: 'segment_runs',
-      values: [{ segment_id: segment, run: 1, run_token: 't', computed_at: '2026-01-01 00:00:00', members: 1, entered_count: 1, left_count: 0 }],
-      format: 'JSONEachRow',
-    });
+    await seedOneMemberRun(db, segment, 'a'.repeat(64));
   });
 
   it('holds its slot until its stream ends, and gives it back when its client goes away mid-stream', async () => {
@@ -262,7 +234,7 @@ describe('the query time limit', () => {
   let limited: RunningCollector;
   beforeAll(async () => {
     slowDb = await createTestDatabase('timeout');
-    limited = await start(slowDb.url, slowDb.database, { queryConcurrency: 1, queryQueue: 0, queryTimeoutSeconds: 1 });
+    limited = await startQueryCollector(slowDb.url, slowDb.database, { queryConcurrency: 1, queryQueue: 0, queryTimeoutSeconds: 1 });
     // 50,000 events of 10 KB properties: each step filter extracts a 10 KB value with a regular expression, about
     // 3 s of ClickHouse for the funnel below on 18.16 without a limit (more under load), read in many blocks, so
     // the 1-second limit is checked often while it runs.
