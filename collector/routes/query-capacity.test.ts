@@ -150,6 +150,23 @@ describe('query API concurrency', () => {
     gate.held.length = 0;
   });
 
+  it('refuses a malformed page or export with its 400 while every slot is taken, not with a 429', async () => {
+    const holding = funnel(single, 'held-busy');
+    await heldCount(gate, 1);
+    const badLimit = await call(single, '/v1/segments/builtin_repeat_buyers/members?limit=x');
+    expect(badLimit.status).toBe(400);
+    expect(await badLimit.json()).toMatchObject({ error: 'invalid_parameter' });
+    expect((await call(single, '/v1/segments/builtin_repeat_buyers/members?run=not-a-run')).status).toBe(400);
+    expect((await call(single, '/v1/segments/builtin_repeat_buyers/export?format=pdf')).status).toBe(400);
+    expect((await call(single, '/v1/segments/builtin_repeat_buyers/export?consent=maybe')).status).toBe(400);
+    // A well-formed one still waits its turn: no place in the queue, so 429.
+    expect((await call(single, '/v1/segments/builtin_repeat_buyers/members')).status).toBe(429);
+    gate.held[0]?.release();
+    expect((await holding).status).toBe(200);
+    await loadIs(single, 0, 0);
+    gate.held.length = 0;
+  });
+
   it('sends max_execution_time with the query API queries only, not with the shipper inserts', async () => {
     const sent = await fetch(`${single.url}/v1/batch`, {
       method: 'POST',

@@ -178,8 +178,8 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig, metri
       throw refusal;
     });
 
-    // Funnels are checked before they take a slot: parsing uses no ClickHouse. The other limited routes look the
-    // segment up first, which does.
+    // Every parameter is checked before the request takes a slot (checking uses no ClickHouse), so a malformed
+    // request gets its 400 at once, not a 429 under load; the segment lookup does use ClickHouse, inside the slot.
     scope.post('/v1/query/funnel', async (request, reply) => {
       let query;
       try {
@@ -228,17 +228,17 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig, metri
       limited(reply, async () => segments.materialize(await usableSegment(request.params.id))),
     );
 
-    scope.get<{ Params: { id: string }; Querystring: { limit?: string; offset?: string; run?: string } }>('/v1/segments/:id/members', async (request, reply) =>
-      limited(reply, async () => {
+    scope.get<{ Params: { id: string }; Querystring: { limit?: string; offset?: string; run?: string } }>('/v1/segments/:id/members', async (request, reply) => {
+      const limit = pageParameter(request.query.limit, 'limit', 100, 10_000);
+      const offset = pageParameter(request.query.offset, 'offset', 0, 1e12);
+      let run: RunRef | undefined;
+      try {
+        run = request.query.run === undefined ? undefined : parseRunId(request.query.run);
+      } catch (error) {
+        refuseInput(error, 'invalid_parameter');
+      }
+      return limited(reply, async () => {
         const segment = await usableSegment(request.params.id);
-        const limit = pageParameter(request.query.limit, 'limit', 100, 10_000);
-        const offset = pageParameter(request.query.offset, 'offset', 0, 1e12);
-        let run: RunRef | undefined;
-        try {
-          run = request.query.run === undefined ? undefined : parseRunId(request.query.run);
-        } catch (error) {
-          refuseInput(error, 'invalid_parameter');
-        }
         const read = run ? await segments.runMembers(segment.id, run, limit, offset) : { page: await segments.members(segment.id, limit, offset) };
         if ('refused' in read) {
           const restart = 'start again from offset 0 without run';
@@ -250,28 +250,28 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig, metri
         // The run read from (null before the first run): pass runId back as run to page that same run.
         const { page } = read;
         return { segmentId: segment.id, limit, offset, run: page.run?.run ?? null, runId: page.run?.runId ?? null, computedAt: page.run?.computedAt ?? null, total: page.total, members: page.members };
-      }),
-    );
+      });
+    });
 
     // The slot stays taken while the CSV streams, until the rows' query is over or the response has closed.
-    scope.get<{ Params: { id: string }; Querystring: { format?: string; consent?: string; marketingConsentIds?: string } }>('/v1/segments/:id/export', async (request, reply) =>
-      limited(reply, async (clickhouseDone) => {
+    scope.get<{ Params: { id: string }; Querystring: { format?: string; consent?: string; marketingConsentIds?: string } }>('/v1/segments/:id/export', async (request, reply) => {
+      const format = request.query.format ?? 'google';
+      if (!(exportFormats as readonly string[]).includes(format)) {
+        throw new HttpError(400, 'invalid_parameter', `format must be one of ${exportFormats.join(', ')}`);
+      }
+      const requirement = request.query.consent ?? 'unless_denied';
+      if (!(consentRequirements as readonly string[]).includes(requirement)) {
+        throw new HttpError(400, 'invalid_parameter', `consent must be one of ${consentRequirements.join(', ')}`);
+      }
+      let marketingIds: string[] = [];
+      try {
+        marketingIds = parseMarketingIds(request.query.marketingConsentIds);
+      } catch (error) {
+        refuseInput(error, 'invalid_parameter');
+      }
+      marketingIds = [...new Set([...configuredMarketingIds, ...marketingIds])];
+      return limited(reply, async (clickhouseDone) => {
         const segment = await usableSegment(request.params.id);
-        const format = request.query.format ?? 'google';
-        if (!(exportFormats as readonly string[]).includes(format)) {
-          throw new HttpError(400, 'invalid_parameter', `format must be one of ${exportFormats.join(', ')}`);
-        }
-        const requirement = request.query.consent ?? 'unless_denied';
-        if (!(consentRequirements as readonly string[]).includes(requirement)) {
-          throw new HttpError(400, 'invalid_parameter', `consent must be one of ${consentRequirements.join(', ')}`);
-        }
-        let marketingIds: string[] = [];
-        try {
-          marketingIds = parseMarketingIds(request.query.marketingConsentIds);
-        } catch (error) {
-          refuseInput(error, 'invalid_parameter');
-        }
-        marketingIds = [...new Set([...configuredMarketingIds, ...marketingIds])];
         const exported = await segments.contactExport(segment.id, { requirement: requirement as ConsentRequirement, marketingIds }, clickhouseDone);
         // A HEAD gets the GET's headers and no body. Fastify would drain a stream body for it after the answer,
         // once the slot is given back: the rows' query would run outside the limits. Its rows are never read.
@@ -285,8 +285,8 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig, metri
           .header('X-Tagflow-Left-Out-For-Consent', String(exported.leftOutForConsent))
           .header('X-Tagflow-Consent-Undecided', String(exported.undecided))
           .send(body);
-      }),
-    );
+      });
+    });
 
     currencyRateRoutes(scope, client);
   });
