@@ -43,6 +43,9 @@ function parseJson(body: string): unknown {
   }
 }
 
+/** The methods whose bodies the routes read; their bodies are decoded (gzip) and timed before parsing. */
+const bodyMethods = new Set(['POST', 'PUT']);
+
 /** Seconds a client is asked to wait when the collector is stopping (another instance, or this one restarted). */
 const stoppingRetryAfterSeconds = 5;
 
@@ -114,7 +117,8 @@ export async function buildServer(config: CollectorConfig, warehouse: Warehouse,
   });
 
   // gzip-encoded bodies are inflated before parsing (the limit applies to the inflated size); slow bodies time out.
-  app.addHook('preParsing', async (request, _reply, payload) => (request.method === 'POST' ? decodeBody(request.headers, payload, limits.bodyTimeoutSeconds) : payload));
+  // Every method a route takes a body with: POST (ingestion, funnels, segments) and PUT (currency rates).
+  app.addHook('preParsing', async (request, _reply, payload) => (bodyMethods.has(request.method) ? decodeBody(request.headers, payload, limits.bodyTimeoutSeconds) : payload));
 
   app.removeContentTypeParser(bodyMediaTypes);
   app.addContentTypeParser(bodyMediaTypes, { parseAs: 'string' }, (request, body, done) => {
