@@ -182,6 +182,13 @@ describe('settings that would be silently ignored or never match', () => {
     expect(() => load({ sources: [{ ...source, allowedOrigins: [origin] }] })).toThrow(message);
   });
 
+  it('reads adminOrigins (none by default) and checks them as allowed origins are checked', () => {
+    expect(load({ sources: [source] }).adminOrigins).toEqual([]);
+    expect(load({ sources: [source], adminOrigins: ['https://Admin.Example.com:443/', '*'] }).adminOrigins).toEqual(['https://admin.example.com', '*']);
+    expect(() => load({ sources: [source], adminOrigins: ['admin.example.com'] })).toThrow('adminOrigins: "admin.example.com" is not an origin');
+    expect(() => load({ sources: [source], adminOrigins: 'https://admin.example.com' })).toThrow('adminOrigins must be an array of origins');
+  });
+
   it('names TAGFLOW_TRUSTED_PROXIES or trustedProxies[i] when an entry is not an address or CIDR', () => {
     expect(() => load({ sources: [source] }, { TAGFLOW_TRUSTED_PROXIES: '10.0.0.1, not-an-ip' })).toThrow(
       'TAGFLOW_TRUSTED_PROXIES: "not-an-ip" is not an IP address or CIDR',

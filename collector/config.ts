@@ -121,6 +121,11 @@ export interface CollectorConfig {
   /** Without a spool directory the collector spools to a fresh temporary directory (tests only). */
   spool?: Partial<SpoolConfig>;
   shipper?: Partial<ShipperConfig>;
+  /**
+   * Browser origins (a web admin tool) that may call the query API (/v1/query/*, /v1/segments*, /v1/currency-rates*)
+   * with every method it has and read an export's headers; the SDK's paths answer only the sources' allowedOrigins.
+   */
+  adminOrigins?: string[];
   /** Bearer token for the query and segment APIs and GET /metrics (separate from write keys); unset: those answer 401. */
   adminToken?: string;
   /** Serve GET /metrics without the admin token (a scrape on a private network). Off by default. */
@@ -489,7 +494,7 @@ function readConfigFile(name: string | undefined): JsonObject {
 }
 
 /** The config file's settings, as docs/collector.md lists them. */
-export const fileKeys = ['host', 'port', 'database', 'trustedProxies', 'publicUrl', 'sources', 'limits', 'spool', 'shipper', 'adminToken', 'publicMetrics', 'warehouseJobs', 'serveDemo'] as const;
+export const fileKeys = ['host', 'port', 'database', 'trustedProxies', 'publicUrl', 'sources', 'limits', 'spool', 'shipper', 'adminToken', 'adminOrigins', 'publicMetrics', 'warehouseJobs', 'serveDemo'] as const;
 
 /** Builds the config from an optional JSON file (TAGFLOW_CONFIG) and environment overrides. */
 export function loadConfig(env: Env = process.env): CollectorConfig {
@@ -511,6 +516,7 @@ export function loadConfig(env: Env = process.env): CollectorConfig {
     spool: parseSpool(file.spool, fromEnv(env, 'TAGFLOW_SPOOL_DIR'), database),
     shipper: numbers(file.shipper, defaultShipper, 'shipper'),
     ...(adminToken === undefined ? {} : { adminToken }),
+    adminOrigins: parseOrigins(file.adminOrigins ?? [], 'adminOrigins'),
     publicMetrics: parsePublicMetrics(file),
     warehouseJobs: parseWarehouseJobs(file.warehouseJobs),
   };

@@ -1,5 +1,4 @@
 // Builds the Fastify app from a config and a warehouse; main.ts (or a test) decides where it listens.
-import cors from '@fastify/cors';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -9,6 +8,7 @@ import type { CollectorMetrics } from './metrics';
 import { decodeBody, parsedBodyBytes } from './routes/body';
 import { clientCompatRoutes } from './routes/client-compat';
 import { containerRoutes } from './routes/container';
+import { corsRoutes } from './routes/cors';
 import { demoRoutes } from './routes/demo';
 import { healthRoutes } from './routes/health';
 import { methodNotAllowedRoutes, recordRoutes } from './routes/method-not-allowed';
@@ -42,6 +42,9 @@ function parseJson(body: string): unknown {
     throw new HttpError(400, 'invalid_json', `the body is not valid JSON: ${(error as Error).message}`);
   }
 }
+
+/** The methods whose bodies the routes read; their bodies are decoded (gzip) and timed before parsing. */
+const bodyMethods = new Set(['POST', 'PUT']);
 
 /** Seconds a client is asked to wait when the collector is stopping (another instance, or this one restarted). */
 const stoppingRetryAfterSeconds = 5;
@@ -114,7 +117,8 @@ export async function buildServer(config: CollectorConfig, warehouse: Warehouse,
   });
 
   // gzip-encoded bodies are inflated before parsing (the limit applies to the inflated size); slow bodies time out.
-  app.addHook('preParsing', async (request, _reply, payload) => (request.method === 'POST' ? decodeBody(request.headers, payload, limits.bodyTimeoutSeconds) : payload));
+  // Every method a route takes a body with: POST (ingestion, funnels, segments) and PUT (currency rates).
+  app.addHook('preParsing', async (request, _reply, payload) => (bodyMethods.has(request.method) ? decodeBody(request.headers, payload, limits.bodyTimeoutSeconds) : payload));
 
   app.removeContentTypeParser(bodyMediaTypes);
   app.addContentTypeParser(bodyMediaTypes, { parseAs: 'string' }, (request, body, done) => {
@@ -131,27 +135,7 @@ export async function buildServer(config: CollectorConfig, warehouse: Warehouse,
     reply.code(404).send({ error: 'not_found', message: `no route for ${request.method} ${request.url}` }),
   );
 
-  const allowedOrigins = new Set(config.sources.flatMap((source) => source.allowedOrigins));
-  const anySourceAllows = (origin: string | undefined): boolean => origin === undefined || allowedOrigins.has('*') || allowedOrigins.has(origin);
-  // Preflights the CORS plugin would refuse (with a text/plain 400, or a 404 for an origin no source lists) are
-  // refused here first, in the collector's error shape. Added before the plugin, so this hook runs first.
-  app.addHook('onRequest', async (request) => {
-    if (request.method !== 'OPTIONS') return;
-    const origin = request.headers.origin;
-    if (origin === undefined || request.headers['access-control-request-method'] === undefined) {
-      throw new HttpError(400, 'invalid_preflight', 'OPTIONS is for CORS preflights: send Origin and Access-Control-Request-Method');
-    }
-    if (!anySourceAllows(origin)) throw new HttpError(403, 'origin_not_allowed', `origin ${origin} is not allowed by any source`);
-  });
-  await app.register(cors, {
-    // Per-source origins are enforced after the write key is known; here any configured origin passes.
-    origin: (origin, callback) => callback(null, anySourceAllows(origin)),
-    methods: ['GET', 'POST'],
-    allowedHeaders: ['Content-Type', 'Authorization', 'Content-Encoding'],
-    // Browsers hide response headers cross-origin unless listed; the SDK honours Retry-After.
-    exposedHeaders: ['Retry-After'],
-    maxAge: 86_400,
-  });
+  await corsRoutes(app, config);
 
   // Every route from here on is recorded, so that a known path asked with another method is answered 405.
   const routes = recordRoutes(app);

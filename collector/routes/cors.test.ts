@@ -66,3 +66,80 @@ describe('CORS', () => {
     }
   });
 });
+
+describe('CORS for a browser admin tool (adminOrigins) on the query API', () => {
+  const adminToken = 'admin-token-0123456789';
+  const admin = 'https://admin.example';
+  const shop = 'https://shop.example';
+  let target: TestCollector;
+  beforeAll(async () => {
+    target = await startTestCollector({ allowedOrigins: [shop] }, { adminToken, adminOrigins: [admin] });
+  });
+  afterAll(() => target.close());
+
+  const preflight = (path: string, origin: string, method: string) =>
+    fetch(`${target.url}${path}`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': 'authorization, content-type' } });
+  const call = (path: string, origin: string, init: RequestInit = {}) =>
+    fetch(`${target.url}${path}`, { ...init, headers: { origin, authorization: `Bearer ${adminToken}`, 'content-type': 'application/json', ...(init.headers as Record<string, string> | undefined) } });
+  const listedIn = (header: string | null) => (header ?? '').split(',').map((name) => name.trim().toLowerCase());
+
+  it.each([
+    ['DELETE', '/v1/segments/some-id'],
+    ['PUT', '/v1/currency-rates'],
+    ['DELETE', '/v1/currency-rates'],
+    ['POST', '/v1/query/funnel'],
+    ['POST', '/v1/segments'],
+    ['GET', '/v1/segments/some-id/export?format=vk'],
+  ])('answers an admin origin a preflight for %s %s with the query API methods and the Authorization header', async (method, path) => {
+    const response = await preflight(path, admin, method);
+    expect(response.status).toBe(204);
+    expect(response.headers.get('access-control-allow-origin')).toBe(admin);
+    expect(listedIn(response.headers.get('access-control-allow-methods'))).toEqual(expect.arrayContaining(['get', 'post', 'put', 'delete']));
+    expect(listedIn(response.headers.get('access-control-allow-headers'))).toContain('authorization');
+  });
+
+  it("lets an admin origin load rates and read an export's file name and counts", async () => {
+    const loaded = await call('/v1/currency-rates', admin, { method: 'PUT', body: JSON.stringify({ reportingCurrency: 'USD', rates: [{ currency: 'EUR', day: '2026-11-02', rate: 1.08 }] }) });
+    expect(loaded.status).toBe(200);
+    expect(loaded.headers.get('access-control-allow-origin')).toBe(admin);
+
+    const created = await call('/v1/segments', admin, { method: 'POST', body: JSON.stringify({ name: 'contacts', rule: { trait: 'email', op: 'exists' } }) });
+    const { id } = (await created.json()) as { id: string };
+    await call(`/v1/segments/${id}/materialize`, admin, { method: 'POST' });
+    const exported = await call(`/v1/segments/${id}/export?format=vk`, admin);
+    expect(exported.status).toBe(200);
+    expect(exported.headers.get('access-control-allow-origin')).toBe(admin);
+    const fileHeaders = [...exported.headers.keys()].filter((name) => name === 'content-disposition' || name.startsWith('x-tagflow-'));
+    expect(fileHeaders.length).toBeGreaterThan(1);
+    expect(listedIn(exported.headers.get('access-control-expose-headers'))).toEqual(expect.arrayContaining([...fileHeaders, 'retry-after']));
+    expect((await call(`/v1/segments/${id}`, admin, { method: 'DELETE' })).headers.get('access-control-allow-origin')).toBe(admin);
+  });
+
+  it('gives an admin origin nothing more on the SDK paths', async () => {
+    const refused = await preflight('/v1/batch', admin, 'POST');
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get('access-control-allow-origin')).toBeNull();
+    expect(await refused.json()).toEqual({ error: 'origin_not_allowed', message: `origin ${admin} is not allowed by any source` });
+    const sent = await fetch(`${target.url}/v1/batch`, { method: 'POST', headers: { origin: admin, 'content-type': 'text/plain' }, body: JSON.stringify({ writeKey: target.source.writeKey, batch: [{ type: 'page', anonymousId: 'a' }] }) });
+    expect(sent.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it("keeps a source's origin to GET and POST on the query API, and the SDK's headers", async () => {
+    for (const method of ['DELETE', 'PUT']) {
+      const response = await preflight('/v1/currency-rates', shop, method);
+      expect(response.status).toBe(204);
+      expect(response.headers.get('access-control-allow-methods')).toBe('GET, POST');
+    }
+    const listed = await call('/v1/segments', shop);
+    expect(listed.headers.get('access-control-expose-headers')).toBe('Retry-After');
+    const sdk = await preflight('/v1/batch', shop, 'POST');
+    expect(sdk.headers.get('access-control-allow-methods')).toBe('GET, POST');
+  });
+
+  it('refuses an origin in neither list on the query API in JSON, naming adminOrigins', async () => {
+    const response = await preflight('/v1/segments', 'https://evil.example', 'GET');
+    expect(response.status).toBe(403);
+    expect(response.headers.get('access-control-allow-origin')).toBeNull();
+    expect(await response.json()).toEqual({ error: 'origin_not_allowed', message: 'origin https://evil.example is not in adminOrigins and not allowed by any source' });
+  });
+});

@@ -1,5 +1,6 @@
 // The exchange rates API on a real collector: admin token, every refused field named, loads that replace a day,
 // and a reporting currency that cannot change under loaded rates.
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCollector, type TestCollector } from '../../test/support/collector';
 
@@ -115,5 +116,41 @@ describe('PUT, GET and DELETE /v1/currency-rates', () => {
 
     expect(await (await put({ reportingCurrency: 'EUR', rates: [{ currency: 'USD', day: '2026-11-02', rate: 0.92 }] })).json()).toEqual({ reportingCurrency: 'EUR', loaded: 1 });
     expect(await list()).toEqual({ reportingCurrency: 'EUR', rates: [{ currency: 'USD', day: '2026-11-02', rate: 0.92 }] });
+  });
+});
+
+describe('PUT /v1/currency-rates with an encoded body', () => {
+  const encodedPut = (body: Uint8Array<ArrayBuffer> | string, encoding: string) =>
+    fetch(`${collector.url}/v1/currency-rates`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', 'content-encoding': encoding, authorization: `Bearer ${adminToken}` },
+      body,
+    });
+  const gzipped = (value: unknown) => new Uint8Array(gzipSync(JSON.stringify(value)));
+
+  it('inflates a gzip body as the ingestion routes do', async () => {
+    expect((await request('DELETE')).status).toBe(204);
+    const response = await encodedPut(gzipped({ reportingCurrency: 'USD', rates: [eur('2026-11-05', 1.07)] }), 'gzip');
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ reportingCurrency: 'USD', loaded: 1 });
+    expect(await list()).toEqual({ reportingCurrency: 'USD', rates: [eur('2026-11-05', 1.07)] });
+  });
+
+  it('refuses a corrupt gzip body (400), another encoding (415) and one that inflates past the limit (413), storing nothing', async () => {
+    expect((await request('DELETE')).status).toBe(204);
+    const corrupt = await encodedPut(JSON.stringify({ reportingCurrency: 'USD', rates: [eur('2026-11-05', 1.07)] }), 'gzip');
+    expect(corrupt.status).toBe(400);
+    expect(await corrupt.json()).toMatchObject({ error: 'invalid_gzip' });
+
+    const brotli = await encodedPut(JSON.stringify({ reportingCurrency: 'USD', rates: [eur('2026-11-05', 1.07)] }), 'br');
+    expect(brotli.status).toBe(415);
+    expect(await brotli.json()).toMatchObject({ error: 'unsupported_encoding', message: expect.stringMatching(/Content-Encoding br/) });
+
+    // Small on the wire, over the body limit once inflated: the limit counts inflated bytes.
+    const many = Array.from({ length: 10_001 }, (_, i) => eur(new Date(Date.UTC(2000, 0, 1) + i * 86_400_000).toISOString().slice(0, 10), 1.0812345678));
+    const bomb = await encodedPut(gzipped({ reportingCurrency: 'USD', rates: many }), 'gzip');
+    expect(bomb.status).toBe(413);
+    expect(await bomb.json()).toMatchObject({ error: 'body_too_large', message: expect.stringMatching(/after gzip is inflated.*send the rates in several requests$/) });
+    expect(await list()).toEqual({ reportingCurrency: null, rates: [] });
   });
 });

@@ -131,6 +131,24 @@ describe('server-side consent', () => {
     expect(metrics).toMatch(/tagflow_events_consent_total\{source="dropper",action="dropped"\} 1/);
   });
 
+  it('counts the refusal records of "reject all" events per source, one per id and request', async () => {
+    const counted = async (sourceId: string) => {
+      const text = await (await scrape(direct)).text();
+      return Number(new RegExp(`^tagflow_consent_refusals_total\\{source="${sourceId}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+    };
+    const rejectAll = { consent: { categoryPreferences: { analytics: false, marketing: false } } };
+    const [dropperBefore, stripBefore] = [await counted('dropper'), await counted('test-source')];
+    await send(direct, 'dropper-write-key', [
+      { type: 'track', event: 'E', userId: 'refuser-1', anonymousId: 'a', messageId: 'refusal-count-1', context: rejectAll },
+      { type: 'track', event: 'E', userId: 'refuser-1', anonymousId: 'a', messageId: 'refusal-count-2', context: rejectAll },
+      { type: 'track', event: 'E', anonymousId: 'refusing-device', messageId: 'refusal-count-3', context: rejectAll },
+      { type: 'track', event: 'E', userId: 'undecided', messageId: 'refusal-count-4' },
+    ]);
+    await send(direct, 'test-source-write-key', [{ type: 'track', event: 'E', userId: 'refuser-2', messageId: 'refusal-count-5', context: rejectAll }]);
+    expect(await counted('dropper')).toBe(dropperBefore + 2);
+    expect(await counted('test-source')).toBe(stripBefore + 1);
+  });
+
   it('leaves events alone when consent grants analytics or is absent', async () => {
     await send(direct, 'dropper-write-key', [{ type: 'page', anonymousId: 'a-9', messageId: 'consent-granted', context: { consent: { categoryPreferences: { analytics: true } } } }]);
     expect(await row(direct, 'anonymous_id', 'consent-granted')).toEqual({ anonymous_id: 'a-9' });

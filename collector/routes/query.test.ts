@@ -1,5 +1,6 @@
 // The query and segment APIs on a real collector: admin token, the identity job on the collector's
 // timer, funnels, saved segments, paged members and hashed CSV exports.
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCollector, type TestCollector } from '../../test/support/collector';
 import { waitUntil } from '../../test/support/clickhouse';
@@ -101,6 +102,17 @@ describe('query API', () => {
     expect(await none.json()).toMatchObject({ error: 'invalid_funnel', path: 'funnel.steps' });
     const negative = await post('/v1/query/funnel', { steps: [{ event: 'x' }], windowSeconds: -1 });
     expect(await negative.json()).toMatchObject({ error: 'invalid_funnel', path: 'funnel.windowSeconds' });
+  });
+
+  it('reads gzip-encoded funnel and segment bodies as the ingestion routes do', async () => {
+    const gzipPost = (path: string, body: unknown) =>
+      api(path, { method: 'POST', headers: { 'content-encoding': 'gzip' }, body: new Uint8Array(gzipSync(JSON.stringify(body))) });
+    const funnel = await gzipPost('/v1/query/funnel', { steps: [{ event: 'Product Added' }, { event: 'Order Completed' }], windowSeconds: 3600 });
+    expect(await funnel.json()).toEqual({ steps: [{ step: 1, persons: 2, conversion: 1 }, { step: 2, persons: 1, conversion: 0.5 }] });
+    const segment = await gzipPost('/v1/segments', { name: 'gzipped', rule: { metric: 'ltv', op: 'gt', value: 5 } });
+    expect(segment.status).toBe(201);
+    const { id } = (await segment.json()) as { id: string };
+    expect((await del(`/v1/segments/${id}`)).status).toBe(204);
   });
 
   it('refuses funnel dates a DateTime cannot hold with a 400 naming the field, and answers the widest range', async () => {

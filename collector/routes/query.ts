@@ -99,6 +99,9 @@ async function inSlot<T>(limiter: QueryLimiter, reply: FastifyReply, work: (clic
   }
 }
 
+/** The headers of an export besides its Content-Type: the file name and the counts (routes/cors.ts exposes them). */
+export const exportHeaders = ['Content-Disposition', 'X-Tagflow-Consent-Requirement', 'X-Tagflow-Exported-Persons', 'X-Tagflow-Left-Out-For-Consent', 'X-Tagflow-Consent-Undecided'] as const;
+
 const isFileHeader = (name: string): boolean => name === 'content-type' || name === 'content-disposition' || name.startsWith('x-tagflow-');
 
 /** Removes an export's headers (type, file name, X-Tagflow-* counts) from a reply not started yet, and from its response. */

@@ -162,6 +162,7 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
     for (const code of result.rejectedCodes) metrics.rejected.inc({ source: source.id, reason: code });
     if (result.stripped > 0) metrics.consent.inc({ source: source.id, action: 'stripped' }, result.stripped);
     if (result.dropped > 0) metrics.consent.inc({ source: source.id, action: 'dropped' }, result.dropped);
+    if (result.refusals.length > 0) metrics.consentRefusals.inc({ source: source.id }, result.refusals.length);
 
     const body: BatchReply = { accepted: result.rows.length, rejected: result.rejected, ...(result.dropped > 0 ? { dropped: result.dropped } : {}) };
     if (result.rows.length > 0 || result.dropped > 0) return reply.code(200).send(body);

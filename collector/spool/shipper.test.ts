@@ -213,6 +213,33 @@ describe('shipper', () => {
     expect(quarantined[0]?.n).toBe(1);
   });
 
+  it('says a payload it cannot read was written by a newer version (not disk trouble), and keeps it and retries', async () => {
+    // A code this version does not know ('z'), and a TabSeparated events payload with more columns than it knows.
+    for (const payload of [Buffer.from([0x7a, 0, 0, 0, 1]), Buffer.from([0x56, 0, 0, 0, 1, eventColumns.length + 1])]) {
+      const spoolDir = mkdtempSync(join(tmpdir(), 'tagflow-shipper-newer-'));
+      try {
+        const spool = await Spool.open({ dir: spoolDir, maxBytes: 10_000_000, segmentBytes: 1_000_000 });
+        await spool.append(payload);
+        const depth = spool.depthBytes();
+        const errors: { err?: unknown; message: string }[] = [];
+        const log = { warn: () => undefined, error: (object: { err?: unknown }, message: string) => void errors.push({ ...object, message }) };
+        const shipper = new Shipper(spool, linesWriter(db.client), { ...defaultShipper, idleMs: 10, maxBackoffMs: 20 }, createMetrics(() => spool.depthBytes()), log);
+        shipper.start();
+        // Two attempts: it retries rather than giving up or skipping the record.
+        await waitUntil(async () => errors.length, (n) => n >= 2);
+        await shipper.stop(0);
+        const [first] = errors;
+        expect(first?.message).toMatch(/^the spool holds a record written by a newer Tagflow version/);
+        expect(first?.message).toMatch(/upgrade to it again, or drain the spool with it before downgrading.*retrying$/);
+        expect(first?.err).toBeInstanceOf(SpoolPayloadError);
+        expect(spool.depthBytes()).toBe(depth);
+        await spool.close();
+      } finally {
+        rmSync(spoolDir, { recursive: true, force: true });
+      }
+    }
+  });
+
   it('stores text with tabs, newlines, backslashes and lone surrogates intact through the TabSeparated spool', async () => {
     const name = 'tab\there, line\nbreak, back\\slash \\t, cr\r, nul\0, emoji \ud83d\ude00, half \ud83d';
     const parsed = validateEvent({ type: 'track', event: name, anonymousId: 'a', messageId: 'text-1', properties: { note: name } });

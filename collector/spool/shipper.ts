@@ -9,7 +9,7 @@ import type { CollectorMetrics } from '../metrics';
 import type { LinesFormat, LinesWriter } from '../warehouse/lines';
 import type { QuarantineRow } from '../warehouse/events';
 import { columnsOf, lineFields, quarantineLine, type RowTable } from '../warehouse/row-text';
-import { decodeSpoolPayload } from './payload';
+import { decodeSpoolPayload, SpoolPayloadError } from './payload';
 import { appendRefused } from './refused-file';
 import type { Position, Spool } from './spool';
 
@@ -80,6 +80,18 @@ function usedThrough(arena: Buffer, payload: Buffer | undefined, used: number): 
   return payload && payload.buffer === arena.buffer ? payload.byteOffset - arena.byteOffset + payload.length + 1 : used;
 }
 
+/**
+ * What the log says when a batch could not be read or checkpointed. A payload this version cannot read
+ * (payload.ts) is no disk trouble: a newer version wrote it, and only that version can ship it
+ * (docs/collector.md, "Durability").
+ */
+export function shipFailureMessage(error: unknown): string {
+  if (error instanceof SpoolPayloadError) {
+    return `the spool holds a record written by a newer Tagflow version (${error.message}), which this version cannot read: upgrade to it again, or drain the spool with it before downgrading (docs/collector.md, "Durability"); nothing is dropped, retrying`;
+  }
+  return 'the shipper could not read the spool or save its checkpoint; retrying';
+}
+
 const samePosition = (a: Position, b: Position) => a.segment === b.segment && a.offset === b.offset;
 
 export class Shipper {
@@ -131,8 +143,9 @@ export class Shipper {
           this.position = batch.end;
         }
       } catch (error) {
-        // A spool read or checkpoint write failed (disk trouble): keep the position, try again shortly.
-        this.log.error({ err: error }, 'the shipper could not read the spool or save its checkpoint; retrying');
+        // A spool read or checkpoint write failed, or a record is one this version cannot read: keep the
+        // position (nothing is dropped), try again shortly.
+        this.log.error({ err: error }, shipFailureMessage(error));
         if (this.stopping) return;
         await new Promise((resolve) => setTimeout(resolve, this.config.maxBackoffMs));
       }

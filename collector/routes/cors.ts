@@ -1,0 +1,75 @@
+// CORS: which browser origins may call which paths, with which methods, and which response headers they may read.
+// The SDK's paths answer the sources' allowedOrigins; the query API's paths answer adminOrigins too (a browser
+// admin tool), with the methods and export headers that API has. @fastify/cors writes the headers, per request
+// through its delegator; the preflights it would refuse in its own shape are refused here first, in ours.
+import cors, { type FastifyCorsOptions } from '@fastify/cors';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { CollectorConfig } from '../config';
+import { HttpError } from '../errors';
+import { exportHeaders } from './query';
+
+/** The query API's paths (routes/query.ts, routes/currency-rates.ts), the only ones adminOrigins open. */
+export function isQueryApiPath(url: string): boolean {
+  const path = url.split('?', 1)[0] ?? '';
+  return /^\/v1\/(query\/|segments(\/|$)|currency-rates(\/|$))/.test(path);
+}
+
+const allowedHeaders = ['Content-Type', 'Authorization', 'Content-Encoding'];
+const maxAge = 86_400;
+
+/** What the SDK (and Segment's browser libraries) need: GET and POST; the SDK honours Retry-After. */
+const sdkCors = { methods: ['GET', 'POST'], allowedHeaders, exposedHeaders: ['Retry-After'], maxAge } satisfies FastifyCorsOptions;
+
+/** The query API's methods, and the headers an admin tool reads: Retry-After (429), an export's file name and counts. */
+const adminCors = { methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'], allowedHeaders, exposedHeaders: ['Retry-After', ...exportHeaders], maxAge } satisfies FastifyCorsOptions;
+
+export interface CorsPolicy {
+  /** The CORS grant for a request from `origin` to `url`, or undefined when that origin gets none there. */
+  grant(url: string, origin: string | undefined): FastifyCorsOptions | undefined;
+  /** Why a preflight from `origin` to `url` is refused (403), or undefined when it is answered. */
+  refusal(url: string, origin: string): HttpError | undefined;
+}
+
+const listed = (origins: ReadonlySet<string>, origin: string | undefined): boolean => origin !== undefined && (origins.has('*') || origins.has(origin));
+
+/** Pure: the origins of the config, by path. Requests without Origin (servers) are no CORS matter and pass. */
+export function corsPolicy(config: Pick<CollectorConfig, 'sources' | 'adminOrigins'>): CorsPolicy {
+  // Per-source origins are enforced after the write key is known; here any configured origin passes.
+  const sourceOrigins = new Set(config.sources.flatMap((source) => source.allowedOrigins));
+  const adminOrigins = new Set(config.adminOrigins ?? []);
+  // `origin: true` reflects the request's Origin (none for a request without one, as before the admin origins).
+  const grant = (url: string, origin: string | undefined): FastifyCorsOptions | undefined => {
+    if (origin === undefined) return { ...sdkCors, origin: true };
+    if (isQueryApiPath(url) && listed(adminOrigins, origin)) return { ...adminCors, origin: true };
+    if (listed(sourceOrigins, origin)) return { ...sdkCors, origin: true };
+    return undefined;
+  };
+  return {
+    grant,
+    refusal(url, origin) {
+      if (grant(url, origin)) return undefined;
+      const message = isQueryApiPath(url) && adminOrigins.size > 0 ? `origin ${origin} is not in adminOrigins and not allowed by any source` : `origin ${origin} is not allowed by any source`;
+      return new HttpError(403, 'origin_not_allowed', message);
+    },
+  };
+}
+
+/** Registers CORS on `app`: call before the routes, and before any other onRequest hook that may answer a preflight. */
+export async function corsRoutes(app: FastifyInstance, config: CollectorConfig): Promise<void> {
+  const policy = corsPolicy(config);
+  // Preflights the CORS plugin would refuse (with a text/plain 400, or a 404 for an origin it does not grant) are
+  // refused here first, in the collector's error shape. Added before the plugin, so this hook runs first.
+  app.addHook('onRequest', async (request) => {
+    if (request.method !== 'OPTIONS') return;
+    const origin = request.headers.origin;
+    if (origin === undefined || request.headers['access-control-request-method'] === undefined) {
+      throw new HttpError(400, 'invalid_preflight', 'OPTIONS is for CORS preflights: send Origin and Access-Control-Request-Method');
+    }
+    const refusal = policy.refusal(request.url, origin);
+    if (refusal) throw refusal;
+  });
+  await app.register(cors, {
+    // Per request: the grant depends on the path as well as the origin. An origin without one gets no CORS headers.
+    delegator: (request: FastifyRequest, callback) => callback(null, policy.grant(request.url, request.headers.origin) ?? { ...sdkCors, origin: false }),
+  });
+}
