@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import { defaultLimits, type CollectorConfig } from './config';
 import { HttpError, clientErrorReply, defaultMaxParamLength, toErrorReply, type ErrorReply } from './errors';
 import type { CollectorMetrics } from './metrics';
-import { decodeBody, parsedBodyBytes } from './routes/body';
+import { decodeBodyHook, parsedBodyBytes } from './routes/body';
 import { clientCompatRoutes } from './routes/client-compat';
 import { containerRoutes } from './routes/container';
 import { corsRoutes } from './routes/cors';
@@ -42,9 +42,6 @@ function parseJson(body: string): unknown {
     throw new HttpError(400, 'invalid_json', `the body is not valid JSON: ${(error as Error).message}`);
   }
 }
-
-/** The methods whose bodies the routes read; their bodies are decoded (gzip) and timed before parsing. */
-const bodyMethods = new Set(['POST', 'PUT']);
 
 /** Seconds a client is asked to wait when the collector is stopping (another instance, or this one restarted). */
 const stoppingRetryAfterSeconds = 5;
@@ -117,8 +114,8 @@ export async function buildServer(config: CollectorConfig, warehouse: Warehouse,
   });
 
   // gzip-encoded bodies are inflated before parsing (the limit applies to the inflated size); slow bodies time out.
-  // Every method a route takes a body with: POST (ingestion, funnels, segments) and PUT (currency rates).
-  app.addHook('preParsing', async (request, _reply, payload) => (bodyMethods.has(request.method) ? decodeBody(request.headers, payload, limits.bodyTimeoutSeconds) : payload));
+  // Every body Fastify reads, whatever the method (a DELETE may carry one too); none where there is no body to read.
+  app.addHook('preParsing', decodeBodyHook(limits.bodyTimeoutSeconds));
 
   app.removeContentTypeParser(bodyMediaTypes);
   app.addContentTypeParser(bodyMediaTypes, { parseAs: 'string' }, (request, body, done) => {

@@ -49,3 +49,40 @@ describe('decodeBody', () => {
     });
   }
 });
+
+describe('decodeBodyHook (the collector preParsing hook)', () => {
+  // A bodyless POST (materialize) whose handler outlasts the body timeout, and bodies sent with DELETE.
+  async function withApp(run: (url: string) => Promise<void>): Promise<void> {
+    const { default: Fastify } = await import('fastify');
+    const { decodeBodyHook } = await import('./body');
+    const app = Fastify();
+    app.addHook('preParsing', decodeBodyHook(1));
+    app.post('/slow', async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      return { ok: true };
+    });
+    app.delete('/echo', async (request) => ({ body: request.body ?? null }));
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      await run(`http://127.0.0.1:${(app.server.address() as { port: number }).port}`);
+    } finally {
+      await app.close();
+    }
+  }
+
+  it('does not cut the connection of a bodyless POST whose handler outlasts the body timeout', async () => {
+    await withApp(async (url) => {
+      const response = await fetch(`${url}/slow`, { method: 'POST' });
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({ ok: true });
+    });
+  });
+
+  it('inflates a gzip body sent with DELETE, as with POST and PUT', async () => {
+    await withApp(async (url) => {
+      const response = await fetch(`${url}/echo`, { method: 'DELETE', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: gzipSync('{"a":1}') });
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({ body: { a: 1 } });
+    });
+  });
+});

@@ -12,6 +12,26 @@ type Payload = Readable & { receivedEncodedLength?: number };
  */
 export const parsedBodyBytes = new WeakMap<object, number>();
 
+/** Methods whose bodies Fastify never reads (its `bodyless` set). */
+const bodylessMethods = new Set(['GET', 'HEAD', 'TRACE']);
+
+/**
+ * Whether Fastify reads this request's body: a method that takes one (POST, PUT, DELETE, PATCH…) and a body
+ * (Content-Length above 0, or chunked). Only those are decoded and timed: a timer on a body nobody reads (a
+ * bodyless POST such as materialize) would fire while the handler still works and destroy the connection.
+ */
+export function readsBody(method: string, headers: IncomingHttpHeaders): boolean {
+  if (bodylessMethods.has(method)) return false;
+  const length = headers['content-length'];
+  return headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/** Fastify's preParsing hook: every body a route reads is inflated (gzip) and timed, whatever the method. */
+export function decodeBodyHook(timeoutSeconds: number) {
+  return async (request: { method: string; headers: IncomingHttpHeaders }, _reply: unknown, payload: Readable): Promise<Readable> =>
+    readsBody(request.method, request.headers) ? decodeBody(request.headers, payload, timeoutSeconds) : payload;
+}
+
 /**
  * Returns the stream Fastify parses: the payload itself, or its gunzipped form (Fastify's body limit then
  * counts inflated bytes, which stops gzip bombs). A body not complete after `timeoutSeconds` fails with 408.
