@@ -59,29 +59,26 @@ export const queryRetryAfterSeconds = 5;
  */
 const timeoutCodes = new Set(['159', '160']);
 
-/** Fires when `response` closes: the answer is complete, or the client went away before it was. */
-function closing(response: ServerResponse): { signal: AbortSignal; closed: Promise<void> } {
+/** Fires when `response` closes before its answer is complete: the client went away (a waiter gives up its place). */
+function clientGone(response: ServerResponse): AbortSignal {
   const controller = new AbortController();
-  const closed = new Promise<void>((resolve) => {
-    if (response.closed || response.destroyed) resolve();
-    else response.once('close', () => resolve());
-  });
-  void closed.then(() => controller.abort());
-  return { signal: controller.signal, closed };
+  if (response.closed || response.destroyed) controller.abort();
+  else response.once('close', () => controller.abort());
+  return controller.signal;
 }
 
 /**
  * Runs `work` in one of the limiter's slots: at once, after waiting in the queue, or not at all (429 when the
- * queue is full, 499 when the client left while waiting). The slot is given back once `work` has settled AND the
- * response has closed, or as soon as `work` says it is done with ClickHouse (`clickhouseDone`): a JSON answer when
- * it is sent, any error once its answer is sent, a streamed export when its rows' query is over or its client goes
- * away, so that no outcome keeps it. (An export's client that stops reading but keeps its connection would
- * otherwise keep the slot as long as the connection: its answer never ends, and nothing else ends it. An export's
- * `work` settles when its answer does: Fastify's reply, which it returns, is awaited until then.)
+ * queue is full, 499 when the client left while waiting). The slot is given back as soon as `work` has settled, or
+ * earlier when it says it is done with ClickHouse (`clickhouseDone`), whichever comes first. A JSON route's `work`
+ * settles once its queries are over and its answer is handed to Fastify (or its error thrown): sending the answer
+ * uses no ClickHouse, and a client that stops reading a large page would otherwise keep the slot for as long as it
+ * keeps its connection. An export's `work` settles when its streamed answer ends or its client goes away (Fastify's
+ * reply, which it returns, is awaited until then), and it calls `clickhouseDone` once its rows' query is over, so a
+ * client that stops reading a CSV does not keep the slot either.
  */
 async function inSlot<T>(limiter: QueryLimiter, reply: FastifyReply, work: (clickhouseDone: () => void) => Promise<T>): Promise<T> {
-  const { signal, closed } = closing(reply.raw);
-  const admission = await limiter.acquire(signal);
+  const admission = await limiter.acquire(clientGone(reply.raw));
   if (!admission.admitted) {
     if (admission.reason === 'aborted') throw new HttpError(499, 'client_closed_request', 'the client closed the connection while its query waited for a slot');
     void reply.header('Retry-After', String(queryRetryAfterSeconds));
@@ -95,7 +92,7 @@ async function inSlot<T>(limiter: QueryLimiter, reply: FastifyReply, work: (clic
   try {
     return await work(admission.release);
   } finally {
-    void closed.then(admission.release);
+    admission.release();
   }
 }
 
