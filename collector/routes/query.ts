@@ -59,6 +59,12 @@ export const queryRetryAfterSeconds = 5;
  */
 const timeoutCodes = new Set(['159', '160']);
 
+/**
+ * ClickHouse's code for a query stopped at a memory limit (MEMORY_LIMIT_EXCEEDED): the query API's own
+ * (max_memory_usage, "for query"), or the server's or user's total, which this query pushed over.
+ */
+const memoryLimitCode = '241';
+
 /** Fires when `response` closes before its answer is complete: the client went away (a waiter gives up its place). */
 function clientGone(response: ServerResponse): AbortSignal {
   const controller = new AbortController();
@@ -116,13 +122,27 @@ function queryTimeout(seconds: number): HttpError {
   );
 }
 
+/**
+ * The answer to a query ClickHouse stopped at a memory limit. 507 (Insufficient Storage: the server cannot hold
+ * what the request needs), not 503: every 503 of the collector is passing and carries Retry-After, while this
+ * query fails again as it is until it is narrowed or the limit raised. The message names the setting and its value.
+ */
+function queryMemoryLimit(bytes: number): HttpError {
+  return new HttpError(
+    507,
+    'query_memory_limit',
+    `ClickHouse stopped the query at a memory limit; the query API's is ${bytes} bytes (${(bytes / 1024 ** 3).toFixed(2)} GiB, limits.queryMaxMemoryBytes): narrow it (a shorter from/to range, fewer steps or filters, a smaller segment) or raise the limit`,
+  );
+}
+
 export function queryRoutes(app: FastifyInstance, config: CollectorConfig, metrics?: CollectorMetrics): void {
   const limits = { ...defaultLimits, ...config.limits };
-  // The time limit rides on every request of this client only: the shipper's and the jobs' clients have their own.
+  // The time and memory limits ride on every request of this client only: the shipper's and the jobs' clients have
+  // their own, without them.
   // The HTTP timeout (idle socket) leaves ClickHouse the time to stop the query and say why; at most what a Node
   // timer holds (about 24.8 days), past which Node warns on every request and truncates it anyway.
   const client = createWarehouseClient(config.clickhouse.url, config.clickhouse.database, {
-    settings: { max_execution_time: limits.queryTimeoutSeconds },
+    settings: { max_execution_time: limits.queryTimeoutSeconds, max_memory_usage: String(limits.queryMaxMemoryBytes) },
     requestTimeoutMs: Math.min(maxTimerMs, Math.max(60_000, (limits.queryTimeoutSeconds + 30) * 1000)),
   });
   const segments = segmentStore(client);
@@ -168,6 +188,8 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig, metri
       // can only be cut short): a 504 naming the limit rather than a 500.
       const code = error instanceof HttpError ? undefined : clickhouseErrorCode(error);
       if (code !== undefined && timeoutCodes.has(code)) throw queryTimeout(limits.queryTimeoutSeconds);
+      // Likewise a query stopped at a memory limit: a 507 naming limits.queryMaxMemoryBytes rather than a bare 500.
+      if (code === memoryLimitCode) throw queryMemoryLimit(limits.queryMaxMemoryBytes);
       throw error;
     });
     scope.addHook('onRequest', async (request, reply) => {
