@@ -41,6 +41,22 @@ describe('loadConfig', () => {
     expect(config.limits).toEqual({ queryConcurrency: 1, queryQueue: 0, queryTimeoutSeconds: 5 });
   });
 
+  it('reads the query memory limit from the file or TAGFLOW_QUERY_MAX_MEMORY_BYTES, the environment first', () => {
+    expect(defaultLimits.queryMaxMemoryBytes).toBe(8 * 1024 ** 3);
+    expect(load({ sources: [source], limits: { queryMaxMemoryBytes: 1_000_000 } }).limits).toEqual({ queryMaxMemoryBytes: 1_000_000 });
+    expect(load({ sources: [source] }, { TAGFLOW_QUERY_MAX_MEMORY_BYTES: '2000000' }).limits).toEqual({ queryMaxMemoryBytes: 2_000_000 });
+    expect(load({ sources: [source], limits: { queryMaxMemoryBytes: 1_000_000, queryQueue: 3 } }, { TAGFLOW_QUERY_MAX_MEMORY_BYTES: '2000000' }).limits).toEqual({
+      queryMaxMemoryBytes: 2_000_000,
+      queryQueue: 3,
+    });
+    expect(load({ sources: [source] }, { TAGFLOW_QUERY_MAX_MEMORY_BYTES: '' }).limits).toEqual({});
+  });
+
+  it.each(['0', '-1', '1.5', '4G', ' 100', '1e9', '99999999999999999999'])('refuses TAGFLOW_QUERY_MAX_MEMORY_BYTES=%s, naming the variable', (value) => {
+    expect(() => load({ sources: [source] }, { TAGFLOW_QUERY_MAX_MEMORY_BYTES: value })).toThrow(ConfigError);
+    expect(() => load({ sources: [source] }, { TAGFLOW_QUERY_MAX_MEMORY_BYTES: value })).toThrow(`TAGFLOW_QUERY_MAX_MEMORY_BYTES must be a whole number of bytes, at least 1, not ${JSON.stringify(value)}`);
+  });
+
   it('takes the sources from TAGFLOW_SOURCES when set, so write keys can stay out of files', () => {
     const config = load({ sources: [source] }, { TAGFLOW_SOURCES: JSON.stringify([{ id: 'env', writeKey: 'env-key-12345' }]) });
     expect(config.sources.map((s) => s.id)).toEqual(['env']);
@@ -63,6 +79,9 @@ describe('loadConfig', () => {
     [{ sources: [source], limits: { queryQueue: 2.5 } }, 'limits.queryQueue must be a whole number, 0 or more, not 2.5'],
     [{ sources: [source], limits: { queryTimeoutSeconds: 0.5 } }, 'limits.queryTimeoutSeconds must be a whole number, at least 1, not 0.5'],
     [{ sources: [source], limits: { queryTimeoutSeconds: null } }, 'limits.queryTimeoutSeconds must be a whole number, at least 1, not null'],
+    [{ sources: [source], limits: { queryMaxMemoryBytes: 0 } }, 'limits.queryMaxMemoryBytes must be a whole number, at least 1, not 0'],
+    [{ sources: [source], limits: { queryMaxMemoryBytes: 1.5e9 + 0.5 } }, 'limits.queryMaxMemoryBytes must be a whole number, at least 1, not 1500000000.5'],
+    [{ sources: [source], limits: { queryMaxMemoryBytes: '4G' } }, 'limits.queryMaxMemoryBytes must be a whole number, at least 1, not "4G"'],
     [{ sources: [source], spool: { maxBytes: -1 } }, 'spool.maxBytes must be a positive number'],
     [{ sources: [source], trustedProxies: '10.0.0.1' }, 'trustedProxies must be an array'],
   ])('refuses %j with one sentence', (config, message) => {
@@ -187,6 +206,16 @@ describe('settings that would be silently ignored or never match', () => {
     expect(load({ sources: [source], adminOrigins: ['https://Admin.Example.com:443/', '*'] }).adminOrigins).toEqual(['https://admin.example.com', '*']);
     expect(() => load({ sources: [source], adminOrigins: ['admin.example.com'] })).toThrow('adminOrigins: "admin.example.com" is not an origin');
     expect(() => load({ sources: [source], adminOrigins: 'https://admin.example.com' })).toThrow('adminOrigins must be an array of origins');
+  });
+
+  it('reads TAGFLOW_ADMIN_ORIGINS (comma-separated) over the file, checked and normalised as adminOrigins are', () => {
+    const env = { TAGFLOW_ADMIN_ORIGINS: ' https://Admin.Example.com:443/ , http://localhost:5173,*' };
+    expect(load({ sources: [source] }, env).adminOrigins).toEqual(['https://admin.example.com', 'http://localhost:5173', '*']);
+    expect(load({ sources: [source], adminOrigins: ['https://file.example'] }, { TAGFLOW_ADMIN_ORIGINS: 'https://env.example' }).adminOrigins).toEqual(['https://env.example']);
+    expect(load({ sources: [source], adminOrigins: ['https://file.example'] }, { TAGFLOW_ADMIN_ORIGINS: '' }).adminOrigins).toEqual(['https://file.example']);
+    expect(() => load({ sources: [source] }, { TAGFLOW_ADMIN_ORIGINS: 'https://ok.example, admin.example.com' })).toThrow(ConfigError);
+    expect(() => load({ sources: [source] }, { TAGFLOW_ADMIN_ORIGINS: 'https://ok.example, admin.example.com' })).toThrow('TAGFLOW_ADMIN_ORIGINS: "admin.example.com" is not an origin');
+    expect(() => load({ sources: [source] }, { TAGFLOW_ADMIN_ORIGINS: 'https://*.example.com' })).toThrow('TAGFLOW_ADMIN_ORIGINS: ');
   });
 
   it('names TAGFLOW_TRUSTED_PROXIES or trustedProxies[i] when an entry is not an address or CIDR', () => {

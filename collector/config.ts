@@ -62,6 +62,11 @@ export interface LimitsConfig {
   queryQueue: number;
   /** ClickHouse stops a query-API query after this long (max_execution_time); the answer is 504. */
   queryTimeoutSeconds: number;
+  /**
+   * ClickHouse stops a query-API query that would use more memory than this (max_memory_usage, bytes), so that a
+   * large funnel or export cannot take the memory ingestion and the jobs need; the answer is 507.
+   */
+  queryMaxMemoryBytes: number;
 }
 
 /** The on-disk spool every accepted event is written to before the 200. */
@@ -97,6 +102,11 @@ export const defaultLimits: LimitsConfig = {
   queryConcurrency: 2,
   queryQueue: 8,
   queryTimeoutSeconds: 60,
+  // Five times the largest peak measured on the bench's 10M events (an export of 507,081 contacts: 1.5 GiB for its
+  // counts, 1.6 GiB for its rows, on 18.16); funnels peaked at 0.5 GiB, materialisations at 0.3, member pages at 0.03
+  // (docs/collector.md, query API capacity). Room for data several times larger, while two slots cannot take all of
+  // a 24 GiB machine.
+  queryMaxMemoryBytes: 8 * 1024 ** 3,
 };
 
 export const defaultSpool: Omit<SpoolConfig, 'dir'> = { maxBytes: 1024 ** 3, segmentBytes: 64 * 1024 ** 2 };
@@ -191,7 +201,7 @@ function numbers<T extends object>(raw: unknown, defaults: T, where: string): Pa
  * Limits that count (slots, places, whole seconds ClickHouse takes) and the least each may be: a queue of 0 is
  * meaningful (refuse as soon as every slot is taken), no slot or a 0-second limit is not.
  */
-const wholeLimits: Partial<Record<string, number>> = { queryConcurrency: 1, queryQueue: 0, queryTimeoutSeconds: 1 };
+const wholeLimits: Partial<Record<string, number>> = { queryConcurrency: 1, queryQueue: 0, queryTimeoutSeconds: 1, queryMaxMemoryBytes: 1 };
 
 /** The limits section: every key known, each a positive number, and a whole one of at least its least where it counts. */
 function parseLimits(raw: unknown): Partial<LimitsConfig> {
@@ -208,6 +218,17 @@ function parseLimits(raw: unknown): Partial<LimitsConfig> {
     }
   }
   return raw as Partial<LimitsConfig>;
+}
+
+/** TAGFLOW_QUERY_MAX_MEMORY_BYTES, which overrides limits.queryMaxMemoryBytes: digits only, at least 1. */
+function parseQueryMemory(env: Env): Pick<LimitsConfig, 'queryMaxMemoryBytes'> | undefined {
+  const text = fromEnv(env, 'TAGFLOW_QUERY_MAX_MEMORY_BYTES');
+  if (text === undefined) return undefined;
+  const bytes = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < 1) {
+    throw new ConfigError(`TAGFLOW_QUERY_MAX_MEMORY_BYTES must be a whole number of bytes, at least 1, not ${JSON.stringify(text)} (the default is ${defaultLimits.queryMaxMemoryBytes}, 8 GiB)`);
+  }
+  return { queryMaxMemoryBytes: bytes };
 }
 
 /** How long a warehouse job's lease lasts without renewal (warehouse/jobs.ts). */
@@ -242,6 +263,16 @@ function parseRateLimit(raw: unknown, where: string): RateLimitConfig {
   const { requestsPerSecond, burst } = numbers(raw, defaultRateLimit, where);
   if (requestsPerSecond === undefined || burst === undefined) throw new ConfigError(`${where} needs both requestsPerSecond and burst (positive numbers)`);
   return { requestsPerSecond, burst };
+}
+
+/** The admin tool's origins: TAGFLOW_ADMIN_ORIGINS (comma-separated) over the file's adminOrigins, checked alike. */
+function parseAdminOrigins(env: Env, file: JsonObject): string[] {
+  const text = fromEnv(env, 'TAGFLOW_ADMIN_ORIGINS');
+  if (text === undefined) return parseOrigins(file.adminOrigins ?? [], 'adminOrigins');
+  return parseOrigins(
+    text.split(',').map((origin) => origin.trim()).filter(Boolean),
+    'TAGFLOW_ADMIN_ORIGINS',
+  );
 }
 
 function parseOrigins(raw: unknown, where: string): string[] {
@@ -512,11 +543,11 @@ export function loadConfig(env: Env = process.env): CollectorConfig {
     serveDemo: parseServeDemo(env, file),
     trustedProxies: parseProxies(env, file),
     ...(publicUrl === undefined ? {} : { publicUrl }),
-    limits: parseLimits(file.limits),
+    limits: { ...parseLimits(file.limits), ...parseQueryMemory(env) },
     spool: parseSpool(file.spool, fromEnv(env, 'TAGFLOW_SPOOL_DIR'), database),
     shipper: numbers(file.shipper, defaultShipper, 'shipper'),
     ...(adminToken === undefined ? {} : { adminToken }),
-    adminOrigins: parseOrigins(file.adminOrigins ?? [], 'adminOrigins'),
+    adminOrigins: parseAdminOrigins(env, file),
     publicMetrics: parsePublicMetrics(file),
     warehouseJobs: parseWarehouseJobs(file.warehouseJobs),
   };

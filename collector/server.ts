@@ -100,19 +100,6 @@ export async function buildServer(config: CollectorConfig, warehouse: Warehouse,
     response.writeHead(reply.statusCode, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), Connection: 'close' }).end(text);
   });
 
-  let stopping = false;
-  app.addHook('preClose', async () => {
-    stopping = true;
-  });
-  app.addHook('onRequest', async (request, reply) => {
-    if (stopping) {
-      void reply.header('Connection', 'close').header('Retry-After', String(stoppingRetryAfterSeconds));
-      throw new HttpError(503, 'shutting_down', 'the collector is stopping; retry shortly (what it accepted before is kept)');
-    }
-    // RFC 9112 §3.2: an HTTP/1.1 request without Host is refused with 400.
-    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) throw new HttpError(400, 'missing_host', 'an HTTP/1.1 request must send a Host header');
-  });
-
   // gzip-encoded bodies are inflated before parsing (the limit applies to the inflated size); slow bodies time out.
   // Every body Fastify reads, whatever the method (a DELETE may carry one too); none where there is no body to read.
   app.addHook('preParsing', decodeBodyHook(limits.bodyTimeoutSeconds));
@@ -132,7 +119,23 @@ export async function buildServer(config: CollectorConfig, warehouse: Warehouse,
     reply.code(404).send({ error: 'not_found', message: `no route for ${request.method} ${request.url}` }),
   );
 
+  // CORS before the other onRequest hooks: its headers go on every answer from here on, the collector's own refusals
+  // just below included (a browser reads neither an answer without them nor its Retry-After). Preflights are
+  // answered by it, before those checks. After setErrorHandler: its OPTIONS route answers errors with that handler.
   await corsRoutes(app, config);
+
+  let stopping = false;
+  app.addHook('preClose', async () => {
+    stopping = true;
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    if (stopping) {
+      void reply.header('Connection', 'close').header('Retry-After', String(stoppingRetryAfterSeconds));
+      throw new HttpError(503, 'shutting_down', 'the collector is stopping; retry shortly (what it accepted before is kept)');
+    }
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is refused with 400.
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) throw new HttpError(400, 'missing_host', 'an HTTP/1.1 request must send a Host header');
+  });
 
   // Every route from here on is recorded, so that a known path asked with another method is answered 405.
   const routes = recordRoutes(app);

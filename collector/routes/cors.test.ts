@@ -1,6 +1,30 @@
 // CORS as a browser on a configured origin sees it.
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitUntil } from '../../test/support/clickhouse';
 import { startTestCollector, type TestCollector } from '../../test/support/collector';
+import { corsPolicy } from './cors';
+
+/** The status, headers (lower-case names) and body of the first HTTP answer in `text`. */
+function firstAnswer(text: string): { status: number; headers: Record<string, string>; body: string } {
+  const end = text.indexOf('\r\n\r\n');
+  const [statusLine = '', ...lines] = text.slice(0, end).split('\r\n');
+  const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+  const length = Number(headers['content-length'] ?? 0);
+  return { status: Number(statusLine.split(' ')[1]), headers, body: text.slice(end + 4, end + 4 + length) };
+}
+
+/** Sends `request` as written on a fresh connection and returns everything answered until the server closes it. */
+function exchange(target: TestCollector, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(new URL(target.url).port), '127.0.0.1');
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    socket.on('close', () => resolve(text));
+    socket.on('error', reject);
+    socket.write(request);
+  });
+}
 
 let collector: TestCollector;
 beforeAll(async () => {
@@ -54,6 +78,46 @@ describe('CORS', () => {
     expect(response.headers.get('access-control-allow-origin')).toBeNull();
     expect(response.status).toBe(403);
     expect(await response.json()).toEqual({ error: 'origin_not_allowed', message: 'origin https://evil.example is not allowed by any source' });
+  });
+
+  it('gives the 403 refusal of a preflight Vary: Origin (another origin is answered otherwise)', async () => {
+    const response = await fetch(`${collector.url}/v1/batch`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+    expect(response.status).toBe(403);
+    expect((response.headers.get('vary') ?? '').split(',').map((name) => name.trim().toLowerCase())).toContain('origin');
+  });
+
+  it('lets a configured origin read the 400 missing_host answered before routing', async () => {
+    const answer = firstAnswer(await exchange(collector, 'POST /v1/batch HTTP/1.1\r\nOrigin: https://shop.example\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'));
+    expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.body)).toMatchObject({ error: 'missing_host' });
+    expect(answer.headers['access-control-allow-origin']).toBe('https://shop.example');
+  });
+
+  it('lets a configured origin read the 503 shutting_down of a stopping collector, and its Retry-After', async () => {
+    const stopping = await startTestCollector({ allowedOrigins: ['https://shop.example'] });
+    const body = JSON.stringify({ batch: [{ type: 'page', anonymousId: 'a', messageId: 'cors-stop' }], writeKey: stopping.source.writeKey });
+    const socket = connect(Number(new URL(stopping.url).port), '127.0.0.1');
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    // Expect: 100-continue keeps the first request in flight (not an idle connection the close would drop) while
+    // the collector starts to stop; the second, pipelined behind it, arrives while it stops.
+    socket.write(`POST /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`);
+    await waitUntil(async () => text, (t) => t.includes('100 Continue'));
+    const stopped = stopping.app.close();
+    await waitUntil(async () => stopping.app.server.listening, (listening) => !listening);
+    socket.write(`${body}POST /v1/batch HTTP/1.1\r\nHost: x\r\nOrigin: https://shop.example\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    await closed;
+    await stopped;
+    await stopping.db.drop();
+    const answers = text.slice(text.indexOf('\r\n\r\n') + 4);
+    expect(firstAnswer(answers).status).toBe(200);
+    const refused = firstAnswer(answers.slice(answers.indexOf('HTTP/1.1', 1)));
+    expect(refused.status).toBe(503);
+    expect(JSON.parse(refused.body)).toMatchObject({ error: 'shutting_down' });
+    expect(refused.headers['access-control-allow-origin']).toBe('https://shop.example');
+    expect(refused.headers['access-control-expose-headers']).toBe('Retry-After');
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
   });
 
   it('refuses an OPTIONS that is not a preflight (no Origin or no requested method) in JSON', async () => {
@@ -141,5 +205,44 @@ describe('CORS for a browser admin tool (adminOrigins) on the query API', () => 
     expect(response.status).toBe(403);
     expect(response.headers.get('access-control-allow-origin')).toBeNull();
     expect(await response.json()).toEqual({ error: 'origin_not_allowed', message: 'origin https://evil.example is not in adminOrigins and not allowed by any source' });
+  });
+
+  it('grants an admin origin the query API at the path Fastify routes, percent-escapes decoded', async () => {
+    const answered = await preflight('/v1/%73egments/some-id', admin, 'DELETE');
+    expect(answered.status).toBe(204);
+    expect(answered.headers.get('access-control-allow-origin')).toBe(admin);
+    expect(listedIn(answered.headers.get('access-control-allow-methods'))).toContain('delete');
+    const listed = await call('/v1/%73egments', admin);
+    expect(listed.status).toBe(200);
+    expect(listed.headers.get('access-control-allow-origin')).toBe(admin);
+    expect(await listed.json()).toMatchObject({ segments: expect.any(Array) });
+  });
+});
+
+describe('which paths adminOrigins open (corsPolicy)', () => {
+  const admin = 'https://admin.example';
+  const policy = corsPolicy({ sources: [], adminOrigins: [admin] });
+  const granted = (url: string) => policy.grant(url, admin)?.methods;
+
+  it.each(['/v1/segments', '/v1/segments?x=1', '/v1/segments/seg_1/members', '/v1/%73egments', '/v1/%73%65gments/seg_1', '/v1/currency%2Drates', '/%761/query/funnel', '/v1/query/funnel#x'])(
+    'opens %s, as Fastify routes it',
+    (url) => expect(granted(url)).toContain('DELETE'),
+  );
+
+  it.each([
+    ['a reserved escape Fastify keeps as it is', '/v1/segments%2Fseg_1'],
+    ['an escaped %', '/v1/%2573egments'],
+    ['a malformed escape', '/v1/%ZZsegments'],
+    ['an escape of a partial character', '/v1/segments%E2'],
+    ['another case', '/v1/Segments'],
+    ['a doubled slash', '//v1/segments'],
+    ['another prefix', '/v2/segments'],
+    ['the query API root', '/v1/query'],
+    ['the SDK', '/v1/batch'],
+    ['a segments look-alike', '/v1/segmentsx'],
+    ['an absolute-form URL', 'http://x/v1/segments'],
+  ])('does not open %s (%s)', (_label, url) => {
+    expect(policy.grant(url, admin)).toBeUndefined();
+    expect(policy.refusal(url, admin)?.statusCode).toBe(403);
   });
 });

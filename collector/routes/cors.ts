@@ -8,10 +8,31 @@ import type { CollectorConfig } from '../config';
 import { HttpError } from '../errors';
 import { exportHeaders } from './query';
 
-/** The query API's paths (routes/query.ts, routes/currency-rates.ts), the only ones adminOrigins open. */
+/**
+ * The path of `url` in segments, as Fastify's router matches it: the query and fragment cut off, each segment's
+ * percent-escapes decoded (`/v1/%73egments` is routed as `/v1/segments`); undefined when a segment is no valid
+ * escape sequence (Fastify refuses that URL). A reserved character stays inside its segment (`segments%2Fx` is
+ * one segment, `segments/x`, which is not `segments`), as the router keeps it encoded in the path it matches.
+ */
+function routedSegments(url: string): string[] | undefined {
+  const path = url.split(/[?#]/, 1)[0] ?? '';
+  try {
+    return path.split('/').map((segment) => decodeURIComponent(segment));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The query API's paths (routes/query.ts, routes/currency-rates.ts), the only ones adminOrigins open: /v1/query/*,
+ * /v1/segments*, /v1/currency-rates*, matched as Fastify routes them, so an escaped spelling of one gets the grant
+ * its route answers with. Anything else, or anything that cannot be read, is not one (no admin grant).
+ */
 export function isQueryApiPath(url: string): boolean {
-  const path = url.split('?', 1)[0] ?? '';
-  return /^\/v1\/(query\/|segments(\/|$)|currency-rates(\/|$))/.test(path);
+  const segments = routedSegments(url);
+  if (segments === undefined || segments[0] !== '' || segments[1] !== 'v1') return false;
+  const [area, ...rest] = segments.slice(2);
+  return (area === 'query' && rest.length > 0) || area === 'segments' || area === 'currency-rates';
 }
 
 const allowedHeaders = ['Content-Type', 'Authorization', 'Content-Encoding'];
@@ -54,19 +75,26 @@ export function corsPolicy(config: Pick<CollectorConfig, 'sources' | 'adminOrigi
   };
 }
 
-/** Registers CORS on `app`: call before the routes, and before any other onRequest hook that may answer a preflight. */
+/**
+ * Registers CORS on `app`: call before the routes and before every other onRequest hook, so that what those hooks
+ * answer (503 shutting_down, 400 missing_host) carries the CORS headers a browser needs to read it and its
+ * Retry-After. A preflight is answered here, before them.
+ */
 export async function corsRoutes(app: FastifyInstance, config: CollectorConfig): Promise<void> {
   const policy = corsPolicy(config);
   // Preflights the CORS plugin would refuse (with a text/plain 400, or a 404 for an origin it does not grant) are
   // refused here first, in the collector's error shape. Added before the plugin, so this hook runs first.
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
     if (request.method !== 'OPTIONS') return;
     const origin = request.headers.origin;
     if (origin === undefined || request.headers['access-control-request-method'] === undefined) {
       throw new HttpError(400, 'invalid_preflight', 'OPTIONS is for CORS preflights: send Origin and Access-Control-Request-Method');
     }
     const refusal = policy.refusal(request.url, origin);
-    if (refusal) throw refusal;
+    if (!refusal) return;
+    // The answer depends on the Origin: a cache must not give this refusal to another origin's preflight.
+    void reply.header('Vary', 'Origin');
+    throw refusal;
   });
   await app.register(cors, {
     // Per request: the grant depends on the path as well as the origin. An origin without one gets no CORS headers.

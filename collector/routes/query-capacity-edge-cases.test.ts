@@ -155,3 +155,60 @@ describe('an export whose client stops reading but keeps its connection', () => 
     }
   }, 150_000);
 });
+
+describe('a JSON answer whose client stops reading but keeps its connection', () => {
+  it('gives its slot back once the page is read from ClickHouse, not when the answer has reached the client', async () => {
+    // 10,000 members with 2,000-character ids: a 20 MB page, more than the sockets' buffers hold.
+    const big = 'builtin_new_visitors';
+    const members = 10_000;
+    const padding = 'x'.repeat(2000);
+    await db.client.command({
+      query: `INSERT INTO segment_members (segment_id, run, run_token, person_id, computed_at)
+              SELECT '${big}', 1, 't', concat('user:', toString(number), '${padding}'), toDateTime('2026-01-01 00:00:00', 'UTC') FROM numbers(${members})`,
+      clickhouse_settings: { wait_end_of_query: 1 },
+    });
+    await db.client.insert({
+      table: 'segment_runs',
+      values: [{ segment_id: big, run: 1, run_token: 't', computed_at: '2026-01-01 00:00:00', members, entered_count: members, left_count: 0 }],
+      format: 'JSONEachRow',
+    });
+    const stalled = await startQueryCollector(db.url, db.database, { queryConcurrency: 1, queryQueue: 0 });
+    const running = async () => (await queryLoad(stalled)).running;
+    const socket = connect(Number(new URL(stalled.url).port), '127.0.0.1');
+    try {
+      // The client reads the first bytes of the answer, then nothing more, and keeps the connection open.
+      const firstBytes = new Promise<Buffer>((resolve) => socket.once('data', resolve));
+      socket.write(`GET /v1/segments/${big}/members?limit=${members} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${adminToken}\r\n\r\n`);
+      const first = await firstBytes;
+      socket.pause();
+      const head = first.toString('latin1').split('\r\n\r\n', 1)[0] ?? '';
+      expect(head.split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+      const length = Number(/^content-length: (\d+)$/im.exec(head)?.[1]);
+      expect(length).toBeGreaterThan(members * padding.length);
+      // Before the fix the slot stayed taken until the whole answer had been written to the client (here: never).
+      await waitUntil(running, (n) => n === 0, 10_000);
+      const other = await fetch(`${stalled.url}/v1/segments/${segment}/members`, { headers: { authorization: `Bearer ${adminToken}` } });
+      expect(other.status).toBe(200);
+      expect(await other.json()).toMatchObject({ total: 1, members: ['user:ann'] });
+
+      // The stalled answer is still whole once its client reads on.
+      const rest: Buffer[] = [first];
+      let received = first.length;
+      const whole = head.length + 4 + length;
+      await new Promise<void>((resolve) => {
+        socket.on('data', (chunk: Buffer) => {
+          rest.push(chunk);
+          received += chunk.length;
+          if (received >= whole) resolve();
+        });
+        socket.resume();
+      });
+      const page = JSON.parse(Buffer.concat(rest).subarray(head.length + 4).toString('utf8')) as { total: number; members: string[] };
+      expect(page.total).toBe(members);
+      expect(page.members).toHaveLength(members);
+    } finally {
+      socket.destroy();
+      await stalled.app.close();
+    }
+  }, 60_000);
+});

@@ -5,6 +5,7 @@
 // it until the test lets it through, so no test depends on how long a query takes, except the timeout's, which
 // reads enough generated rows to run for seconds without the limit.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultLimits } from '../config';
 import type { RunningCollector } from '../main';
 import { startClickHouseGate, type ClickHouseGate, type HeldQuery } from '../../test/support/clickhouse-gate';
 import { createTestDatabase, waitUntil, type TestDatabase } from '../../test/support/clickhouse';
@@ -143,8 +144,15 @@ describe('query API concurrency', () => {
     await heldCount(gate, 1);
     gate.held[0]?.fail(500, 'Code: 241, e.displayText() = DB::Exception: Memory limit (for query) exceeded: would use 9.32 GiB, maximum: 9.31 GiB, e.what() = DB::Exception\n');
     const failed = await failing;
-    expect(failed.status).toBe(500);
-    expect(await failed.json()).toMatchObject({ error: 'internal' });
+    expect(failed.status).toBe(507);
+    expect(await failed.json()).toMatchObject({ error: 'query_memory_limit' });
+    expect((await funnel(single, 'Product Added')).status).toBe(200);
+    const broken = funnel(single, 'held-broken');
+    await heldCount(gate, 2);
+    gate.held[1]?.fail(500, "Code: 60, e.displayText() = DB::Exception: Table tagflow.person_events doesn't exist., e.what() = DB::Exception\n");
+    const internal = await broken;
+    expect(internal.status).toBe(500);
+    expect(await internal.json()).toMatchObject({ error: 'internal' });
     expect((await funnel(single, 'Product Added')).status).toBe(200);
     expect(await load(single)).toEqual({ running: 0, waiting: 0 });
     gate.held.length = 0;
@@ -167,7 +175,7 @@ describe('query API concurrency', () => {
     gate.held.length = 0;
   });
 
-  it('sends max_execution_time with the query API queries only, not with the shipper inserts', async () => {
+  it('sends max_execution_time and max_memory_usage with the query API queries only, not with the shipper inserts', async () => {
     const sent = await fetch(`${single.url}/v1/batch`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -177,9 +185,11 @@ describe('query API concurrency', () => {
     await waitUntil(async () => gate.seen.filter((request) => request.sql.startsWith('INSERT INTO events ')), (inserts) => inserts.length > 0, 10_000);
     const inserts = gate.seen.filter((request) => request.sql.startsWith('INSERT INTO events '));
     expect(inserts.map((request) => request.params.get('max_execution_time'))).toEqual(inserts.map(() => null));
+    expect(inserts.map((request) => request.params.get('max_memory_usage'))).toEqual(inserts.map(() => null));
     const funnels = gate.seen.filter((request) => request.sql.includes('step_1'));
     expect(funnels.length).toBeGreaterThan(0);
     expect(new Set(funnels.map((request) => request.params.get('max_execution_time')))).toEqual(new Set(['60']));
+    expect(new Set(funnels.map((request) => request.params.get('max_memory_usage')))).toEqual(new Set([String(defaultLimits.queryMaxMemoryBytes)]));
   });
 });
 
@@ -282,5 +292,47 @@ describe('the query time limit', () => {
     expect((await funnel(limited, 'Slow Event')).status).toBe(200);
     const metrics = await (await fetch(`${limited.url}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } })).text();
     expect(metrics).toMatch(/^tagflow_requests_refused_total\{reason="query_timeout"\} 1$/m);
+  });
+});
+
+describe('the query memory limit', () => {
+  let tinyDb: TestDatabase;
+  let tiny: RunningCollector;
+  const limit = 1000;
+  beforeAll(async () => {
+    tinyDb = await createTestDatabase('memory');
+    // ClickHouse itself, no gate: every query of the query API needs more than 1,000 bytes.
+    tiny = await startQueryCollector(tinyDb.url, tinyDb.database, { queryConcurrency: 1, queryQueue: 0, queryMaxMemoryBytes: limit });
+    await seedOneMemberRun(tinyDb, 'builtin_repeat_buyers', 'b'.repeat(64));
+  });
+  afterAll(async () => {
+    await tiny?.app.close();
+    await tinyDb?.drop();
+  });
+
+  it('answers 507 query_memory_limit naming limits.queryMaxMemoryBytes when ClickHouse stops a query at it, and frees the slot', async () => {
+    const message =
+      "ClickHouse stopped the query at a memory limit; the query API's is 1000 bytes (0.00 GiB, limits.queryMaxMemoryBytes): narrow it (a shorter from/to range, fewer steps or filters, a smaller segment) or raise the limit";
+    // Twice: with one slot and no queue, a slot kept by the first would make the second a 429.
+    for (let i = 0; i < 2; i++) {
+      const response = await funnel(tiny, 'Product Added');
+      expect(response.status).toBe(507);
+      expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      expect(response.headers.get('retry-after')).toBeNull();
+      expect(await response.json()).toEqual({ error: 'query_memory_limit', message });
+    }
+    const members = await call(tiny, '/v1/segments/builtin_repeat_buyers/members');
+    expect(members.status).toBe(507);
+    expect(await members.json()).toMatchObject({ error: 'query_memory_limit' });
+    const exported = await call(tiny, '/v1/segments/builtin_repeat_buyers/export');
+    expect(exported.status).toBe(507);
+    expect(exported.headers.get('content-disposition')).toBeNull();
+    expect(await exported.json()).toMatchObject({ error: 'query_memory_limit' });
+    const materialized = await call(tiny, '/v1/segments/builtin_repeat_buyers/materialize', { method: 'POST' });
+    expect(materialized.status).toBe(507);
+    expect(await materialized.json()).toMatchObject({ error: 'query_memory_limit' });
+    expect(await load(tiny)).toEqual({ running: 0, waiting: 0 });
+    const metrics = await (await fetch(`${tiny.url}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } })).text();
+    expect(metrics).toMatch(/^tagflow_requests_refused_total\{reason="query_memory_limit"\} 5$/m);
   });
 });

@@ -59,29 +59,32 @@ export const queryRetryAfterSeconds = 5;
  */
 const timeoutCodes = new Set(['159', '160']);
 
-/** Fires when `response` closes: the answer is complete, or the client went away before it was. */
-function closing(response: ServerResponse): { signal: AbortSignal; closed: Promise<void> } {
+/**
+ * ClickHouse's code for a query stopped at a memory limit (MEMORY_LIMIT_EXCEEDED): the query API's own
+ * (max_memory_usage, "for query"), or the server's or user's total, which this query pushed over.
+ */
+const memoryLimitCode = '241';
+
+/** Fires when `response` closes before its answer is complete: the client went away (a waiter gives up its place). */
+function clientGone(response: ServerResponse): AbortSignal {
   const controller = new AbortController();
-  const closed = new Promise<void>((resolve) => {
-    if (response.closed || response.destroyed) resolve();
-    else response.once('close', () => resolve());
-  });
-  void closed.then(() => controller.abort());
-  return { signal: controller.signal, closed };
+  if (response.closed || response.destroyed) controller.abort();
+  else response.once('close', () => controller.abort());
+  return controller.signal;
 }
 
 /**
  * Runs `work` in one of the limiter's slots: at once, after waiting in the queue, or not at all (429 when the
- * queue is full, 499 when the client left while waiting). The slot is given back once `work` has settled AND the
- * response has closed, or as soon as `work` says it is done with ClickHouse (`clickhouseDone`): a JSON answer when
- * it is sent, any error once its answer is sent, a streamed export when its rows' query is over or its client goes
- * away, so that no outcome keeps it. (An export's client that stops reading but keeps its connection would
- * otherwise keep the slot as long as the connection: its answer never ends, and nothing else ends it. An export's
- * `work` settles when its answer does: Fastify's reply, which it returns, is awaited until then.)
+ * queue is full, 499 when the client left while waiting). The slot is given back as soon as `work` has settled, or
+ * earlier when it says it is done with ClickHouse (`clickhouseDone`), whichever comes first. A JSON route's `work`
+ * settles once its queries are over and its answer is handed to Fastify (or its error thrown): sending the answer
+ * uses no ClickHouse, and a client that stops reading a large page would otherwise keep the slot for as long as it
+ * keeps its connection. An export's `work` settles when its streamed answer ends or its client goes away (Fastify's
+ * reply, which it returns, is awaited until then), and it calls `clickhouseDone` once its rows' query is over, so a
+ * client that stops reading a CSV does not keep the slot either.
  */
 async function inSlot<T>(limiter: QueryLimiter, reply: FastifyReply, work: (clickhouseDone: () => void) => Promise<T>): Promise<T> {
-  const { signal, closed } = closing(reply.raw);
-  const admission = await limiter.acquire(signal);
+  const admission = await limiter.acquire(clientGone(reply.raw));
   if (!admission.admitted) {
     if (admission.reason === 'aborted') throw new HttpError(499, 'client_closed_request', 'the client closed the connection while its query waited for a slot');
     void reply.header('Retry-After', String(queryRetryAfterSeconds));
@@ -95,7 +98,7 @@ async function inSlot<T>(limiter: QueryLimiter, reply: FastifyReply, work: (clic
   try {
     return await work(admission.release);
   } finally {
-    void closed.then(admission.release);
+    admission.release();
   }
 }
 
@@ -119,13 +122,27 @@ function queryTimeout(seconds: number): HttpError {
   );
 }
 
+/**
+ * The answer to a query ClickHouse stopped at a memory limit. 507 (Insufficient Storage: the server cannot hold
+ * what the request needs), not 503: every 503 of the collector is passing and carries Retry-After, while this
+ * query fails again as it is until it is narrowed or the limit raised. The message names the setting and its value.
+ */
+function queryMemoryLimit(bytes: number): HttpError {
+  return new HttpError(
+    507,
+    'query_memory_limit',
+    `ClickHouse stopped the query at a memory limit; the query API's is ${bytes} bytes (${(bytes / 1024 ** 3).toFixed(2)} GiB, limits.queryMaxMemoryBytes): narrow it (a shorter from/to range, fewer steps or filters, a smaller segment) or raise the limit`,
+  );
+}
+
 export function queryRoutes(app: FastifyInstance, config: CollectorConfig, metrics?: CollectorMetrics): void {
   const limits = { ...defaultLimits, ...config.limits };
-  // The time limit rides on every request of this client only: the shipper's and the jobs' clients have their own.
+  // The time and memory limits ride on every request of this client only: the shipper's and the jobs' clients have
+  // their own, without them.
   // The HTTP timeout (idle socket) leaves ClickHouse the time to stop the query and say why; at most what a Node
   // timer holds (about 24.8 days), past which Node warns on every request and truncates it anyway.
   const client = createWarehouseClient(config.clickhouse.url, config.clickhouse.database, {
-    settings: { max_execution_time: limits.queryTimeoutSeconds },
+    settings: { max_execution_time: limits.queryTimeoutSeconds, max_memory_usage: String(limits.queryMaxMemoryBytes) },
     requestTimeoutMs: Math.min(maxTimerMs, Math.max(60_000, (limits.queryTimeoutSeconds + 30) * 1000)),
   });
   const segments = segmentStore(client);
@@ -171,6 +188,8 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig, metri
       // can only be cut short): a 504 naming the limit rather than a 500.
       const code = error instanceof HttpError ? undefined : clickhouseErrorCode(error);
       if (code !== undefined && timeoutCodes.has(code)) throw queryTimeout(limits.queryTimeoutSeconds);
+      // Likewise a query stopped at a memory limit: a 507 naming limits.queryMaxMemoryBytes rather than a bare 500.
+      if (code === memoryLimitCode) throw queryMemoryLimit(limits.queryMaxMemoryBytes);
       throw error;
     });
     scope.addHook('onRequest', async (request, reply) => {
