@@ -98,6 +98,9 @@ export function eventMatchSql(event: string): string {
   return `(type = 'track' AND event = ${str(event)})`;
 }
 
+/** The JSON text of the first occurrence of `property` in `column` ('' when absent). */
+export const propertyRawSql = (column: string, property: string): string => `visitParamExtractRaw(${column}, ${str(property)})`;
+
 /** Every string value of `property` anywhere in `column` (JSON text), as stored (JSON-escaped). */
 function stringValuesSql(column: string, property: string): string {
   return `extractAll(${column}, ${str(`"${property}":"((?:[^"\\\\]|\\\\.)*)"`)})`;
@@ -107,30 +110,49 @@ function stringValuesSql(column: string, property: string): string {
 export const jsonInner = (value: string): string => JSON.stringify(value).slice(1, -1);
 
 /**
- * Whether `raw`, a JSON value's text (visitParamExtractRaw), is a JSON number: the test migrations/032 uses for
- * revenue_given. A missing property gives '' and a string '"12.5"': neither is a number, although
- * visitParamExtractFloat reads them as 0 and 12.5.
+ * A decimal number, as a regular-expression source: an optional minus, digits, optionally a point and digits,
+ * optionally an exponent (`12.5`, `-3`, `007`, `1e3`, `2.5E-4`). JSON's number syntax, plus leading zeros; no
+ * spaces, plus sign, thousands separators, `.5`, `5.`, hex, `Infinity` or `NaN`.
  */
-export const isJsonNumberSql = (raw: string): string => `match(${raw}, '^-?[0-9]')`;
+const decimalPattern = String.raw`-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?`;
 
 /**
- * A numeric comparison of a JSON value's text `raw` (a number or not, see isJsonNumberSql) with `number`, read
- * by `read`: it holds only for a JSON number, and `neq` is its negation ("not eq"), as for strings.
+ * Whether `raw`, a JSON value's text (visitParamExtractRaw, or a trait token), has a number: a JSON number, or a
+ * JSON string whose whole content is a decimal number (`"12.5"`: PHP, spreadsheets and some GA4 dataLayers send
+ * numbers as strings; PostHog's numeric filters read them too). Not a missing property (''), `""`, `"abc"`,
+ * `"12abc"`, `" 12"`, `"1,000"`, true, null, an object or an array, nor a string too big for a double (`"1e400"`).
+ * The text is the collector's compact JSON (JSON.stringify), in which no digit of a string is escaped.
  */
-export function numberComparisonSql(raw: string, read: string, op: Comparison, value: number): string {
-  const holds = (comparison: Comparison) => `(${isJsonNumberSql(raw)} AND ${read} ${sqlComparison[comparison]} ${num(value)})`;
+export const hasNumberSql = (raw: string): string =>
+  `(match(${raw}, ${str(`^(${decimalPattern}|"${decimalPattern}")$`)}) AND isFinite(${numberValueSql(raw)}))`;
+
+/**
+ * The number of `raw` when hasNumberSql holds, else meaningless (0, or a number prefix): always read it under
+ * hasNumberSql. (toFloat64OrZero, not OrNull: a NULL would make `NOT (… = x)` NULL, and 18.16's if() computes
+ * both branches anyway.)
+ */
+export const numberValueSql = (raw: string): string => `toFloat64OrZero(replaceAll(${raw}, '"', ''))`;
+
+/** What `raw` adds to a sum: its number (hasNumberSql), else 0. */
+export const numberTermSql = (raw: string): string => `if(${hasNumberSql(raw)}, ${numberValueSql(raw)}, 0)`;
+
+/**
+ * A numeric comparison of a JSON value's text `raw` with `number`: it holds only when raw has a number
+ * (hasNumberSql), and `neq` is its negation ("not eq"), as for strings.
+ */
+export function numberComparisonSql(raw: string, op: Comparison, value: number): string {
+  const holds = (comparison: Comparison) => `(${hasNumberSql(raw)} AND ${numberValueSql(raw)} ${sqlComparison[comparison]} ${num(value)})`;
   return op === 'neq' ? `NOT ${holds('eq')}` : holds(op);
 }
 
 /**
  * A property filter as SQL over `column`. Strings match when any occurrence of the property (top level or
  * nested, e.g. products[].category) equals / contains the value; numbers compare the first occurrence, and
- * only when it is a JSON number (the Segment spec sends numbers; a number sent as a string is a string).
+ * only when it has a number (hasNumberSql: a JSON number, or a string such as "12.5").
  */
 export function filterSql(filter: PropertyFilter, column = 'properties'): string {
   if (typeof filter.value === 'number') {
-    const name = str(filter.property);
-    return numberComparisonSql(`visitParamExtractRaw(${column}, ${name})`, `visitParamExtractFloat(${column}, ${name})`, filter.op as Comparison, filter.value);
+    return numberComparisonSql(propertyRawSql(column, filter.property), filter.op as Comparison, filter.value);
   }
   const values = stringValuesSql(column, filter.property);
   const wanted = str(jsonInner(filter.value));
