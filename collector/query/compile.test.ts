@@ -2,7 +2,7 @@
 // escaped literals.
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { hasNumberSql, numberTermSql, propertyRawSql, QueryInputError } from './conditions';
+import { numberTermSql, propertyNumberSql, QueryInputError } from './conditions';
 import { compileFunnel, parseFunnelQuery } from './funnel';
 import { dt, LiteralError, num, str } from './literal';
 import { compileSegmentRule, parseSegmentRule } from './segment-rules';
@@ -53,11 +53,11 @@ describe('numbers in rules and filters', () => {
 
 describe('the number of a JSON value', () => {
   it('is one reading for filters, sums, and the revenue the value views read (the job and migration 042 spell it out)', () => {
-    const revenue = propertyRawSql('properties', 'revenue');
+    const revenue = propertyNumberSql('properties', 'revenue');
     const sqlFile = (path: string) => readFileSync(new URL(`../sql/${path}`, import.meta.url), 'utf8');
     for (const file of [sqlFile('jobs/attribute_person_events.sql'), sqlFile('migrations/042_numeric_string_revenue.sql')]) {
       expect(file).toContain(numberTermSql(revenue));
-      expect(file).toContain(hasNumberSql(revenue));
+      expect(file).toContain(revenue.has);
     }
     expect(compileSegmentRule(parseSegmentRule({ event: 'Order Completed', sum: { property: 'revenue', op: 'gt', value: 1 } }), 0)).toContain(`${numberTermSql(revenue)} AS amount`);
   });

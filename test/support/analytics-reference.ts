@@ -89,7 +89,7 @@ export function referenceEvents(rows: readonly EventRow[], personOf: (messageId:
 }
 
 /**
- * The number of a property as segment rules and the value views read it (query/conditions.ts, hasNumberSql): a JSON
+ * The number of a property as segment rules and the value views read it (query/conditions.ts, JsonNumberSql): a JSON
  * number, or a string whose whole content is a decimal number ("12.5"); undefined for anything else.
  */
 const numberOf = (v: unknown): number | undefined => {
