@@ -1,7 +1,8 @@
 // Pure tests of the SQL builders: refusals name the rule path; hostile strings only ever appear inside
 // escaped literals.
 import { describe, expect, it } from 'vitest';
-import { QueryInputError } from './conditions';
+import { readFileSync } from 'node:fs';
+import { numberTermSql, propertyNumberSql, QueryInputError } from './conditions';
 import { compileFunnel, parseFunnelQuery } from './funnel';
 import { dt, LiteralError, num, str } from './literal';
 import { compileSegmentRule, parseSegmentRule } from './segment-rules';
@@ -47,6 +48,18 @@ describe('numbers in rules and filters', () => {
     expect(refusal(() => parseSegmentRule({ event: 'x', sum: { property: 'revenue', op: 'gt', value: 1e-320 } })).path).toBe('rule.sum.value');
     expect(refusal(() => parseFunnelQuery({ steps: [{ event: 'x', where: [{ property: 'p', op: 'gt', value: 1e-310 }] }], windowSeconds: 60 })).path).toBe('funnel.steps[0].where[0].value');
     expect(parseSegmentRule({ any: [{ metric: 'ltv', op: 'gt', value: 0 }, { metric: 'ltv', op: 'gt', value: 2.2250738585072014e-308 }] })).toBeTruthy();
+  });
+});
+
+describe('the number of a JSON value', () => {
+  it('is one reading for filters, sums, and the revenue the value views read (the job and migration 042 spell it out)', () => {
+    const revenue = propertyNumberSql('properties', 'revenue');
+    const sqlFile = (path: string) => readFileSync(new URL(`../sql/${path}`, import.meta.url), 'utf8');
+    for (const file of [sqlFile('jobs/attribute_person_events.sql'), sqlFile('migrations/042_numeric_string_revenue.sql')]) {
+      expect(file).toContain(numberTermSql(revenue));
+      expect(file).toContain(revenue.has);
+    }
+    expect(compileSegmentRule(parseSegmentRule({ event: 'Order Completed', sum: { property: 'revenue', op: 'gt', value: 1 } }), 0)).toContain(`${numberTermSql(revenue)} AS amount`);
   });
 });
 

@@ -107,30 +107,70 @@ function stringValuesSql(column: string, property: string): string {
 export const jsonInner = (value: string): string => JSON.stringify(value).slice(1, -1);
 
 /**
- * Whether `raw`, a JSON value's text (visitParamExtractRaw), is a JSON number: the test migrations/032 uses for
- * revenue_given. A missing property gives '' and a string '"12.5"': neither is a number, although
- * visitParamExtractFloat reads them as 0 and 12.5.
+ * A decimal number, as a regular-expression source: an optional minus, digits, optionally a point and digits,
+ * optionally an exponent (`12.5`, `-3`, `007`, `1e3`, `2.5E-4`). JSON's number syntax, plus leading zeros; no
+ * spaces, plus sign, thousands separators, `.5`, `5.`, hex, `Infinity` or `NaN`.
  */
-export const isJsonNumberSql = (raw: string): string => `match(${raw}, '^-?[0-9]')`;
+const decimalPattern = String.raw`-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?`;
 
 /**
- * A numeric comparison of a JSON value's text `raw` (a number or not, see isJsonNumberSql) with `number`, read
- * by `read`: it holds only for a JSON number, and `neq` is its negation ("not eq"), as for strings.
+ * The number a JSON value has, as SQL: `has` whether it has one, `value` the number, meaningful only where `has`
+ * holds (0 or a number prefix elsewhere: always read it under `has`). A value has a number when it is a JSON
+ * number, or a JSON string whose whole content is a decimal number (`"12.5"`: PHP, spreadsheets and some GA4
+ * dataLayers send numbers as strings, and PostHog's numeric filters read them). Not a missing property, `""`,
+ * `"abc"`, `"12abc"`, `" 12"`, `"1,000"`, true, null, an object or an array, nor a string too big for a double
+ * (`"1e400"`). The one rule of every numeric filter, trait comparison and sum, and of person_events.revenue
+ * (jobs/attribute_person_events.sql and migrations/042_numeric_string_revenue.sql spell out propertyNumberSql's).
  */
-export function numberComparisonSql(raw: string, read: string, op: Comparison, value: number): string {
-  const holds = (comparison: Comparison) => `(${isJsonNumberSql(raw)} AND ${read} ${sqlComparison[comparison]} ${num(value)})`;
+export interface JsonNumberSql {
+  has: string;
+  value: string;
+}
+
+/** `raw`: a JSON value's text, the collector's compact JSON (JSON.stringify), in which no digit of a string is escaped. */
+const hasNumberSql = (raw: string, value: string): string => `(match(${raw}, ${str(`^(${decimalPattern}|"${decimalPattern}")$`)}) AND isFinite(${value}))`;
+
+/**
+ * The number of a JSON value's text `raw` (a trait token). toFloat64OrZero, not OrNull: a NULL would make
+ * `NOT (… = x)` NULL, and 18.16's if() computes both branches anyway.
+ */
+export function rawNumberSql(raw: string): JsonNumberSql {
+  const value = `toFloat64OrZero(replaceAll(${raw}, '"', ''))`;
+  return { has: hasNumberSql(raw, value), value };
+}
+
+/**
+ * The number of the first occurrence of `property` in `column` (JSON text). visitParamExtractFloat reads a JSON
+ * number and a string holding one alike (it steps over the opening quote), and gives what rawNumberSql's
+ * toFloat64OrZero gives for every text that has a number (checked on 18.16), in fewer syntax elements: a funnel of
+ * 20 steps of 20 numeric filters has about 34,000 of ClickHouse's 50,000 (query/size.ts) instead of 48,000.
+ */
+export function propertyNumberSql(column: string, property: string): JsonNumberSql {
+  const name = str(property);
+  const value = `visitParamExtractFloat(${column}, ${name})`;
+  return { has: hasNumberSql(`visitParamExtractRaw(${column}, ${name})`, value), value };
+}
+
+/** What a JSON value adds to a sum: its number, else 0. */
+export const numberTermSql = (number: JsonNumberSql): string => `if(${number.has}, ${number.value}, 0)`;
+
+/**
+ * A numeric comparison of a JSON value's number with `value`: it holds only when the value has a number, and
+ * `neq` is its negation ("not eq"), as for strings.
+ */
+export function numberComparisonSql(number: JsonNumberSql, op: Comparison, value: number): string {
+  const holds = (comparison: Comparison) => `(${number.has} AND ${number.value} ${sqlComparison[comparison]} ${num(value)})`;
   return op === 'neq' ? `NOT ${holds('eq')}` : holds(op);
 }
 
 /**
  * A property filter as SQL over `column`. Strings match when any occurrence of the property (top level or
  * nested, e.g. products[].category) equals / contains the value; numbers compare the first occurrence, and
- * only when it is a JSON number (the Segment spec sends numbers; a number sent as a string is a string).
+ * only when it has a number (JsonNumberSql: a JSON number, or a string such as "12.5").
  */
 export function filterSql(filter: PropertyFilter, column = 'properties'): string {
   if (typeof filter.value === 'number') {
-    const name = str(filter.property);
-    return numberComparisonSql(`visitParamExtractRaw(${column}, ${name})`, `visitParamExtractFloat(${column}, ${name})`, filter.op as Comparison, filter.value);
+    return numberComparisonSql(propertyNumberSql(column, filter.property), filter.op as Comparison, filter.value);
   }
   const values = stringValuesSql(column, filter.property);
   const wanted = str(jsonInner(filter.value));

@@ -3,6 +3,9 @@
 import {
   comparisonSql,
   numberComparisonSql,
+  numberTermSql,
+  propertyNumberSql,
+  rawNumberSql,
   eventMatchSql,
   filterSql,
   isRecord,
@@ -218,9 +221,9 @@ function traitSql(rule: Extract<SegmentRule, { trait: string }>): string {
   const value = rule.value as string | number;
   // contains reads strings only: the latest value's JSON text opens with a quote (a number 30 holds no text "3").
   if (rule.op === 'contains') return `(person_key IN ${traitPersons(rule.trait, (latest) => `substring(${latest}, 1, 1) = '"' AND position(${latest}, ${str(jsonInner(value as string))}) > 0`)})`;
-  // Numbers compare only a JSON number (a string "30" is a string); strings the JSON text of a string.
+  // Numbers compare a JSON number or a string holding one ("30", JsonNumberSql); strings the JSON text of a string.
   const test = (op: Comparison) => (latest: string) =>
-    typeof value === 'number' ? numberComparisonSql(latest, `toFloat64OrZero(${latest})`, op, value) : `${latest} ${comparisonSql(op)} ${str(JSON.stringify(value))}`;
+    typeof value === 'number' ? numberComparisonSql(rawNumberSql(latest), op, value) : `${latest} ${comparisonSql(op)} ${str(JSON.stringify(value))}`;
   // neq is "not eq": it also holds for persons who never had the trait (as PostHog's "is not").
   const op = rule.op as Comparison;
   return op === 'neq' ? `(person_key NOT IN ${traitPersons(rule.trait, test('eq'))})` : `(person_key IN ${traitPersons(rule.trait, test(op))})`;
@@ -262,7 +265,7 @@ function ruleSql(rule: SegmentRule, asOfMs: number): string {
   // parsed only for those), as the set of persons whose total passes. A person without matching events has
   // a total of 0: when 0 passes the test, the rule is "not among those whose total fails it".
   const persons = (having: string) =>
-    `(SELECT person_key FROM ${personEventsWhere(['person_key', ...(rule.sum ? [`visitParamExtractFloat(properties, ${str(rule.sum.property)}) AS amount`] : [])], match)} GROUP BY person_key HAVING ${having})`;
+    `(SELECT person_key FROM ${personEventsWhere(['person_key', ...(rule.sum ? [`${numberTermSql(propertyNumberSql('properties', rule.sum.property))} AS amount`] : [])], match)} GROUP BY person_key HAVING ${having})`;
   return compare(0, op, value) ? `(person_key NOT IN ${persons(`NOT (${test})`)})` : `(person_key IN ${persons(test)})`;
 }
 

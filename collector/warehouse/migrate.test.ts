@@ -158,6 +158,37 @@ describe('migrations', () => {
     });
   });
 
+  it('give rows stored before 042_numeric_string_revenue the revenue every numeric rule reads, so a refund of "12.5" refunds 12.5', async () => {
+    await withOlderDatabase('strrev', 42, async ({ database, client, read }) => {
+      const row = (id: string, event: string, properties: string, revenue: number, orderId: string, given: number) =>
+        `('user:u1', cityHash64('user:u1'), 'user:u1', cityHash64('user:u1'), 3, '${id}', '${event}', toDateTime('2025-03-0${id.length} 10:00:00', 'UTC'), ${revenue}, '${properties}', '${orderId}', ${given})`;
+      // As the identity job wrote them before 042: visitParamExtractFloat's revenue, revenue_given for JSON numbers only.
+      await client.command({
+        query: `INSERT INTO person_events_stored (person_id, person_key, node, node_key, bucket, message_id, event, timestamp, revenue, properties, order_id, revenue_given) VALUES
+          ${row('m1', 'Order Completed', '{"order_id":"S-1","revenue":"100"}', 100, 'S-1', 0)}, ${row('m22', 'Order Refunded', '{"order_id":"S-1","revenue":"12.5"}', 12.5, 'S-1', 0)},
+          ${row('m333', 'Order Completed', '{"order_id":"P-1","revenue":"12abc"}', 12, 'P-1', 0)}, ${row('m4444', 'Order Completed', '{"order_id":"N-1","revenue":5}', 5, 'N-1', 1)}`,
+      });
+      await migrate(db.url, database);
+      // The UPDATE runs in the background.
+      await waitUntil(
+        async () => (await client.query({ query: `SELECT count() AS n FROM system.mutations WHERE database = '${database}' AND is_done = 0`, format: 'JSONEachRow' })).json<{ n: string }>(),
+        (rows) => Number(rows[0]?.n) === 0,
+      );
+      expect(await read('SELECT message_id, revenue, revenue_given FROM person_events_stored ORDER BY message_id')).toEqual([
+        { message_id: 'm1', revenue: 100, revenue_given: 1 },
+        { message_id: 'm22', revenue: 12.5, revenue_given: 1 },
+        { message_id: 'm333', revenue: 0, revenue_given: 0 },
+        { message_id: 'm4444', revenue: 5, revenue_given: 1 },
+      ]);
+      expect(await read('SELECT orders, gross_revenue, refunded FROM customer_value')).toEqual([{ orders: 3, gross_revenue: 105, refunded: 12.5 }]);
+      // The staging table keeps person_events_stored's structure (REPLACE PARTITION needs it).
+      expect(await read(`SELECT table, default_expression FROM system.columns WHERE database = '${database}' AND table IN ('person_events_stored', 'person_events_staging') AND name = 'revenue_given' ORDER BY table`)).toEqual([
+        { table: 'person_events_staging', default_expression: expect.stringContaining('isFinite') },
+        { table: 'person_events_stored', default_expression: expect.stringContaining('isFinite') },
+      ]);
+    });
+  });
+
   it('take events stored without ids out of the person_days rollup (036), the rows already rolled up and those written after', async () => {
     await withOlderDatabase('days', 36, async ({ database, client, read }) => {
       const row = (person: string, bucket: number, id: string, day: string) =>

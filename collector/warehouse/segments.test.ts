@@ -419,23 +419,23 @@ describe('rules on properties and traits that a person or event may not have', (
   }, 60_000);
   afterAll(() => shop.drop());
 
-  it('compare numbers only where the property is a JSON number (not missing, not a string)', async () => {
+  it('compare numbers only where the property has one (a JSON number or a string holding one; not missing)', async () => {
     const viewedWhere = (op: string, value: number) => shopMembers({ event: 'Product Viewed', where: [{ property: 'price', op, value }] });
-    expect(await viewedWhere('lt', 10)).toEqual(['user:di']);
+    expect(await viewedWhere('lt', 10)).toEqual(['user:cy', 'user:di']);
     expect(await viewedWhere('eq', 0)).toEqual(['user:di']);
-    expect(await viewedWhere('lte', 120)).toEqual(['user:ann', 'user:di']);
-    // neq is "not eq", as for strings: events without the property, or with a string, differ from 120.
+    expect(await viewedWhere('lte', 120)).toEqual(['user:ann', 'user:cy', 'user:di']);
+    // neq is "not eq", as for strings: events without the property differ from 120.
     expect(await viewedWhere('neq', 120)).toEqual(['user:bo', 'user:cy', 'user:di']);
     // The string is still there for string filters.
     expect(await shopMembers({ event: 'Product Viewed', where: [{ property: 'price', op: 'eq', value: '5' }] })).toEqual(['user:cy']);
     const steps = [{ event: 'Product Viewed', where: [{ property: 'price', op: 'lt', value: 10 }] }];
-    expect(await funnelCounts(shop.client, parseFunnelQuery({ steps, windowSeconds: 60 }))).toEqual([1]);
+    expect(await funnelCounts(shop.client, parseFunnelQuery({ steps, windowSeconds: 60 }))).toEqual([2]);
   });
 
   it('give a numeric trait neq to persons who never had the trait, and compare only numbers otherwise', async () => {
-    expect(await shopMembers({ trait: 'age', op: 'neq', value: 30 })).toEqual(everyone.filter((p) => p !== 'user:ann'));
-    expect(await shopMembers({ trait: 'age', op: 'lt', value: 35 })).toEqual(['user:ann']);
-    expect(await shopMembers({ trait: 'age', op: 'gte', value: 0 })).toEqual(['user:ann', 'user:bo']);
+    expect(await shopMembers({ trait: 'age', op: 'neq', value: 30 })).toEqual(everyone.filter((p) => p !== 'user:ann' && p !== 'user:cy'));
+    expect(await shopMembers({ trait: 'age', op: 'lt', value: 35 })).toEqual(['user:ann', 'user:cy']);
+    expect(await shopMembers({ trait: 'age', op: 'gte', value: 0 })).toEqual(['user:ann', 'user:bo', 'user:cy']);
     expect(await shopMembers({ trait: 'age', op: 'exists' })).toEqual(['user:ann', 'user:bo', 'user:cy']);
     // contains reads strings: ann's number 30 holds no text "3", cy's string "30" does.
     expect(await shopMembers({ trait: 'age', op: 'contains', value: '3' })).toEqual(['user:cy']);
@@ -461,5 +461,80 @@ describe('rules on properties and traits that a person or event may not have', (
     expect(await shopMembers({ metric: 'ordered_since_last_cart_add', op: 'eq', value: 1 })).toEqual(['user:ed']);
     expect(await shopMembers({ metric: 'ordered_since_last_cart_add', op: 'eq', value: 0 })).toEqual(['user:ann', 'user:flo']);
     expect(await shopMembers({ metric: 'ordered_since_last_cart_add', op: 'gte', value: 0 })).toEqual(['user:ann', 'user:ed', 'user:flo']);
+  });
+});
+
+describe('numbers sent as strings (PHP, spreadsheets, GA4 dataLayers)', () => {
+  // A database of its own: one rule for every numeric comparison and sum (docs/analytics.md, "Numbers").
+  let strings: TestDatabase;
+  const stringMembers = async (rule: unknown) => (await strings.rows<{ person_id: string }>(compileSegmentRule(parseSegmentRule(rule), T))).map((r) => r.person_id).sort();
+  const priced = (userId: string, price: unknown) => track(userId, 'Product Viewed', price === undefined ? {} : { price }, T - 2 * day);
+  const viewedWhere = (op: string, value: number) => stringMembers({ event: 'Product Viewed', where: [{ property: 'price', op, value }] });
+  const funnelWhere = async (op: string, value: number) =>
+    funnelCounts(strings.client, parseFunnelQuery({ steps: [{ event: 'Product Viewed', where: [{ property: 'price', op, value }] }], windowSeconds: 60 }));
+
+  beforeAll(async () => {
+    strings = await createTestDatabase('segments_strings');
+    await loadRows(strings.client, [
+      priced('decimal', '12.5'),
+      priced('negative', '-3'),
+      priced('exponent', '1e3'),
+      priced('number', 20),
+      priced('text', 'abc'),
+      priced('empty', ''),
+      priced('missing', undefined),
+      priced('boolean', true),
+      priced('padded', ' 12'),
+      priced('thousands', '1,000'),
+      priced('prefix', '12abc'),
+      track('tipper', 'Tip Given', { amount: '12.5' }, T - 3 * day),
+      track('tipper', 'Tip Given', { amount: 2 }, T - 2 * day),
+      track('tipper', 'Tip Given', { amount: 'x' }, T - 1 * day),
+      track('wordy', 'Tip Given', { amount: 'x' }, T - 1 * day),
+      identify('age_text', { age: '30' }),
+      identify('age_number', { age: 30 }),
+      identify('age_word', { age: 'thirty' }),
+      identify('age_boolean', { age: true }),
+      identify('age_nested', { company: { size: '50' }, age: '40' }),
+    ]);
+    await runIdentityJob(strings.client);
+  }, 60_000);
+  afterAll(() => strings.drop());
+
+  function identify(userId: string, traits: Record<string, unknown>) {
+    return eventRow({ type: 'identify', userId, traits }, T - 9 * day);
+  }
+
+  it('compare a string holding a decimal number as that number in event filters and funnels', async () => {
+    expect(await viewedWhere('gt', 10)).toEqual(['user:decimal', 'user:exponent', 'user:number']);
+    expect(await viewedWhere('eq', 12.5)).toEqual(['user:decimal']);
+    expect(await viewedWhere('lt', 0)).toEqual(['user:negative']);
+    expect(await funnelWhere('gt', 10)).toEqual([3]);
+  });
+
+  it('give no numeric comparison to "", text, a missing property, true, padding, separators or a number prefix', async () => {
+    const numeric = ['user:decimal', 'user:exponent', 'user:negative', 'user:number'];
+    expect(await viewedWhere('gte', -1e9)).toEqual(numeric);
+    expect(await viewedWhere('lte', 1e9)).toEqual(numeric);
+    expect(await funnelWhere('gte', -1e9)).toEqual([4]);
+    // neq stays "not eq": every other event.
+    expect(await viewedWhere('neq', 12.5)).toEqual(
+      ['user:boolean', 'user:empty', 'user:exponent', 'user:missing', 'user:negative', 'user:number', 'user:padded', 'user:prefix', 'user:text', 'user:thousands'],
+    );
+  });
+
+  it('sum a string holding a decimal number as that number, and nothing for other values', async () => {
+    const summed = (op: string, value: number) => stringMembers({ event: 'Tip Given', sum: { property: 'amount', op, value } });
+    expect(await summed('eq', 14.5)).toEqual(['user:tipper']);
+    expect(await summed('gt', 14)).toEqual(['user:tipper']);
+    expect(await summed('eq', 0)).toContain('user:wordy');
+    expect(await stringMembers({ event: 'Product Viewed', sum: { property: 'price', op: 'gt', value: 0 } })).toEqual(['user:decimal', 'user:exponent', 'user:number']);
+  });
+
+  it('compare a trait holding a decimal number as that number, top-level and flat or among nested traits', async () => {
+    expect(await stringMembers({ trait: 'age', op: 'gt', value: 25 })).toEqual(['user:age_nested', 'user:age_number', 'user:age_text']);
+    expect(await stringMembers({ trait: 'age', op: 'eq', value: 30 })).toEqual(['user:age_number', 'user:age_text']);
+    expect(await stringMembers({ trait: 'company.size', op: 'gte', value: 50 })).toEqual(['user:age_nested']);
+    expect((await stringMembers({ trait: 'age', op: 'neq', value: 30 })).filter((p) => p.startsWith('user:age_'))).toEqual(['user:age_boolean', 'user:age_nested', 'user:age_word']);
   });
 });

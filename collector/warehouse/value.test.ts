@@ -5,6 +5,7 @@ import { backendRefundsDatabase } from '../../test/support/backend-refunds';
 import { createTestDatabase, type TestDatabase } from '../../test/support/clickhouse';
 import type { Delivery } from './generator/generate';
 import { deliveriesToRows, loadRows } from './generator/load';
+import { compileSegmentRule, parseSegmentRule } from '../query/segment-rules';
 import { runIdentityJob } from './identity/job';
 
 let db: TestDatabase;
@@ -100,5 +101,59 @@ describe('refunds sent by the shop\'s backend under an identity that is not the 
     expect(await shop.rows('SELECT customers, total_orders, gross, refunds, net, average_order_value FROM value_metrics')).toEqual([
       { customers: 6, total_orders: 6, gross: 450, refunds: 255, net: 195, average_order_value: 75 },
     ]);
+  });
+});
+
+describe('revenue sent as a string (PHP, spreadsheets, some GA4 dataLayers)', () => {
+  // A database of its own; the rule of the segment sums and filters (docs/analytics.md, "Numbers sent as strings").
+  let shop: TestDatabase;
+  const order = (messageId: string, userId: string, day: string, event: string, properties: Record<string, unknown>): Delivery => ({
+    raw: { type: 'track', messageId, userId, timestamp: `2026-03-${day}T10:00:00.000Z`, event, properties },
+    source: 'server',
+    sentAt: `2026-03-${day}T10:00:00.000Z`,
+    receivedAt: Date.parse(`2026-03-${day}T10:00:00.000Z`),
+  });
+  beforeAll(async () => {
+    shop = await createTestDatabase('value_strings');
+    await loadRows(shop.client, deliveriesToRows([
+      order('s-order', 'sam', '01', 'Order Completed', { order_id: 'S-1', revenue: '100' }),
+      order('s-refund', 'sam', '02', 'Order Refunded', { order_id: 'S-1', revenue: '12.5' }),
+      order('s-order-2', 'sam', '03', 'Order Completed', { order_id: 'S-2', revenue: 2 }),
+      order('s-order-3', 'sam', '04', 'Order Completed', { order_id: 'S-3', revenue: 'x' }),
+      order('p-order', 'pat', '01', 'Order Completed', { order_id: 'P-1', revenue: '12abc' }),
+      order('p-order-2', 'pat', '02', 'Order Completed', { order_id: 'P-2', revenue: '1,000' }),
+      order('p-order-3', 'pat', '03', 'Order Completed', { order_id: 'P-3', revenue: '1e3' }),
+      order('p-refund', 'pat', '04', 'Order Refunded', { order_id: 'P-3', revenue: 'abc' }),
+    ]));
+    await runIdentityJob(shop.client);
+  }, 60_000);
+  afterAll(() => shop.drop());
+
+  it('read a string holding a decimal number as that number, for orders and refunds, and other strings as no amount', async () => {
+    expect(await shop.rows('SELECT order_id, order_revenue, refunded_amount FROM person_orders ORDER BY order_id')).toEqual([
+      { order_id: 'P-1', order_revenue: 0, refunded_amount: 0 },
+      { order_id: 'P-2', order_revenue: 0, refunded_amount: 0 },
+      // A refund whose revenue is no number refunds the whole order, as one without revenue.
+      { order_id: 'P-3', order_revenue: 1000, refunded_amount: 1000 },
+      { order_id: 'S-1', order_revenue: 100, refunded_amount: 12.5 },
+      { order_id: 'S-2', order_revenue: 2, refunded_amount: 0 },
+      { order_id: 'S-3', order_revenue: 0, refunded_amount: 0 },
+    ]);
+    expect(await shop.rows("SELECT message_id, revenue, revenue_given FROM person_events WHERE message_id IN ('s-refund', 'p-refund', 'p-order') ORDER BY message_id")).toEqual([
+      { message_id: 'p-order', revenue: 0, revenue_given: 0 },
+      { message_id: 'p-refund', revenue: 0, revenue_given: 0 },
+      { message_id: 's-refund', revenue: 12.5, revenue_given: 1 },
+    ]);
+  });
+
+  it('give a segment sum of revenue what the value views give as gross revenue', async () => {
+    expect(await shop.rows('SELECT person_id, gross_revenue FROM customer_value ORDER BY person_id')).toEqual([
+      { person_id: 'user:pat', gross_revenue: 1000 },
+      { person_id: 'user:sam', gross_revenue: 102 },
+    ]);
+    const summed = async (value: number) =>
+      (await shop.rows<{ person_id: string }>(compileSegmentRule(parseSegmentRule({ event: 'Order Completed', sum: { property: 'revenue', op: 'eq', value } }), Date.UTC(2026, 3, 1)))).map((r) => r.person_id);
+    expect(await summed(102)).toEqual(['user:sam']);
+    expect(await summed(1000)).toEqual(['user:pat']);
   });
 });

@@ -88,7 +88,15 @@ export function referenceEvents(rows: readonly EventRow[], personOf: (messageId:
   }));
 }
 
-const moneyOf = (e: RefEvent): number => num(e.properties.revenue);
+/**
+ * The number of a property as segment rules and the value views read it (query/conditions.ts, JsonNumberSql): a JSON
+ * number, or a string whose whole content is a decimal number ("12.5"); undefined for anything else.
+ */
+const numberOf = (v: unknown): number | undefined => {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$/.test(v) ? Number(v) : undefined;
+  return n !== undefined && Number.isFinite(n) ? n : undefined;
+};
+const moneyOf = (e: RefEvent): number => numberOf(e.properties.revenue) ?? 0;
 const isOrder = (e: RefEvent): boolean => e.event === 'Order Completed';
 const isRefund = (e: RefEvent): boolean => e.event === 'Order Refunded';
 
@@ -126,7 +134,7 @@ export function referenceOrders(events: RefEvent[]): Map<string, RefOrder[]> {
       .filter(isRefund)
       .sort(byTime)
       .map((e) => {
-        running += typeof e.properties.revenue === 'number' ? e.properties.revenue : revenue;
+        running += numberOf(e.properties.revenue) ?? revenue;
         const capped = first ? Math.min(running, revenue) : running;
         const amount = capped - before;
         before = capped;

@@ -14,14 +14,18 @@ SELECT
     cityHash64(node) AS node_key,
     toUInt8(node_key % 16) AS bucket,
     message_id, source, original_day, type, event, name, anonymous_id, user_id, timestamp, received_at,
-    visitParamExtractFloat(properties, 'revenue') AS revenue,
+    -- properties.revenue as every numeric rule reads it (migrations/042_numeric_string_revenue.sql): a JSON number or
+    -- a string holding a decimal number, else 0. This and revenue_given are query/conditions.ts's
+    -- numberTermSql(propertyNumberSql(…)) and its `has`, spelled out (compile.test.ts checks it).
+    if((match(visitParamExtractRaw(properties, 'revenue'), '^(-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?|"-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?")$') AND isFinite(visitParamExtractFloat(properties, 'revenue'))), visitParamExtractFloat(properties, 'revenue'), 0) AS revenue,
     properties, traits, consent, page_path, page_url, page_referrer,
     campaign_source, campaign_medium, campaign_name,
-    -- The DEFAULTs of migrations/032_order_ids.sql, spelled out: this INSERT is positional.
+    -- The DEFAULTs of migrations/032_order_ids.sql (revenue_given: 042_numeric_string_revenue.sql), spelled out: this
+    -- INSERT is positional.
     -- A JSON number's text, else a JSON string's (migrations/035_numeric_order_ids.sql): at most one part is non-empty.
     if(match(visitParamExtractRaw(properties, 'order_id'), '^-?[0-9]'), visitParamExtractRaw(properties, 'order_id'), '') ||
     visitParamExtractString(properties, 'order_id') AS order_id,
-    match(visitParamExtractRaw(properties, 'revenue'), '^-?[0-9]') AS revenue_given,
+    (match(visitParamExtractRaw(properties, 'revenue'), '^(-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?|"-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?")$') AND isFinite(visitParamExtractFloat(properties, 'revenue'))) AS revenue_given,
     -- migrations/034_event_order.sql: the order of a person's events within one second.
     timestamp_ms, batch_position
 FROM ({rows})
