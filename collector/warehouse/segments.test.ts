@@ -355,6 +355,17 @@ describe('paging one run of a segment', () => {
     expect(await store.runMembers('seg_other', parseRunId('300-aa'), 2, { offset: 0 })).toEqual({ refused: 'unknown_run' });
   });
 
+  it('answers the member count the run recorded as total, without counting its rows on every page', async () => {
+    const store = segmentStore(db.client);
+    const id = 'seg_recorded_total';
+    const row = { segment_id: id, run: 700, run_token: 'dd', computed_at: '2026-06-15 12:00:07' };
+    await db.client.insert({ table: 'segment_members', values: ['user:1', 'user:2'].map((person_id) => ({ ...row, person_id })), format: 'JSONEachRow' });
+    // A count that differs from the rows only here, to tell which one the page reads: materialize records the
+    // count of the run's rows once they are all written, and a kept run's rows do not change after that.
+    await db.client.insert({ table: 'segment_runs', values: [{ ...row, members: 1234, entered_count: 0, left_count: 0 }], format: 'JSONEachRow' });
+    expect(await store.runMembers(id, parseRunId('700-dd'), 1, { offset: 0 })).toMatchObject({ page: { total: 1234, members: ['user:1'] } });
+  });
+
   it('pages a run by cursor: every member once, in ClickHouse\'s byte order, whatever its person_id holds', async () => {
     const store = segmentStore(db.client);
     const id = 'seg_cursor_paged';

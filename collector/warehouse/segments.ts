@@ -302,16 +302,17 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
   }
 
   /**
-   * Whether run `ref` of segment `id` is still kept, with when it was computed; undefined when segment_runs has
-   * no such run. Kept: its number is one of the segment's two highest. Every deletion materialize issues is of
+   * Whether run `ref` of segment `id` is still kept, with when it was computed and its member count as
+   * materialize recorded it (the count of its rows, taken once they were all written); undefined when segment_runs
+   * has no such run. Kept: its number is one of the segment's two highest. Every deletion materialize issues is of
    * the runs numbered below its previous run, and it issues it after writing its own, higher-numbered row, so
    * runs of the two highest numbers (overlapping runs that share one included) are never among those deleted.
    */
-  async function runKept(id: string, ref: RunRef): Promise<{ at: string; kept: number } | undefined> {
+  async function runKept(id: string, ref: RunRef): Promise<{ at: string; kept: number; n: number } | undefined> {
     const segment = `segment_id = ${str(id)}`;
-    const [found] = await rows<{ at: string; kept: number }>(
+    const [found] = await rows<{ at: string; kept: number; n: number }>(
       client,
-      `SELECT computed_at AS at,
+      `SELECT computed_at AS at, members AS n,
               run >= (SELECT min(run) FROM (SELECT run FROM segment_runs WHERE ${segment} GROUP BY run ORDER BY run DESC LIMIT 2)) AS kept
        FROM segment_runs
        WHERE ${segment} AND run = ${int(ref.run)} AND run_token = ${str(ref.token)}
@@ -333,18 +334,16 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
     for (let attempt = 1; ; attempt++) {
       const ref = asked ?? (await newestRun(id));
       if (!ref) return { page: { run: undefined, total: 0, members: [], next: undefined } };
-      const of = runWhere(id, ref);
-      const [[total], found] = await Promise.all([
-        rows<{ n: number }>(client, `SELECT count() AS n FROM segment_members WHERE ${of}`),
-        rows<{ person_id: string }>(client, pageSql(of, limit, start)),
-      ]);
+      const found = await rows<{ person_id: string }>(client, pageSql(runWhere(id, ref), limit, start));
       const state = await runKept(id, ref);
       if (state?.kept === 1) {
         const run = { run: ref.run, runId: formatRunId(ref), computedAt: state.at };
         const members = found.slice(0, limit).map((r) => r.person_id);
         const following = found[limit]?.person_id;
         const next = following === undefined ? undefined : formatMembersCursor({ run: ref, from: following });
-        return { page: { run, total: total?.n ?? 0, members, next } };
+        // The total is the run's recorded count: counting its rows read the whole run on every page (0.2 s of a
+        // cursor page's 0.3 s at 10M members), and a kept run's rows do not change.
+        return { page: { run, total: state.n, members, next } };
       }
       if (asked) return { refused: state ? 'run_gone' : 'unknown_run' };
       if (attempt === 3) throw new Error(`segment ${id}: its newest run was replaced by two newer ones while being read, three times over`);
