@@ -58,8 +58,8 @@ export interface MembersPage {
 }
 
 /**
- * Where a page starts in its run's person_id order: `offset` members in (the run is sorted and that many skipped,
- * a read of the whole run), or at member `from` of a cursor, included (a range of the table's key, segment_id,
+ * Where a page starts in its run's person_id order: `offset` members in (that many are read and skipped; 18.16
+ * sorts the whole run first), or at member `from` of a cursor, included (a range of the table's key, segment_id,
  * run, person_id: read from the index whatever the page's place in the run).
  */
 export type PageStart = { offset: number } | { from: string };
