@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCollector, type TestCollector } from '../../test/support/collector';
 import { waitUntil } from '../../test/support/clickhouse';
 import { exportFormats, type ExportFormat, type ExportRow } from '../query/export';
+import { formatMembersCursor } from '../query/members-cursor';
 import { sha256 } from '../warehouse/identity/identifiers';
 
 const adminToken = 'admin-token-0123456789';
@@ -202,14 +203,15 @@ describe('paging the members of one run', () => {
     computedAt: string | null;
     total: number;
     members: string[];
+    next: string | null;
   }
   const page = async (id: string, query: string) => {
     const response = await api(`/v1/segments/${id}/members?${query}`);
     return { status: response.status, body: (await response.json()) as MembersPage & { error?: string; message?: string } };
   };
-  /** Sends one 'Paged' event per anonymous id and waits until the identity job has them in person_events. */
-  const visit = async (...ids: string[]) => {
-    const batch = ids.map((id) => ({ type: 'track', anonymousId: id, event: 'Paged', messageId: `paged-${id}` }));
+  /** Sends one `event` per anonymous id and waits until the identity job has them in person_events. */
+  const visitWith = async (event: string, ids: string[]) => {
+    const batch = ids.map((id) => ({ type: 'track', anonymousId: id, event, messageId: `${event}-${id}` }));
     const sent = await fetch(`${collector.url}/v1/batch`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -218,16 +220,17 @@ describe('paging the members of one run', () => {
     expect(sent.status).toBe(200);
     const wanted = ids.map((id) => `anon:${id}`);
     await waitUntil(
-      () => collector.db.rows<{ person_id: string }>(`SELECT person_id FROM person_events WHERE event = 'Paged'`),
+      () => collector.db.rows<{ person_id: string }>(`SELECT person_id FROM person_events WHERE event = '${event}'`),
       (rows) => wanted.every((p) => rows.some((r) => r.person_id === p)),
     );
   };
+  const visit = (...ids: string[]) => visitWith('Paged', ids);
   const refresh = async (id: string) => ((await (await post(`/v1/segments/${id}/materialize`, {})).json()) as { run: number; members: number });
 
   it('names the run of every page; with that run, page 2 comes from it after a refresh; without, from the newest', async () => {
     const id = await createSegment('Paged', { event: 'Paged', withinDays: 7 });
     const never = await page(id, 'limit=2');
-    expect(never).toEqual({ status: 200, body: { segmentId: id, limit: 2, offset: 0, run: null, runId: null, computedAt: null, total: 0, members: [] } });
+    expect(never).toEqual({ status: 200, body: { segmentId: id, limit: 2, offset: 0, run: null, runId: null, computedAt: null, total: 0, members: [], next: null } });
 
     await visit('pg-1', 'pg-2', 'pg-3');
     const first = await refresh(id);
@@ -244,7 +247,7 @@ describe('paging the members of one run', () => {
     const second = await refresh(id);
     expect(second).toMatchObject({ members: 4 });
     const page2 = await page(id, `limit=2&offset=2&run=${encodeURIComponent(runId)}`);
-    expect(page2).toEqual({ status: 200, body: { segmentId: id, limit: 2, offset: 2, run: first.run, runId, computedAt: page1.body.computedAt, total: 3, members: ['anon:pg-3'] } });
+    expect(page2).toEqual({ status: 200, body: { segmentId: id, limit: 2, offset: 2, run: first.run, runId, computedAt: page1.body.computedAt, total: 3, members: ['anon:pg-3'], next: null } });
     const newest = await page(id, 'limit=2&offset=2');
     expect(newest.body).toMatchObject({ run: second.run, total: 4, members: ['anon:pg-2', 'anon:pg-3'] });
     expect(newest.body.runId).not.toBe(runId);
@@ -270,6 +273,60 @@ describe('paging the members of one run', () => {
     const unknown = await page(id, 'run=12-0123456789abcdef');
     expect(unknown.status).toBe(404);
     expect(unknown.body).toMatchObject({ error: 'unknown_run', message: expect.stringMatching(/start again from offset 0 without run/) });
+  });
+  it('pages one run by cursor: each member once, in order, whatever the ids hold, though a refresh comes in between', async () => {
+    // Quotes, backslashes (a lone one last), a SQL fragment, Unicode past the BMP, and ids that prefix each other.
+    const ids = ["o'brien", "o'brien'", 'back\\slash', 'ends\\', '"quoted"', "x') OR 1=1 --", 'é', 'z', '\uFF5E', '😀', '日本', 'cur-1', 'cur-10', 'cur-2'];
+    const id = await createSegment('Cursor paged', { event: 'Cursor Paged', withinDays: 7 });
+    await visitWith('Cursor Paged', ids);
+    const first = await refresh(id);
+    const expected = ids.map((v) => `anon:${v}`).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+
+    const start = await page(id, 'limit=4');
+    expect(start.body).toMatchObject({ run: first.run, offset: 0, total: ids.length, members: expected.slice(0, 4), next: expect.any(String) });
+    const seen = [...start.body.members];
+    let next = start.body.next;
+    const cursors: string[] = [];
+    // A refresh after the first page: anon:! sorts first, and would shift every page of the newest run by one.
+    await visitWith('Cursor Paged', ['!first']);
+    expect(await refresh(id)).toMatchObject({ members: ids.length + 1 });
+    while (next !== null) {
+      cursors.push(next);
+      const { status, body } = await page(id, `limit=4&cursor=${encodeURIComponent(next)}`);
+      expect(status).toBe(200);
+      // The cursor's run, not the newest; no offset (the cursor says where the page starts).
+      expect(body).toMatchObject({ segmentId: id, limit: 4, offset: null, run: first.run, runId: start.body.runId, total: ids.length });
+      seen.push(...body.members);
+      next = body.next;
+    }
+    expect(seen).toEqual(expected);
+    expect(cursors).toHaveLength(3);
+
+    // A page by cursor answers the same until the run is gone; then 410, as with run.
+    const again = await page(id, `limit=4&cursor=${cursors[0]}`);
+    expect(again.body.members).toEqual(expected.slice(4, 8));
+    await refresh(id);
+    const gone = await page(id, `limit=4&cursor=${cursors[0]}`);
+    expect(gone.status).toBe(410);
+    expect(gone.body).toMatchObject({ error: 'run_gone', message: expect.stringMatching(/^run \d+-[0-9a-f]{16} \(the run cursor pages\) of segment .* is gone: .*; start again without cursor$/) });
+  });
+
+  it('refuses a malformed cursor, or one sent with offset or run, with a 400 naming the parameter; a run never had, 404', async () => {
+    const id = 'builtin_repeat_buyers';
+    const valid = formatMembersCursor({ run: { run: 12, token: '0123456789abcdef' }, from: 'user:a' });
+    for (const value of ['', 'abc!', `${valid}=`, Buffer.from('["12-ab"]').toString('base64url'), Buffer.from('["x","user:a"]').toString('base64url'), `${valid}&cursor=${valid}`]) {
+      const response = await page(id, `cursor=${value}`);
+      expect(response.status, value).toBe(400);
+      expect(response.body).toMatchObject({ error: 'invalid_parameter', path: 'cursor', message: expect.stringMatching(/^cursor: must be the `next` of an earlier members answer/) });
+    }
+    for (const [name, query] of [['offset', `offset=0&cursor=${valid}`], ['run', `cursor=${valid}&run=12-0123456789abcdef`]] as const) {
+      const response = await page(id, query);
+      expect(response.status, query).toBe(400);
+      expect(response.body).toMatchObject({ error: 'invalid_parameter', path: name, message: expect.stringMatching(new RegExp(`^${name} cannot be sent with cursor`)) });
+    }
+    const unknown = await page(id, `cursor=${valid}`);
+    expect(unknown.status).toBe(404);
+    expect(unknown.body).toMatchObject({ error: 'unknown_run', message: expect.stringMatching(/has no run 12-0123456789abcdef \(the run cursor pages\); start again without cursor$/) });
   });
 });
 

@@ -10,7 +10,8 @@ import type { CollectorMetrics } from '../metrics';
 import { isRecord, onlyFields } from '../query/conditions';
 import { consentRequirements, exportFormats, parseMarketingIds, segmentCsvChunks, type ConsentRequirement, type ExportFormat } from '../query/export';
 import { parseFunnelQuery } from '../query/funnel';
-import { parseRunId, type RunRef } from '../query/run-id';
+import { parseMembersCursor, type MembersCursor } from '../query/members-cursor';
+import { formatRunId, parseRunId, type RunRef } from '../query/run-id';
 import { parseSegmentRule } from '../query/segment-rules';
 import { clickhouseErrorCode, createWarehouseClient } from '../warehouse/client';
 import { funnelCounts } from '../warehouse/funnels';
@@ -250,28 +251,55 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig, metri
       limited(reply, async () => segments.materialize(await usableSegment(request.params.id))),
     );
 
-    scope.get<{ Params: { id: string }; Querystring: { limit?: string; offset?: string; run?: string } }>('/v1/segments/:id/members', async (request, reply) => {
+    scope.get<{ Params: { id: string }; Querystring: { limit?: string; offset?: string; run?: string; cursor?: string } }>('/v1/segments/:id/members', async (request, reply) => {
       const limit = pageParameter(request.query.limit, 'limit', 100, 10_000);
       const offset = pageParameter(request.query.offset, 'offset', 0, 1e12);
       let run: RunRef | undefined;
+      let cursor: MembersCursor | undefined;
       try {
         run = request.query.run === undefined ? undefined : parseRunId(request.query.run);
+        cursor = request.query.cursor === undefined ? undefined : parseMembersCursor(request.query.cursor);
       } catch (error) {
         refuseInput(error, 'invalid_parameter');
       }
+      if (cursor) {
+        // The cursor says where the page starts and in which run: another start or run would contradict it.
+        for (const name of ['offset', 'run'] as const) {
+          if (request.query[name] !== undefined) {
+            throw new HttpError(400, 'invalid_parameter', `${name} cannot be sent with cursor: the cursor already names the run and where the page starts`, { path: name });
+          }
+        }
+      }
       return limited(reply, async () => {
         const segment = await usableSegment(request.params.id);
-        const read = run ? await segments.runMembers(segment.id, run, limit, offset) : { page: await segments.members(segment.id, limit, offset) };
+        const asked = cursor?.run ?? run;
+        const read = asked
+          ? await segments.runMembers(segment.id, asked, limit, cursor ? { from: cursor.from } : { offset })
+          : { page: await segments.members(segment.id, limit, offset) };
         if ('refused' in read) {
-          const restart = 'start again from offset 0 without run';
+          // Named as the client sent it: the run parameter, or the run its cursor pages.
+          const [named, restart] = cursor
+            ? [`run ${formatRunId(cursor.run)} (the run cursor pages)`, 'start again without cursor']
+            : [`run ${request.query.run}`, 'start again from offset 0 without run'];
           if (read.refused === 'run_gone') {
-            throw new HttpError(410, 'run_gone', `run ${request.query.run} of segment ${JSON.stringify(segment.id)} is gone: a run is kept until the one after the next is computed; ${restart}`);
+            throw new HttpError(410, 'run_gone', `${named} of segment ${JSON.stringify(segment.id)} is gone: a run is kept until the one after the next is computed; ${restart}`);
           }
-          throw new HttpError(404, 'unknown_run', `segment ${JSON.stringify(segment.id)} has no run ${request.query.run}; ${restart}`);
+          throw new HttpError(404, 'unknown_run', `segment ${JSON.stringify(segment.id)} has no ${named}; ${restart}`);
         }
-        // The run read from (null before the first run): pass runId back as run to page that same run.
+        // The run read from (null before the first run): pass runId back as run, or next as cursor, to page that same
+        // run. A page read by cursor has no offset.
         const { page } = read;
-        return { segmentId: segment.id, limit, offset, run: page.run?.run ?? null, runId: page.run?.runId ?? null, computedAt: page.run?.computedAt ?? null, total: page.total, members: page.members };
+        return {
+          segmentId: segment.id,
+          limit,
+          offset: cursor ? null : offset,
+          run: page.run?.run ?? null,
+          runId: page.run?.runId ?? null,
+          computedAt: page.run?.computedAt ?? null,
+          total: page.total,
+          members: page.members,
+          next: page.next ?? null,
+        };
       });
     });
 

@@ -6,6 +6,7 @@ import { createTestDatabase, waitUntil, type TestDatabase } from '../../test/sup
 import { eventRow } from '../../test/support/events';
 import { compileFunnel, parseFunnelQuery } from '../query/funnel';
 import { compileSegmentRule, parseSegmentRule } from '../query/segment-rules';
+import { parseMembersCursor } from '../query/members-cursor';
 import { formatRunId, parseRunId } from '../query/run-id';
 import { querySizeSettings, syntaxElements } from '../query/size';
 import { funnelCounts } from './funnels';
@@ -344,14 +345,63 @@ describe('paging one run of a segment', () => {
     }
     // Readers take the highest token of the highest number as the newest.
     expect(await store.members(id, 10, 0)).toEqual({ run: { run: 300, runId: '300-bb', computedAt: '2026-06-15 12:00:03' }, total: 1, members: ['user:3'] });
-    const page = (run: string, offset = 0) => store.runMembers(id, parseRunId(run), 2, offset);
+    const page = (run: string, offset = 0) => store.runMembers(id, parseRunId(run), 2, { offset });
     expect(await page('300-aa')).toEqual({ page: { run: { run: 300, runId: '300-aa', computedAt: '2026-06-15 12:00:03' }, total: 2, members: ['user:1', 'user:2'] } });
     expect(formatRunId({ run: 200, token: '' })).toBe('200-');
     expect(await page('200-', 2)).toMatchObject({ page: { total: 3, members: ['user:6'] } });
     // Its rows are still there (the deletion is a mutation that comes later), but it is below the previous run.
     expect(await page('100-cc')).toEqual({ refused: 'run_gone' });
     expect(await page('300-cc')).toEqual({ refused: 'unknown_run' });
-    expect(await store.runMembers('seg_other', parseRunId('300-aa'), 2, 0)).toEqual({ refused: 'unknown_run' });
+    expect(await store.runMembers('seg_other', parseRunId('300-aa'), 2, { offset: 0 })).toEqual({ refused: 'unknown_run' });
+  });
+
+  it('answers the member count the run recorded as total, without counting its rows on every page', async () => {
+    const store = segmentStore(db.client);
+    const id = 'seg_recorded_total';
+    const row = { segment_id: id, run: 700, run_token: 'dd', computed_at: '2026-06-15 12:00:07' };
+    await db.client.insert({ table: 'segment_members', values: ['user:1', 'user:2'].map((person_id) => ({ ...row, person_id })), format: 'JSONEachRow' });
+    // A count that differs from the rows only here, to tell which one the page reads: materialize records the
+    // count of the run's rows once they are all written, and a kept run's rows do not change after that.
+    await db.client.insert({ table: 'segment_runs', values: [{ ...row, members: 1234, entered_count: 0, left_count: 0 }], format: 'JSONEachRow' });
+    expect(await store.runMembers(id, parseRunId('700-dd'), 1, { offset: 0 })).toMatchObject({ page: { total: 1234, members: ['user:1'] } });
+  });
+
+  it('pages a run by cursor: every member once, in ClickHouse\'s byte order, whatever its person_id holds', async () => {
+    const store = segmentStore(db.client);
+    const id = 'seg_cursor_paged';
+    // Quotes, backslashes (a lone one last: it would escape a literal's closing quote), prefixes of each other,
+    // Unicode past the BMP (UTF-16 and UTF-8 order differ there), a NUL, a newline, and the empty string.
+    const hostile = ['', "o'brien", "o'brien'", 'back\\slash', 'ends\\', '\\', "\\'", '"quoted"', 'a', 'a\u0000', 'a\nb', 'é', 'ü', 'z', '\uFF5E', '😀', '日本', 'user:%27', "x') OR 1=1 --"];
+    const persons = [...hostile, ...Array.from({ length: 40 }, (_, i) => `user:${String(i).padStart(2, '0')}`)];
+    const byBytes = [...persons].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    const row = { segment_id: id, run: 500, computed_at: '2026-06-15 12:00:05' };
+    // The same run number with another token (an overlapping run): its rows interleave in the key, never in a page.
+    for (const [token, members] of [['aa', persons], ['ab', ['a!', 'user:005', 'zz']]] as const) {
+      await db.client.insert({ table: 'segment_members', values: members.map((person_id) => ({ ...row, run_token: token, person_id })), format: 'JSONEachRow' });
+      await db.client.insert({ table: 'segment_runs', values: [{ ...row, run_token: token, members: members.length, entered_count: 0, left_count: 0 }], format: 'JSONEachRow' });
+    }
+    const run = parseRunId('500-aa');
+    const seen: string[] = [];
+    let start: { offset: number } | { from: string } = { offset: 0 };
+    for (let pages = 0; pages < 100; pages++) {
+      const read = await store.runMembers(id, run, 7, start);
+      if (!('page' in read)) throw new Error(`refused: ${read.refused}`);
+      expect(read.page.total).toBe(persons.length);
+      seen.push(...read.page.members);
+      if (read.page.next === undefined) break;
+      start = { from: parseMembersCursor(read.page.next).from };
+      expect(parseMembersCursor(read.page.next).run).toEqual(run);
+    }
+    expect(seen).toEqual(byBytes);
+    // A page that takes exactly the rest has no cursor either: the read looks one member ahead.
+    const exact = await store.runMembers(id, run, 9, { from: byBytes[50] as string });
+    expect(exact).toMatchObject({ page: { members: byBytes.slice(50), next: undefined } });
+    // A page of 0 members still points at where the next one starts.
+    const none = await store.runMembers(id, run, 0, { from: byBytes[20] as string });
+    expect('page' in none && none.page.next !== undefined && parseMembersCursor(none.page.next)).toEqual({ run, from: byBytes[20] });
+    // Offset pages give a cursor too (to switch from offset paging), which goes on where they end.
+    const byOffset = await store.runMembers(id, run, 10, { offset: 30 });
+    expect('page' in byOffset && byOffset.page.next !== undefined && parseMembersCursor(byOffset.page.next).from).toBe(byBytes[40]);
   });
 });
 

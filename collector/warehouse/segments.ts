@@ -6,6 +6,7 @@ import { toDateTimeText, wellFormed } from '../ingest/normalize';
 import { builtinSegments, type BuiltinOptions, type SegmentDefinition } from '../query/builtin-segments';
 import { consentStatusSql, keptStatuses, marketingDecisionSql, type ConsentFilter, type ExportRow } from '../query/export';
 import { dt, int, str, strList } from '../query/literal';
+import { formatMembersCursor } from '../query/members-cursor';
 import { formatRunId, type RunRef } from '../query/run-id';
 import { compileSegmentRule, parseSegmentRule } from '../query/segment-rules';
 import { querySizeSettings } from '../query/size';
@@ -45,12 +46,23 @@ export interface MembersRun {
   computedAt: string;
 }
 
-/** One page of a run's members, in person_id order; no run before the segment's first materialisation. */
+/**
+ * One page of a run's members, in person_id order; no run before the segment's first materialisation. `next` is
+ * the cursor of the page after it (members-cursor.ts), undefined when no member follows.
+ */
 export interface MembersPage {
   run: MembersRun | undefined;
   total: number;
   members: string[];
+  next: string | undefined;
 }
+
+/**
+ * Where a page starts in its run's person_id order: `offset` members in (that many are read and skipped; 18.16
+ * sorts the whole run first), or at member `from` of a cursor, included (a range of the table's key, segment_id,
+ * run, person_id: read from the index whatever the page's place in the run).
+ */
+export type PageStart = { offset: number } | { from: string };
 
 /**
  * A page, or why the run asked for cannot be paged: `run_gone` once two newer runs are computed (materialize then
@@ -65,6 +77,16 @@ const rows = queryRows;
 
 /** The rows of one materialisation run of segment `id` (segment_members, segment_runs): its number and its token. */
 const runWhere = (id: string, ref: RunRef): string => `segment_id = ${str(id)} AND run = ${int(ref.run)} AND run_token = ${str(ref.token)}`;
+
+/**
+ * The person_ids of a page of the run `of` selects, and one more: the first member of the next page, whose
+ * presence says there is one, and which its cursor starts from (with `>=`, so a page of limit 0 has a next too).
+ */
+function pageSql(of: string, limit: number, start: PageStart): string {
+  const select = `SELECT person_id FROM segment_members WHERE ${of}`;
+  const rest = `ORDER BY person_id LIMIT ${int(limit + 1)}`;
+  return 'from' in start ? `${select} AND person_id >= ${str(start.from)} ${rest}` : `${select} ${rest} OFFSET ${int(start.offset)}`;
+}
 
 /** A segment's newest run as readers pick it: its summary, and the token its member rows carry. */
 interface LastRun {
@@ -280,16 +302,17 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
   }
 
   /**
-   * Whether run `ref` of segment `id` is still kept, with when it was computed; undefined when segment_runs has
-   * no such run. Kept: its number is one of the segment's two highest. Every deletion materialize issues is of
+   * Whether run `ref` of segment `id` is still kept, with when it was computed and its member count as
+   * materialize recorded it (the count of its rows, taken once they were all written); undefined when segment_runs
+   * has no such run. Kept: its number is one of the segment's two highest. Every deletion materialize issues is of
    * the runs numbered below its previous run, and it issues it after writing its own, higher-numbered row, so
    * runs of the two highest numbers (overlapping runs that share one included) are never among those deleted.
    */
-  async function runKept(id: string, ref: RunRef): Promise<{ at: string; kept: number } | undefined> {
+  async function runKept(id: string, ref: RunRef): Promise<{ at: string; kept: number; n: number } | undefined> {
     const segment = `segment_id = ${str(id)}`;
-    const [found] = await rows<{ at: string; kept: number }>(
+    const [found] = await rows<{ at: string; kept: number; n: number }>(
       client,
-      `SELECT computed_at AS at,
+      `SELECT computed_at AS at, members AS n,
               run >= (SELECT min(run) FROM (SELECT run FROM segment_runs WHERE ${segment} GROUP BY run ORDER BY run DESC LIMIT 2)) AS kept
        FROM segment_runs
        WHERE ${segment} AND run = ${int(ref.run)} AND run_token = ${str(ref.token)}
@@ -299,27 +322,28 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
   }
 
   /**
-   * A page of one run's members: the run `asked` (a runId a client passed back), else the newest. Paging one
+   * A page of one run's members: the run `asked` (a runId or a cursor a client passed back), else the newest. Paging one
    * run, a client sees each member once though refreshes replace the newest run in between. A run is kept while
    * it is the newest or the one before (materialize deletes the runs before its previous one): see runKept. The
    * deletion is a mutation that runs later, and a run only loses its place once a newer run's row is in
    * segment_runs, which materialize writes before it deletes; so the check comes after the reads: still kept
    * then, no deletion of its rows had been issued when they were read, and the page is whole.
    */
-  async function readMembers(id: string, limit: number, offset: number, asked?: RunRef): Promise<MembersRead> {
+  async function readMembers(id: string, limit: number, start: PageStart, asked?: RunRef): Promise<MembersRead> {
     // Without a run asked for, the newest is read; replaced by two newer runs during the reads, the new newest.
     for (let attempt = 1; ; attempt++) {
       const ref = asked ?? (await newestRun(id));
-      if (!ref) return { page: { run: undefined, total: 0, members: [] } };
-      const of = runWhere(id, ref);
-      const [[total], page] = await Promise.all([
-        rows<{ n: number }>(client, `SELECT count() AS n FROM segment_members WHERE ${of}`),
-        rows<{ person_id: string }>(client, `SELECT person_id FROM segment_members WHERE ${of} ORDER BY person_id LIMIT ${int(limit)} OFFSET ${int(offset)}`),
-      ]);
+      if (!ref) return { page: { run: undefined, total: 0, members: [], next: undefined } };
+      const found = await rows<{ person_id: string }>(client, pageSql(runWhere(id, ref), limit, start));
       const state = await runKept(id, ref);
       if (state?.kept === 1) {
         const run = { run: ref.run, runId: formatRunId(ref), computedAt: state.at };
-        return { page: { run, total: total?.n ?? 0, members: page.map((r) => r.person_id) } };
+        const members = found.slice(0, limit).map((r) => r.person_id);
+        const following = found[limit]?.person_id;
+        const next = following === undefined ? undefined : formatMembersCursor({ run: ref, from: following });
+        // The total is the run's recorded count: counting its rows read the whole run on every page (0.2 s of a
+        // cursor page's 0.3 s at 10M members), and a kept run's rows do not change.
+        return { page: { run, total: state.n, members, next } };
       }
       if (asked) return { refused: state ? 'run_gone' : 'unknown_run' };
       if (attempt === 3) throw new Error(`segment ${id}: its newest run was replaced by two newer ones while being read, three times over`);
@@ -470,16 +494,19 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
       return outcome;
     },
 
-    /** A page of the newest run's members, naming the run (pass its runId to runMembers for the next pages). */
+    /**
+     * A page of the newest run's members, naming the run (pass its runId to runMembers for the next pages, or
+     * the page's `next` cursor, parsed, with its run and `from`).
+     */
     async members(id: string, limit: number, offset: number): Promise<MembersPage> {
-      const read = await readMembers(id, limit, offset);
+      const read = await readMembers(id, limit, { offset });
       if ('refused' in read) throw new Error(`segment ${id}: the newest run cannot be refused (${read.refused})`);
       return read.page;
     },
 
-    /** A page of run `run` of segment `id`, or why it cannot be read (see readMembers). */
-    async runMembers(id: string, run: RunRef, limit: number, offset: number): Promise<MembersRead> {
-      return readMembers(id, limit, offset, run);
+    /** A page of run `run` of segment `id`, from an offset or a cursor's member, or why it cannot be read (see readMembers). */
+    async runMembers(id: string, run: RunRef, limit: number, start: PageStart): Promise<MembersRead> {
+      return readMembers(id, limit, start, run);
     },
 
     /**
