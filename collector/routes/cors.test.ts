@@ -86,6 +86,21 @@ describe('CORS', () => {
     expect((response.headers.get('vary') ?? '').split(',').map((name) => name.trim().toLowerCase())).toContain('origin');
   });
 
+  it('says Vary: Origin on answers to an origin without a grant, and without an Origin, so no cache hands them to a granted one', async () => {
+    // The container is cached (no-cache: stored, revalidated by ETag): a copy stored for another site's page (no
+    // grant, so no Access-Control-Allow-Origin) must not be given to the shop's page, whose fetch would then fail.
+    const url = `${collector.url}/v1/container/${encodeURIComponent(collector.source.writeKey)}`;
+    const varies = (response: Response) => (response.headers.get('vary') ?? '').split(',').map((name) => name.trim().toLowerCase());
+    for (const headers of [{ origin: 'https://evil.example' }, {} as Record<string, string>]) {
+      const response = await fetch(url, { headers });
+      expect(response.headers.get('access-control-allow-origin')).toBeNull();
+      expect(varies(response)).toEqual(['origin']);
+    }
+    const granted = await fetch(url, { headers: { origin: 'https://shop.example' } });
+    expect(granted.headers.get('access-control-allow-origin')).toBe('https://shop.example');
+    expect(varies(granted)).toEqual(['origin']);
+  });
+
   it('lets a configured origin read the 400 missing_host answered before routing', async () => {
     const answer = firstAnswer(await exchange(collector, 'POST /v1/batch HTTP/1.1\r\nOrigin: https://shop.example\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'));
     expect(answer.status).toBe(400);
