@@ -153,15 +153,15 @@ function readStored(stored: StoredSegment): StoredRead {
  * re-resolved) are found by a GROUP BY of a 64-bit hash of the identifier, whose buckets whose versions all agree
  * are current as they are. A bucket with more than one version (a re-resolved identifier, or two identifiers of one
  * hash) is paired exactly, by identifier, so a hash collision costs time, never a row: the same rows as
- * identities_current, in 0.8 s and 270 MiB.
+ * identities_current, in 1.0 s and 270 MiB.
  */
 function currentIdentitiesSql(members: string): string {
   const mixed = 'SELECT cityHash64(identifier) AS identifier_hash FROM identities GROUP BY identifier_hash HAVING min(version) != max(version)';
+  // The members' rows first, then their versions: with both conditions in one WHERE, 18.16 took 5.6 s instead of 1.0 s.
   return `SELECT person_id, identifier, valid_from
-          FROM identities
-          WHERE person_id IN (${members})
-            AND (cityHash64(identifier) NOT IN (${mixed})
-                 OR (identifier, version) IN (SELECT identifier, max(version) FROM identities WHERE cityHash64(identifier) IN (${mixed}) GROUP BY identifier))`;
+          FROM (SELECT person_id, identifier, valid_from, version FROM identities WHERE person_id IN (${members}))
+          WHERE cityHash64(identifier) NOT IN (${mixed})
+             OR (identifier, version) IN (SELECT identifier, max(version) FROM identities WHERE cityHash64(identifier) IN (${mixed}) GROUP BY identifier)`;
 }
 
 /**
