@@ -150,10 +150,10 @@ function readStored(stored: StoredSegment): StoredRead {
  * without identities_current's pairing of every identifier with its newest version: that GROUP BY over all
  * identifiers and the IN over all their (identifier, version) pairs took 3 s and 660 MiB of an export's 8 s and
  * 1.3 GiB (2.2M identities, 18.16). Most identifiers have one version only; the others (a shared device
- * re-resolved) are found by a GROUP BY of a 64-bit hash of the identifier, whose buckets whose versions all agree
- * are current as they are. A bucket with more than one version (a re-resolved identifier, or two identifiers of one
- * hash) is paired exactly, by identifier, so a hash collision costs time, never a row: the same rows as
- * identities_current, in 1.0 s and 270 MiB.
+ * re-resolved) are found by grouping the identifiers by a 64-bit hash: the rows of a bucket whose versions all
+ * agree are current as they are. A bucket with more than one version (a re-resolved identifier, or two
+ * identifiers of one hash) is paired exactly, by identifier, so a hash collision costs time, never a row: the
+ * same rows as identities_current, in 1.0 s and 270 MiB.
  */
 function currentIdentitiesSql(members: string): string {
   const mixed = 'SELECT cityHash64(identifier) AS identifier_hash FROM identities GROUP BY identifier_hash HAVING min(version) != max(version)';
@@ -177,7 +177,7 @@ function currentIdentitiesSql(members: string): string {
  * timestamps up to a day ahead when no sentAt corrects them) must not date a grant after a refusal received
  * later. A refusal counts when it names one of the member's `user:` nodes, or an `anon:` node (a device) the
  * member was using by that day: a device shared with someone who came later does not pass that person's
- * refusals back. The nodes are hashed in the same scan of identities_current
+ * refusals back. The nodes are hashed in the same scan of the members' current identities (currentIdentitiesSql)
  * that gathers the e-mails and phones (one pass), and joined with consent_refusals held in memory, the latest day
  * per id, keyed by a 64-bit hash of the id's hash and kind: a number per refusing id, which ClickHouse joins
  * faster than the two strings (a million refusals, 126k members, 18.16: +0.4 s a query instead of +1.3 s). Two
