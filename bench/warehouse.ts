@@ -1,9 +1,10 @@
-// Query times of the analyst views, the funnel builder and segment materialisation over generated data
+// Query times of the analyst views, the funnel builder, segment materialisation and a segment export over generated data
 // of a given size, as ratios against a plain `SELECT count() FROM events` scan measured in the same run.
 import { assertIdentifier, createWarehouseClient, queryRows, type ClickHouseClient } from '../collector/warehouse/client';
 import { runIdentityJob } from '../collector/warehouse/identity/job';
 import { migrate } from '../collector/warehouse/migrate';
-import { segmentStore } from '../collector/warehouse/segments';
+import { segmentStore, type SegmentStore } from '../collector/warehouse/segments';
+import { segmentCsvChunks } from '../collector/query/export';
 import { compileFunnel, parseFunnelQuery } from '../collector/query/funnel';
 import { parseSegmentRule } from '../collector/query/segment-rules';
 import { defaultEnd, generateDataset } from '../collector/warehouse/generator/generate';
@@ -57,6 +58,14 @@ async function timed(run: () => Promise<unknown>, repeat = 3): Promise<number> {
     times.push(performance.now() - start);
   }
   return times.sort((a, b) => a - b)[Math.floor(times.length / 2)] as number;
+}
+
+/** Reads a segment's whole export as the route streams it, discarding the CSV; its length in characters. */
+async function exportFile(store: SegmentStore, id: string): Promise<number> {
+  const file = await store.contactExport(id, { requirement: 'unless_denied', marketingIds: [] });
+  let length = 0;
+  for await (const chunk of segmentCsvChunks('google', file.rows)) length += chunk.length;
+  return length;
 }
 
 const discard = (client: ClickHouseClient, sql: string) => client.command({ query: `${sql} FORMAT Null`, clickhouse_settings: { wait_end_of_query: 1 } });
@@ -119,6 +128,8 @@ export async function warehouseSection(specs: BenchDatasetSpec[], options: { fre
         const segment = store.builtins.find((s) => s.id === id);
         if (segment) await measure(`materialise segment: ${id}`, () => store.materialize(segment, defaultEnd));
       }
+      // What GET /v1/segments/:id/export does: its query, then the whole CSV as it streams (default consent mode).
+      await measure('export segment (google format): builtin_top_ltv_10', () => exportFile(store, 'builtin_top_ltv_10'));
       for (const view of views) await measure(`view \`${view}\``, () => discard(client, `SELECT * FROM ${view}`), heavyViews.includes(view) ? 1 : 3);
       // Steady state: 2,000 new people arriving after everything loaded so far (the dataset's late deliveries reach
       // 3 days past its end, so these happen 7–10 days after it), then one identity run with the default overlap.

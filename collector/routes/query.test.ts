@@ -577,6 +577,45 @@ describe('exports to ad platforms', () => {
     expect(google.startsWith(`Email,Phone\r\n${sha256('big0@example.com') < sha256('big0@work.example') ? sha256('big0@example.com') : sha256('big0@work.example')},${sha256('+79990000000')}\r\n`)).toBe(true);
     expect(google.split('\r\n').length).toBe(1 + persons + persons / 5 + 1);
   });
+
+  it("read each identifier's newest version only, and answer the counts alone when consent leaves everyone out", async () => {
+    const id = ((await (await shopApi('/v1/segments', { method: 'POST', body: JSON.stringify({ name: 'versions', rule: { event: 'Nothing Like This Either' } }) })).json()) as { id: string }).id;
+    const [moved, left, shared, old] = ['moved', 'left', 'shared', 'old'].map((name) => sha256(`${name}@versions.example`)) as [string, string, string, string];
+    const at = (version: number, identifier: string, person: string, validFrom = '1970-01-01 00:00:00') => ({ identifier, valid_from: validFrom, person_id: person, mapped_at: '2026-01-01 00:00:00', version });
+    await shop.db.client.insert({
+      table: 'identities',
+      values: [
+        // Re-resolved from one member to another: only the newest owner carries it.
+        at(1, `email:${moved}`, 'user:ver-a'),
+        at(2, `email:${moved}`, 'user:ver-b'),
+        // Re-resolved away from the segment: nobody carries it.
+        at(1, `email:${left}`, 'user:ver-a'),
+        at(2, `email:${left}`, 'user:ver-outsider'),
+        // Newest version with two periods (a shared identifier): both of its persons, not the older version's.
+        at(3, `email:${shared}`, 'user:ver-b'),
+        at(3, `email:${shared}`, 'user:ver-c', '2026-05-01 00:00:00'),
+        at(2, `email:${shared}`, 'user:ver-a'),
+        // One version only.
+        at(5, `email:${old}`, 'user:ver-c'),
+      ],
+      format: 'JSONEachRow',
+    });
+    const members = ['user:ver-a', 'user:ver-b', 'user:ver-c'];
+    const run = { segment_id: id, run: 1, run_token: 'versions', computed_at: '2026-01-01 00:00:00' };
+    await shop.db.client.insert({ table: 'segment_members', values: members.map((person_id) => ({ ...run, person_id })), format: 'JSONEachRow' });
+    await shop.db.client.insert({ table: 'segment_runs', values: [{ ...run, members: 3, entered_count: 3, left_count: 0 }], format: 'JSONEachRow' });
+
+    const exported = await exportOf(id, 'format=meta');
+    expect(exported.text).toBe(`email,email,email,phone,phone,phone\r\n${[moved, shared].sort().join(',')},,,,\r\n${[old, shared].sort().join(',')},,,,\r\n`);
+    expect(counts(exported)).toEqual({ requirement: 'unless_denied', exported: '2', leftOut: '0', undecided: '2' });
+    // Nobody decided, so consent=required keeps nobody: the header line alone, the counts still told.
+    for (const method of ['GET', 'HEAD']) {
+      const response = await shopApi(`/v1/segments/${id}/export?consent=required`, { method });
+      expect(response.status).toBe(200);
+      expect(await response.text()).toBe(method === 'GET' ? 'Email,Phone\r\n' : '');
+      expect(counts({ status: response.status, text: '', headers: response.headers })).toEqual({ requirement: 'required', exported: '0', leftOut: '2', undecided: '2' });
+    }
+  });
 });
 
 describe("exports and a source's configured marketing ids", () => {

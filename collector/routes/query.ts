@@ -15,7 +15,7 @@ import { formatRunId, parseRunId, type RunRef } from '../query/run-id';
 import { parseSegmentRule } from '../query/segment-rules';
 import { clickhouseErrorCode, createWarehouseClient } from '../warehouse/client';
 import { funnelCounts } from '../warehouse/funnels';
-import { segmentStore } from '../warehouse/segments';
+import { segmentStore, type ContactCounts } from '../warehouse/segments';
 import { currencyRateRoutes, currencyRatesPath } from './currency-rates';
 import { refuseInput } from './input-error';
 import { QueryLimiter } from './query-limiter';
@@ -322,10 +322,20 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig, metri
       marketingIds = [...new Set([...configuredMarketingIds, ...marketingIds])];
       return limited(reply, async (clickhouseDone) => {
         const segment = await usableSegment(request.params.id);
-        const exported = await segments.contactExport(segment.id, { requirement: requirement as ConsentRequirement, marketingIds }, clickhouseDone);
-        // A HEAD gets the GET's headers and no body. Fastify would drain a stream body for it after the answer,
-        // once the slot is given back: the rows' query would run outside the limits. Its rows are never read.
-        const body = request.method === 'HEAD' ? Readable.from([]) : Readable.from(segmentCsvChunks(format as ExportFormat, exported.rows), { objectMode: false });
+        const consent = { requirement: requirement as ConsentRequirement, marketingIds };
+        // A HEAD gets the GET's headers and no body: the counts alone, no rows read. (Fastify would drain a stream
+        // body for it after the answer, once the slot is given back: a rows query would run outside the limits.)
+        // A GET's query ends when its client goes away, whether before its first row or before its body is read.
+        let exported: ContactCounts;
+        let body: Readable;
+        if (request.method === 'HEAD') {
+          exported = await segments.contactCounts(segment.id, consent);
+          body = Readable.from([]);
+        } else {
+          const file = await segments.contactExport(segment.id, consent, { onRowsClosed: clickhouseDone, signal: clientGone(reply.raw) });
+          exported = file;
+          body = Readable.from(segmentCsvChunks(format as ExportFormat, file.rows), { objectMode: false });
+        }
         // Known before the first row, so they can be headers: how many members the file carries and who was left out.
         return reply
           .header('Content-Type', 'text/csv; charset=utf-8')

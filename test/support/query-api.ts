@@ -29,8 +29,8 @@ export async function queryLoad(collector: RunningCollector): Promise<{ running:
   return { running: gauge('tagflow_queries_running'), waiting: gauge('tagflow_queries_waiting') };
 }
 
-/** The rows query of an export (segments.ts contactExport), as the gate sees its SQL. */
-export const isExportRowsQuery = (sql: string): boolean => sql.includes('SELECT person_id, emails, phones, phone_digits FROM (') && sql.includes('ORDER BY person_id');
+/** The query of a GET export (segments.ts exportSql: its rows, carrying the counts), as the gate sees its SQL. */
+export const isExportRowsQuery = (sql: string): boolean => sql.includes('SELECT person_id, emails, phones, phone_digits, with_contacts') && sql.includes('ORDER BY person_id');
 
 /** What 18.16 answers for a query stopped at max_execution_time. */
 export const clickhouseTimeoutText = 'Code: 159, e.displayText() = DB::Exception: Timeout exceeded: elapsed 60.000 seconds, maximum: 60, e.what() = DB::Exception\n';
