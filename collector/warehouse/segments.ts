@@ -228,9 +228,12 @@ function contactsSql(members: string, consent: ConsentFilter): string {
     ) USING person_id`;
 }
 
+/** The consent statuses an export keeps under `consent`, as an SQL list. */
+const keptSql = (consent: ConsentFilter): string => strList(keptStatuses(consent.requirement));
+
 /** The counts of contactsSql's members (see ContactCounts): those it gives, and how consent sorted them. */
 function countsColumns(consent: ConsentFilter): string {
-  const kept = strList(keptStatuses(consent.requirement));
+  const kept = keptSql(consent);
   return `count() AS with_contacts, countIf(consent_status NOT IN ${kept}) AS left_out, countIf(consent_status = 'undecided') AS undecided_n`;
 }
 
@@ -250,7 +253,7 @@ function exportSql(contacts: string, consent: ConsentFilter): string {
         FROM
         (
             SELECT ${countsColumns(consent)},
-                   groupArrayIf((person_id, emails, phones, phone_digits), consent_status IN ${strList(keptStatuses(consent.requirement))}) AS kept_members
+                   groupArrayIf((person_id, emails, phones, phone_digits), consent_status IN ${keptSql(consent)}) AS kept_members
             FROM (${contacts})
         )
         LEFT ARRAY JOIN kept_members AS member
@@ -387,6 +390,12 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
     return last ? { run: Number(last.last_run), token: last.last_token } : undefined;
   }
 
+  /** contactsSql over the members of segment `id`'s newest run, which an export and its HEAD read; none before a first run. */
+  async function newestContacts(id: string, consent: ConsentFilter): Promise<string | undefined> {
+    const last = await newestRun(id);
+    return last && contactsSql(`SELECT person_id FROM segment_members WHERE ${runWhere(id, last)}`, consent);
+  }
+
   /**
    * Whether run `ref` of segment `id` is still kept, with when it was computed and its member count as
    * materialize recorded it (the count of its rows, taken once they were all written); undefined when segment_runs
@@ -401,7 +410,7 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
       `SELECT computed_at AS at, members AS n,
               run >= (SELECT min(run) FROM (SELECT run FROM segment_runs WHERE ${segment} GROUP BY run ORDER BY run DESC LIMIT 2)) AS kept
        FROM segment_runs
-       WHERE ${segment} AND run = ${int(ref.run)} AND run_token = ${str(ref.token)}
+       WHERE ${runWhere(id, ref)}
        LIMIT 1`,
     );
     return found;
@@ -600,9 +609,8 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
      * over the run the export would read.
      */
     async contactCounts(id: string, consent: ConsentFilter): Promise<ContactCounts> {
-      const last = await newestRun(id);
-      if (!last) return countsOf(undefined);
-      const contacts = contactsSql(`SELECT person_id FROM segment_members WHERE ${runWhere(id, last)}`, consent);
+      const contacts = await newestContacts(id, consent);
+      if (contacts === undefined) return countsOf(undefined);
       const [counts] = await rows<CountsRow>(client, `SELECT ${countsColumns(consent)} FROM (${contacts})`);
       return countsOf(counts);
     },
@@ -617,9 +625,8 @@ export function segmentStore(client: ClickHouseClient, builtinOptions: BuiltinOp
      * also before `rows` were first read).
      */
     async contactExport(id: string, consent: ConsentFilter, options: ExportOptions = {}): Promise<ContactExport> {
-      const last = await newestRun(id);
-      if (!last) return { ...countsOf(undefined), rows: (async function* () {})() };
-      const contacts = contactsSql(`SELECT person_id FROM segment_members WHERE ${runWhere(id, last)}`, consent);
+      const contacts = await newestContacts(id, consent);
+      if (contacts === undefined) return { ...countsOf(undefined), rows: (async function* () {})() };
       const answer = streamRows<ExportSqlRow>(client, exportSql(contacts, consent), options.onRowsClosed, options.signal);
       let first: IteratorResult<ExportSqlRow>;
       try {
