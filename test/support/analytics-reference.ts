@@ -410,7 +410,8 @@ export function referenceValueMetrics(events: RefEvent[], newestEvent: number) {
 }
 
 function cx(responses: RefEvent[]) {
-  const of = (kind: string) => responses.filter((e) => e.properties.survey_type === kind);
+  // An answer whose score has no number is no answer (views/080_cx.sql).
+  const of = (kind: string) => responses.filter((e) => e.properties.survey_type === kind && numberOf(e.properties.score) !== undefined);
   const nps = of('nps');
   const csat = of('csat');
   const ces = of('ces');
