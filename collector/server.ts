@@ -62,6 +62,8 @@ export async function buildServer(config: CollectorConfig, warehouse: Warehouse,
   const sendError = (error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply => {
     const { statusCode, body } = toErrorReply(error, { requestBytes: limits.requestBytes, mediaTypes: bodyMediaTypes, contentType: request.headers['content-type'], maxParamLength });
     if (statusCode >= 500) request.log.error({ err: error }, 'request failed');
+    // A client that went away (499, the query API) is no failure: a debug line says so, the metric counts it.
+    else if (statusCode === 499) request.log.debug({ reason: body.error }, body.message);
     options.metrics.refusedRequests.inc({ reason: body.error });
     if (statusCode === 503 && !reply.hasHeader('Retry-After')) void reply.header('Retry-After', '5');
     return reply.code(statusCode).send(body);

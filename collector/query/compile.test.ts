@@ -61,6 +61,24 @@ describe('the number of a JSON value', () => {
     }
     expect(compileSegmentRule(parseSegmentRule({ event: 'Order Completed', sum: { property: 'revenue', op: 'gt', value: 1 } }), 0)).toContain(`${numberTermSql(revenue)} AS amount`);
   });
+
+  it('is the reading of the CX and web-vitals views (080_cx.sql and 090_web_vitals.sql spell it out)', () => {
+    const sqlFile = (path: string) => readFileSync(new URL(`../sql/${path}`, import.meta.url), 'utf8');
+    const cx = sqlFile('views/080_cx.sql');
+    const score = propertyNumberSql('properties', 'score');
+    // An answer without a numeric score is no answer; the score is read only under that condition.
+    expect(cx).toContain(`${score.value} AS score`);
+    expect(cx).toContain(`WHERE ${score.has}`);
+    for (const scale of ['scale_min', 'scale_max']) expect(cx).toContain(`${numberTermSql(propertyNumberSql('properties', scale))} AS ${scale}`);
+    const vitals = sqlFile('views/090_web_vitals.sql');
+    for (const metric of ['lcp', 'inp', 'cls']) {
+      const number = propertyNumberSql('properties', metric);
+      expect(vitals).toContain(`${number.has} AS ${metric}_given`);
+      expect(vitals).toContain(`countIf(${metric}_given) AS ${metric}_samples`);
+      expect(vitals).toContain(`quantileExactIf(0.75)(${number.value}, ${metric}_given) AS ${metric}_p75_raw`);
+    }
+    expect(vitals).not.toContain('visitParamHas(properties, \'lcp\')');
+  });
 });
 
 describe('segment rules', () => {

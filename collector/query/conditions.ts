@@ -119,8 +119,9 @@ const decimalPattern = String.raw`-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?`;
  * number, or a JSON string whose whole content is a decimal number (`"12.5"`: PHP, spreadsheets and some GA4
  * dataLayers send numbers as strings, and PostHog's numeric filters read them). Not a missing property, `""`,
  * `"abc"`, `"12abc"`, `" 12"`, `"1,000"`, true, null, an object or an array, nor a string too big for a double
- * (`"1e400"`). The one rule of every numeric filter, trait comparison and sum, and of person_events.revenue
- * (jobs/attribute_person_events.sql and migrations/042_numeric_string_revenue.sql spell out propertyNumberSql's).
+ * (`"1e400"`). The one rule of every numeric filter, trait comparison and sum, of person_events.revenue
+ * (jobs/attribute_person_events.sql and migrations/042_numeric_string_revenue.sql spell out propertyNumberSql's), and
+ * of the survey scores and web vitals the CX views read (views/080_cx.sql and views/090_web_vitals.sql spell it out too).
  */
 export interface JsonNumberSql {
   has: string;

@@ -90,6 +90,32 @@ describe('an export whose rows query ClickHouse stops before its first row', () 
   });
 });
 
+describe('an export whose client goes away before its first row', () => {
+  it('is no error: logged at debug naming the client that left, counted as client_closed_request, its slot given back', async () => {
+    const lines: Array<{ level: number; msg: string; err?: { message?: string } }> = [];
+    const logger = { level: 'debug', stream: { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) } };
+    const logged = await startQueryCollector(gate.url, db.database, { queryConcurrency: 1, queryQueue: 0 }, logger);
+    try {
+      gate.hold(isExportRows);
+      const leaving = new AbortController();
+      const abandoning = fetch(`${logged.url}/v1/segments/${segment}/export`, { headers: { authorization: `Bearer ${adminToken}` }, signal: leaving.signal });
+      await waitUntil(async () => gate.held.length, (n) => n === 1, 10_000);
+      leaving.abort();
+      await expect(abandoning).rejects.toThrow();
+      await waitUntil(() => queryLoad(logged), (now) => now.running === 0 && now.waiting === 0, 10_000);
+      const metrics = await (await fetch(`${logged.url}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } })).text();
+      // Pino's levels: 50 error, 40 warn, 30 info, 20 debug. Before the fix: a 500 logged at error ("request failed",
+      // AbortError) and counted as internal.
+      expect(lines.filter((line) => line.level >= 40)).toEqual([]);
+      expect(lines).toContainEqual(expect.objectContaining({ level: 20, msg: expect.stringMatching(/client closed the connection/) }));
+      expect(metrics).toMatch(/^tagflow_requests_refused_total\{reason="client_closed_request"\} 1$/m);
+      expect(metrics).not.toMatch(/reason="internal"/);
+    } finally {
+      await logged.app.close();
+    }
+  });
+});
+
 describe('a very long query time limit', () => {
   it('is taken without a TimeoutOverflowWarning on every query (the HTTP timeout to ClickHouse stays within a timer)', async () => {
     const huge = 3_000_000; // seconds: about 35 days, a whole number as the config takes

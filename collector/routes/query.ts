@@ -15,7 +15,7 @@ import { formatRunId, parseRunId, type RunRef } from '../query/run-id';
 import { parseSegmentRule } from '../query/segment-rules';
 import { clickhouseErrorCode, createWarehouseClient } from '../warehouse/client';
 import { funnelCounts } from '../warehouse/funnels';
-import { segmentStore, type ContactCounts } from '../warehouse/segments';
+import { segmentStore, type ContactCounts, type ContactExport } from '../warehouse/segments';
 import { currencyRateRoutes, currencyRatesPath } from './currency-rates';
 import { refuseInput } from './input-error';
 import { QueryLimiter } from './query-limiter';
@@ -74,6 +74,9 @@ function clientGone(response: ServerResponse): AbortSignal {
   return controller.signal;
 }
 
+/** The answer to a request whose client went away `when`: no failure of the collector (sendError logs it at debug). */
+const clientClosed = (when: string): HttpError => new HttpError(499, 'client_closed_request', `the client closed the connection ${when}`);
+
 /**
  * Runs `work` in one of the limiter's slots: at once, after waiting in the queue, or not at all (429 when the
  * queue is full, 499 when the client left while waiting). The slot is given back as soon as `work` has settled, or
@@ -87,7 +90,7 @@ function clientGone(response: ServerResponse): AbortSignal {
 async function inSlot<T>(limiter: QueryLimiter, reply: FastifyReply, work: (clickhouseDone: () => void) => Promise<T>): Promise<T> {
   const admission = await limiter.acquire(clientGone(reply.raw));
   if (!admission.admitted) {
-    if (admission.reason === 'aborted') throw new HttpError(499, 'client_closed_request', 'the client closed the connection while its query waited for a slot');
+    if (admission.reason === 'aborted') throw clientClosed('while its query waited for a slot');
     void reply.header('Retry-After', String(queryRetryAfterSeconds));
     throw new HttpError(
       429,
@@ -332,7 +335,16 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig, metri
           exported = await segments.contactCounts(segment.id, consent);
           body = Readable.from([]);
         } else {
-          const file = await segments.contactExport(segment.id, consent, { onRowsClosed: clickhouseDone, signal: clientGone(reply.raw) });
+          const gone = clientGone(reply.raw);
+          let file: ContactExport;
+          try {
+            file = await segments.contactExport(segment.id, consent, { onRowsClosed: clickhouseDone, signal: gone });
+          } catch (error) {
+            // The client's own leaving aborted the query (the ClickHouse client's plain "user aborted" Error): a 499
+            // like a waiter's, not a 500 logged as the collector's failure.
+            if (gone.aborted) throw clientClosed("before its export's first row");
+            throw error;
+          }
           exported = file;
           body = Readable.from(segmentCsvChunks(format as ExportFormat, file.rows), { objectMode: false });
         }

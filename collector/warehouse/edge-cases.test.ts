@@ -387,6 +387,51 @@ describe('web_vitals', () => {
       { path: '/spa/landing', lcp_samples: 1, lcp_p75: 1800 },
     ]);
   });
+
+  it('counts a metric only where its value is a number by the one rule (JsonNumberSql): "2000" is 2000, "1500abc" and true none', async () => {
+    const at = Date.UTC(2026, 3, 3, 9);
+    const vitals = (userId: string, properties: Record<string, unknown>) => eventRow({ type: 'track', userId, event: 'Web Vitals', properties: { path: '/vitals-numbers', ...properties } }, at);
+    await loadRows(db.client, [
+      vitals('vitals-a', { lcp: 3000, cls: 0.05 }),
+      vitals('vitals-b', { lcp: '2000', inp: 'fast' }),
+      vitals('vitals-c', { lcp: '1500abc', inp: 120 }),
+      vitals('vitals-d', { lcp: true, cls: '1,000' }),
+    ]);
+    await resolve();
+    // Were 4 LCP samples ("1500abc" read as 1500, true as 0), 2 INP ("fast" as 0) and 2 CLS ("1,000" as 1).
+    expect(await db.rows("SELECT lcp_samples, lcp_p75, inp_samples, inp_p75, cls_samples, cls_p75 FROM web_vitals WHERE path = '/vitals-numbers'")).toEqual([
+      { lcp_samples: 2, lcp_p75: 3000, inp_samples: 1, inp_p75: 120, cls_samples: 1, cls_p75: 0.05 },
+    ]);
+  });
+});
+
+describe('survey_responses', () => {
+  it('reads score, scale_min and scale_max by the one rule (JsonNumberSql), and an answer without a numeric score is none', async () => {
+    const at = Date.UTC(2025, 10, 4, 12);
+    const answer = (userId: string, properties: Record<string, unknown>, n: number) => track(userId, 'Survey Responded', at + n * minute, properties);
+    await loadRows(db.client, [
+      answer('cx-numbers', { survey_type: 'nps', score: '9', scale_min: 0, scale_max: 10 }, 0),
+      answer('cx-numbers', { survey_type: 'nps', score: '4abc', scale_min: 0, scale_max: 10 }, 1),
+      answer('cx-numbers', { survey_type: 'nps', score: true, scale_min: 0, scale_max: 10 }, 2),
+      answer('cx-numbers', { survey_type: 'nps', scale_min: 0, scale_max: 10 }, 3),
+      answer('cx-numbers', { survey_type: 'csat', score: 4, scale_min: '1', scale_max: '5' }, 4),
+      answer('cx-numbers', { survey_type: 'csat', score: 5, scale_min: '1', scale_max: '5abc' }, 5),
+      answer('cx-numbers', { survey_type: 'ces', score: '3', scale_min: 1, scale_max: 7 }, 6),
+      answer('cx-numbers', { survey_type: 'ces', score: '1,000', scale_min: 1, scale_max: 7 }, 7),
+    ]);
+    await resolve();
+    // "4abc", true, a missing score and "1,000" were answers scored 4, 0, 0 and 1: three NPS detractors and a CES of 1.
+    // A scale "5abc" has no number, so that CSAT answer has no scale_max and is not satisfied.
+    expect(await db.rows("SELECT survey_type, score, scale_min, scale_max, nps_points, satisfied FROM survey_responses WHERE person_id = 'user:cx-numbers' ORDER BY responded_at")).toEqual([
+      { survey_type: 'nps', score: 9, scale_min: 0, scale_max: 10, nps_points: 100, satisfied: 0 },
+      { survey_type: 'csat', score: 4, scale_min: 1, scale_max: 5, nps_points: 0, satisfied: 1 },
+      { survey_type: 'csat', score: 5, scale_min: 1, scale_max: 0, nps_points: 0, satisfied: 0 },
+      { survey_type: 'ces', score: 3, scale_min: 1, scale_max: 7, nps_points: 0, satisfied: 0 },
+    ]);
+    expect(await db.rows("SELECT nps_responses, nps, csat_responses, csat, ces_responses, ces FROM cx_monthly WHERE month = '2025-11-01'")).toEqual([
+      { nps_responses: 1, nps: 100, csat_responses: 2, csat: 50, ces_responses: 1, ces: 3 },
+    ]);
+  });
 });
 
 describe('the order of a person\'s events within one second', () => {

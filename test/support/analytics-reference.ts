@@ -46,7 +46,6 @@ const byMessageId = (a: RefEvent, b: RefEvent): number => (a.messageId < b.messa
 const byTime = (a: RefEvent, b: RefEvent): number => a.t - b.t || byMessageId(a, b);
 /** A person's events in the order sessions and paths take them (views/030_sessions.sql). */
 const byEventOrder = (a: RefEvent, b: RefEvent): number => a.ms - b.ms || a.position - b.position || byMessageId(a, b);
-const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
 const groupBy = <T, K>(items: Iterable<T>, key: (item: T) => K): Map<K, T[]> => {
   const map = new Map<K, T[]>();
   for (const item of items) {
@@ -89,8 +88,8 @@ export function referenceEvents(rows: readonly EventRow[], personOf: (messageId:
 }
 
 /**
- * The number of a property as segment rules and the value views read it (query/conditions.ts, JsonNumberSql): a JSON
- * number, or a string whose whole content is a decimal number ("12.5"); undefined for anything else.
+ * The number of a property as segment rules and the value, CX and web-vitals views read it (query/conditions.ts,
+ * JsonNumberSql): a JSON number, or a string whose whole content is a decimal number ("12.5"); undefined for anything else.
  */
 const numberOf = (v: unknown): number | undefined => {
   const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$/.test(v) ? Number(v) : undefined;
@@ -411,28 +410,33 @@ export function referenceValueMetrics(events: RefEvent[], newestEvent: number) {
 }
 
 function cx(responses: RefEvent[]) {
-  const of = (kind: string) => responses.filter((e) => e.properties.survey_type === kind);
+  // An answer whose score has no number is no answer (views/080_cx.sql).
+  const of = (kind: string) => responses.filter((e) => e.properties.survey_type === kind && numberOf(e.properties.score) !== undefined);
   const nps = of('nps');
   const csat = of('csat');
   const ces = of('ces');
-  const score = (e: RefEvent) => num(e.properties.score);
+  const score = (e: RefEvent) => numberOf(e.properties.score) ?? 0;
+  const scaleMax = (e: RefEvent) => numberOf(e.properties.scale_max) ?? 0;
   return {
     nps_responses: nps.length,
     nps: nps.length === 0 ? 0 : ((nps.filter((e) => score(e) >= 9).length - nps.filter((e) => score(e) <= 6).length) * 100) / nps.length,
     csat_responses: csat.length,
-    csat: csat.length === 0 ? 0 : (csat.filter((e) => num(e.properties.scale_max) > 0 && score(e) / num(e.properties.scale_max) >= 0.8).length * 100) / csat.length,
+    csat: csat.length === 0 ? 0 : (csat.filter((e) => scaleMax(e) > 0 && score(e) / scaleMax(e) >= 0.8).length * 100) / csat.length,
     ces_responses: ces.length,
     ces: ces.length === 0 ? 0 : ces.reduce((s, e) => s + score(e), 0) / ces.length,
   };
 }
 
+/** Survey Responded events with a score that is a number (numberOf): the others are no answer. */
+const surveyResponses = (events: RefEvent[]): RefEvent[] => events.filter((e) => e.event === 'Survey Responded' && numberOf(e.properties.score) !== undefined);
+
 export function referenceCxMonthly(events: RefEvent[]) {
-  const responses = events.filter((e) => e.event === 'Survey Responded');
+  const responses = surveyResponses(events);
   return [...groupBy(responses, (e) => date(monthStart(e.t)))].map(([month, list]) => ({ month, ...cx(list) }));
 }
 
 export function referenceCxBySegment(events: RefEvent[], members: Map<string, Set<string>>) {
-  const responses = events.filter((e) => e.event === 'Survey Responded');
+  const responses = surveyResponses(events);
   return [...members]
     .map(([segment, persons]) => ({ segment_id: segment, list: responses.filter((e) => persons.has(e.person)) }))
     .filter((s) => s.list.length > 0)
@@ -459,7 +463,7 @@ export function referenceWebVitals(events: RefEvent[]) {
   const vitals = events.filter((e) => e.event === 'Web Vitals');
   const loadPath = (e: RefEvent) => (typeof e.properties.path === 'string' ? e.properties.path : e.pagePath);
   return [...groupBy(vitals, loadPath)].map(([path, list]) => {
-    const values = (name: string) => list.filter((e) => name in e.properties).map((e) => num(e.properties[name]));
+    const values = (name: string) => list.map((e) => numberOf(e.properties[name])).filter((v): v is number => v !== undefined);
     const p75 = (v: number[]) => (v.length === 0 ? 0 : quantileExact(v, 0.75));
     const [lcp, inp, cls] = [values('lcp'), values('inp'), values('cls')];
     return { path, lcp_samples: lcp.length, lcp_p75: p75(lcp), inp_samples: inp.length, inp_p75: p75(inp), cls_samples: cls.length, cls_p75: p75(cls) };

@@ -2,13 +2,13 @@
 // load as GET /metrics shows it, a segment run of one member with an e-mail, and how to tell an export's rows
 // query and a ClickHouse time-out in the gate's traffic (test/support/clickhouse-gate.ts).
 import type { CollectorConfig } from '../../collector/config';
-import { startCollector, type RunningCollector } from '../../collector/main';
+import { startCollector, type RunningCollector, type StartOptions } from '../../collector/main';
 import { privateSettleMs, type TestDatabase } from './clickhouse';
 
 export const adminToken = 'admin-token-0123456789';
 
-/** A collector on `clickhouseUrl` (ClickHouse, or a gate in front of it) with the query API and `limits`. */
-export function startQueryCollector(clickhouseUrl: string, database: string, limits: CollectorConfig['limits']): Promise<RunningCollector> {
+/** A collector on `clickhouseUrl` (ClickHouse, or a gate in front of it) with the query API and `limits` (and `logger`, none by default). */
+export function startQueryCollector(clickhouseUrl: string, database: string, limits: CollectorConfig['limits'], logger?: StartOptions['logger']): Promise<RunningCollector> {
   const config: CollectorConfig = {
     host: '127.0.0.1',
     port: 0,
@@ -19,7 +19,7 @@ export function startQueryCollector(clickhouseUrl: string, database: string, lim
     adminToken,
     limits,
   };
-  return startCollector(config, { migrationSettleMs: privateSettleMs });
+  return startCollector(config, { migrationSettleMs: privateSettleMs, ...(logger ? { logger } : {}) });
 }
 
 /** The limiter's load as GET /metrics shows it. */

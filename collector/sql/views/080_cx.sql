@@ -1,5 +1,8 @@
 -- survey_responses: Survey Responded events, one row each, with the person who answered. The feedback
--- plugin (sdk/plugins/feedback.ts) sends the survey's scale as scale_min/scale_max.
+-- plugin (sdk/plugins/feedback.ts) sends the survey's scale as scale_min/scale_max. Numbers follow the project's one
+-- rule (query/conditions.ts propertyNumberSql, spelled out here; compile.test.ts checks the text): a JSON number or a
+-- string whose whole content is one ("9"). An event whose score has none ("4abc", true, missing) is no answer, so it
+-- is left out rather than scored 0 (an NPS detractor); a scale without a number is 0 (no scale).
 DROP TABLE IF EXISTS survey_responses;
 CREATE VIEW survey_responses AS
 SELECT
@@ -7,8 +10,8 @@ SELECT
     timestamp AS responded_at,
     visitParamExtractString(properties, 'survey_type') AS survey_type,
     visitParamExtractFloat(properties, 'score') AS score,
-    visitParamExtractFloat(properties, 'scale_min') AS scale_min,
-    visitParamExtractFloat(properties, 'scale_max') AS scale_max,
+    if((match(visitParamExtractRaw(properties, 'scale_min'), '^(-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?|"-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?")$') AND isFinite(visitParamExtractFloat(properties, 'scale_min'))), visitParamExtractFloat(properties, 'scale_min'), 0) AS scale_min,
+    if((match(visitParamExtractRaw(properties, 'scale_max'), '^(-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?|"-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?")$') AND isFinite(visitParamExtractFloat(properties, 'scale_max'))), visitParamExtractFloat(properties, 'scale_max'), 0) AS scale_max,
     -- Each answer scored once here, so every CX view shares one definition: an NPS promoter (9–10)
     -- counts +100 and a detractor (0–6) −100, so NPS is their average; a CSAT answer is satisfied when
     -- score / scale_max >= 0.8 (an answer without a scale is not).
@@ -20,7 +23,8 @@ FROM (
     UNION ALL
     SELECT person_id, timestamp, properties FROM person_events_restated
     WHERE event = 'Survey Responded'
-);
+)
+WHERE (match(visitParamExtractRaw(properties, 'score'), '^(-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?|"-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?")$') AND isFinite(visitParamExtractFloat(properties, 'score')));
 
 -- cx_monthly: NPS (% promoters 9–10 minus % detractors 0–6), CSAT (% of answers in the top two of five,
 -- i.e. score / scale_max >= 0.8; an answer without a scale is not satisfied) and average CES, per calendar month.

@@ -1,7 +1,9 @@
 -- web_vitals: 75th percentile (exact: the value at position floor(0.75 n) of the sorted samples) of LCP
 -- and INP (ms) and CLS per path of the page load, from Web Vitals events. The vitals plugin (sdk/plugins/vitals.ts)
 -- sends one event per page load with flat properties (lcp, lcp_rating, inp, …); a metric it has not
--- measured (e.g. INP without an interaction) is absent, so each metric counts only where its key exists.
+-- measured (e.g. INP without an interaction) is absent, so each metric counts only where its value has a number by the
+-- project's one rule (query/conditions.ts propertyNumberSql, spelled out here; compile.test.ts checks the text): a JSON
+-- number or a string whose whole content is one ("2000"); "1500abc", true or null is no sample.
 DROP TABLE IF EXISTS web_vitals;
 CREATE VIEW web_vitals AS
 SELECT
@@ -18,18 +20,25 @@ FROM
         -- The page load's path (properties.path, since session 7): in an SPA the event's own page_path is
         -- the route shown when the page was hidden. Older events have only page_path.
         if(visitParamHas(properties, 'path'), visitParamExtractString(properties, 'path'), page_path) AS path,
-        countIf(visitParamHas(properties, 'lcp')) AS lcp_samples,
-        quantileExactIf(0.75)(visitParamExtractFloat(properties, 'lcp'), visitParamHas(properties, 'lcp')) AS lcp_p75_raw,
-        countIf(visitParamHas(properties, 'inp')) AS inp_samples,
-        quantileExactIf(0.75)(visitParamExtractFloat(properties, 'inp'), visitParamHas(properties, 'inp')) AS inp_p75_raw,
-        countIf(visitParamHas(properties, 'cls')) AS cls_samples,
-        quantileExactIf(0.75)(visitParamExtractFloat(properties, 'cls'), visitParamHas(properties, 'cls')) AS cls_p75_raw
+        countIf(lcp_given) AS lcp_samples,
+        quantileExactIf(0.75)(visitParamExtractFloat(properties, 'lcp'), lcp_given) AS lcp_p75_raw,
+        countIf(inp_given) AS inp_samples,
+        quantileExactIf(0.75)(visitParamExtractFloat(properties, 'inp'), inp_given) AS inp_p75_raw,
+        countIf(cls_given) AS cls_samples,
+        quantileExactIf(0.75)(visitParamExtractFloat(properties, 'cls'), cls_given) AS cls_p75_raw
     FROM (
-        SELECT page_path, properties FROM person_events_stored
-        WHERE event = 'Web Vitals' AND node_key NOT IN (SELECT node_key FROM stale_nodes)
-        UNION ALL
-        SELECT page_path, properties FROM person_events_restated
-        WHERE event = 'Web Vitals'
+        -- Whether each metric has a number, once per event.
+        SELECT page_path, properties,
+            (match(visitParamExtractRaw(properties, 'lcp'), '^(-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?|"-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?")$') AND isFinite(visitParamExtractFloat(properties, 'lcp'))) AS lcp_given,
+            (match(visitParamExtractRaw(properties, 'inp'), '^(-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?|"-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?")$') AND isFinite(visitParamExtractFloat(properties, 'inp'))) AS inp_given,
+            (match(visitParamExtractRaw(properties, 'cls'), '^(-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?|"-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?")$') AND isFinite(visitParamExtractFloat(properties, 'cls'))) AS cls_given
+        FROM (
+            SELECT page_path, properties FROM person_events_stored
+            WHERE event = 'Web Vitals' AND node_key NOT IN (SELECT node_key FROM stale_nodes)
+            UNION ALL
+            SELECT page_path, properties FROM person_events_restated
+            WHERE event = 'Web Vitals'
+        )
     )
     GROUP BY path
 )
