@@ -590,3 +590,53 @@ describe('numbers sent as strings (PHP, spreadsheets, GA4 dataLayers)', () => {
     expect((await stringMembers({ trait: 'age', op: 'neq', value: 30 })).filter((p) => p.startsWith('user:age_'))).toEqual(['user:age_boolean', 'user:age_nested', 'user:age_word']);
   });
 });
+
+describe("a segment's export and its client going away (the route's signal)", () => {
+  // A database of its own: 100,000 members with an e-mail, an answer (about 10 MB) larger than the sockets' buffers
+  // hold, so that it stays open until it is read or abandoned.
+  let shop: TestDatabase;
+  const consent = { requirement: 'unless_denied', marketingIds: [] } as const;
+  const segment = 'seg_export_signal';
+  const persons = 100_000;
+  /** An export of `segment` with `signal`, counting how often it says its query is over. */
+  const exportWith = (signal: AbortSignal) => {
+    const heard = { closed: 0 };
+    const started = segmentStore(shop.client).contactExport(segment, consent, { signal, onRowsClosed: () => void heard.closed++ });
+    return { heard, started };
+  };
+
+  beforeAll(async () => {
+    shop = await createTestDatabase('segments_export_signal');
+    const at = "toDateTime('2026-01-01 00:00:00', 'UTC')";
+    for (const query of [
+      `INSERT INTO identities (identifier, valid_from, person_id, mapped_at, version)
+       SELECT concat('email:', lower(hex(SHA256(toString(number))))), toDateTime(0, 'UTC'), concat('user:signal', toString(number)), ${at}, 1 FROM numbers(${persons})`,
+      `INSERT INTO segment_members (segment_id, run, run_token, person_id, computed_at)
+       SELECT '${segment}', 1, 't', concat('user:signal', toString(number)), ${at} FROM numbers(${persons})`,
+      `INSERT INTO segment_runs (segment_id, run, run_token, computed_at, members, entered_count, left_count) VALUES ('${segment}', 1, 't', ${at}, ${persons}, ${persons}, 0)`,
+    ]) {
+      await shop.client.command({ query, clickhouse_settings: { wait_end_of_query: 1 } });
+    }
+  }, 60_000);
+  afterAll(() => shop.drop());
+
+  it('does not run its query when the signal fired before it started (the client left during the segment lookup)', async () => {
+    const { heard, started } = exportWith(AbortSignal.abort());
+    // Before the fix the client library never heard an abort that came before the query: the export ran for nobody.
+    await expect(started).rejects.toThrow(/abort/i);
+    expect(heard.closed).toBe(1);
+  });
+
+  it('ends its query when the signal fires after the counts were read, though its rows are never read', async () => {
+    const gone = new AbortController();
+    const { heard, started } = exportWith(gone.signal);
+    const exported = await started;
+    expect(exported.withContacts).toBe(persons);
+    expect(heard.closed).toBe(0);
+    // Fastify drops a body it has not started to read when its client is gone: the rows are never iterated. Before
+    // the fix the client library stopped following the signal once ClickHouse's answer began, so the answer stayed
+    // open (its query and connection outside the slot) until the HTTP timeout to ClickHouse.
+    gone.abort();
+    expect(await waitUntil(async () => heard.closed, (n) => n > 0, 5_000)).toBe(1);
+  });
+});

@@ -292,19 +292,26 @@ async function* membersOf(first: ExportSqlRow, rest: AsyncIterator<ExportSqlRow>
  * The rows of a query as they arrive, without holding the result: JSONEachRow streamed, each row parsed as it
  * comes. 18.16 reports an error after the first byte as a last line of text (not JSON), which fails the
  * iteration (the caller's answer is then cut short) rather than ending it as if complete. Stopping the
- * iteration early closes the response, which ends the query. `onClosed` hears once ClickHouse's answer is over:
- * read to its end, refused, or abandoned (the iteration stopped, or the client's HTTP timeout gave up on it while
- * the reader asked for no more rows).
+ * iteration early closes the response, which ends the query; so does `signal`, at any time: before the query
+ * (it is not sent), while its answer is awaited, or once it streams, whether rows are being read or not. `onClosed`
+ * hears once ClickHouse's answer is over: read to its end, refused, or abandoned (the iteration stopped, `signal`
+ * fired, or the client's HTTP timeout gave up on it while the reader asked for no more rows).
  */
 async function* streamRows<T>(client: ClickHouseClient, query: string, onClosed: () => void = () => undefined, signal?: AbortSignal): AsyncGenerator<T> {
-  let stream;
+  let opened;
   try {
-    stream = (await client.query({ query, format: 'JSONEachRow', ...(signal ? { abort_signal: signal } : {}) })).stream<T>();
+    // The client library misses an abort that came before the query (and follows one only until the answer starts).
+    signal?.throwIfAborted();
+    opened = (await client.query({ query, format: 'JSONEachRow', ...(signal ? { abort_signal: signal } : {}) })).stream<T>();
   } catch (error) {
     onClosed();
     throw error;
   }
+  const stream = opened;
   stream.once('close', onClosed);
+  // From the answer's start, an abort closes it here: also while nobody asks for rows (a body never read).
+  const abandon = () => void stream.destroy();
+  signal?.addEventListener('abort', abandon, { once: true });
   try {
     for await (const batch of stream) {
       for (const row of batch) {
@@ -313,6 +320,7 @@ async function* streamRows<T>(client: ClickHouseClient, query: string, onClosed:
       }
     }
   } finally {
+    signal?.removeEventListener('abort', abandon);
     stream.destroy();
   }
 }
