@@ -148,7 +148,12 @@ async function contextLinks(client: ClickHouseClient, sinceText: string, fresh: 
   // read in IN lists of 1,000 user nodes (as componentEdges reads), only the nodes the candidates ask about.
   const messagesOf = new Map<string, Set<string>[]>();
   const remember = (nodes: Set<string>) => {
-    for (const node of nodes) if (node.startsWith('user:')) messagesOf.set(node, [...(messagesOf.get(node) ?? []), nodes]);
+    for (const node of nodes) {
+      if (!node.startsWith('user:')) continue;
+      const list = messagesOf.get(node);
+      if (list) list.push(nodes);
+      else messagesOf.set(node, [nodes]);
+    }
   };
   for (const message of fresh) remember(new Set(message.nodes));
   for (let i = 0; i < candidates.length; i += 1000) {
