@@ -540,3 +540,40 @@ describe('toEventRow and lone surrogates', () => {
     for (const column of [row.properties, row.context]) expect(/[\ud800-\udfff]/.test(column)).toBe(false);
   });
 });
+
+describe('context_identity (the e-mail and phone of context.traits, for the identity graph)', () => {
+  const rowOf = (raw: Record<string, unknown>) => {
+    const parsed = validateEvent(raw);
+    if (!parsed.ok) throw new Error(parsed.reason);
+    return toEventRow(parsed.event, { source: 's', receivedAt: Date.now(), sentAt: undefined, ip: '', userAgent: '' }).context_identity;
+  };
+  const track = (traits: unknown, extra: Record<string, unknown> = {}) => rowOf({ type: 'track', event: 'x', userId: 'u1', context: { traits }, ...extra });
+
+  it('keeps only email and phone, compact, in that order, for a non-identify event with a userId', () => {
+    expect(track({ phone: '+44 20 7183 8750', name: 'Ann', email: 'ann@example.com' })).toBe('{"email":"ann@example.com","phone":"+44 20 7183 8750"}');
+    expect(track({ email: 'ann@example.com' })).toBe('{"email":"ann@example.com"}');
+    expect(rowOf({ type: 'page', userId: 'u1', anonymousId: 'a', context: { traits: { phone: '+79991234567' } } })).toBe('{"phone":"+79991234567"}');
+    expect(rowOf({ type: 'screen', name: 'Home', userId: 'u1', context: { traits: { email: 'a@b.c' } } })).toBe('{"email":"a@b.c"}');
+  });
+
+  it('writes a phone sent as a number as its digits', () => {
+    expect(track({ phone: 79991234567 })).toBe('{"phone":"79991234567"}');
+  });
+
+  it('is empty without a userId, for identify and alias, and without traits holding an e-mail or phone', () => {
+    expect(rowOf({ type: 'track', event: 'x', anonymousId: 'a', context: { traits: { email: 'ann@example.com' } } })).toBe('');
+    expect(rowOf({ type: 'identify', userId: 'u1', context: { traits: { email: 'ann@example.com' } } })).toBe('');
+    expect(rowOf({ type: 'alias', userId: 'u1', previousId: 'u0', context: { traits: { email: 'ann@example.com' } } })).toBe('');
+    expect(track({ name: 'Ann' })).toBe('');
+    expect(track({})).toBe('');
+    expect(rowOf({ type: 'track', event: 'x', userId: 'u1' })).toBe('');
+  });
+
+  it('is empty when traits are no object, and leaves out values of other types', () => {
+    for (const traits of ['ann@example.com', ['ann@example.com'], null, 42, true]) expect(track(traits)).toBe('');
+    expect(track({ email: ['ann@example.com'], phone: { number: '+79991234567' } })).toBe('');
+    expect(track({ email: 42, phone: true })).toBe('');
+    expect(track({ email: null, phone: '+79991234567' })).toBe('{"phone":"+79991234567"}');
+    expect(track({ email: 'ann@example.com', phone: null })).toBe('{"email":"ann@example.com"}');
+  });
+});

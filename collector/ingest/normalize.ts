@@ -50,6 +50,11 @@ export interface EventRow {
   is_bot: number;
   /** The event's index in its request's batch (migration 034): orders a person's events within one ms. */
   batch_position: number;
+  /**
+   * The e-mail and phone of `context.traits` (migration 043), which Segment's mobile libraries and RudderStack's
+   * SDKs repeat on every event: what the identity job links to the userId (see contextIdentity). '' for most rows.
+   */
+  context_identity: string;
 }
 
 /** What the request, not the event, tells us. */
@@ -114,9 +119,27 @@ function section(context: Record<string, unknown>, key: string): Record<string, 
 
 // Columns holding JSON.stringify output: it escapes lone surrogates itself, so they need no scan
 // (and they are the longest strings of a row).
-const jsonColumns = new Set(['properties', 'traits', 'context', 'consent']);
+const jsonColumns = new Set(['properties', 'traits', 'context', 'consent', 'context_identity']);
 
 const surrogate = /[\ud800-\udfff]/;
+
+/**
+ * `{"email":…,"phone":…}` (compact, only the fields present) from `context.traits` of an event that is no identify or
+ * alias (their own traits are read already) and has a userId (without one there is nothing to link the e-mail to);
+ * '' otherwise. An e-mail counts when it is a string, a phone when it is a string or a number (written as a string):
+ * the identity job normalizes both (identity/identifiers.ts). One narrow column, so the job, re-reading a day of
+ * events every run, never parses `context`.
+ */
+export function contextIdentity(type: string, userId: string, context: Record<string, unknown>): string {
+  if (!userId || type === 'identify' || type === 'alias') return '';
+  const traits = context.traits;
+  if (!isObject(traits)) return '';
+  const { email, phone } = traits;
+  const found: { email?: string; phone?: string } = {};
+  if (typeof email === 'string') found.email = email;
+  if (typeof phone === 'string' || typeof phone === 'number') found.phone = String(phone);
+  return found.email === undefined && found.phone === undefined ? '' : JSON.stringify(found);
+}
 
 /** The times of one event in ms: as the client stamped it, skew-corrected, and when it was sent. */
 export interface EventTimes {
@@ -211,5 +234,6 @@ export function eventRow(event: IncomingEvent, facts: RequestFacts, times: Event
     device_model: agent.deviceModel,
     is_bot: bot ? 1 : 0,
     batch_position: position,
+    context_identity: contextIdentity(event.type, event.userId, context),
   };
 }

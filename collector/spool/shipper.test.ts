@@ -200,8 +200,10 @@ describe('shipper', () => {
       return Buffer.concat([header, deflated ? deflateRawSync(lines) : lines]);
     };
     const plain = legacy(0x45, [row('format-plain-1'), row('format-plain-2')], false);
-    // Rows spooled before a column was added (here: without the last one, batch_position) keep their column count.
-    const shorter = Buffer.concat([Buffer.from([0x56, 0, 0, 0, 1, eventColumns.length - 1]), Buffer.from(eventLine(row('format-shorter-1')).replace(/\t[^\t]*\n$/, '\n'))]);
+    // Rows spooled before a column was added (here: without the last one, context_identity) keep their column count,
+    // and get the column's DEFAULT.
+    const older = { ...row('format-shorter-1'), context_identity: '{"email":"dropped@example.com"}' };
+    const shorter = Buffer.concat([Buffer.from([0x56, 0, 0, 0, 1, eventColumns.length - 1]), Buffer.from(eventLine(older).replace(/\t[^\t]*\n$/, '\n'))]);
     const deflated = legacy(0x65, [row('format-deflated-1')], true);
     const refused = legacy(0x71, [{ received_at: '2026-11-23 10:00:00', source: 'shipper-test', reason: 'format-test refusal', raw: '{}' }], true);
     expect(decodeSpoolPayload(deflated)).toMatchObject({ table: 'events', format: 'JSONEachRow', rows: 1 });
@@ -209,6 +211,7 @@ describe('shipper', () => {
 
     const stored = await db.rows<{ kind: string; n: number }>("SELECT splitByChar('-', message_id)[2] AS kind, count() AS n FROM events WHERE message_id LIKE 'format-%' GROUP BY kind ORDER BY kind");
     expect(stored).toEqual([{ kind: 'deflated', n: 1 }, { kind: 'plain', n: 2 }, { kind: 'shorter', n: 1 }, { kind: 'tsv', n: 20 }]);
+    expect(await db.rows("SELECT context_identity FROM events WHERE message_id = 'format-shorter-1'")).toEqual([{ context_identity: '' }]);
     const quarantined = await db.rows<{ n: number }>("SELECT count() AS n FROM events_quarantine WHERE reason = 'format-test refusal'");
     expect(quarantined[0]?.n).toBe(1);
   });

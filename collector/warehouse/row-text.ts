@@ -16,7 +16,7 @@ export const eventColumns = [
   'page_url', 'page_path', 'page_referrer', 'page_title', 'campaign_source', 'campaign_medium', 'campaign_name',
   'consent', 'ip', 'user_agent', 'library_name', 'library_version', 'locale', 'timezone',
   'browser', 'browser_version', 'os', 'os_version', 'device_type', 'device_vendor', 'device_model', 'is_bot',
-  'batch_position',
+  'batch_position', 'context_identity',
 ] as const satisfies ReadonlyArray<keyof EventRow>;
 
 export const quarantineColumns = ['received_at', 'source', 'reason', 'raw'] as const satisfies ReadonlyArray<keyof QuarantineRow>;

@@ -106,7 +106,7 @@ describe('identity job', () => {
   it('does no work twice, also after a restart (a new client reads the persisted checkpoint)', async () => {
     const restarted = createWarehouseClient(increments.url, increments.database);
     try {
-      expect(await runIdentityJob(restarted, { overlapSeconds: 10 * 365 * 86_400, squashAfterNodes: 1e9 })).toEqual({ events: 0, identifiers: 0, staleIdentifiers: 0, personEvents: 0, rewrittenBuckets: 0 });
+      expect(await runIdentityJob(restarted, { overlapSeconds: 10 * 365 * 86_400, squashAfterNodes: 1e9 })).toEqual({ events: 0, links: 0, identifiers: 0, staleIdentifiers: 0, personEvents: 0, rewrittenBuckets: 0 });
     } finally {
       await restarted.close();
     }

@@ -1,4 +1,5 @@
-// The incremental identity job: new identify/alias events → identity_edges → re-resolution of only the
+// The incremental identity job: new identify/alias events, and new userId ↔ e-mail/phone links of other events'
+// context.traits (contextLinks) → identity_edges → re-resolution of only the
 // graph components they touch → identities (changed identifiers marked stale first) → person_events_stored
 // brought up to date (person-events.ts). Safe to run again; a run interrupted anywhere is completed by the next
 // one (identity_run_nodes, see docs/analytics.md).
@@ -30,6 +31,11 @@ export interface IdentityJobOptions {
 export interface IdentityJobResult {
   /** identify/alias events read for the first time. */
   events: number;
+  /**
+   * Links between a userId and the e-mail/phone of other events' `context.traits` (events.context_identity) that no
+   * message of identity_edges held yet, each stored as one message however many events carry it.
+   */
+  links: number;
   /** Identifiers whose mapping was (re)written. */
   identifiers: number;
   /** Identifiers whose person changed (marked stale). */
@@ -52,6 +58,24 @@ interface EventFacts {
   t_traits: string;
   ts: number;
   last_received: string;
+}
+
+/** One userId and context_identity pair of the window's events (see contextLinks). */
+interface LinkFacts {
+  c_user: string;
+  c_identity: string;
+  /** The pair's earliest event, which names its message in identity_edges. */
+  c_message: string;
+  ts: number;
+  last_received: string;
+}
+
+/** A message to store in identity_edges: its nodes, event time (epoch seconds) and newest delivery. */
+interface NewMessage {
+  messageId: string;
+  nodes: string[];
+  ts: number;
+  lastReceived: string;
 }
 
 interface EdgeRow {
@@ -95,6 +119,68 @@ async function componentEdges(client: ClickHouseClient, seeds: Set<string>, expa
   return [...edges.values()];
 }
 
+/**
+ * The window's userId ↔ e-mail/phone links from other events' context.traits (events.context_identity, written at
+ * ingest) that no message holds yet, as new messages. Strong nodes only, never the event's device: these events repeat
+ * what the app knows of its user, they do not say that a device identified as them (only identify and alias do). One
+ * row per pair (GROUP BY), so 500 events of one user cost one link, and a pair already held by some message (of
+ * identity_edges, or one of `fresh`'s, with the userId and every other node) is skipped: a window re-read every run
+ * adds nothing twice. Not skipped merely because the nodes map to one person today: a shared device's identify can
+ * part them later, and this message would still join them.
+ */
+async function contextLinks(client: ClickHouseClient, sinceText: string, fresh: readonly NewMessage[]): Promise<NewMessage[]> {
+  const found = await rows<LinkFacts>(
+    client,
+    `SELECT user_id AS c_user, context_identity AS c_identity, argMin(message_id, (timestamp, message_id)) AS c_message,
+            toUInt32(min(timestamp)) AS ts, max(received_at) AS last_received
+     FROM events
+     WHERE received_at >= ${sinceText} AND context_identity != '' AND user_id != '' AND type NOT IN ('identify', 'alias')
+       AND NOT (${crawlerDelivery})
+     GROUP BY user_id, context_identity`,
+  );
+  const candidates: NewMessage[] = [];
+  for (const link of found) {
+    const { strong } = eventNodes({ type: 'track', anonymousId: '', userId: link.c_user, previousId: '', traits: link.c_identity });
+    if (strong.length < 2) continue;
+    candidates.push({ messageId: link.c_message, nodes: strong, ts: Number(link.ts), lastReceived: link.last_received });
+  }
+  // The nodes of each message that holds a candidate's userId: this run's identify/alias messages, then identity_edges'
+  // read in IN lists of 1,000 user nodes (as componentEdges reads), only the nodes the candidates ask about.
+  const messagesOf = new Map<string, Set<string>[]>();
+  const remember = (nodes: Set<string>) => {
+    for (const node of nodes) {
+      if (!node.startsWith('user:')) continue;
+      const list = messagesOf.get(node);
+      if (list) list.push(nodes);
+      else messagesOf.set(node, [nodes]);
+    }
+  };
+  for (const message of fresh) remember(new Set(message.nodes));
+  for (let i = 0; i < candidates.length; i += 1000) {
+    const chunk = candidates.slice(i, i + 1000);
+    const users = [...new Set(chunk.map((c) => c.nodes[0] as string))];
+    const edges = await rows<{ message_id: string; node: string }>(
+      client,
+      `SELECT DISTINCT message_id, node FROM identity_edges
+       WHERE message_id IN (SELECT message_id FROM identity_edges WHERE node IN ${strList(users)})
+         AND node IN ${strList([...new Set(chunk.flatMap((c) => c.nodes))])}`,
+    );
+    const byMessage = new Map<string, Set<string>>();
+    for (const edge of edges) byMessage.set(edge.message_id, (byMessage.get(edge.message_id) ?? new Set()).add(edge.node));
+    for (const nodes of byMessage.values()) remember(nodes);
+  }
+  const links: NewMessage[] = [];
+  for (const candidate of candidates) {
+    // eventNodes puts the userId first.
+    const held = messagesOf.get(candidate.nodes[0] as string) ?? [];
+    if (held.some((nodes) => candidate.nodes.every((node) => nodes.has(node)))) continue;
+    // Two pairs of the window may give the same nodes (`Ann@x.com` and `ann@x.com`): one message.
+    remember(new Set(candidate.nodes));
+    links.push(candidate);
+  }
+  return links;
+}
+
 function toMessages(edges: EdgeRow[]): IdentityMessage[] {
   const byMessage = new Map<string, IdentityMessage>();
   for (const edge of edges) {
@@ -124,7 +210,7 @@ async function resolveNewIdentities(
   client: ClickHouseClient,
   overlap: number,
   expandLimit: number,
-): Promise<Pick<IdentityJobResult, 'events' | 'identifiers' | 'staleIdentifiers'>> {
+): Promise<Pick<IdentityJobResult, 'events' | 'links' | 'identifiers' | 'staleIdentifiers'>> {
   // The checkpoint's version is the version of the last run that completed (see identity_run_nodes).
   const checkpoint = await readCheckpoint(client, identityJob);
   const completed = checkpoint.version;
@@ -146,21 +232,31 @@ async function resolveNewIdentities(
         AND (message_id, last_received) NOT IN
             (SELECT message_id, max(received_at) FROM identity_edges WHERE received_at >= ${sinceText} GROUP BY message_id)`,
   );
+  const identified = fresh.map((event): NewMessage => {
+    const nodes = eventNodes({ type: event.t_type, anonymousId: event.t_anon, userId: event.t_user, previousId: event.t_previous, traits: event.t_traits });
+    return {
+      messageId: event.message_id,
+      nodes: [...nodes.strong, ...(nodes.device ? [nodes.device] : []), ...(nodes.previous ? [previousEdgePrefix + nodes.previous] : [])],
+      ts: Number(event.ts),
+      lastReceived: event.last_received,
+    };
+  });
+  const links = await contextLinks(client, sinceText, identified);
   // Nodes of runs that started after the last completed one and did not finish: their edges are written (so
   // their events are no longer fresh), their identities maybe not. Usually none: a range read of a few rows.
   const unfinished = await rows<{ node: string }>(client, `SELECT DISTINCT node FROM identity_run_nodes WHERE version > ${int(completed)}`);
-  if (fresh.length === 0 && unfinished.length === 0) return { events: 0, identifiers: 0, staleIdentifiers: 0 };
+  if (fresh.length === 0 && links.length === 0 && unfinished.length === 0) return { events: 0, links: 0, identifiers: 0, staleIdentifiers: 0 };
   const version = Math.max(Date.now(), completed + 1);
 
+  const messages = [...identified, ...links];
   const edgeRows: { message_id: string; node: string; timestamp: string; received_at: string }[] = [];
   const seeds = new Set<string>(unfinished.map((r) => r.node));
   const newNodes = new Set<string>();
-  for (const event of fresh) {
-    const nodes = eventNodes({ type: event.t_type, anonymousId: event.t_anon, userId: event.t_user, previousId: event.t_previous, traits: event.t_traits });
-    for (const node of [...nodes.strong, ...(nodes.device ? [nodes.device] : []), ...(nodes.previous ? [previousEdgePrefix + nodes.previous] : [])]) {
+  for (const message of messages) {
+    for (const node of message.nodes) {
       seeds.add(node);
       newNodes.add(node);
-      edgeRows.push({ message_id: event.message_id, node, timestamp: toDateTimeText(Number(event.ts) * 1000), received_at: event.last_received });
+      edgeRows.push({ message_id: message.messageId, node, timestamp: toDateTimeText(message.ts * 1000), received_at: message.lastReceived });
     }
   }
   // Before the edges: once they exist, these nodes are found only through identity_run_nodes until this run completes.
@@ -182,11 +278,11 @@ async function resolveNewIdentities(
   );
   await insertRows(client, 'identities', identityRows);
   const previous = toDateTimeText(checkpoint.position * 1000);
-  const newest = fresh.reduce((max, e) => (e.last_received > max ? e.last_received : max), previous);
+  const newest = messages.reduce((max, m) => (m.lastReceived > max ? m.lastReceived : max), previous);
   // The run's last statement that matters: from here on its nodes no longer need re-resolving.
   await writeCheckpoint(client, identityJob, newest, version);
   // Every row left has a version up to this completed run's (runs are never concurrent), so none is read
   // again; emptied here so the table stays small. Interrupted before this, the next completed run empties it.
   await client.command({ query: 'TRUNCATE TABLE identity_run_nodes' });
-  return { events: fresh.length, identifiers: resolved.size, staleIdentifiers };
+  return { events: fresh.length, links: links.length, identifiers: resolved.size, staleIdentifiers };
 }

@@ -1,0 +1,121 @@
+// The e-mail and phone that Segment's mobile libraries and RudderStack's SDKs repeat in context.traits on every
+// event: the identity job links them to the event's userId (events.context_identity, migration 043), once per
+// link however many events carry it, and never through a device.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../../test/support/clickhouse';
+import { eventRow } from '../../../test/support/events';
+import { parseSegmentRule } from '../../query/segment-rules';
+import { readCheckpoint } from '../checkpoints';
+import { loadRows } from '../generator/load';
+import { segmentStore, type ExportRow } from '../segments';
+import { sha256 } from './identifiers';
+import { identityJob, runIdentityJob } from './job';
+
+const T = Date.UTC(2026, 5, 15, 12);
+const minute = 60_000;
+// Events are received at their event times, in the past: every run looks back over all of them.
+const overlapSeconds = 10 * 365 * 86_400;
+const resolve = () => runIdentityJob(db.client, { overlapSeconds });
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase('context_traits');
+}, 60_000);
+afterAll(() => db.drop());
+
+/** A mobile library's track event: the user's traits repeated in context.traits. */
+const tracked = (messageId: string, at: number, ids: { userId?: string; anonymousId?: string }, traits: Record<string, unknown>, type = 'track') =>
+  eventRow({ type, event: 'Product Viewed', messageId, ...ids, context: { traits } }, at);
+
+const personOf = async (identifier: string) =>
+  (await db.rows<{ person_id: string }>(`SELECT person_id FROM identities_current WHERE identifier = '${identifier}'`)).map((r) => r.person_id);
+
+/** identity_edges' messages that hold `node`, each with its nodes, sorted. */
+const messagesWith = (node: string) =>
+  db.rows<{ message_id: string; nodes: string[] }>(
+    `SELECT message_id, arraySort(groupUniqArray(node)) AS nodes FROM identity_edges
+     WHERE message_id IN (SELECT message_id FROM identity_edges WHERE node = '${node}') GROUP BY message_id ORDER BY message_id`,
+  );
+
+const email = (text: string) => `email:${sha256(text)}`;
+
+describe('context.traits of events with a userId', () => {
+  it("map the e-mail to the user's person without any identify, so an export of the user carries it", async () => {
+    await loadRows(db.client, [
+      tracked('ann-1', T - 10 * minute, { userId: 'ann', anonymousId: 'ann-phone' }, { email: ' Ann@Example.com ', name: 'Ann' }),
+      tracked('ann-2', T - 9 * minute, { userId: 'ann', anonymousId: 'ann-phone' }, { email: ' Ann@Example.com ', name: 'Ann' }),
+    ]);
+    const run = await resolve();
+    expect(run).toMatchObject({ events: 0, links: 1 });
+    expect(await personOf(email('ann@example.com'))).toEqual(['user:ann']);
+    // Strong nodes only, in one message named after the earliest event: no device.
+    expect(await messagesWith('user:ann')).toEqual([{ message_id: 'ann-1', nodes: ['email:' + sha256('ann@example.com'), 'user:ann'] }]);
+    expect(await personOf('anon:ann-phone')).toEqual([]);
+    // The checkpoint follows these events too.
+    expect((await readCheckpoint(db.client, identityJob)).position).toBe((T - 9 * minute) / 1000);
+
+    const store = segmentStore(db.client);
+    const saved = await store.create('Viewers', parseSegmentRule({ event: 'Product Viewed' }));
+    expect(await store.materialize(saved, T)).toMatchObject({ members: 1 });
+    const exported = await store.contactExport(saved.id, { requirement: 'unless_denied', marketingIds: [] });
+    const rows: ExportRow[] = [];
+    for await (const row of exported.rows) rows.push(row);
+    expect(rows).toEqual([{ person_id: 'user:ann', emails: [sha256('ann@example.com')], phones: [], phone_digits: [] }]);
+  });
+
+  it('add one message per link however many events carry it, over incremental runs with overlapping windows', async () => {
+    // 500 events of one user and e-mail, loaded in five parts, each part older than the one before: the earliest
+    // event (the message a first read would be named after) changes from run to run.
+    for (let part = 0; part < 5; part++) {
+      const events = Array.from({ length: 100 }, (_, i) =>
+        tracked(`bo-${part}-${i}`, T - (part + 1) * 1000 * minute + i * minute, { userId: 'bo', anonymousId: `bo-device-${i % 3}` }, { email: 'bo@example.com' }),
+      );
+      await loadRows(db.client, events);
+      expect((await resolve()).links).toBe(part === 0 ? 1 : 0);
+    }
+    expect(await messagesWith('user:bo')).toEqual([{ message_id: 'bo-0-0', nodes: [email('bo@example.com'), 'user:bo'].sort() }]);
+    expect(await resolve()).toMatchObject({ events: 0, links: 0, identifiers: 0 });
+    expect(await messagesWith('user:bo')).toHaveLength(1);
+    expect(await personOf(email('bo@example.com'))).toEqual(['user:bo']);
+  });
+
+  it("add nothing for events without a userId, for the context.traits of identify and alias events, nor for a crawler's", async () => {
+    await loadRows(db.client, [
+      // A synthetic monitor logged in as a real customer (see crawlerDelivery): it joins no one.
+      { ...tracked('bot-1', T - 5 * minute, { userId: 'monitor' }, { email: 'ops@example.com' }), is_bot: 1, library_name: 'analytics.js' },
+      tracked('anon-1', T - 5 * minute, { anonymousId: 'cy-browser' }, { email: 'cy@example.com' }),
+      tracked('di-identify', T - 5 * minute, { userId: 'di' }, { email: 'di@example.com' }, 'identify'),
+      eventRow({ type: 'alias', messageId: 'ed-alias', userId: 'ed', previousId: 'ed-old', context: { traits: { email: 'ed@example.com' } } }, T - 5 * minute),
+    ]);
+    expect(await resolve()).toMatchObject({ events: 2, links: 0 });
+    for (const address of ['cy@example.com', 'di@example.com', 'ed@example.com', 'ops@example.com']) expect(await personOf(email(address))).toEqual([]);
+    expect(await messagesWith(email('cy@example.com'))).toEqual([]);
+  });
+
+  it('give a phone its phone and phone_digits nodes', async () => {
+    await loadRows(db.client, [tracked('fay-1', T - 4 * minute, { userId: 'fay' }, { phone: '+44 20 7183 8750' })]);
+    expect(await resolve()).toMatchObject({ links: 1 });
+    expect(await personOf(`phone:${sha256('+442071838750')}`)).toEqual(['user:fay']);
+    expect(await personOf(`phone_digits:${sha256('442071838750')}`)).toEqual(['user:fay']);
+  });
+
+  it('add no link an identify already made, and add one that no single message made yet', async () => {
+    await loadRows(db.client, [
+      // gus identified with his e-mail; his track events say the same: nothing new.
+      eventRow({ type: 'identify', messageId: 'gus-identify', userId: 'gus', traits: { email: 'gus@example.com' } }, T - 3 * minute),
+      tracked('gus-1', T - 2 * minute, { userId: 'gus' }, { email: 'GUS@example.com' }),
+      // hal identified once with his e-mail and once with his phone; his track events carry both: one message with all
+      // three is new, though they already map to one person (a shared device's later identify could part them).
+      eventRow({ type: 'identify', messageId: 'hal-email', userId: 'hal', traits: { email: 'hal@example.com' } }, T - 3 * minute),
+      eventRow({ type: 'identify', messageId: 'hal-phone', userId: 'hal', traits: { phone: '+79991234567' } }, T - 3 * minute),
+      tracked('hal-1', T - 2 * minute, { userId: 'hal' }, { email: 'hal@example.com', phone: 89991234567 }),
+      // An e-mail that is none: only the userId is left, no link.
+      tracked('ivy-1', T - 2 * minute, { userId: 'ivy' }, { email: 'not an address' }),
+    ]);
+    expect(await resolve()).toMatchObject({ events: 3, links: 1 });
+    expect((await messagesWith('user:gus')).map((m) => m.message_id)).toEqual(['gus-identify']);
+    expect((await messagesWith('user:hal')).map((m) => m.message_id)).toEqual(['hal-1', 'hal-email', 'hal-phone']);
+    expect(await messagesWith('user:ivy')).toEqual([]);
+    expect(await resolve()).toMatchObject({ events: 0, links: 0 });
+  });
+});
