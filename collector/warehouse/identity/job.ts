@@ -8,7 +8,7 @@ import { insertRows, queryRows, type ClickHouseClient } from '../client';
 import { toDateTimeText } from '../../ingest/normalize';
 import { dt, int, strList } from '../../query/literal';
 import { crawlerDelivery } from '../job-sql';
-import { eventNodes, previousEdgePrefix } from './identifiers';
+import { eventNodes, previousEdgePrefix, sha256 } from './identifiers';
 import { appendPersonEvents, markStaleNodes, type PersonEventsOptions } from './person-events';
 import { resolveIdentities, type IdentityMessage } from './resolve';
 
@@ -64,8 +64,6 @@ interface EventFacts {
 interface LinkFacts {
   c_user: string;
   c_identity: string;
-  /** The pair's earliest event, which names its message in identity_edges. */
-  c_message: string;
   ts: number;
   last_received: string;
 }
@@ -120,6 +118,13 @@ async function componentEdges(client: ClickHouseClient, seeds: Set<string>, expa
 }
 
 /**
+ * The name of a context link's message in identity_edges, from its nodes, not from an event: clients choose message
+ * ids, and another event's id (an identify from another source, another user's event of another day) would make one
+ * message of both, joining their persons; and the same link gets the same name whichever run's window finds it.
+ */
+export const linkMessageId = (nodes: readonly string[]): string => `context:${sha256([...nodes].sort().join('\n'))}`;
+
+/**
  * The window's userId ↔ e-mail/phone links from other events' context.traits (events.context_identity, written at
  * ingest) that no message holds yet, as new messages. Strong nodes only, never the event's device: these events repeat
  * what the app knows of its user, they do not say that a device identified as them (only identify and alias do). One
@@ -131,8 +136,7 @@ async function componentEdges(client: ClickHouseClient, seeds: Set<string>, expa
 async function contextLinks(client: ClickHouseClient, sinceText: string, fresh: readonly NewMessage[]): Promise<NewMessage[]> {
   const found = await rows<LinkFacts>(
     client,
-    `SELECT user_id AS c_user, context_identity AS c_identity, argMin(message_id, (timestamp, message_id)) AS c_message,
-            toUInt32(min(timestamp)) AS ts, max(received_at) AS last_received
+    `SELECT user_id AS c_user, context_identity AS c_identity, toUInt32(min(timestamp)) AS ts, max(received_at) AS last_received
      FROM events
      WHERE received_at >= ${sinceText} AND context_identity != '' AND user_id != '' AND type NOT IN ('identify', 'alias')
        AND NOT (${crawlerDelivery})
@@ -142,7 +146,7 @@ async function contextLinks(client: ClickHouseClient, sinceText: string, fresh: 
   for (const link of found) {
     const { strong } = eventNodes({ type: 'track', anonymousId: '', userId: link.c_user, previousId: '', traits: link.c_identity });
     if (strong.length < 2) continue;
-    candidates.push({ messageId: link.c_message, nodes: strong, ts: Number(link.ts), lastReceived: link.last_received });
+    candidates.push({ messageId: linkMessageId(strong), nodes: strong, ts: Number(link.ts), lastReceived: link.last_received });
   }
   // The nodes of each message that holds a candidate's userId: this run's identify/alias messages, then identity_edges'
   // read in IN lists of 1,000 user nodes (as componentEdges reads), only the nodes the candidates ask about.
