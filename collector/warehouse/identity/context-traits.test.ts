@@ -155,3 +155,43 @@ describe('context links and message ids, which clients choose', () => {
     expect(await persons()).toEqual(expected);
   });
 });
+
+describe('a context link that merges two persons', () => {
+  it("moves the events stored before it to the merged person, at read time and after the squash", async () => {
+    const hour = 60 * minute;
+    // kim browsed, then identified on her laptop with her e-mail; jo used the app. Each is a person of their own.
+    await loadRows(db.client, [
+      eventRow({ type: 'page', name: 'Home', messageId: 'kim-page', anonymousId: 'kim-laptop' }, T - 5 * hour),
+      eventRow({ type: 'identify', messageId: 'kim-identify', userId: 'kim', anonymousId: 'kim-laptop', traits: { email: 'kim@example.com' } }, T - 5 * hour + minute),
+      eventRow({ type: 'track', event: 'Ordered', messageId: 'kim-order', userId: 'kim', anonymousId: 'kim-laptop' }, T - 5 * hour + 2 * minute),
+      eventRow({ type: 'track', event: 'Opened', messageId: 'jo-open', userId: 'jo', anonymousId: 'jo-phone' }, T - 4 * hour),
+    ]);
+    await resolve();
+    const personsOf = () => db.rows<{ message_id: string; person_id: string }>(
+      "SELECT message_id, person_id FROM person_events WHERE message_id IN ('kim-page', 'kim-identify', 'kim-order', 'jo-open', 'jo-later') ORDER BY message_id",
+    );
+    expect(await personsOf()).toEqual([
+      { message_id: 'jo-open', person_id: 'user:jo' },
+      { message_id: 'kim-identify', person_id: 'user:kim' },
+      { message_id: 'kim-order', person_id: 'user:kim' },
+      { message_id: 'kim-page', person_id: 'user:kim' },
+    ]);
+
+    // jo's app repeats kim's e-mail in context.traits: jo and kim are one person, named user:jo.
+    await loadRows(db.client, [tracked('jo-later', T - 3 * hour, { userId: 'jo', anonymousId: 'jo-phone' }, { email: 'kim@example.com' })]);
+    const run = await resolve();
+    expect(run).toMatchObject({ events: 0, links: 1 });
+    expect(run.staleIdentifiers).toBeGreaterThanOrEqual(2);
+    const merged = ['jo-later', 'jo-open', 'kim-identify', 'kim-order', 'kim-page'].map((message_id) => ({ message_id, person_id: 'user:jo' }));
+    expect(await personsOf()).toEqual(merged);
+    expect(await db.rows("SELECT DISTINCT node FROM stale_nodes WHERE node IN ('user:kim', 'anon:kim-laptop') ORDER BY node")).toEqual([{ node: 'anon:kim-laptop' }, { node: 'user:kim' }]);
+
+    const squashed = await runIdentityJob(db.client, { overlapSeconds, squashAfterNodes: 0 });
+    expect(squashed.rewrittenBuckets).toBeGreaterThan(0);
+    expect(await db.rows('SELECT node FROM stale_nodes')).toEqual([]);
+    expect(await personsOf()).toEqual(merged);
+    expect(
+      await db.rows("SELECT message_id, person_id FROM person_events_stored WHERE message_id IN ('kim-page', 'kim-identify', 'kim-order', 'jo-open', 'jo-later') ORDER BY message_id"),
+    ).toEqual(merged);
+  });
+});
