@@ -54,6 +54,9 @@ const rows: EventRow[] = [
   // gil and gus share one e-mail in their apps' traits: one person.
   track('gil-1', T + minute, 'gil', '', { email: 'team@example.com' }),
   track('gus-1', T + 2 * minute, 'gus', '', { email: 'team@example.com' }),
+  // A server-side alias (no anonymousId) from ivo to zoe; ivo's app events say ivo was a userId: the person is user:ivo.
+  eventRow({ type: 'alias', messageId: 'zoe-alias', userId: 'zoe', previousId: 'ivo', traits: { email: 'zoe@example.com' } }, T + hour),
+  track('ivo-1', T + 2 * hour, 'ivo', '', { email: 'zoe@example.com' }),
 ];
 
 const identities = (db: TestDatabase) =>
@@ -78,6 +81,7 @@ describe('context links, whatever the order and the runs', () => {
     expect(personOf.get('anon:family-pc')).toBe('user:cy');
     expect(personOf.get('user:gus')).toBe('user:gil');
     expect(personOf.get('user:monitor')).toBeUndefined();
+    expect(personOf.get('user:zoe')).toBe('user:ivo');
     expect(expected.attribution.find((r) => r.message_id === 'bo-0')?.person_id).toBe('user:bo');
   });
 

@@ -195,3 +195,30 @@ describe('a context link that merges two persons', () => {
     ).toEqual(merged);
   });
 });
+
+describe("a context link of a server-side alias's previousId", () => {
+  it('names the person after that userId, whether the alias came first, with it, or after it', async () => {
+    // A server-side alias without anonymousId: its previousId may be an anonymous id, so it names the person only if
+    // it was some message's userId too (docs/analytics.md, rule 3). The app's events with that userId and the e-mail
+    // the alias gave say it was one: the link is that message, whatever the order.
+    const alias = (n: number, at: number) =>
+      eventRow({ type: 'alias', messageId: `zed-alias-${n}`, userId: `zed${n}`, previousId: `aaa${n}`, traits: { email: `zed${n}@example.com` } }, at);
+    const app = (n: number, at: number) => tracked(`aaa-app-${n}`, at, { userId: `aaa${n}` }, { email: `zed${n}@example.com` });
+    await loadRows(db.client, [alias(1, T - 20 * minute), app(1, T - 19 * minute)]);
+    await resolve();
+    await loadRows(db.client, [alias(2, T - 20 * minute)]);
+    await resolve();
+    await loadRows(db.client, [app(2, T - 19 * minute)]);
+    await resolve();
+    await loadRows(db.client, [app(3, T - 19 * minute)]);
+    await resolve();
+    await loadRows(db.client, [alias(3, T - 20 * minute)]);
+    await resolve();
+    for (const n of [1, 2, 3]) {
+      expect({ n, persons: [...(await personOf(`user:zed${n}`)), ...(await personOf(`user:aaa${n}`)), ...(await personOf(email(`zed${n}@example.com`)))] }).toEqual({
+        n,
+        persons: [`user:aaa${n}`, `user:aaa${n}`, `user:aaa${n}`],
+      });
+    }
+  });
+});

@@ -125,6 +125,21 @@ async function componentEdges(client: ClickHouseClient, seeds: Set<string>, expa
 export const linkMessageId = (nodes: readonly string[]): string => `context:${sha256([...nodes].sort().join('\n'))}`;
 
 /**
+ * The nodes of a message that a context link would repeat: without a user node that the message names only as a
+ * server-side alias's ambiguous previousId (its `previous:` edge, see EventNodes.previous). The link says that it was
+ * a userId, which names the person (rule 3), so such a message does not make it redundant.
+ */
+function surelyHeld(nodes: ReadonlySet<string>): Set<string> {
+  const held = new Set(nodes);
+  for (const node of nodes) {
+    if (!node.startsWith(previousEdgePrefix)) continue;
+    held.delete(node);
+    held.delete(node.slice(previousEdgePrefix.length));
+  }
+  return held;
+}
+
+/**
  * The window's userId ↔ e-mail/phone links from other events' context.traits (events.context_identity, written at
  * ingest) that no message holds yet, as new messages. Strong nodes only, never the event's device: these events repeat
  * what the app knows of its user, they do not say that a device identified as them (only identify and alias do). One
@@ -151,7 +166,8 @@ async function contextLinks(client: ClickHouseClient, sinceText: string, fresh: 
   // The nodes of each message that holds a candidate's userId: this run's identify/alias messages, then identity_edges'
   // read in IN lists of 1,000 user nodes (as componentEdges reads), only the nodes the candidates ask about.
   const messagesOf = new Map<string, Set<string>[]>();
-  const remember = (nodes: Set<string>) => {
+  const remember = (all: Set<string>) => {
+    const nodes = surelyHeld(all);
     for (const node of nodes) {
       if (!node.startsWith('user:')) continue;
       const list = messagesOf.get(node);
@@ -167,7 +183,7 @@ async function contextLinks(client: ClickHouseClient, sinceText: string, fresh: 
       client,
       `SELECT DISTINCT message_id, node FROM identity_edges
        WHERE message_id IN (SELECT message_id FROM identity_edges WHERE node IN ${strList(users)})
-         AND node IN ${strList([...new Set(chunk.flatMap((c) => c.nodes))])}`,
+         AND node IN ${strList([...new Set(chunk.flatMap((c) => c.nodes)), ...users.map((user) => previousEdgePrefix + user)])}`,
     );
     const byMessage = new Map<string, Set<string>>();
     for (const edge of edges) byMessage.set(edge.message_id, (byMessage.get(edge.message_id) ?? new Set()).add(edge.node));
