@@ -121,8 +121,9 @@ async function componentEdges(client: ClickHouseClient, seeds: Set<string>, expa
  * The name of a context link's message in identity_edges, from its nodes, not from an event: clients choose message
  * ids, and another event's id (an identify from another source, another user's event of another day) would make one
  * message of both, joining their persons; and the same link gets the same name whichever run's window finds it.
+ * JSON, not a join: no userId, whatever characters it holds, makes two sets of nodes read alike.
  */
-export const linkMessageId = (nodes: readonly string[]): string => `context:${sha256([...nodes].sort().join('\n'))}`;
+export const linkMessageId = (nodes: readonly string[]): string => `context:${sha256(JSON.stringify([...nodes].sort()))}`;
 
 /**
  * The nodes of a message that a context link would repeat: without a user node that the message names only as a
