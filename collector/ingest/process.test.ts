@@ -321,3 +321,24 @@ describe('processBatch: the record of a "reject all" whose event loses its ids',
     expect(separate).toEqual([1, 0]);
   });
 });
+
+describe('processBatch: context_identity and consent', () => {
+  const mobile = (consent: Record<string, unknown>) => ({ type: 'track', event: 'E', userId: 'u1', anonymousId: 'a1', context: { traits: { email: 'ann@example.com' }, consent } });
+
+  it('is empty for an event stripped for its own or its batch denial, and the event is gone under drop', () => {
+    const denies = { categoryPreferences: { analytics: false } };
+    const own = processBatch(batch([mobile(denies)]), request, defaultLimits);
+    expect(own).toMatchObject({ stripped: 1 });
+    expect(own.rows.map((row) => [row.user_id, row.context_identity])).toEqual([['', '']]);
+    const ofBatch = processBatch(batch([track({ userId: 'u1' })], { traits: { email: 'ann@example.com' }, consent: denies }), request, defaultLimits);
+    expect(ofBatch.rows.map((row) => [row.user_id, row.context_identity])).toEqual([['', '']]);
+    expect(processBatch(batch([mobile(denies)]), { ...request, consentPolicy: 'drop' }, defaultLimits)).toMatchObject({ rows: [], dropped: 1 });
+  });
+
+  it("is kept when only marketing is denied (the exports honour that refusal) and from a batch context's traits", () => {
+    const marketingOnly = processBatch(batch([mobile({ categoryPreferences: { analytics: true, marketing: false } })]), request, defaultLimits);
+    expect(marketingOnly.rows.map((row) => row.context_identity)).toEqual(['{"email":"ann@example.com"}']);
+    const fromBatch = processBatch(batch([track({ userId: 'u1' })], { traits: { phone: '+79991234567' } }), request, defaultLimits);
+    expect(fromBatch.rows.map((row) => row.context_identity)).toEqual(['{"phone":"+79991234567"}']);
+  });
+});

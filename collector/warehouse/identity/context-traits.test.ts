@@ -9,7 +9,7 @@ import { readCheckpoint } from '../checkpoints';
 import { loadRows } from '../generator/load';
 import { segmentStore, type ExportRow } from '../segments';
 import { sha256 } from './identifiers';
-import { identityJob, runIdentityJob } from './job';
+import { identityJob, linkMessageId, runIdentityJob } from './job';
 
 const T = Date.UTC(2026, 5, 15, 12);
 const minute = 60_000;
@@ -48,8 +48,9 @@ describe('context.traits of events with a userId', () => {
     const run = await resolve();
     expect(run).toMatchObject({ events: 0, links: 1 });
     expect(await personOf(email('ann@example.com'))).toEqual(['user:ann']);
-    // Strong nodes only, in one message named after the earliest event: no device.
-    expect(await messagesWith('user:ann')).toEqual([{ message_id: 'ann-1', nodes: ['email:' + sha256('ann@example.com'), 'user:ann'] }]);
+    // Strong nodes only, in one message named after them: no device.
+    const annNodes = ['email:' + sha256('ann@example.com'), 'user:ann'];
+    expect(await messagesWith('user:ann')).toEqual([{ message_id: linkMessageId(annNodes), nodes: annNodes }]);
     expect(await personOf('anon:ann-phone')).toEqual([]);
     // The checkpoint follows these events too.
     expect((await readCheckpoint(db.client, identityJob)).position).toBe((T - 9 * minute) / 1000);
@@ -65,7 +66,7 @@ describe('context.traits of events with a userId', () => {
 
   it('add one message per link however many events carry it, over incremental runs with overlapping windows', async () => {
     // 500 events of one user and e-mail, loaded in five parts, each part older than the one before: the earliest
-    // event (the message a first read would be named after) changes from run to run.
+    // event of the window changes from run to run, the link does not.
     for (let part = 0; part < 5; part++) {
       const events = Array.from({ length: 100 }, (_, i) =>
         tracked(`bo-${part}-${i}`, T - (part + 1) * 1000 * minute + i * minute, { userId: 'bo', anonymousId: `bo-device-${i % 3}` }, { email: 'bo@example.com' }),
@@ -73,7 +74,8 @@ describe('context.traits of events with a userId', () => {
       await loadRows(db.client, events);
       expect((await resolve()).links).toBe(part === 0 ? 1 : 0);
     }
-    expect(await messagesWith('user:bo')).toEqual([{ message_id: 'bo-0-0', nodes: [email('bo@example.com'), 'user:bo'].sort() }]);
+    const boNodes = [email('bo@example.com'), 'user:bo'].sort();
+    expect(await messagesWith('user:bo')).toEqual([{ message_id: linkMessageId(boNodes), nodes: boNodes }]);
     expect(await resolve()).toMatchObject({ events: 0, links: 0, identifiers: 0 });
     expect(await messagesWith('user:bo')).toHaveLength(1);
     expect(await personOf(email('bo@example.com'))).toEqual(['user:bo']);
@@ -114,8 +116,109 @@ describe('context.traits of events with a userId', () => {
     ]);
     expect(await resolve()).toMatchObject({ events: 3, links: 1 });
     expect((await messagesWith('user:gus')).map((m) => m.message_id)).toEqual(['gus-identify']);
-    expect((await messagesWith('user:hal')).map((m) => m.message_id)).toEqual(['hal-1', 'hal-email', 'hal-phone']);
+    const halNodes = ['user:hal', email('hal@example.com'), `phone:${sha256('+79991234567')}`, `phone_digits:${sha256('79991234567')}`];
+    expect((await messagesWith('user:hal')).map((m) => m.message_id)).toEqual([linkMessageId(halNodes), 'hal-email', 'hal-phone']);
     expect(await messagesWith('user:ivy')).toEqual([]);
     expect(await resolve()).toMatchObject({ events: 0, links: 0 });
+  });
+});
+
+describe('context links and message ids, which clients choose', () => {
+  it("join no one through a message id that another source's event or another user's event also carries", async () => {
+    const day = 86_400_000;
+    await loadRows(db.client, [
+      // The same message id from two sources: ned's identify on the web, max's track event in the app.
+      eventRow({ type: 'identify', messageId: 'shared-1', userId: 'ned', anonymousId: 'ned-device', traits: { email: 'ned@example.com' } }, T - 3 * day),
+      eventRow({ type: 'track', event: 'Opened', messageId: 'shared-1', userId: 'max', context: { traits: { email: 'max@example.com' } } }, T - 3 * day + minute, 'app'),
+      // The same message id on two days (another events key): oz's and pat's track events.
+      eventRow({ type: 'track', event: 'Opened', messageId: 'shared-2', userId: 'oz', context: { traits: { email: 'oz@example.com' } } }, T - 2 * day, 'app'),
+      eventRow({ type: 'track', event: 'Opened', messageId: 'shared-2', userId: 'pat', context: { traits: { email: 'pat@example.com' } } }, T - day, 'app'),
+    ]);
+    expect(await resolve()).toMatchObject({ events: 1, links: 3 });
+    const persons = async () =>
+      Object.fromEntries(
+        await Promise.all(
+          ['user:ned', 'anon:ned-device', email('ned@example.com'), 'user:max', email('max@example.com'), 'user:oz', email('oz@example.com'), 'user:pat', email('pat@example.com')].map(
+            async (node) => [node, await personOf(node)] as const,
+          ),
+        ),
+      );
+    const expected = {
+      'user:ned': ['user:ned'], 'anon:ned-device': ['user:ned'], [email('ned@example.com')]: ['user:ned'],
+      'user:max': ['user:max'], [email('max@example.com')]: ['user:max'],
+      'user:oz': ['user:oz'], [email('oz@example.com')]: ['user:oz'],
+      'user:pat': ['user:pat'], [email('pat@example.com')]: ['user:pat'],
+    };
+    expect(await persons()).toEqual(expected);
+    // Nothing is read again: ned's identify is done, and so are the links.
+    expect(await resolve()).toMatchObject({ events: 0, links: 0, identifiers: 0 });
+    expect(await persons()).toEqual(expected);
+  });
+});
+
+describe('a context link that merges two persons', () => {
+  it("moves the events stored before it to the merged person, at read time and after the squash", async () => {
+    const hour = 60 * minute;
+    // kim browsed, then identified on her laptop with her e-mail; jo used the app. Each is a person of their own.
+    await loadRows(db.client, [
+      eventRow({ type: 'page', name: 'Home', messageId: 'kim-page', anonymousId: 'kim-laptop' }, T - 5 * hour),
+      eventRow({ type: 'identify', messageId: 'kim-identify', userId: 'kim', anonymousId: 'kim-laptop', traits: { email: 'kim@example.com' } }, T - 5 * hour + minute),
+      eventRow({ type: 'track', event: 'Ordered', messageId: 'kim-order', userId: 'kim', anonymousId: 'kim-laptop' }, T - 5 * hour + 2 * minute),
+      eventRow({ type: 'track', event: 'Opened', messageId: 'jo-open', userId: 'jo', anonymousId: 'jo-phone' }, T - 4 * hour),
+    ]);
+    await resolve();
+    const personsOf = () => db.rows<{ message_id: string; person_id: string }>(
+      "SELECT message_id, person_id FROM person_events WHERE message_id IN ('kim-page', 'kim-identify', 'kim-order', 'jo-open', 'jo-later') ORDER BY message_id",
+    );
+    expect(await personsOf()).toEqual([
+      { message_id: 'jo-open', person_id: 'user:jo' },
+      { message_id: 'kim-identify', person_id: 'user:kim' },
+      { message_id: 'kim-order', person_id: 'user:kim' },
+      { message_id: 'kim-page', person_id: 'user:kim' },
+    ]);
+
+    // jo's app repeats kim's e-mail in context.traits: jo and kim are one person, named user:jo.
+    await loadRows(db.client, [tracked('jo-later', T - 3 * hour, { userId: 'jo', anonymousId: 'jo-phone' }, { email: 'kim@example.com' })]);
+    const run = await resolve();
+    expect(run).toMatchObject({ events: 0, links: 1 });
+    expect(run.staleIdentifiers).toBeGreaterThanOrEqual(2);
+    const merged = ['jo-later', 'jo-open', 'kim-identify', 'kim-order', 'kim-page'].map((message_id) => ({ message_id, person_id: 'user:jo' }));
+    expect(await personsOf()).toEqual(merged);
+    expect(await db.rows("SELECT DISTINCT node FROM stale_nodes WHERE node IN ('user:kim', 'anon:kim-laptop') ORDER BY node")).toEqual([{ node: 'anon:kim-laptop' }, { node: 'user:kim' }]);
+
+    const squashed = await runIdentityJob(db.client, { overlapSeconds, squashAfterNodes: 0 });
+    expect(squashed.rewrittenBuckets).toBeGreaterThan(0);
+    expect(await db.rows('SELECT node FROM stale_nodes')).toEqual([]);
+    expect(await personsOf()).toEqual(merged);
+    expect(
+      await db.rows("SELECT message_id, person_id FROM person_events_stored WHERE message_id IN ('kim-page', 'kim-identify', 'kim-order', 'jo-open', 'jo-later') ORDER BY message_id"),
+    ).toEqual(merged);
+  });
+});
+
+describe("a context link of a server-side alias's previousId", () => {
+  it('names the person after that userId, whether the alias came first, with it, or after it', async () => {
+    // A server-side alias without anonymousId: its previousId may be an anonymous id, so it names the person only if
+    // it was some message's userId too (docs/analytics.md, rule 3). The app's events with that userId and the e-mail
+    // the alias gave say it was one: the link is that message, whatever the order.
+    const alias = (n: number, at: number) =>
+      eventRow({ type: 'alias', messageId: `zed-alias-${n}`, userId: `zed${n}`, previousId: `aaa${n}`, traits: { email: `zed${n}@example.com` } }, at);
+    const app = (n: number, at: number) => tracked(`aaa-app-${n}`, at, { userId: `aaa${n}` }, { email: `zed${n}@example.com` });
+    await loadRows(db.client, [alias(1, T - 20 * minute), app(1, T - 19 * minute)]);
+    await resolve();
+    await loadRows(db.client, [alias(2, T - 20 * minute)]);
+    await resolve();
+    await loadRows(db.client, [app(2, T - 19 * minute)]);
+    await resolve();
+    await loadRows(db.client, [app(3, T - 19 * minute)]);
+    await resolve();
+    await loadRows(db.client, [alias(3, T - 20 * minute)]);
+    await resolve();
+    for (const n of [1, 2, 3]) {
+      expect({ n, persons: [...(await personOf(`user:zed${n}`)), ...(await personOf(`user:aaa${n}`)), ...(await personOf(email(`zed${n}@example.com`)))] }).toEqual({
+        n,
+        persons: [`user:aaa${n}`, `user:aaa${n}`, `user:aaa${n}`],
+      });
+    }
   });
 });

@@ -6,7 +6,8 @@ import { createTestDatabase, type TestDatabase } from '../../../test/support/cli
 import { generateDataset } from '../generator/generate';
 import { deliveriesToRows, loadRows } from '../generator/load';
 import { seededRandom } from '../generator/random';
-import { createWarehouseClient, type ClickHouseClient } from '../client';
+import { createWarehouseClient } from '../client';
+import { interruptingClient } from '../../../test/support/interrupting-client';
 import { runIdentityJob } from './job';
 
 const dataset = generateDataset({ seed: 11, people: 400 });
@@ -112,32 +113,6 @@ describe('identity job', () => {
     }
   });
 });
-
-/** What a write statement does: `insert <table>`, or the first words of a command (`ALTER TABLE x REPLACE`). */
-function statementKind(method: string, params: unknown): string {
-  if (typeof params !== 'object' || params === null) return method;
-  if ('table' in params && typeof params.table === 'string') return `insert ${params.table}`;
-  if ('query' in params && typeof params.query === 'string') return params.query.trim().split(/\s+/).slice(0, 4).join(' ');
-  return method;
-}
-
-/**
- * The test seam: `client`, except that its write statements (insert, command) are recorded in `log` and the
- * `failAt`-th one (from 1) throws instead of reaching ClickHouse, as if the process died right before it.
- */
-function interruptingClient(client: ClickHouseClient, failAt: number, log: string[]): ClickHouseClient {
-  return new Proxy(client, {
-    get(target, prop, receiver) {
-      const value: unknown = Reflect.get(target, prop, receiver);
-      if ((prop !== 'insert' && prop !== 'command') || typeof value !== 'function') return value;
-      return (...args: unknown[]): unknown => {
-        log.push(statementKind(prop, args[0]));
-        if (log.length === failAt) return Promise.reject(new Error(`interrupted before ${log.at(-1)}`));
-        return Reflect.apply(value, target, args);
-      };
-    },
-  });
-}
 
 describe('identity job interrupted between statements', () => {
   const crashData = generateDataset({ seed: 23, people: 30 });

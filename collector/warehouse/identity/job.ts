@@ -8,7 +8,7 @@ import { insertRows, queryRows, type ClickHouseClient } from '../client';
 import { toDateTimeText } from '../../ingest/normalize';
 import { dt, int, strList } from '../../query/literal';
 import { crawlerDelivery } from '../job-sql';
-import { eventNodes, previousEdgePrefix } from './identifiers';
+import { eventNodes, previousEdgePrefix, sha256 } from './identifiers';
 import { appendPersonEvents, markStaleNodes, type PersonEventsOptions } from './person-events';
 import { resolveIdentities, type IdentityMessage } from './resolve';
 
@@ -64,8 +64,6 @@ interface EventFacts {
 interface LinkFacts {
   c_user: string;
   c_identity: string;
-  /** The pair's earliest event, which names its message in identity_edges. */
-  c_message: string;
   ts: number;
   last_received: string;
 }
@@ -120,6 +118,29 @@ async function componentEdges(client: ClickHouseClient, seeds: Set<string>, expa
 }
 
 /**
+ * The name of a context link's message in identity_edges, from its nodes, not from an event: clients choose message
+ * ids, and another event's id (an identify from another source, another user's event of another day) would make one
+ * message of both, joining their persons; and the same link gets the same name whichever run's window finds it.
+ * JSON, not a join: no userId, whatever characters it holds, makes two sets of nodes read alike.
+ */
+export const linkMessageId = (nodes: readonly string[]): string => `context:${sha256(JSON.stringify([...nodes].sort()))}`;
+
+/**
+ * The nodes of a message that a context link would repeat: without a user node that the message names only as a
+ * server-side alias's ambiguous previousId (its `previous:` edge, see EventNodes.previous). The link says that it was
+ * a userId, which names the person (rule 3), so such a message does not make it redundant.
+ */
+function surelyHeld(nodes: ReadonlySet<string>): Set<string> {
+  const held = new Set(nodes);
+  for (const node of nodes) {
+    if (!node.startsWith(previousEdgePrefix)) continue;
+    held.delete(node);
+    held.delete(node.slice(previousEdgePrefix.length));
+  }
+  return held;
+}
+
+/**
  * The window's userId ↔ e-mail/phone links from other events' context.traits (events.context_identity, written at
  * ingest) that no message holds yet, as new messages. Strong nodes only, never the event's device: these events repeat
  * what the app knows of its user, they do not say that a device identified as them (only identify and alias do). One
@@ -131,8 +152,7 @@ async function componentEdges(client: ClickHouseClient, seeds: Set<string>, expa
 async function contextLinks(client: ClickHouseClient, sinceText: string, fresh: readonly NewMessage[]): Promise<NewMessage[]> {
   const found = await rows<LinkFacts>(
     client,
-    `SELECT user_id AS c_user, context_identity AS c_identity, argMin(message_id, (timestamp, message_id)) AS c_message,
-            toUInt32(min(timestamp)) AS ts, max(received_at) AS last_received
+    `SELECT user_id AS c_user, context_identity AS c_identity, toUInt32(min(timestamp)) AS ts, max(received_at) AS last_received
      FROM events
      WHERE received_at >= ${sinceText} AND context_identity != '' AND user_id != '' AND type NOT IN ('identify', 'alias')
        AND NOT (${crawlerDelivery})
@@ -142,12 +162,13 @@ async function contextLinks(client: ClickHouseClient, sinceText: string, fresh: 
   for (const link of found) {
     const { strong } = eventNodes({ type: 'track', anonymousId: '', userId: link.c_user, previousId: '', traits: link.c_identity });
     if (strong.length < 2) continue;
-    candidates.push({ messageId: link.c_message, nodes: strong, ts: Number(link.ts), lastReceived: link.last_received });
+    candidates.push({ messageId: linkMessageId(strong), nodes: strong, ts: Number(link.ts), lastReceived: link.last_received });
   }
   // The nodes of each message that holds a candidate's userId: this run's identify/alias messages, then identity_edges'
   // read in IN lists of 1,000 user nodes (as componentEdges reads), only the nodes the candidates ask about.
   const messagesOf = new Map<string, Set<string>[]>();
-  const remember = (nodes: Set<string>) => {
+  const remember = (all: Set<string>) => {
+    const nodes = surelyHeld(all);
     for (const node of nodes) {
       if (!node.startsWith('user:')) continue;
       const list = messagesOf.get(node);
@@ -163,7 +184,7 @@ async function contextLinks(client: ClickHouseClient, sinceText: string, fresh: 
       client,
       `SELECT DISTINCT message_id, node FROM identity_edges
        WHERE message_id IN (SELECT message_id FROM identity_edges WHERE node IN ${strList(users)})
-         AND node IN ${strList([...new Set(chunk.flatMap((c) => c.nodes))])}`,
+         AND node IN ${strList([...new Set(chunk.flatMap((c) => c.nodes)), ...users.map((user) => previousEdgePrefix + user)])}`,
     );
     const byMessage = new Map<string, Set<string>>();
     for (const edge of edges) byMessage.set(edge.message_id, (byMessage.get(edge.message_id) ?? new Set()).add(edge.node));
