@@ -121,7 +121,7 @@ const decimalPattern = String.raw`-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?`;
  * `"abc"`, `"12abc"`, `" 12"`, `"1,000"`, true, null, an object or an array, nor a string too big for a double
  * (`"1e400"`). The one rule of every numeric filter, trait comparison and sum, of person_events.revenue
  * (jobs/attribute_person_events.sql and migrations/042_numeric_string_revenue.sql spell out propertyNumberSql's), and
- * of the survey scores and web vitals the CX views read (views/080_cx.sql and views/090_web_vitals.sql spell it out too).
+ * of the survey scores and web vitals the CX views read (views/080_cx.sql spells out propertyNumberSql's, views/090_web_vitals.sql rawNumberSql's of each metric's raw text).
  */
 export interface JsonNumberSql {
   has: string;
