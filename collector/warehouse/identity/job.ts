@@ -165,7 +165,8 @@ async function contextLinks(client: ClickHouseClient, sinceText: string, fresh: 
     candidates.push({ messageId: linkMessageId(strong), nodes: strong, ts: Number(link.ts), lastReceived: link.last_received });
   }
   // The nodes of each message that holds a candidate's userId: this run's identify/alias messages, then identity_edges'
-  // read in IN lists of 1,000 user nodes (as componentEdges reads), only the nodes the candidates ask about.
+  // rows of the candidates' nodes, 1,000 candidates at a time: a range read of the table's key (node, message_id), not
+  // a scan of every message id. A message read without its user node is indexed under no user, so it holds nothing.
   const messagesOf = new Map<string, Set<string>[]>();
   const remember = (all: Set<string>) => {
     const nodes = surelyHeld(all);
@@ -183,8 +184,7 @@ async function contextLinks(client: ClickHouseClient, sinceText: string, fresh: 
     const edges = await rows<{ message_id: string; node: string }>(
       client,
       `SELECT DISTINCT message_id, node FROM identity_edges
-       WHERE message_id IN (SELECT message_id FROM identity_edges WHERE node IN ${strList(users)})
-         AND node IN ${strList([...new Set(chunk.flatMap((c) => c.nodes)), ...users.map((user) => previousEdgePrefix + user)])}`,
+       WHERE node IN ${strList([...new Set(chunk.flatMap((c) => c.nodes)), ...users.map((user) => previousEdgePrefix + user)])}`,
     );
     const byMessage = new Map<string, Set<string>>();
     for (const edge of edges) byMessage.set(edge.message_id, (byMessage.get(edge.message_id) ?? new Set()).add(edge.node));
