@@ -35,6 +35,15 @@ describe('loadConfig', () => {
     expect(load({ sources: [{ ...source, marketingConsentIds: ['C0004'] }] }).sources[0]?.marketingConsentIds).toEqual(['C0004']);
   });
 
+  it('reads blockedIds from the file or TAGFLOW_BLOCKED_IDS (comma-separated), the environment first, and defaults it to none', () => {
+    expect(load({ sources: [source] }).blockedIds).toEqual([]);
+    expect(load({ sources: [source], blockedIds: ['abc123', 'test@example.com'] }).blockedIds).toEqual(['abc123', 'test@example.com']);
+    expect(load({ sources: [source], blockedIds: ['abc123'] }, { TAGFLOW_BLOCKED_IDS: 'void, test@example.com,' }).blockedIds).toEqual(['void', ' test@example.com']);
+    for (const blockedIds of ['abc123', [''], ['  '], [42], ['x'.repeat(101)]]) {
+      expect(() => load({ sources: [source], blockedIds })).toThrow('blockedIds must be a list of values that identify no one (non-empty strings of at most 100 characters)');
+    }
+  });
+
   it('reads the query API limits, a queue of 0 included, and defaults them to 2 running, 8 waiting, 60 s', () => {
     expect(defaultLimits).toMatchObject({ queryConcurrency: 2, queryQueue: 8, queryTimeoutSeconds: 60 });
     const config = load({ sources: [source], limits: { queryConcurrency: 1, queryQueue: 0, queryTimeoutSeconds: 5 } });

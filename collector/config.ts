@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { checkContainer, type Container } from './ingest/container';
-import { isObject } from './ingest/event';
+import { isObject, maxIdLength } from './ingest/event';
 import { normalizeOrigin } from './origin';
 import { consentIdShape } from './query/export';
 import { assertIdentifier } from './warehouse/client';
@@ -142,6 +142,13 @@ export interface CollectorConfig {
   publicMetrics?: boolean;
   /** Periodic warehouse jobs (identity resolution, segment refresh); seconds, 0 turns one off. */
   warehouseJobs?: WarehouseJobsConfig;
+  /**
+   * Values that identify no one besides the built-in placeholders (ingest/placeholder-ids.ts), compared
+   * case-insensitively after trimming: ids (`abc123`) ingest takes off events, and e-mails or phones
+   * (`test@example.com`) the identity job makes no node of. For the whole collector, not per source: the identity
+   * graph they would merge is one for all sources.
+   */
+  blockedIds?: string[];
 }
 
 export interface WarehouseJobsConfig {
@@ -524,8 +531,22 @@ function readConfigFile(name: string | undefined): JsonObject {
   return parsed;
 }
 
+/**
+ * blockedIds, or TAGFLOW_BLOCKED_IDS (comma-separated) over it: non-empty strings of at most the id length (a longer
+ * one could match no id, e-mail or phone stored).
+ */
+function parseBlockedIds(env: Env, file: JsonObject): string[] {
+  const text = fromEnv(env, 'TAGFLOW_BLOCKED_IDS');
+  const where = text === undefined ? 'blockedIds' : 'TAGFLOW_BLOCKED_IDS';
+  const raw: unknown = text === undefined ? (file.blockedIds ?? []) : text.split(',').filter((value) => value.trim() !== '');
+  if (!Array.isArray(raw) || !raw.every((value) => typeof value === 'string' && value.trim() !== '' && value.trim().length <= maxIdLength)) {
+    throw new ConfigError(`${where} must be a list of values that identify no one (non-empty strings of at most ${maxIdLength} characters), like ["abc123", "test@example.com"]`);
+  }
+  return raw as string[];
+}
+
 /** The config file's settings, as docs/collector.md lists them. */
-export const fileKeys = ['host', 'port', 'database', 'trustedProxies', 'publicUrl', 'sources', 'limits', 'spool', 'shipper', 'adminToken', 'adminOrigins', 'publicMetrics', 'warehouseJobs', 'serveDemo'] as const;
+export const fileKeys = ['host', 'port', 'database', 'trustedProxies', 'publicUrl', 'sources', 'limits', 'spool', 'shipper', 'adminToken', 'adminOrigins', 'publicMetrics', 'warehouseJobs', 'serveDemo', 'blockedIds'] as const;
 
 /** Builds the config from an optional JSON file (TAGFLOW_CONFIG) and environment overrides. */
 export function loadConfig(env: Env = process.env): CollectorConfig {
@@ -550,5 +571,6 @@ export function loadConfig(env: Env = process.env): CollectorConfig {
     adminOrigins: parseAdminOrigins(env, file),
     publicMetrics: parsePublicMetrics(file),
     warehouseJobs: parseWarehouseJobs(file.warehouseJobs),
+    blockedIds: parseBlockedIds(env, file),
   };
 }

@@ -102,7 +102,7 @@ export async function startCollector(config: CollectorConfig, options: StartOpti
     else if (temporaryDir) rmSync(temporaryDir, { recursive: true, force: true });
   });
   if (config.warehouseJobs) {
-    const jobs = startWarehouseJobs(config.clickhouse, config.warehouseJobs, app.log);
+    const jobs = startWarehouseJobs(config.clickhouse, config.warehouseJobs, app.log, { blockedIds: config.blockedIds ?? [] });
     app.addHook('onClose', () => jobs.stop());
   }
   let address: string;

@@ -11,6 +11,8 @@ export interface CollectorMetrics {
   consent: Counter<'source' | 'action'>;
   /** consent_refusals rows spooled: "reject all"s whose events lost their ids (ingest/consent-refusal.ts). */
   consentRefusals: Counter<'source'>;
+  /** Events stored without a placeholder id ("undefined", the zero UUID, the config's blockedIds; ingest/placeholder-ids.ts). */
+  blockedIds: Counter<'source'>;
   spooled: Counter<never>;
   inserted: Counter<never>;
   insertFailures: Counter<never>;
@@ -39,6 +41,7 @@ export function createMetrics(spoolDepth: () => number): CollectorMetrics {
     refusedRequests: new Counter({ name: 'tagflow_requests_refused_total', help: 'Requests refused as a whole, by reason', labelNames: ['reason'], registers }),
     consent: new Counter({ name: 'tagflow_events_consent_total', help: 'Events whose consent denied analytics, by what the policy did', labelNames: ['source', 'action'], registers }),
     consentRefusals: new Counter({ name: 'tagflow_consent_refusals_total', help: 'Marketing refusals recorded in consent_refusals for events whose ids the consent policy removed (one per id and request)', labelNames: ['source'], registers }),
+    blockedIds: new Counter({ name: 'tagflow_events_blocked_ids_total', help: 'Events stored without an id that was a placeholder (undefined, null, 0, the zero UUID, the configured blockedIds)', labelNames: ['source'], registers }),
     spooled: new Counter({ name: 'tagflow_spool_records_total', help: 'Records appended to the spool (one per request)', registers }),
     inserted: new Counter({ name: 'tagflow_events_inserted_total', help: 'Events inserted into ClickHouse', registers }),
     insertFailures: new Counter({ name: 'tagflow_insert_failures_total', help: 'Failed ClickHouse inserts (retried)', registers }),

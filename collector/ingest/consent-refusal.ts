@@ -9,6 +9,7 @@ import { marketingConsentKeys } from '../query/export';
 import { isDenial } from './consent';
 import { isObject } from './event';
 import { wellFormed } from './normalize';
+import { isPlaceholderId, noBlockedIds, type BlockedIds } from './placeholder-ids';
 
 /**
  * ASCII lower case: the export compares the stored consent lower-cased by ClickHouse's lower(), which changes
@@ -52,12 +53,12 @@ export function deniesMarketing(consent: unknown, keys: ReadonlySet<string>): bo
  * An id as the `events` columns store it and the identity graph names it (identifiers.ts: `user:<userId>`, not
  * trimmed): a string as sent (lone surrogates as U+FFFD, as the spool's UTF-8 writes them), a safe integer as its
  * digits. Undefined for what no stored event can carry (validation refuses a blank id or an imprecise number) and
- * for anything else: such an id is no node, so a record of it could never be matched.
+ * for anything else: such an id is no node, so a record of it could never be matched. Undefined for a placeholder
+ * (placeholder-ids.ts) too: ingest takes it off the event, and the identity graph makes no node of it.
  */
-export function graphId(value: unknown): string | undefined {
-  if (typeof value === 'string') return value.trim() === '' ? undefined : wellFormed(value);
-  if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
-  return undefined;
+export function graphId(value: unknown, blocked: BlockedIds = noBlockedIds): string | undefined {
+  const id = typeof value === 'string' ? (value.trim() === '' ? undefined : wellFormed(value)) : typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : undefined;
+  return id === undefined || isPlaceholderId(id, blocked) ? undefined : id;
 }
 
 /** The receive day, UTC, as a Date column reads it. */
@@ -80,10 +81,18 @@ function perPageDevice(context: Record<string, unknown>): boolean {
  * anonymousId only without a userId: a login on a shared device carries the device of the previous owner, who
  * must not inherit the new person's refusal.
  */
-export function consentRefusal(raw: unknown, context: Record<string, unknown>, appliedConsent: unknown, receivedAt: number, keys: ReadonlySet<string>): ConsentRefusalRow | undefined {
+export function consentRefusal(
+  raw: unknown,
+  context: Record<string, unknown>,
+  appliedConsent: unknown,
+  receivedAt: number,
+  keys: ReadonlySet<string>,
+  blocked: BlockedIds = noBlockedIds,
+): ConsentRefusalRow | undefined {
   if (!isObject(raw) || !deniesMarketing(appliedConsent, keys)) return undefined;
-  const userId = graphId(raw.userId);
-  const anonymousId = userId === undefined && !perPageDevice(context) ? graphId(raw.anonymousId) : undefined;
+  // A placeholder userId ("undefined") names no one: the device is the visitor who refused.
+  const userId = graphId(raw.userId, blocked);
+  const anonymousId = userId === undefined && !perPageDevice(context) ? graphId(raw.anonymousId, blocked) : undefined;
   const id = userId ?? anonymousId;
   if (id === undefined) return undefined;
   return { id_hash: sha256(id), id_kind: userId === undefined ? 'anon' : 'user', refused_on: refusalDay(receivedAt) };

@@ -272,8 +272,10 @@ function stripContext(source: Record<string, unknown>): Record<string, unknown> 
  * ids of its page URLs (in context and in properties: Segment's page events repeat them there).
  */
 export function stripIdentifiers(event: IncomingEvent): IncomingEvent {
+  // The placeholders an event was sent with go with its ids: what a client sent there could be an identifier.
+  const { blockedIds: _blocked, ...kept } = event;
   return {
-    ...event,
+    ...kept,
     anonymousId: '',
     userId: '',
     previousId: '',

@@ -1,6 +1,7 @@
 // Checks one incoming event (Segment Spec shape) and returns it typed, or the reason it is refused.
 // Pure: no I/O. The field rules are JSON Schema (schema.ts); size and depth are checked first so a
 // hostile event never reaches the schema validator or JSON.stringify's recursion.
+import { isPlaceholderId, noBlockedIds, placeholderFields, placeholderPhrase, type BlockedIds, type SentPlaceholders } from './placeholder-ids';
 import { eventTypes, schemaRefusal, type EventType, type Refusal } from './schema';
 
 export { eventTypes, maxIdLength, type EventType, type Refusal } from './schema';
@@ -22,6 +23,8 @@ export interface IncomingEvent {
   traits: JsonObject;
   context: JsonObject;
   raw: JsonObject;
+  /** The placeholder ids taken off the event (placeholder-ids.ts), as sent; stored as context.blockedIds. */
+  blockedIds?: SentPlaceholders;
 }
 
 export type Validation = { ok: true; event: IncomingEvent } | ({ ok: false } & Refusal);
@@ -64,6 +67,8 @@ export interface ValidationOptions {
   requireIds?: boolean;
   /** Bytes the event will carry beyond its own JSON (the batch context merged into it), counted toward `eventBytes`. */
   extraBytes?: number;
+  /** The config's blockedIds, placeholders besides the built-in ones (placeholder-ids.ts). */
+  blockedIds?: BlockedIds;
 }
 
 /** The id fields; Segment's libraries may send them as JSON numbers. */
@@ -93,7 +98,7 @@ export function impreciseIdRefusal(raw: JsonObject): Refusal | undefined {
 }
 
 /** Validates one event against its type's schema, the size limit and the id rule. */
-export function validateEvent(raw: unknown, { eventBytes = 32 * 1024, requireIds = true, extraBytes = 0 }: ValidationOptions = {}): Validation {
+export function validateEvent(raw: unknown, { eventBytes = 32 * 1024, requireIds = true, extraBytes = 0, blockedIds = noBlockedIds }: ValidationOptions = {}): Validation {
   if (!isObject(raw)) return { ok: false, code: 'not_an_object', reason: 'event must be a JSON object' };
   const type = raw.type;
   if (typeof type !== 'string' || !(eventTypes as readonly string[]).includes(type)) {
@@ -108,23 +113,47 @@ export function validateEvent(raw: unknown, { eventBytes = 32 * 1024, requireIds
   if (refusal) return { ok: false, ...refusal };
   const imprecise = impreciseIdRefusal(raw);
   if (imprecise) return { ok: false, ...imprecise };
-  if (requireIds && !asText(raw.anonymousId) && !asText(raw.userId)) return { ok: false, code: 'missing_id', reason: 'anonymousId or userId is required' };
+  const ids = { anonymousId: asText(raw.anonymousId), userId: asText(raw.userId), previousId: asText(raw.previousId) };
+  const sent = placeholdersOf(ids, blockedIds);
+  if (sent) {
+    // The schema saw an alias's userId; it is gone now, and an alias says who the user is.
+    if (type === 'alias' && !ids.userId) return { ok: false, code: 'placeholder_id', reason: `${placeholderPhrase(sent, ['userId'])}; alias needs a userId` };
+    if (requireIds && !ids.anonymousId && !ids.userId) {
+      return { ok: false, code: 'placeholder_id', reason: `${placeholderPhrase(sent, ['anonymousId', 'userId'])}; anonymousId or userId is required` };
+    }
+  }
+  if (requireIds && !ids.anonymousId && !ids.userId) return { ok: false, code: 'missing_id', reason: 'anonymousId or userId is required' };
   return {
     ok: true,
     event: {
       type: type as EventType,
       messageId: asText(raw.messageId) || undefined,
-      anonymousId: asText(raw.anonymousId),
-      userId: asText(raw.userId),
+      anonymousId: ids.anonymousId,
+      userId: ids.userId,
       event: asText(raw.event),
       name: asText(raw.name),
       groupId: asText(raw.groupId),
-      previousId: asText(raw.previousId),
+      previousId: ids.previousId,
       timestamp: asText(raw.timestamp) || undefined,
       properties: asObject(raw.properties),
       traits: asObject(raw.traits),
       context: asObject(raw.context),
       raw,
+      ...(sent ? { blockedIds: sent } : {}),
     },
   };
+}
+
+/**
+ * Empties the fields of `ids` that hold a placeholder (in place) and returns what they were sent with; undefined
+ * when none did (almost always).
+ */
+function placeholdersOf(ids: Record<(typeof placeholderFields)[number], string>, blockedIds: BlockedIds): SentPlaceholders | undefined {
+  let sent: SentPlaceholders | undefined;
+  for (const field of placeholderFields) {
+    if (!isPlaceholderId(ids[field], blockedIds)) continue;
+    sent = { ...sent, [field]: ids[field] };
+    ids[field] = '';
+  }
+  return sent;
 }

@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { isObject, type IncomingEvent } from './event';
 import { parseClientTime } from './iso-time';
+import { blockedKey, noBlockedIds, type BlockedIds } from './placeholder-ids';
 import { isVisitorsAgent, parseUserAgent } from './user-agent';
 
 /** One row of the `events` table, column for column (see sql/migrations/001_events.sql). */
@@ -67,6 +68,8 @@ export interface RequestFacts {
   userAgent: string;
   /** Skew correction moves a timestamp by at most this much (unbounded when absent). */
   maxClockSkewMs?: number;
+  /** The config's blockedIds: an e-mail or phone of context.traits on it is left out of context_identity. */
+  blockedIds?: BlockedIds;
 }
 
 // Re-exported for the modules that read client times through this one (batch, process).
@@ -127,17 +130,18 @@ const surrogate = /[\ud800-\udfff]/;
  * `{"email":…,"phone":…}` (compact, only the fields present) from `context.traits` of an event that is no identify or
  * alias (their own traits are read already) and has a userId (without one there is nothing to link the e-mail to);
  * '' otherwise. An e-mail counts when it is a string, a phone when it is a string or a number (written as a string):
- * the identity job normalizes both (identity/identifiers.ts). One narrow column, so the job, re-reading a day of
+ * the identity job normalizes both (identity/identifiers.ts). Values on the config's blockedIds are left out. One narrow column, so the job, re-reading a day of
  * events every run, never parses `context`.
  */
-export function contextIdentity(type: string, userId: string, context: Record<string, unknown>): string {
+export function contextIdentity(type: string, userId: string, context: Record<string, unknown>, blocked: BlockedIds = noBlockedIds): string {
   if (!userId || type === 'identify' || type === 'alias') return '';
   const traits = context.traits;
   if (!isObject(traits)) return '';
   const { email, phone } = traits;
   const found: { email?: string; phone?: string } = {};
-  if (typeof email === 'string') found.email = email;
-  if (typeof phone === 'string' || typeof phone === 'number') found.phone = String(phone);
+  // A blocked value as written; the identity job also compares the normalised forms (identifiers.ts).
+  if (typeof email === 'string' && !blocked.has(blockedKey(email))) found.email = email;
+  if ((typeof phone === 'string' || typeof phone === 'number') && !blocked.has(blockedKey(String(phone)))) found.phone = String(phone);
   return found.email === undefined && found.phone === undefined ? '' : JSON.stringify(found);
 }
 
@@ -210,7 +214,8 @@ export function eventRow(event: IncomingEvent, facts: RequestFacts, times: Event
     received_at: toDateTimeText(facts.receivedAt),
     properties: JSON.stringify(properties),
     traits: JSON.stringify(event.traits),
-    context: JSON.stringify(context),
+    // What placeholder ids were sent stays visible to analysts beside the rest of the context (docs/collector.md).
+    context: JSON.stringify(event.blockedIds ? { ...context, blockedIds: event.blockedIds } : context),
     page_url: text(page.url ?? properties.url),
     page_path: text(page.path ?? properties.path),
     page_referrer: text(page.referrer ?? properties.referrer),
@@ -234,6 +239,6 @@ export function eventRow(event: IncomingEvent, facts: RequestFacts, times: Event
     device_model: agent.deviceModel,
     is_bot: bot ? 1 : 0,
     batch_position: position,
-    context_identity: contextIdentity(event.type, event.userId, context),
+    context_identity: contextIdentity(event.type, event.userId, context, facts.blockedIds),
   };
 }

@@ -266,6 +266,13 @@ describe('processBatch: the record of a "reject all" whose event loses its ids',
     expect(out.refusals).toEqual(['anon-7', 'anon-8', 'anon-9'].map((id) => ({ id_hash: hex(id), id_kind: 'anon', refused_on: '2026-11-23' })));
   });
 
+  it('records the device, not a placeholder userId ("undefined", the config\'s blockedIds), and nothing for a placeholder device', () => {
+    const blocked = { ...late, blockedIds: new Set(['abc123']) };
+    const out = processBatch(batch([refusal({ userId: 'undefined', anonymousId: 'anon-7' }), refusal({ userId: 'ABC123', anonymousId: 'anon-8' }), refusal({ userId: 'null', anonymousId: '0' })]), blocked, defaultLimits);
+    expect(out.stripped).toBe(3);
+    expect(out.refusals).toEqual(['anon-7', 'anon-8'].map((id) => ({ id_hash: hex(id), id_kind: 'anon', refused_on: '2026-11-23' })));
+  });
+
   it("records no device of the Tagflow SDK's cookieless events (a per-page id, sent with every page of an undecided visitor too)", () => {
     const sdk = { library: { name: 'tagflow', version: '0.1.0' }, consent: { categoryPreferences: { necessary: true, analytics: false, marketing: false } } };
     const out = processBatch(batch([track({ anonymousId: 'page-1', context: sdk }), track({ anonymousId: 'page-2' })], sdk), late, defaultLimits);

@@ -8,6 +8,7 @@ import { consentRefusal, marketingKeys } from './consent-refusal';
 import { isObject, validateEvent, type Refusal } from './event';
 import { anonymizeIp } from './ip';
 import { eventRow, eventTimes, parseClientTime, toDateTimeText, type EventRow, type EventTimes } from './normalize';
+import type { BlockedIds } from './placeholder-ids';
 
 export interface Rejection {
   index: number;
@@ -28,6 +29,8 @@ export interface RequestContext {
   /** The source keeps full IPs; otherwise an IP the client sends in `context.ip` is anonymised too. */
   keepFullIp: boolean;
   userAgent: string;
+  /** The config's blockedIds (placeholder-ids.ts): ids, e-mails and phones that identify no one, besides the built-in placeholders. */
+  blockedIds?: BlockedIds;
 }
 
 export interface ProcessedBatch {
@@ -46,6 +49,8 @@ export interface ProcessedBatch {
   dropped: number;
   /** Events stored without identifiers by the consent policy `strip`. */
   stripped: number;
+  /** Events stored without an id that was a placeholder ("undefined", the zero UUID, the config's blockedIds). */
+  blockedIds: number;
 }
 
 const dayMs = 86_400_000;
@@ -126,8 +131,10 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
     ip: request.ip,
     userAgent: request.userAgent,
     maxClockSkewMs: limits.maxClockSkewSeconds * 1000,
+    blockedIds: request.blockedIds,
   };
-  const out: ProcessedBatch = { rows: [], quarantine: [], refusals: [], rejected: [], rejectedCodes: [], dropped: 0, stripped: 0 };
+  const out: ProcessedBatch = { rows: [], quarantine: [], refusals: [], rejected: [], rejectedCodes: [], dropped: 0, stripped: 0, blockedIds: 0 };
+  const blockedIds = request.blockedIds;
   const marketing = marketingKeys(request.marketingConsentIds);
   // One row per id and request: every refusal of an id on one day is the same row anyway.
   const recorded = new Set<string>();
@@ -163,7 +170,7 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
     // What the `consent` column gets for a stripped event, and what its refusal is read from.
     const applied = denied ? appliedDenial(context, denials, analytics, request.marketingConsentIds) : undefined;
     // Before the ids go (strip) or the event does (drop), valid or not: a refusal counts whatever else is wrong.
-    const refusal = denied ? consentRefusal(raw, context, applied, request.receivedAt, marketing) : undefined;
+    const refusal = denied ? consentRefusal(raw, context, applied, request.receivedAt, marketing, blockedIds) : undefined;
     if (refusal && !recorded.has(`${refusal.id_kind}:${refusal.id_hash}`)) {
       recorded.add(`${refusal.id_kind}:${refusal.id_hash}`);
       out.refusals.push(refusal);
@@ -177,9 +184,9 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
     }
     const merged = mergeContext && isObject(raw) && (own === undefined || own === null || isObject(own));
     // Depth: the event here, the batch context in readBatch (one level less, as it sits inside the event).
-    let result = validateEvent(raw, { eventBytes, requireIds: !denied, extraBytes: merged ? extraBytes : 0 });
+    let result = validateEvent(raw, { eventBytes, requireIds: !denied, extraBytes: merged ? extraBytes : 0, blockedIds });
     if (!result.ok && result.code === 'event_too_large' && merged && isObject(own)) {
-      result = validateEvent({ ...raw, context }, { eventBytes, requireIds: !denied });
+      result = validateEvent({ ...raw, context }, { eventBytes, requireIds: !denied, blockedIds });
     }
     if (!result.ok) return refuse(index, raw, result, denied);
     result.event.context = context;
@@ -200,6 +207,7 @@ export function processBatch(batch: BatchEnvelope, request: RequestContext, limi
     else if (!isObject(context.consent) && isObject(context.consentManagement)) {
       row.consent = JSON.stringify(consentManagementPreferences(context.consentManagement, analytics, request.marketingConsentIds));
     }
+    if (consent.event.blockedIds) out.blockedIds += 1;
     out.rows.push(row);
   });
   return out;

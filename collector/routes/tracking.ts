@@ -7,6 +7,7 @@ import { HttpError } from '../errors';
 import { readBatch, readSingle, type BatchRead } from '../ingest/batch';
 import { eventTypes, type EventType } from '../ingest/event';
 import { anonymizeIp, clientIp } from '../ingest/ip';
+import { blockedIdSet } from '../ingest/placeholder-ids';
 import { processBatch, type Rejection } from '../ingest/process';
 import { createRateLimiter } from '../ingest/rate-limit';
 import { writeKeyFromAuthorization } from '../ingest/write-key';
@@ -88,6 +89,7 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
   const sources = new Map(config.sources.map((source) => [source.writeKey, source]));
   const limits = { ...defaultLimits, ...config.limits };
   const rateLimiter = createRateLimiter(limits.rateLimitClients);
+  const blockedIds = blockedIdSet(config.blockedIds);
 
   // Per source and client address (as the trusted proxies say), so a flood from one client leaves the
   // source's other visitors alone.
@@ -140,6 +142,7 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
         ip: source.keepFullIp ? ip : anonymizeIp(ip),
         keepFullIp: source.keepFullIp,
         userAgent: request.headers['user-agent'] ?? '',
+        blockedIds,
       },
       limits,
       // The body's size as parsed (after gzip is inflated).
@@ -163,6 +166,7 @@ export function trackingRoutes(app: FastifyInstance, config: CollectorConfig, { 
     if (result.stripped > 0) metrics.consent.inc({ source: source.id, action: 'stripped' }, result.stripped);
     if (result.dropped > 0) metrics.consent.inc({ source: source.id, action: 'dropped' }, result.dropped);
     if (result.refusals.length > 0) metrics.consentRefusals.inc({ source: source.id }, result.refusals.length);
+    if (result.blockedIds > 0) metrics.blockedIds.inc({ source: source.id }, result.blockedIds);
 
     const body: BatchReply = { accepted: result.rows.length, rejected: result.rejected, ...(result.dropped > 0 ? { dropped: result.dropped } : {}) };
     if (result.rows.length > 0 || result.dropped > 0) return reply.code(200).send(body);

@@ -44,6 +44,8 @@ export interface WarehouseJobs {
 }
 
 export interface WarehouseJobsOptions {
+  /** The config's blockedIds, which the identity job makes no node of (ingest/placeholder-ids.ts). */
+  blockedIds?: readonly string[];
   /** This scheduler's name in job_leases; default host:pid:random (unique, and readable by people). */
   holder?: string;
   /** The lease's settle delay in ms (lease.ts); tests shorten it. */
@@ -74,7 +76,7 @@ export function startWarehouseJobs(
   const holder = options.holder ?? newHolderName();
   const ttlMs = (config.leaseSeconds ?? defaultLeaseSeconds) * 1000;
   const runners: Record<WarehouseJobName, (jobClient: ClickHouseClient) => Promise<unknown>> = {
-    identity: (jobClient) => runIdentityJob(jobClient, { overlapSeconds: config.identityOverlapSeconds }),
+    identity: (jobClient) => runIdentityJob(jobClient, { overlapSeconds: config.identityOverlapSeconds, blockedIds: options.blockedIds ?? [] }),
     segments: (jobClient) => segmentStore(jobClient).materializeAll(log),
     ...options.runners,
   };

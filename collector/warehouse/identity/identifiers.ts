@@ -2,6 +2,7 @@
 // Nodes: 'user:<userId>', 'anon:<anonymousId>', 'email:<sha256>', 'phone:<sha256 of E.164>',
 // 'phone_digits:<sha256 of the E.164 digits without +>' (the form Yandex Audiences and VK Ads match on).
 import { createHash } from 'node:crypto';
+import { blockedKey, isPlaceholderId, noBlockedIds, type BlockedIds } from '../../ingest/placeholder-ids';
 
 export const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
@@ -87,8 +88,25 @@ function traitsOf(text: string): Record<string, unknown> {
   }
 }
 
-/** The graph nodes of one identify or alias event. */
-export function eventNodes(facts: IdentityFacts): EventNodes {
+/**
+ * A phone on the config's blockedIds, as written there or in E.164: `+7 000 000-00-00` blocks `8 000 000 00 00` too.
+ * Read per call (a list of a few values).
+ */
+function phoneBlocked(sent: unknown, phone: string, blocked: BlockedIds): boolean {
+  if (blocked.size === 0) return false;
+  if (blocked.has(blockedKey(String(sent))) || blocked.has(phone)) return true;
+  for (const value of blocked) if (normalizePhone(value) === phone) return true;
+  return false;
+}
+
+/**
+ * The graph nodes of one identify or alias event. A placeholder id (placeholder-ids.ts) makes no node: ingest takes
+ * them off events, and rows stored before it did must not make one person of everyone who sent "undefined" either.
+ * An e-mail or phone on the config's blockedIds (`test@example.com`) makes none either.
+ */
+export function eventNodes(raw: IdentityFacts, blocked: BlockedIds = noBlockedIds): EventNodes {
+  const id = (value: string) => (isPlaceholderId(value, blocked) ? '' : value);
+  const facts = { ...raw, anonymousId: id(raw.anonymousId), userId: id(raw.userId), previousId: id(raw.previousId) };
   const strong: string[] = [];
   if (facts.userId) strong.push(`user:${facts.userId}`);
   // alias: previousId is an earlier userId, or the anonymousId (the SDK's alias() before any identify
@@ -96,9 +114,9 @@ export function eventNodes(facts: IdentityFacts): EventNodes {
   if (facts.type === 'alias' && facts.previousId && facts.previousId !== facts.anonymousId) strong.push(`user:${facts.previousId}`);
   const traits = traitsOf(facts.traits);
   const email = normalizeEmail(traits.email);
-  if (email) strong.push(`email:${sha256(email)}`);
+  if (email && !blocked.has(email)) strong.push(`email:${sha256(email)}`);
   const phone = normalizePhone(traits.phone);
-  if (phone) strong.push(`phone:${sha256(phone)}`, `phone_digits:${sha256(phone.slice(1))}`);
+  if (phone && !phoneBlocked(traits.phone, phone, blocked)) strong.push(`phone:${sha256(phone)}`, `phone_digits:${sha256(phone.slice(1))}`);
   const ambiguous = facts.type === 'alias' && facts.previousId && !facts.anonymousId;
   const deviceId = ambiguous ? facts.previousId : facts.anonymousId;
   const nodes: EventNodes = { strong: [...new Set(strong)], device: deviceId ? `anon:${deviceId}` : undefined };

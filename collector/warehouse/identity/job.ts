@@ -8,6 +8,7 @@ import { insertRows, queryRows, type ClickHouseClient } from '../client';
 import { toDateTimeText } from '../../ingest/normalize';
 import { dt, int, strList } from '../../query/literal';
 import { crawlerDelivery } from '../job-sql';
+import { blockedIdSet, type BlockedIds } from '../../ingest/placeholder-ids';
 import { eventNodes, previousEdgePrefix, sha256 } from './identifiers';
 import { appendPersonEvents, markStaleNodes, type PersonEventsOptions } from './person-events';
 import { resolveIdentities, type IdentityMessage } from './resolve';
@@ -26,6 +27,8 @@ export interface IdentityJobOptions {
   /** When the squash of stale identifiers runs (see person-events.ts). */
   squashAfterNodes?: PersonEventsOptions['squashAfterNodes'];
   squashAfterSeconds?: PersonEventsOptions['squashAfterSeconds'];
+  /** The config's blockedIds: ids, e-mails and phones that make no node (as ingest, see ingest/placeholder-ids.ts). */
+  blockedIds?: readonly string[];
 }
 
 export interface IdentityJobResult {
@@ -149,7 +152,7 @@ function surelyHeld(nodes: ReadonlySet<string>): Set<string> {
  * adds nothing twice. Not skipped merely because the nodes map to one person today: a shared device's identify can
  * part them later, and this message would still join them.
  */
-async function contextLinks(client: ClickHouseClient, sinceText: string, fresh: readonly NewMessage[]): Promise<NewMessage[]> {
+async function contextLinks(client: ClickHouseClient, sinceText: string, fresh: readonly NewMessage[], blocked: BlockedIds): Promise<NewMessage[]> {
   const found = await rows<LinkFacts>(
     client,
     `SELECT user_id AS c_user, context_identity AS c_identity, toUInt32(min(timestamp)) AS ts, max(received_at) AS last_received
@@ -160,7 +163,7 @@ async function contextLinks(client: ClickHouseClient, sinceText: string, fresh: 
   );
   const candidates: NewMessage[] = [];
   for (const link of found) {
-    const { strong } = eventNodes({ type: 'track', anonymousId: '', userId: link.c_user, previousId: '', traits: link.c_identity });
+    const { strong } = eventNodes({ type: 'track', anonymousId: '', userId: link.c_user, previousId: '', traits: link.c_identity }, blocked);
     if (strong.length < 2) continue;
     candidates.push({ messageId: linkMessageId(strong), nodes: strong, ts: Number(link.ts), lastReceived: link.last_received });
   }
@@ -218,7 +221,7 @@ function toMessages(edges: EdgeRow[]): IdentityMessage[] {
 /** One run of the identity job against the database `client` is bound to. */
 export async function runIdentityJob(client: ClickHouseClient, options: IdentityJobOptions = {}): Promise<IdentityJobResult> {
   const overlapSeconds = options.overlapSeconds ?? 86_400;
-  const identity = await resolveNewIdentities(client, overlapSeconds, options.expandLimit ?? 20_000);
+  const identity = await resolveNewIdentities(client, overlapSeconds, options.expandLimit ?? 20_000, blockedIdSet(options.blockedIds));
   const persons = await appendPersonEvents(client, {
     overlapSeconds,
     ...(options.squashAfterNodes === undefined ? {} : { squashAfterNodes: options.squashAfterNodes }),
@@ -231,6 +234,7 @@ async function resolveNewIdentities(
   client: ClickHouseClient,
   overlap: number,
   expandLimit: number,
+  blocked: BlockedIds,
 ): Promise<Pick<IdentityJobResult, 'events' | 'links' | 'identifiers' | 'staleIdentifiers'>> {
   // The checkpoint's version is the version of the last run that completed (see identity_run_nodes).
   const checkpoint = await readCheckpoint(client, identityJob);
@@ -254,7 +258,7 @@ async function resolveNewIdentities(
             (SELECT message_id, max(received_at) FROM identity_edges WHERE received_at >= ${sinceText} GROUP BY message_id)`,
   );
   const identified = fresh.map((event): NewMessage => {
-    const nodes = eventNodes({ type: event.t_type, anonymousId: event.t_anon, userId: event.t_user, previousId: event.t_previous, traits: event.t_traits });
+    const nodes = eventNodes({ type: event.t_type, anonymousId: event.t_anon, userId: event.t_user, previousId: event.t_previous, traits: event.t_traits }, blocked);
     return {
       messageId: event.message_id,
       nodes: [...nodes.strong, ...(nodes.device ? [nodes.device] : []), ...(nodes.previous ? [previousEdgePrefix + nodes.previous] : [])],
@@ -262,7 +266,7 @@ async function resolveNewIdentities(
       lastReceived: event.last_received,
     };
   });
-  const links = await contextLinks(client, sinceText, identified);
+  const links = await contextLinks(client, sinceText, identified, blocked);
   // Nodes of runs that started after the last completed one and did not finish: their edges are written (so
   // their events are no longer fresh), their identities maybe not. Usually none: a range read of a few rows.
   const unfinished = await rows<{ node: string }>(client, `SELECT DISTINCT node FROM identity_run_nodes WHERE version > ${int(completed)}`);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../generator/random';
+import { blockedIdSet } from '../../ingest/placeholder-ids';
 import { eventNodes, normalizeEmail, normalizePhone, sha256 } from './identifiers';
 import { resolveIdentities, type IdentityMessage } from './resolve';
 
@@ -57,6 +58,16 @@ describe('identifiers', () => {
     const nodes = eventNodes({ type: 'identify', anonymousId: 'a', userId: 'u', previousId: '', traits: '{"email":" A@B.co ","phone":"8 (999) 555-11-22"}' });
     expect(nodes.device).toBe('anon:a');
     expect(nodes.strong).toEqual(['user:u', `email:${sha256('a@b.co')}`, `phone:${sha256('+79995551122')}`, `phone_digits:${sha256('79995551122')}`]);
+  });
+
+  it('make no node of a placeholder id (rows stored before ingest took them off), nor of an e-mail or phone the config blocks', () => {
+    const alias = eventNodes({ type: 'alias', anonymousId: '0', userId: 'undefined', previousId: 'NULL', traits: '{}' });
+    expect(alias).toEqual({ strong: [], device: undefined });
+    const blocked = blockedIdSet(['Test@Example.com', '+7 999 000-00-00']);
+    const nodes = eventNodes({ type: 'identify', anonymousId: 'a', userId: 'u', previousId: '', traits: '{"email":" test@example.com","phone":"8 999 000 00 00"}' }, blocked);
+    expect(nodes).toEqual({ strong: ['user:u'], device: 'anon:a' });
+    const known = eventNodes({ type: 'identify', anonymousId: 'a', userId: 'u', previousId: '', traits: '{"email":"test@example.com"}' });
+    expect(known.strong).toEqual(['user:u', `email:${sha256('test@example.com')}`]);
   });
 });
 
