@@ -235,9 +235,9 @@ describe('migrations', () => {
         event({ type: 'identify', messageId: 'ann-1', anonymousId: 'anon-ann', userId: 'ann', traits: { email: 'ann@example.com' }, context: tag }, 0, chrome),
         event({ type: 'page', messageId: 'ann-2', anonymousId: 'anon-ann', userId: 'ann', properties: { path: '/shoes' }, context: tag }, 1, chrome),
         event({ type: 'track', messageId: 'ann-3', anonymousId: 'anon-ann', userId: 'ann', event: 'Order Completed', properties: { order_id: 'o-1', revenue: 50 }, context: tag }, 2, chrome),
-        // A synthetic monitor logs in with the shopper's e-mail, as an account named before hers: she became it.
-        event({ type: 'identify', messageId: 'bot-1', anonymousId: 'anon-monitor', userId: 'aaa-monitor', traits: { email: 'ann@example.com' }, context: tag }, 3, headless),
-        event({ type: 'page', messageId: 'bot-2', anonymousId: 'anon-monitor', userId: 'aaa-monitor', properties: { path: '/shoes' }, context: tag }, 4, headless),
+        // A synthetic monitor subscribes with the shopper's e-mail (an identify without userId): its device became hers.
+        event({ type: 'identify', messageId: 'bot-1', anonymousId: 'anon-monitor', traits: { email: 'ann@example.com' }, context: tag }, 3, headless),
+        event({ type: 'page', messageId: 'bot-2', anonymousId: 'anon-monitor', properties: { path: '/shoes' }, context: tag }, 4, headless),
         // The shop's backend refunds with Node's fetch, naming no library: older versions flagged that too.
         event({ type: 'track', messageId: 'backend-1', userId: 'ann', event: 'Order Refunded', properties: { order_id: 'o-1', revenue: 10 } }, 5, 'node'),
       ]);
@@ -251,7 +251,7 @@ describe('migrations', () => {
       const profile = () => read('SELECT person_id, identifiers, page_views, orders, revenue FROM profiles');
       const email = `email:${sha256('ann@example.com')}`;
       expect(await profile()).toEqual([
-        { person_id: 'user:aaa-monitor', identifiers: ['anon:anon-ann', 'anon:anon-monitor', email, 'user:aaa-monitor', 'user:ann'], page_views: 2, orders: 1, revenue: 40 },
+        { person_id: 'user:ann', identifiers: ['anon:anon-ann', 'anon:anon-monitor', email, 'user:ann'], page_views: 2, orders: 1, revenue: 40 },
       ]);
 
       await migrate(db.url, database);
@@ -263,14 +263,13 @@ describe('migrations', () => {
       expect(await days()).toEqual(await daysOfEvents());
       expect(await read('SELECT count() AS n FROM person_days_staging')).toEqual([{ n: 0 }]);
       expect(await read('SELECT DISTINCT message_id FROM identity_edges ORDER BY message_id')).toEqual([{ message_id: 'ann-1' }]);
-      expect(await read('SELECT node FROM identity_run_nodes ORDER BY node')).toEqual(['anon:anon-monitor', email, 'user:aaa-monitor'].map((node) => ({ node })));
+      expect(await read('SELECT node FROM identity_run_nodes ORDER BY node')).toEqual(['anon:anon-monitor', email].map((node) => ({ node })));
 
       // The next identity run re-resolves what the monitor's login had merged; its identifiers are their own again.
       await runIdentityJob(client, { overlapSeconds });
       expect(await read("SELECT identifier, person_id FROM identities_current WHERE identifier NOT LIKE 'email:%' ORDER BY identifier")).toEqual([
         { identifier: 'anon:anon-ann', person_id: 'user:ann' },
         { identifier: 'anon:anon-monitor', person_id: 'anon:anon-monitor' },
-        { identifier: 'user:aaa-monitor', person_id: 'user:aaa-monitor' },
         { identifier: 'user:ann', person_id: 'user:ann' },
       ]);
       const ann = [{ person_id: 'user:ann', identifiers: ['anon:anon-ann', email, 'user:ann'], page_views: 1, orders: 1, revenue: 40 }];
@@ -282,6 +281,48 @@ describe('migrations', () => {
       await runIdentityJob(client, { overlapSeconds });
       expect(await stored()).toEqual(kept);
       expect(await profile()).toEqual(ann);
+    });
+  });
+
+  it('queue the persons that earlier versions merged through a shared e-mail, and the next identity run splits them (044)', async () => {
+    await withOlderDatabase('user_limit', 44, async ({ database, client, read }) => {
+      await migrate(db.url, database, loadMigrations().filter((m) => m.version < 44), loadViewStatements());
+      const at = Date.UTC(2026, 3, 7, 10);
+      const identify = (messageId: string, userId: string, minute: number) => {
+        const parsed = validateEvent({ type: 'identify', messageId, userId, anonymousId: `${userId}-laptop`, traits: { email: 'office@example.com' }, timestamp: new Date(at + minute * 60_000).toISOString() });
+        if (!parsed.ok) throw new Error(parsed.reason);
+        return toEventRow(parsed.event, { source: 'web', receivedAt: at + minute * 60_000, sentAt: undefined, ip: '', userAgent: '' });
+      };
+      await loadRows(client, [identify('ann-1', 'ann', 0), identify('bob-1', 'bob', 1), identify('cy-1', 'cy', 2)]);
+      const overlapSeconds = 10 * 365 * 86_400;
+      await runIdentityJob(client, { overlapSeconds });
+      // What versions before 044 stored: the three accounts as one person.
+      const email = `email:${sha256('office@example.com')}`;
+      const nodes = ['anon:ann-laptop', 'anon:bob-laptop', 'anon:cy-laptop', email, 'user:ann', 'user:bob', 'user:cy'];
+      // Newer than the run's rows, older than the next run's.
+      const [newest] = (await read('SELECT max(version) AS v FROM identities')) as { v: number }[];
+      const version = Number(newest?.v) + 1;
+      await client.insert({
+        table: 'identities',
+        values: nodes.map((identifier) => ({ identifier, valid_from: '1970-01-01 00:00:00', person_id: 'user:ann', mapped_at: '2026-04-07 10:05:00', version })),
+        format: 'JSONEachRow',
+      });
+      const persons = () => read('SELECT identifier, person_id FROM identities_current ORDER BY identifier');
+      expect(new Set((await persons()).map((r) => (r as { person_id: string }).person_id))).toEqual(new Set(['user:ann']));
+
+      await migrate(db.url, database);
+      expect(await read('SELECT DISTINCT node FROM identity_run_nodes ORDER BY node')).toEqual(['user:ann', 'user:bob', 'user:cy'].map((node) => ({ node })));
+      await runIdentityJob(client, { overlapSeconds });
+      expect(await persons()).toEqual([
+        { identifier: 'anon:ann-laptop', person_id: 'user:ann' },
+        { identifier: 'anon:bob-laptop', person_id: 'user:bob' },
+        { identifier: 'anon:cy-laptop', person_id: 'user:cy' },
+        { identifier: email, person_id: 'user:ann' },
+        { identifier: 'user:ann', person_id: 'user:ann' },
+        { identifier: 'user:bob', person_id: 'user:bob' },
+        { identifier: 'user:cy', person_id: 'user:cy' },
+      ].sort((a, b) => (a.identifier < b.identifier ? -1 : 1)));
+      expect(await read('SELECT node FROM identity_run_nodes')).toEqual([]);
     });
   });
 

@@ -8,6 +8,7 @@ import { interruptingClient } from '../../../test/support/interrupting-client';
 import { toDateTimeText, type EventRow } from '../../ingest/normalize';
 import { loadRows } from '../generator/load';
 import { seededRandom } from '../generator/random';
+import { sha256 } from './identifiers';
 import { runIdentityJob } from './job';
 
 const T = Date.UTC(2026, 5, 15, 12);
@@ -36,8 +37,8 @@ const rows: EventRow[] = [
   track('bo-2', T + 20 * minute, 'bo', 'bo-phone', { email: 'bo@example.com' }),
   retried(track('bo-2', T + 20 * minute, 'bo', 'bo-phone', { email: 'bo@example.com' }), 5 * minute),
   { ...track('bo-0', T - 24 * hour, 'bo', 'bo-phone', { email: 'bo@example.com' }), received_at: toDateTimeText(T + 5 * hour) },
-  // A family computer: cy, then di log in on it (a shared device) until di's app repeats cy's e-mail, which makes
-  // them one person and the device theirs.
+  // A family computer: cy, then di log in on it (a shared device); di's app repeats cy's e-mail, which joins no one
+  // (two userIds): the e-mail stays cy's, the device shared.
   identify('cy-identify', T + 30 * minute, 'cy', 'family-pc', { email: 'cy@example.com' }),
   page('family-1', T + hour, 'family-pc'),
   identify('di-identify', T + 2 * hour, 'di', 'family-pc', { email: 'di@example.com' }),
@@ -51,9 +52,14 @@ const rows: EventRow[] = [
   // fay's phone, as her identify gave it and as her app repeats it (a number): nothing new.
   identify('fay-identify', T, 'fay', 'fay-phone', { phone: '+79991112233' }),
   track('fay-1', T + minute, 'fay', 'fay-phone', { phone: 79991112233 }),
-  // gil and gus share one e-mail in their apps' traits: one person.
+  // gil and gus share one e-mail in their apps' traits: two persons, the e-mail gil's (the first to give it).
   track('gil-1', T + minute, 'gil', '', { email: 'team@example.com' }),
   track('gus-1', T + 2 * minute, 'gus', '', { email: 'team@example.com' }),
+  // jan's app gave the desk's e-mail before kit identified with it, and jan identified with it after: the e-mail is
+  // jan's from the app's event on, though jan's identify holds the same nodes (it is later than the app's event).
+  track('jan-1', T + minute, 'jan', '', { email: 'desk@example.com' }),
+  identify('kit-identify', T + 5 * minute, 'kit', 'kit-laptop', { email: 'desk@example.com' }),
+  identify('jan-identify', T + 10 * minute, 'jan', 'jan-laptop', { email: 'desk@example.com' }),
   // A server-side alias (no anonymousId) from ivo to zoe; ivo's app events say ivo was a userId: the person is user:ivo.
   eventRow({ type: 'alias', messageId: 'zoe-alias', userId: 'zoe', previousId: 'ivo', traits: { email: 'zoe@example.com' } }, T + hour),
   track('ivo-1', T + 2 * hour, 'ivo', '', { email: 'zoe@example.com' }),
@@ -77,9 +83,13 @@ afterAll(() => whole.drop());
 describe('context links, whatever the order and the runs', () => {
   it('resolve the whole set as intended', () => {
     const personOf = new Map(expected.identities.map((r) => [r.identifier, r.person_id]));
-    expect(personOf.get('user:di')).toBe('user:cy');
-    expect(personOf.get('anon:family-pc')).toBe('user:cy');
-    expect(personOf.get('user:gus')).toBe('user:gil');
+    expect(personOf.get('user:di')).toBe('user:di');
+    expect(personOf.get(`email:${sha256('cy@example.com')}`)).toBe('user:cy');
+    expect(expected.identities.filter((r) => r.identifier === 'anon:family-pc').map((r) => r.person_id)).toEqual(['user:cy', 'user:di']);
+    expect(personOf.get('user:gus')).toBe('user:gus');
+    expect(personOf.get(`email:${sha256('team@example.com')}`)).toBe('user:gil');
+    expect(personOf.get(`email:${sha256('desk@example.com')}`)).toBe('user:jan');
+    expect(personOf.get('user:kit')).toBe('user:kit');
     expect(personOf.get('user:monitor')).toBeUndefined();
     expect(personOf.get('user:zoe')).toBe('user:ivo');
     expect(expected.attribution.find((r) => r.message_id === 'bo-0')?.person_id).toBe('user:bo');

@@ -71,6 +71,12 @@ interface LinkFacts {
   last_received: string;
 }
 
+/** The nodes of a message that may hold a context link, and its event time (see contextLinks). */
+interface HeldMessage {
+  nodes: Set<string>;
+  ts: number;
+}
+
 /** A message to store in identity_edges: its nodes, event time (epoch seconds) and newest delivery. */
 interface NewMessage {
   messageId: string;
@@ -85,7 +91,13 @@ interface EdgeRow {
   ts: number;
 }
 
-const edgeColumns = 'message_id, node, toUInt32(argMax(timestamp, received_at)) AS ts';
+/**
+ * A message's event time: an identify/alias's newest delivery's; a context link's earliest, since each run that finds
+ * a link stores it again with the earliest event of its window, and rule 1 gives an e-mail to the user that claimed
+ * it first, so a late-delivered older event must move the claim back, never a newer one forward.
+ */
+const edgeTime = "toUInt32(if(message_id LIKE 'context:%', min(timestamp), argMax(timestamp, received_at)))";
+const edgeColumns = `message_id, node, ${edgeTime} AS ts`;
 
 /** Edges of the graph component(s) of `seeds`, following messages and nodes until nothing new appears. */
 async function componentEdges(client: ClickHouseClient, seeds: Set<string>, expandLimit: number): Promise<EdgeRow[]> {
@@ -148,9 +160,13 @@ function surelyHeld(nodes: ReadonlySet<string>): Set<string> {
  * ingest) that no message holds yet, as new messages. Strong nodes only, never the event's device: these events repeat
  * what the app knows of its user, they do not say that a device identified as them (only identify and alias do). One
  * row per pair (GROUP BY), so 500 events of one user cost one link, and a pair already held by some message (of
- * identity_edges, or one of `fresh`'s, with the userId and every other node) is skipped: a window re-read every run
- * adds nothing twice. Not skipped merely because the nodes map to one person today: a shared device's identify can
- * part them later, and this message would still join them.
+ * identity_edges, or one of `fresh`'s, with the userId and every other node) AT OR BEFORE the pair's earliest event is
+ * skipped: a window re-read every run adds nothing twice. A later message does not make it redundant: rule 1 gives an
+ * e-mail to the userId that claimed it first, so the link's own time counts (a user's identify after another user's
+ * claim, the app having given the e-mail before it). Not skipped merely because the nodes map to one person today: a
+ * shared device's identify can part them later, and this message would still join them. A link of a userId with an
+ * e-mail that another userId holds is kept like any other (it is looked up under its own userId's messages); the
+ * resolver then leaves the e-mail with its first claimant and both users apart.
  */
 async function contextLinks(client: ClickHouseClient, sinceText: string, fresh: readonly NewMessage[], blocked: BlockedIds): Promise<NewMessage[]> {
   const found = await rows<LinkFacts>(
@@ -170,36 +186,41 @@ async function contextLinks(client: ClickHouseClient, sinceText: string, fresh: 
   // The nodes of each message that holds a candidate's userId: this run's identify/alias messages, then identity_edges'
   // rows of the candidates' nodes, 1,000 candidates at a time: a range read of the table's key (node, message_id), not
   // a scan of every message id. A message read without its user node is indexed under no user, so it holds nothing.
-  const messagesOf = new Map<string, Set<string>[]>();
-  const remember = (all: Set<string>) => {
-    const nodes = surelyHeld(all);
-    for (const node of nodes) {
+  const messagesOf = new Map<string, HeldMessage[]>();
+  const remember = (all: Set<string>, ts: number) => {
+    const held = { nodes: surelyHeld(all), ts };
+    for (const node of held.nodes) {
       if (!node.startsWith('user:')) continue;
       const list = messagesOf.get(node);
-      if (list) list.push(nodes);
-      else messagesOf.set(node, [nodes]);
+      if (list) list.push(held);
+      else messagesOf.set(node, [held]);
     }
   };
-  for (const message of fresh) remember(new Set(message.nodes));
+  for (const message of fresh) remember(new Set(message.nodes), message.ts);
   for (let i = 0; i < candidates.length; i += 1000) {
     const chunk = candidates.slice(i, i + 1000);
     const users = [...new Set(chunk.map((c) => c.nodes[0] as string))];
-    const edges = await rows<{ message_id: string; node: string }>(
+    const edges = await rows<EdgeRow>(
       client,
-      `SELECT DISTINCT message_id, node FROM identity_edges
-       WHERE node IN ${strList([...new Set(chunk.flatMap((c) => c.nodes)), ...users.map((user) => previousEdgePrefix + user)])}`,
+      `SELECT ${edgeColumns} FROM identity_edges
+       WHERE node IN ${strList([...new Set(chunk.flatMap((c) => c.nodes)), ...users.map((user) => previousEdgePrefix + user)])}
+       GROUP BY message_id, node`,
     );
-    const byMessage = new Map<string, Set<string>>();
-    for (const edge of edges) byMessage.set(edge.message_id, (byMessage.get(edge.message_id) ?? new Set()).add(edge.node));
-    for (const nodes of byMessage.values()) remember(nodes);
+    const byMessage = new Map<string, { nodes: Set<string>; ts: number }>();
+    for (const edge of edges) {
+      const message = byMessage.get(edge.message_id) ?? { nodes: new Set<string>(), ts: Number(edge.ts) };
+      byMessage.set(edge.message_id, { nodes: message.nodes.add(edge.node), ts: Math.min(message.ts, Number(edge.ts)) });
+    }
+    for (const message of byMessage.values()) remember(message.nodes, message.ts);
   }
   const links: NewMessage[] = [];
+  // Earliest first: of two pairs of the window with the same nodes (`Ann@x.com` and `ann@x.com`), one message, the earlier.
+  candidates.sort((a, b) => a.ts - b.ts || (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0));
   for (const candidate of candidates) {
     // eventNodes puts the userId first.
     const held = messagesOf.get(candidate.nodes[0] as string) ?? [];
-    if (held.some((nodes) => candidate.nodes.every((node) => nodes.has(node)))) continue;
-    // Two pairs of the window may give the same nodes (`Ann@x.com` and `ann@x.com`): one message.
-    remember(new Set(candidate.nodes));
+    if (held.some((message) => message.ts <= candidate.ts && candidate.nodes.every((node) => message.nodes.has(node)))) continue;
+    remember(new Set(candidate.nodes), candidate.ts);
     links.push(candidate);
   }
   return links;

@@ -89,13 +89,78 @@ describe('resolveIdentities', () => {
     ]);
   });
 
-  it('merges two userIds that share an e-mail, and alias merges explicitly', () => {
+  it('never merges two userIds through a shared e-mail: the e-mail stays with the first to claim it by event time', () => {
+    // u2's message is made first (the smaller message id) but happens later: event time decides, not input order.
+    const second = identify(200, 'd2', 'u2', { email: 'family@x.io' });
+    const first = identify(100, 'd1', 'u1', { email: ' Family@X.io' });
+    const later = identify(300, 'd3', '', { email: 'family@x.io' });
+    for (const messages of [[second, first, later], [later, first, second], [first, second, later]]) {
+      const result = resolveIdentities(messages);
+      for (const node of ['user:u1', 'anon:d1', email('family@x.io'), 'anon:d3']) expect(personOf(result, node)).toEqual(['user:u1']);
+      for (const node of ['user:u2', 'anon:d2']) expect(personOf(result, node)).toEqual(['user:u2']);
+    }
+    // The other way round in time: u2 keeps it.
+    const swapped = resolveIdentities([{ ...first, time: 250 }, second]);
+    expect(personOf(swapped, email('family@x.io'))).toEqual(['user:u2']);
+    expect(personOf(swapped, 'user:u1')).toEqual(['user:u1']);
+  });
+
+  it('never merges two userIds through a shared phone, and a message still joins what does not conflict', () => {
     const result = resolveIdentities([
-      identify(1, 'd1', 'u1', { email: 'same@x.io' }),
-      identify(2, 'd2', 'u2', { email: 'same@x.io' }),
-      { messageId: 'alias', time: 3, ...eventNodes({ type: 'alias', anonymousId: '', userId: 'u9', previousId: 'u2', traits: '{}' }) },
+      identify(100, 'd1', 'u1', { phone: '+7 999 000 11 22' }),
+      identify(200, 'd2', 'u2', { phone: '89990001122', email: 'own@x.io' }),
     ]);
-    for (const node of ['user:u1', 'user:u2', 'user:u9', 'anon:d1', 'anon:d2']) expect(personOf(result, node)).toEqual(['user:u1']);
+    for (const node of ['user:u1', 'anon:d1', `phone:${sha256('+79990001122')}`, `phone_digits:${sha256('79990001122')}`]) {
+      expect(personOf(result, node)).toEqual(['user:u1']);
+    }
+    for (const node of ['user:u2', 'anon:d2', email('own@x.io')]) expect(personOf(result, node)).toEqual(['user:u2']);
+  });
+
+  it('joins a user-less identify to its first node (compareNodes order) and leaves out what belongs to another user', () => {
+    const result = resolveIdentities([
+      identify(100, 'd1', 'u1', { email: 'one@x.io' }),
+      identify(200, 'd2', 'u2', { phone: '+7 999 000 11 22' }),
+      // Bridges the two: the e-mail comes first, so the message (and its device) goes with u1; the phone stays with u2.
+      identify(300, 'd3', '', { email: 'one@x.io', phone: '+7 999 000 11 22' }),
+    ]);
+    for (const node of ['user:u1', 'anon:d1', email('one@x.io'), 'anon:d3']) expect(personOf(result, node)).toEqual(['user:u1']);
+    for (const node of ['user:u2', 'anon:d2', `phone:${sha256('+79990001122')}`]) expect(personOf(result, node)).toEqual(['user:u2']);
+  });
+
+  it('still merges two userIds through an alias, with the e-mails they hold', () => {
+    const alias = (time: number, userId: string, previousId: string): IdentityMessage => ({
+      messageId: `alias-${time}`,
+      time,
+      ...eventNodes({ type: 'alias', anonymousId: '', userId, previousId, traits: '{}' }),
+    });
+    const shared = [identify(1, 'd1', 'u1', { email: 'same@x.io' }), identify(2, 'd2', 'u2', { email: 'same@x.io' })];
+    // u2 renamed to u9: one person, still apart from u1, who holds the e-mail.
+    const renamed = resolveIdentities([...shared, alias(3, 'u9', 'u2')]);
+    for (const node of ['user:u1', 'anon:d1', email('same@x.io')]) expect(personOf(renamed, node)).toEqual(['user:u1']);
+    for (const node of ['user:u2', 'user:u9', 'anon:d2']) expect(personOf(renamed, node)).toEqual(['user:u2']);
+    // An alias of u2 to u1 merges them, e-mails included.
+    const merged = resolveIdentities([...shared, identify(3, 'd3', 'u3', { email: 'mine@x.io' }), alias(4, 'u1', 'u3')]);
+    for (const node of ['user:u1', 'user:u3', 'anon:d1', 'anon:d3', email('same@x.io'), email('mine@x.io')]) expect(personOf(merged, node)).toEqual(['user:u1']);
+    expect(personOf(merged, 'user:u2')).toEqual(['user:u2']);
+    // A device of the aliased person that also identified with an e-mail alone takes that e-mail: one person holds
+    // both userIds, so the device is not shared.
+    const device = resolveIdentities([alias(1, 'u9', 'u2'), identify(2, 'dx', '', { email: 'anon@x.io' }), identify(3, 'dx', 'u2')]);
+    for (const node of ['user:u2', 'user:u9', 'anon:dx', email('anon@x.io')]) expect(device.get(node)).toEqual([{ validFrom: 0, personId: 'user:u2' }]);
+  });
+
+  it('keeps a device of two users that share an e-mail shared', () => {
+    const result = resolveIdentities([
+      identify(100, 'family', 'u1', { email: 'home@x.io' }),
+      identify(200, 'family', 'u2', { email: 'home@x.io' }),
+      identify(300, 'family', '', { email: 'home@x.io' }),
+    ]);
+    expect(personOf(result, 'user:u2')).toEqual(['user:u2']);
+    expect(personOf(result, email('home@x.io'))).toEqual(['user:u1']);
+    expect(result.get('anon:family')).toEqual([
+      { validFrom: 0, personId: 'user:u1' },
+      { validFrom: 200, personId: 'user:u2' },
+      { validFrom: 300, personId: 'user:u1' },
+    ]);
   });
 
   it("reads the SDK's alias() before any identify (previousId = anonymousId) as the device, not a second user", () => {
@@ -131,11 +196,19 @@ describe('resolveIdentities', () => {
       identify(50, 'd', '', { phone: '89990001122' }),
       identify(60, 'a', 'u3'),
       identify(70, 'e', '', { email: 'lonely@x.io' }),
+      // Shared e-mails and phones: u4 claims qa@ first; u5 at the same second (a larger message id), u6 later.
+      identify(80, 'f', 'u4', { email: 'qa@x.io' }),
+      identify(80, 'g', 'u5', { email: 'qa@x.io', phone: '+7 999 000 11 22' }),
+      identify(90, 'h', 'u6', { email: 'qa@x.io' }),
+      identify(95, 'i', '', { email: 'qa@x.io', phone: '+79990001122' }),
     ];
     const expected = resolveIdentities(messages);
     const rnd = seededRandom(3);
     for (let i = 0; i < 20; i++) expect(resolveIdentities(rnd.shuffle([...messages]))).toEqual(expected);
     expect(personOf(expected, 'anon:d')).toEqual(['user:u2']);
     expect(personOf(expected, 'anon:e')).toEqual([email('lonely@x.io')]);
+    expect(personOf(expected, email('qa@x.io'))).toEqual(['user:u4']);
+    for (const user of ['u4', 'u5', 'u6']) expect(personOf(expected, `user:${user}`)).toEqual([`user:${user}`]);
+    expect(personOf(expected, 'anon:i')).toEqual(['user:u4']);
   });
 });

@@ -2,10 +2,17 @@
 // SET of messages (they are sorted by event time, then message id), never on arrival order.
 //
 // Rules:
-//  1. The strong identifiers of one message (userId, e-mail, phone, alias ids) always join one person.
-//  2. A device joins the person(s) it identified as. When the persons it links would hold two different
-//     userIds (a family computer), nothing is merged through it: the device is "shared", and its
-//     identifier maps to a sequence of persons by time: history before the first identify stays with the
+//  1. One userId per person (Segment Unify's default: user_id limit 1, priority user_id > e-mail > others). The
+//     userIds of one message always join one person: an alias (userId + previousId) is an explicit merge,
+//     and the merged person keeps both users' e-mails and phones. A message's e-mail and phone join the person
+//     of its anchor (its first node in compareNodes order: its userId when it has one) unless that would put two
+//     persons holding userIds together; then the e-mail/phone stays with the person that claimed it first in
+//     the order of messages, and the message keeps its userId (and its device, rule 2) without it. So a shared
+//     family/office/QA address, or an app whose context.traits still hold the previous user's e-mail, never
+//     makes one person of two accounts, and one placeholder e-mail cannot collapse thousands into one.
+//  2. A device joins the person(s) it identified as (each message's anchor). When the persons it links would
+//     hold two different userIds (a family computer), nothing is merged through it: the device is "shared", and
+//     its identifier maps to a sequence of persons by time: history before the first identify stays with the
 //     first person, and from each identify on, events follow whoever identified last.
 //  3. A person's id is its first node in compareNodes order (a userId when it has one). A server-side
 //     alias's previousId (maybe an anonymous id, see EventNodes.previous) names the person only when no
@@ -47,19 +54,50 @@ class UnionFind {
   }
 }
 
+/** A UnionFind that knows which of its components hold a userId, and joins two of those only when told to. */
+class UserLimitedUnionFind extends UnionFind {
+  private withUser = new Set<string>();
+  add(node: string): void {
+    const root = this.find(node);
+    if (node.startsWith('user:')) this.withUser.add(root);
+  }
+  holdsUser(node: string): boolean {
+    return this.withUser.has(this.find(node));
+  }
+  /** Joins b's component to a's, unless both hold userIds and `force` is not set (rule 1). */
+  join(a: string, b: string, force: boolean): void {
+    this.add(a);
+    this.add(b);
+    if (!force && this.find(a) !== this.find(b) && this.holdsUser(a) && this.holdsUser(b)) return;
+    const held = this.holdsUser(a) || this.holdsUser(b);
+    const root = this.union(a, b);
+    if (held) this.withUser.add(root);
+  }
+}
+
 const byTimeThenId = (a: IdentityMessage, b: IdentityMessage): number =>
   a.time - b.time || (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0);
+
+/** The node a message's other strong nodes join and its device identifies as: its userId when it has one. */
+const anchorOf = (message: IdentityMessage): string | undefined => [...message.strong].sort(compareNodes)[0];
+
+/** Strong components by rule 1, messages taken in canonical order (first claim wins). */
+function strongComponents(sorted: readonly IdentityMessage[]): UserLimitedUnionFind {
+  const strong = new UserLimitedUnionFind();
+  for (const message of sorted) {
+    const anchor = anchorOf(message);
+    if (anchor === undefined) continue;
+    strong.add(anchor);
+    // userIds first (compareNodes): an alias's two users are joined before its e-mail/phone is weighed.
+    for (const node of [...message.strong].sort(compareNodes)) if (node !== anchor) strong.join(anchor, node, node.startsWith('user:'));
+  }
+  return strong;
+}
 
 /** Maps every node of `messages` to its periods (one period unless it is a shared device). */
 export function resolveIdentities(messages: readonly IdentityMessage[]): Map<string, Period[]> {
   const sorted = [...messages].sort(byTimeThenId);
-  const strong = new UnionFind();
-  for (const message of sorted) {
-    const [first, ...rest] = message.strong;
-    if (first === undefined) continue;
-    strong.find(first);
-    for (const node of rest) strong.union(first, node);
-  }
+  const strong = strongComponents(sorted);
 
   // Each device's links to strong nodes, in canonical order.
   const links = new Map<string, IdentityMessage[]>();
@@ -75,26 +113,26 @@ export function resolveIdentities(messages: readonly IdentityMessage[]): Map<str
     links.set(message.device, list);
   }
 
-  // Persons: strong components merged through unshared devices, devices taken in order of first link.
+  // Persons: strong components merged through unshared devices, devices taken in order of first link. A device is
+  // shared when it links two components that hold userIds (one component may hold several, joined by an alias).
   const persons = new UnionFind();
-  const users = new Map<string, Set<string>>();
-  const usersOf = (root: string): Set<string> => users.get(root) ?? new Set();
+  const withUser = new Set<string>();
   for (const node of strong.nodes()) {
     const root = persons.find(strong.find(node));
-    if (node.startsWith('user:')) users.set(root, usersOf(root).add(node));
+    if (strong.holdsUser(node)) withUser.add(root);
   }
+  const linkRoot = (message: IdentityMessage): string => persons.find(strong.find(anchorOf(message) as string));
   const shared = new Set<string>();
   for (const [device, deviceLinks] of links) {
-    const roots = [...new Set(deviceLinks.map((m) => persons.find(strong.find(m.strong[0] as string))))];
-    const together = new Set(roots.flatMap((root) => [...usersOf(root)]));
-    if (together.size > 1) {
+    const roots = [...new Set(deviceLinks.map(linkRoot))];
+    if (roots.filter((root) => withUser.has(root)).length > 1) {
       shared.add(device);
       continue;
     }
     const [head, ...others] = roots as [string, ...string[]];
     let root = head;
     for (const other of others) root = persons.union(root, other);
-    users.set(root, together);
+    if (roots.some((r) => withUser.has(r))) withUser.add(root);
   }
 
   const members = new Map<string, string[]>();
@@ -105,7 +143,7 @@ export function resolveIdentities(messages: readonly IdentityMessage[]): Map<str
   }
   for (const [device, deviceLinks] of links) {
     if (shared.has(device)) continue;
-    const root = rootOf(deviceLinks[0]?.strong[0] as string);
+    const root = linkRoot(deviceLinks[0] as IdentityMessage);
     members.set(root, [...(members.get(root) ?? []), device]);
   }
   const userIds = new Set(messages.flatMap((m) => m.strong.filter((node) => node.startsWith('user:') && node !== m.previous)));
@@ -122,7 +160,7 @@ export function resolveIdentities(messages: readonly IdentityMessage[]): Map<str
   for (const [device, deviceLinks] of links) {
     const periods: Period[] = [];
     for (const link of deviceLinks) {
-      const personId = personOf(link.strong[0] as string);
+      const personId = personOf(anchorOf(link) as string);
       if (periods.length === 0) periods.push({ validFrom: 0, personId });
       else if ((periods[periods.length - 1] as Period).personId !== personId) periods.push({ validFrom: link.time, personId });
     }
