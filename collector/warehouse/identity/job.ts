@@ -9,7 +9,7 @@ import { toDateTimeText } from '../../ingest/normalize';
 import { dt, int, strList } from '../../query/literal';
 import { crawlerDelivery } from '../job-sql';
 import { blockedIdSet, type BlockedIds } from '../../ingest/placeholder-ids';
-import { eventNodes, previousEdgePrefix, sha256 } from './identifiers';
+import { blockedNodes, eventNodes, previousEdgePrefix, sha256 } from './identifiers';
 import { appendPersonEvents, markStaleNodes, type PersonEventsOptions } from './person-events';
 import { resolveIdentities, type IdentityMessage } from './resolve';
 
@@ -99,14 +99,18 @@ interface EdgeRow {
 const edgeTime = "toUInt32(if(message_id LIKE 'context:%', min(timestamp), argMax(timestamp, received_at)))";
 const edgeColumns = `message_id, node, ${edgeTime} AS ts`;
 
-/** Edges of the graph component(s) of `seeds`, following messages and nodes until nothing new appears. */
-async function componentEdges(client: ClickHouseClient, seeds: Set<string>, expandLimit: number): Promise<EdgeRow[]> {
+/**
+ * Edges of the graph component(s) of `seeds`, following messages and nodes until nothing new appears. An edge of a
+ * `blocked` node (blockedNodes) is neither followed nor returned: written before its value was a placeholder, it
+ * would join everyone who sent it again.
+ */
+async function componentEdges(client: ClickHouseClient, seeds: Set<string>, expandLimit: number, blocked: (node: string) => boolean): Promise<EdgeRow[]> {
   const seen = new Set(seeds);
-  let frontier = [...seeds];
+  let frontier = [...seeds].filter((node) => !blocked(node));
   const edges = new Map<string, EdgeRow>();
   while (frontier.length > 0) {
     if (frontier.length > expandLimit) {
-      return rows<EdgeRow>(client, `SELECT ${edgeColumns} FROM identity_edges GROUP BY message_id, node`);
+      return (await rows<EdgeRow>(client, `SELECT ${edgeColumns} FROM identity_edges GROUP BY message_id, node`)).filter((edge) => !blocked(edge.node));
     }
     // In IN lists of 1,000 nodes, so one query stays small however many people logged in since the last run.
     const found: EdgeRow[] = [];
@@ -122,6 +126,7 @@ async function componentEdges(client: ClickHouseClient, seeds: Set<string>, expa
     }
     frontier = [];
     for (const edge of found) {
+      if (blocked(edge.node)) continue;
       edges.set(`${edge.message_id}\u0000${edge.node}`, edge);
       if (!seen.has(edge.node)) {
         seen.add(edge.node);
@@ -309,7 +314,7 @@ async function resolveNewIdentities(
   await insertRows(client, 'identity_run_nodes', [...newNodes].map((node) => ({ version, node })));
   await insertRows(client, 'identity_edges', edgeRows);
 
-  const resolved = resolveIdentities(toMessages(await componentEdges(client, seeds, expandLimit)));
+  const resolved = resolveIdentities(toMessages(await componentEdges(client, seeds, expandLimit, blockedNodes(blocked))));
   // An identifier left without any edge is its own person again. Only migration 037 removes edges (those of
   // crawlers' logins), and it names their identifiers in identity_run_nodes: a crawler's device or account, mapped
   // to whoever it had logged in as. (`previous:` edges name no identifier.)

@@ -1,0 +1,80 @@
+// identity_edges written before a value was a placeholder (by a collector before the rule, or before the value was
+// added to blockedIds) must not keep merging the persons who sent it: the job does not follow such an edge.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../../test/support/clickhouse';
+import { eventRow } from '../../../test/support/events';
+import { insertRows } from '../client';
+import { toDateTimeText } from '../../ingest/normalize';
+import { loadRows } from '../generator/load';
+import { sha256 } from './identifiers';
+import { runIdentityJob } from './job';
+
+const T = Date.UTC(2026, 5, 15, 12);
+const minute = 60_000;
+// Events are received at their event times, in the past: every run looks back over all of them.
+const overlapSeconds = 10 * 365 * 86_400;
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase('placeholder_edges');
+}, 60_000);
+afterAll(() => db.drop());
+
+const personOf = async (identifier: string) =>
+  (await db.rows<{ person_id: string }>(`SELECT person_id FROM identities_current WHERE identifier = '${identifier}'`)).map((r) => r.person_id);
+
+const identify = (messageId: string, at: number, userId: string, anonymousId: string, traits: Record<string, unknown>) =>
+  eventRow({ type: 'identify', messageId, userId, anonymousId, traits }, at);
+
+describe('identity edges of a value that became a placeholder', () => {
+  it('no longer merge the persons who sent it once blockedIds lists it', async () => {
+    // QA's test e-mail, used by two real accounts before anyone listed it.
+    await loadRows(db.client, [
+      identify('ann-1', T - 20 * minute, 'ann', 'ann-phone', { email: 'test@example.com' }),
+      identify('bo-1', T - 10 * minute, 'bo', 'bo-laptop', { email: 'Test@Example.com' }),
+    ]);
+    await runIdentityJob(db.client, { overlapSeconds });
+    expect(await personOf('user:bo')).toEqual(await personOf('user:ann'));
+
+    // The operator lists it; bo identifies again.
+    await loadRows(db.client, [identify('bo-2', T - 5 * minute, 'bo', 'bo-laptop', { name: 'Bo' })]);
+    await runIdentityJob(db.client, { overlapSeconds, blockedIds: ['test@example.com'] });
+    expect(await personOf('user:bo')).toEqual(['user:bo']);
+    expect(await personOf('anon:bo-laptop')).toEqual(['user:bo']);
+  });
+
+  it('no longer merge through a built-in placeholder or a blocked phone (any of its nodes), written by an older collector', async () => {
+    // What a collector before the rule wrote for `identify("undefined")` on two devices, and for a phone QA used.
+    const at = toDateTimeText(T - 60 * minute);
+    const edge = (message_id: string, node: string) => ({ message_id, node, timestamp: at, received_at: at });
+    await insertRows(db.client, 'identity_edges', [
+      edge('old-cy', 'user:undefined'),
+      edge('old-cy', 'anon:cy-tablet'),
+      edge('old-dee', 'user:undefined'),
+      edge('old-dee', 'anon:dee-tablet'),
+      edge('old-dee', 'previous:user:0'),
+      // eve shares the phone's E.164 node with gus and its digits node with fay.
+      edge('old-eve', 'user:eve'),
+      edge('old-eve', `phone:${sha256('+79990000000')}`),
+      edge('old-eve', `phone_digits:${sha256('79990000000')}`),
+      edge('old-fay', 'user:fay'),
+      edge('old-fay', `phone_digits:${sha256('79990000000')}`),
+      edge('old-gus', 'user:gus'),
+      edge('old-gus', `phone:${sha256('+79990000000')}`),
+    ]);
+    await loadRows(db.client, [
+      identify('cy-1', T - 4 * minute, 'cy', 'cy-tablet', {}),
+      identify('dee-1', T - 3 * minute, 'dee', 'dee-tablet', {}),
+      identify('eve-1', T - 2 * minute, 'eve', 'eve-phone', {}),
+      identify('fay-1', T - 1 * minute, 'fay', 'fay-phone', {}),
+      identify('gus-1', T - 1 * minute, 'gus', 'gus-phone', {}),
+    ]);
+    // The phone listed as people write it.
+    await runIdentityJob(db.client, { overlapSeconds, blockedIds: ['test@example.com', '+7 (999) 000-00-00'] });
+    expect(await personOf('anon:cy-tablet')).toEqual(['user:cy']);
+    expect(await personOf('anon:dee-tablet')).toEqual(['user:dee']);
+    expect(await personOf('user:fay')).toEqual(['user:fay']);
+    expect(await personOf('user:eve')).toEqual(['user:eve']);
+    expect(await personOf('user:gus')).toEqual(['user:gus']);
+  });
+});
