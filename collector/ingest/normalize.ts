@@ -148,13 +148,13 @@ export function contextIdentity(type: string, userId: string, context: Record<st
 /**
  * The context as stored: what placeholder ids were sent stays visible to analysts as context.blockedIds
  * (docs/collector.md). That key is the collector's alone: a client's own is dropped, so analysts can trust it, and an
- * identifier a client put there does not outlive a consent strip that took the event's ids.
+ * identifier a client put there does not outlive a consent strip that took the event's ids. First, because
+ * visitParamExtractRaw reads the first key of that name at any depth (a client's `page.blockedIds` would do).
  */
 function storedContext(context: Record<string, unknown>, sent: SentPlaceholders | undefined): Record<string, unknown> {
-  if (sent) return { ...context, blockedIds: sent };
-  if (context.blockedIds === undefined) return context;
+  if (!sent && context.blockedIds === undefined) return context;
   const { blockedIds: _client, ...rest } = context;
-  return rest;
+  return sent ? { blockedIds: sent, ...rest } : rest;
 }
 
 /** The times of one event in ms: as the client stamped it, skew-corrected, and when it was sent. */
