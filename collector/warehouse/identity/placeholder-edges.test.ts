@@ -29,6 +29,7 @@ const identify = (messageId: string, at: number, userId: string, anonymousId: st
 describe('identity edges of a value that became a placeholder', () => {
   it('no longer merge the persons who sent it once blockedIds lists it', async () => {
     // QA's test e-mail, used by two real accounts before anyone listed it.
+    const email = `email:${sha256('test@example.com')}`;
     await loadRows(db.client, [
       identify('ann-1', T - 20 * minute, 'ann', 'ann-phone', { email: 'test@example.com' }),
       identify('bo-1', T - 10 * minute, 'bo', 'bo-laptop', { email: 'Test@Example.com' }),
@@ -41,6 +42,8 @@ describe('identity edges of a value that became a placeholder', () => {
     await runIdentityJob(db.client, { overlapSeconds, blockedIds: ['test@example.com'] });
     expect(await personOf('user:bo')).toEqual(['user:bo']);
     expect(await personOf('anon:bo-laptop')).toEqual(['user:bo']);
+    // The e-mail's node is no one's any more: an export of ann's person no longer carries it.
+    expect(await personOf(email)).toEqual([email]);
   });
 
   it('no longer merge through a built-in placeholder or a blocked phone (any of its nodes), written by an older collector', async () => {
@@ -76,5 +79,7 @@ describe('identity edges of a value that became a placeholder', () => {
     expect(await personOf('user:fay')).toEqual(['user:fay']);
     expect(await personOf('user:eve')).toEqual(['user:eve']);
     expect(await personOf('user:gus')).toEqual(['user:gus']);
+    // Events stored with userId "undefined" belong to that id's own person, not to a customer it had merged.
+    expect(await personOf('user:undefined')).toEqual(['user:undefined']);
   });
 });
