@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { isObject, type IncomingEvent } from './event';
 import { parseClientTime } from './iso-time';
-import { blockedKey, noBlockedIds, type BlockedIds } from './placeholder-ids';
+import { blockedKey, noBlockedIds, type BlockedIds, type SentPlaceholders } from './placeholder-ids';
 import { isVisitorsAgent, parseUserAgent } from './user-agent';
 
 /** One row of the `events` table, column for column (see sql/migrations/001_events.sql). */
@@ -145,6 +145,18 @@ export function contextIdentity(type: string, userId: string, context: Record<st
   return found.email === undefined && found.phone === undefined ? '' : JSON.stringify(found);
 }
 
+/**
+ * The context as stored: what placeholder ids were sent stays visible to analysts as context.blockedIds
+ * (docs/collector.md). That key is the collector's alone: a client's own is dropped, so analysts can trust it, and an
+ * identifier a client put there does not outlive a consent strip that took the event's ids. First, because
+ * visitParamExtractRaw reads the first key of that name at any depth (a client's `page.blockedIds` would do).
+ */
+function storedContext(context: Record<string, unknown>, sent: SentPlaceholders | undefined): Record<string, unknown> {
+  if (!sent && context.blockedIds === undefined) return context;
+  const { blockedIds: _client, ...rest } = context;
+  return sent ? { blockedIds: sent, ...rest } : rest;
+}
+
 /** The times of one event in ms: as the client stamped it, skew-corrected, and when it was sent. */
 export interface EventTimes {
   original: number;
@@ -214,8 +226,7 @@ export function eventRow(event: IncomingEvent, facts: RequestFacts, times: Event
     received_at: toDateTimeText(facts.receivedAt),
     properties: JSON.stringify(properties),
     traits: JSON.stringify(event.traits),
-    // What placeholder ids were sent stays visible to analysts beside the rest of the context (docs/collector.md).
-    context: JSON.stringify(event.blockedIds ? { ...context, blockedIds: event.blockedIds } : context),
+    context: JSON.stringify(storedContext(context, event.blockedIds)),
     page_url: text(page.url ?? properties.url),
     page_path: text(page.path ?? properties.path),
     page_referrer: text(page.referrer ?? properties.referrer),

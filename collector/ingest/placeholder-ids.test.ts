@@ -65,6 +65,10 @@ describe('validateEvent with placeholder ids', () => {
     });
   });
 
+  it('refuses an event whose only placeholder is its previousId for what it lacks, missing_id, not for the placeholder', () => {
+    expect(validateEvent({ type: 'track', event: 'E', previousId: 'null' })).toEqual({ ok: false, code: 'missing_id', reason: 'anonymousId or userId is required' });
+  });
+
   it('refuses an alias whose userId is a placeholder: an alias needs a userId', () => {
     expect(validateEvent({ type: 'alias', userId: 'undefined', previousId: 'u0', anonymousId: 'dev-1' })).toEqual({
       ok: false,
@@ -139,10 +143,28 @@ describe('processBatch with placeholder ids', () => {
     expect(out.blockedIds).toBe(2);
   });
 
+  it("stores no context.blockedIds of the client's: only the collector's, replacing the client's", () => {
+    const sent = { type: 'track', event: 'E', userId: 'ann', context: { locale: 'en', blockedIds: { userId: 'forged' } } };
+    const out = processBatch(batch([sent, { ...sent, anonymousId: 'undefined' }]), request, defaultLimits);
+    expect(out.rows.map((row) => JSON.parse(row.context))).toEqual([{ locale: 'en' }, { locale: 'en', blockedIds: { anonymousId: 'undefined' } }]);
+    // From the batch's context too.
+    const read = readBatch({ batch: [{ type: 'track', event: 'E', userId: 'ann' }], context: { blockedIds: { userId: 'forged' } } });
+    if (!read.ok) throw new Error(read.message);
+    expect(JSON.parse(processBatch(read.batch, request, defaultLimits).rows[0]?.context ?? '')).toEqual({});
+  });
+
   it('keeps no trace of the ids of an event whose consent strips them', () => {
     const out = processBatch(batch([{ type: 'track', event: 'E', userId: 'undefined', anonymousId: 'dev-1', context: { consent: { categoryPreferences: { analytics: false } } } }]), request, defaultLimits);
     expect(out.stripped).toBe(1);
     expect(out.rows.map((row) => [row.user_id, row.anonymous_id])).toEqual([['', '']]);
     expect(JSON.parse(out.rows[0]?.context ?? '{}').blockedIds).toBeUndefined();
+    // Nor what the client put in context.blockedIds, which may be an identifier.
+    const own = processBatch(
+      batch([{ type: 'track', event: 'E', userId: 'ann', context: { blockedIds: { userId: 'ann-42' }, consent: { categoryPreferences: { analytics: false } } } }]),
+      request,
+      defaultLimits,
+    );
+    expect(own.stripped).toBe(1);
+    expect(own.rows[0]?.context).not.toContain('ann-42');
   });
 });

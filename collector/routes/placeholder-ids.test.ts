@@ -108,9 +108,22 @@ describe('placeholder ids through the collector', () => {
     expect(await personOf('user:abc123')).toEqual([]);
   });
 
+  it("stores as context.blockedIds only what the collector took, read by visitParamExtractRaw whatever the client's context holds", async () => {
+    const response = await send([
+      // visitParamExtractRaw reads the first "blockedIds" key at any depth: the collector's comes first.
+      { type: 'track', event: 'E', messageId: 'ph-nested', userId: 'null', anonymousId: 'ph-nested-device', context: { page: { blockedIds: 'not-ours' } } },
+      { type: 'track', event: 'E', messageId: 'ph-forged', userId: 'eve', context: { blockedIds: { userId: 'forged' } } },
+    ]);
+    expect(await response.json()).toEqual({ accepted: 2, rejected: [] });
+    expect((await stored(['ph-forged', 'ph-nested'])).map((row) => [row.message_id, row.sent])).toEqual([
+      ['ph-forged', ''],
+      ['ph-nested', '{"userId":"null"}'],
+    ]);
+  });
+
   it('counts the events stored without a placeholder id, per source', async () => {
     const metrics = await (await fetch(`${collector.url}/metrics`)).text();
-    // 2 "undefined" + 1 zero UUID + 2 "abc123" of the tests above.
-    expect(metrics).toContain('tagflow_events_blocked_ids_total{source="test-source"} 5');
+    // 2 "undefined" + 1 zero UUID + 2 "abc123" + 1 "null" of the tests above.
+    expect(metrics).toContain('tagflow_events_blocked_ids_total{source="test-source"} 6');
   });
 });

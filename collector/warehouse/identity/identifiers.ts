@@ -124,6 +124,26 @@ export function eventNodes(raw: IdentityFacts, blocked: BlockedIds = noBlockedId
   return nodes;
 }
 
+/**
+ * Which graph nodes (identity_edges.node, `previous:` ones included) name a placeholder id or an e-mail or phone on the
+ * config's blockedIds, as eventNodes would refuse to make them. For edges written before the value was one (by a
+ * collector before the rule, or before the value was listed), which must not keep joining everyone who sent it.
+ */
+export function blockedNodes(blocked: BlockedIds): (node: string) => boolean {
+  const hashed = new Set<string>();
+  for (const value of blocked) {
+    const email = normalizeEmail(value);
+    if (email) hashed.add(`email:${sha256(email)}`);
+    const phone = normalizePhone(value);
+    if (phone) hashed.add(`phone:${sha256(phone)}`).add(`phone_digits:${sha256(phone.slice(1))}`);
+  }
+  return (node) => {
+    const named = node.startsWith(previousEdgePrefix) ? node.slice(previousEdgePrefix.length) : node;
+    if (named.startsWith('user:') || named.startsWith('anon:')) return isPlaceholderId(named.slice(5), blocked);
+    return hashed.has(named);
+  };
+}
+
 const kindRank: Record<string, number> = { user: 0, email: 1, phone: 2, phone_digits: 3, anon: 4 };
 
 /** Orders nodes so the first of a person's nodes is its person_id: userIds first, devices last. */

@@ -9,7 +9,7 @@ import { toDateTimeText } from '../../ingest/normalize';
 import { dt, int, strList } from '../../query/literal';
 import { crawlerDelivery } from '../job-sql';
 import { blockedIdSet, type BlockedIds } from '../../ingest/placeholder-ids';
-import { eventNodes, previousEdgePrefix, sha256 } from './identifiers';
+import { blockedNodes, eventNodes, previousEdgePrefix, sha256 } from './identifiers';
 import { appendPersonEvents, markStaleNodes, type PersonEventsOptions } from './person-events';
 import { resolveIdentities, type IdentityMessage } from './resolve';
 
@@ -99,14 +99,29 @@ interface EdgeRow {
 const edgeTime = "toUInt32(if(message_id LIKE 'context:%', min(timestamp), argMax(timestamp, received_at)))";
 const edgeColumns = `message_id, node, ${edgeTime} AS ts`;
 
-/** Edges of the graph component(s) of `seeds`, following messages and nodes until nothing new appears. */
-async function componentEdges(client: ClickHouseClient, seeds: Set<string>, expandLimit: number): Promise<EdgeRow[]> {
+/**
+ * Edges of the graph component(s) of `seeds`, following messages and nodes until nothing new appears. An edge of a
+ * `blocked` node (blockedNodes) is neither followed nor returned: written before its value was a placeholder, it
+ * would join everyone who sent it again. Such nodes come back as `skipped`.
+ */
+async function componentEdges(
+  client: ClickHouseClient,
+  seeds: Set<string>,
+  expandLimit: number,
+  blocked: (node: string) => boolean,
+): Promise<{ edges: EdgeRow[]; skipped: Set<string> }> {
   const seen = new Set(seeds);
-  let frontier = [...seeds];
+  let frontier = [...seeds].filter((node) => !blocked(node));
   const edges = new Map<string, EdgeRow>();
+  const skipped = new Set<string>();
+  const kept = (edge: EdgeRow): boolean => {
+    if (!blocked(edge.node)) return true;
+    skipped.add(edge.node);
+    return false;
+  };
   while (frontier.length > 0) {
     if (frontier.length > expandLimit) {
-      return rows<EdgeRow>(client, `SELECT ${edgeColumns} FROM identity_edges GROUP BY message_id, node`);
+      return { edges: (await rows<EdgeRow>(client, `SELECT ${edgeColumns} FROM identity_edges GROUP BY message_id, node`)).filter(kept), skipped };
     }
     // In IN lists of 1,000 nodes, so one query stays small however many people logged in since the last run.
     const found: EdgeRow[] = [];
@@ -122,6 +137,7 @@ async function componentEdges(client: ClickHouseClient, seeds: Set<string>, expa
     }
     frontier = [];
     for (const edge of found) {
+      if (!kept(edge)) continue;
       edges.set(`${edge.message_id}\u0000${edge.node}`, edge);
       if (!seen.has(edge.node)) {
         seen.add(edge.node);
@@ -129,7 +145,7 @@ async function componentEdges(client: ClickHouseClient, seeds: Set<string>, expa
       }
     }
   }
-  return [...edges.values()];
+  return { edges: [...edges.values()], skipped };
 }
 
 /**
@@ -309,11 +325,15 @@ async function resolveNewIdentities(
   await insertRows(client, 'identity_run_nodes', [...newNodes].map((node) => ({ version, node })));
   await insertRows(client, 'identity_edges', edgeRows);
 
-  const resolved = resolveIdentities(toMessages(await componentEdges(client, seeds, expandLimit)));
+  const component = await componentEdges(client, seeds, expandLimit, blockedNodes(blocked));
+  const resolved = resolveIdentities(toMessages(component.edges));
   // An identifier left without any edge is its own person again. Only migration 037 removes edges (those of
   // crawlers' logins), and it names their identifiers in identity_run_nodes: a crawler's device or account, mapped
-  // to whoever it had logged in as. (`previous:` edges name no identifier.)
-  for (const node of seeds) if (!resolved.has(node) && !node.startsWith(previousEdgePrefix)) resolved.set(node, [{ validFrom: 0, personId: node }]);
+  // to whoever it had logged in as. So is a placeholder whose old edges were skipped: the events stored with
+  // "undefined" belong to no customer it had merged. (`previous:` edges name no identifier.)
+  for (const node of [...seeds, ...component.skipped]) {
+    if (!resolved.has(node) && !node.startsWith(previousEdgePrefix)) resolved.set(node, [{ validFrom: 0, personId: node }]);
+  }
   // Stale marks before identities: an interruption in between leaves extra marks (a cost at read time only),
   // and the next run, finding identities unchanged, would not mark them again.
   const staleIdentifiers = await markStaleNodes(client, resolved);
