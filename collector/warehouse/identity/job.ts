@@ -182,7 +182,9 @@ async function contextLinks(client: ClickHouseClient, sinceText: string, fresh: 
   const candidates: NewMessage[] = [];
   for (const link of found) {
     const { strong } = eventNodes({ type: 'track', anonymousId: '', userId: link.c_user, previousId: '', traits: link.c_identity }, blocked);
-    if (strong.length < 2) continue;
+    // A userId the config blocks (since its events were stored) leaves an e-mail and phone of no user: no link, and no
+    // message indexed under a user could ever hold one, so each run would store it again.
+    if (strong.length < 2 || !strong[0]?.startsWith('user:')) continue;
     candidates.push({ messageId: linkMessageId(strong), nodes: strong, ts: Number(link.ts), lastReceived: link.last_received });
   }
   // The nodes of each message that holds a candidate's userId: this run's identify/alias messages, then identity_edges'
