@@ -101,6 +101,21 @@ describe('context.traits of events with a userId', () => {
     expect(await messagesWith(email('cy@example.com'))).toEqual([]);
   });
 
+  it('add nothing, run after run, for a userId that the config blocks since its events were stored', async () => {
+    // The operator put a QA account on blockedIds after its events came in: its e-mail and phone are no userId's, a
+    // link of them alone would name no user, and no message could ever hold it.
+    const blocked = await createTestDatabase('context_traits_blocked');
+    try {
+      await loadRows(blocked.client, [tracked('qa-1', T - 5 * minute, { userId: 'qa-account' }, { email: 'qa@example.com', phone: '+7 999 555 66 77' })]);
+      const run = () => runIdentityJob(blocked.client, { overlapSeconds, blockedIds: ['QA-account'] });
+      expect(await run()).toMatchObject({ links: 0 });
+      expect(await run()).toMatchObject({ links: 0 });
+      expect(await blocked.rows("SELECT count() AS n FROM identity_edges WHERE message_id LIKE 'context:%'")).toEqual([{ n: 0 }]);
+    } finally {
+      await blocked.drop();
+    }
+  });
+
   it('give a phone its phone and phone_digits nodes', async () => {
     await loadRows(db.client, [tracked('fay-1', T - 4 * minute, { userId: 'fay' }, { phone: '+44 20 7183 8750' })]);
     expect(await resolve()).toMatchObject({ links: 1 });

@@ -11,7 +11,7 @@ import { crawlerDelivery } from '../job-sql';
 import { blockedIdSet, type BlockedIds } from '../../ingest/placeholder-ids';
 import { blockedNodes, eventNodes, previousEdgePrefix, sha256 } from './identifiers';
 import { appendPersonEvents, markStaleNodes, type PersonEventsOptions } from './person-events';
-import { resolveIdentities, type IdentityMessage } from './resolve';
+import { byTimeThenId, resolveIdentities, type IdentityMessage } from './resolve';
 
 export const identityJob = 'identity';
 
@@ -71,10 +71,11 @@ interface LinkFacts {
   last_received: string;
 }
 
-/** The nodes of a message that may hold a context link, and its event time (see contextLinks). */
+/** The nodes of a message that may hold a context link, and its place in the resolver's order (see contextLinks). */
 interface HeldMessage {
   nodes: Set<string>;
-  ts: number;
+  time: number;
+  messageId: string;
 }
 
 /** A message to store in identity_edges: its nodes, event time (epoch seconds) and newest delivery. */
@@ -176,9 +177,10 @@ function surelyHeld(nodes: ReadonlySet<string>): Set<string> {
  * ingest) that no message holds yet, as new messages. Strong nodes only, never the event's device: these events repeat
  * what the app knows of its user, they do not say that a device identified as them (only identify and alias do). One
  * row per pair (GROUP BY), so 500 events of one user cost one link, and a pair already held by some message (of
- * identity_edges, or one of `fresh`'s, with the userId and every other node) AT OR BEFORE the pair's earliest event is
- * skipped: a window re-read every run adds nothing twice. A later message does not make it redundant: rule 1 gives an
- * e-mail to the userId that claimed it first, so the link's own time counts (a user's identify after another user's
+ * identity_edges, or one of `fresh`'s, with the userId and every other node) BEFORE the pair's earliest event in the
+ * resolver's order (in the same second: a message whose id sorts first, or the link itself) is skipped: a window
+ * re-read every run adds nothing twice. A later message does not make it redundant: rule 1 gives an e-mail to the
+ * userId that claimed it first, so the link's own time counts (a user's identify after another user's
  * claim, the app having given the e-mail before it). Not skipped merely because the nodes map to one person today: a
  * shared device's identify can part them later, and this message would still join them. A link of a userId with an
  * e-mail that another userId holds is kept like any other (it is looked up under its own userId's messages); the
@@ -196,15 +198,17 @@ async function contextLinks(client: ClickHouseClient, sinceText: string, fresh: 
   const candidates: NewMessage[] = [];
   for (const link of found) {
     const { strong } = eventNodes({ type: 'track', anonymousId: '', userId: link.c_user, previousId: '', traits: link.c_identity }, blocked);
-    if (strong.length < 2) continue;
+    // A userId the config blocks (since its events were stored) leaves an e-mail and phone of no user: no link, and no
+    // message indexed under a user could ever hold one, so each run would store it again.
+    if (strong.length < 2 || !strong[0]?.startsWith('user:')) continue;
     candidates.push({ messageId: linkMessageId(strong), nodes: strong, ts: Number(link.ts), lastReceived: link.last_received });
   }
   // The nodes of each message that holds a candidate's userId: this run's identify/alias messages, then identity_edges'
   // rows of the candidates' nodes, 1,000 candidates at a time: a range read of the table's key (node, message_id), not
   // a scan of every message id. A message read without its user node is indexed under no user, so it holds nothing.
   const messagesOf = new Map<string, HeldMessage[]>();
-  const remember = (all: Set<string>, ts: number) => {
-    const held = { nodes: surelyHeld(all), ts };
+  const remember = (all: Set<string>, message: Pick<NewMessage, 'messageId' | 'ts'>) => {
+    const held = { nodes: surelyHeld(all), time: message.ts, messageId: message.messageId };
     for (const node of held.nodes) {
       if (!node.startsWith('user:')) continue;
       const list = messagesOf.get(node);
@@ -212,7 +216,7 @@ async function contextLinks(client: ClickHouseClient, sinceText: string, fresh: 
       else messagesOf.set(node, [held]);
     }
   };
-  for (const message of fresh) remember(new Set(message.nodes), message.ts);
+  for (const message of fresh) remember(new Set(message.nodes), message);
   for (let i = 0; i < candidates.length; i += 1000) {
     const chunk = candidates.slice(i, i + 1000);
     const users = [...new Set(chunk.map((c) => c.nodes[0] as string))];
@@ -227,16 +231,18 @@ async function contextLinks(client: ClickHouseClient, sinceText: string, fresh: 
       const message = byMessage.get(edge.message_id) ?? { nodes: new Set<string>(), ts: Number(edge.ts) };
       byMessage.set(edge.message_id, { nodes: message.nodes.add(edge.node), ts: Math.min(message.ts, Number(edge.ts)) });
     }
-    for (const message of byMessage.values()) remember(message.nodes, message.ts);
+    for (const [messageId, message] of byMessage) remember(message.nodes, { messageId, ts: message.ts });
   }
   const links: NewMessage[] = [];
   // Earliest first: of two pairs of the window with the same nodes (`Ann@x.com` and `ann@x.com`), one message, the earlier.
   candidates.sort((a, b) => a.ts - b.ts || (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0));
   for (const candidate of candidates) {
-    // eventNodes puts the userId first.
+    // eventNodes puts the userId first. Held "before" in the resolver's order, message ids breaking a tie of one second:
+    // a message of the same second that sorts after the link would let another user's claim of that second in between.
+    const place = { time: candidate.ts, messageId: candidate.messageId };
     const held = messagesOf.get(candidate.nodes[0] as string) ?? [];
-    if (held.some((message) => message.ts <= candidate.ts && candidate.nodes.every((node) => message.nodes.has(node)))) continue;
-    remember(new Set(candidate.nodes), candidate.ts);
+    if (held.some((message) => byTimeThenId(message, place) <= 0 && candidate.nodes.every((node) => message.nodes.has(node)))) continue;
+    remember(new Set(candidate.nodes), candidate);
     links.push(candidate);
   }
   return links;

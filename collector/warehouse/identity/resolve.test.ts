@@ -127,6 +127,15 @@ describe('resolveIdentities', () => {
     for (const node of ['user:u2', 'anon:d2', `phone:${sha256('+79990001122')}`]) expect(personOf(result, node)).toEqual(['user:u2']);
   });
 
+  it("joins a user-less identify whose first node belongs to no user to the person of its other nodes' user", () => {
+    const result = resolveIdentities([
+      identify(100, 'd1', 'u1', { phone: '+7 999 000 11 22' }),
+      // A new e-mail with u1's phone: one userId either way, so the e-mail and the device become u1's.
+      identify(200, 'd2', '', { email: 'new@x.io', phone: '+7 999 000 11 22' }),
+    ]);
+    for (const node of ['user:u1', 'anon:d1', email('new@x.io'), 'anon:d2']) expect(personOf(result, node)).toEqual(['user:u1']);
+  });
+
   it('still merges two userIds through an alias, with the e-mails they hold', () => {
     const alias = (time: number, userId: string, previousId: string): IdentityMessage => ({
       messageId: `alias-${time}`,

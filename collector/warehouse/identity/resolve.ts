@@ -75,7 +75,8 @@ class UserLimitedUnionFind extends UnionFind {
   }
 }
 
-const byTimeThenId = (a: IdentityMessage, b: IdentityMessage): number =>
+/** The order messages are resolved in (rule 4): event time, then message id. */
+export const byTimeThenId = (a: Pick<IdentityMessage, 'time' | 'messageId'>, b: Pick<IdentityMessage, 'time' | 'messageId'>): number =>
   a.time - b.time || (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0);
 
 /** The node a message's other strong nodes join and its device identifies as: its userId when it has one. */

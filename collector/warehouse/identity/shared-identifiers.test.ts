@@ -66,3 +66,33 @@ describe('two userIds that give the same e-mail', () => {
     expect(await db.rows("SELECT person_id FROM person_events WHERE message_id = 'nia-open'")).toEqual([{ person_id: 'user:nia' }]);
   });
 });
+
+describe('a context link in the same second as an identify that holds its nodes', () => {
+  // The resolver orders one second's messages by message id (rule 4). ann's app gave the desk's e-mail in the second
+  // of her identify and of cal's; the link's message ('context:…') sorts before cal's identify, hers after it. The
+  // link is ann's claim before cal's whether it reached the job before her identify or with it.
+  const desk = `email:${sha256('desk@example.com')}`;
+  const at = T + 60 * minute;
+  const appEvent = eventRow({ type: 'track', event: 'Opened', messageId: 'ann-open', userId: 'ann', context: { traits: { email: 'desk@example.com' } } }, at + 300);
+  const identifies = [
+    eventRow({ type: 'identify', messageId: 'z-ann-identify', userId: 'ann', anonymousId: 'ann-laptop', traits: { email: 'desk@example.com' } }, at),
+    eventRow({ type: 'identify', messageId: 'd-cal-identify', userId: 'cal', anonymousId: 'cal-laptop', traits: { email: 'desk@example.com' } }, at),
+  ];
+  const deskOwner = async (steps: (typeof identifies)[]) => {
+    const stepped = await createTestDatabase('shared_identifiers_second');
+    try {
+      for (const step of steps) {
+        await loadRows(stepped.client, step);
+        await runIdentityJob(stepped.client, { overlapSeconds: 10 * 365 * 86_400 });
+      }
+      return (await stepped.rows<{ person_id: string }>(`SELECT person_id FROM identities_current WHERE identifier = '${desk}'`)).map((r) => r.person_id);
+    } finally {
+      await stepped.drop();
+    }
+  };
+
+  it('gives the e-mail to the same user whether the app event arrives first or with the identifies', async () => {
+    expect(await deskOwner([[appEvent], identifies])).toEqual(['user:ann']);
+    expect(await deskOwner([[appEvent, ...identifies]])).toEqual(['user:ann']);
+  }, 60_000);
+});
