@@ -2,7 +2,7 @@
 // ("undefined") on many devices, a mobile app's zero UUID, a QA value of the config's blockedIds: no person is made of
 // them, no event is lost.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitUntil } from '../../test/support/clickhouse';
+import { personsOf, waitUntil } from '../../test/support/clickhouse';
 import { startTestCollector, type TestCollector } from '../../test/support/collector';
 import { sha256 } from '../warehouse/identity/identifiers';
 import { runIdentityJob } from '../warehouse/identity/job';
@@ -36,8 +36,7 @@ const stored = (messageIds: string[]) =>
     (rows) => rows.length === messageIds.length,
   );
 
-const personOf = async (identifier: string) =>
-  (await collector.db.rows<{ person_id: string }>(`SELECT person_id FROM identities_current WHERE identifier = '${identifier}'`)).map((r) => r.person_id);
+const personOf = (identifier: string) => personsOf(collector.db, identifier);
 const email = (text: string) => `email:${sha256(text)}`;
 
 describe('placeholder ids through the collector', () => {

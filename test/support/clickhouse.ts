@@ -1,6 +1,7 @@
 // Each test file gets its own database with the migrations applied, so files run in parallel.
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
+import { str } from '../../collector/query/literal';
 import { createWarehouseClient, type ClickHouseClient } from '../../collector/warehouse/client';
 import { loadMigrations, loadViewStatements, migrate } from '../../collector/warehouse/migrate';
 
@@ -37,6 +38,12 @@ export async function createTestDatabase(prefix = 'test'): Promise<TestDatabase>
       await client.close();
     },
   };
+}
+
+/** The persons `identities_current` maps an identifier to (none for an identifier the identity job never saw). */
+export async function personsOf(db: Pick<TestDatabase, 'rows'>, identifier: string): Promise<string[]> {
+  const rows = await db.rows<{ person_id: string }>(`SELECT person_id FROM identities_current WHERE identifier = ${str(identifier)}`);
+  return rows.map((row) => row.person_id);
 }
 
 /** Polls `check` until it returns a value that `done` accepts; fails with the last value after `timeoutMs`. */

@@ -2,7 +2,7 @@
 // event: the identity job links them to the event's userId (events.context_identity, migration 043), once per
 // link however many events carry it, and never through a device.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../../test/support/clickhouse';
+import { createTestDatabase, personsOf, type TestDatabase } from '../../../test/support/clickhouse';
 import { eventRow } from '../../../test/support/events';
 import { parseSegmentRule } from '../../query/segment-rules';
 import { readCheckpoint } from '../checkpoints';
@@ -27,8 +27,7 @@ afterAll(() => db.drop());
 const tracked = (messageId: string, at: number, ids: { userId?: string; anonymousId?: string }, traits: Record<string, unknown>, type = 'track') =>
   eventRow({ type, event: 'Product Viewed', messageId, ...ids, context: { traits } }, at);
 
-const personOf = async (identifier: string) =>
-  (await db.rows<{ person_id: string }>(`SELECT person_id FROM identities_current WHERE identifier = '${identifier}'`)).map((r) => r.person_id);
+const personOf = (identifier: string) => personsOf(db, identifier);
 
 /** identity_edges' messages that hold `node`, each with its nodes, sorted. */
 const messagesWith = (node: string) =>
@@ -191,10 +190,10 @@ describe('a context link that merges two persons', () => {
       eventRow({ type: 'track', event: 'Opened', messageId: 'jo-open', userId: 'jo', anonymousId: 'jo-phone' }, T - 4 * hour),
     ]);
     await resolve();
-    const personsOf = () => db.rows<{ message_id: string; person_id: string }>(
+    const messagePersons = () => db.rows<{ message_id: string; person_id: string }>(
       "SELECT message_id, person_id FROM person_events WHERE message_id IN ('kim-page', 'kim-identify', 'kim-order', 'jo-open', 'jo-later') ORDER BY message_id",
     );
-    expect(await personsOf()).toEqual([
+    expect(await messagePersons()).toEqual([
       { message_id: 'jo-open', person_id: 'user:jo' },
       { message_id: 'kim-identify', person_id: kim },
       { message_id: 'kim-order', person_id: kim },
@@ -209,13 +208,13 @@ describe('a context link that merges two persons', () => {
     // kim's events were stored through her device, the only identifier to re-attribute.
     expect(run.staleIdentifiers).toBe(1);
     const merged = ['jo-later', 'jo-open', 'kim-identify', 'kim-order', 'kim-page'].map((message_id) => ({ message_id, person_id: 'user:jo' }));
-    expect(await personsOf()).toEqual(merged);
+    expect(await messagePersons()).toEqual(merged);
     expect(await db.rows(`SELECT DISTINCT node FROM stale_nodes WHERE node IN ('${kim}', 'anon:kim-laptop', 'user:jo', 'anon:jo-phone')`)).toEqual([{ node: 'anon:kim-laptop' }]);
 
     const squashed = await runIdentityJob(db.client, { overlapSeconds, squashAfterNodes: 0 });
     expect(squashed.rewrittenBuckets).toBeGreaterThan(0);
     expect(await db.rows('SELECT node FROM stale_nodes')).toEqual([]);
-    expect(await personsOf()).toEqual(merged);
+    expect(await messagePersons()).toEqual(merged);
     expect(
       await db.rows("SELECT message_id, person_id FROM person_events_stored WHERE message_id IN ('kim-page', 'kim-identify', 'kim-order', 'jo-open', 'jo-later') ORDER BY message_id"),
     ).toEqual(merged);

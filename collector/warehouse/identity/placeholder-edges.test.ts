@@ -1,7 +1,7 @@
 // identity_edges written before a value was a placeholder (by a collector before the rule, or before the value was
 // added to blockedIds) must not keep merging the persons who sent it: the job does not follow such an edge.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../../test/support/clickhouse';
+import { createTestDatabase, personsOf, type TestDatabase } from '../../../test/support/clickhouse';
 import { eventRow } from '../../../test/support/events';
 import { insertRows } from '../client';
 import { toDateTimeText } from '../../ingest/normalize';
@@ -20,8 +20,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => db.drop());
 
-const personOf = async (identifier: string) =>
-  (await db.rows<{ person_id: string }>(`SELECT person_id FROM identities_current WHERE identifier = '${identifier}'`)).map((r) => r.person_id);
+const personOf = (identifier: string) => personsOf(db, identifier);
 
 const identify = (messageId: string, at: number, ids: { userId?: string; anonymousId: string }, traits: Record<string, unknown>) =>
   eventRow({ type: 'identify', messageId, ...ids, traits }, at);

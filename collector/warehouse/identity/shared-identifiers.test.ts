@@ -2,7 +2,7 @@
 // (a family or office address, a QA address) stay two persons, their events, orders and profiles apart, and the
 // e-mail stays with the account that gave it first, whatever the order the events arrive in.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../../test/support/clickhouse';
+import { createTestDatabase, personsOf, type TestDatabase } from '../../../test/support/clickhouse';
 import { eventRow } from '../../../test/support/events';
 import { loadRows } from '../generator/load';
 import { sha256 } from './identifiers';
@@ -20,8 +20,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => db.drop());
 
-const personOf = async (identifier: string) =>
-  (await db.rows<{ person_id: string }>(`SELECT person_id FROM identities_current WHERE identifier = '${identifier}'`)).map((r) => r.person_id);
+const personOf = (identifier: string) => personsOf(db, identifier);
 
 describe('two userIds that give the same e-mail', () => {
   it('stay two persons, the e-mail with the first to give it, even when the later one arrives first', async () => {
@@ -85,7 +84,7 @@ describe('a context link in the same second as an identify that holds its nodes'
         await loadRows(stepped.client, step);
         await runIdentityJob(stepped.client, { overlapSeconds: 10 * 365 * 86_400 });
       }
-      return (await stepped.rows<{ person_id: string }>(`SELECT person_id FROM identities_current WHERE identifier = '${desk}'`)).map((r) => r.person_id);
+      return await personsOf(stepped, desk);
     } finally {
       await stepped.drop();
     }
