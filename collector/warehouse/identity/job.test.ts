@@ -10,7 +10,7 @@ import { createWarehouseClient } from '../client';
 import { interruptingClient } from '../../../test/support/interrupting-client';
 import { eventRow } from '../../../test/support/events';
 import { sha256 } from './identifiers';
-import { runIdentityJob } from './job';
+import { runIdentityJob, toMessages, type EdgeRow } from './job';
 
 const dataset = generateDataset({ seed: 11, people: 400 });
 // Hand-made beside the generated people (who each have an e-mail of their own): three accounts give one QA address
@@ -212,4 +212,18 @@ describe('identity job interrupted between statements', () => {
       firstOfEachKind((kind) => !kind.startsWith('insert ')),
     );
   }, 300_000);
+});
+
+describe('a message read back from identity_edges', () => {
+  // A redelivery that changed an event's nodes and its timestamp leaves edges of one message with two times.
+  const edges = (messageId: string): EdgeRow[] => [
+    { message_id: messageId, node: 'user:ann', ts: 200 },
+    { message_id: messageId, node: `email:${sha256('ann@example.com')}`, ts: 100 },
+  ];
+  const timesOf = (rows: EdgeRow[]) => [toMessages(rows), toMessages([...rows].reverse())].map(([message]) => message?.time);
+
+  it('has the time of its latest edge for an identify, the earliest for a context link, whatever order the rows come in', () => {
+    expect(timesOf(edges('identify-1'))).toEqual([200, 200]);
+    expect(timesOf(edges('context:0123'))).toEqual([100, 100]);
+  });
 });

@@ -86,7 +86,7 @@ interface NewMessage {
   lastReceived: string;
 }
 
-interface EdgeRow {
+export interface EdgeRow {
   message_id: string;
   node: string;
   ts: number;
@@ -99,6 +99,13 @@ interface EdgeRow {
  */
 const edgeTime = "toUInt32(if(message_id LIKE 'context:%', min(timestamp), argMax(timestamp, received_at)))";
 const edgeColumns = `message_id, node, ${edgeTime} AS ts`;
+
+/**
+ * A message's time from its edges' (one per node): they agree unless a redelivery changed both its nodes and its
+ * timestamp. Then a link's is its earliest (as edgeTime), an identify's its latest; never the first row ClickHouse
+ * happens to return, so the order of rule 4, and a link's redundancy in contextLinks, do not depend on it.
+ */
+const messageTime = (messageId: string, a: number, b: number): number => (messageId.startsWith('context:') ? Math.min(a, b) : Math.max(a, b));
 
 /**
  * Edges of the graph component(s) of `seeds`, following messages and nodes until nothing new appears. An edge of a
@@ -229,7 +236,7 @@ async function contextLinks(client: ClickHouseClient, sinceText: string, fresh: 
     const byMessage = new Map<string, { nodes: Set<string>; ts: number }>();
     for (const edge of edges) {
       const message = byMessage.get(edge.message_id) ?? { nodes: new Set<string>(), ts: Number(edge.ts) };
-      byMessage.set(edge.message_id, { nodes: message.nodes.add(edge.node), ts: Math.min(message.ts, Number(edge.ts)) });
+      byMessage.set(edge.message_id, { nodes: message.nodes.add(edge.node), ts: messageTime(edge.message_id, message.ts, Number(edge.ts)) });
     }
     for (const [messageId, message] of byMessage) remember(message.nodes, { messageId, ts: message.ts });
   }
@@ -248,10 +255,11 @@ async function contextLinks(client: ClickHouseClient, sinceText: string, fresh: 
   return links;
 }
 
-function toMessages(edges: EdgeRow[]): IdentityMessage[] {
+export function toMessages(edges: readonly EdgeRow[]): IdentityMessage[] {
   const byMessage = new Map<string, IdentityMessage>();
   for (const edge of edges) {
     const message = byMessage.get(edge.message_id) ?? { messageId: edge.message_id, time: Number(edge.ts), strong: [], device: undefined };
+    message.time = messageTime(edge.message_id, message.time, Number(edge.ts));
     if (edge.node.startsWith('anon:')) message.device = edge.node;
     else if (edge.node.startsWith(previousEdgePrefix)) message.previous = edge.node.slice(previousEdgePrefix.length);
     else message.strong.push(edge.node);
