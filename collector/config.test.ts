@@ -39,9 +39,18 @@ describe('loadConfig', () => {
     expect(load({ sources: [source] }).blockedIds).toEqual([]);
     expect(load({ sources: [source], blockedIds: ['abc123', 'test@example.com'] }).blockedIds).toEqual(['abc123', 'test@example.com']);
     expect(load({ sources: [source], blockedIds: ['abc123'] }, { TAGFLOW_BLOCKED_IDS: 'void, test@example.com,' }).blockedIds).toEqual(['void', ' test@example.com']);
-    for (const blockedIds of ['abc123', [''], ['  '], [42], ['x'.repeat(101)]]) {
-      expect(() => load({ sources: [source], blockedIds })).toThrow('blockedIds must be a list of values that identify no one (non-empty strings of at most 100 characters)');
+    expect(() => load({ sources: [source], blockedIds: 'abc123' })).toThrow('blockedIds must be a list of values that identify no one, like ["abc123", "test@example.com"]');
+    // The entry that is wrong is named, and what it holds.
+    for (const [blockedIds, named] of [
+      [['ok', ''], 'blockedIds[1] must be a non-empty string of at most 100 characters, not ""'],
+      [['  '], 'blockedIds[0] must be a non-empty string of at most 100 characters, not "  "'],
+      [['ok', 'fine', 42], 'blockedIds[2] must be a non-empty string of at most 100 characters, not 42'],
+      [['x'.repeat(101)], `blockedIds[0] must be a non-empty string of at most 100 characters, not "${'x'.repeat(101)}"`],
+    ] as const) {
+      expect(() => load({ sources: [source], blockedIds })).toThrow(named);
     }
+    // The variable is comma-separated: its message names the value, not a JSON list.
+    expect(() => load({ sources: [source] }, { TAGFLOW_BLOCKED_IDS: `void,${'y'.repeat(101)}` })).toThrow(`TAGFLOW_BLOCKED_IDS: "${'y'.repeat(101)}" is over 100 characters`);
   });
 
   it('reads the query API limits, a queue of 0 included, and defaults them to 2 running, 8 waiting, 60 s', () => {

@@ -537,11 +537,19 @@ function readConfigFile(name: string | undefined): JsonObject {
  */
 function parseBlockedIds(env: Env, file: JsonObject): string[] {
   const text = fromEnv(env, 'TAGFLOW_BLOCKED_IDS');
-  const where = text === undefined ? 'blockedIds' : 'TAGFLOW_BLOCKED_IDS';
-  const raw: unknown = text === undefined ? (file.blockedIds ?? []) : text.split(',').filter((value) => value.trim() !== '');
-  if (!Array.isArray(raw) || !raw.every((value) => typeof value === 'string' && value.trim() !== '' && value.trim().length <= maxIdLength)) {
-    throw new ConfigError(`${where} must be a list of values that identify no one (non-empty strings of at most ${maxIdLength} characters), like ["abc123", "test@example.com"]`);
+  if (text !== undefined) {
+    const values = text.split(',').filter((value) => value.trim() !== '');
+    const long = values.find((value) => value.trim().length > maxIdLength);
+    if (long !== undefined) throw new ConfigError(`TAGFLOW_BLOCKED_IDS: ${JSON.stringify(long.trim())} is over ${maxIdLength} characters, longer than any id stored`);
+    return values;
   }
+  const raw = file.blockedIds ?? [];
+  if (!Array.isArray(raw)) throw new ConfigError('blockedIds must be a list of values that identify no one, like ["abc123", "test@example.com"]');
+  raw.forEach((value: unknown, i) => {
+    if (typeof value !== 'string' || value.trim() === '' || value.trim().length > maxIdLength) {
+      throw new ConfigError(`blockedIds[${i}] must be a non-empty string of at most ${maxIdLength} characters, not ${JSON.stringify(value)}`);
+    }
+  });
   return raw as string[];
 }
 
