@@ -117,7 +117,7 @@ export function validateEvent(raw: unknown, { eventBytes = 32 * 1024, requireIds
   const sent = placeholdersOf(ids, blockedIds);
   if (sent) {
     // The schema saw an alias's userId; it is gone now, and an alias says who the user is.
-    if (type === 'alias' && sent.userId !== undefined) return { ok: false, code: 'placeholder_id', reason: `${placeholderPhrase(sent, ['userId'])}; alias needs a userId` };
+    if (requireIds && type === 'alias' && sent.userId !== undefined) return { ok: false, code: 'placeholder_id', reason: `${placeholderPhrase(sent, ['userId'])}; alias needs a userId` };
     // Only when a placeholder took the id: a lone placeholder previousId leaves the event as missing_id as it came.
     if (requireIds && !ids.anonymousId && !ids.userId && (sent.anonymousId !== undefined || sent.userId !== undefined)) {
       return { ok: false, code: 'placeholder_id', reason: `${placeholderPhrase(sent, ['anonymousId', 'userId'])}; anonymousId or userId is required` };

@@ -77,8 +77,9 @@ describe('validateEvent with placeholder ids', () => {
     });
   });
 
-  it('accepts a placeholder-only event whose consent denies analytics (its ids go anyway)', () => {
+  it('accepts a placeholder-only event whose consent denies analytics (its ids go anyway), an alias too', () => {
     expect(validateEvent({ type: 'track', event: 'E', userId: 'undefined' }, { requireIds: false })).toMatchObject({ ok: true, event: { userId: '' } });
+    expect(validateEvent({ type: 'alias', userId: 'undefined', previousId: 'u0' }, { requireIds: false })).toMatchObject({ ok: true, event: { userId: '', previousId: 'u0' } });
   });
 
   it("treats the config's values as placeholders", () => {
