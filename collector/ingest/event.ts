@@ -94,8 +94,18 @@ export function impreciseIdRefusal(raw: JsonObject): Refusal | undefined {
       return { code: 'blank_id', reason: `${field} is blank (only spaces); leave it out or send a real id` };
     }
   }
+  if (typeof raw.messageId === 'string' && raw.messageId.startsWith(linkMessagePrefix)) {
+    return { code: 'reserved_message_id', reason: `messageId may not start with "${linkMessagePrefix}", which the identity graph reserves for its own messages` };
+  }
   return undefined;
 }
+
+/**
+ * The identity graph names a context.traits link's message `context:<sha256 of its nodes>` (identity/job.ts
+ * linkMessageId), computable by anyone who knows a customer's userId and e-mail: an identify sent with that id
+ * would join the link's message, and its sender, to that customer's person. So no event may carry such an id.
+ */
+export const linkMessagePrefix = 'context:';
 
 /** Validates one event against its type's schema, the size limit and the id rule. */
 export function validateEvent(raw: unknown, { eventBytes = 32 * 1024, requireIds = true, extraBytes = 0, blockedIds = noBlockedIds }: ValidationOptions = {}): Validation {

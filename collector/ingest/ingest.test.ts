@@ -7,6 +7,8 @@ import { writeKeyFromAuthorization, writeKeyFromBody } from './write-key';
 import { analyticsDenials, analyticsIds, applyConsentDecision, consentManagementPreferences, deniedConsent, withoutClickIds } from './consent';
 import { clientNetwork, createRateLimiter, fullBucket, takeToken } from './rate-limit';
 import { parseUserAgent } from './user-agent';
+import { sha256 } from '../warehouse/identity/identifiers';
+import { linkMessageId } from '../warehouse/identity/job';
 
 describe('readBatch', () => {
   it.each([
@@ -84,6 +86,16 @@ describe('validateEvent', () => {
       });
     }
     expect(validateEvent({ type: 'page', anonymousId: 'a', [field]: ' x ' }).ok).toBe(true);
+  });
+
+  it("refuses a messageId the identity graph reserves for its context.traits links, which would join someone else's person", () => {
+    const link = linkMessageId(['user:ann', `email:${sha256('ann@example.com')}`]);
+    expect(validateEvent({ type: 'identify', userId: 'mallory', anonymousId: 'a', messageId: link })).toEqual({
+      ok: false,
+      code: 'reserved_message_id',
+      reason: 'messageId may not start with "context:", which the identity graph reserves for its own messages',
+    });
+    for (const messageId of ['Context:1', ' context:1', 'ctx:1', 'my-context:1']) expect(validateEvent({ type: 'page', anonymousId: 'a', messageId }).ok).toBe(true);
   });
 
   it('keeps numeric ids that are safe integers, as Segment does', () => {

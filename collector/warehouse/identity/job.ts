@@ -5,8 +5,9 @@
 // one (identity_run_nodes, see docs/analytics.md).
 import { readCheckpoint, writeCheckpoint } from '../checkpoints';
 import { insertRows, queryRows, type ClickHouseClient } from '../client';
+import { linkMessagePrefix } from '../../ingest/event';
 import { toDateTimeText } from '../../ingest/normalize';
-import { dt, int, strList } from '../../query/literal';
+import { dt, int, str, strList } from '../../query/literal';
 import { crawlerDelivery } from '../job-sql';
 import { blockedIdSet, type BlockedIds } from '../../ingest/placeholder-ids';
 import { blockedNodes, eventNodes, previousEdgePrefix, sha256 } from './identifiers';
@@ -97,7 +98,7 @@ export interface EdgeRow {
  * a link stores it again with the earliest event of its window, and rule 1 gives an e-mail to the user that claimed
  * it first, so a late-delivered older event must move the claim back, never a newer one forward.
  */
-const edgeTime = "toUInt32(if(message_id LIKE 'context:%', min(timestamp), argMax(timestamp, received_at)))";
+const edgeTime = `toUInt32(if(message_id LIKE ${str(`${linkMessagePrefix}%`)}, min(timestamp), argMax(timestamp, received_at)))`;
 const edgeColumns = `message_id, node, ${edgeTime} AS ts`;
 
 /**
@@ -105,7 +106,7 @@ const edgeColumns = `message_id, node, ${edgeTime} AS ts`;
  * timestamp. Then a link's is its earliest (as edgeTime), an identify's its latest; never the first row ClickHouse
  * happens to return, so the order of rule 4, and a link's redundancy in contextLinks, do not depend on it.
  */
-const messageTime = (messageId: string, a: number, b: number): number => (messageId.startsWith('context:') ? Math.min(a, b) : Math.max(a, b));
+const messageTime = (messageId: string, a: number, b: number): number => (messageId.startsWith(linkMessagePrefix) ? Math.min(a, b) : Math.max(a, b));
 
 /**
  * Edges of the graph component(s) of `seeds`, following messages and nodes until nothing new appears. An edge of a
@@ -162,7 +163,7 @@ async function componentEdges(
  * message of both, joining their persons; and the same link gets the same name whichever run's window finds it.
  * JSON, not a join: no userId, whatever characters it holds, makes two sets of nodes read alike.
  */
-export const linkMessageId = (nodes: readonly string[]): string => `context:${sha256(JSON.stringify([...nodes].sort()))}`;
+export const linkMessageId = (nodes: readonly string[]): string => `${linkMessagePrefix}${sha256(JSON.stringify([...nodes].sort()))}`;
 
 /**
  * The nodes of a message that a context link would repeat: without a user node that the message names only as a
