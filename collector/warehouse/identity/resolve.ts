@@ -79,8 +79,11 @@ class UserLimitedUnionFind extends UnionFind {
 export const byTimeThenId = (a: Pick<IdentityMessage, 'time' | 'messageId'>, b: Pick<IdentityMessage, 'time' | 'messageId'>): number =>
   a.time - b.time || (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0);
 
-/** The node a message's other strong nodes join and its device identifies as: its userId when it has one. */
-const anchorOf = (message: IdentityMessage): string | undefined => [...message.strong].sort(compareNodes)[0];
+/**
+ * The node a message's other strong nodes join and its device identifies as: its userId when it has one. Its first
+ * strong node: resolveIdentities puts each message's nodes in compareNodes order once, up front.
+ */
+const anchorOf = (message: IdentityMessage): string | undefined => message.strong[0];
 
 /** Strong components by rule 1, messages taken in canonical order (first claim wins). */
 function strongComponents(sorted: readonly IdentityMessage[]): UserLimitedUnionFind {
@@ -90,14 +93,14 @@ function strongComponents(sorted: readonly IdentityMessage[]): UserLimitedUnionF
     if (anchor === undefined) continue;
     strong.add(anchor);
     // userIds first (compareNodes): an alias's two users are joined before its e-mail/phone is weighed.
-    for (const node of [...message.strong].sort(compareNodes)) if (node !== anchor) strong.join(anchor, node, node.startsWith('user:'));
+    for (const node of message.strong) if (node !== anchor) strong.join(anchor, node, node.startsWith('user:'));
   }
   return strong;
 }
 
 /** Maps every node of `messages` to its periods (one period unless it is a shared device). */
 export function resolveIdentities(messages: readonly IdentityMessage[]): Map<string, Period[]> {
-  const sorted = [...messages].sort(byTimeThenId);
+  const sorted = messages.map((m) => ({ ...m, strong: [...m.strong].sort(compareNodes) })).sort(byTimeThenId);
   const strong = strongComponents(sorted);
 
   // Each device's links to strong nodes, in canonical order.
