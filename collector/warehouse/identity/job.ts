@@ -296,6 +296,8 @@ async function resolveNewIdentities(
   // Newest delivery of each message (as events FINAL would keep it) not yet recorded in identity_edges. A crawler's
   // (a synthetic monitor logging in, say) joins no one: its events are no person's (jobs/fresh_events.sql, with
   // the same crawlerDelivery test), and its identifiers, linked to a real customer's e-mail, would merge them into one.
+  // Nor one whose id is a context link's: ingest refuses such ids (reserved_message_id), but rows stored before the
+  // rule, or spooled by an older collector, would join their sender to the link's customer.
   const fresh = await rows<EventFacts>(
     client,
     `SELECT message_id, argMax(type, received_at) AS t_type, argMax(anonymous_id, received_at) AS t_anon,
@@ -303,7 +305,7 @@ async function resolveNewIdentities(
             argMax(traits, received_at) AS t_traits, toUInt32(argMax(timestamp, received_at)) AS ts,
             max(received_at) AS last_received
      FROM events
-     WHERE type IN ('identify', 'alias') AND received_at >= ${sinceText}
+     WHERE type IN ('identify', 'alias') AND received_at >= ${sinceText} AND message_id NOT LIKE ${str(`${linkMessagePrefix}%`)}
      GROUP BY message_id
      HAVING argMax(${crawlerDelivery}, received_at) = 0
         AND (message_id, last_received) NOT IN
