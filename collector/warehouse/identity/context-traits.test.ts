@@ -247,3 +247,16 @@ describe("a context link of a server-side alias's previousId", () => {
     }
   });
 });
+
+describe('an identify stored with a context link\'s message id', () => {
+  it("joins no one to the link's person: ingest refuses such ids now, but rows stored before (or spooled by an older collector) remain", async () => {
+    const link = linkMessageId([email('nia@example.com'), 'user:nia']);
+    // The row as an older collector stored it: validateEvent refuses the id today, so it is set after.
+    const forged = { ...eventRow({ type: 'identify', messageId: 'forged', anonymousId: 'mallory-phone' }, T - 5 * minute), message_id: link };
+    await loadRows(db.client, [tracked('nia-1', T - 10 * minute, { userId: 'nia' }, { email: 'nia@example.com' }), forged]);
+    await resolve();
+    expect(await personOf(email('nia@example.com'))).toEqual(['user:nia']);
+    expect(await personOf('anon:mallory-phone')).not.toEqual(['user:nia']);
+    expect((await messagesWith('anon:mallory-phone')).map((m) => m.message_id)).toEqual([]);
+  });
+});

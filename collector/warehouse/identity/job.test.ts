@@ -215,15 +215,19 @@ describe('identity job interrupted between statements', () => {
 });
 
 describe('a message read back from identity_edges', () => {
-  // A redelivery that changed an event's nodes and its timestamp leaves edges of one message with two times.
-  const edges = (messageId: string): EdgeRow[] => [
-    { message_id: messageId, node: 'user:ann', ts: 200 },
-    { message_id: messageId, node: `email:${sha256('ann@example.com')}`, ts: 100 },
+  // A redelivery that changed an event's nodes and its timestamp leaves edges of one message with two times: the
+  // nodes it sent have its time and its received_at, a node only the earlier delivery sent keeps that one's.
+  const edges = (messageId: string, redelivered: number): EdgeRow[] => [
+    { message_id: messageId, node: 'user:ann', ts: redelivered, received: 2000 },
+    { message_id: messageId, node: `email:${sha256('ann@example.com')}`, ts: 150, received: 1000 },
   ];
   const timesOf = (rows: EdgeRow[]) => [toMessages(rows), toMessages([...rows].reverse())].map(([message]) => message?.time);
 
-  it('has the time of its latest edge for an identify, the earliest for a context link, whatever order the rows come in', () => {
-    expect(timesOf(edges('identify-1'))).toEqual([200, 200]);
-    expect(timesOf(edges('context:0123'))).toEqual([100, 100]);
+  it("has its newest delivery's time for an identify (as events FINAL and the run that read it have), the earliest for a context link, whatever order the rows come in", () => {
+    expect(timesOf(edges('identify-1', 200))).toEqual([200, 200]);
+    // Redelivered with an older timestamp: still the newest delivery's, not the larger one.
+    expect(timesOf(edges('identify-1', 100))).toEqual([100, 100]);
+    expect(timesOf(edges('context:0123', 200))).toEqual([150, 150]);
+    expect(timesOf(edges('context:0123', 100))).toEqual([100, 100]);
   });
 });

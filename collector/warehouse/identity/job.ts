@@ -91,6 +91,8 @@ export interface EdgeRow {
   message_id: string;
   node: string;
   ts: number;
+  /** The newest delivery that wrote the edge (its received_at, epoch seconds). */
+  received: number;
 }
 
 /**
@@ -99,14 +101,27 @@ export interface EdgeRow {
  * it first, so a late-delivered older event must move the claim back, never a newer one forward.
  */
 const edgeTime = `toUInt32(if(message_id LIKE ${str(`${linkMessagePrefix}%`)}, min(timestamp), argMax(timestamp, received_at)))`;
-const edgeColumns = `message_id, node, ${edgeTime} AS ts`;
+const edgeColumns = `message_id, node, ${edgeTime} AS ts, toUInt32(max(received_at)) AS received`;
+
+/** A message's time so far, with the received_at it was read from. */
+interface Timed {
+  ts: number;
+  received: number;
+}
 
 /**
  * A message's time from its edges' (one per node): they agree unless a redelivery changed both its nodes and its
- * timestamp. Then a link's is its earliest (as edgeTime), an identify's its latest; never the first row ClickHouse
- * happens to return, so the order of rule 4, and a link's redundancy in contextLinks, do not depend on it.
+ * timestamp. Then a link's is its earliest (as edgeTime), an identify's its newest delivery's (as edgeTime, events
+ * FINAL and the run that read it: the edges that delivery wrote, not a node only an older one sent); never the first
+ * row ClickHouse happens to return, so the order of rule 4, and a link's redundancy in contextLinks, do not depend on it.
  */
-const messageTime = (messageId: string, a: number, b: number): number => (messageId.startsWith(linkMessagePrefix) ? Math.min(a, b) : Math.max(a, b));
+function messageTime(messageId: string, a: Timed, b: Timed): Timed {
+  if (messageId.startsWith(linkMessagePrefix)) return a.ts <= b.ts ? a : b;
+  // Two deliveries in one second: the later timestamp, as before.
+  return a.received > b.received || (a.received === b.received && a.ts >= b.ts) ? a : b;
+}
+
+const timedEdge = (edge: EdgeRow): Timed => ({ ts: Number(edge.ts), received: Number(edge.received) });
 
 /**
  * Edges of the graph component(s) of `seeds`, following messages and nodes until nothing new appears. An edge of a
@@ -234,12 +249,12 @@ async function contextLinks(client: ClickHouseClient, sinceText: string, fresh: 
        WHERE node IN ${strList([...new Set(chunk.flatMap((c) => c.nodes)), ...users.map((user) => previousEdgePrefix + user)])}
        GROUP BY message_id, node`,
     );
-    const byMessage = new Map<string, { nodes: Set<string>; ts: number }>();
+    const byMessage = new Map<string, { nodes: Set<string>; time: Timed }>();
     for (const edge of edges) {
-      const message = byMessage.get(edge.message_id) ?? { nodes: new Set<string>(), ts: Number(edge.ts) };
-      byMessage.set(edge.message_id, { nodes: message.nodes.add(edge.node), ts: messageTime(edge.message_id, message.ts, Number(edge.ts)) });
+      const message = byMessage.get(edge.message_id) ?? { nodes: new Set<string>(), time: timedEdge(edge) };
+      byMessage.set(edge.message_id, { nodes: message.nodes.add(edge.node), time: messageTime(edge.message_id, message.time, timedEdge(edge)) });
     }
-    for (const [messageId, message] of byMessage) remember(message.nodes, { messageId, ts: message.ts });
+    for (const [messageId, message] of byMessage) remember(message.nodes, { messageId, ts: message.time.ts });
   }
   const links: NewMessage[] = [];
   // Earliest first: of two pairs of the window with the same nodes (`Ann@x.com` and `ann@x.com`), one message, the earlier.
@@ -258,9 +273,12 @@ async function contextLinks(client: ClickHouseClient, sinceText: string, fresh: 
 
 export function toMessages(edges: readonly EdgeRow[]): IdentityMessage[] {
   const byMessage = new Map<string, IdentityMessage>();
+  const timeOf = new Map<string, Timed>();
   for (const edge of edges) {
     const message = byMessage.get(edge.message_id) ?? { messageId: edge.message_id, time: Number(edge.ts), strong: [], device: undefined };
-    message.time = messageTime(edge.message_id, message.time, Number(edge.ts));
+    const time = messageTime(edge.message_id, timeOf.get(edge.message_id) ?? timedEdge(edge), timedEdge(edge));
+    timeOf.set(edge.message_id, time);
+    message.time = time.ts;
     if (edge.node.startsWith('anon:')) message.device = edge.node;
     else if (edge.node.startsWith(previousEdgePrefix)) message.previous = edge.node.slice(previousEdgePrefix.length);
     else message.strong.push(edge.node);
@@ -296,6 +314,8 @@ async function resolveNewIdentities(
   // Newest delivery of each message (as events FINAL would keep it) not yet recorded in identity_edges. A crawler's
   // (a synthetic monitor logging in, say) joins no one: its events are no person's (jobs/fresh_events.sql, with
   // the same crawlerDelivery test), and its identifiers, linked to a real customer's e-mail, would merge them into one.
+  // Nor one whose id is a context link's: ingest refuses such ids (reserved_message_id), but rows stored before the
+  // rule, or spooled by an older collector, would join their sender to the link's customer.
   const fresh = await rows<EventFacts>(
     client,
     `SELECT message_id, argMax(type, received_at) AS t_type, argMax(anonymous_id, received_at) AS t_anon,
@@ -303,7 +323,7 @@ async function resolveNewIdentities(
             argMax(traits, received_at) AS t_traits, toUInt32(argMax(timestamp, received_at)) AS ts,
             max(received_at) AS last_received
      FROM events
-     WHERE type IN ('identify', 'alias') AND received_at >= ${sinceText}
+     WHERE type IN ('identify', 'alias') AND received_at >= ${sinceText} AND message_id NOT LIKE ${str(`${linkMessagePrefix}%`)}
      GROUP BY message_id
      HAVING argMax(${crawlerDelivery}, received_at) = 0
         AND (message_id, last_received) NOT IN
