@@ -2,7 +2,7 @@
 // Nodes: 'user:<userId>', 'anon:<anonymousId>', 'email:<sha256>', 'phone:<sha256 of E.164>',
 // 'phone_digits:<sha256 of the E.164 digits without +>' (the form Yandex Audiences and VK Ads match on).
 import { createHash } from 'node:crypto';
-import { blockedKey, isPlaceholderId, noBlockedIds, type BlockedIds } from '../../ingest/placeholder-ids';
+import { isPlaceholderId, noBlockedIds, type BlockedIds } from '../../ingest/placeholder-ids';
 
 export const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
@@ -88,15 +88,19 @@ function traitsOf(text: string): Record<string, unknown> {
   }
 }
 
+const contactsOfList = new WeakMap<BlockedIds, ReadonlySet<string>>();
+
 /**
- * A phone on the config's blockedIds, as written there or in E.164: `+7 000 000-00-00` blocks `8 000 000 00 00` too.
- * Read per call (a list of a few values).
+ * The e-mails and phones (E.164) of the config's blockedIds, normalised as traits' are, so `+7 000 000-00-00` there
+ * blocks `8 000 000 00 00` too. Worked out once per list: eventNodes reads it for every message.
  */
-function phoneBlocked(sent: unknown, phone: string, blocked: BlockedIds): boolean {
-  if (blocked.size === 0) return false;
-  if (blocked.has(blockedKey(String(sent))) || blocked.has(phone)) return true;
-  for (const value of blocked) if (normalizePhone(value) === phone) return true;
-  return false;
+function blockedContacts(blocked: BlockedIds): ReadonlySet<string> {
+  let contacts = contactsOfList.get(blocked);
+  if (contacts === undefined) {
+    contacts = new Set([...blocked].flatMap((value) => [normalizeEmail(value), normalizePhone(value)].filter((c): c is string => c !== undefined)));
+    contactsOfList.set(blocked, contacts);
+  }
+  return contacts;
 }
 
 /**
@@ -113,10 +117,11 @@ export function eventNodes(raw: IdentityFacts, blocked: BlockedIds = noBlockedId
   // sends previousId = anonymousId): that one is the device node below, not a second user.
   if (facts.type === 'alias' && facts.previousId && facts.previousId !== facts.anonymousId) strong.push(`user:${facts.previousId}`);
   const traits = traitsOf(facts.traits);
+  const contacts = blockedContacts(blocked);
   const email = normalizeEmail(traits.email);
-  if (email && !blocked.has(email)) strong.push(`email:${sha256(email)}`);
+  if (email && !contacts.has(email)) strong.push(`email:${sha256(email)}`);
   const phone = normalizePhone(traits.phone);
-  if (phone && !phoneBlocked(traits.phone, phone, blocked)) strong.push(`phone:${sha256(phone)}`, `phone_digits:${sha256(phone.slice(1))}`);
+  if (phone && !contacts.has(phone)) strong.push(`phone:${sha256(phone)}`, `phone_digits:${sha256(phone.slice(1))}`);
   const ambiguous = facts.type === 'alias' && facts.previousId && !facts.anonymousId;
   const deviceId = ambiguous ? facts.previousId : facts.anonymousId;
   const nodes: EventNodes = { strong: [...new Set(strong)], device: deviceId ? `anon:${deviceId}` : undefined };
@@ -131,11 +136,10 @@ export function eventNodes(raw: IdentityFacts, blocked: BlockedIds = noBlockedId
  */
 export function blockedNodes(blocked: BlockedIds): (node: string) => boolean {
   const hashed = new Set<string>();
-  for (const value of blocked) {
-    const email = normalizeEmail(value);
-    if (email) hashed.add(`email:${sha256(email)}`);
-    const phone = normalizePhone(value);
-    if (phone) hashed.add(`phone:${sha256(phone)}`).add(`phone_digits:${sha256(phone.slice(1))}`);
+  for (const contact of blockedContacts(blocked)) {
+    // An e-mail has an @, an E.164 phone never does.
+    if (contact.includes('@')) hashed.add(`email:${sha256(contact)}`);
+    else hashed.add(`phone:${sha256(contact)}`).add(`phone_digits:${sha256(contact.slice(1))}`);
   }
   return (node) => {
     const named = node.startsWith(previousEdgePrefix) ? node.slice(previousEdgePrefix.length) : node;
