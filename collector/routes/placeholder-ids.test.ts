@@ -126,3 +126,36 @@ describe('placeholder ids through the collector', () => {
     expect(metrics).toContain('tagflow_events_blocked_ids_total{source="test-source"} 6');
   });
 });
+
+describe("the collector's scheduled identity job", () => {
+  let scheduled: TestCollector | undefined;
+  afterAll(() => scheduled?.close());
+
+  it("makes no node of the config's blocked e-mail: a device that gave only that address stays apart from the user who gave it", async () => {
+    scheduled = await startTestCollector(
+      {},
+      { blockedIds: ['qa@example.com'], warehouseJobs: { identityIntervalSeconds: 0.2, segmentIntervalSeconds: 0, identityOverlapSeconds: 86_400 } },
+    );
+    const response = await fetch(`${scheduled.url}/v1/batch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        writeKey: scheduled.source.writeKey,
+        batch: [
+          { type: 'identify', messageId: 'sched-device', anonymousId: 'sched-device-1', traits: { email: 'QA@example.com' } },
+          { type: 'identify', messageId: 'sched-user', userId: 'sched-user', anonymousId: 'sched-device-2', traits: { email: 'qa@example.com' } },
+        ],
+      }),
+    });
+    expect(await response.json()).toEqual({ accepted: 2, rejected: [] });
+    const db = scheduled.db;
+    // Both identifiers resolved by the collector's own timer, not by a call of the test.
+    const [device, user] = await waitUntil(
+      () => Promise.all([personsOf(db, 'anon:sched-device-1'), personsOf(db, 'user:sched-user')]),
+      (persons) => persons.every((person) => person.length === 1),
+    );
+    expect(device).not.toEqual(user);
+    expect(await personsOf(db, 'anon:sched-device-2')).toEqual(user);
+    expect(await personsOf(db, email('qa@example.com'))).toEqual([]);
+  });
+});
