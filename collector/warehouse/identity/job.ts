@@ -1,8 +1,8 @@
 // The incremental identity job: new identify/alias events, and new userId ↔ e-mail/phone links of other events'
-// context.traits (contextLinks) → identity_edges → re-resolution of only the
-// graph components they touch → identities (changed identifiers marked stale first) → person_events_stored
-// brought up to date (person-events.ts). Safe to run again; a run interrupted anywhere is completed by the next
-// one (identity_run_nodes, see docs/analytics.md).
+// context.traits (contextLinks) → identity_edges → re-resolution of only the graph components they touch →
+// identities of the identifiers whose periods changed (mappings.ts; those whose person changed marked stale
+// first) → person_events_stored brought up to date (person-events.ts). Safe to run again; a run interrupted
+// anywhere is completed by the next one (identity_run_nodes, see docs/analytics.md).
 import { readCheckpoint, writeCheckpoint } from '../checkpoints';
 import { insertRows, queryRows, type ClickHouseClient } from '../client';
 import { linkMessagePrefix } from '../../ingest/event';
@@ -11,6 +11,7 @@ import { dt, int, str, strList } from '../../query/literal';
 import { crawlerDelivery } from '../job-sql';
 import { blockedIdSet, type BlockedIds } from '../../ingest/placeholder-ids';
 import { blockedNodes, eventNodes, previousEdgePrefix, sha256 } from './identifiers';
+import { mappingChanges } from './mappings';
 import { appendPersonEvents, markStaleNodes, type PersonEventsOptions } from './person-events';
 import { byTimeThenId, resolveIdentities, type IdentityMessage } from './resolve';
 
@@ -40,7 +41,7 @@ export interface IdentityJobResult {
    * message of identity_edges held yet, each stored as one message however many events carry it.
    */
   links: number;
-  /** Identifiers whose mapping was (re)written. */
+  /** Identifiers whose mapping was written: new to identities, or periods that changed (see mappings.ts). */
   identifiers: number;
   /** Identifiers whose person changed (marked stale). */
   staleIdentifiers: number;
@@ -369,12 +370,16 @@ async function resolveNewIdentities(
   for (const node of [...seeds, ...component.skipped]) {
     if (!resolved.has(node) && !node.startsWith(previousEdgePrefix)) resolved.set(node, [{ validFrom: 0, personId: node }]);
   }
+  // Only what changed is written: one login in a component of thousands of accounts would otherwise rewrite
+  // (and version anew) every one of their identities. Identifiers left as they were keep their rows.
+  const changes = await mappingChanges(client, resolved);
   // Stale marks before identities: an interruption in between leaves extra marks (a cost at read time only),
-  // and the next run, finding identities unchanged, would not mark them again.
-  const staleIdentifiers = await markStaleNodes(client, resolved);
+  // and the next run, finding the same changes, marks and writes them again; one after a partial write finds
+  // the written identifiers unchanged and writes the rest.
+  const staleIdentifiers = await markStaleNodes(client, changes.moved);
   const now = Math.max(Date.now(), version);
   const mappedAt = toDateTimeText(now);
-  const identityRows = [...resolved].flatMap(([identifier, periods]) =>
+  const identityRows = [...changes.write].flatMap(([identifier, periods]) =>
     periods.map((p) => ({ identifier, valid_from: toDateTimeText(p.validFrom * 1000), person_id: p.personId, mapped_at: mappedAt, version: now })),
   );
   await insertRows(client, 'identities', identityRows);
@@ -385,5 +390,5 @@ async function resolveNewIdentities(
   // Every row left has a version up to this completed run's (runs are never concurrent), so none is read
   // again; emptied here so the table stays small. Interrupted before this, the next completed run empties it.
   await client.command({ query: 'TRUNCATE TABLE identity_run_nodes' });
-  return { events: fresh.length, links: links.length, identifiers: resolved.size, staleIdentifiers };
+  return { events: fresh.length, links: links.length, identifiers: changes.write.size, staleIdentifiers };
 }

@@ -1,7 +1,7 @@
 // Keeps person_events_stored (migrations/030_person_events.sql) up to date; called by the identity job right
 // after it resolves identities:
-//  1. markStaleNodes: identifiers whose person changed go to stale_nodes; the person_events view re-attributes
-//     their stored rows at read time, so a merge costs a few rows, not a rewrite.
+//  1. markStaleNodes: identifiers whose person changed (mappings.ts) go to stale_nodes; the person_events view
+//     re-attributes their stored rows at read time, so a merge costs a few rows, not a rewrite.
 //  2. appendPersonEvents: rewrites the buckets (partitions) that need it (the squash of stale nodes, when due,
 //     and rows a newer delivery supersedes), then appends every event key not stored yet, newest delivery,
 //     attributed with the latest identities.
@@ -9,8 +9,7 @@ import { readCheckpoint, writeCheckpoint } from '../checkpoints';
 import { insertRows, queryRows, type ClickHouseClient } from '../client';
 import { crawlerDelivery, jobSql } from '../job-sql';
 import { toDateTimeText } from '../../ingest/normalize';
-import { dt, int, str, strList } from '../../query/literal';
-import type { Period } from './resolve';
+import { dt, int, str } from '../../query/literal';
 
 export const personEventsJob = 'person_events';
 /** Partitions of person_events_stored: bucket = cityHash64(node) % buckets. */
@@ -32,45 +31,15 @@ export interface PersonEventsResult {
   rewrittenBuckets: number;
 }
 
-const periodsText = (periods: readonly Period[]): string =>
-  [...periods]
-    .sort((a, b) => a.validFrom - b.validFrom)
-    .map((p) => `${p.validFrom}\u0000${p.personId}`)
-    .join('\u0001');
-
-/** Current periods of `identifiers` as periodsText; an identifier without any is its own person. */
-async function currentPeriods(client: ClickHouseClient, identifiers: string[]): Promise<Map<string, string>> {
-  const found = new Map<string, Period[]>();
-  const read = async (query: string): Promise<void> => {
-    const rows = await queryRows<{ identifier: string; since: number; person_id: string }>(client, query);
-    for (const row of rows) found.set(row.identifier, [...(found.get(row.identifier) ?? []), { validFrom: Number(row.since), personId: row.person_id }]);
-  };
-  // A whole-graph run compares everything: one scan beats thousands of IN lists. Otherwise identities_current
-  // narrowed to the identifiers first (identities is sorted by identifier; the view would group all of them).
-  if (identifiers.length > 20_000) await read('SELECT identifier, toUInt32(valid_from) AS since, person_id FROM identities_current');
-  else {
-    for (let i = 0; i < identifiers.length; i += 1000) {
-      const list = strList(identifiers.slice(i, i + 1000));
-      await read(
-        `SELECT identifier, toUInt32(valid_from) AS since, person_id FROM identities
-         WHERE identifier IN ${list} AND (identifier, version) IN (SELECT identifier, max(version) FROM identities WHERE identifier IN ${list} GROUP BY identifier)`,
-      );
-    }
-  }
-  return new Map(identifiers.map((id) => [id, periodsText(found.get(id) ?? [{ validFrom: 0, personId: id }])]));
-}
-
 /**
- * Records in stale_nodes every identifier whose periods in `resolved` differ from identities_current.
- * Call before writing `resolved` to identities (a crash in between leaves stale marks, which only cost reads).
+ * Records in stale_nodes the identifiers of `moved` (mappingChanges: their person changed) that have stored rows.
+ * Call before writing their new identities (a crash in between leaves stale marks, which only cost reads).
  */
-export async function markStaleNodes(client: ClickHouseClient, resolved: Map<string, Period[]>): Promise<number> {
+export async function markStaleNodes(client: ClickHouseClient, moved: string[]): Promise<number> {
   // Nothing stored yet (the first run): no row to re-attribute.
-  if ((await storedCount(client)) === 0) return 0;
-  const before = await currentPeriods(client, [...resolved.keys()]);
+  if (moved.length === 0 || (await storedCount(client)) === 0) return 0;
   const markedAt = toDateTimeText(Date.now());
-  const changed = [...resolved].filter(([id, periods]) => before.get(id) !== periodsText(periods)).map(([node]) => node);
-  const stale = (await withStoredRows(client, changed)).map((node) => ({ node, marked_at: markedAt }));
+  const stale = (await withStoredRows(client, moved)).map((node) => ({ node, marked_at: markedAt }));
   await insertRows(client, 'stale_nodes', stale);
   return stale.length;
 }
