@@ -3,9 +3,9 @@
 // share one database (behind a load balancer, each with its own spool): each job runs on one of them at a time,
 // the one holding the job's lease in ClickHouse (lease.ts). The holder keeps it between runs, renewing it every
 // third of its length, until it stops (which releases it) or dies (it then expires); the other collectors' ticks
-// find it held and skip, and the first tick after it is free takes the job over. Within a collector a job waits for its previous run to
-// finish; a failed run is logged and retried at the next tick. An interval of 0 keeps a collector out of that
-// job altogether, to pin a job to chosen collectors.
+// find it held and skip, and the first tick after it is free takes the job over. Within a collector a job waits
+// for its previous run to finish; a failed run is logged and retried at the next tick. An interval of 0 keeps a
+// collector out of that job altogether, to pin a job to chosen collectors.
 // Jobs give way to migrations: while another collector holds the `migrations` lease (migrate.ts, at its start),
 // a tick neither takes nor keeps the job's lease, and a holder between two runs gives it up at its next renewal,
 // so that the migrator, which takes the jobs' leases itself before it migrates, finds them free. A run under way
