@@ -169,6 +169,8 @@ describe('CORS for a browser admin tool (adminOrigins) on the query API', () => 
     ['POST', '/v1/query/funnel'],
     ['POST', '/v1/segments'],
     ['GET', '/v1/segments/some-id/export?format=vk'],
+    ['POST', '/v1/erasures'],
+    ['GET', '/v1/erasures/some-id'],
   ])('answers an admin origin a preflight for %s %s with the query API methods and the Authorization header', async (method, path) => {
     const response = await preflight(path, admin, method);
     expect(response.status).toBe(204);

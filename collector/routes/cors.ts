@@ -24,15 +24,15 @@ function routedSegments(url: string): string[] | undefined {
 }
 
 /**
- * The query API's paths (routes/query.ts, routes/currency-rates.ts), the only ones adminOrigins open: /v1/query/*,
- * /v1/segments*, /v1/currency-rates*, matched as Fastify routes them, so an escaped spelling of one gets the grant
+ * The query API's paths (routes/query.ts, routes/currency-rates.ts, routes/erasures.ts), the only ones adminOrigins
+ * open: /v1/query/*, /v1/segments*, /v1/currency-rates*, /v1/erasures*, matched as Fastify routes them, so an escaped spelling of one gets the grant
  * its route answers with. Anything else, or anything that cannot be read, is not one (no admin grant).
  */
 export function isQueryApiPath(url: string): boolean {
   const segments = routedSegments(url);
   if (segments === undefined || segments[0] !== '' || segments[1] !== 'v1') return false;
   const [area, ...rest] = segments.slice(2);
-  return (area === 'query' && rest.length > 0) || area === 'segments' || area === 'currency-rates';
+  return (area === 'query' && rest.length > 0) || area === 'segments' || area === 'currency-rates' || area === 'erasures';
 }
 
 const allowedHeaders = ['Content-Type', 'Authorization', 'Content-Encoding'];

@@ -1,5 +1,5 @@
 // The query and segment APIs (admin token only): funnels, saved segments, members, CSV export; exchange rates
-// (routes/currency-rates.ts).
+// (routes/currency-rates.ts); erasures of persons (routes/erasures.ts).
 import { timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
@@ -17,6 +17,7 @@ import { clickhouseErrorCode, createWarehouseClient } from '../warehouse/client'
 import { funnelCounts } from '../warehouse/funnels';
 import { segmentStore, type ContactCounts, type ContactExport } from '../warehouse/segments';
 import { currencyRateRoutes, currencyRatesPath } from './currency-rates';
+import { erasureRoutes } from './erasures';
 import { refuseInput } from './input-error';
 import { QueryLimiter } from './query-limiter';
 
@@ -361,5 +362,6 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig, metri
     });
 
     currencyRateRoutes(scope, client);
+    erasureRoutes(scope, client);
   });
 }

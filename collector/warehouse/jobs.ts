@@ -1,11 +1,11 @@
-// Runs the incremental warehouse jobs on timers inside the collector: identity resolution (every minute by
-// default) and segment refresh (every 15 minutes). Several collectors may share one database (behind a load
-// balancer, each with its own spool): each job runs on one of them at a time, the one holding the job's lease
-// in ClickHouse (lease.ts). The holder keeps it between runs, renewing it every third of its length, until it
-// stops (which releases it) or dies (it then expires); the other collectors' ticks find it held and skip, and
-// the first tick after it is free takes the job over. Within a collector a job waits for its previous run to
-// finish; a failed run is logged and retried at the next tick. An interval of 0 keeps a collector out of that
-// job altogether, to pin a job to chosen collectors.
+// Runs the incremental warehouse jobs on timers inside the collector: identity resolution, then the pending
+// erasures of persons (every minute by default), and segment refresh (every 15 minutes). Several collectors may
+// share one database (behind a load balancer, each with its own spool): each job runs on one of them at a time,
+// the one holding the job's lease in ClickHouse (lease.ts). The holder keeps it between runs, renewing it every
+// third of its length, until it stops (which releases it) or dies (it then expires); the other collectors' ticks
+// find it held and skip, and the first tick after it is free takes the job over. Within a collector a job waits
+// for its previous run to finish; a failed run is logged and retried at the next tick. An interval of 0 keeps a
+// collector out of that job altogether, to pin a job to chosen collectors.
 // Jobs give way to migrations: while another collector holds the `migrations` lease (migrate.ts, at its start),
 // a tick neither takes nor keeps the job's lease, and a holder between two runs gives it up at its next renewal,
 // so that the migrator, which takes the jobs' leases itself before it migrates, finds them free. A run under way
@@ -13,6 +13,7 @@
 // take the jobs again (lease.ts, "Migrations exclude the jobs").
 import { defaultLeaseSeconds, type WarehouseJobsConfig } from '../config';
 import { createWarehouseClient, type ClickHouseClient } from './client';
+import { processErasures } from './erasure';
 import { runIdentityJob } from './identity/job';
 import {
   createLease,
@@ -76,7 +77,12 @@ export function startWarehouseJobs(
   const holder = options.holder ?? newHolderName();
   const ttlMs = (config.leaseSeconds ?? defaultLeaseSeconds) * 1000;
   const runners: Record<WarehouseJobName, (jobClient: ClickHouseClient) => Promise<unknown>> = {
-    identity: (jobClient) => runIdentityJob(jobClient, { overlapSeconds: config.identityOverlapSeconds, blockedIds: options.blockedIds ?? [] }),
+    // Erasures right after an identity run, inside its lease: no identity run writes while rows are deleted, and the
+    // newest events are attributed to their person before the person's events are looked up (erasure.ts).
+    identity: async (jobClient) => ({
+      ...(await runIdentityJob(jobClient, { overlapSeconds: config.identityOverlapSeconds, blockedIds: options.blockedIds ?? [] })),
+      erasures: await processErasures(jobClient),
+    }),
     segments: (jobClient) => segmentStore(jobClient).materializeAll(log),
     ...options.runners,
   };
