@@ -1,6 +1,7 @@
 // Query times of the analyst views, the funnel builder, segment materialisation and a segment export over generated data
 // of a given size, as ratios against a plain `SELECT count() FROM events` scan measured in the same run.
 import { assertIdentifier, createWarehouseClient, queryRows, type ClickHouseClient } from '../collector/warehouse/client';
+import { processErasures, readErasure, requestErasure } from '../collector/warehouse/erasure';
 import { runIdentityJob } from '../collector/warehouse/identity/job';
 import { migrate } from '../collector/warehouse/migrate';
 import { segmentStore, type SegmentStore } from '../collector/warehouse/segments';
@@ -138,12 +139,21 @@ export async function warehouseSection(specs: BenchDatasetSpec[], options: { fre
       const incrementStart = performance.now();
       const incrementRun = await runIdentityJob(client);
       const incrementSeconds = seconds(incrementStart);
+      // Last, as it deletes: the erasure of the registered person with the most events (POST /v1/erasures, then what the
+      // identity job's runner does after its run): DELETE mutations on every table holding them, waited for.
+      const [busiest] = await queryRows<{ user_id: string; n: number }>(client, "SELECT user_id, count() AS n FROM events WHERE user_id != '' GROUP BY user_id ORDER BY n DESC, user_id LIMIT 1");
+      const { id: erasureId } = await requestErasure(client, { kind: 'userId', value: busiest?.user_id ?? '' });
+      const erasureStart = performance.now();
+      await processErasures(client);
+      const erasureSeconds = seconds(erasureStart);
+      const erased = await readErasure(client, erasureId);
       out.push(
         `### ${label} (${Number(persons?.n).toLocaleString('en')} persons)`,
         '',
         `Dataset \`${dataset.database}\`: ${dataset.reused ? 'reused' : 'generated'} (generating it took ${dataset.loadSeconds.toFixed(0)} s); copied into the run's database in ${copySeconds.toFixed(1)} s.`,
         `Identity job, first run (whole graph + person_events backfill of ${firstRun.personEvents.toLocaleString('en')} events): ${identitySeconds.toFixed(1)} s; a run with nothing new: ${idleSeconds.toFixed(1)} s;`,
         `a run after ${increment.length.toLocaleString('en')} new deliveries (${incrementRun.personEvents.toLocaleString('en')} events appended, ${incrementRun.staleIdentifiers} identifiers marked stale): ${incrementSeconds.toFixed(1)} s.`,
+        `Erasure of the registered person with the most events (${(erased?.deleted?.events ?? 0).toLocaleString('en')} events; ${erased?.status ?? 'not found'}): ${erasureSeconds.toFixed(1)} s, ${((erasureSeconds * 1000) / baseline).toFixed(0)}× baseline.`,
         '',
         '| query | time | × baseline |',
         '|---|---:|---:|',
