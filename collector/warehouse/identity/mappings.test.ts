@@ -1,6 +1,6 @@
 // mappingChanges against ClickHouse: a run that writes only the identifiers whose periods changed still leaves
 // identities_current as a from-scratch resolution of the same events has it, when a shared device's periods
-// shrink, when an identifier goes back to being its own person, when the identities insert is cut short,
+// shrink or tie, when an identifier goes back to being its own person, when the identities insert is cut short,
 // and whichever of its two reads (IN lists, or the whole table above 20,000 identifiers) compares the periods.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/clickhouse';
@@ -99,6 +99,43 @@ describe('an identifier that goes back to being its own person', () => {
     expect((await identities(db)).find((r) => r.identifier === 'anon:dev-bot')?.person_id).toBe('anon:dev-bot');
     // bot-1 itself stays in person_events_stored here (migration 037 removes it there too).
     expect((await attribution(db)).filter((r) => r.message_id !== 'bot-1')).toEqual(truth.attribution);
+  }, 60_000);
+});
+
+describe("a shared device's two switches in one second", () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase('mappings_tie');
+  });
+  afterAll(() => db.drop());
+
+  // ann, then bob and ann again in one second (message ids order them): from then on the device is ann's.
+  const rows = [
+    identify('tie-1', 'ann', 'dev-t', T),
+    identify('tie-2', 'bob', 'dev-t', T + 10 * minute),
+    identify('tie-3', 'ann', 'dev-t', T + 10 * minute + 500),
+    eventRow({ type: 'track', event: 'Opened', messageId: 'tie-open', anonymousId: 'dev-t' }, T + 10 * minute + 900),
+    eventRow({ type: 'track', event: 'Opened', messageId: 'tie-later', anonymousId: 'dev-t' }, T + 30 * minute),
+  ];
+  const again = [identify('tie-again', 'ann', 'dev-a2', T + 40 * minute)];
+
+  it('maps the device to ann from that second on, before and after a merge, and a run that changes nothing writes nothing', async () => {
+    await loadRows(db.client, rows);
+    await runIdentityJob(db.client, options);
+    const device = async () => (await identities(db)).filter((r) => r.identifier === 'anon:dev-t').map((r) => [r.valid_from, r.person_id]);
+    // No period of no length (bob's, within that second): its row and ann's would share a key, and whichever a
+    // merge kept decided the device's person; before the merge, attribution took bob's.
+    const expected = [['0000-00-00 00:00:00', 'user:ann']];
+    const opened = async () => (await attribution(db)).filter((r) => ['tie-open', 'tie-later'].includes(r.message_id)).map((r) => r.person_id);
+    expect(await device()).toEqual(expected);
+    expect(await opened()).toEqual(['user:ann', 'user:ann']);
+    await db.client.command({ query: 'OPTIMIZE TABLE identities FINAL' });
+    expect(await device()).toEqual(expected);
+    const before = await newestVersion(db);
+    await loadRows(db.client, again);
+    await runIdentityJob(db.client, options);
+    expect(await writtenSince(db, before)).toEqual([{ identifier: 'anon:dev-a2' }]);
+    expect(await attribution(db)).toEqual((await fromScratch([...rows, ...again])).attribution);
   }, 60_000);
 });
 
