@@ -139,6 +139,32 @@ describe("a shared device's two switches in one second", () => {
   }, 60_000);
 });
 
+describe('an identifier whose current row has a version above the clock of the run that changes it', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase('mappings_version');
+  });
+  afterAll(() => db.drop());
+
+  it("gets the run's periods current all the same (a collector's clock ran ahead when it wrote that row)", async () => {
+    const first = [identify('z-1', 'zoe', 'dev-z', T)];
+    await loadRows(db.client, first);
+    await runIdentityJob(db.client, options);
+    // The row a collector whose clock was years ahead wrote, for the same events then seen otherwise.
+    const ahead = Date.UTC(2040, 0, 1);
+    await db.client.insert({
+      table: 'identities',
+      format: 'JSONEachRow',
+      values: [{ identifier: 'anon:dev-z', valid_from: '1970-01-01 00:00:00', person_id: 'user:yan', mapped_at: '2040-01-01 00:00:00', version: ahead }],
+    });
+    const later = [identify('z-2', 'zoe', 'dev-z2', T + minute)];
+    await loadRows(db.client, later);
+    await runIdentityJob(db.client, options);
+    expect((await identities(db)).filter((r) => r.identifier === 'anon:dev-z').map((r) => r.person_id)).toEqual(['user:zoe']);
+    expect(await identities(db)).toEqual((await fromScratch([...first, ...later])).identities);
+  }, 60_000);
+});
+
 /** A ClickHouse client whose identities insert writes the first half of its rows, then fails (a cut-short insert). */
 function halfInsertClient(client: ClickHouseClient): ClickHouseClient {
   return new Proxy(client, {
