@@ -1,7 +1,8 @@
 // mappingChanges against ClickHouse: a run that writes only the identifiers whose periods changed still leaves
 // identities_current as a from-scratch resolution of the same events has it, when a shared device's periods
-// shrink or tie, when an identifier goes back to being its own person, when the identities insert is cut short,
-// and whichever of its two reads (IN lists, or the whole table above 20,000 identifiers) compares the periods.
+// shrink or tie, when an identifier goes back to being its own person, when its current row has a version above
+// the run's clock, when the identities insert is cut short, and whichever of its two reads (IN lists, or the whole
+// table above 20,000 identifiers) compares the periods.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/clickhouse';
 import { eventRow } from '../../../test/support/events';
