@@ -379,8 +379,10 @@ async function resolveNewIdentities(
   const staleIdentifiers = await markStaleNodes(client, changes.moved);
   const now = Math.max(Date.now(), version);
   const mappedAt = toDateTimeText(now);
+  // Above the rows they replace: those a collector whose clock ran ahead wrote would otherwise stay current.
+  const rowVersion = Math.max(now, changes.newestVersion + 1);
   const identityRows = [...changes.write].flatMap(([identifier, periods]) =>
-    periods.map((p) => ({ identifier, valid_from: toDateTimeText(p.validFrom * 1000), person_id: p.personId, mapped_at: mappedAt, version: now })),
+    periods.map((p) => ({ identifier, valid_from: toDateTimeText(p.validFrom * 1000), person_id: p.personId, mapped_at: mappedAt, version: rowVersion })),
   );
   await insertRows(client, 'identities', identityRows);
   const previous = toDateTimeText(checkpoint.position * 1000);

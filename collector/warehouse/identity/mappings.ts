@@ -12,26 +12,34 @@ const periodsText = (periods: readonly Period[]): string =>
     .map((p) => `${p.validFrom}\u0000${p.personId}`)
     .join('\u0001');
 
-/** Current periods of `identifiers` as periodsText; an identifier identities holds no row of is left out. */
-async function currentPeriods(client: ClickHouseClient, identifiers: string[]): Promise<Map<string, string>> {
-  const found = new Map<string, Period[]>();
+/** An identifier's current periods (as periodsText) and the version they were written with. */
+interface Current {
+  text: string;
+  version: number;
+}
+
+/** Current periods of `identifiers`; an identifier identities holds no row of is left out. */
+async function currentPeriods(client: ClickHouseClient, identifiers: string[]): Promise<Map<string, Current>> {
+  const found = new Map<string, { periods: Period[]; version: number }>();
   const read = async (query: string): Promise<void> => {
-    const rows = await queryRows<{ identifier: string; since: number; person_id: string }>(client, query);
-    for (const row of rows) found.set(row.identifier, [...(found.get(row.identifier) ?? []), { validFrom: Number(row.since), personId: row.person_id }]);
-  };
-  // A whole-graph run compares everything: one scan beats thousands of IN lists. Otherwise identities_current
-  // narrowed to the identifiers first (identities is sorted by identifier; the view would group all of them).
-  if (identifiers.length > 20_000) await read('SELECT identifier, toUInt32(valid_from) AS since, person_id FROM identities_current');
-  else {
-    for (let i = 0; i < identifiers.length; i += 1000) {
-      const list = strList(identifiers.slice(i, i + 1000));
-      await read(
-        `SELECT identifier, toUInt32(valid_from) AS since, person_id FROM identities
-         WHERE identifier IN ${list} AND (identifier, version) IN (SELECT identifier, max(version) FROM identities WHERE identifier IN ${list} GROUP BY identifier)`,
-      );
+    const rows = await queryRows<{ identifier: string; since: number; person_id: string; row_version: number }>(client, query);
+    for (const row of rows) {
+      const current = found.get(row.identifier) ?? { periods: [], version: Number(row.row_version) };
+      current.periods.push({ validFrom: Number(row.since), personId: row.person_id });
+      found.set(row.identifier, current);
     }
+  };
+  // The newest version's rows of the identifiers `filter` keeps, as identities_current pairs them (the view has no
+  // version). A whole-graph run compares everything: one scan beats thousands of IN lists. Otherwise narrowed to
+  // the identifiers first (identities is sorted by identifier; the view would group all of them).
+  const newestRows = (filter: string): string =>
+    `SELECT identifier, toUInt32(valid_from) AS since, person_id, version AS row_version FROM identities
+     WHERE ${filter} AND (identifier, version) IN (SELECT identifier, max(version) FROM identities WHERE ${filter} GROUP BY identifier)`;
+  if (identifiers.length > 20_000) await read(newestRows('1'));
+  else {
+    for (let i = 0; i < identifiers.length; i += 1000) await read(newestRows(`identifier IN ${strList(identifiers.slice(i, i + 1000))}`));
   }
-  return new Map([...found].map(([identifier, periods]) => [identifier, periodsText(periods)]));
+  return new Map([...found].map(([identifier, current]) => [identifier, { text: periodsText(current.periods), version: current.version }]));
 }
 
 export interface MappingChanges {
@@ -43,6 +51,11 @@ export interface MappingChanges {
   write: Map<string, Period[]>;
   /** Those whose person changed at some time (an identifier without a row was its own person): stale candidates. */
   moved: string[];
+  /**
+   * The highest version of the current rows of `write` (0 without any). The rows written must have a higher one, or
+   * identities_current keeps the old: a collector whose clock ran ahead may have written them.
+   */
+  newestVersion: number;
 }
 
 /** Compares `resolved` with identities_current (see MappingChanges). */
@@ -50,12 +63,14 @@ export async function mappingChanges(client: ClickHouseClient, resolved: Readonl
   const before = await currentPeriods(client, [...resolved.keys()]);
   const write = new Map<string, Period[]>();
   const moved: string[] = [];
+  let newestVersion = 0;
   for (const [identifier, periods] of resolved) {
     const now = periodsText(periods);
     const was = before.get(identifier);
-    if (was === now) continue;
+    if (was?.text === now) continue;
     write.set(identifier, periods);
-    if ((was ?? periodsText([{ validFrom: 0, personId: identifier }])) !== now) moved.push(identifier);
+    newestVersion = Math.max(newestVersion, was?.version ?? 0);
+    if ((was?.text ?? periodsText([{ validFrom: 0, personId: identifier }])) !== now) moved.push(identifier);
   }
-  return { write, moved };
+  return { write, moved, newestVersion };
 }

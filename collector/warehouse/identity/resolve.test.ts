@@ -89,6 +89,19 @@ describe('resolveIdentities', () => {
     ]);
   });
 
+  it("gives a shared device no period of no length: of two switches in one second, that second's latest identify counts", () => {
+    // u2 then u1 again in second 500 (message ids order them), u2 then u3 in second 700, u3 from second 0 on.
+    const result = resolveIdentities([
+      identify(100, 'kiosk', 'u1'), identify(500, 'kiosk', 'u2'), identify(500, 'kiosk', 'u1'), identify(700, 'kiosk', 'u2'), identify(700, 'kiosk', 'u3'),
+      identify(0, 'kiosk-2', 'u1'), identify(0, 'kiosk-2', 'u3'),
+    ]);
+    expect(result.get('anon:kiosk')).toEqual([
+      { validFrom: 0, personId: 'user:u1' },
+      { validFrom: 700, personId: 'user:u3' },
+    ]);
+    expect(result.get('anon:kiosk-2')).toEqual([{ validFrom: 0, personId: 'user:u3' }]);
+  });
+
   it('never merges two userIds through a shared e-mail: the e-mail stays with the first to claim it by event time', () => {
     // u2's message is made first (the smaller message id) but happens later: event time decides, not input order.
     const second = identify(200, 'd2', 'u2', { email: 'family@x.io' });

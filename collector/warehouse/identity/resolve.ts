@@ -98,6 +98,19 @@ function strongComponents(sorted: readonly IdentityMessage[]): UserLimitedUnionF
   return strong;
 }
 
+/**
+ * Appends to `periods` (a device's so far, in time order) its switch to `personId` at `time`. A period that began in
+ * that same second is replaced, not followed: identities holds one row per (identifier, valid_from), so two periods
+ * of one second would share a key, and whichever row a merge kept (before it, whichever attribution read first)
+ * would decide the device's person instead of that second's latest identify.
+ */
+function switchPeriods(periods: Period[], personId: string, time: number): void {
+  while (periods.length > 0 && (periods[periods.length - 1] as Period).validFrom === time) periods.pop();
+  const last = periods[periods.length - 1];
+  if (last === undefined) periods.push({ validFrom: 0, personId });
+  else if (last.personId !== personId) periods.push({ validFrom: time, personId });
+}
+
 /** Maps every node of `messages` to its periods (one period unless it is a shared device). */
 export function resolveIdentities(messages: readonly IdentityMessage[]): Map<string, Period[]> {
   const sorted = messages.map((m) => ({ ...m, strong: [...m.strong].sort(compareNodes) })).sort(byTimeThenId);
@@ -163,11 +176,7 @@ export function resolveIdentities(messages: readonly IdentityMessage[]): Map<str
   for (const node of strong.nodes()) result.set(node, [{ validFrom: 0, personId: personOf(node) }]);
   for (const [device, deviceLinks] of links) {
     const periods: Period[] = [];
-    for (const link of deviceLinks) {
-      const personId = personOf(anchorOf(link) as string);
-      if (periods.length === 0) periods.push({ validFrom: 0, personId });
-      else if ((periods[periods.length - 1] as Period).personId !== personId) periods.push({ validFrom: link.time, personId });
-    }
+    for (const link of deviceLinks) switchPeriods(periods, personOf(anchorOf(link) as string), link.time);
     result.set(device, periods);
   }
   // A device that identified without any userId/e-mail/phone is a person of its own.
