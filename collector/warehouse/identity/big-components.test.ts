@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/clickhouse';
 import { eventRow } from '../../../test/support/events';
+import { attribution, currentIdentities, fromScratch } from '../../../test/support/identity-state';
 import type { EventRow } from '../../ingest/normalize';
 import { loadRows } from '../generator/load';
 import { sha256 } from './identifiers';
@@ -47,21 +48,6 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => db.drop());
 
-const identities = (target: TestDatabase) =>
-  target.rows<{ identifier: string; valid_from: string; person_id: string }>('SELECT identifier, valid_from, person_id FROM identities_current ORDER BY identifier, valid_from');
-const attribution = (target: TestDatabase) => target.rows<{ message_id: string; person_id: string }>('SELECT message_id, person_id FROM person_events ORDER BY message_id');
-
-/** identities and person_events of `rows` loaded into a new database and resolved in one run. */
-async function fromScratch(rows: EventRow[]) {
-  const fresh = await createTestDatabase('big_components_scratch');
-  try {
-    await loadRows(fresh.client, rows);
-    await runIdentityJob(fresh.client, options);
-    return { identities: await identities(fresh), attribution: await attribution(fresh) };
-  } finally {
-    await fresh.drop();
-  }
-}
 
 /** Runs the job after loading `rows`; returns its result and the identities rows it wrote (versions above the previous newest). */
 async function runWith(rows: EventRow[]) {
@@ -86,8 +72,8 @@ describe('a component of many accounts sharing one e-mail', () => {
     const { result, written } = await runWith(tabletRows);
     expect(written).toEqual([{ identifier: 'anon:dev-17-tablet', person_id: 'user:u-17' }]);
     expect(result).toMatchObject({ events: 1, identifiers: 1, staleIdentifiers: 0 });
-    const truth = await fromScratch([...accountRows, ...tabletRows]);
-    expect(await identities(db)).toEqual(truth.identities);
+    const truth = await fromScratch(options, [...accountRows, ...tabletRows]);
+    expect(await currentIdentities(db)).toEqual(truth.identities);
     expect(await attribution(db)).toEqual(truth.attribution);
   }, 60_000);
 
@@ -111,8 +97,8 @@ describe('a component of many accounts sharing one e-mail', () => {
     const profile = () => db.rows("SELECT person_id, identifiers, orders, revenue FROM profiles WHERE person_id IN ('user:u-03', 'user:u-04') ORDER BY person_id");
     const merged = [{ person_id: 'user:u-03', identifiers: ['anon:dev-03', 'anon:dev-04', 'user:u-03', 'user:u-04'], orders: 2, revenue: 20 }];
     expect(await profile()).toEqual(merged);
-    const truth = await fromScratch([...accountRows, ...tabletRows, ...againRows, ...aliasRows]);
-    expect(await identities(db)).toEqual(truth.identities);
+    const truth = await fromScratch(options, [...accountRows, ...tabletRows, ...againRows, ...aliasRows]);
+    expect(await currentIdentities(db)).toEqual(truth.identities);
 
     const squashed = await runIdentityJob(db.client, { ...options, squashAfterNodes: 0 });
     expect(squashed.rewrittenBuckets).toBeGreaterThan(0);

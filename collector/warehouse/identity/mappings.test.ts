@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/clickhouse';
 import { eventRow } from '../../../test/support/events';
+import { attribution, currentIdentities, fromScratch } from '../../../test/support/identity-state';
 import type { ClickHouseClient } from '../client';
 import type { EventRow } from '../../ingest/normalize';
 import { loadRows } from '../generator/load';
@@ -19,21 +20,6 @@ const options = { overlapSeconds: 10 * 365 * 86_400, squashAfterNodes: 1e9 };
 const identify = (messageId: string, userId: string, anonymousId: string, at: number): EventRow =>
   eventRow({ type: 'identify', messageId, userId, anonymousId }, at);
 
-const identities = (db: TestDatabase) =>
-  db.rows<{ identifier: string; valid_from: string; person_id: string }>('SELECT identifier, valid_from, person_id FROM identities_current ORDER BY identifier, valid_from, person_id');
-const attribution = (db: TestDatabase) => db.rows<{ message_id: string; person_id: string }>('SELECT message_id, person_id FROM person_events ORDER BY message_id');
-
-/** identities and person_events of `rows` loaded into a new database and resolved in one run. */
-async function fromScratch(rows: EventRow[]) {
-  const fresh = await createTestDatabase('mappings_scratch');
-  try {
-    await loadRows(fresh.client, rows);
-    await runIdentityJob(fresh.client, options);
-    return { identities: await identities(fresh), attribution: await attribution(fresh) };
-  } finally {
-    await fresh.drop();
-  }
-}
 
 /** Identities rows written after `before` (the newest version then). */
 async function writtenSince(db: TestDatabase, before: number) {
@@ -52,16 +38,16 @@ describe('a shared device whose periods shrink', () => {
     const first = [identify('a-1', 'ann', 'dev-1', T), identify('b-1', 'bob', 'dev-1', T + 10 * minute)];
     await loadRows(db.client, first);
     await runIdentityJob(db.client, options);
-    expect((await identities(db)).filter((r) => r.identifier === 'anon:dev-1').map((r) => r.person_id)).toEqual(['user:ann', 'user:bob']);
+    expect((await currentIdentities(db)).filter((r) => r.identifier === 'anon:dev-1').map((r) => r.person_id)).toEqual(['user:ann', 'user:bob']);
     const alias = [eventRow({ type: 'alias', messageId: 'alias-1', userId: 'ann', previousId: 'bob', anonymousId: 'dev-2' }, T + 20 * minute)];
     await loadRows(db.client, alias);
     await runIdentityJob(db.client, options);
-    const truth = await fromScratch([...first, ...alias]);
+    const truth = await fromScratch(options, [...first, ...alias]);
     expect(truth.identities.filter((r) => r.identifier === 'anon:dev-1')).toHaveLength(1);
-    expect(await identities(db)).toEqual(truth.identities);
+    expect(await currentIdentities(db)).toEqual(truth.identities);
     // The old version's second period stays in the table after a merge (another valid_from), but is not current.
     await db.client.command({ query: 'OPTIMIZE TABLE identities FINAL' });
-    expect(await identities(db)).toEqual(truth.identities);
+    expect(await currentIdentities(db)).toEqual(truth.identities);
   }, 60_000);
 });
 
@@ -78,7 +64,7 @@ describe('an identifier that goes back to being its own person', () => {
     const botPage = eventRow({ type: 'page', name: 'Home', messageId: 'bot-page', anonymousId: 'dev-bot' }, T + 3 * minute);
     await loadRows(db.client, [...kept, removed, botPage]);
     await runIdentityJob(db.client, options);
-    expect((await identities(db)).find((r) => r.identifier === 'anon:dev-bot')?.person_id).toBe('user:cat');
+    expect((await currentIdentities(db)).find((r) => r.identifier === 'anon:dev-bot')?.person_id).toBe('user:cat');
     // As migration 037 does: the message's nodes queued for the next run, then its edges gone (and its event).
     await db.client.command({
       query: `INSERT INTO identity_run_nodes (version, node) SELECT (SELECT max(version) FROM job_checkpoints WHERE job = 'identity') + 1 AS run_version, node FROM identity_edges WHERE message_id = 'bot-1'`,
@@ -95,9 +81,9 @@ describe('an identifier that goes back to being its own person', () => {
     await runIdentityJob(db.client, options);
     expect(await writtenSince(db, before)).toEqual([{ identifier: 'anon:dev-bot' }]);
     // From scratch the device has no row (no identify left): it is its own person either way.
-    const truth = await fromScratch([...kept, botPage]);
-    expect((await identities(db)).filter((r) => r.identifier !== 'anon:dev-bot')).toEqual(truth.identities);
-    expect((await identities(db)).find((r) => r.identifier === 'anon:dev-bot')?.person_id).toBe('anon:dev-bot');
+    const truth = await fromScratch(options, [...kept, botPage]);
+    expect((await currentIdentities(db)).filter((r) => r.identifier !== 'anon:dev-bot')).toEqual(truth.identities);
+    expect((await currentIdentities(db)).find((r) => r.identifier === 'anon:dev-bot')?.person_id).toBe('anon:dev-bot');
     // bot-1 itself stays in person_events_stored here (migration 037 removes it there too).
     expect((await attribution(db)).filter((r) => r.message_id !== 'bot-1')).toEqual(truth.attribution);
   }, 60_000);
@@ -123,7 +109,7 @@ describe("a shared device's two switches in one second", () => {
   it('maps the device to ann from that second on, before and after a merge, and a run that changes nothing writes nothing', async () => {
     await loadRows(db.client, rows);
     await runIdentityJob(db.client, options);
-    const device = async () => (await identities(db)).filter((r) => r.identifier === 'anon:dev-t').map((r) => [r.valid_from, r.person_id]);
+    const device = async () => (await currentIdentities(db)).filter((r) => r.identifier === 'anon:dev-t').map((r) => [r.valid_from, r.person_id]);
     // No period of no length (bob's, within that second): its row and ann's would share a key, and whichever a
     // merge kept decided the device's person; before the merge, attribution took bob's.
     const expected = [['0000-00-00 00:00:00', 'user:ann']];
@@ -136,7 +122,7 @@ describe("a shared device's two switches in one second", () => {
     await loadRows(db.client, again);
     await runIdentityJob(db.client, options);
     expect(await writtenSince(db, before)).toEqual([{ identifier: 'anon:dev-a2' }]);
-    expect(await attribution(db)).toEqual((await fromScratch([...rows, ...again])).attribution);
+    expect(await attribution(db)).toEqual((await fromScratch(options, [...rows, ...again])).attribution);
   }, 60_000);
 });
 
@@ -161,8 +147,8 @@ describe('an identifier whose current row has a version above the clock of the r
     const later = [identify('z-2', 'zoe', 'dev-z2', T + minute)];
     await loadRows(db.client, later);
     await runIdentityJob(db.client, options);
-    expect((await identities(db)).filter((r) => r.identifier === 'anon:dev-z').map((r) => r.person_id)).toEqual(['user:zoe']);
-    expect(await identities(db)).toEqual((await fromScratch([...first, ...later])).identities);
+    expect((await currentIdentities(db)).filter((r) => r.identifier === 'anon:dev-z').map((r) => r.person_id)).toEqual(['user:zoe']);
+    expect(await currentIdentities(db)).toEqual((await fromScratch(options, [...first, ...later])).identities);
   }, 60_000);
 });
 
@@ -204,8 +190,8 @@ describe('a run whose identities insert is cut short', () => {
     await loadRows(db.client, second);
     await expect(runIdentityJob(halfInsertClient(db.client), options)).rejects.toThrow('interrupted in insert identities');
     await runIdentityJob(db.client, options);
-    const truth = await fromScratch([...first, ...second]);
-    expect(await identities(db)).toEqual(truth.identities);
+    const truth = await fromScratch(options, [...first, ...second]);
+    expect(await currentIdentities(db)).toEqual(truth.identities);
     expect(await attribution(db)).toEqual(truth.attribution);
   }, 60_000);
 });
