@@ -1,0 +1,89 @@
+// Erasure must never delete another person's data (docs/analytics.md, "Erasure (right to be forgotten)"): events
+// that merely carry one of the erased person's device ids, or a message id that the erased person's events also use
+// (clients choose message ids: another day, another source), stay with their person, in events, the graph and
+// person_events, before and after the next identity run.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { str } from '../query/literal';
+import { createTestDatabase, personsOf, type TestDatabase } from '../../test/support/clickhouse';
+import { eventRow } from '../../test/support/events';
+import { processErasures, requestErasure } from './erasure';
+import { loadRows } from './generator/load';
+import { runIdentityJob } from './identity/job';
+
+const T = Date.UTC(2026, 5, 15, 12);
+const minute = 60_000;
+const day = 24 * 60 * minute;
+const resolve = () => runIdentityJob(db.client, { overlapSeconds: 10 * 365 * 86_400 });
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase('erasure_others');
+}, 60_000);
+afterAll(() => db.drop());
+
+/** What the tables and views hold of `person`'s events and graph, each in a fixed order. */
+async function holdings(person: string): Promise<Record<string, unknown[]>> {
+  const keys = `(SELECT source, message_id, original_day FROM person_events WHERE person_id = ${str(person)})`;
+  return {
+    person_events: await db.rows(`SELECT source, message_id, original_day, node FROM person_events WHERE person_id = ${str(person)} ORDER BY source, message_id, original_day`),
+    events: await db.rows(`SELECT source, message_id, toDate(original_timestamp) AS d, user_id, anonymous_id FROM events WHERE (source, message_id, toDate(original_timestamp)) IN ${keys} ORDER BY source, message_id, d`),
+    identities_current: await db.rows(`SELECT identifier, valid_from FROM identities_current WHERE person_id = ${str(person)} ORDER BY identifier, valid_from`),
+  };
+}
+
+describe("erasing a person leaves another person's events that carry the person's device id", () => {
+  it("keeps bob's event sent with his userId from ann's device (no identify of his there), in events and person_events", async () => {
+    await loadRows(db.client, [
+      eventRow({ type: 'identify', messageId: 'ann-identify', userId: 'ann', anonymousId: 'ann-laptop' }, T),
+      eventRow({ type: 'page', name: 'Home', messageId: 'ann-page', anonymousId: 'ann-laptop' }, T + minute),
+      eventRow({ type: 'identify', messageId: 'bob-identify', userId: 'bob', anonymousId: 'bob-phone' }, T + 2 * minute),
+      // Bob, logged in to the shop's backend on ann's laptop: his userId, the laptop's anonymousId, no identify.
+      eventRow({ type: 'track', event: 'Order Completed', messageId: 'bob-order', userId: 'bob', anonymousId: 'ann-laptop', properties: { order_id: 'b1', revenue: 30 } }, T + 3 * minute),
+    ]);
+    await resolve();
+    // The laptop is ann's alone: bob never identified on it.
+    expect(await personsOf(db, 'anon:ann-laptop')).toEqual(['user:ann']);
+    const bobBefore = await holdings('user:bob');
+    expect(bobBefore.person_events).toHaveLength(2);
+
+    await requestErasure(db.client, { kind: 'userId', value: 'ann' });
+    await processErasures(db.client);
+    expect(await holdings('user:bob')).toEqual(bobBefore);
+    expect(await db.rows("SELECT message_id FROM events WHERE user_id = 'ann' OR message_id LIKE 'ann-%'")).toEqual([]);
+
+    await resolve();
+    expect(await holdings('user:bob')).toEqual(bobBefore);
+  }, 60_000);
+});
+
+describe("erasing a person leaves another person's events whose message id the person's events also use", () => {
+  it("keeps dee's identify of another day and dee's identify of another source, with their edges", async () => {
+    const at = T + 10 * day;
+    await loadRows(db.client, [
+      eventRow({ type: 'identify', messageId: 'cy-identify', userId: 'cy', anonymousId: 'cy-laptop' }, at),
+      // Message ids a backend numbers itself: cy's events use "1" and "2" first…
+      eventRow({ type: 'track', event: 'Viewed', messageId: '1', userId: 'cy', anonymousId: 'cy-laptop' }, at + minute),
+      eventRow({ type: 'track', event: 'Viewed', messageId: '2', userId: 'cy', anonymousId: 'cy-laptop' }, at + 2 * minute, 'backend'),
+      // …and so do dee's identifies: "1" the next day from the same source, "2" from another source.
+      eventRow({ type: 'identify', messageId: '1', userId: 'dee', anonymousId: 'dee-laptop' }, at + day),
+      eventRow({ type: 'page', name: 'Home', messageId: 'dee-page', anonymousId: 'dee-laptop' }, at + day + minute),
+      eventRow({ type: 'identify', messageId: '2', userId: 'dee', anonymousId: 'dee-phone' }, at + day + 2 * minute),
+      eventRow({ type: 'page', name: 'Home', messageId: 'dee-phone-page', anonymousId: 'dee-phone' }, at + day + 3 * minute),
+    ]);
+    await resolve();
+    const deeBefore = await holdings('user:dee');
+    expect(deeBefore.person_events).toHaveLength(4);
+    expect(deeBefore.identities_current).toHaveLength(3);
+    const deeEdges = await db.rows("SELECT message_id, node FROM identity_edges WHERE node LIKE '%dee%' ORDER BY message_id, node");
+    expect(deeEdges).toHaveLength(4);
+
+    await requestErasure(db.client, { kind: 'userId', value: 'cy' });
+    await processErasures(db.client);
+    expect(await db.rows("SELECT message_id FROM events WHERE user_id = 'cy' OR anonymous_id = 'cy-laptop'")).toEqual([]);
+    expect(await holdings('user:dee')).toEqual(deeBefore);
+    expect(await db.rows("SELECT message_id, node FROM identity_edges WHERE node LIKE '%dee%' ORDER BY message_id, node")).toEqual(deeEdges);
+
+    await resolve();
+    expect(await holdings('user:dee')).toEqual(deeBefore);
+  }, 60_000);
+});
