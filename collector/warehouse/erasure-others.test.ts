@@ -87,3 +87,20 @@ describe("erasing a person leaves another person's events whose message id the p
     expect(await holdings('user:dee')).toEqual(deeBefore);
   }, 60_000);
 });
+
+describe('erasing a person named in identity_run_nodes by a run killed after its checkpoint', () => {
+  it('deletes those rows too, so the plain userId does not wait there for the next run that has work', async () => {
+    const at = T + 20 * day;
+    await loadRows(db.client, [eventRow({ type: 'identify', messageId: 'eve-identify', userId: 'eve', anonymousId: 'eve-laptop' }, at)]);
+    await resolve();
+    // What a run killed between its checkpoint and its TRUNCATE leaves: its nodes, at its (completed) version.
+    const [checkpoint] = await db.rows<{ v: number }>("SELECT max(version) AS v FROM job_checkpoints WHERE job = 'identity'");
+    await db.client.insert({ table: 'identity_run_nodes', values: [{ version: Number(checkpoint?.v), node: 'user:eve' }, { version: Number(checkpoint?.v), node: 'anon:eve-laptop' }], format: 'JSONEachRow' });
+    // A run with nothing new reads only versions above the checkpoint's, and leaves the table as it is.
+    await resolve();
+
+    await requestErasure(db.client, { kind: 'userId', value: 'eve' });
+    await processErasures(db.client);
+    expect(await db.rows("SELECT node FROM identity_run_nodes WHERE node LIKE '%eve%'")).toEqual([]);
+  }, 60_000);
+});

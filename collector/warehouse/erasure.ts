@@ -229,6 +229,9 @@ function deletions(erasureId: string, needles: readonly string[]): Deletion[] {
     { table: 'person_days_stored', where: days },
     { table: 'person_days_staging', where: days },
     { table: 'stale_nodes', where: `node IN ${t('node')}` },
+    // A run killed between its checkpoint and its TRUNCATE leaves its nodes there until a later run has work: at
+    // versions up to the checkpoint's, never read again (the erasure's own nodes to re-resolve come after this).
+    { table: 'identity_run_nodes', where: `node IN ${t('node')}` },
     { table: 'segment_members', where: `person_id IN ${t('person')}` },
     { table: 'consent_refusals', where: `(id_hash, id_kind) IN ${t('refusal', 'value, source')}` },
   ];
