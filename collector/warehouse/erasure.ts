@@ -270,6 +270,15 @@ export async function waitForMutations(client: ClickHouseClient, tables: readonl
   }
 }
 
+/** The tables with a DELETE of erasure `erasureId` not done yet (its where clause names the erasure's targets). */
+async function mutationsUnderWay(client: ClickHouseClient, erasureId: string): Promise<Set<string>> {
+  const rows = await queryRows<{ table: string }>(
+    client,
+    `SELECT DISTINCT table FROM system.mutations WHERE database = currentDatabase() AND is_done = 0 AND position(command, ${str(erasureId)}) > 0`,
+  );
+  return new Set(rows.map((row) => row.table));
+}
+
 const mutate = (client: ClickHouseClient, query: string) => client.command({ query, clickhouse_settings: { wait_end_of_query: 1 } });
 
 /** Removes what a done erasure no longer needs: its earlier rows (with the plain identifier) and its targets. */
@@ -287,8 +296,19 @@ async function carryOut(client: ClickHouseClient, pending: ErasureState, wait: M
   const list = deletions(state.id, needles);
   // Counted once, before the first DELETE: a run after an interruption reports what the erasure deleted in all.
   if (state.deleted === undefined) state = await writeState(client, { ...state, deleted: await countRows(client, list) });
-  for (const { table, where } of list) await mutate(client, `ALTER TABLE ${table} DELETE WHERE ${where}`);
+  // A DELETE of this erasure still under way is not issued again: on a big table it can outlast the wait, and each
+  // attempt (every identity run) would queue one more rewrite of the whole table behind it, never catching up.
+  const underWay = await mutationsUnderWay(client, state.id);
+  for (const { table, where } of list) if (!underWay.has(table)) await mutate(client, `ALTER TABLE ${table} DELETE WHERE ${where}`);
   await waitForMutations(client, list.map((d) => d.table), wait);
+  // A mutation covers the rows that existed when it was issued: an identity run since then may have written the
+  // person again (from events not deleted yet) to a table whose DELETE was still under way. Nothing else writes these
+  // tables within the lease, so one more DELETE clears them. (events is written by ingest only: what arrived since is
+  // "not deleted", see docs.)
+  const left = await countRows(client, list.filter((d) => underWay.has(d.table) && d.table !== 'events'));
+  const again = list.filter((d) => (left[d.table] ?? 0) > 0);
+  for (const { table, where } of again) await mutate(client, `ALTER TABLE ${table} DELETE WHERE ${where}`);
+  if (again.length > 0) await waitForMutations(client, again.map((d) => d.table), wait);
   // As an interrupted run's nodes (identity_run_nodes, migrations/031): above the last completed run's version, so
   // the next identity run re-resolves them. Written again by a repeated step: a node queued twice is resolved once.
   const { version } = await readCheckpoint(client, identityJob);
