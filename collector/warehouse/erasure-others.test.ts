@@ -8,7 +8,8 @@ import { createTestDatabase, personsOf, type TestDatabase } from '../../test/sup
 import { eventRow } from '../../test/support/events';
 import { processErasures, requestErasure } from './erasure';
 import { loadRows } from './generator/load';
-import { runIdentityJob } from './identity/job';
+import { sha256 } from './identity/identifiers';
+import { linkMessageId, runIdentityJob } from './identity/job';
 
 const T = Date.UTC(2026, 5, 15, 12);
 const minute = 60_000;
@@ -102,5 +103,35 @@ describe('erasing a person named in identity_run_nodes by a run killed after its
     await requestErasure(db.client, { kind: 'userId', value: 'eve' });
     await processErasures(db.client);
     expect(await db.rows("SELECT node FROM identity_run_nodes WHERE node LIKE '%eve%'")).toEqual([]);
+  }, 60_000);
+});
+
+describe("erasing a person whose app repeated another person's e-mail in context.traits", () => {
+  it("deletes the person's link message whole, and leaves the e-mail's owner as they were", async () => {
+    const at = T + 30 * day;
+    const fay = `email:${sha256('fay@example.com')}`;
+    await loadRows(db.client, [
+      eventRow({ type: 'identify', messageId: 'fay-identify', userId: 'fay', anonymousId: 'fay-laptop', traits: { email: 'fay@example.com' } }, at),
+      eventRow({ type: 'page', name: 'Home', messageId: 'fay-page', anonymousId: 'fay-laptop' }, at + minute),
+      // Gus's app still holds fay's e-mail (a login switch on a shared tablet): a link of gus and fay's e-mail, which
+      // rule 1 leaves with fay, who gave it first.
+      eventRow({ type: 'identify', messageId: 'gus-identify', userId: 'gus', anonymousId: 'gus-tablet' }, at + 2 * minute),
+      eventRow({ type: 'track', event: 'Viewed', messageId: 'gus-viewed', userId: 'gus', anonymousId: 'gus-tablet', context: { traits: { email: 'fay@example.com' } } }, at + 3 * minute),
+    ]);
+    await resolve();
+    const link = linkMessageId(['user:gus', fay]);
+    expect(await db.rows(`SELECT node FROM identity_edges WHERE message_id = ${str(link)} ORDER BY node`)).toEqual([{ node: fay }, { node: 'user:gus' }]);
+    expect(await personsOf(db, fay)).toEqual(['user:fay']);
+    const fayBefore = await holdings('user:fay');
+
+    await requestErasure(db.client, { kind: 'userId', value: 'gus' });
+    await processErasures(db.client);
+    // The link named gus: no edge of it stays (its name is the hash of gus's userId and the e-mail).
+    expect(await db.rows(`SELECT node FROM identity_edges WHERE message_id = ${str(link)}`)).toEqual([]);
+    expect(await holdings('user:fay')).toEqual(fayBefore);
+
+    await resolve();
+    expect(await holdings('user:fay')).toEqual(fayBefore);
+    expect(await db.rows(`SELECT node FROM identity_edges WHERE message_id = ${str(link)}`)).toEqual([]);
   }, 60_000);
 });
