@@ -135,3 +135,26 @@ describe("erasing a person whose app repeated another person's e-mail in context
     expect(await db.rows(`SELECT node FROM identity_edges WHERE message_id = ${str(link)}`)).toEqual([]);
   }, 60_000);
 });
+
+describe('erasing a person by an e-mail that another account gave after them', () => {
+  it("erases the first claimant (rule 1: the e-mail's person) and leaves the other account as it was", async () => {
+    const at = T + 40 * day;
+    await loadRows(db.client, [
+      eventRow({ type: 'identify', messageId: 'hal-identify', userId: 'hal', anonymousId: 'hal-laptop', traits: { email: 'home@example.com' } }, at),
+      eventRow({ type: 'identify', messageId: 'ida-identify', userId: 'ida', anonymousId: 'ida-phone', traits: { email: 'home@example.com' } }, at + minute),
+      eventRow({ type: 'page', name: 'Home', messageId: 'ida-page', anonymousId: 'ida-phone' }, at + 2 * minute),
+    ]);
+    await resolve();
+    expect(await personsOf(db, `email:${sha256('home@example.com')}`)).toEqual(['user:hal']);
+    const idaBefore = await holdings('user:ida');
+    expect(idaBefore.person_events).toHaveLength(2);
+
+    await requestErasure(db.client, { kind: 'email', value: 'Home@Example.com ' });
+    await processErasures(db.client);
+    expect(await db.rows("SELECT message_id FROM events WHERE message_id LIKE 'hal-%' OR user_id = 'hal'")).toEqual([]);
+    expect(await holdings('user:ida')).toEqual(idaBefore);
+    await resolve();
+    expect(await holdings('user:ida')).toEqual(idaBefore);
+    expect(await db.rows("SELECT identifier FROM identities_current WHERE person_id = 'user:hal' OR identifier LIKE '%hal%'")).toEqual([]);
+  }, 60_000);
+});
