@@ -158,3 +158,33 @@ describe('erasing a person by an e-mail that another account gave after them', (
     expect(await db.rows("SELECT identifier FROM identities_current WHERE person_id = 'user:hal' OR identifier LIKE '%hal%'")).toEqual([]);
   }, 60_000);
 });
+
+describe('a segment refresh that read the person before the erasure deleted them', () => {
+  it('has its membership of the person deleted before the erasure is done, though stored after the first DELETE', async () => {
+    const at = T + 50 * day;
+    await loadRows(db.client, [eventRow({ type: 'identify', messageId: 'jo-identify', userId: 'jo', anonymousId: 'jo-laptop' }, at)]);
+    await resolve();
+    await requestErasure(db.client, { kind: 'userId', value: 'jo' });
+    // The segments job runs under its own lease, alongside: its INSERT … SELECT read person_events before the DELETEs
+    // and stores its members right after the erasure's DELETE of segment_members was issued.
+    let raced = false;
+    const racing = new Proxy(db.client, {
+      get(target, prop, receiver) {
+        const value: unknown = Reflect.get(target, prop, receiver);
+        if (prop !== 'command' || typeof value !== 'function') return value;
+        return async (params: { query: string }): Promise<unknown> => {
+          const result: unknown = await Reflect.apply(value, target, [params]);
+          if (params.query.startsWith('ALTER TABLE segment_members DELETE') && !raced) {
+            raced = true;
+            const member = { segment_id: 'builtin_repeat_buyers', run: Date.now(), run_token: 'refresh', person_id: 'user:jo', computed_at: '2026-08-04 12:00:00' };
+            await db.client.insert({ table: 'segment_members', values: [member], format: 'JSONEachRow' });
+          }
+          return result;
+        };
+      },
+    });
+    await processErasures(racing);
+    expect(raced).toBe(true);
+    expect(await db.rows("SELECT run_token FROM segment_members WHERE person_id = 'user:jo'")).toEqual([]);
+  }, 60_000);
+});

@@ -302,10 +302,12 @@ async function carryOut(client: ClickHouseClient, pending: ErasureState, wait: M
   for (const { table, where } of list) if (!underWay.has(table)) await mutate(client, `ALTER TABLE ${table} DELETE WHERE ${where}`);
   await waitForMutations(client, list.map((d) => d.table), wait);
   // A mutation covers the rows that existed when it was issued: an identity run since then may have written the
-  // person again (from events not deleted yet) to a table whose DELETE was still under way. Nothing else writes these
-  // tables within the lease, so one more DELETE clears them. (events is written by ingest only: what arrived since is
-  // "not deleted", see docs.)
-  const left = await countRows(client, list.filter((d) => underWay.has(d.table) && d.table !== 'events'));
+  // person again (from events not deleted yet) to a table whose DELETE was still under way, and a segment refresh
+  // (its own lease, alongside) that read the person before their rows went may have stored them in segment_members
+  // since. One more DELETE clears them; a refresh still reading then is the window left (docs). (events is written by
+  // ingest only: what arrived since is "not deleted", see docs.)
+  const writtenSince = (d: Deletion): boolean => (underWay.has(d.table) && d.table !== 'events') || d.table === 'segment_members';
+  const left = await countRows(client, list.filter(writtenSince));
   const again = list.filter((d) => (left[d.table] ?? 0) > 0);
   for (const { table, where } of again) await mutate(client, `ALTER TABLE ${table} DELETE WHERE ${where}`);
   if (again.length > 0) await waitForMutations(client, again.map((d) => d.table), wait);
