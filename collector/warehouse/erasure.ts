@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { readCheckpoint } from './checkpoints';
 import { insertRows, queryRows, type ClickHouseClient } from './client';
 import { toDateTimeText } from '../ingest/normalize';
+import { linkMessagePrefix } from '../ingest/event';
 import { erasureNode, type ErasureKind, type ErasureRequest } from '../query/erasure-request';
 import { int, str, strList } from '../query/literal';
 import { normalizeEmail, normalizePhone, previousEdgePrefix, sha256 } from './identity/identifiers';
@@ -117,6 +118,8 @@ interface TargetRow {
   kind: string;
   source: string;
   value: string;
+  /** A `message`'s day of original_timestamp (migrations/046); the zero day for the other kinds. */
+  day: string;
 }
 
 /** The identifiers of the person a node maps to now: its own ones, and shared devices (also another person's). */
@@ -156,7 +159,7 @@ const isReady = async (client: ClickHouseClient, erasureId: string): Promise<boo
 export async function collectTargets(client: ClickHouseClient, erasure: Pick<ErasureState, 'id' | 'kind' | 'value' | 'node'>): Promise<void> {
   if (await isReady(client, erasure.id)) return;
   const { person, own, shared } = await identifiersOf(client, erasure.node);
-  const row = (kind: string, value: string, source = ''): TargetRow => ({ erasure_id: erasure.id, kind, source, value });
+  const row = (kind: string, value: string, source = ''): TargetRow => ({ erasure_id: erasure.id, kind, source, value, day: '1970-01-01' });
   const ownUsers = own.filter((node) => node.startsWith('user:'));
   const ownDevices = own.filter((node) => node.startsWith('anon:'));
   await insertRows(client, 'erasure_targets', [
@@ -170,15 +173,29 @@ export async function collectTargets(client: ClickHouseClient, erasure: Pick<Era
     ...ownDevices.map((node) => row('refusal', sha256(node.slice(5)), 'anon')),
     ...quarantineNeedles(erasure, own).map((needle) => row('quarantine', needle)),
   ]);
-  // The events attributed to the person, as person_events says (a shared device's before the other person took it).
+  // The events attributed to the person, as person_events says (a shared device's before the other person took it),
+  // by the events table's whole key: the same message id on another day or from another source is another event.
+  await client.command({
+    query: `INSERT INTO erasure_targets (erasure_id, kind, source, value, day)
+            SELECT ${str(erasure.id)}, 'message', source, message_id, original_day FROM person_events WHERE person_id = ${str(person)}
+            GROUP BY source, message_id, original_day`,
+    clickhouse_settings: { wait_end_of_query: 1 },
+  });
+  // The graph's messages that are the person's, all of whose edges go (a shared device's too): their identifies and
+  // aliases, and the context links of their userIds. identity_edges has no source nor day: the ids of the person's
+  // other events (a track "1") would also name another person's identify that reuses them. Another person's message
+  // that merely holds one of the person's identifiers (an identify giving this person's e-mail) loses that edge only.
   await client.command({
     query: `INSERT INTO erasure_targets (erasure_id, kind, source, value)
-            SELECT ${str(erasure.id)}, 'message', source, message_id FROM person_events WHERE person_id = ${str(person)} GROUP BY source, message_id`,
+            SELECT ${str(erasure.id)}, 'edge_message', '', message_id FROM identity_edges
+            WHERE message_id IN (SELECT message_id FROM person_events WHERE person_id = ${str(person)} AND type IN ('identify', 'alias'))
+               OR (message_id LIKE ${str(`${linkMessagePrefix}%`)} AND node LIKE 'user:%' AND node IN ${targets(erasure.id, 'node')})
+            GROUP BY message_id`,
     clickhouse_settings: { wait_end_of_query: 1 },
   });
   // What the next identity run re-resolves: the other nodes of every message that loses edges (a shared device,
   // another person's identify that gave this person's e-mail), so their persons are worked out without this one.
-  const touched = `SELECT message_id FROM identity_edges WHERE node IN ${targets(erasure.id, 'node')} OR message_id IN ${targets(erasure.id, 'message')}`;
+  const touched = `SELECT message_id FROM identity_edges WHERE node IN ${targets(erasure.id, 'node')} OR message_id IN ${targets(erasure.id, 'edge_message')}`;
   const others = await queryRows<{ node: string }>(client, `SELECT DISTINCT node FROM identity_edges WHERE message_id IN (${touched})`);
   const ownSet = new Set(own);
   const resolve = new Set([...shared, ...others.map((r) => r.node)].filter((node) => !ownSet.has(node.startsWith(previousEdgePrefix) ? node.slice(previousEdgePrefix.length) : node)));
@@ -194,11 +211,17 @@ interface Deletion {
 /** Where each table holds the person, read from the erasure's targets (quarantine needles as escaped literals). */
 function deletions(erasureId: string, needles: readonly string[]): Deletion[] {
   const t = (kind: string, column?: string) => targets(erasureId, kind, column);
-  const byNodeOrMessage = `node IN ${t('node')} OR (source, message_id) IN ${t('message', 'source, value')}`;
+  const messages = t('message', 'source, value, day');
+  const byNodeOrMessage = `node IN ${t('node')} OR (source, message_id, original_day) IN ${messages}`;
   const days = `node_key IN ${t('node', 'cityHash64(value)')} OR person_key IN ${t('person', 'cityHash64(value)')}`;
   const list: Deletion[] = [
-    { table: 'events', where: `(source, message_id) IN ${t('message', 'source, value')} OR user_id IN ${t('user')} OR anonymous_id IN ${t('anon')}` },
-    { table: 'identity_edges', where: `node IN ${t('node')} OR message_id IN ${t('message')}` },
+    // A device's events count when they name no user: with another person's userId (logged in on it without an
+    // identify there) they are that person's (person_events attributes by userId first).
+    {
+      table: 'events',
+      where: `(source, message_id, toDate(original_timestamp)) IN ${messages} OR user_id IN ${t('user')} OR (user_id = '' AND anonymous_id IN ${t('anon')})`,
+    },
+    { table: 'identity_edges', where: `node IN ${t('node')} OR message_id IN ${t('edge_message')}` },
     // A shared device keeps the other person's periods; only this person's go (person_id).
     { table: 'identities', where: `identifier IN ${t('node')} OR person_id IN ${t('person')}` },
     { table: 'person_events_stored', where: byNodeOrMessage },
@@ -206,6 +229,9 @@ function deletions(erasureId: string, needles: readonly string[]): Deletion[] {
     { table: 'person_days_stored', where: days },
     { table: 'person_days_staging', where: days },
     { table: 'stale_nodes', where: `node IN ${t('node')}` },
+    // A run killed between its checkpoint and its TRUNCATE leaves its nodes there until a later run has work: at
+    // versions up to the checkpoint's, never read again (the erasure's own nodes to re-resolve come after this).
+    { table: 'identity_run_nodes', where: `node IN ${t('node')}` },
     { table: 'segment_members', where: `person_id IN ${t('person')}` },
     { table: 'consent_refusals', where: `(id_hash, id_kind) IN ${t('refusal', 'value, source')}` },
   ];
@@ -244,6 +270,15 @@ export async function waitForMutations(client: ClickHouseClient, tables: readonl
   }
 }
 
+/** The tables with a DELETE of erasure `erasureId` not done yet (its where clause names the erasure's targets). */
+async function mutationsUnderWay(client: ClickHouseClient, erasureId: string): Promise<Set<string>> {
+  const rows = await queryRows<{ table: string }>(
+    client,
+    `SELECT DISTINCT table FROM system.mutations WHERE database = currentDatabase() AND is_done = 0 AND position(command, ${str(erasureId)}) > 0`,
+  );
+  return new Set(rows.map((row) => row.table));
+}
+
 const mutate = (client: ClickHouseClient, query: string) => client.command({ query, clickhouse_settings: { wait_end_of_query: 1 } });
 
 /** Removes what a done erasure no longer needs: its earlier rows (with the plain identifier) and its targets. */
@@ -261,8 +296,21 @@ async function carryOut(client: ClickHouseClient, pending: ErasureState, wait: M
   const list = deletions(state.id, needles);
   // Counted once, before the first DELETE: a run after an interruption reports what the erasure deleted in all.
   if (state.deleted === undefined) state = await writeState(client, { ...state, deleted: await countRows(client, list) });
-  for (const { table, where } of list) await mutate(client, `ALTER TABLE ${table} DELETE WHERE ${where}`);
+  // A DELETE of this erasure still under way is not issued again: on a big table it can outlast the wait, and each
+  // attempt (every identity run) would queue one more rewrite of the whole table behind it, never catching up.
+  const underWay = await mutationsUnderWay(client, state.id);
+  for (const { table, where } of list) if (!underWay.has(table)) await mutate(client, `ALTER TABLE ${table} DELETE WHERE ${where}`);
   await waitForMutations(client, list.map((d) => d.table), wait);
+  // A mutation covers the rows that existed when it was issued: an identity run since then may have written the
+  // person again (from events not deleted yet) to a table whose DELETE was still under way, and a segment refresh
+  // (its own lease, alongside) that read the person before their rows went may have stored them in segment_members
+  // since. One more DELETE clears them; a refresh still reading then is the window left (docs). (events is written by
+  // ingest only: what arrived since is "not deleted", see docs.)
+  const writtenSince = (d: Deletion): boolean => (underWay.has(d.table) && d.table !== 'events') || d.table === 'segment_members';
+  const left = await countRows(client, list.filter(writtenSince));
+  const again = list.filter((d) => (left[d.table] ?? 0) > 0);
+  for (const { table, where } of again) await mutate(client, `ALTER TABLE ${table} DELETE WHERE ${where}`);
+  if (again.length > 0) await waitForMutations(client, again.map((d) => d.table), wait);
   // As an interrupted run's nodes (identity_run_nodes, migrations/031): above the last completed run's version, so
   // the next identity run re-resolves them. Written again by a repeated step: a node queued twice is resolved once.
   const { version } = await readCheckpoint(client, identityJob);
