@@ -4,6 +4,8 @@ import { normalizeEmail, normalizePhone, sha256 } from '../warehouse/identity/id
 import { isRecord, QueryInputError } from './conditions';
 
 export const erasureKinds = ['userId', 'anonymousId', 'email', 'phone'] as const;
+/** The longest identifier an erasure takes, in characters. */
+export const maxErasureValueLength = 1000;
 export type ErasureKind = (typeof erasureKinds)[number];
 
 export interface ErasureRequest {
@@ -33,7 +35,7 @@ export function parseErasureRequest(body: unknown): ErasureRequest {
   if (more.length > 0) throw new QueryInputError('body', `must name exactly one identifier, not ${named.join(' and ')}: an erasure erases one person`);
   const value = body[kind];
   if (typeof value !== 'string' || value.trim() === '') throw new QueryInputError(kind, 'must be a non-empty string');
-  if (value.length > 1000) throw new QueryInputError(kind, 'must be at most 1,000 characters');
+  if (value.length > maxErasureValueLength) throw new QueryInputError(kind, `must be at most ${maxErasureValueLength.toLocaleString('en-US')} characters`);
   if (kind === 'email' && normalizeEmail(value) === undefined) throw new QueryInputError(kind, 'is not an e-mail address');
   if (kind === 'phone' && normalizePhone(value) === undefined) throw new QueryInputError(kind, 'is not a phone number with a country code');
   return { kind, value };

@@ -72,6 +72,12 @@ describe('POST and GET /v1/erasures', () => {
     expect(await collector.db.rows('SELECT id FROM erasures')).toEqual([]);
   });
 
+  it('answer 413 for a body over the limit, with advice that fits an erasure', async () => {
+    const response = await post({ userId: 'x'.repeat(600 * 1024) });
+    expect(response.status).toBe(413);
+    expect(await response.json()).toMatchObject({ error: 'body_too_large', message: expect.stringMatching(/an erasure names one identifier of at most 1,000 characters$/) });
+  });
+
   it('answer 404 for an erasure nobody asked for', async () => {
     const response = await api(`/v1/erasures/${randomUUID()}`);
     expect(response.status).toBe(404);

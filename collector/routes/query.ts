@@ -9,6 +9,7 @@ import { HttpError } from '../errors';
 import type { CollectorMetrics } from '../metrics';
 import { isRecord, onlyFields } from '../query/conditions';
 import { consentRequirements, exportFormats, parseMarketingIds, segmentCsvChunks, type ConsentRequirement, type ExportFormat } from '../query/export';
+import { maxErasureValueLength } from '../query/erasure-request';
 import { parseFunnelQuery } from '../query/funnel';
 import { parseMembersCursor, type MembersCursor } from '../query/members-cursor';
 import { formatRunId, parseRunId, type RunRef } from '../query/run-id';
@@ -17,7 +18,7 @@ import { clickhouseErrorCode, createWarehouseClient } from '../warehouse/client'
 import { funnelCounts } from '../warehouse/funnels';
 import { segmentStore, type ContactCounts, type ContactExport } from '../warehouse/segments';
 import { currencyRateRoutes, currencyRatesPath } from './currency-rates';
-import { erasureRoutes } from './erasures';
+import { erasureRoutes, erasuresPath } from './erasures';
 import { refuseInput } from './input-error';
 import { QueryLimiter } from './query-limiter';
 
@@ -186,7 +187,11 @@ export function queryRoutes(app: FastifyInstance, config: CollectorConfig, metri
       if (!reply.raw.headersSent) dropFileHeaders(reply);
       // The collector's wording for a body over the limit speaks of events; here the body is a query or a rule.
       if ((error as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-        const advice = request.url.startsWith(currencyRatesPath) ? 'send the rates in several requests' : 'send a smaller funnel query or segment rule';
+        const advice = request.url.startsWith(currencyRatesPath)
+          ? 'send the rates in several requests'
+          : request.url.startsWith(erasuresPath)
+            ? `an erasure names one identifier of at most ${maxErasureValueLength.toLocaleString('en-US')} characters`
+            : 'send a smaller funnel query or segment rule';
         throw new HttpError(413, 'body_too_large', `the body is larger than ${requestBytes} bytes (${Math.round(requestBytes / 1024)} KB, after gzip is inflated); ${advice}`);
       }
       // A query ClickHouse stopped at the time limit (an export's too, before its first byte; after it, the answer
