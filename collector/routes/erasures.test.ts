@@ -2,7 +2,7 @@
 // request answered 202 and shown pending, then done once the identity job's runner has carried it out.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestCollector, type TestCollector } from '../../test/support/collector';
+import { sendBatch, startTestCollector, type TestCollector } from '../../test/support/collector';
 import { waitUntil } from '../../test/support/clickhouse';
 import { startWarehouseJobs } from '../warehouse/jobs';
 
@@ -20,17 +20,10 @@ const get = async (id: string) => (await api(`/v1/erasures/${id}`)).json() as Pr
 beforeAll(async () => {
   // No identity job on the collector's timer: the test starts one when it wants the erasure carried out.
   collector = await startTestCollector({}, { adminToken, warehouseJobs: { identityIntervalSeconds: 0, segmentIntervalSeconds: 0, identityOverlapSeconds: 86_400 } });
-  const response = await fetch(`${collector.url}/v1/batch`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      writeKey: collector.source.writeKey,
-      batch: [
-        { type: 'identify', anonymousId: 'dev-1', userId: 'ann', traits: { email: 'ann@example.com' } },
-        { type: 'track', anonymousId: 'dev-1', userId: 'ann', event: 'Order Completed', properties: { revenue: 50 } },
-      ],
-    }),
-  });
+  const response = await sendBatch(collector, [
+    { type: 'identify', anonymousId: 'dev-1', userId: 'ann', traits: { email: 'ann@example.com' } },
+    { type: 'track', anonymousId: 'dev-1', userId: 'ann', event: 'Order Completed', properties: { revenue: 50 } },
+  ]);
   expect(response.status).toBe(200);
 });
 afterAll(() => collector.close());

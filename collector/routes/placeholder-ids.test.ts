@@ -3,7 +3,7 @@
 // them, no event is lost.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { personsOf, waitUntil } from '../../test/support/clickhouse';
-import { startTestCollector, type TestCollector } from '../../test/support/collector';
+import { sendBatch, startTestCollector, type TestCollector } from '../../test/support/collector';
 import { sha256 } from '../warehouse/identity/identifiers';
 import { runIdentityJob } from '../warehouse/identity/job';
 
@@ -136,17 +136,10 @@ describe("the collector's scheduled identity job", () => {
       {},
       { blockedIds: ['qa@example.com'], warehouseJobs: { identityIntervalSeconds: 0.2, segmentIntervalSeconds: 0, identityOverlapSeconds: 86_400 } },
     );
-    const response = await fetch(`${scheduled.url}/v1/batch`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        writeKey: scheduled.source.writeKey,
-        batch: [
-          { type: 'identify', messageId: 'sched-device', anonymousId: 'sched-device-1', traits: { email: 'QA@example.com' } },
-          { type: 'identify', messageId: 'sched-user', userId: 'sched-user', anonymousId: 'sched-device-2', traits: { email: 'qa@example.com' } },
-        ],
-      }),
-    });
+    const response = await sendBatch(scheduled, [
+      { type: 'identify', messageId: 'sched-device', anonymousId: 'sched-device-1', traits: { email: 'QA@example.com' } },
+      { type: 'identify', messageId: 'sched-user', userId: 'sched-user', anonymousId: 'sched-device-2', traits: { email: 'qa@example.com' } },
+    ]);
     expect(await response.json()).toEqual({ accepted: 2, rejected: [] });
     const db = scheduled.db;
     // Both identifiers resolved by the collector's own timer, not by a call of the test.

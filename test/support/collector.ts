@@ -62,3 +62,12 @@ async function startOn(port: number, db: TestDatabase, overrides: Partial<Source
     },
   };
 }
+
+/** POSTs `batch` to the collector's /v1/batch with its source's write key in the body (as the SDK sends it). */
+export function sendBatch(collector: Pick<TestCollector, 'url' | 'source'>, batch: Record<string, unknown>[]): Promise<Response> {
+  return fetch(`${collector.url}/v1/batch`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ writeKey: collector.source.writeKey, batch }),
+  });
+}
